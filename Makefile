@@ -1,0 +1,52 @@
+# The README's two commands are `make up` and `make test`; both bootstrap .venv on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# First interpreter that is Python >= 3.13 (pyenv shims honour .python-version in this folder).
+PYTHON ?= $(shell for p in python3.13 python3 python; do \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_FLAGS ?= --disable-pip-version-check --quiet
+
+.PHONY: help up test lint fmt bench clean
+
+help:
+	@echo "make up     run the whole local stack (NATS, Redis, gate, demo strategy) in the foreground"
+	@echo "make test   install dev dependencies, run ruff and the full test suite"
+	@echo "make bench  benchmark the gate against an echo baseline over real NATS"
+	@echo "make clean  remove .venv and local state (.cio/)"
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is required (none found on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-local: pyproject.toml | $(PY)
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[local]'
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]'
+	@touch $@ $(VENV)/.installed-local
+
+up: $(VENV)/.installed-local
+	$(PY) -m deploy.devstack
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench.gate_latency
+
+clean:
+	rm -rf $(VENV) .cio

@@ -1,0 +1,43 @@
+"""Gate settings from the environment: connection names fixed by SPEC §9, everything else prefixed `CIO_`."""
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The embedded local stack (`make up`) listens on these, away from the standard ports the machine may use.
+LOCAL_NATS_URL = "nats://127.0.0.1:14222"
+LOCAL_REDIS_URL = "redis://127.0.0.1:16379/0"
+
+
+def _default_gate_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class GateSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIO_", extra="ignore")
+
+    nats_url: str = Field(LOCAL_NATS_URL, validation_alias=AliasChoices("NATS_URL", "nats_url"))
+    redis_url: str = Field(LOCAL_REDIS_URL, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    gate_id: str = Field(default_factory=_default_gate_id)
+    queue_group: str = "cio-gate"
+    decision_budget_ms: float = Field(200.0, gt=0)
+    policy_refresh_s: float = Field(2.0, gt=0)
+    policy_max_age_s: float = Field(30.0, gt=0)
+    signal_source: str = "petrosa-cio"
+    signal_subject_prefix: str = "signals.trading"
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    fleet_heartbeat_interval_s: float = Field(10.0, gt=0)
+    stuck_after_s: float = Field(5.0, gt=0)
+    max_intent_bytes: int = Field(64 * 1024, gt=0)
+    dedupe_id_ttl_s: float = Field(86_400.0, gt=0)
+    audit_stream: str = "CIO_AUDIT"
+    audit_subject_prefix: str = "cio.audit.decision"
+    audit_spool_dir: Path = Path(".cio/gate-spool")
+    audit_ack_timeout_s: float = Field(5.0, gt=0)
+    audit_duplicate_window_s: float = Field(600.0, gt=0)
+    shutdown_timeout_s: float = Field(10.0, gt=0)
+    log_level: str = "INFO"
+    version: str = "0.1.0"

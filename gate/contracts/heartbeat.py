@@ -1,0 +1,35 @@
+"""Heartbeats: `cio.gate.heartbeat` every second, and the fleet-compatible `cio.heartbeat`."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class GateCounters(BaseModel):
+    received: int = 0
+    approved: int = 0
+    rejected: int = 0
+    retry_safe: int = 0
+    invalid: int = 0
+    audit_pending: int = 0
+    audit_published: int = 0
+    audit_failures: int = 0
+
+
+class GateHeartbeat(BaseModel):
+    gate_id: str
+    ts: datetime
+    policy_version: int | None
+    trading_state: str | None
+    uptime_s: float
+    counters: GateCounters
+
+
+class FleetHeartbeat(GateHeartbeat):
+    """What today's trade engine reads on `cio.heartbeat` (it blocks opening orders after 60 s without one)."""
+
+    service: Literal["petrosa-cio"] = "petrosa-cio"
+    status: Literal["GOVERNANCE_ACTIVE", "DEGRADED"]
+    timestamp: float
+    version: str

@@ -1,0 +1,164 @@
+"""The Intent: the fleet's existing Signal contract (petrosa-tradeengine `contracts/signal.py`), validated strictly.
+
+Compatibility decisions (see docs/contracts.md):
+- Unknown fields are kept and passed through to the promoted signal.
+- `timestamp` accepts ISO 8601 (a naive value is read as UTC) or Unix time; a number above 1e11 is read as
+  milliseconds (1e11 s is the year 5138). An unparseable timestamp is a VAL_ERR; a missing one stays missing
+  (the gate never substitutes "now").
+- `quantity` 0 is valid: the TA bot sends 0.0 to let the trade engine size the order (see ORDER_SIZE_UNKNOWN).
+- Non-finite numbers, negative sizes/prices and absurd magnitudes are VAL_ERR.
+"""
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+Action = Literal["buy", "sell", "hold", "close"]
+StrategyMode = Literal["deterministic", "ml_light", "llm_reasoning"]
+OrderType = Literal[
+    "market",
+    "limit",
+    "stop",
+    "stop_limit",
+    "take_profit",
+    "take_profit_limit",
+    "conditional_limit",
+    "conditional_stop",
+]
+PRICED_ORDER_TYPES: frozenset[str] = frozenset(
+    {
+        "limit",
+        "stop",
+        "stop_limit",
+        "take_profit",
+        "take_profit_limit",
+        "conditional_limit",
+        "conditional_stop",
+    }
+)
+
+MAX_PRICE = 1e12
+MAX_QUANTITY = 1e15
+MILLISECONDS_THRESHOLD = 1e11
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE), AfterValidator(_finite)]
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY), AfterValidator(_finite)]
+Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+def _parse_timestamp(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be an ISO 8601 string or Unix time, not a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("timestamp must be a positive, finite Unix time")
+        seconds = value / 1000.0 if value > MILLISECONDS_THRESHOLD else float(value)
+        if seconds > 4102444800:  # 2100-01-01: anything later is a unit mistake, not a time
+            raise ValueError("timestamp is beyond the year 2100")
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None:
+            return _parse_timestamp(number)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        except ValueError as exc:
+            raise ValueError("timestamp is neither ISO 8601 nor Unix time") from exc
+        return parsed
+    raise ValueError("timestamp must be an ISO 8601 string or Unix time")
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_parse_timestamp), AfterValidator(_as_utc)]
+
+
+class Intent(BaseModel):
+    """A strategy's request to trade. Field names and meanings are the fleet's Signal contract."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, protected_namespaces=(), allow_inf_nan=False)
+
+    strategy_id: Identifier
+    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$")]
+    action: Action
+    confidence: Fraction
+    price: Price
+    quantity: Quantity
+    current_price: Price
+    source: ShortText
+    strategy: ShortText
+
+    id: Identifier | None = None
+    signal_id: Identifier | None = None
+    strategy_mode: StrategyMode | None = None
+    signal_type: Action | None = None
+    strength: Literal["weak", "medium", "strong", "extreme"] | None = None
+    target_price: Price | None = None
+    timeframe: ShortText | None = None
+    order_type: OrderType | None = None
+    time_in_force: Literal["GTC", "IOC", "FOK", "GTX"] | None = None
+    position_size_pct: Fraction | None = None
+    quote_quantity: Quantity | None = None
+    stop_loss: Price | None = None
+    stop_loss_pct: Fraction | None = None
+    take_profit: Price | None = None
+    take_profit_pct: Fraction | None = None
+    conditional_price: Price | None = None
+    conditional_direction: Literal["above", "below"] | None = None
+    conditional_timeout: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    iceberg_quantity: Quantity | None = None
+    client_order_id: Identifier | None = None
+    model_confidence: Fraction | None = None
+    model_features: dict[str, Any] | None = None
+    llm_reasoning: str | None = None
+    llm_alternatives: list[dict[str, Any]] | None = None
+    indicators: dict[str, Any] | None = None
+    rationale: str | None = None
+    metadata: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+    timestamp: Timestamp = None
+
+    @property
+    def intent_id(self) -> str | None:
+        """The producer's identifier for this intent, if it sent one."""
+        return self.signal_id or self.id or self.client_order_id
+
+    @property
+    def effective_order_type(self) -> str:
+        return self.order_type or "market"
+
+    @property
+    def effective_strategy_mode(self) -> str:
+        return self.strategy_mode or "deterministic"
+
+    @property
+    def is_priced_order(self) -> bool:
+        return self.effective_order_type in PRICED_ORDER_TYPES
+
+    @property
+    def entry_price(self) -> float:
+        """The price the order would trade at: its own price when priced, else the market reference."""
+        return self.price if self.is_priced_order else self.current_price

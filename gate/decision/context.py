@@ -1,0 +1,21 @@
+"""Everything a control needs to judge one intent, computed once per decision."""
+
+from dataclasses import dataclass
+
+from gate.contracts.intent import Intent
+from gate.decision.state import StateView
+from gate.policy.resolve import EffectiveLimits
+from gate.policy.spec import GlobalRules
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    intent: Intent
+    limits: EffectiveLimits
+    global_rules: GlobalRules
+    state: StateView
+    now: float
+    position_qty: float | None
+    reducing: bool
+    # USD notional of the order, None when it cannot be known (engine-sized without equity, no reference price).
+    notional_usd: float | None

@@ -1,0 +1,347 @@
+"""Pre-trade controls: each a small pure function of the decision context returning the reasons it fails.
+
+All controls run and all failures are reported; only HALTED short-circuits (see `evaluate`).
+"""
+
+from collections.abc import Callable
+
+from gate.contracts.envelope import Reason
+from gate.decision.context import DecisionContext
+from gate.policy.spec import TradingState
+from gate.reason_codes import ReasonCode as C
+
+Control = Callable[[DecisionContext], list[Reason]]
+NONE: list[Reason] = []
+
+
+def _reject(
+    code: C, message: str, observed: float | str | None = None, limit: float | str | None = None
+) -> list[Reason]:
+    return [Reason(code=code, message=message, observed=observed, limit=limit)]
+
+
+def trading_state(ctx: DecisionContext) -> list[Reason]:
+    if ctx.limits.trading_state is TradingState.REDUCING and not ctx.reducing:
+        return _reject(
+            C.TRADING_REDUCING,
+            f"trading state is 'reducing' ({ctx.limits.state_scope} scope): only intents that shrink an open "
+            f"position without flipping it are admitted",
+            observed=ctx.intent.action,
+        )
+    return NONE
+
+
+def drawdown(ctx: DecisionContext) -> list[Reason]:
+    limit = ctx.global_rules.max_drawdown_pct
+    portfolio = ctx.state.portfolio
+    if limit is None or ctx.reducing or portfolio is None:
+        return NONE  # a missing snapshot is reported by `snapshot_freshness`
+    if portfolio.drawdown_pct >= limit:
+        return _reject(
+            C.DRAWDOWN_REDUCING,
+            f"portfolio drawdown {portfolio.drawdown_pct:.2%} is at or above the {limit:.2%} limit: "
+            f"the gate is reducing-only",
+            observed=portfolio.drawdown_pct,
+            limit=limit,
+        )
+    return NONE
+
+
+def symbol_access(ctx: DecisionContext) -> list[Reason]:
+    symbol = ctx.intent.symbol
+    reasons: list[Reason] = []
+    if ctx.limits.symbol_denied_by is not None:
+        reasons += _reject(C.SYMBOL_DENIED, f"{symbol} is on the {ctx.limits.symbol_denied_by} deny list", symbol)
+    # A reducing intent on a symbol that left the allow list still passes, so positions can be unwound.
+    if ctx.limits.symbol_not_allowed_by is not None and not ctx.reducing:
+        reasons += _reject(
+            C.SYMBOL_NOT_ALLOWED,
+            f"{symbol} is not on the {ctx.limits.symbol_not_allowed_by} allow list",
+            symbol,
+        )
+    return reasons
+
+
+def order_shape(ctx: DecisionContext) -> list[Reason]:
+    intent, limits = ctx.intent, ctx.limits
+    reasons: list[Reason] = []
+    if limits.allowed_actions is not None and intent.action not in limits.allowed_actions:
+        allowed = ",".join(sorted(limits.allowed_actions)) or "none"
+        reasons += _reject(C.ACTION_NOT_ALLOWED, f"action '{intent.action}' is not allowed", intent.action, allowed)
+    mode = intent.effective_strategy_mode
+    if limits.allowed_strategy_modes is not None and mode not in limits.allowed_strategy_modes:
+        allowed = ",".join(sorted(limits.allowed_strategy_modes)) or "none"
+        reasons += _reject(C.STRATEGY_MODE_NOT_ALLOWED, f"strategy mode '{mode}' is not allowed", mode, allowed)
+    order_type = intent.effective_order_type
+    if limits.allowed_order_types is not None and order_type not in limits.allowed_order_types:
+        allowed = ",".join(sorted(limits.allowed_order_types)) or "none"
+        reasons += _reject(C.ORDER_TYPE_NOT_ALLOWED, f"order type '{order_type}' is not allowed", order_type, allowed)
+    return reasons
+
+
+def confidence(ctx: DecisionContext) -> list[Reason]:
+    minimum = ctx.limits.min_confidence
+    if minimum is not None and ctx.intent.confidence < minimum:
+        return _reject(
+            C.CONFIDENCE_TOO_LOW,
+            f"confidence {ctx.intent.confidence:g} is below the minimum {minimum:g}",
+            ctx.intent.confidence,
+            minimum,
+        )
+    return NONE
+
+
+def reference_prices(ctx: DecisionContext) -> list[Reason]:
+    reasons: list[Reason] = []
+    if ctx.intent.current_price <= 0:
+        reasons += _reject(C.NO_REFERENCE_PRICE, "current_price must be positive to check the order", 0.0)
+    if ctx.intent.is_priced_order and ctx.intent.price <= 0 and ctx.intent.action != "close":
+        reasons += _reject(
+            C.ORDER_PRICE_MISSING, f"a {ctx.intent.effective_order_type} order needs a positive price", 0.0
+        )
+    return reasons
+
+
+def _exposure_limited(ctx: DecisionContext) -> bool:
+    return ctx.limits.max_symbol_exposure_usd is not None or ctx.global_rules.max_total_exposure_usd is not None
+
+
+def order_size_known(ctx: DecisionContext) -> list[Reason]:
+    """An engine-sized order (quantity 0) must be bounded, and its notional known wherever a limit needs it."""
+    intent = ctx.intent
+    if intent.action not in ("buy", "sell"):
+        return NONE
+    if intent.quantity == 0 and intent.position_size_pct is None:
+        return _reject(C.ORDER_SIZE_UNKNOWN, "quantity is 0 and no position_size_pct bounds the engine-sized order")
+    needs_notional = ctx.limits.max_order_notional_usd is not None or (not ctx.reducing and _exposure_limited(ctx))
+    # A missing reference price is reported by `reference_prices`; anything else unknown is the equity.
+    if ctx.notional_usd is None and needs_notional and intent.entry_price > 0:
+        return _reject(
+            C.ORDER_SIZE_UNKNOWN,
+            "the order is sized by the trade engine and the portfolio equity is unknown, so its notional "
+            "cannot be checked",
+        )
+    return NONE
+
+
+def order_size(ctx: DecisionContext) -> list[Reason]:
+    """Fat-finger limits. `close` is exempt: it can only shrink risk."""
+    intent, limits = ctx.intent, ctx.limits
+    if intent.action not in ("buy", "sell"):
+        return NONE
+    reasons: list[Reason] = []
+    if limits.max_order_quantity is not None and intent.quantity > limits.max_order_quantity:
+        reasons += _reject(
+            C.ORDER_QUANTITY_EXCEEDED,
+            f"quantity {intent.quantity:g} exceeds the maximum {limits.max_order_quantity:g}",
+            intent.quantity,
+            limits.max_order_quantity,
+        )
+    notional, max_notional = ctx.notional_usd, limits.max_order_notional_usd
+    if max_notional is not None and notional is not None and notional > max_notional:
+        reasons += _reject(
+            C.ORDER_NOTIONAL_EXCEEDED,
+            f"order notional {notional:,.2f} USD exceeds the maximum {max_notional:,.2f} USD",
+            round(notional, 2),
+            max_notional,
+        )
+    pct = intent.position_size_pct
+    if limits.max_position_size_pct is not None and pct is not None and pct > limits.max_position_size_pct:
+        reasons += _reject(
+            C.POSITION_SIZE_EXCEEDED,
+            f"position_size_pct {pct:g} exceeds the maximum {limits.max_position_size_pct:g}",
+            pct,
+            limits.max_position_size_pct,
+        )
+    return reasons
+
+
+def stop_loss(ctx: DecisionContext) -> list[Reason]:
+    """Opening orders must carry a stop on the right side of the entry, within the maximum distance."""
+    intent, limits = ctx.intent, ctx.limits
+    if intent.action not in ("buy", "sell") or ctx.reducing:
+        return NONE
+    entry = intent.entry_price
+    if intent.stop_loss is None and intent.stop_loss_pct is None:
+        if limits.require_stop_loss:
+            return _reject(C.STOP_LOSS_REQUIRED, "opening orders must carry stop_loss or stop_loss_pct")
+        return NONE
+    reasons: list[Reason] = []
+    distances: list[float] = []
+    if intent.stop_loss_pct is not None:
+        if intent.stop_loss_pct == 0:
+            reasons += _reject(C.STOP_LOSS_INVALID, "stop_loss_pct must be above 0", 0.0)
+        distances.append(intent.stop_loss_pct)
+    if intent.stop_loss is not None and entry > 0:
+        wrong_side = intent.stop_loss >= entry if intent.action == "buy" else intent.stop_loss <= entry
+        if wrong_side:
+            side = "below" if intent.action == "buy" else "above"
+            reasons += _reject(
+                C.STOP_LOSS_INVALID,
+                f"stop_loss {intent.stop_loss:g} must be {side} the entry price {entry:g} for a {intent.action}",
+                intent.stop_loss,
+                entry,
+            )
+        else:
+            distances.append(abs(entry - intent.stop_loss) / entry)
+    widest = max(distances, default=None)
+    if limits.max_stop_distance_pct is not None and widest is not None and widest > limits.max_stop_distance_pct:
+        reasons += _reject(
+            C.STOP_LOSS_TOO_WIDE,
+            f"stop distance {widest:.4%} exceeds the maximum {limits.max_stop_distance_pct:.4%}",
+            round(widest, 6),
+            limits.max_stop_distance_pct,
+        )
+    return reasons
+
+
+def price_collar(ctx: DecisionContext) -> list[Reason]:
+    """|price − current_price| / current_price, in bps, for every priced order type (both sides: see docs)."""
+    intent, collar = ctx.intent, ctx.limits.price_collar_bps
+    if collar is None or not intent.is_priced_order or intent.current_price <= 0 or intent.price <= 0:
+        return NONE
+    deviation_bps = abs(intent.price - intent.current_price) / intent.current_price * 10_000
+    if deviation_bps > collar:
+        return _reject(
+            C.PRICE_COLLAR_BREACHED,
+            f"price {intent.price:g} is {deviation_bps:.1f} bps from current_price {intent.current_price:g}; "
+            f"the collar is {collar:g} bps",
+            round(deviation_bps, 2),
+            collar,
+        )
+    return NONE
+
+
+def freshness(ctx: DecisionContext) -> list[Reason]:
+    rules, ts = ctx.global_rules, ctx.intent.timestamp
+    if ts is None:
+        if rules.require_timestamp:
+            return _reject(C.TIMESTAMP_MISSING, "the intent carries no timestamp and the policy requires one")
+        return NONE
+    age = ctx.now - ts.timestamp()
+    if rules.max_intent_age_s is not None and age > rules.max_intent_age_s:
+        return _reject(
+            C.INTENT_STALE,
+            f"intent is {age:.3f} s old; the maximum age is {rules.max_intent_age_s:g} s",
+            round(age, 3),
+            rules.max_intent_age_s,
+        )
+    if -age > rules.max_clock_skew_s:
+        return _reject(
+            C.INTENT_FROM_FUTURE,
+            f"intent timestamp is {-age:.3f} s in the future; the allowed clock skew is {rules.max_clock_skew_s:g} s",
+            round(-age, 3),
+            rules.max_clock_skew_s,
+        )
+    return NONE
+
+
+def duplicates(ctx: DecisionContext) -> list[Reason]:
+    intent, reasons = ctx.intent, []
+    intent_id = intent.intent_id
+    if intent_id is not None and ctx.state.was_promoted(intent.strategy_id, intent_id, ctx.now):
+        reasons += _reject(C.DUPLICATE_INTENT, f"intent '{intent_id}' was already promoted", intent_id)
+    window = ctx.global_rules.dedupe_window_s
+    if window > 0 and intent.action != "hold":
+        last = ctx.state.last_promoted_at(intent.strategy_id, intent.symbol, intent.action)
+        if last is not None and ctx.now - last < window:
+            reasons += _reject(
+                C.DUPLICATE_WINDOW,
+                f"{intent.strategy_id} promoted {intent.action} {intent.symbol} {ctx.now - last:.3f} s ago; "
+                f"the dedupe window is {window:g} s",
+                round(ctx.now - last, 3),
+                window,
+            )
+    return reasons
+
+
+def rate_limits(ctx: DecisionContext) -> list[Reason]:
+    reasons: list[Reason] = []
+    for rule in ctx.limits.rate_rules:
+        for limit, window, unit in ((rule.per_second, 1.0, "second"), (rule.per_minute, 60.0, "minute")):
+            if limit is None:
+                continue
+            count = ctx.state.promoted_count(rule.scope, rule.key, window, ctx.now)
+            if count + 1 > limit:
+                reasons += _reject(
+                    C.RATE_LIMITED,
+                    f"{rule.scope} '{rule.key}' already promoted {count} intents in the last {unit}; "
+                    f"the limit is {limit}/{unit}",
+                    count,
+                    limit,
+                )
+    return reasons
+
+
+def _snapshot_needed(ctx: DecisionContext) -> bool:
+    rules = ctx.global_rules
+    return rules.max_drawdown_pct is not None or _exposure_limited(ctx)
+
+
+def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
+    """Exposure and drawdown limits fail closed: without a fresh snapshot only reducing intents pass."""
+    if ctx.reducing or ctx.intent.action not in ("buy", "sell") or not _snapshot_needed(ctx):
+        return NONE
+    portfolio = ctx.state.portfolio
+    if portfolio is None:
+        return _reject(C.SNAPSHOT_MISSING, "no portfolio snapshot has been received; exposure cannot be checked")
+    age = ctx.now - portfolio.ts.timestamp()
+    if age > ctx.global_rules.max_snapshot_age_s:
+        return _reject(
+            C.SNAPSHOT_STALE,
+            f"the portfolio snapshot is {age:.1f} s old; the maximum is {ctx.global_rules.max_snapshot_age_s:g} s",
+            round(age, 1),
+            ctx.global_rules.max_snapshot_age_s,
+        )
+    return NONE
+
+
+def exposure(ctx: DecisionContext) -> list[Reason]:
+    portfolio = ctx.state.portfolio
+    if ctx.reducing or ctx.intent.action not in ("buy", "sell") or portfolio is None:
+        return NONE
+    symbol_limit = ctx.limits.max_symbol_exposure_usd
+    total_limit = ctx.global_rules.max_total_exposure_usd
+    if ctx.notional_usd is None:
+        return NONE  # reported by `order_size_known` or `reference_prices`
+    reasons: list[Reason] = []
+    symbol = ctx.intent.symbol
+    if symbol_limit is not None:
+        held = portfolio.positions.get(symbol)
+        projected = (held.notional_usd if held else 0.0) + ctx.state.pending_exposure_usd(symbol) + ctx.notional_usd
+        if projected > symbol_limit:
+            reasons += _reject(
+                C.SYMBOL_EXPOSURE_EXCEEDED,
+                f"projected {symbol} exposure {projected:,.2f} USD exceeds the limit {symbol_limit:,.2f} USD",
+                round(projected, 2),
+                symbol_limit,
+            )
+    if total_limit is not None:
+        projected = portfolio.gross_exposure_usd + ctx.state.pending_total_usd + ctx.notional_usd
+        if projected > total_limit:
+            reasons += _reject(
+                C.TOTAL_EXPOSURE_EXCEEDED,
+                f"projected gross exposure {projected:,.2f} USD exceeds the limit {total_limit:,.2f} USD",
+                round(projected, 2),
+                total_limit,
+            )
+    return reasons
+
+
+ALL_CONTROLS: tuple[Control, ...] = (
+    trading_state,
+    drawdown,
+    symbol_access,
+    order_shape,
+    confidence,
+    reference_prices,
+    order_size_known,
+    order_size,
+    stop_loss,
+    price_collar,
+    freshness,
+    duplicates,
+    rate_limits,
+    snapshot_freshness,
+    exposure,
+)

@@ -1,0 +1,72 @@
+"""The decision function: pure and synchronous, (intent, policy, state, now) → verdict with every reason."""
+
+from dataclasses import dataclass
+
+from gate.contracts.envelope import Reason
+from gate.contracts.intent import Intent
+from gate.decision.context import DecisionContext
+from gate.decision.controls import ALL_CONTROLS
+from gate.decision.reducing import is_reducing
+from gate.decision.state import StateView
+from gate.policy.compiled import CompiledPolicy
+from gate.policy.resolve import EffectiveLimits
+from gate.policy.spec import TradingState
+from gate.reason_codes import ReasonCode
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    promote: bool
+    reasons: tuple[Reason, ...]
+    limits: EffectiveLimits
+    notional_usd: float | None
+
+
+def order_notional_usd(intent: Intent, state: StateView) -> float | None:
+    """USD notional: quantity × entry price, or position_size_pct × equity for an engine-sized order."""
+    if intent.quantity > 0:
+        entry = intent.entry_price
+        return intent.quantity * entry if entry > 0 else None
+    portfolio = state.portfolio
+    if intent.position_size_pct is not None and portfolio is not None:
+        return intent.position_size_pct * portfolio.equity_usd
+    return None
+
+
+def known_position(symbol: str, state: StateView, max_age_s: float, now: float) -> float | None:
+    """The net position from a fresh snapshot; None when unknown (a stale book cannot prove an order reduces)."""
+    portfolio = state.portfolio
+    if portfolio is None or now - portfolio.ts.timestamp() > max_age_s:
+        return None
+    held = portfolio.positions.get(symbol)
+    return held.quantity if held is not None else 0.0
+
+
+def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: float) -> Verdict:
+    limits = policy.limits_for(intent.strategy_id, intent.symbol)
+    if intent.action == "hold":
+        reason = Reason(code=ReasonCode.HOLD_NOT_PROMOTED, message="hold intents are recorded, never promoted")
+        return Verdict(False, (reason,), limits, None)
+    if limits.trading_state is TradingState.HALTED and intent.action != "close":
+        reason = Reason(
+            code=ReasonCode.TRADING_HALTED,
+            message=f"trading is halted ({limits.state_scope} scope): only close intents are admitted",
+            observed=intent.action,
+        )
+        return Verdict(False, (reason,), limits, None)
+
+    position_qty = known_position(intent.symbol, state, policy.global_rules.max_snapshot_age_s, now)
+    ctx = DecisionContext(
+        intent=intent,
+        limits=limits,
+        global_rules=policy.global_rules,
+        state=state,
+        now=now,
+        position_qty=position_qty,
+        reducing=is_reducing(intent, position_qty),
+        notional_usd=order_notional_usd(intent, state),
+    )
+    reasons: list[Reason] = []
+    for control in ALL_CONTROLS:
+        reasons += control(ctx)
+    return Verdict(not reasons, tuple(reasons), limits, ctx.notional_usd)

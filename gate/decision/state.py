@@ -1,0 +1,113 @@
+"""The gate's in-process trading state: what the stateful controls read, and what a promotion records.
+
+`evaluate` only reads it (through `StateView`); the I/O shell calls `record_promotion` after promoting.
+State is per gate process: see docs/policy.md, "Stateful controls with several gates".
+"""
+
+from collections import OrderedDict, deque
+from typing import Protocol
+
+from gate.contracts.intent import Intent
+from gate.contracts.portfolio import PortfolioSnapshot
+from gate.policy.resolve import RateRule
+
+MINUTE = 60.0
+
+
+class StateView(Protocol):
+    @property
+    def portfolio(self) -> PortfolioSnapshot | None: ...
+
+    def pending_exposure_usd(self, symbol: str) -> float: ...
+
+    @property
+    def pending_total_usd(self) -> float: ...
+
+    def was_promoted(self, strategy_id: str, intent_id: str, now: float) -> bool: ...
+
+    def last_promoted_at(self, strategy_id: str, symbol: str, action: str) -> float | None: ...
+
+    def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int: ...
+
+
+class GateState:
+    """Concrete `StateView` plus the mutations the shell applies after each promotion."""
+
+    def __init__(self, dedupe_id_ttl_s: float = 86_400.0, max_dedupe_ids: int = 1_000_000) -> None:
+        self._dedupe_ttl = dedupe_id_ttl_s
+        self._max_dedupe_ids = max_dedupe_ids
+        self._promoted_ids: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._last_promoted: dict[tuple[str, str, str], float] = {}
+        self._rate_windows: dict[tuple[str, str], deque[float]] = {}
+        self._pending_exposure: dict[str, float] = {}
+        self._pending_total = 0.0
+        self._portfolio: PortfolioSnapshot | None = None
+
+    # -- reads (StateView) -------------------------------------------------------------------------------
+    @property
+    def portfolio(self) -> PortfolioSnapshot | None:
+        return self._portfolio
+
+    def pending_exposure_usd(self, symbol: str) -> float:
+        return self._pending_exposure.get(symbol, 0.0)
+
+    @property
+    def pending_total_usd(self) -> float:
+        return self._pending_total
+
+    def was_promoted(self, strategy_id: str, intent_id: str, now: float) -> bool:
+        expires = self._promoted_ids.get((strategy_id, intent_id))
+        return expires is not None and expires > now
+
+    def last_promoted_at(self, strategy_id: str, symbol: str, action: str) -> float | None:
+        return self._last_promoted.get((strategy_id, symbol, action))
+
+    def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int:
+        window = self._rate_windows.get((scope, key))
+        if not window:
+            return 0
+        cutoff = now - window_s
+        count = 0
+        for ts in reversed(window):  # newest first; stops at the first entry outside the window
+            if ts <= cutoff:
+                break
+            count += 1
+        return count
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def apply_snapshot(self, snapshot: PortfolioSnapshot) -> bool:
+        """Adopt a newer snapshot; promotions counted as pending are now part of it."""
+        if self._portfolio is not None and snapshot.ts <= self._portfolio.ts:
+            return False
+        self._portfolio = snapshot
+        self._pending_exposure.clear()
+        self._pending_total = 0.0
+        return True
+
+    def record_promotion(
+        self, intent: Intent, rate_rules: tuple[RateRule, ...], notional_usd: float | None, now: float
+    ) -> None:
+        intent_id = intent.intent_id
+        if intent_id is not None:
+            self._promoted_ids[(intent.strategy_id, intent_id)] = now + self._dedupe_ttl
+            self._promoted_ids.move_to_end((intent.strategy_id, intent_id))
+            self._expire_ids(now)
+        self._last_promoted[(intent.strategy_id, intent.symbol, intent.action)] = now
+        for rule in rate_rules:
+            window = self._rate_windows.get((rule.scope, rule.key))
+            if window is None:
+                window = self._rate_windows[(rule.scope, rule.key)] = deque()
+            window.append(now)
+            while window and window[0] <= now - MINUTE:
+                window.popleft()
+        if notional_usd and intent.action in ("buy", "sell"):
+            self._pending_exposure[intent.symbol] = self._pending_exposure.get(intent.symbol, 0.0) + notional_usd
+            self._pending_total += notional_usd
+
+    def _expire_ids(self, now: float) -> None:
+        ids = self._promoted_ids
+        while ids:
+            expires = next(iter(ids.values()))
+            if expires > now and len(ids) <= self._max_dedupe_ids:
+                break
+            ids.popitem(last=False)

@@ -1,0 +1,36 @@
+"""A policy document ready for the hot path: validated once, effective limits memoised per (strategy, symbol)."""
+
+from gate.policy.document import PolicyDocument
+from gate.policy.resolve import EffectiveLimits, resolve_limits
+from gate.policy.spec import GlobalRules
+
+_MAX_CACHED_PAIRS = 50_000
+
+
+class CompiledPolicy:
+    __slots__ = ("_cache", "document")
+
+    def __init__(self, document: PolicyDocument) -> None:
+        self.document = document
+        self._cache: dict[tuple[str, str], EffectiveLimits] = {}
+
+    @property
+    def version(self) -> int:
+        return self.document.version
+
+    @property
+    def checksum(self) -> str:
+        return self.document.checksum
+
+    @property
+    def global_rules(self) -> GlobalRules:
+        return self.document.spec.global_rules
+
+    def limits_for(self, strategy_id: str, symbol: str) -> EffectiveLimits:
+        key = (strategy_id, symbol)
+        limits = self._cache.get(key)
+        if limits is None:
+            if len(self._cache) >= _MAX_CACHED_PAIRS:
+                self._cache.clear()  # bounded memory against a flood of made-up strategy ids
+            limits = self._cache[key] = resolve_limits(self.document.spec, strategy_id, symbol)
+        return limits

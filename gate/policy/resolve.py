@@ -1,0 +1,134 @@
+"""Resolve the effective limits for one (strategy, symbol) pair: the most restrictive value of every scope.
+
+- trading_state: the most severe of global, strategy and symbol (halted > reducing > active).
+- allow lists (actions, strategy modes, order types, symbols): the intersection of every scope that sets one.
+- deny lists: the union.
+- minimum values (min_confidence): the highest; maximum values: the lowest; require_stop_loss: any scope.
+Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
+"""
+
+from dataclasses import dataclass, field
+
+from gate.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
+
+_MAX_FIELDS = (
+    "max_order_quantity",
+    "max_order_notional_usd",
+    "max_position_size_pct",
+    "max_stop_distance_pct",
+    "price_collar_bps",
+    "max_symbol_exposure_usd",
+)
+_SET_FIELDS = ("allowed_actions", "allowed_strategy_modes", "allowed_order_types")
+
+
+@dataclass(frozen=True, slots=True)
+class RateRule:
+    scope: str  # "global", "strategy" or "symbol"
+    key: str
+    per_second: int | None
+    per_minute: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveLimits:
+    trading_state: TradingState
+    state_scope: str
+    symbol_denied_by: str | None
+    symbol_not_allowed_by: str | None
+    allowed_actions: frozenset[str] | None
+    allowed_strategy_modes: frozenset[str] | None
+    allowed_order_types: frozenset[str] | None
+    min_confidence: float | None
+    max_order_quantity: float | None
+    max_order_notional_usd: float | None
+    max_position_size_pct: float | None
+    require_stop_loss: bool
+    max_stop_distance_pct: float | None
+    price_collar_bps: float | None
+    max_symbol_exposure_usd: float | None
+    rate_rules: tuple[RateRule, ...] = field(default=())
+
+
+def _tightest_max(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _intersection(values: list[frozenset[str] | None]) -> frozenset[str] | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    result = present[0]
+    for other in present[1:]:
+        result = result & other
+    return result
+
+
+def _most_severe_state(scoped: list[tuple[str, TradingState | None]]) -> tuple[TradingState, str]:
+    state, scope = TradingState.ACTIVE, "global"
+    for name, candidate in scoped:
+        if candidate is not None and candidate.severity > state.severity:
+            state, scope = candidate, name
+    return state, scope
+
+
+def _symbol_access(
+    symbol: str, global_rules: GlobalRules, strategy: StrategyRules | None
+) -> tuple[str | None, str | None]:
+    denied_by = None
+    if symbol in global_rules.denied_symbols:
+        denied_by = "global"
+    elif strategy is not None and symbol in strategy.denied_symbols:
+        denied_by = "strategy"
+    not_allowed_by = None
+    if global_rules.allowed_symbols is not None and symbol not in global_rules.allowed_symbols:
+        not_allowed_by = "global"
+    elif strategy is not None and strategy.allowed_symbols is not None and symbol not in strategy.allowed_symbols:
+        not_allowed_by = "strategy"
+    return denied_by, not_allowed_by
+
+
+def _rate_rule(scope: str, key: str, rules: LimitSet | None) -> RateRule | None:
+    if rules is None or (rules.max_intents_per_second is None and rules.max_intents_per_minute is None):
+        return None
+    return RateRule(scope, key, rules.max_intents_per_second, rules.max_intents_per_minute)
+
+
+def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> EffectiveLimits:
+    global_rules = spec.global_rules
+    strategy = spec.strategies.get(strategy_id)
+    symbol_rules: SymbolRules | None = spec.symbols.get(symbol)
+    scopes: list[LimitSet] = [s for s in (global_rules, strategy, symbol_rules) if s is not None]
+
+    state, state_scope = _most_severe_state(
+        [
+            ("global", global_rules.trading_state),
+            ("strategy", strategy.trading_state if strategy else None),
+            ("symbol", symbol_rules.trading_state if symbol_rules else None),
+        ]
+    )
+    denied_by, not_allowed_by = _symbol_access(symbol, global_rules, strategy)
+    rates = tuple(
+        rule
+        for rule in (
+            _rate_rule("global", "*", global_rules),
+            _rate_rule("strategy", strategy_id, strategy),
+            _rate_rule("symbol", symbol, symbol_rules),
+        )
+        if rule is not None
+    )
+    min_confidences = [s.min_confidence for s in scopes if s.min_confidence is not None]
+    maxima = {name: _tightest_max([getattr(s, name) for s in scopes]) for name in _MAX_FIELDS}
+    sets = {name: _intersection([getattr(s, name) for s in scopes]) for name in _SET_FIELDS}
+    return EffectiveLimits(
+        trading_state=state,
+        state_scope=state_scope,
+        symbol_denied_by=denied_by,
+        symbol_not_allowed_by=not_allowed_by,
+        min_confidence=max(min_confidences) if min_confidences else None,
+        require_stop_loss=any(s.require_stop_loss for s in scopes),
+        rate_rules=rates,
+        **sets,
+        **maxima,
+    )

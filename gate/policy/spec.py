@@ -1,0 +1,92 @@
+"""PolicySpec: the single, versioned schema of the risk policy, shared by the gate and the control plane.
+
+Layering (global ← strategy ← symbol) is "most restrictive wins" for every limit, so tightening any scope can
+never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md for each control's semantics.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gate.contracts.intent import Action, OrderType, StrategyMode, _finite
+
+SCHEMA_VERSION = 1
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+PositiveFloat = Annotated[float, Field(gt=0), AfterValidator(_finite)]
+NonNegativeFloat = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
+PositiveInt = Annotated[int, Field(gt=0)]
+SymbolName = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class LimitSet(_Rules):
+    """Limits that can be set at any scope. `None` means "this scope does not constrain it"."""
+
+    trading_state: TradingState | None = None
+    allowed_actions: frozenset[Action] | None = None
+    allowed_strategy_modes: frozenset[StrategyMode] | None = None
+    allowed_order_types: frozenset[OrderType] | None = None
+    min_confidence: Fraction | None = None
+    max_order_quantity: PositiveFloat | None = None
+    max_order_notional_usd: PositiveFloat | None = None
+    max_position_size_pct: Fraction | None = None
+    require_stop_loss: bool | None = None
+    max_stop_distance_pct: Fraction | None = None
+    price_collar_bps: NonNegativeFloat | None = None
+    max_symbol_exposure_usd: NonNegativeFloat | None = None
+    # Rate limits count promoted intents in the scope's own counter: per strategy at strategy scope, per symbol
+    # (across strategies) at symbol scope, across everything at global scope.
+    max_intents_per_second: PositiveInt | None = None
+    max_intents_per_minute: PositiveInt | None = None
+
+
+class StrategyRules(LimitSet):
+    allowed_symbols: frozenset[SymbolName] | None = None
+    denied_symbols: frozenset[SymbolName] = frozenset()
+
+
+class SymbolRules(LimitSet):
+    pass
+
+
+class GlobalRules(LimitSet):
+    trading_state: TradingState = TradingState.ACTIVE
+    allowed_symbols: frozenset[SymbolName] | None = None
+    denied_symbols: frozenset[SymbolName] = frozenset()
+    require_timestamp: bool = True
+    max_intent_age_s: PositiveFloat | None = 30.0
+    max_clock_skew_s: NonNegativeFloat = 2.0
+    dedupe_window_s: NonNegativeFloat = 0.0
+    max_total_exposure_usd: NonNegativeFloat | None = None
+    max_drawdown_pct: Fraction | None = None
+    max_snapshot_age_s: PositiveFloat = 30.0
+
+
+class PolicySpec(_Rules):
+    """The whole policy. Serialised with the key `global` for the global scope."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    description: str = ""
+    global_rules: GlobalRules = Field(default_factory=GlobalRules, alias="global")
+    strategies: dict[str, StrategyRules] = Field(default_factory=dict)
+    symbols: dict[str, SymbolRules] = Field(default_factory=dict)

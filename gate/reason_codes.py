@@ -1,0 +1,111 @@
+"""Every reason code the gate can put in a decision, in one place.
+
+Codes are UPPER_SNAKE and stable: strategies, dashboards and the audit store key on them.
+Add new codes; never rename or reuse one. `docs/reason-codes.md` is generated from `DESCRIPTIONS`.
+"""
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    # Input that could not be checked at all.
+    VAL_ERR = "VAL_ERR"
+    # The gate could not decide; nothing was promoted and the strategy may retry.
+    NO_POLICY = "NO_POLICY"
+    POLICY_STALE = "POLICY_STALE"
+    DECISION_TIMEOUT = "DECISION_TIMEOUT"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Acknowledged but never promoted.
+    HOLD_NOT_PROMOTED = "HOLD_NOT_PROMOTED"
+    # Trading states and the kill switch.
+    TRADING_HALTED = "TRADING_HALTED"
+    TRADING_REDUCING = "TRADING_REDUCING"
+    DRAWDOWN_REDUCING = "DRAWDOWN_REDUCING"
+    # Instrument and order-shape controls.
+    SYMBOL_DENIED = "SYMBOL_DENIED"
+    SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"
+    ACTION_NOT_ALLOWED = "ACTION_NOT_ALLOWED"
+    STRATEGY_MODE_NOT_ALLOWED = "STRATEGY_MODE_NOT_ALLOWED"
+    ORDER_TYPE_NOT_ALLOWED = "ORDER_TYPE_NOT_ALLOWED"
+    CONFIDENCE_TOO_LOW = "CONFIDENCE_TOO_LOW"
+    NO_REFERENCE_PRICE = "NO_REFERENCE_PRICE"
+    ORDER_PRICE_MISSING = "ORDER_PRICE_MISSING"
+    ORDER_SIZE_UNKNOWN = "ORDER_SIZE_UNKNOWN"
+    ORDER_QUANTITY_EXCEEDED = "ORDER_QUANTITY_EXCEEDED"
+    ORDER_NOTIONAL_EXCEEDED = "ORDER_NOTIONAL_EXCEEDED"
+    POSITION_SIZE_EXCEEDED = "POSITION_SIZE_EXCEEDED"
+    STOP_LOSS_REQUIRED = "STOP_LOSS_REQUIRED"
+    STOP_LOSS_INVALID = "STOP_LOSS_INVALID"
+    STOP_LOSS_TOO_WIDE = "STOP_LOSS_TOO_WIDE"
+    PRICE_COLLAR_BREACHED = "PRICE_COLLAR_BREACHED"
+    # Time.
+    TIMESTAMP_MISSING = "TIMESTAMP_MISSING"
+    INTENT_STALE = "INTENT_STALE"
+    INTENT_FROM_FUTURE = "INTENT_FROM_FUTURE"
+    # Stateful controls.
+    DUPLICATE_INTENT = "DUPLICATE_INTENT"
+    DUPLICATE_WINDOW = "DUPLICATE_WINDOW"
+    RATE_LIMITED = "RATE_LIMITED"
+    SNAPSHOT_MISSING = "SNAPSHOT_MISSING"
+    SNAPSHOT_STALE = "SNAPSHOT_STALE"
+    SYMBOL_EXPOSURE_EXCEEDED = "SYMBOL_EXPOSURE_EXCEEDED"
+    TOTAL_EXPOSURE_EXCEEDED = "TOTAL_EXPOSURE_EXCEEDED"
+
+
+DESCRIPTIONS: dict[ReasonCode, str] = {
+    ReasonCode.VAL_ERR: "The message is not a valid intent (not JSON, wrong types, missing fields, "
+    "non-finite or absurd numbers, oversized payload). `data.field_errors` lists each problem. Never promoted.",
+    ReasonCode.NO_POLICY: "The gate holds no active policy (none in Redis, or Redis unreachable at start-up). "
+    "Decision is RETRY_SAFE.",
+    ReasonCode.POLICY_STALE: "The gate could not confirm its policy against Redis for longer than "
+    "`CIO_POLICY_MAX_AGE_S`. Decision is RETRY_SAFE.",
+    ReasonCode.DECISION_TIMEOUT: "The decision could not be made inside the budget (`CIO_DECISION_BUDGET_MS`, "
+    "200 ms by default), counted from receipt. Decision is RETRY_SAFE.",
+    ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
+    ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
+    ReasonCode.TRADING_HALTED: "The effective trading state (global, strategy or symbol) is `halted`: "
+    "only `close` is admitted. Other checks are skipped.",
+    ReasonCode.TRADING_REDUCING: "The effective trading state is `reducing` and the intent does not shrink "
+    "an existing position without flipping it.",
+    ReasonCode.DRAWDOWN_REDUCING: "Portfolio drawdown is at or above `max_drawdown_pct`: the gate behaves as "
+    "`reducing` and the intent does not shrink a position.",
+    ReasonCode.SYMBOL_DENIED: "The symbol is on a deny list (global or the strategy's).",
+    ReasonCode.SYMBOL_NOT_ALLOWED: "An allow list applies (global or the strategy's) and the symbol is not on it.",
+    ReasonCode.ACTION_NOT_ALLOWED: "The action is outside `allowed_actions` for this strategy/symbol.",
+    ReasonCode.STRATEGY_MODE_NOT_ALLOWED: "The strategy mode is outside `allowed_strategy_modes`.",
+    ReasonCode.ORDER_TYPE_NOT_ALLOWED: "The order type is outside `allowed_order_types`.",
+    ReasonCode.CONFIDENCE_TOO_LOW: "Confidence is below `min_confidence`.",
+    ReasonCode.NO_REFERENCE_PRICE: "`current_price` is zero, so no notional, collar or stop check can be made.",
+    ReasonCode.ORDER_PRICE_MISSING: "A priced order type (limit, stop, ...) carries no positive `price`.",
+    ReasonCode.ORDER_SIZE_UNKNOWN: "`quantity` is 0 (sized by the trade engine) and the size cannot be bounded: "
+    "no `position_size_pct`, or a notional limit applies and the portfolio equity is unknown.",
+    ReasonCode.ORDER_QUANTITY_EXCEEDED: "Quantity is above `max_order_quantity` (base units).",
+    ReasonCode.ORDER_NOTIONAL_EXCEEDED: "Order notional (price × quantity, USD) is above `max_order_notional_usd`.",
+    ReasonCode.POSITION_SIZE_EXCEEDED: "`position_size_pct` is above `max_position_size_pct`.",
+    ReasonCode.STOP_LOSS_REQUIRED: "An opening order carries neither `stop_loss` nor `stop_loss_pct`.",
+    ReasonCode.STOP_LOSS_INVALID: "The stop loss is on the wrong side of the entry price.",
+    ReasonCode.STOP_LOSS_TOO_WIDE: "The stop distance from the entry price is above `max_stop_distance_pct`.",
+    ReasonCode.PRICE_COLLAR_BREACHED: "A priced order's `price` is further from `current_price` than "
+    "`price_collar_bps`.",
+    ReasonCode.TIMESTAMP_MISSING: "The intent carries no timestamp and the policy requires one "
+    "(the gate never substitutes 'now').",
+    ReasonCode.INTENT_STALE: "The intent's timestamp is older than `max_intent_age_s`.",
+    ReasonCode.INTENT_FROM_FUTURE: "The intent's timestamp is more than `max_clock_skew_s` in the future.",
+    ReasonCode.DUPLICATE_INTENT: "An intent with the same `signal_id`/`id`/`client_order_id` from this strategy "
+    "was already promoted.",
+    ReasonCode.DUPLICATE_WINDOW: "The same strategy+symbol+action was promoted less than `dedupe_window_s` ago.",
+    ReasonCode.RATE_LIMITED: "Promoting this intent would exceed a per-second or per-minute rate limit "
+    "(strategy, symbol or global counter). Over-limit intents are rejected, never queued.",
+    ReasonCode.SNAPSHOT_MISSING: "An exposure or drawdown limit applies but no `cio.portfolio.snapshot` "
+    "has been received.",
+    ReasonCode.SNAPSHOT_STALE: "An exposure or drawdown limit applies and the latest portfolio snapshot is "
+    "older than `max_snapshot_age_s`.",
+    ReasonCode.SYMBOL_EXPOSURE_EXCEEDED: "Projected exposure in the symbol (snapshot + promoted since + this "
+    "order) would exceed `max_symbol_exposure_usd`.",
+    ReasonCode.TOTAL_EXPOSURE_EXCEEDED: "Projected gross exposure across all symbols would exceed "
+    "`max_total_exposure_usd`.",
+}
+
+RETRY_SAFE_CODES = frozenset(
+    {ReasonCode.NO_POLICY, ReasonCode.POLICY_STALE, ReasonCode.DECISION_TIMEOUT, ReasonCode.INTERNAL_ERROR}
+)

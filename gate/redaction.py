@@ -1,0 +1,42 @@
+"""Keeps credentials out of audit records and log lines.
+
+Strategies sometimes attach whole config blobs to an intent's `metadata`/extras; anything under a key that
+names a secret is replaced before the intent is written anywhere but the promoted signal.
+"""
+
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|apikey|private[_-]?key|credential|^auth$|authorization|"
+    r"signature|session[_-]?id|cookie|seed|mnemonic|bearer)",
+    re.IGNORECASE,
+)
+# `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON.
+_SECRET_IN_TEXT = re.compile(
+    r"""(?P<key>["']?[\w.-]*?(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|apikey|private[_-]?key|"""
+    r"""credential|authorization|signature|seed|mnemonic)[\w.-]*["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s,}&]+)""",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
+
+
+def is_secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` with every value under a secret-looking key replaced."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value) if len(value) > 8 else value
+    return value
+
+
+def redact_text(text: str) -> str:
+    text = _BEARER.sub("Bearer " + REDACTED, text)
+    return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)

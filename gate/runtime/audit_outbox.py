@@ -1,0 +1,232 @@
+"""Audit events leave the decision path through a local spool and a background JetStream publisher.
+
+`submit` writes the event to an append-only spool segment with one `write(2)` (so it survives a crash of this
+process) and queues it; the publisher sends it to `CIO_AUDIT` with `Nats-Msg-Id = decision_id` and deletes a
+segment once every event in it is acknowledged. On start-up, segments left by this or a dead gate (one whose
+spool lock is free) are replayed; JetStream's duplicate window and the audit store's unique `decision_id` make
+the replay idempotent. Nothing on the decision path waits for NATS or for the disk to sync.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from nats.js import JetStreamContext
+
+log = logging.getLogger(__name__)
+
+_SEGMENT_MAX_EVENTS = 20_000
+_SEGMENT_MAX_AGE_S = 10.0
+_BATCH = 512
+_RETRY_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass(eq=False)
+class _Segment:
+    path: Path
+    fd: int | None
+    opened_at: float
+    written: int = 0
+    outstanding: int = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.fd is None
+
+
+@dataclass(slots=True)
+class _Item:
+    subject: str
+    decision_id: str
+    payload: bytes
+    segment: _Segment
+    attempts: int = 0
+
+
+@dataclass
+class OutboxCounters:
+    published: int = 0
+    failures: int = 0
+    replayed: int = 0
+
+
+@dataclass
+class AuditOutbox:
+    js: JetStreamContext
+    spool_root: Path
+    gate_id: str
+    ack_timeout_s: float = 5.0
+    counters: OutboxCounters = field(default_factory=OutboxCounters)
+
+    def __post_init__(self) -> None:
+        self._dir = self.spool_root / _safe_name(self.gate_id)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._segment: _Segment | None = None
+        self._lock_fd: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._seq = 0
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def start(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for segment_path in self._orphaned_segments():
+            self._replay(segment_path)
+        self._task = asyncio.create_task(self._publish_loop(), name="audit-outbox")
+
+    def submit(self, subject: str, decision_id: str, payload: bytes) -> None:
+        segment = self._current_segment()
+        assert segment.fd is not None
+        os.write(segment.fd, subject.encode() + b" " + payload + b"\n")
+        segment.written += 1
+        self._enqueue(_Item(subject, decision_id, payload, segment))
+
+    async def drain(self, within_s: float) -> bool:
+        """Wait until every submitted event is acknowledged; True when the spool is empty."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+        except TimeoutError:
+            log.warning("audit outbox: %d events still unacknowledged; they stay spooled for replay", self._pending)
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._segment is not None:
+            self._close_segment(self._segment)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- spool ----------------------------------------------------------------------------------------------
+    def _current_segment(self) -> _Segment:
+        segment = self._segment
+        now = time.monotonic()
+        if segment is not None and (
+            segment.written >= _SEGMENT_MAX_EVENTS or now - segment.opened_at >= _SEGMENT_MAX_AGE_S
+        ):
+            self._close_segment(segment)
+            segment = None
+        if segment is None:
+            self._seq += 1
+            path = self._dir / f"seg-{time.time_ns():020d}-{self._seq:06d}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            segment = self._segment = _Segment(path, fd, now)
+        return segment
+
+    def _close_segment(self, segment: _Segment) -> None:
+        if segment.fd is not None:
+            os.close(segment.fd)
+            segment.fd = None
+        if self._segment is segment:
+            self._segment = None
+        if segment.outstanding == 0:
+            segment.path.unlink(missing_ok=True)
+
+    def _orphaned_segments(self) -> list[Path]:
+        """Our own leftovers plus those of gates whose lock is free (they are no longer running)."""
+        found = sorted(self._dir.glob("seg-*.jsonl"))
+        for other in self.spool_root.iterdir():
+            if other == self._dir or not other.is_dir():
+                continue
+            lock_fd = os.open(other / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # that gate is alive and owns its spool
+            else:
+                for path in sorted(other.glob("seg-*.jsonl")):
+                    target = self._dir / f"adopted-{other.name}-{path.name}"
+                    path.rename(target)
+                    found.append(target)
+                with contextlib.suppress(OSError):
+                    (other / "lock").unlink()
+                    other.rmdir()
+            finally:
+                os.close(lock_fd)
+        return found
+
+    def _replay(self, path: Path) -> None:
+        segment = _Segment(path, None, time.monotonic())
+        with path.open("rb") as handle:
+            for line in handle:
+                subject, _, payload = line.rstrip(b"\n").partition(b" ")
+                try:
+                    decision_id = orjson.loads(payload)["decision_id"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    log.error("audit spool %s: skipping a torn line (%d bytes)", path.name, len(line))
+                    continue
+                self._enqueue(_Item(subject.decode(), decision_id, payload, segment))
+                self.counters.replayed += 1
+        if segment.outstanding == 0:
+            path.unlink(missing_ok=True)
+        else:
+            log.info("audit spool: replaying %d events from %s", segment.outstanding, path.name)
+
+    # -- publishing -----------------------------------------------------------------------------------------
+    def _enqueue(self, item: _Item) -> None:
+        item.segment.outstanding += 1
+        self._pending += 1
+        self._idle.clear()
+        self._queue.put_nowait(item)
+
+    def _acknowledge(self, item: _Item) -> None:
+        segment = item.segment
+        segment.outstanding -= 1
+        if segment.closed and segment.outstanding == 0:
+            segment.path.unlink(missing_ok=True)
+        self._pending -= 1
+        self.counters.published += 1
+        if self._pending == 0:
+            self._idle.set()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            results = await asyncio.gather(*(self._publish_one(item) for item in batch))
+            failed = [item for item, ok in zip(batch, results, strict=True) if not ok]
+            if failed:
+                delay = _RETRY_BACKOFF_S[min(max(i.attempts for i in failed), len(_RETRY_BACKOFF_S)) - 1]
+                await asyncio.sleep(delay)
+                for item in failed:
+                    self._queue.put_nowait(item)
+
+    async def _publish_one(self, item: _Item) -> bool:
+        try:
+            future = await self.js.publish_async(
+                item.subject,
+                item.payload,
+                headers={"Nats-Msg-Id": item.decision_id},
+                wait_stall=self.ack_timeout_s,
+            )
+            await asyncio.wait_for(future, self.ack_timeout_s)
+        except Exception as exc:
+            item.attempts += 1
+            self.counters.failures += 1
+            if item.attempts in (1, 10) or item.attempts % 100 == 0:
+                log.warning("audit publish of %s failed (attempt %d): %r", item.decision_id, item.attempts, exc)
+            return False
+        self._acknowledge(item)
+        return True
+
+
+def _safe_name(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in value) or "gate"

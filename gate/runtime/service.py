@@ -1,0 +1,283 @@
+"""The gate's I/O shell: NATS subscriptions, publishing what the pipeline decides, heartbeats, shutdown."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from datetime import UTC, datetime
+
+import nats
+import orjson
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
+
+from gate.config import GateSettings
+from gate.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
+from gate.contracts.policy_update import PolicyUpdate
+from gate.contracts.portfolio import PortfolioSnapshot
+from gate.decision.state import GateState
+from gate.runtime import subjects
+from gate.runtime.audit_outbox import AuditOutbox
+from gate.runtime.pipeline import DecisionPipeline
+from gate.runtime.policy_sync import PolicySync
+from gate.runtime.telemetry import build_tracer_provider
+
+log = logging.getLogger(__name__)
+
+
+class Gate:
+    def __init__(self, settings: GateSettings) -> None:
+        self.settings = settings
+        self.counters = GateCounters()
+        self.state = GateState(dedupe_id_ttl_s=settings.dedupe_id_ttl_s)
+        self._redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=5
+        )
+        self.policy_sync = PolicySync(self._redis, settings.policy_refresh_s, settings.policy_max_age_s)
+        self._tracer_provider: TracerProvider = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
+        self.pipeline = DecisionPipeline(
+            settings, self.policy_sync, self.state, self._tracer_provider.get_tracer("gate"), self.counters
+        )
+        self._nc: NATS | None = None
+        self._outbox: AuditOutbox | None = None
+        self._intent_subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_monotonic = time.monotonic()
+        self._inflight_since: float | None = None
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._nc = await self._connect_nats()
+        js = self._nc.jetstream()
+        await self._ensure_audit_stream()
+        self._outbox = AuditOutbox(
+            js, self.settings.audit_spool_dir, self.settings.gate_id, self.settings.audit_ack_timeout_s
+        )
+        await self._outbox.start()
+        await self.policy_sync.load("start")
+        nc = self._nc
+        await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
+        await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
+        await nc.subscribe(subjects.GATE_PING, cb=self._on_ping)
+        for subject in subjects.INTENT_SUBJECTS:
+            sub = await nc.subscribe(
+                subject,
+                queue=self.settings.queue_group,
+                cb=self._on_intent,
+                pending_msgs_limit=200_000,
+                pending_bytes_limit=256 * 1024 * 1024,
+            )
+            self._intent_subs.append(sub)
+        await nc.flush()
+        self._tasks = [
+            asyncio.create_task(self._policy_refresh_loop(), name="policy-refresh"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self._fleet_heartbeat_loop(), name="fleet-heartbeat"),
+        ]
+        policy = self.policy_sync.policy
+        log.info(
+            "gate %s ready on %s (policy %s)",
+            self.settings.gate_id,
+            self.settings.nats_url,
+            f"v{policy.version}" if policy else "none: answering RETRY_SAFE",
+        )
+        self.ready.set()
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self.start()
+        await self._stopping.wait()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        """Stop taking intents, finish in-flight ones, flush audit publishes, then close."""
+        log.info("gate %s stopping: draining intake", self.settings.gate_id)
+        for sub in self._intent_subs:
+            with contextlib.suppress(Exception):
+                await sub.drain()
+        self._intent_subs.clear()
+        if self._nc is not None and self._nc.is_connected:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
+        if self._outbox is not None:
+            flushed = await self._outbox.drain(self.settings.shutdown_timeout_s)
+            log.info(
+                "audit outbox %s (%d published)",
+                "flushed" if flushed else "left spooled",
+                self._outbox.counters.published,
+            )
+            await self._outbox.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        await self._redis.aclose()
+        self._tracer_provider.shutdown()
+        log.info("gate %s stopped: %s", self.settings.gate_id, self.counters.model_dump())
+
+    async def _connect_nats(self) -> NATS:
+        delay = 0.2
+        while True:
+            try:
+                return await nats.connect(
+                    self.settings.nats_url,
+                    name=f"cio-gate:{self.settings.gate_id}",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    error_cb=self._on_nats_error,
+                    reconnected_cb=self._on_nats_reconnected,
+                    disconnected_cb=self._on_nats_disconnected,
+                    pending_size=64 * 1024 * 1024,
+                )
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning("NATS %s unreachable (%r); retrying in %.1fs", self.settings.nats_url, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _ensure_audit_stream(self) -> None:
+        assert self._nc is not None
+        js = self._nc.jetstream()
+        config = StreamConfig(
+            name=self.settings.audit_stream,
+            subjects=[f"{self.settings.audit_subject_prefix}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=self.settings.audit_duplicate_window_s,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.stream_info(self.settings.audit_stream)  # exists with another config: use it as it is
+
+    # -- NATS callbacks --------------------------------------------------------------------------------------
+    async def _on_intent(self, msg: Msg) -> None:
+        self._inflight_since = time.monotonic()
+        try:
+            outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, msg.reply or None)
+            assert self._nc is not None and self._outbox is not None
+            # Durable first (spool write), then promote, then answer: an APPROVED reply means the signal was sent.
+            self._outbox.submit(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
+            if outcome.signal is not None:
+                await self._nc.publish(outcome.signal.subject, outcome.signal.payload, headers=outcome.signal.headers)
+            if outcome.reply is not None:
+                await self._nc.publish(outcome.reply.subject, outcome.reply.payload, headers=outcome.reply.headers)
+        except Exception:
+            log.exception("intent on %s could not be handled", msg.subject)
+        finally:
+            self._inflight_since = None
+
+    async def _on_policy_update(self, msg: Msg) -> None:
+        try:
+            update = PolicyUpdate.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("malformed %s message; reloading the policy anyway", subjects.STRATEGIST_UPDATE)
+        else:
+            current = self.policy_sync.policy
+            if current is not None and update.version <= current.version:
+                return
+        await self.policy_sync.load("update")
+
+    async def _on_snapshot(self, msg: Msg) -> None:
+        try:
+            snapshot = PortfolioSnapshot.model_validate_json(msg.data)
+        except ValidationError as exc:
+            log.warning(
+                "ignoring an invalid portfolio snapshot: %s",
+                exc.errors(include_url=False, include_input=False)[:3],
+            )
+            return
+        self.state.apply_snapshot(snapshot)
+
+    async def _on_ping(self, msg: Msg) -> None:
+        if msg.reply and self._healthy():
+            assert self._nc is not None
+            await self._nc.publish(msg.reply, self.heartbeat().model_dump_json().encode())
+
+    async def _on_nats_error(self, exc: Exception) -> None:
+        log.error("NATS error: %r", exc)
+
+    async def _on_nats_disconnected(self) -> None:
+        log.warning("NATS disconnected")
+
+    async def _on_nats_reconnected(self) -> None:
+        log.info("NATS reconnected; re-reading the policy")
+        await self.policy_sync.load("nats-reconnect")
+
+    # -- heartbeats and health ------------------------------------------------------------------------------
+    def _healthy(self) -> bool:
+        """False when an intent has been in flight for too long: a stuck gate must stop beating."""
+        since = self._inflight_since
+        return since is None or time.monotonic() - since < self.settings.stuck_after_s
+
+    def heartbeat(self) -> GateHeartbeat:
+        policy = self.policy_sync.policy
+        if self._outbox is not None:
+            self.counters.audit_pending = self._outbox.pending
+            self.counters.audit_published = self._outbox.counters.published
+            self.counters.audit_failures = self._outbox.counters.failures
+        return GateHeartbeat(
+            gate_id=self.settings.gate_id,
+            ts=datetime.now(UTC),
+            policy_version=policy.version if policy else None,
+            trading_state=policy.global_rules.trading_state.value if policy else None,
+            uptime_s=round(time.monotonic() - self._started_monotonic, 3),
+            counters=self.counters.model_copy(),
+        )
+
+    def fleet_heartbeat(self) -> FleetHeartbeat:
+        beat = self.heartbeat()
+        governing = self.policy_sync.usable(time.monotonic()) is not None
+        return FleetHeartbeat(
+            **beat.model_dump(),
+            status="GOVERNANCE_ACTIVE" if governing else "DEGRADED",
+            timestamp=time.time(),
+            version=self.settings.version,
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            await self._beat(subjects.GATE_HEARTBEAT, self.heartbeat().model_dump_json().encode())
+
+    async def _fleet_heartbeat_loop(self) -> None:
+        while True:
+            await self._beat(subjects.FLEET_HEARTBEAT, self.fleet_heartbeat().model_dump_json().encode())
+            await asyncio.sleep(self.settings.fleet_heartbeat_interval_s)
+
+    async def _beat(self, subject: str, payload: bytes) -> None:
+        if self._nc is None or not self._nc.is_connected or not self._healthy():
+            return
+        try:
+            await self._nc.publish(subject, payload)
+        except Exception as exc:
+            log.warning("heartbeat on %s failed: %r", subject, exc)
+
+    async def _policy_refresh_loop(self) -> None:
+        while True:
+            # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
+            await asyncio.sleep(self.settings.policy_refresh_s if self.policy_sync.redis_ok else 0.25)
+            await self.policy_sync.load("refresh")
+
+
+def decode_json(payload: bytes) -> object:
+    return orjson.loads(payload)

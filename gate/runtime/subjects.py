@@ -1,0 +1,17 @@
+"""NATS subjects the gate speaks (SPEC §2)."""
+
+import re
+
+INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.nurse.audit")
+STRATEGIST_UPDATE = "cio.strategist.update"
+PORTFOLIO_SNAPSHOT = "cio.portfolio.snapshot"
+GATE_HEARTBEAT = "cio.gate.heartbeat"
+FLEET_HEARTBEAT = "cio.heartbeat"
+GATE_PING = "cio.gate.ping"
+
+_UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def subject_token(value: str) -> str:
+    """A single NATS subject token: anything outside `A-Za-z0-9_-` becomes `_` (strategy ids contain spaces)."""
+    return _UNSAFE_TOKEN.sub("_", value) or "_"
