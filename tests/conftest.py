@@ -1,0 +1,94 @@
+"""Fixtures that start real, throwaway servers (NATS with JetStream, Valkey) on free ports for each test."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from deploy.servers import ServerProcess, free_port, nats_server, redis_server
+from gate.config import GateSettings
+from gate.runtime.service import Gate
+
+
+@pytest.fixture
+def nats_proc(tmp_path: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    proc = nats_server(port, tmp_path / "nats", tmp_path / "nats.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def nats_url(nats_proc: ServerProcess) -> str:
+    return f"nats://127.0.0.1:{nats_proc.port}"
+
+
+@pytest.fixture
+def redis_proc(tmp_path: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    proc = redis_server(port, tmp_path / "redis", tmp_path / "redis.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def redis_url(redis_proc: ServerProcess) -> str:
+    return f"redis://127.0.0.1:{redis_proc.port}/0"
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
+    client = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    yield client
+    with contextlib.suppress(Exception):
+        await client.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    with contextlib.suppress(Exception):
+        await client.aclose()
+
+
+@pytest.fixture
+def gate_settings(nats_url: str, redis_url: str, tmp_path: Path) -> GateSettings:
+    return GateSettings(
+        nats_url=nats_url,
+        redis_url=redis_url,
+        gate_id="test-gate",
+        audit_spool_dir=tmp_path / "spool",
+        policy_refresh_s=0.5,
+        policy_max_age_s=3.0,
+        heartbeat_interval_s=0.2,
+        fleet_heartbeat_interval_s=0.5,
+        audit_ack_timeout_s=1.0,
+    )
+
+
+@pytest.fixture
+async def make_gate(gate_settings: GateSettings) -> AsyncIterator[Callable[..., Awaitable[Gate]]]:
+    """Start gates in the test's event loop (settings overridable); every one is stopped at teardown."""
+    started: list[Gate] = []
+
+    async def start(**overrides: object) -> Gate:
+        instance = Gate(gate_settings.model_copy(update=overrides))
+        await asyncio.wait_for(instance.start(), 20)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        await asyncio.wait_for(instance.stop(), 30)
+
+
+@pytest.fixture
+async def gate(make_gate: Callable[..., Awaitable[Gate]]) -> Gate:
+    """A gate running in the test's event loop, against the test's own NATS and Redis."""
+    return await make_gate()

@@ -1,0 +1,99 @@
+"""Talking to a running gate the way a strategy, the control plane or an auditor would."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from gate.contracts.audit_event import AuditEvent
+from gate.contracts.envelope import DecisionEnvelope
+from gate.contracts.policy_update import PolicyUpdate
+from gate.policy.document import PolicyDocument
+from gate.policy.spec import PolicySpec
+from gate.policy.store import build_document, write_active_policy
+
+
+async def activate(redis: aioredis.Redis, nc: NATS, spec: PolicySpec, version: int) -> PolicyDocument:
+    document = build_document(spec, version, "tests")
+    assert await write_active_policy(redis, document)
+    update = PolicyUpdate(version=version, checksum=document.checksum)
+    await nc.publish("cio.strategist.update", update.model_dump_json().encode())
+    await nc.flush()
+    return document
+
+
+async def wait_for_policy(gate: Any, version: int, timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while gate.policy_sync.policy is None or gate.policy_sync.policy.version < version:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"gate did not load policy v{version}")
+        await asyncio.sleep(0.02)
+
+
+async def request(
+    nc: NATS, body: dict[str, Any] | bytes, subject: str = "intent.trading.BTCUSDT", headers: dict[str, str] | None = None
+) -> tuple[DecisionEnvelope, Msg]:
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    msg = await nc.request(subject, payload, timeout=5, headers=headers)
+    return DecisionEnvelope.model_validate_json(msg.data), msg
+
+
+class Collector:
+    """Subscribes to a subject and keeps every message it sees."""
+
+    def __init__(self) -> None:
+        self.messages: list[Msg] = []
+        self._event = asyncio.Event()
+
+    async def cb(self, msg: Msg) -> None:
+        self.messages.append(msg)
+        self._event.set()
+
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> list[Msg]:
+        async with asyncio.timeout(timeout_s):
+            while len(self.messages) < count:
+                self._event.clear()
+                await self._event.wait()
+        return self.messages
+
+
+async def collect(nc: NATS, subject: str) -> Collector:
+    collector = Collector()
+    await nc.subscribe(subject, cb=collector.cb)
+    await nc.flush()
+    return collector
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    msg_id: str
+    subject: str
+    event: AuditEvent
+
+
+async def audit_events(nc: NATS, stream: str = "CIO_AUDIT", expected: int | None = None) -> list[AuditRecord]:
+    """Every event in the audit stream, read with an ephemeral ordered consumer."""
+    js = nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        info = await js.stream_info(stream)
+        if expected is None or info.state.messages >= expected or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    total = info.state.messages
+    events: list[AuditRecord] = []
+    if total == 0:
+        return events
+    sub = await js.subscribe("cio.audit.decision.>", stream=stream, ordered_consumer=True)
+    try:
+        while len(events) < total:
+            msg = await sub.next_msg(timeout=5)
+            msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+            events.append(AuditRecord(msg_id, msg.subject, AuditEvent.model_validate_json(msg.data)))
+    finally:
+        await sub.unsubscribe()
+    return events

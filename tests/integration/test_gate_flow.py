@@ -1,0 +1,163 @@
+"""The gate on real NATS (JetStream) and Redis: replies, promotion, audit, trace context, subjects."""
+
+from datetime import datetime
+
+import orjson
+import pytest
+
+from gate.contracts.signal import PromotedSignal
+from gate.reason_codes import ReasonCode as C
+from tests.factories import live_intent_body, make_spec
+from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy
+
+INCOMING_TRACE = "0af7651916cd43dd8448eb211c80319c"
+INCOMING_TP = f"00-{INCOMING_TRACE}-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+async def with_policy(gate, redis, nc):
+    await activate(redis, nc, make_spec(min_confidence=0.5, max_order_notional_usd=10_000.0), 1)
+    await wait_for_policy(gate, 1)
+    return gate
+
+
+async def test_approved_intent_is_promoted_with_the_three_changes(with_policy, nc):
+    signals = await collect(nc, "signals.trading.*")
+    body = live_intent_body(
+        strategy_id="Iceberg Order Detector", signal_id="abc-1", timestamp="2026-11-24T10:00:00.123+00:00",
+        confidence_score=0.77, _otel_trace_context={"traceparent": INCOMING_TP},
+    )
+    envelope, reply = await request(nc, {**body, "timestamp": datetime.now().astimezone().isoformat()})
+    assert envelope.success is True and envelope.error is None
+    data = envelope.data
+    assert data.decision == "APPROVED"
+    assert data.intent_id == "abc-1"
+    assert data.policy_version == 1
+    assert data.reasons == []
+    assert data.signal_subject == "signals.trading.Iceberg_Order_Detector"
+    assert envelope.trace_id == INCOMING_TRACE
+    assert reply.headers["traceparent"].split("-")[1] == INCOMING_TRACE
+
+    [msg] = await signals.wait_for(1)
+    assert msg.subject == "signals.trading.Iceberg_Order_Detector"
+    signal = PromotedSignal.model_validate_json(msg.data)
+    raw = orjson.loads(msg.data)
+    assert signal.strategy_id == "Iceberg Order Detector"  # payload keeps the original id
+    assert signal.source == "petrosa-cio"
+    assert raw["meta"]["cio"]["decision_id"] == data.decision_id
+    assert raw["meta"]["cio"]["policy_version"] == 1
+    assert raw["meta"]["cio"]["original_source"] == "realtime-strategies"
+    assert raw["confidence_score"] == 0.77  # unknown fields pass through
+    assert isinstance(raw["timestamp"], str)
+    for field in ("action", "quantity", "price", "current_price", "stop_loss", "symbol", "confidence"):
+        assert raw[field] == body[field]
+    assert msg.headers["traceparent"].split("-")[1] == INCOMING_TRACE
+    assert raw["_otel_trace_context"]["traceparent"] == msg.headers["traceparent"]
+    assert "strength" not in raw  # nulls are left out so the trade engine applies its defaults
+
+    [record] = await audit_events(nc, expected=1)
+    event = record.event
+    assert record.msg_id == event.decision_id == data.decision_id
+    assert record.subject == "cio.audit.decision.approved"
+    assert event.decision == "APPROVED"
+    assert event.trace_id == INCOMING_TRACE
+    assert event.policy_version == 1 and event.policy_checksum.startswith("sha256:")
+    assert event.strategy_id == "Iceberg Order Detector" and event.symbol == "BTCUSDT"
+    assert event.intent["signal_id"] == "abc-1"
+    assert event.latency_us > 0
+
+
+async def test_promoted_timestamp_is_the_producers_time_not_now(with_policy, nc):
+    signals = await collect(nc, "signals.trading.>")
+    produced = datetime.now().astimezone()
+    await request(nc, live_intent_body(timestamp=produced.timestamp() * 1000))  # milliseconds, as some bots send
+    [msg] = await signals.wait_for(1)
+    sent = datetime.fromisoformat(orjson.loads(msg.data)["timestamp"])
+    assert abs((sent - produced).total_seconds()) < 0.002
+
+
+async def test_rejection_carries_every_reason_and_nothing_is_promoted(with_policy, nc):
+    signals = await collect(nc, "signals.trading.>")
+    envelope, _ = await request(nc, live_intent_body(confidence=0.1, quantity=1.0))
+    assert envelope.success is False
+    assert envelope.data.decision == "REJECTED"
+    assert {r.code for r in envelope.data.reasons} == {C.CONFIDENCE_TOO_LOW, C.ORDER_NOTIONAL_EXCEEDED}
+    assert envelope.error.code == envelope.data.reasons[0].code
+    assert "confidence" in envelope.error.message and "notional" in envelope.error.message
+    assert envelope.data.signal_subject is None
+    [record] = await audit_events(nc, expected=1)
+    event = record.event
+    assert record.subject == "cio.audit.decision.rejected"
+    assert event.decision == "REJECTED"
+    assert {r.code for r in event.reasons} == {C.CONFIDENCE_TOO_LOW, C.ORDER_NOTIONAL_EXCEEDED}
+    assert signals.messages == []
+
+
+async def test_no_policy_means_retry_safe_then_activation_is_picked_up(gate, redis, nc):
+    envelope, _ = await request(nc, live_intent_body())
+    assert envelope.data.decision == "RETRY_SAFE" and envelope.success is False
+    assert envelope.error.code == C.NO_POLICY
+    await activate(redis, nc, make_spec(), 7)
+    await wait_for_policy(gate, 7, timeout_s=1.0)
+    envelope, _ = await request(nc, live_intent_body(signal_id="after"))
+    assert envelope.data.decision == "APPROVED" and envelope.data.policy_version == 7
+    events = await audit_events(nc, expected=2)
+    assert [r.event.decision for r in events] == ["RETRY_SAFE", "APPROVED"]
+    assert [r.subject for r in events] == ["cio.audit.decision.retry_safe", "cio.audit.decision.approved"]
+    assert events[0].event.policy_version is None and events[1].event.policy_version == 7
+
+
+async def test_plain_publish_is_decided_audited_and_promoted(with_policy, nc):
+    signals = await collect(nc, "signals.trading.>")
+    await nc.publish("intent.trading.BTCUSDT", orjson.dumps(live_intent_body(signal_id="plain")))
+    [msg] = await signals.wait_for(1)
+    assert orjson.loads(msg.data)["signal_id"] == "plain"
+    [record] = await audit_events(nc, expected=1)
+    event = record.event
+    assert event.decision == "APPROVED" and event.intent_id == "plain"
+
+
+@pytest.mark.parametrize("subject", ["cio.intent.trading.momentum-1", "cio.nurse.audit", "intent.trading.ETHUSDT"])
+async def test_every_intake_subject_is_served(with_policy, nc, subject):
+    envelope, _ = await request(nc, live_intent_body(), subject=subject)
+    assert envelope.data.decision == "APPROVED"
+    [record] = await audit_events(nc, expected=1)
+    event = record.event
+    assert event.subject == subject
+
+
+async def test_hold_is_acknowledged_and_audited_but_not_promoted(with_policy, nc):
+    signals = await collect(nc, "signals.trading.>")
+    envelope, _ = await request(nc, live_intent_body(action="hold"))
+    assert envelope.data.decision == "REJECTED"
+    assert [r.code for r in envelope.data.reasons] == [C.HOLD_NOT_PROMOTED]
+    await audit_events(nc, expected=1)
+    assert signals.messages == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_field", "expected"),
+    [
+        ({"traceparent": INCOMING_TP}, None, INCOMING_TRACE),
+        (None, "_otel_trace_context", INCOMING_TRACE),
+        (None, "_otel_trace_headers", INCOMING_TRACE),
+        ({"traceparent": f"00-{'1' * 32}-{'2' * 16}-01"}, "_otel_trace_context", "1" * 32),  # the header wins
+    ],
+)
+async def test_trace_context_is_continued(with_policy, nc, headers, body_field, expected):
+    body = live_intent_body()
+    if body_field:
+        body[body_field] = {"traceparent": INCOMING_TP}
+    envelope, _ = await request(nc, body, headers=headers)
+    assert envelope.trace_id == expected
+    [record] = await audit_events(nc, expected=1)
+    event = record.event
+    assert event.trace_id == expected
+    assert event.span_id != INCOMING_TP.split("-")[2]  # the gate's own span, child of the incoming one
+
+
+async def test_without_trace_context_the_gate_starts_a_trace(with_policy, nc):
+    first, _ = await request(nc, live_intent_body(signal_id="t1"))
+    second, _ = await request(nc, live_intent_body(signal_id="t2"))
+    assert len(first.trace_id) == 32 and int(first.trace_id, 16) != 0
+    assert first.trace_id != second.trace_id
