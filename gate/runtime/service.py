@@ -131,7 +131,7 @@ class Gate:
                 await self._nc.drain()
         await self._redis.aclose()
         self._tracer_provider.shutdown()
-        log.info("gate %s stopped: %s", self.settings.gate_id, self.counters.model_dump())
+        log.info("gate %s stopped: %s", self.settings.gate_id, self.heartbeat().counters.model_dump())
 
     async def _connect_nats(self) -> NATS:
         delay = 0.2

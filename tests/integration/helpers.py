@@ -35,7 +35,10 @@ async def wait_for_policy(gate: Any, version: int, timeout_s: float = 5.0) -> No
 
 
 async def request(
-    nc: NATS, body: dict[str, Any] | bytes, subject: str = "intent.trading.BTCUSDT", headers: dict[str, str] | None = None
+    nc: NATS,
+    body: dict[str, Any] | bytes,
+    subject: str = "intent.trading.BTCUSDT",
+    headers: dict[str, str] | None = None,
 ) -> tuple[DecisionEnvelope, Msg]:
     payload = body if isinstance(body, bytes) else orjson.dumps(body)
     msg = await nc.request(subject, payload, timeout=5, headers=headers)

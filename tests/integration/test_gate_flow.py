@@ -24,8 +24,11 @@ async def with_policy(gate, redis, nc):
 async def test_approved_intent_is_promoted_with_the_three_changes(with_policy, nc):
     signals = await collect(nc, "signals.trading.*")
     body = live_intent_body(
-        strategy_id="Iceberg Order Detector", signal_id="abc-1", timestamp="2026-11-24T10:00:00.123+00:00",
-        confidence_score=0.77, _otel_trace_context={"traceparent": INCOMING_TP},
+        strategy_id="Iceberg Order Detector",
+        signal_id="abc-1",
+        timestamp="2026-11-24T10:00:00.123+00:00",
+        confidence_score=0.77,
+        _otel_trace_context={"traceparent": INCOMING_TP},
     )
     envelope, reply = await request(nc, {**body, "timestamp": datetime.now().astimezone().isoformat()})
     assert envelope.success is True and envelope.error is None

@@ -1,6 +1,5 @@
 """Malformed intents over real NATS: a VAL_ERR envelope with field errors, an audit record, no promotion."""
 
-
 import orjson
 import pytest
 
@@ -25,8 +24,10 @@ CASES = {
     "json but not an object": (b"[1, 2, 3]", {"(body)"}),
     "empty": (b"", {"(body)"}),
     "wrong types": (_body(confidence="very", quantity=[1]), {"confidence", "quantity"}),
-    "missing fields": (orjson.dumps({"symbol": "BTCUSDT", "action": "buy"}), {
-        "strategy_id", "confidence", "price", "quantity", "current_price", "source", "strategy"}),
+    "missing fields": (
+        orjson.dumps({"symbol": "BTCUSDT", "action": "buy"}),
+        {"strategy_id", "confidence", "price", "quantity", "current_price", "source", "strategy"},
+    ),
     "NaN literal": (_body().replace(b'"confidence":0.8', b'"confidence":NaN'), {"(body)"}),
     "NaN as string": (_body(price="NaN"), {"price"}),
     "Infinity as string": (_body(quantity="Infinity"), {"quantity"}),

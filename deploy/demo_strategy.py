@@ -1,0 +1,168 @@
+"""A small demo fleet for `make up`: publishes a mix of intents the example policy approves and rejects,
+plays the trade engine's part (counts promoted signals) and the portfolio feed (`cio.portfolio.snapshot`)."""
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.msg import Msg
+
+from gate.config import LOCAL_NATS_URL
+from gate.contracts.envelope import DecisionEnvelope
+from gate.contracts.portfolio import PortfolioSnapshot, Position
+
+PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}
+
+
+def _intent(strategy_id: str, symbol: str, action: str, quantity: float, **extra: Any) -> dict[str, Any]:
+    price = PRICES[symbol]
+    body: dict[str, Any] = {
+        "strategy_id": strategy_id,
+        "strategy": strategy_id.split("-")[0],
+        "symbol": symbol,
+        "action": action,
+        "confidence": 0.8,
+        "price": price,
+        "current_price": price,
+        "quantity": quantity,
+        "source": "demo-fleet",
+        "signal_id": uuid.uuid4().hex[:12],
+        "stop_loss": price * (0.98 if action == "buy" else 1.02),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    body.update(extra)
+    return body
+
+
+# Each scenario: (what a reader should expect, a builder of the payload).
+SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
+    ("approved", lambda: _intent("momentum-1", "BTCUSDT", "buy", 0.02)),
+    (
+        "CONFIDENCE_TOO_LOW",
+        lambda: _intent("llm-swing", "ETHUSDT", "buy", 0.5, confidence=0.6, strategy_mode="llm_reasoning"),
+    ),
+    ("size limits", lambda: _intent("momentum-1", "BTCUSDT", "buy", 1.0)),
+    ("approved", lambda: _intent("mean-revert", "SOLUSDT", "sell", 5.0)),
+    ("STOP_LOSS_REQUIRED", lambda: _intent("mean-revert", "SOLUSDT", "buy", 5.0, stop_loss=None)),
+    ("SYMBOL_DENIED", lambda: _intent("Iceberg Order Detector", "LUNAUSDT", "buy", 1_000.0)),
+    ("HOLD_NOT_PROMOTED", lambda: _intent("momentum-1", "ETHUSDT", "hold", 0.0)),
+    (
+        "PRICE_COLLAR_BREACHED",
+        lambda: _intent(
+            "llm-swing", "BTCUSDT", "buy", 0.01, order_type="limit", price=PRICES["BTCUSDT"] * 1.03, confidence=0.9
+        ),
+    ),
+    ("TRADING_REDUCING", lambda: _intent("momentum-1", "DOGEUSDT", "buy", 1_000.0)),
+    ("approved (close)", lambda: _intent("ta-bot", "ETHUSDT", "close", 0.0, stop_loss=None)),
+    ("VAL_ERR", lambda: b'{"symbol": "BTCUSDT", "action": "buy", "quantity": "lots"}'),
+]
+
+
+def snapshot() -> PortfolioSnapshot:
+    return PortfolioSnapshot(
+        ts=datetime.now(UTC),
+        equity_usd=250_000.0,
+        drawdown_pct=0.03,
+        positions={
+            "BTCUSDT": Position(quantity=0.4, notional_usd=0.4 * PRICES["BTCUSDT"]),
+            "ETHUSDT": Position(quantity=5.0, notional_usd=5.0 * PRICES["ETHUSDT"]),
+            "DOGEUSDT": Position(quantity=20_000.0, notional_usd=20_000.0 * PRICES["DOGEUSDT"]),
+        },
+    )
+
+
+def describe(payload: dict[str, Any] | bytes, envelope: DecisionEnvelope) -> str:
+    data = envelope.data
+    if isinstance(payload, dict):
+        what = f"{payload['strategy_id'][:22]:<22} {payload['action']:<5} {payload['symbol']:<9}"
+    else:
+        what = f"{'(malformed payload)':<38}"
+    if data.decision == "APPROVED":
+        return f"{data.decision:<10} {what} -> {data.signal_subject}"
+    first = data.reasons[0]
+    more = f" (+{len(data.reasons) - 1} more)" if len(data.reasons) > 1 else ""
+    return f"{data.decision:<10} {what} {first.code}: {first.message}{more}"
+
+
+async def wait_for_gate(nc: nats.NATS, stop: asyncio.Event) -> None:
+    """Start trading only once a gate answers, as a real bot would after start-up."""
+    while not stop.is_set():
+        try:
+            await nc.request("cio.gate.ping", b"", timeout=1)
+            return
+        except Exception:
+            print("waiting for a gate to answer on cio.gate.ping ...", flush=True)
+            await asyncio.sleep(0.5)
+
+
+async def run(nats_url: str, rate: float, duration: float | None) -> None:
+    nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    counts: Counter[str] = Counter()
+    promoted = Counter[str]()
+
+    async def on_signal(msg: Msg) -> None:
+        promoted[msg.subject] += 1
+
+    await nc.subscribe("signals.trading.*", queue="tradeengine-workers", cb=on_signal)
+    await wait_for_gate(nc, stop)
+    started = time.monotonic()
+    scenario = itertools.cycle(SCENARIOS)
+    last_snapshot = last_summary = 0.0
+    print(f"demo fleet: {rate:g} intents/s on intent.trading.<SYMBOL>; snapshots on cio.portfolio.snapshot", flush=True)
+    while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
+        now = time.monotonic()
+        if now - last_snapshot >= 2.0:
+            await nc.publish("cio.portfolio.snapshot", snapshot().model_dump_json().encode())
+            last_snapshot = now
+        _, build = next(scenario)
+        payload = build()
+        symbol = payload["symbol"] if isinstance(payload, dict) else "BTCUSDT"
+        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        try:
+            reply = await nc.request(f"intent.trading.{symbol}", raw, timeout=2)
+            envelope = DecisionEnvelope.model_validate_json(reply.data)
+            counts[envelope.data.decision] += 1
+            print(describe(payload, envelope), flush=True)
+        except Exception as exc:
+            counts["no reply"] += 1
+            print(f"{'NO REPLY':<10} {type(exc).__name__}: is the gate running?", flush=True)
+        if now - last_summary >= 15.0:
+            print(
+                f"summary: {dict(counts)}; signals received by the trade-engine stand-in: {sum(promoted.values())}",
+                flush=True,
+            )
+            last_summary = now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0 / rate)
+    print(
+        f"summary: {dict(counts)}; signals received by the trade-engine stand-in: {sum(promoted.values())}", flush=True
+    )
+    await nc.drain()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", LOCAL_NATS_URL))
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("CIO_DEMO_RATE", "2")))
+    parser.add_argument("--duration", type=float, default=None)
+    args = parser.parse_args()
+    asyncio.run(run(args.nats_url, args.rate, args.duration))
+
+
+if __name__ == "__main__":
+    main()

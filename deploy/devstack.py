@@ -1,0 +1,215 @@
+"""`make up`: the whole local stack in the foreground, with prefixed logs, stopped cleanly on Ctrl-C/SIGTERM.
+
+Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`) and the demo fleet. State
+lives under `.cio/` (override with --state-dir). Ports stay away from the standard ones (4222, 6379).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from deploy.servers import nats_server_binary, valkey_server_binary, wait_for_port
+from gate.policy.spec import PolicySpec
+from gate.policy.store import build_document, read_active_policy, write_active_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_POLICY = ROOT / "deploy" / "policies" / "example.json"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if the supervisor dies, so even a SIGKILLed `make up` leaves no orphans."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int | None = None
+    proc: asyncio.subprocess.Process | None = None
+    pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches only the supervisor, which stops children in order
+            preexec_fn=_die_with_parent,
+        )
+        self.pump = asyncio.create_task(self._pump())
+        if self.port is not None:
+            await asyncio.to_thread(wait_for_port, self.port, 20.0)
+
+    async def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        prefix = f"[{self.name:>5}] "
+        async for line in self.proc.stdout:
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    async def stop(self, grace_s: float = 15.0) -> int | None:
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), grace_s)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self.pump is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.pump, 2)
+        return proc.returncode
+
+
+async def seed_policy(redis_url: str, spec: PolicySpec) -> str:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        existing = await read_active_policy(client)
+        if existing is not None:
+            return f"kept policy v{existing.version} already in Redis (activated by {existing.activated_by})"
+        await write_active_policy(client, build_document(spec, 1, "devstack-seed"))
+        return f"seeded policy v1 from {EXAMPLE_POLICY.relative_to(ROOT)}"
+    finally:
+        await client.aclose()
+
+
+def prepare_state_dir(path: str) -> Path:
+    state = Path(path).resolve()
+    for sub in ("nats", "redis", "gate-spool"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    return state
+
+
+async def run(args: argparse.Namespace, state: Path, seed: PolicySpec) -> int:
+    nats_url = f"nats://127.0.0.1:{args.nats_port}"
+    redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
+    stack_env = {"NATS_URL": nats_url, "REDIS_URL": redis_url}
+    children = [
+        Child(
+            "nats",
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(args.nats_port),
+                "-js",
+                "-sd",
+                str(state / "nats"),
+                "-m",
+                str(args.nats_monitor_port),
+            ],
+            port=args.nats_port,
+        ),
+        Child(
+            "redis",
+            [
+                valkey_server_binary(),
+                "--port",
+                str(args.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(state / "redis"),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ],
+            port=args.redis_port,
+        ),
+        Child(
+            "gate",
+            [sys.executable, "-m", "gate"],
+            env={**stack_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
+        ),
+    ]
+    if not args.no_demo:
+        children.append(
+            Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=stack_env)
+        )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Child] = []
+    exit_code = 0
+    try:
+        for child in children:
+            if child.name == "gate":
+                print(f"[stack] {await seed_policy(redis_url, seed)}", flush=True)
+            await child.start()
+            started.append(child)
+        print(banner(args, nats_url, redis_url, state), flush=True)
+        waiters = {asyncio.create_task(c.proc.wait()): c for c in started if c.proc is not None}
+        stopper = asyncio.create_task(stop.wait())
+        timeout = args.duration if args.duration else None
+        done, _ = await asyncio.wait([stopper, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in waiters:
+                print(f"[stack] {waiters[task].name} exited unexpectedly with {task.result()}; stopping", flush=True)
+                exit_code = 1
+        stopper.cancel()
+        for task in waiters:
+            task.cancel()
+    finally:
+        print("[stack] stopping: demo, gate (drains and flushes audit), redis, nats", flush=True)
+        for child in reversed(started):
+            code = await child.stop()
+            print(f"[stack] {child.name} stopped (exit {code})", flush=True)
+    return exit_code
+
+
+def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path) -> str:
+    return f"""
+[stack] ---------------------------------------------------------------------------------
+[stack] Petrosa CIO local stack is up (Ctrl-C stops everything cleanly)
+[stack]   NATS + JetStream  {nats_url}   monitoring http://127.0.0.1:{args.nats_monitor_port}/jsz
+[stack]   Redis (Valkey)    {redis_url}   active policy: GET policy:active
+[stack]   gate              local-gate-1: intent.trading.>, cio.intent.trading.>, cio.nurse.audit
+[stack]                     -> signals.trading.<strategy_id>; audit -> JetStream stream CIO_AUDIT
+[stack]   heartbeats        cio.gate.heartbeat (1 s), cio.heartbeat (10 s); ping: cio.gate.ping
+[stack]   demo fleet        {"off" if args.no_demo else f"{args.demo_rate:g} intents/s, mixed approvals and rejections"}
+[stack]   state and logs    {state}
+[stack]   admin / REST      not part of this stack yet (control plane: see README, "Roadmap")
+[stack] ---------------------------------------------------------------------------------"""
+
+
+def main() -> None:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--state-dir", default=env("CIO_STATE_DIR", str(ROOT / ".cio")))
+    parser.add_argument("--nats-port", type=int, default=int(env("CIO_DEV_NATS_PORT", "14222")))
+    parser.add_argument("--nats-monitor-port", type=int, default=int(env("CIO_DEV_NATS_MONITOR_PORT", "18222")))
+    parser.add_argument("--redis-port", type=int, default=int(env("CIO_DEV_REDIS_PORT", "16379")))
+    parser.add_argument("--demo-rate", type=float, default=float(env("CIO_DEMO_RATE", "2")))
+    parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    args = parser.parse_args()
+    state = prepare_state_dir(args.state_dir)
+    seed = PolicySpec.model_validate_json(EXAMPLE_POLICY.read_text())
+    sys.exit(asyncio.run(run(args, state, seed)))
+
+
+if __name__ == "__main__":
+    main()
