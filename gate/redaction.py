@@ -5,6 +5,7 @@ names a secret is replaced before the intent is written anywhere but the promote
 """
 
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -20,8 +21,11 @@ _SECRET_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
+# A cheap first look: text without any of these words cannot match the patterns above.
+_HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     return _SECRET_KEY.search(key) is not None
 
@@ -38,5 +42,7 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
+    if _HINT.search(text) is None:
+        return text
     text = _BEARER.sub("Bearer " + REDACTED, text)
     return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)

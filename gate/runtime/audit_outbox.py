@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 _SEGMENT_MAX_EVENTS = 20_000
 _SEGMENT_MAX_AGE_S = 10.0
-_BATCH = 512
 _RETRY_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -47,6 +46,7 @@ class _Item:
     payload: bytes
     segment: _Segment
     attempts: int = 0
+    sent_at: float = 0.0
 
 
 @dataclass
@@ -74,6 +74,7 @@ class AuditOutbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._seq = 0
+        self._inflight: dict[asyncio.Future[object], _Item] = {}
 
     @property
     def pending(self) -> int:
@@ -197,35 +198,54 @@ class AuditOutbox:
             self._idle.set()
 
     async def _publish_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            results = await asyncio.gather(*(self._publish_one(item) for item in batch))
-            failed = [item for item, ok in zip(batch, results, strict=True) if not ok]
-            if failed:
-                delay = _RETRY_BACKOFF_S[min(max(i.attempts for i in failed), len(_RETRY_BACKOFF_S)) - 1]
-                await asyncio.sleep(delay)
-                for item in failed:
-                    self._queue.put_nowait(item)
-
-    async def _publish_one(self, item: _Item) -> bool:
+        """Pipelined: publish without waiting, settle each event from its PubAck future's done-callback."""
+        sweeper = asyncio.create_task(self._sweep_unacknowledged())
         try:
-            future = await self.js.publish_async(
-                item.subject,
-                item.payload,
-                headers={"Nats-Msg-Id": item.decision_id},
-                wait_stall=self.ack_timeout_s,
-            )
-            await asyncio.wait_for(future, self.ack_timeout_s)
-        except Exception as exc:
-            item.attempts += 1
-            self.counters.failures += 1
-            if item.attempts in (1, 10) or item.attempts % 100 == 0:
-                log.warning("audit publish of %s failed (attempt %d): %r", item.decision_id, item.attempts, exc)
-            return False
-        self._acknowledge(item)
-        return True
+            while True:
+                item = await self._queue.get()
+                try:
+                    future = await self.js.publish_async(
+                        item.subject,
+                        item.payload,
+                        headers={"Nats-Msg-Id": item.decision_id},
+                        wait_stall=self.ack_timeout_s,
+                    )
+                except Exception as exc:
+                    self._failed(item, exc)
+                    continue
+                item.sent_at = time.monotonic()
+                self._inflight[future] = item
+                future.add_done_callback(self._settle)
+        finally:
+            sweeper.cancel()
+
+    def _settle(self, future: asyncio.Future[object]) -> None:
+        item = self._inflight.pop(future, None)
+        if item is None:
+            return
+        if future.cancelled():
+            self._failed(item, TimeoutError(f"no PubAck within {self.ack_timeout_s}s"))
+        elif (exc := future.exception()) is not None:
+            self._failed(item, exc)
+        else:
+            self._acknowledge(item)
+
+    def _failed(self, item: _Item, exc: BaseException) -> None:
+        item.attempts += 1
+        self.counters.failures += 1
+        if item.attempts in (1, 10) or item.attempts % 100 == 0:
+            log.warning("audit publish of %s failed (attempt %d): %r", item.decision_id, item.attempts, exc)
+        delay = _RETRY_BACKOFF_S[min(item.attempts, len(_RETRY_BACKOFF_S)) - 1]
+        asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, item)
+
+    async def _sweep_unacknowledged(self) -> None:
+        """A PubAck that never comes (NATS restarted, message dropped) must not pin an event forever."""
+        while True:
+            await asyncio.sleep(min(self.ack_timeout_s / 2, 0.5))
+            cutoff = time.monotonic() - self.ack_timeout_s
+            for future, item in list(self._inflight.items()):
+                if item.sent_at < cutoff:
+                    future.cancel()  # runs `_settle`, which schedules the retry
 
 
 def _safe_name(value: str) -> str:
