@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test lint fmt bench clean
+.PHONY: help up test lint fmt bench clean docs
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, demo strategy) in the foreground"
@@ -50,3 +50,6 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .cio
+
+docs: $(VENV)/.installed-dev
+	$(PY) -m gate.reason_codes > docs/reason-codes.md

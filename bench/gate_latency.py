@@ -51,8 +51,9 @@ def bench_policy() -> PolicySpec:
     (rate limits and the dedupe window would otherwise reject most of a synthetic burst)."""
     raw = json.loads((ROOT / "deploy" / "policies" / "example.json").read_text())
     glob = raw["global"]
-    glob.update(dedupe_window_s=0, max_intents_per_second=None, max_symbol_exposure_usd=1e12,
-                max_total_exposure_usd=1e12)
+    glob.update(
+        dedupe_window_s=0, max_intents_per_second=None, max_symbol_exposure_usd=1e12, max_total_exposure_usd=1e12
+    )
     for rules in [*raw["strategies"].values(), *raw["symbols"].values()]:
         rules.pop("max_intents_per_second", None)
         rules.pop("max_intents_per_minute", None)
@@ -81,10 +82,16 @@ def intent_body(phase: str, i: int) -> dict[str, Any]:
 
 
 def snapshot() -> bytes:
-    return PortfolioSnapshot(
-        ts=datetime.now(UTC), equity_usd=1e7, drawdown_pct=0.01,
-        positions={s: Position(quantity=1.0, notional_usd=p) for s, p in SYMBOLS.items()},
-    ).model_dump_json().encode()
+    return (
+        PortfolioSnapshot(
+            ts=datetime.now(UTC),
+            equity_usd=1e7,
+            drawdown_pct=0.01,
+            positions={s: Position(quantity=1.0, notional_usd=p) for s, p in SYMBOLS.items()},
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 def decision_cost_us(iterations: int) -> dict[str, float]:
@@ -99,8 +106,13 @@ def decision_cost_us(iterations: int) -> dict[str, float]:
     per_eval = min(timeit.repeat(lambda: evaluate(intent, policy, state, now), number=iterations, repeat=5))
     sync = PolicySync(aioredis.Redis(), refresh_s=60, max_age_s=3600)  # never used: the policy is set directly
     sync.policy, sync.confirmed_at = policy, time.monotonic()
-    pipeline = DecisionPipeline(GateSettings(gate_id="bench", dedupe_id_ttl_s=1e-9), sync, state,
-                                TracerProvider().get_tracer("bench"), GateCounters())
+    pipeline = DecisionPipeline(
+        GateSettings(gate_id="bench", dedupe_id_ttl_s=1e-9),
+        sync,
+        state,
+        TracerProvider().get_tracer("bench"),
+        GateCounters(),
+    )
     payloads = [orjson.dumps(intent_body("pipe", i)) for i in range(iterations)]
     started = time.perf_counter()
     for payload in payloads:
@@ -179,13 +191,21 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
     for rate in args.rates:
         echo = await echo_run(rate, args.duration)
         gate, cpu_us = await gate_run(rate, args.duration)
-        row = {"rate": rate, "echo": summarise(echo), "gate": summarise(gate), "gate_cpu_us_per_intent": round(cpu_us, 1)}
+        row = {
+            "rate": rate,
+            "echo": summarise(echo),
+            "gate": summarise(gate),
+            "gate_cpu_us_per_intent": round(cpu_us, 1),
+        }
         row["p99_ratio"] = round(row["gate"]["p99_us"] / max(row["echo"]["p99_us"], 1), 2)
         row["p50_ratio"] = round(row["gate"]["p50_us"] / max(row["echo"]["p50_us"], 1), 2)
         fixed.append(row)
-        print(f"  {rate:>6}/s  echo p50/p99/p99.9 {row['echo']['p50_us']}/{row['echo']['p99_us']}/"
-              f"{row['echo']['p999_us']} us   gate {row['gate']['p50_us']}/{row['gate']['p99_us']}/"
-              f"{row['gate']['p999_us']} us   lost {row['gate']['lost']}  p99 ratio {row['p99_ratio']}", flush=True)
+        print(
+            f"  {rate:>6}/s  echo p50/p99/p99.9 {row['echo']['p50_us']}/{row['echo']['p99_us']}/"
+            f"{row['echo']['p999_us']} us   gate {row['gate']['p50_us']}/{row['gate']['p99_us']}/"
+            f"{row['gate']['p999_us']} us   lost {row['gate']['lost']}  p99 ratio {row['p99_ratio']}",
+            flush=True,
+        )
 
     async def search(run: Any) -> tuple[float, list[dict[str, Any]]]:
         best, steps = 0.0, []
@@ -194,8 +214,11 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
             result = outcome[0] if isinstance(outcome, tuple) else outcome
             steps.append(summarise(result))
             ok = sustained(result)
-            print(f"  {rate:>6}/s  achieved {result.achieved_rate:8.0f}/s  lost {result.lost:5}  "
-                  f"p99 {result.percentile(99) / 1000:8.1f} ms  {'ok' if ok else 'not sustained'}", flush=True)
+            print(
+                f"  {rate:>6}/s  achieved {result.achieved_rate:8.0f}/s  lost {result.lost:5}  "
+                f"p99 {result.percentile(99) / 1000:8.1f} ms  {'ok' if ok else 'not sustained'}",
+                flush=True,
+            )
             if not ok:
                 break
             best = result.achieved_rate
@@ -214,11 +237,18 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
     await redis.aclose()
     return {
         "fixed_rates": fixed,
-        "max_sustained": {"echo": round(echo_max), "gate": round(gate_max),
-                          "ratio": round(gate_max / echo_max, 2) if echo_max else None,
-                          "echo_steps": echo_steps, "gate_steps": gate_steps},
-        "audit": {"intents_sent": gate_sent, "audit_events": info.state.messages,
-                  "exactly_once": info.state.messages == gate_sent},
+        "max_sustained": {
+            "echo": round(echo_max),
+            "gate": round(gate_max),
+            "ratio": round(gate_max / echo_max, 2) if echo_max else None,
+            "echo_steps": echo_steps,
+            "gate_steps": gate_steps,
+        },
+        "audit": {
+            "intents_sent": gate_sent,
+            "audit_events": info.state.messages,
+            "exactly_once": info.state.messages == gate_sent,
+        },
     }
 
 
@@ -226,8 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", type=float, nargs="+", default=[500, 2000, 5000])
     parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--search-rates", type=float, nargs="+",
-                        default=[3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000])
+    parser.add_argument(
+        "--search-rates", type=float, nargs="+", default=[3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000]
+    )
     parser.add_argument("--search-duration", type=float, default=3.0)
     parser.add_argument("--cost-iterations", type=int, default=20_000)
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
@@ -235,8 +266,10 @@ def main() -> None:
 
     print(f"decision cost ({args.cost_iterations} intents, in process):", flush=True)
     cost = decision_cost_us(args.cost_iterations)
-    print(f"  evaluate(): {cost['evaluate_us']:.1f} us/intent   whole pipeline: {cost['pipeline_us']:.1f} us/intent",
-          flush=True)
+    print(
+        f"  evaluate(): {cost['evaluate_us']:.1f} us/intent   whole pipeline: {cost['pipeline_us']:.1f} us/intent",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
         work = Path(tmp)
@@ -244,13 +277,21 @@ def main() -> None:
         redis_proc = redis_server(free_port(), work / "redis", work / "redis.log").start()
         nats_url = f"nats://127.0.0.1:{nats_proc.port}"
         redis_url = f"redis://127.0.0.1:{redis_proc.port}/0"
-        env = {**os.environ, "NATS_URL": nats_url, "REDIS_URL": redis_url, "CIO_GATE_ID": "bench-gate",
-               "CIO_AUDIT_SPOOL_DIR": str(work / "spool"), "CIO_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "NATS_URL": nats_url,
+            "REDIS_URL": redis_url,
+            "CIO_GATE_ID": "bench-gate",
+            "CIO_AUDIT_SPOOL_DIR": str(work / "spool"),
+            "CIO_LOG_LEVEL": "WARNING",
+        }
         gate_log = (work / "gate.log").open("wb")
-        gate = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=gate_log,
-                                stderr=subprocess.STDOUT)
-        echo = subprocess.Popen([sys.executable, "-m", "bench.echo_responder", nats_url], cwd=ROOT,
-                                stdout=subprocess.DEVNULL)
+        gate = subprocess.Popen(
+            [sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=gate_log, stderr=subprocess.STDOUT
+        )
+        echo = subprocess.Popen(
+            [sys.executable, "-m", "bench.echo_responder", nats_url], cwd=ROOT, stdout=subprocess.DEVNULL
+        )
         try:
             print("request -> reply latency at fixed offered rates (open loop, from scheduled send time):", flush=True)
             results = asyncio.run(measure(args, nats_url, redis_url, gate.pid))
@@ -269,10 +310,14 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=2))
     audit = results["audit"]
     ms = results["max_sustained"]
-    print(f"max sustained (zero lost, p99 < {BUDGET_MS:g} ms): gate {ms['gate']}/s, echo {ms['echo']}/s, "
-          f"ratio {ms['ratio']}")
-    print(f"audit: {audit['audit_events']} events for {audit['intents_sent']} intents sent -> "
-          f"{'exactly once' if audit['exactly_once'] else 'MISMATCH'}")
+    print(
+        f"max sustained (zero lost, p99 < {BUDGET_MS:g} ms): gate {ms['gate']}/s, echo {ms['echo']}/s, "
+        f"ratio {ms['ratio']}"
+    )
+    print(
+        f"audit: {audit['audit_events']} events for {audit['intents_sent']} intents sent -> "
+        f"{'exactly once' if audit['exactly_once'] else 'MISMATCH'}"
+    )
     print(f"results written to {out}")
 
 

@@ -109,3 +109,24 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
 RETRY_SAFE_CODES = frozenset(
     {ReasonCode.NO_POLICY, ReasonCode.POLICY_STALE, ReasonCode.DECISION_TIMEOUT, ReasonCode.INTERNAL_ERROR}
 )
+
+
+def render_markdown() -> str:
+    """docs/reason-codes.md, generated so the table can never drift from the code (a test checks it)."""
+    lines = [
+        "# Reason codes",
+        "",
+        "Every rejection (and every RETRY_SAFE) carries one or more of these codes in `data.reasons[].code`;",
+        "`error.code` is the first of them. Generated from `gate/reason_codes.py` by `make docs`.",
+        "",
+        "| code | decision | meaning |",
+        "|---|---|---|",
+    ]
+    for code in ReasonCode:
+        decision = "RETRY_SAFE" if code in RETRY_SAFE_CODES else "REJECTED"
+        lines.append(f"| `{code}` | {decision} | {DESCRIPTIONS[code]} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -21,6 +21,7 @@ _SECRET_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.IGNORECASE)
 # A cheap first look: text without any of these words cannot match the patterns above.
 _HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
 
@@ -37,11 +38,13 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return redact_text(value) if len(value) > 8 else value
+        return redact_text(value) if len(value) > 8 else value  # too short to hold "key=secret"
     return value
 
 
 def redact_text(text: str) -> str:
+    if "@" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
     if _HINT.search(text) is None:
         return text
     text = _BEARER.sub("Bearer " + REDACTED, text)

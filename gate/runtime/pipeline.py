@@ -7,6 +7,7 @@ only publishes what it returns, so everything here is exercised by tests without
 
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ from gate.runtime.trace_context import format_traceparent, incoming_traceparent
 log = logging.getLogger(__name__)
 
 _RAW_AUDIT_LIMIT = 4096
+# Decision ids need uniqueness, not secrecy: a per-process generator seeded from the OS avoids a syscall per intent.
+_ids = random.Random(os.urandom(32))
 _SUBJECT_FOR: dict[DecisionKind, str] = {
     "APPROVED": "approved",
     "REJECTED": "rejected",
@@ -171,7 +174,7 @@ class DecisionPipeline:
                         ),
                     )
 
-        decision_id = os.urandom(16).hex()
+        decision_id = f"{_ids.getrandbits(128):032x}"
         intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
         if intent is not None and intent.timestamp is not None and intent_dump is not None:
             intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
