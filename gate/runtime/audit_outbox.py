@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 log = logging.getLogger(__name__)
 
 _SEGMENT_MAX_EVENTS = 20_000
 _SEGMENT_MAX_AGE_S = 10.0
 _RETRY_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+_MAX_IN_FLIGHT = 20_000
 
 
 @dataclass(eq=False)
@@ -58,7 +60,7 @@ class OutboxCounters:
 
 @dataclass
 class AuditOutbox:
-    js: JetStreamContext
+    nc: NATS
     spool_root: Path
     gate_id: str
     ack_timeout_s: float = 5.0
@@ -74,7 +76,10 @@ class AuditOutbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._seq = 0
-        self._inflight: dict[asyncio.Future[object], _Item] = {}
+        self._inflight: dict[int, _Item] = {}
+        self._ack_seq = 0
+        self._ack_prefix: str | None = None
+        self._room = asyncio.Event()
 
     @property
     def pending(self) -> int:
@@ -86,6 +91,13 @@ class AuditOutbox:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         for segment_path in self._orphaned_segments():
             self._replay(segment_path)
+        self._ack_prefix = self.nc.new_inbox()
+        await self.nc.subscribe(
+            f"{self._ack_prefix}.*",
+            cb=self._on_ack,
+            pending_msgs_limit=1_000_000,
+            pending_bytes_limit=512 * 1024 * 1024,
+        )
         self._task = asyncio.create_task(self._publish_loop(), name="audit-outbox")
 
     def submit(self, subject: str, decision_id: str, payload: bytes) -> None:
@@ -198,35 +210,49 @@ class AuditOutbox:
             self._idle.set()
 
     async def _publish_loop(self) -> None:
-        """Pipelined: publish without waiting, settle each event from its PubAck future's done-callback."""
+        """Pipelined JetStream publishing: every event goes out with its own reply subject on one ack inbox and is
+        settled when its PubAck arrives (or retried when it does not). Lighter than a future per publish."""
+        assert self._ack_prefix is not None
         sweeper = asyncio.create_task(self._sweep_unacknowledged())
         try:
             while True:
                 item = await self._queue.get()
+                while len(self._inflight) >= _MAX_IN_FLIGHT:
+                    self._room.clear()
+                    await self._room.wait()
+                self._ack_seq += 1
+                seq = self._ack_seq
+                item.sent_at = time.monotonic()
+                self._inflight[seq] = item
                 try:
-                    future = await self.js.publish_async(
+                    await self.nc.publish(
                         item.subject,
                         item.payload,
+                        reply=f"{self._ack_prefix}.{seq}",
                         headers={"Nats-Msg-Id": item.decision_id},
-                        wait_stall=self.ack_timeout_s,
                     )
                 except Exception as exc:
+                    self._inflight.pop(seq, None)
                     self._failed(item, exc)
-                    continue
-                item.sent_at = time.monotonic()
-                self._inflight[future] = item
-                future.add_done_callback(self._settle)
         finally:
             sweeper.cancel()
 
-    def _settle(self, future: asyncio.Future[object]) -> None:
-        item = self._inflight.pop(future, None)
+    async def _on_ack(self, msg: Msg) -> None:
+        item = self._inflight.pop(int(msg.subject.rpartition(".")[2]), None)
         if item is None:
+            return  # already timed out and re-queued; JetStream deduplicates the retry
+        if len(self._inflight) < _MAX_IN_FLIGHT:
+            self._room.set()
+        if msg.headers and msg.headers.get("Status") == "503":
+            self._failed(item, RuntimeError(f"no stream accepts {item.subject}"))
             return
-        if future.cancelled():
-            self._failed(item, TimeoutError(f"no PubAck within {self.ack_timeout_s}s"))
-        elif (exc := future.exception()) is not None:
-            self._failed(item, exc)
+        try:
+            reply = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            reply = {"error": {"description": "unreadable PubAck"}}
+        if not isinstance(reply, dict) or "error" in reply or reply.get("stream") is None:
+            error = reply.get("error") if isinstance(reply, dict) else reply
+            self._failed(item, RuntimeError(f"JetStream refused the event: {error}"))
         else:
             self._acknowledge(item)
 
@@ -243,9 +269,12 @@ class AuditOutbox:
         while True:
             await asyncio.sleep(min(self.ack_timeout_s / 2, 0.5))
             cutoff = time.monotonic() - self.ack_timeout_s
-            for future, item in list(self._inflight.items()):
-                if item.sent_at < cutoff:
-                    future.cancel()  # runs `_settle`, which schedules the retry
+            expired = [seq for seq, item in self._inflight.items() if item.sent_at < cutoff]
+            for seq in expired:
+                item = self._inflight.pop(seq)
+                self._failed(item, TimeoutError(f"no PubAck within {self.ack_timeout_s}s"))
+            if expired:
+                self._room.set()
 
 
 def _safe_name(value: str) -> str:

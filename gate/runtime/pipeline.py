@@ -200,7 +200,9 @@ class DecisionPipeline:
 
         trace_id = f"{span_ctx.trace_id:032x}"
         field_errors = invalid.field_errors if invalid is not None else None
-        decision_data = DecisionData(
+        # Outbound models are built from values this module produced and typed itself: construct, do not re-validate
+        # (validating `intent` again would copy the whole dict on the hot path). Tests parse every one back.
+        decision_data = DecisionData.model_construct(
             decision=decision,
             decision_id=decision_id,
             intent_id=intent.intent_id if intent is not None else _raw_intent_id(body),
@@ -212,13 +214,15 @@ class DecisionPipeline:
         error = None
         if decision != "APPROVED":
             error = ErrorBody(code=reasons[0].code, message="; ".join(r.message for r in reasons))
-        envelope = DecisionEnvelope(success=decision == "APPROVED", data=decision_data, trace_id=trace_id, error=error)
+        envelope = DecisionEnvelope.model_construct(
+            success=decision == "APPROVED", data=decision_data, trace_id=trace_id, error=error
+        )
         reply = None
         if reply_to:
             reply = Outbound(reply_to, envelope.model_dump_json().encode(), {"traceparent": traceparent})
 
         latency_us = int((time.perf_counter() - started) * 1e6)
-        audit = AuditEvent(
+        audit = AuditEvent.model_construct(
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
             gate_id=self._settings.gate_id,
