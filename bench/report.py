@@ -55,8 +55,12 @@ def main() -> None:
         return
     readme = ROOT / "README.md"
     text = readme.read_text()
-    new = re.sub(r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)", lambda m: m.group(1) + table + m.group(2),
-                 text, flags=re.DOTALL)
+    new = re.sub(
+        r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)",
+        lambda m: m.group(1) + table + m.group(2),
+        text,
+        flags=re.DOTALL,
+    )
     readme.write_text(new)
     print("README.md updated")
 
