@@ -260,9 +260,20 @@ class Gate:
         )
 
     async def _heartbeat_loop(self) -> None:
+        store: asyncio.Task[None] | None = None
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
-            await self._beat(subjects.GATE_HEARTBEAT, self.heartbeat().model_dump_json().encode())
+            payload = self.heartbeat().model_dump_json().encode()
+            await self._beat(subjects.GATE_HEARTBEAT, payload)
+            # The control plane shows live gates from Redis; a slow Redis must never delay the NATS beat.
+            if self._healthy() and (store is None or store.done()):
+                store = asyncio.create_task(self._store_heartbeat(payload))
+
+    async def _store_heartbeat(self, payload: bytes) -> None:
+        key = f"{subjects.GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
+        ttl = max(3, int(self.settings.heartbeat_interval_s * 5))
+        with contextlib.suppress(Exception):
+            await self._redis.set(key, payload, ex=ttl)
 
     async def _fleet_heartbeat_loop(self) -> None:
         while True:

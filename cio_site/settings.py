@@ -1,0 +1,123 @@
+"""Control-plane settings, 12-factor: connections come from the environment (SPEC §9), with defaults that
+point at the embedded local stack (`make up`): SQLite in `.cio/`, NATS and Redis on the stack's ports."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from gate.config import LOCAL_NATS_URL, LOCAL_REDIS_URL
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("CIO_STATE_DIR", BASE_DIR / ".cio"))
+
+DEBUG = os.environ.get("CIO_DEBUG", "0") == "1"
+_DEV_SECRET = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if os.environ.get("CIO_ENV", "local") == "production":
+        raise RuntimeError("SECRET_KEY must be set when CIO_ENV=production")
+    SECRET_KEY = _DEV_SECRET
+ALLOWED_HOSTS = [h for h in os.environ.get("CIO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+NATS_URL = os.environ.get("NATS_URL", LOCAL_NATS_URL)
+REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
+MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio")
+# How long activation waits on Redis and NATS before failing loudly.
+CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "policies",
+]
+
+MIDDLEWARE = [
+    "cio_site.envelope.TraceIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cio_site.envelope.ApiErrorEnvelopeMiddleware",
+]
+
+ROOT_URLCONF = "cio_site.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ASGI_APPLICATION = "cio_site.asgi.application"
+WSGI_APPLICATION = "cio_site.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{STATE_DIR / 'control-plane.sqlite3'}"), conn_max_age=60
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["cio_site.envelope.EnvelopeRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "cio_site.envelope.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Petrosa CIO control plane",
+    "DESCRIPTION": "Policy history, four-eyes approval, activation, kill switch and gate status. Every response "
+    "is the SPEC §4 envelope.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "redacted": {
+            "()": "gate.runtime.log_setup.RedactingFormatter",
+            "format": "%(asctime)s web %(levelname)s %(name)s: %(message)s",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CIO_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,352 @@
+"""Django admin built for risk officers: history with filters and search, readable specs and diffs, approve /
+reject / activate / roll back with confirmation, the kill switch, and live gates at a glance. Every action
+goes through `policies.services`, so the admin enforces exactly what the API enforces."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from cio_site.envelope import ApiError, trace_id_of
+from policies import roles, services
+from policies.diff import diff_specs
+from policies.models import PolicyEvent, PolicyVersion, Status, parse_spec
+from policies.selectors import active_version, gate_heartbeats
+
+_STATUS_COLOURS = {
+    Status.ACTIVE: "#1b7f3a",
+    Status.APPROVED: "#1f5fa8",
+    Status.PROPOSED: "#a86b00",
+    Status.REJECTED: "#a3262a",
+    Status.SUPERSEDED: "#666",
+    Status.DRAFT: "#666",
+}
+
+
+class ProposeForm(forms.ModelForm):
+    spec = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 110, "style": "font-family: monospace"}),
+        help_text="The whole policy as JSON (docs/policy.md). Pre-filled with the active policy.",
+    )
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 110}), required=True)
+
+    class Meta:
+        model = PolicyVersion
+        fields = ["spec", "rationale"]
+
+    def clean_spec(self) -> dict[str, Any]:
+        try:
+            return parse_spec(self.cleaned_data["spec"]).model_dump(mode="json", by_alias=True)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+
+class TradingStateForm(forms.Form):
+    scope = forms.ChoiceField(choices=[("global", "global"), ("strategy", "strategy"), ("symbol", "symbol")])
+    key = forms.CharField(required=False, help_text="strategy id or symbol (not for global)")
+    state = forms.ChoiceField(choices=[("halted", "halted"), ("reducing", "reducing"), ("active", "active")])
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), required=False)
+
+
+class PolicyEventInline(admin.TabularInline):
+    model = PolicyEvent
+    fields = ["at", "kind", "actor", "reason", "detail", "trace_id"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "version",
+        "status_badge",
+        "proposer_kind",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "activated_at",
+        "short_rationale",
+    ]
+    list_filter = ["status", "proposer_kind"]
+    search_fields = ["rationale", "thought_id", "proposed_by__username", "decided_by__username", "checksum"]
+    list_select_related = ["proposed_by", "decided_by"]
+    actions = ["approve_selected", "reject_selected", "activate_selected", "rollback_to_selected"]
+    inlines = [PolicyEventInline]
+    form = ProposeForm
+    change_list_template = "admin/policies/policyversion/change_list.html"
+
+    # -- list --------------------------------------------------------------------------------------------------
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: PolicyVersion) -> str:
+        colour = _STATUS_COLOURS.get(obj.status, "#666")
+        return format_html('<b style="color:{}">{}</b>', colour, obj.get_status_display())
+
+    @admin.display(description="rationale")
+    def short_rationale(self, obj: PolicyVersion) -> str:
+        return obj.rationale if len(obj.rationale) <= 90 else obj.rationale[:87] + "..."
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        active = active_version()
+        extra = {
+            "active_policy": active,
+            "gates": gate_heartbeats(),
+            "trading_state_url": reverse("admin:policies_trading_state"),
+        }
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    # -- detail: read-only, spec and diff rendered for people -------------------------------------------------------
+    def get_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
+        if obj is None:
+            return ["spec", "rationale"]
+        return [
+            "version",
+            "status",
+            "checksum",
+            "rendered_spec",
+            "diff_to_active",
+            "based_on",
+            "proposer_kind",
+            "proposed_by",
+            "proposed_at",
+            "rationale",
+            "thought_id",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "activated_by",
+            "activated_at",
+            "superseded_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_inlines(self, request: HttpRequest, obj: PolicyVersion | None) -> list[Any]:
+        return [] if obj is None else self.inlines
+
+    @admin.display(description="policy")
+    def rendered_spec(self, obj: PolicyVersion) -> str:
+        return format_html(
+            '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(obj.spec, indent=2, sort_keys=True)
+        )
+
+    @admin.display(description="changes against the active version")
+    def diff_to_active(self, obj: PolicyVersion) -> str:
+        active = active_version()
+        if active is None:
+            return "no version is active"
+        if active.pk == obj.pk:
+            return "this is the active version"
+        changes = diff_specs(active.parsed_spec, obj.parsed_spec)
+        if not changes:
+            return f"identical to the active v{active.version}"
+        return format_html(
+            "<p>from active v{}:</p><pre>{}</pre>",
+            active.version,
+            format_html_join("\n", "{}", ((str(c),) for c in changes)),
+        )
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        active = active_version()
+        spec = active.spec if active else parse_spec({}).model_dump(mode="json", by_alias=True)
+        return {"spec": json.dumps(spec, indent=2, sort_keys=True)}
+
+    def has_change_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)  # versions are never edited
+
+    def has_delete_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(roles.perm(roles.PROPOSE))
+
+    def has_view_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
+        return request.user.has_perm(roles.perm(roles.VIEW))
+
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: forms.ModelForm, change: bool) -> None:
+        proposed = services.propose(
+            spec=form.cleaned_data["spec"],
+            by=request.user,
+            rationale=form.cleaned_data["rationale"],
+            trace_id=trace_id_of(request),
+        )
+        obj.pk, obj.version = proposed.pk, proposed.version
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        return None
+
+    # -- actions, each behind a confirmation page ------------------------------------------------------------
+    def _confirmed(
+        self, request: HttpRequest, queryset: QuerySet[PolicyVersion], title: str, action: str, needs_reason: bool
+    ) -> tuple[bool, str]:
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            if needs_reason and not reason.strip():
+                form.add_error("reason", "a reason is required")
+            else:
+                return True, reason
+        return False, ""
+
+    def _confirmation_page(
+        self, request: HttpRequest, queryset: QuerySet[PolicyVersion], title: str, action: str, needs_reason: bool
+    ) -> TemplateResponse:
+        active = active_version()
+        base = active.parsed_spec if active else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "queryset": queryset,
+            "action": action,
+            "needs_reason": needs_reason,
+            "form": ReasonForm(request.POST if "confirm" in request.POST else None),
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "diffs": [(p, [str(c) for c in diff_specs(base, p.parsed_spec)]) for p in queryset],
+        }
+        return TemplateResponse(request, "admin/policies/confirm_action.html", context)
+
+    def _run(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[PolicyVersion],
+        title: str,
+        action: str,
+        needs_reason: bool,
+        operation: Any,
+    ) -> TemplateResponse | None:
+        done, reason = self._confirmed(request, queryset, title, action, needs_reason)
+        if not done:
+            return self._confirmation_page(request, queryset, title, action, needs_reason)
+        for policy in queryset.order_by("version"):
+            try:
+                result = operation(policy, reason)
+            except ApiError as exc:
+                self.message_user(request, f"v{policy.version}: {exc.code}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"v{policy.version}: done ({result})", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Approve selected versions")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> TemplateResponse | None:
+        trace = trace_id_of(request)
+        return self._run(
+            request,
+            queryset,
+            "Approve these versions?",
+            "approve_selected",
+            False,
+            lambda p, r: services.approve(p, by=request.user, reason=r, trace_id=trace),
+        )
+
+    @admin.action(description="Reject selected versions")
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> TemplateResponse | None:
+        trace = trace_id_of(request)
+        return self._run(
+            request,
+            queryset,
+            "Reject these versions?",
+            "reject_selected",
+            True,
+            lambda p, r: services.reject(p, by=request.user, reason=r, trace_id=trace),
+        )
+
+    @admin.action(description="Activate the selected approved version")
+    def activate_selected(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> TemplateResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "select exactly one version to activate", messages.ERROR)
+            return None
+        trace = trace_id_of(request)
+        return self._run(
+            request,
+            queryset,
+            "Activate this version? Gates switch to it within a second.",
+            "activate_selected",
+            False,
+            lambda p, r: services.activate(p, by=request.user, trace_id=trace),
+        )
+
+    @admin.action(description="Roll back to the selected version (re-activate its spec as a new version)")
+    def rollback_to_selected(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> TemplateResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "select exactly one version to roll back to", messages.ERROR)
+            return None
+        trace = trace_id_of(request)
+        return self._run(
+            request,
+            queryset,
+            "Roll back to this version's policy?",
+            "rollback_to_selected",
+            True,
+            lambda p, r: services.rollback(p, by=request.user, reason=r, trace_id=trace),
+        )
+
+    # -- the kill switch -----------------------------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path("trading-state/", self.admin_site.admin_view(self.trading_state_view), name="policies_trading_state")
+        ]
+        return extra + super().get_urls()
+
+    def trading_state_view(self, request: HttpRequest) -> HttpResponse:
+        form = TradingStateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                policy = services.set_trading_state(
+                    scope=data["scope"],
+                    key=data["key"],
+                    state=data["state"],
+                    by=request.user,
+                    reason=data["reason"],
+                    trace_id=trace_id_of(request),
+                )
+            except ApiError as exc:
+                self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"trading state set; v{policy.version} is active", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:policies_policyversion_changelist"))
+        active = active_version()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Trading state (kill switch)",
+            "form": form,
+            "active_policy": active,
+            "spec": active.parsed_spec if active else None,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/policies/trading_state.html", context)
+
+
+@admin.register(PolicyEvent)
+class PolicyEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "kind", "policy", "actor", "reason", "trace_id"]
+    list_filter = ["kind"]
+    search_fields = ["reason", "trace_id", "actor__username"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.perm(roles.VIEW))

@@ -1,0 +1,229 @@
+"""REST endpoints under /api/. Reads need the view permission; every change is delegated to
+`policies.services`, which enforces roles and four-eyes. Responses are wrapped in the SPEC §4 envelope."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cio_site.envelope import ApiError, trace_id_of
+from policies import roles, services
+from policies.api.serializers import (
+    PolicyEventSerializer,
+    PolicyVersionSerializer,
+    PolicyVersionSummarySerializer,
+    ProposeSerializer,
+    ReasonSerializer,
+    RequiredReasonSerializer,
+    TradingStateSerializer,
+)
+from policies.diff import diff_specs
+from policies.models import PolicyEvent, PolicyVersion, Status
+from policies.selectors import active_version, gate_heartbeats
+
+
+class CanViewPolicies(permissions.BasePermission):
+    message = "you need the viewer, agent or risk-officer role"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(roles.perm(roles.VIEW)))
+
+
+class PolicyApiView(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanViewPolicies]
+
+    def version_or_404(self, version: int) -> PolicyVersion:
+        return get_object_or_404(PolicyVersion, version=version)
+
+    def validated(self, serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"body": ["expected a JSON object"]})
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+class ActivePolicyView(PolicyApiView):
+    @extend_schema(responses=PolicyVersionSerializer, summary="The active policy version")
+    def get(self, request: Request) -> Response:
+        active = active_version()
+        if active is None:
+            raise ApiError("no policy is active", code="NOT_FOUND", status=404)
+        return Response(PolicyVersionSerializer(active).data)
+
+
+class VersionListView(PolicyApiView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=[s.value for s in Status], required=False)],
+        responses=PolicyVersionSummarySerializer(many=True),
+        summary="Policy versions, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        query = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by", "based_on")
+        status = request.query_params.get("status")
+        if status:
+            if status not in Status.values:
+                raise serializers.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
+            query = query.filter(status=status)
+        return Response(PolicyVersionSummarySerializer(query[:200], many=True).data)
+
+
+class VersionDetailView(PolicyApiView):
+    @extend_schema(responses=PolicyVersionSerializer, summary="One policy version with its spec")
+    def get(self, request: Request, version: int) -> Response:
+        return Response(PolicyVersionSerializer(self.version_or_404(version)).data)
+
+
+class VersionDiffView(PolicyApiView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("against", str, required=False, description="a version number, or 'active' (the default)")
+        ],
+        summary="Human-readable diff from another version (default: the active one) to this version",
+    )
+    def get(self, request: Request, version: int) -> Response:
+        target = self.version_or_404(version)
+        against = request.query_params.get("against", "active")
+        if against == "active":
+            base = active_version()
+        elif against.isdigit():
+            base = self.version_or_404(int(against))
+        else:
+            raise serializers.ValidationError({"against": ["a version number or 'active'"]})
+        changes = diff_specs(base.parsed_spec if base else None, target.parsed_spec)
+        return Response(
+            {
+                "from_version": base.version if base else None,
+                "to_version": target.version,
+                "changes": [c.as_dict() for c in changes],
+                "text": [str(c) for c in changes],
+            }
+        )
+
+
+class ProposeView(PolicyApiView):
+    @extend_schema(
+        request=ProposeSerializer,
+        responses={201: PolicyVersionSerializer},
+        summary="Propose a new policy version (risk officers and agents)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(ProposeSerializer, request)
+        policy = services.propose(
+            spec=data["spec"],
+            by=request.user,
+            rationale=data["rationale"],
+            thought_id=data["thought_id"],
+            trace_id=trace_id_of(request),
+        )
+        return Response(PolicyVersionSerializer(policy).data, status=201)
+
+
+class ApproveView(PolicyApiView):
+    @extend_schema(
+        request=ReasonSerializer,
+        responses=PolicyVersionSerializer,
+        summary="Approve a proposed version (a risk officer other than the proposer)",
+    )
+    def post(self, request: Request, version: int) -> Response:
+        data = self.validated(ReasonSerializer, request)
+        policy = services.approve(
+            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+        )
+        return Response(PolicyVersionSerializer(policy).data)
+
+
+class RejectView(PolicyApiView):
+    @extend_schema(
+        request=RequiredReasonSerializer,
+        responses=PolicyVersionSerializer,
+        summary="Reject a proposed version, with a reason",
+    )
+    def post(self, request: Request, version: int) -> Response:
+        data = self.validated(RequiredReasonSerializer, request)
+        policy = services.reject(
+            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+        )
+        return Response(PolicyVersionSerializer(policy).data)
+
+
+class ActivateView(PolicyApiView):
+    @extend_schema(
+        request=None,
+        responses=PolicyVersionSerializer,
+        summary="Activate an approved version: Redis check-and-set, then cio.strategist.update",
+    )
+    def post(self, request: Request, version: int) -> Response:
+        policy = services.activate(self.version_or_404(version), by=request.user, trace_id=trace_id_of(request))
+        return Response(PolicyVersionSerializer(policy).data)
+
+
+class RollbackView(PolicyApiView):
+    @extend_schema(
+        request=RequiredReasonSerializer,
+        responses={201: PolicyVersionSerializer},
+        summary="Activate this earlier version's spec again, as a new version",
+    )
+    def post(self, request: Request, version: int) -> Response:
+        data = self.validated(RequiredReasonSerializer, request)
+        policy = services.rollback(
+            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+        )
+        return Response(PolicyVersionSerializer(policy).data, status=201)
+
+
+class TradingStateView(PolicyApiView):
+    @extend_schema(summary="Trading states of the active policy (global, per strategy, per symbol)")
+    def get(self, request: Request) -> Response:
+        active = active_version()
+        if active is None:
+            raise ApiError("no policy is active", code="NOT_FOUND", status=404)
+        spec = active.parsed_spec
+        return Response(
+            {
+                "policy_version": active.version,
+                "global": spec.global_rules.trading_state.value,
+                "strategies": {k: v.trading_state.value for k, v in spec.strategies.items() if v.trading_state},
+                "symbols": {k: v.trading_state.value for k, v in spec.symbols.items() if v.trading_state},
+            }
+        )
+
+    @extend_schema(
+        request=TradingStateSerializer,
+        responses={201: PolicyVersionSerializer},
+        summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(TradingStateSerializer, request)
+        policy = services.set_trading_state(
+            scope=data["scope"],
+            key=data["key"],
+            state=data["state"],
+            by=request.user,
+            reason=data["reason"],
+            trace_id=trace_id_of(request),
+        )
+        return Response(PolicyVersionSerializer(policy).data, status=201)
+
+
+class GateStatusView(PolicyApiView):
+    @extend_schema(summary="Live gates, from their heartbeats")
+    def get(self, request: Request) -> Response:
+        active = active_version()
+        return Response(
+            {
+                "active_policy_version": active.version if active else None,
+                "gates": [beat.model_dump(mode="json") for beat in gate_heartbeats()],
+            }
+        )
+
+
+class PolicyEventListView(PolicyApiView):
+    @extend_schema(responses=PolicyEventSerializer(many=True), summary="Control-plane events, newest first")
+    def get(self, request: Request) -> Response:
+        events = PolicyEvent.objects.select_related("actor", "policy")[:200]
+        return Response(PolicyEventSerializer(events, many=True).data)

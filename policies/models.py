@@ -1,0 +1,139 @@
+"""Policy versions and the control-plane events around them.
+
+A version's spec is validated by the gate's own `PolicySpec` (one schema, never forked) and is immutable once
+proposed: a change is a new version. Status moves only through `policies.services`.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from pydantic import ValidationError as SpecValidationError
+
+from gate.policy.document import policy_checksum
+from gate.policy.spec import PolicySpec
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    ACTIVE = "active", "Active"
+    SUPERSEDED = "superseded", "Superseded"
+    REJECTED = "rejected", "Rejected"
+
+
+class ProposerKind(models.TextChoices):
+    HUMAN = "human", "Human"
+    AGENT = "agent", "Agent"
+    STRATEGIST = "strategist", "Strategist"
+
+
+def parse_spec(raw: Any) -> PolicySpec:
+    """The spec as the gate will read it; a Django ValidationError listing every problem otherwise."""
+    try:
+        if isinstance(raw, str | bytes):
+            return PolicySpec.model_validate_json(raw)
+        return PolicySpec.model_validate(raw)
+    except SpecValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationError(problems) from exc
+
+
+class PolicyVersion(models.Model):
+    version = models.PositiveIntegerField(unique=True, editable=False)
+    spec = models.JSONField(help_text="The full PolicySpec (see docs/policy.md)")
+    checksum = models.CharField(max_length=80, editable=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    proposer_kind = models.CharField(max_length=12, choices=ProposerKind.choices, default=ProposerKind.HUMAN)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="proposed_policies"
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    rationale = models.TextField(blank=True, help_text="Why this change: shown to the approving officer")
+    thought_id = models.CharField(max_length=64, blank=True, help_text="The Strategist thought that produced it")
+
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="decided_policies"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="activated_policies"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        permissions = [
+            ("propose_policyversion", "Can propose a policy version"),
+            ("approve_policyversion", "Can approve or reject a policy version"),
+            ("activate_policyversion", "Can activate or roll back a policy version"),
+            ("set_trading_state", "Can set any trading state, including releasing to active"),
+            ("tighten_trading_state", "Can make a trading state stricter (never release it)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.status})"
+
+    @property
+    def parsed_spec(self) -> PolicySpec:
+        return parse_spec(self.spec)
+
+    def clean(self) -> None:
+        spec = parse_spec(self.spec)
+        self.spec = spec.model_dump(mode="json", by_alias=True)
+        self.checksum = policy_checksum(spec)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = PolicyVersion.objects.filter(pk=self.pk).values("spec", "status").first()
+            if stored is not None and stored["status"] != Status.DRAFT and stored["spec"] != self.spec:
+                raise ValidationError("a proposed policy version is immutable: propose a new version instead")
+        super().save(*args, **kwargs)
+
+
+class PolicyEvent(models.Model):
+    """Every control-plane act on policies: proposals, decisions, activations, trading-state changes."""
+
+    class Kind(models.TextChoices):
+        PROPOSED = "proposed"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        ACTIVATED = "activated"
+        ROLLED_BACK = "rolled_back"
+        TRADING_STATE = "trading_state"
+        ACTIVATION_FAILED = "activation_failed"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    policy = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    detail = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.policy.version if self.policy else '-'} by {self.actor or 'system'}"
+
+
+class ActivationLock(models.Model):
+    """One row, locked (SELECT ... FOR UPDATE) by every activation so they run one at a time: the database's
+    single active version and Redis's `policy:active` then always agree."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+
+    def __str__(self) -> str:
+        return "activation lock"

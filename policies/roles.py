@@ -1,0 +1,33 @@
+"""Roles are Django groups; what each may do is a set of permissions on `PolicyVersion`, checked in services."""
+
+from typing import Any
+
+RISK_OFFICER = "risk_officer"
+VIEWER = "viewer"
+AGENT = "agent"
+
+VIEW = "view_policyversion"
+PROPOSE = "propose_policyversion"
+APPROVE = "approve_policyversion"
+ACTIVATE = "activate_policyversion"
+SET_TRADING_STATE = "set_trading_state"
+TIGHTEN_TRADING_STATE = "tighten_trading_state"
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    RISK_OFFICER: (VIEW, PROPOSE, APPROVE, ACTIVATE, SET_TRADING_STATE, TIGHTEN_TRADING_STATE),
+    VIEWER: (VIEW,),
+    AGENT: (VIEW, PROPOSE, TIGHTEN_TRADING_STATE),
+}
+
+
+def perm(codename: str) -> str:
+    return f"policies.{codename}"
+
+
+def ensure_roles(group_model: Any, permission_model: Any) -> None:
+    """Create or repair the role groups (used by the data migration, and by tests after a table flush)."""
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set(
+            permission_model.objects.filter(content_type__app_label="policies", codename__in=codenames)
+        )

@@ -1,0 +1,96 @@
+"""Control-plane fixtures: users in each role, API clients with tokens, settings pointed at the test's own
+NATS and Redis. The database is SQLite by default and PostgreSQL under `make test`'s second pass."""
+
+from typing import Any
+
+import pytest
+import redis as sync_redis
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from policies import roles, services
+from policies.models import PolicyVersion
+from tests.factories import make_spec
+
+ROLES = {
+    "officer1": roles.RISK_OFFICER,
+    "officer2": roles.RISK_OFFICER,
+    "viewer": roles.VIEWER,
+    "agent": roles.AGENT,
+    "nobody": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only
+
+
+@pytest.fixture
+def stack(settings: Any, nats_url: str, redis_url: str) -> Any:
+    settings.NATS_URL = nats_url
+    settings.REDIS_URL = redis_url
+    settings.CIO_ACTIVATION_TIMEOUT_S = 1.0
+    return settings
+
+
+@pytest.fixture
+def users(db: Any) -> dict[str, User]:
+    from django.contrib.auth.models import Permission
+
+    roles.ensure_roles(Group, Permission)  # a transactional test's flush removes what migrations created
+    created = {}
+    for name, role in ROLES.items():
+        user = User.objects.create_user(name, password=f"{name}-password-123", is_staff=True)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        created[name] = user
+    return created
+
+
+@pytest.fixture
+def api(users: dict[str, User]) -> dict[str, APIClient]:
+    clients = {}
+    for name, user in users.items():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        clients[name] = client
+    clients["anonymous"] = APIClient()
+    return clients
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Any:
+    client = sync_redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def redis_policy(client: Any) -> PolicyDocument | None:
+    raw = client.get(ACTIVE_POLICY_KEY)
+    return PolicyDocument.model_validate_json(raw) if raw else None
+
+
+@pytest.fixture
+def active_v1(stack: Any, users: dict[str, User]) -> PolicyVersion:
+    """v1 proposed by officer1, approved and activated by officer2: the normal four-eyes path."""
+    policy = services.propose(
+        spec=make_spec(min_confidence=0.5).model_dump(mode="json", by_alias=True),
+        by=users["officer1"],
+        rationale="initial policy",
+    )
+    services.approve(policy, by=users["officer2"])
+    return services.activate(policy, by=users["officer2"])
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    import os
+
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks; runs in make test's PostgreSQL pass")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,217 @@
+"""The policy lifecycle in the service layer, against a real database, Redis and NATS."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from gate.policy.document import policy_checksum
+from policies import services
+from policies.models import PolicyEvent, PolicyVersion, Status
+from tests.control_plane.conftest import redis_policy
+from tests.factories import make_spec
+
+
+def _spec(**rules):
+    return make_spec(**rules).model_dump(mode="json", by_alias=True)
+
+
+def test_database_backend_is_the_one_asked_for(db):
+    import os
+
+    expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert connection.vendor == expected
+
+
+def test_four_eyes_lifecycle_writes_redis(active_v1, users, redis_client):
+    assert active_v1.status == Status.ACTIVE and active_v1.version == 1
+    assert active_v1.activated_by == users["officer2"] and active_v1.proposed_by == users["officer1"]
+    document = redis_policy(redis_client)
+    assert document is not None and document.version == 1
+    assert document.checksum == active_v1.checksum == policy_checksum(active_v1.parsed_spec)
+    assert document.activated_by == "officer2"
+    kinds = list(PolicyEvent.objects.filter(policy=active_v1).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["proposed", "approved", "activated"]
+
+
+def test_proposer_cannot_approve_their_own_version(stack, users):
+    policy = services.propose(spec=_spec(), by=users["officer1"])
+    with pytest.raises(services.FourEyesError):
+        services.approve(policy, by=users["officer1"])
+    policy.refresh_from_db()
+    assert policy.status == Status.PROPOSED
+
+
+@pytest.mark.parametrize(
+    ("who", "action"),
+    [("viewer", "propose"), ("agent", "approve"), ("agent", "activate"), ("nobody", "propose"), ("viewer", "approve")],
+)
+def test_roles_are_enforced_in_the_service_layer(stack, users, who, action):
+    policy = services.propose(spec=_spec(), by=users["officer1"])
+    if action == "activate":
+        services.approve(policy, by=users["officer2"])
+    attempt = {
+        "propose": lambda: services.propose(spec=_spec(), by=users[who]),
+        "approve": lambda: services.approve(policy, by=users[who]),
+        "activate": lambda: services.activate(policy, by=users[who]),
+    }[action]
+    with pytest.raises(services.PermissionDeniedError):
+        attempt()
+
+
+def test_agent_proposals_are_marked_as_agent(stack, users):
+    policy = services.propose(spec=_spec(), by=users["agent"], thought_id="thought-42", rationale="volatility up")
+    assert policy.proposer_kind == "agent" and policy.thought_id == "thought-42"
+
+
+def test_versions_are_immutable_after_proposal(stack, users):
+    policy = services.propose(spec=_spec(), by=users["officer1"])
+    policy.spec = _spec(min_confidence=0.99)
+    with pytest.raises(Exception, match="immutable"):
+        policy.save()
+
+
+def test_invalid_spec_is_refused_with_every_problem(stack, users):
+    with pytest.raises(services.SpecInvalidError) as info:
+        services.propose(
+            spec={"global": {"min_confidence": 3, "max_order_quantity": -1, "typo": 1}}, by=users["officer1"]
+        )
+    message = str(info.value)
+    assert "min_confidence" in message and "max_order_quantity" in message and "typo" in message
+
+
+def test_only_approved_versions_activate_and_only_proposed_ones_are_decided(active_v1, users):
+    with pytest.raises(services.InvalidTransitionError):
+        services.approve(active_v1, by=users["officer1"])
+    proposed = services.propose(spec=_spec(), by=users["officer1"])
+    with pytest.raises(services.InvalidTransitionError):
+        services.activate(proposed, by=users["officer2"])
+    services.reject(proposed, by=users["officer2"], reason="too loose")
+    proposed.refresh_from_db()
+    assert proposed.status == Status.REJECTED and proposed.decision_reason == "too loose"
+
+
+def test_activation_supersedes_the_previous_version(active_v1, users, redis_client):
+    v2 = services.propose(spec=_spec(min_confidence=0.7), by=users["officer2"])
+    services.approve(v2, by=users["officer1"])
+    services.activate(v2, by=users["officer1"])
+    active_v1.refresh_from_db()
+    assert active_v1.status == Status.SUPERSEDED and active_v1.superseded_at is not None
+    assert PolicyVersion.objects.filter(status=Status.ACTIVE).get() == v2
+    assert redis_policy(redis_client).version == 2
+
+
+def test_activation_fails_loudly_when_redis_is_down(active_v1, users, redis_proc, redis_client):
+    v2 = services.propose(spec=_spec(), by=users["officer1"])
+    services.approve(v2, by=users["officer2"])
+    redis_proc.stop()
+    with pytest.raises(services.ActivationFailedError, match="Redis"):
+        services.activate(v2, by=users["officer2"])
+    v2.refresh_from_db()
+    assert v2.status == Status.APPROVED  # the database does not claim it is active
+    assert PolicyVersion.objects.get(status=Status.ACTIVE) == active_v1
+    assert PolicyEvent.objects.filter(policy=v2, kind="activation_failed").exists()
+
+
+def test_activation_fails_loudly_when_nats_is_down(active_v1, users, nats_proc, redis_client):
+    v2 = services.propose(spec=_spec(), by=users["officer1"])
+    services.approve(v2, by=users["officer2"])
+    nats_proc.stop()
+    with pytest.raises(services.ActivationFailedError, match="NATS"):
+        services.activate(v2, by=users["officer2"])
+    v2.refresh_from_db()
+    assert v2.status == Status.APPROVED
+    assert redis_policy(redis_client).version == 1  # nothing was written before NATS was known to be up
+
+
+def test_an_older_approved_version_cannot_overwrite_a_newer_active_one(active_v1, users, redis_client):
+    v2 = services.propose(spec=_spec(), by=users["officer1"])
+    v3 = services.propose(spec=_spec(min_confidence=0.8), by=users["officer1"])
+    services.approve(v2, by=users["officer2"])
+    services.approve(v3, by=users["officer2"])
+    services.activate(v3, by=users["officer2"])
+    with pytest.raises(services.InvalidTransitionError, match="v3"):
+        services.activate(v2, by=users["officer2"])
+    assert redis_policy(redis_client).version == 3
+    assert PolicyVersion.objects.get(status=Status.ACTIVE).version == 3
+
+
+def test_rollback_reactivates_an_earlier_spec_as_a_new_version(active_v1, users, redis_client):
+    v2 = services.propose(spec=_spec(min_confidence=0.9), by=users["officer1"])
+    services.approve(v2, by=users["officer2"])
+    services.activate(v2, by=users["officer2"])
+    restored = services.rollback(active_v1, by=users["officer1"], reason="v2 rejects everything")
+    assert restored.version == 3 and restored.status == Status.ACTIVE
+    assert restored.checksum == active_v1.checksum
+    assert redis_policy(redis_client).version == 3
+    assert PolicyEvent.objects.filter(policy=restored, kind="rolled_back").exists()
+
+
+def test_kill_switch_tightening_and_release_rules(active_v1, users, redis_client):
+    halted = services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="anomaly")
+    assert halted.parsed_spec.global_rules.trading_state == "halted"
+    assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
+    with pytest.raises(services.PermissionDeniedError):
+        services.set_trading_state(scope="global", state="active", by=users["agent"], reason="all good")
+    with pytest.raises(services.PermissionDeniedError):
+        services.set_trading_state(scope="symbol", key="BTCUSDT", state="halted", by=users["viewer"], reason="x")
+    released = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
+    assert released.parsed_spec.global_rules.trading_state == "active"
+    event = PolicyEvent.objects.get(policy=released, kind="trading_state")
+    assert event.detail["from"] == "halted" and event.detail["to"] == "active" and event.reason == "resolved"
+
+
+def test_kill_switch_per_strategy_and_symbol(active_v1, users):
+    policy = services.set_trading_state(
+        scope="strategy", key="Iceberg Order Detector", state="reducing", by=users["officer1"], reason="drift"
+    )
+    policy = services.set_trading_state(
+        scope="symbol", key="DOGEUSDT", state="halted", by=users["officer1"], reason="delisting"
+    )
+    spec = policy.parsed_spec
+    assert spec.strategies["Iceberg Order Detector"].trading_state == "reducing"
+    assert spec.symbols["DOGEUSDT"].trading_state == "halted"
+    assert spec.global_rules.min_confidence == 0.5  # the rest of the policy is untouched
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"scope": "galaxy", "state": "halted", "reason": "x"}, "scope"),
+        ({"scope": "symbol", "state": "halted", "reason": "x"}, "key"),
+        ({"scope": "global", "state": "paused", "reason": "x"}, "state"),
+        ({"scope": "global", "state": "halted", "reason": " "}, "reason"),
+    ],
+)
+def test_kill_switch_input_errors(active_v1, users, kwargs, match):
+    with pytest.raises(services.SpecInvalidError, match=match):
+        services.set_trading_state(by=users["officer1"], **kwargs)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_leave_the_higher_version_active(stack, users, redis_client):
+    proposed = [services.propose(spec=_spec(min_confidence=0.1 * i), by=users["officer1"]) for i in range(1, 4)]
+    for policy in proposed:
+        services.approve(policy, by=users["officer2"])
+    barrier = threading.Barrier(len(proposed))
+    outcomes: dict[int, str] = {}
+
+    def activate(policy: PolicyVersion) -> None:
+        barrier.wait()
+        try:
+            services.activate(policy, by=users["officer2"])
+            outcomes[policy.version] = "active"
+        except services.InvalidTransitionError:
+            outcomes[policy.version] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate, args=(p,)) for p in proposed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert redis_policy(redis_client).version == 3
+    assert PolicyVersion.objects.get(status=Status.ACTIVE).version == 3
+    assert outcomes[3] == "active"
