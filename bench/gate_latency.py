@@ -94,6 +94,30 @@ def snapshot() -> bytes:
     )
 
 
+async def policy_pickup(nc: Any, redis: aioredis.Redis, activations: int) -> list[float]:
+    """Activate new versions the way the control plane does and poll the gate (1 ms apart) until a decision
+    reports the new version: an upper bound on how long a gate keeps deciding under the old policy."""
+    spec = bench_policy()
+    base = int(time.time())  # versions only go up: start above anything earlier phases wrote
+    results = []
+    for n in range(activations):
+        version = base + n
+        document = build_document(spec, version, "bench")
+        started = time.perf_counter()
+        await write_active_policy(redis, document)
+        await nc.publish("cio.strategist.update", orjson.dumps({"version": version, "checksum": document.checksum}))
+        while True:
+            reply = await nc.request(
+                "intent.trading.BTCUSDT", orjson.dumps(intent_body(f"pick{version}", 0)), timeout=2
+            )
+            if orjson.loads(reply.data)["data"]["policy_version"] == version:
+                break
+            await asyncio.sleep(0.001)
+        results.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.02)
+    return results
+
+
 def decision_cost_us(iterations: int) -> dict[str, float]:
     """The pure decision function, and the whole in-process pipeline (validate, decide, serialise), per intent."""
     spec = bench_policy()
@@ -225,6 +249,24 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
             await asyncio.sleep(1.0)  # let queues drain between steps
         return best, steps
 
+    print(
+        "policy pickup: activation (Redis CAS + cio.strategist.update) -> first decision under the new version:",
+        flush=True,
+    )
+    pickup_ms = await policy_pickup(nc, redis, args.pickups)
+    ordered = sorted(pickup_ms)
+    pickup = {
+        "activations": len(ordered),
+        "p50_ms": round(ordered[len(ordered) // 2], 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
+        "max_ms": round(ordered[-1], 2),
+    }
+    print(
+        f"  {pickup['activations']} activations: p50 {pickup['p50_ms']} ms, p99 {pickup['p99_ms']} ms, "
+        f"max {pickup['max_ms']} ms",
+        flush=True,
+    )
+
     print("max sustained throughput, echo baseline:", flush=True)
     echo_max, echo_steps = await search(echo_run)
     print("max sustained throughput, gate:", flush=True)
@@ -237,6 +279,7 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
     await redis.aclose()
     return {
         "fixed_rates": fixed,
+        "policy_pickup": pickup,
         "max_sustained": {
             "echo": round(echo_max),
             "gate": round(gate_max),
@@ -261,6 +304,7 @@ def main() -> None:
     )
     parser.add_argument("--search-duration", type=float, default=3.0)
     parser.add_argument("--cost-iterations", type=int, default=20_000)
+    parser.add_argument("--pickups", type=int, default=100)
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
     args = parser.parse_args()
 

@@ -29,8 +29,18 @@ def render(results: dict[str, Any]) -> str:
     best = results["max_sustained"]
     audit = results["audit"]
     cost = results["decision_cost"]
+    pickup = results.get("policy_pickup")
     lines += [
         "",
+        *(
+            [
+                f"- Policy pickup ({pickup['activations']} activations: Redis check-and-set + `cio.strategist.update`, "
+                f"then the first decision made under the new version): p50 {pickup['p50_ms']} ms, p99 "
+                f"{pickup['p99_ms']} ms, max {pickup['max_ms']} ms."
+            ]
+            if pickup
+            else []
+        ),
         f"- Maximum sustained rate (every reply received, none duplicated, p99 under the 200 ms budget; steps of "
         f"3 s): gate **{best['gate']:,}/s**, echo baseline {best['echo']:,}/s"
         + (" (the highest step tried)" if best["echo"] == max(s["offered_rate"] for s in best["echo_steps"]) else "")
