@@ -94,12 +94,13 @@ def snapshot() -> bytes:
     )
 
 
-async def policy_pickup(nc: Any, redis: aioredis.Redis, activations: int) -> list[float]:
+async def policy_pickup(nc: Any, redis: aioredis.Redis, activations: int) -> tuple[list[float], int]:
     """Activate new versions the way the control plane does and poll the gate (1 ms apart) until a decision
     reports the new version: an upper bound on how long a gate keeps deciding under the old policy."""
     spec = bench_policy()
     base = int(time.time())  # versions only go up: start above anything earlier phases wrote
     results = []
+    requests = 0
     for n in range(activations):
         version = base + n
         document = build_document(spec, version, "bench")
@@ -107,6 +108,7 @@ async def policy_pickup(nc: Any, redis: aioredis.Redis, activations: int) -> lis
         await write_active_policy(redis, document)
         await nc.publish("cio.strategist.update", orjson.dumps({"version": version, "checksum": document.checksum}))
         while True:
+            requests += 1
             reply = await nc.request(
                 "intent.trading.BTCUSDT", orjson.dumps(intent_body(f"pick{version}", 0)), timeout=2
             )
@@ -115,7 +117,7 @@ async def policy_pickup(nc: Any, redis: aioredis.Redis, activations: int) -> lis
             await asyncio.sleep(0.001)
         results.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.02)
-    return results
+    return results, requests
 
 
 def decision_cost_us(iterations: int) -> dict[str, float]:
@@ -253,7 +255,8 @@ async def measure(args: argparse.Namespace, nats_url: str, redis_url: str, gate_
         "policy pickup: activation (Redis CAS + cio.strategist.update) -> first decision under the new version:",
         flush=True,
     )
-    pickup_ms = await policy_pickup(nc, redis, args.pickups)
+    pickup_ms, pickup_requests = await policy_pickup(nc, redis, args.pickups)
+    gate_sent += pickup_requests
     ordered = sorted(pickup_ms)
     pickup = {
         "activations": len(ordered),

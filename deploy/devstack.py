@@ -8,23 +8,15 @@ lives under `.cio/` (override with --state-dir). Ports stay away from the standa
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.servers import nats_server_binary, valkey_server_binary, wait_for_port
+from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if the supervisor dies, so even a SIGKILLed `make up` leaves no orphans."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -44,7 +36,7 @@ class Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches only the supervisor, which stops children in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.pump = asyncio.create_task(self._pump())
         if self.port is not None:

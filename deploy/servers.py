@@ -5,6 +5,7 @@ touch whatever the host machine runs on the standard ports.
 """
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -14,6 +15,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when its parent dies, so a killed supervisor or test run leaves no orphans.
+
+    The "parent" is the thread that started the child: start servers from a thread that outlives them."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -62,7 +73,12 @@ class ServerProcess:
     def start(self, timeout_s: float = 15.0) -> "ServerProcess":
         stdout = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(  # noqa: S603 - argv is built from our own binaries
-            self.argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            self.argv,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for_port(self.port, timeout_s, self.proc)
         return self

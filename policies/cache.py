@@ -25,6 +25,11 @@ class NewerVersionActiveError(Exception):
     pass
 
 
+class NoticeNotSentError(Exception):
+    """Redis holds the new version (so it is live: gates confirm it on their next poll) but the NATS notice
+    could not be sent after all."""
+
+
 async def _ignore(exc: Exception) -> None:
     return None
 
@@ -55,8 +60,11 @@ async def _publish(document: PolicyDocument, timeout_s: float) -> None:
                 f"Redis already holds v{current.version if current else '?'}; v{document.version} was not written"
             )
         update = PolicyUpdate(version=document.version, checksum=document.checksum)
-        await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
-        await nc.flush(timeout=timeout_s)
+        try:
+            await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
+            await nc.flush(timeout=timeout_s)
+        except Exception as exc:
+            raise NoticeNotSentError(f"v{document.version} is in Redis but the update notice failed: {exc!r}") from exc
     finally:
         await redis.aclose()
         await nc.close()

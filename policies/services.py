@@ -14,7 +14,7 @@ from cio_site.envelope import ApiError
 from gate.policy.spec import PolicySpec, TradingState
 from gate.policy.store import build_document
 from policies import roles
-from policies.cache import CacheUnavailableError, NewerVersionActiveError, publish_active_policy
+from policies.cache import CacheUnavailableError, NewerVersionActiveError, NoticeNotSentError, publish_active_policy
 from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
 from policies.selectors import active_version
 
@@ -146,8 +146,13 @@ def _activate_locked(
     if newer is not None:
         raise InvalidTransitionError(f"v{newer.version} is active and newer than v{policy.version}; roll back instead")
     document = build_document(policy.parsed_spec, policy.version, str(by))
+    notice = "sent"
     try:
         publish_active_policy(document)
+    except NoticeNotSentError as exc:
+        # Redis is the commit point: the version is live (gates poll it), so the database must say so too.
+        log.error("%s; gates will pick it up on their next poll", exc)
+        notice = f"failed: {exc}"
     except NewerVersionActiveError as exc:
         raise InvalidTransitionError(str(exc)) from exc
     except CacheUnavailableError as exc:
@@ -165,7 +170,7 @@ def _activate_locked(
         actor=by,
         reason=reason,
         trace_id=trace_id,
-        detail={"checksum": document.checksum, **(detail or {})},
+        detail={"checksum": document.checksum, "notice": notice, **(detail or {})},
     )
 
 

@@ -26,7 +26,7 @@ async def test_gate_heartbeat_reports_policy_state_and_counters(gate, redis, nc)
     assert latest.counters.received == 1 and latest.counters.rejected == 1
     assert parsed[0].uptime_s < parsed[-1].uptime_s
     gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(parsed)]
-    assert all(0.1 < gap < 0.6 for gap in gaps), gaps  # configured at 0.2 s in the tests
+    assert all(0.1 < gap < 1.0 for gap in gaps), gaps  # configured at 0.2 s in the tests
 
 
 async def test_fleet_heartbeat_has_the_shape_the_trade_engine_reads(gate, redis, nc):

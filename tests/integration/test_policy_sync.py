@@ -59,13 +59,12 @@ async def test_invalid_policy_document_is_refused(gate, redis, nc):
     assert gate.policy_sync.policy.version == 1
 
 
-async def test_kill_switch_reaches_the_gate_within_a_second(gate, redis, nc):
+async def test_kill_switch_reaches_the_gate_through_the_update_notice(make_gate, redis, nc):
+    gate = await make_gate(policy_refresh_s=3600.0)  # no polling: only cio.strategist.update can explain it
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
-    started = asyncio.get_running_loop().time()
     await activate(redis, nc, make_spec(trading_state="halted"), 2)
-    await wait_for_policy(gate, 2, timeout_s=1.0)
-    assert asyncio.get_running_loop().time() - started < 1.0
+    await wait_for_policy(gate, 2)
     envelope, _ = await request(nc, live_intent_body())
     assert [r.code for r in envelope.data.reasons] == [C.TRADING_HALTED]
 
