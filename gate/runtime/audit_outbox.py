@@ -26,6 +26,7 @@ _SEGMENT_MAX_EVENTS = 20_000
 _SEGMENT_MAX_AGE_S = 10.0
 _RETRY_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 _MAX_IN_FLIGHT = 20_000
+_COALESCE_S = 0.002
 
 
 @dataclass(eq=False)
@@ -216,26 +217,32 @@ class AuditOutbox:
         sweeper = asyncio.create_task(self._sweep_unacknowledged())
         try:
             while True:
-                item = await self._queue.get()
-                while len(self._inflight) >= _MAX_IN_FLIGHT:
-                    self._room.clear()
-                    await self._room.wait()
-                self._ack_seq += 1
-                seq = self._ack_seq
-                item.sent_at = time.monotonic()
-                self._inflight[seq] = item
-                try:
-                    await self.nc.publish(
-                        item.subject,
-                        item.payload,
-                        reply=f"{self._ack_prefix}.{seq}",
-                        headers={"Nats-Msg-Id": item.decision_id},
-                    )
-                except Exception as exc:
-                    self._inflight.pop(seq, None)
-                    self._failed(item, exc)
+                batch = [await self._queue.get()]
+                # Let events accumulate for a moment: one wake-up, one socket write and one burst of PubAcks
+                # for many decisions keeps the event loop free for intents (audit latency is not critical).
+                await asyncio.sleep(_COALESCE_S)
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                for item in batch:
+                    while len(self._inflight) >= _MAX_IN_FLIGHT:
+                        self._room.clear()
+                        await self._room.wait()
+                    await self._send(item)
         finally:
             sweeper.cancel()
+
+    async def _send(self, item: _Item) -> None:
+        self._ack_seq += 1
+        seq = self._ack_seq
+        item.sent_at = time.monotonic()
+        self._inflight[seq] = item
+        try:
+            await self.nc.publish(
+                item.subject, item.payload, reply=f"{self._ack_prefix}.{seq}", headers={"Nats-Msg-Id": item.decision_id}
+            )
+        except Exception as exc:
+            self._inflight.pop(seq, None)
+            self._failed(item, exc)
 
     async def _on_ack(self, msg: Msg) -> None:
         item = self._inflight.pop(int(msg.subject.rpartition(".")[2]), None)
