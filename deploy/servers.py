@@ -7,7 +7,6 @@ touch whatever the host machine runs on the standard ports.
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -126,7 +125,3 @@ def redis_server(port: int, data_dir: Path, log_path: Path | None = None, persis
         "no",
     ]
     return ServerProcess("redis", argv, port, log_path)
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

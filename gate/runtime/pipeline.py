@@ -100,103 +100,53 @@ class DecisionPipeline:
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
 
-    def process(self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None) -> Outcome:
+    def process(
+        self,
+        subject: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        reply_to: str | None,
+        queued_s: float = 0.0,
+    ) -> Outcome:
+        """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
+        call; it counts against the decision budget like the decision itself."""
         started = time.perf_counter()
         now = time.time()
         self._counters.received += 1
-        body: Any = None
-        intent: Intent | None = None
-        invalid: _Invalid | None = None
-        if len(data) > self._settings.max_intent_bytes:
-            invalid = _Invalid(
-                f"payload is {len(data)} bytes; the limit is {self._settings.max_intent_bytes}",
-                [FieldError(field="(body)", message="payload too large", type="too_large")],
-            )
-        else:
-            try:
-                body = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                invalid = _Invalid("payload is not JSON", [FieldError(field="(body)", message=str(exc), type="json")])
-        traceparent_in = incoming_traceparent(headers, body)
+        body, invalid = self._parse(data)
         span = self._tracer.start_span(
-            "cio.gate.decide", context=parent_context(traceparent_in), kind=SpanKind.CONSUMER
+            "cio.gate.decide", context=parent_context(incoming_traceparent(headers, body)), kind=SpanKind.CONSUMER
         )
         span_ctx = span.get_span_context()
         traceparent = format_traceparent(span_ctx.trace_id, span_ctx.span_id, int(span_ctx.trace_flags))
+        intent: Intent | None = None
         if invalid is None:
-            if not isinstance(body, dict):
-                invalid = _Invalid(
-                    "payload must be a JSON object",
-                    [FieldError(field="(body)", message="expected a JSON object", type="object_type")],
-                )
-            else:
-                try:
-                    intent = Intent.model_validate(body)
-                except ValidationError as exc:
-                    errors = _field_errors(exc)
-                    invalid = _Invalid(f"invalid intent: {len(errors)} field error(s)", errors)
+            intent, invalid = self._validate(body)
 
         policy: CompiledPolicy | None = None
         verdict: Verdict | None = None
-        reasons: tuple[Reason, ...]
         if invalid is not None:
             decision: DecisionKind = "REJECTED"
-            reasons = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
+            reasons: tuple[Reason, ...] = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
             self._counters.invalid += 1
         else:
             assert intent is not None
-            policy = self._policy_sync.usable(time.monotonic())
-            if policy is None:
-                stale = self._policy_sync.is_stale(time.monotonic())
-                code = ReasonCode.POLICY_STALE if stale else ReasonCode.NO_POLICY
-                message = (
-                    "the gate could not confirm its policy with Redis recently; retry"
-                    if stale
-                    else "the gate has no active policy; retry"
-                )
-                decision, reasons = "RETRY_SAFE", (Reason(code=code, message=message),)
-            else:
-                try:
-                    verdict = evaluate(intent, policy, self._state, now)
-                except Exception:
-                    log.exception("decision failed for %s/%s", intent.strategy_id, intent.symbol)
-                    decision = "RETRY_SAFE"
-                    reasons = (Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry"),)
-                else:
-                    decision = "APPROVED" if verdict.promote else "REJECTED"
-                    reasons = verdict.reasons
-                if time.perf_counter() - started > self._budget_s:
-                    decision = "RETRY_SAFE"
-                    reasons = (
-                        Reason(
-                            code=ReasonCode.DECISION_TIMEOUT,
-                            message=f"no decision within the {self._settings.decision_budget_ms:g} ms budget; retry",
-                        ),
-                    )
+            decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s)
 
         decision_id = f"{_ids.getrandbits(128):032x}"
         intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
         if intent is not None and intent.timestamp is not None and intent_dump is not None:
             intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
         signal: Outbound | None = None
-        signal_subject: str | None = None
         if decision == "APPROVED":
             assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
-            signal_subject = self._signal_subject(intent.strategy_id)
-            stamp = CioStamp(
-                decision_id=decision_id,
-                policy_version=policy.version,
-                approved_at=datetime.fromtimestamp(now, UTC),
-                original_source=intent.source,
-            )
-            payload = build_signal_payload(dict(intent_dump), stamp, self._settings.signal_source, traceparent)
-            signal = Outbound(signal_subject, orjson.dumps(payload), {"traceparent": traceparent})
-            self._state.record_promotion(intent, verdict.limits.rate_rules, verdict.notional_usd, now)
+            signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, traceparent)
             self._counters.approved += 1
         elif decision == "REJECTED":
             self._counters.rejected += 1
         else:
             self._counters.retry_safe += 1
+        signal_subject = signal.subject if signal is not None else None
 
         trace_id = f"{span_ctx.trace_id:032x}"
         field_errors = invalid.field_errors if invalid is not None else None
@@ -211,17 +161,16 @@ class DecisionPipeline:
             signal_subject=signal_subject,
             field_errors=field_errors,
         )
-        error = None
-        if decision != "APPROVED":
-            error = ErrorBody(code=reasons[0].code, message="; ".join(r.message for r in reasons))
-        envelope = DecisionEnvelope.model_construct(
-            success=decision == "APPROVED", data=decision_data, trace_id=trace_id, error=error
-        )
         reply = None
         if reply_to:
+            error = None
+            if decision != "APPROVED":
+                error = ErrorBody(code=reasons[0].code, message="; ".join(r.message for r in reasons))
+            envelope = DecisionEnvelope.model_construct(
+                success=decision == "APPROVED", data=decision_data, trace_id=trace_id, error=error
+            )
             reply = Outbound(reply_to, envelope.model_dump_json().encode(), {"traceparent": traceparent})
 
-        latency_us = int((time.perf_counter() - started) * 1e6)
         audit = AuditEvent.model_construct(
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
@@ -239,17 +188,15 @@ class DecisionPipeline:
             trace_id=trace_id,
             span_id=f"{span_ctx.span_id:016x}",
             traceparent=traceparent,
-            latency_us=latency_us,
+            latency_us=int((time.perf_counter() - started + queued_s) * 1e6),
             signal_subject=signal_subject,
             intent=redact(intent_dump) if intent_dump is not None else None,
             raw_intent=_raw_for_audit(data, body) if intent is None else None,
             state={"trading_state": verdict.limits.trading_state.value} if verdict is not None else None,
         )
-        span.set_attribute("cio.decision", decision)
-        span.set_attribute("cio.decision_id", decision_id)
+        span.set_attributes({"cio.decision": decision, "cio.decision_id": decision_id})
         if intent is not None:
-            span.set_attribute("cio.strategy_id", intent.strategy_id)
-            span.set_attribute("cio.symbol", intent.symbol)
+            span.set_attributes({"cio.strategy_id": intent.strategy_id, "cio.symbol": intent.symbol})
         if decision != "APPROVED":
             span.set_attribute("cio.reason_codes", [r.code for r in reasons])
             if decision == "RETRY_SAFE":
@@ -264,6 +211,88 @@ class DecisionPipeline:
             audit_payload=audit.model_dump_json().encode(),
         )
 
+    def _parse(self, data: bytes) -> tuple[Any, _Invalid | None]:
+        if len(data) > self._settings.max_intent_bytes:
+            return None, _Invalid(
+                f"payload is {len(data)} bytes; the limit is {self._settings.max_intent_bytes}",
+                [FieldError(field="(body)", message="payload too large", type="too_large")],
+            )
+        try:
+            return orjson.loads(data), None
+        except orjson.JSONDecodeError as exc:
+            return None, _Invalid("payload is not JSON", [FieldError(field="(body)", message=str(exc), type="json")])
+
+    @staticmethod
+    def _validate(body: Any) -> tuple[Intent | None, _Invalid | None]:
+        if not isinstance(body, dict):
+            return None, _Invalid(
+                "payload must be a JSON object",
+                [FieldError(field="(body)", message="expected a JSON object", type="object_type")],
+            )
+        try:
+            return Intent.model_validate(body), None
+        except ValidationError as exc:
+            errors = _field_errors(exc)
+            return None, _Invalid(f"invalid intent: {len(errors)} field error(s)", errors)
+
+    def _decide(
+        self, intent: Intent, now: float, received: float
+    ) -> tuple[DecisionKind, tuple[Reason, ...], CompiledPolicy | None, Verdict | None]:
+        """Fail closed: no usable policy, an error or a blown budget is RETRY_SAFE, never an approval."""
+        budget_ms = self._settings.decision_budget_ms
+        if time.perf_counter() - received > self._budget_s:
+            return (
+                "RETRY_SAFE",
+                (
+                    _timeout(
+                        f"the intent waited longer than the {budget_ms:g} ms budget in the gate's "
+                        "queue (overloaded); retry"
+                    ),
+                ),
+                None,
+                None,
+            )
+        monotonic_now = time.monotonic()
+        policy = self._policy_sync.usable(monotonic_now)
+        if policy is None:
+            if self._policy_sync.is_stale(monotonic_now):
+                reason = Reason(
+                    code=ReasonCode.POLICY_STALE,
+                    message="the gate could not confirm its policy with Redis recently; retry",
+                )
+            else:
+                reason = Reason(code=ReasonCode.NO_POLICY, message="the gate has no active policy; retry")
+            return "RETRY_SAFE", (reason,), None, None
+        try:
+            verdict = evaluate(intent, policy, self._state, now)
+        except Exception:
+            log.exception("decision failed for %s/%s", intent.strategy_id, intent.symbol)
+            reason = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
+            return "RETRY_SAFE", (reason,), policy, None
+        if time.perf_counter() - received > self._budget_s:
+            return "RETRY_SAFE", (_timeout(f"no decision within the {budget_ms:g} ms budget; retry"),), policy, verdict
+        return ("APPROVED" if verdict.promote else "REJECTED"), verdict.reasons, policy, verdict
+
+    def _promote(
+        self,
+        intent: Intent,
+        intent_dump: dict[str, Any],
+        policy: CompiledPolicy,
+        verdict: Verdict,
+        decision_id: str,
+        now: float,
+        traceparent: str,
+    ) -> Outbound:
+        stamp = CioStamp(
+            decision_id=decision_id,
+            policy_version=policy.version,
+            approved_at=datetime.fromtimestamp(now, UTC),
+            original_source=intent.source,
+        )
+        payload = build_signal_payload(dict(intent_dump), stamp, self._settings.signal_source, traceparent)
+        self._state.record_promotion(intent, verdict.limits.rate_rules, verdict.notional_usd, now)
+        return Outbound(self._signal_subject(intent.strategy_id), orjson.dumps(payload), {"traceparent": traceparent})
+
     def _signal_subject(self, strategy_id: str) -> str:
         subject = self._signal_subjects.get(strategy_id)
         if subject is None:
@@ -273,6 +302,10 @@ class DecisionPipeline:
                 f"{self._settings.signal_subject_prefix}.{subject_token(strategy_id)}"
             )
         return subject
+
+
+def _timeout(message: str) -> Reason:
+    return Reason(code=ReasonCode.DECISION_TIMEOUT, message=message)
 
 
 def _raw_str(body: Any, key: str) -> str | None:

@@ -2,14 +2,15 @@
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import nats
-import orjson
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -25,12 +26,21 @@ from gate.contracts.policy_update import PolicyUpdate
 from gate.contracts.portfolio import PortfolioSnapshot
 from gate.decision.state import GateState
 from gate.runtime import subjects
+from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import build_tracer_provider
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Intake:
+    """One intake subscription and the clock that tells how long its messages waited in the client."""
+
+    sub: Subscription | None = None
+    clock: ArrivalClock = field(default_factory=ArrivalClock)
 
 
 class Gate:
@@ -69,10 +79,11 @@ class Gate:
         await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
         await nc.subscribe(subjects.GATE_PING, cb=self._on_ping)
         for subject in subjects.INTENT_SUBJECTS:
-            sub = await nc.subscribe(
+            intake = _Intake()
+            intake.sub = sub = await nc.subscribe(
                 subject,
                 queue=self.settings.queue_group,
-                cb=self._on_intent,
+                cb=functools.partial(self._on_intent, intake),
                 pending_msgs_limit=200_000,
                 pending_bytes_limit=256 * 1024 * 1024,
             )
@@ -175,10 +186,11 @@ class Gate:
             await js.stream_info(self.settings.audit_stream)  # exists with another config: use it as it is
 
     # -- NATS callbacks --------------------------------------------------------------------------------------
-    async def _on_intent(self, msg: Msg) -> None:
+    async def _on_intent(self, intake: "_Intake", msg: Msg) -> None:
         self._inflight_since = time.monotonic()
+        queued_s = intake.clock.waited(intake.sub.delivered, time.perf_counter()) if intake.sub else 0.0
         try:
-            outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, msg.reply or None)
+            outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, msg.reply or None, queued_s=queued_s)
             assert self._nc is not None and self._outbox is not None
             # Durable first (spool write), then promote, then answer: an APPROVED reply means the signal was sent.
             self._outbox.submit(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
@@ -293,7 +305,3 @@ class Gate:
             # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
             await asyncio.sleep(self.settings.policy_refresh_s if self.policy_sync.redis_ok else 0.25)
             await self.policy_sync.load("refresh")
-
-
-def decode_json(payload: bytes) -> object:
-    return orjson.loads(payload)
