@@ -60,7 +60,8 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.POLICY_STALE: "The gate could not confirm its policy against Redis for longer than "
     "`CIO_POLICY_MAX_AGE_S`. Decision is RETRY_SAFE.",
     ReasonCode.DECISION_TIMEOUT: "The decision could not be made inside the budget (`CIO_DECISION_BUDGET_MS`, "
-    "200 ms by default), counted from receipt. Decision is RETRY_SAFE.",
+    "200 ms by default), counting the time the intent waited in the gate's queue (an overloaded gate sheds "
+    "load this way). Decision is RETRY_SAFE.",
     ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
     ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
     ReasonCode.TRADING_HALTED: "The effective trading state (global, strategy or symbol) is `halted`: "
