@@ -9,6 +9,7 @@ own cost, and checks that the audit stream holds exactly one event per intent se
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -311,13 +312,6 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
     args = parser.parse_args()
 
-    print(f"decision cost ({args.cost_iterations} intents, in process):", flush=True)
-    cost = decision_cost_us(args.cost_iterations)
-    print(
-        f"  evaluate(): {cost['evaluate_us']:.1f} us/intent   whole pipeline: {cost['pipeline_us']:.1f} us/intent",
-        flush=True,
-    )
-
     with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
         work = Path(tmp)
         nats_proc = nats_server(free_port(), work / "nats", work / "nats.log").start()
@@ -341,6 +335,9 @@ def main() -> None:
         )
         try:
             print("request -> reply latency at fixed offered rates (open loop, from scheduled send time):", flush=True)
+            # The load generator's own pauses would show up as latency: start it with a frozen, clean heap.
+            gc.collect()
+            gc.freeze()
             results = asyncio.run(measure(args, nats_url, redis_url, gate.pid))
         finally:
             for proc in (gate, echo):
@@ -349,6 +346,13 @@ def main() -> None:
             redis_proc.stop()
             nats_proc.stop()
 
+    # Measured last, so its garbage cannot disturb the latency phases.
+    print(f"decision cost ({args.cost_iterations} intents, in process):", flush=True)
+    cost = decision_cost_us(args.cost_iterations)
+    print(
+        f"  evaluate(): {cost['evaluate_us']:.1f} us/intent   whole pipeline: {cost['pipeline_us']:.1f} us/intent",
+        flush=True,
+    )
     results["decision_cost"] = cost
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     results["command"] = "make bench"

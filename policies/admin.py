@@ -191,36 +191,6 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         return None
 
     # -- actions, each behind a confirmation page ------------------------------------------------------------
-    def _confirmed(
-        self, request: HttpRequest, queryset: QuerySet[PolicyVersion], title: str, action: str, needs_reason: bool
-    ) -> tuple[bool, str]:
-        form = ReasonForm(request.POST if "confirm" in request.POST else None)
-        if "confirm" in request.POST and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            if needs_reason and not reason.strip():
-                form.add_error("reason", "a reason is required")
-            else:
-                return True, reason
-        return False, ""
-
-    def _confirmation_page(
-        self, request: HttpRequest, queryset: QuerySet[PolicyVersion], title: str, action: str, needs_reason: bool
-    ) -> TemplateResponse:
-        active = active_version()
-        base = active.parsed_spec if active else None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "queryset": queryset,
-            "action": action,
-            "needs_reason": needs_reason,
-            "form": ReasonForm(request.POST if "confirm" in request.POST else None),
-            "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "diffs": [(p, [str(c) for c in diff_specs(base, p.parsed_spec)]) for p in queryset],
-        }
-        return TemplateResponse(request, "admin/policies/confirm_action.html", context)
-
     def _run(
         self,
         request: HttpRequest,
@@ -230,12 +200,29 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         needs_reason: bool,
         operation: Any,
     ) -> TemplateResponse | None:
-        done, reason = self._confirmed(request, queryset, title, action, needs_reason)
-        if not done:
-            return self._confirmation_page(request, queryset, title, action, needs_reason)
+        """First POST (from the list): show what will change and ask for confirmation (and a reason where one is
+        needed). Second POST (`confirm`): run `operation` on each selected version and report per version."""
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid() and needs_reason and not form.cleaned_data["reason"].strip():
+            form.add_error("reason", "a reason is required")
+        if not (form.is_bound and form.is_valid()):
+            active = active_version()
+            base = active.parsed_spec if active else None
+            context = {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "queryset": queryset,
+                "action": action,
+                "needs_reason": needs_reason,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "diffs": [(p, [str(c) for c in diff_specs(base, p.parsed_spec)]) for p in queryset],
+            }
+            return TemplateResponse(request, "admin/policies/confirm_action.html", context)
         for policy in queryset.order_by("version"):
             try:
-                result = operation(policy, reason)
+                result = operation(policy, form.cleaned_data["reason"])
             except ApiError as exc:
                 self.message_user(request, f"v{policy.version}: {exc.code}: {exc}", messages.ERROR)
             else:
