@@ -12,6 +12,7 @@ class GateCounters(BaseModel):
     rejected: int = 0
     retry_safe: int = 0
     invalid: int = 0
+    peer_promotions: int = 0
     audit_pending: int = 0
     audit_published: int = 0
     audit_failures: int = 0

@@ -87,21 +87,35 @@ class GateState:
     def record_promotion(
         self, intent: Intent, rate_rules: tuple[RateRule, ...], notional_usd: float | None, now: float
     ) -> None:
-        intent_id = intent.intent_id
+        self.record(intent.strategy_id, intent.symbol, intent.action, intent.intent_id, rate_rules, notional_usd, now)
+
+    def record(
+        self,
+        strategy_id: str,
+        symbol: str,
+        action: str,
+        intent_id: str | None,
+        rate_rules: tuple[RateRule, ...],
+        notional_usd: float | None,
+        now: float,
+    ) -> None:
+        """Count one promotion, this gate's or a peer's (`cio.gate.promotion`)."""
         if intent_id is not None:
-            self._promoted_ids[(intent.strategy_id, intent_id)] = now + self._dedupe_ttl
-            self._promoted_ids.move_to_end((intent.strategy_id, intent_id))
+            self._promoted_ids[(strategy_id, intent_id)] = now + self._dedupe_ttl
+            self._promoted_ids.move_to_end((strategy_id, intent_id))
             self._expire_ids(now)
-        self._last_promoted[(intent.strategy_id, intent.symbol, intent.action)] = now
+        last = self._last_promoted.get((strategy_id, symbol, action))
+        self._last_promoted[(strategy_id, symbol, action)] = now if last is None else max(last, now)
         for rule in rate_rules:
             window = self._rate_windows.get((rule.scope, rule.key))
             if window is None:
                 window = self._rate_windows[(rule.scope, rule.key)] = deque()
-            window.append(now)
+            # Keep the window sorted: a peer's slightly older timestamp is counted as now (errs towards limiting).
+            window.append(max(now, window[-1]) if window else now)
             while window and window[0] <= now - MINUTE:
                 window.popleft()
-        if notional_usd and intent.action in ("buy", "sell"):
-            self._pending_exposure[intent.symbol] = self._pending_exposure.get(intent.symbol, 0.0) + notional_usd
+        if notional_usd and action in ("buy", "sell"):
+            self._pending_exposure[symbol] = self._pending_exposure.get(symbol, 0.0) + notional_usd
             self._pending_total += notional_usd
 
     def _expire_ids(self, now: float) -> None:

@@ -30,6 +30,7 @@ from gate.contracts.envelope import (
 )
 from gate.contracts.heartbeat import GateCounters
 from gate.contracts.intent import Intent
+from gate.contracts.promotion import PromotionNotice
 from gate.contracts.signal import CioStamp, build_signal_payload
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
@@ -66,6 +67,7 @@ class Outcome:
     decision_id: str
     reply: Outbound | None
     signal: Outbound | None
+    promotion: bytes | None  # PromotionNotice for peer gates, when promoted
     audit_subject: str
     audit_payload: bytes
 
@@ -138,9 +140,24 @@ class DecisionPipeline:
         if intent is not None and intent.timestamp is not None and intent_dump is not None:
             intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
         signal: Outbound | None = None
+        promotion: bytes | None = None
         if decision == "APPROVED":
             assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
             signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, traceparent)
+            promotion = (
+                PromotionNotice(
+                    gate_id=self._settings.gate_id,
+                    ts=now,
+                    strategy_id=intent.strategy_id,
+                    symbol=intent.symbol,
+                    action=intent.action,
+                    intent_id=intent.intent_id,
+                    notional_usd=verdict.notional_usd,
+                    policy_version=policy.version,
+                )
+                .model_dump_json()
+                .encode()
+            )
             self._counters.approved += 1
         elif decision == "REJECTED":
             self._counters.rejected += 1
@@ -207,6 +224,7 @@ class DecisionPipeline:
             decision_id=decision_id,
             reply=reply,
             signal=signal,
+            promotion=promotion,
             audit_subject=f"{self._settings.audit_subject_prefix}.{_SUBJECT_FOR[decision]}",
             audit_payload=audit.model_dump_json().encode(),
         )

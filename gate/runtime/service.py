@@ -24,6 +24,7 @@ from gate.config import GateSettings
 from gate.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
 from gate.contracts.policy_update import PolicyUpdate
 from gate.contracts.portfolio import PortfolioSnapshot
+from gate.contracts.promotion import PromotionNotice
 from gate.decision.state import GateState
 from gate.runtime import subjects
 from gate.runtime.arrival_clock import ArrivalClock
@@ -78,6 +79,7 @@ class Gate:
         await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
         await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
         await nc.subscribe(subjects.GATE_PING, cb=self._on_ping)
+        await nc.subscribe(subjects.GATE_PROMOTION, cb=self._on_peer_promotion, pending_msgs_limit=200_000)
         for subject in subjects.INTENT_SUBJECTS:
             intake = _Intake()
             intake.sub = sub = await nc.subscribe(
@@ -196,6 +198,8 @@ class Gate:
             self._outbox.submit(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
             if outcome.signal is not None:
                 await self._nc.publish(outcome.signal.subject, outcome.signal.payload, headers=outcome.signal.headers)
+            if outcome.promotion is not None:
+                await self._nc.publish(subjects.GATE_PROMOTION, outcome.promotion)
             if outcome.reply is not None:
                 await self._nc.publish(outcome.reply.subject, outcome.reply.payload, headers=outcome.reply.headers)
         except Exception:
@@ -224,6 +228,27 @@ class Gate:
             )
             return
         self.state.apply_snapshot(snapshot)
+
+    async def _on_peer_promotion(self, msg: Msg) -> None:
+        try:
+            notice = PromotionNotice.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignoring an invalid %s message", subjects.GATE_PROMOTION)
+            return
+        policy = self.policy_sync.policy
+        if notice.gate_id == self.settings.gate_id or policy is None:
+            return
+        rate_rules = policy.limits_for(notice.strategy_id, notice.symbol).rate_rules
+        self.state.record(
+            notice.strategy_id,
+            notice.symbol,
+            notice.action,
+            notice.intent_id,
+            rate_rules,
+            notice.notional_usd,
+            notice.ts,
+        )
+        self.counters.peer_promotions += 1
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply and self._healthy():

@@ -8,6 +8,8 @@ PORTFOLIO_SNAPSHOT = "cio.portfolio.snapshot"
 GATE_HEARTBEAT = "cio.gate.heartbeat"
 FLEET_HEARTBEAT = "cio.heartbeat"
 GATE_PING = "cio.gate.ping"
+# Gates tell each other what they promoted, so stateful limits count the whole queue group (docs/policy.md).
+GATE_PROMOTION = "cio.gate.promotion"
 # Redis key (not a subject) under which each gate keeps its latest heartbeat, for the control plane.
 GATE_HEARTBEAT_KEY_PREFIX = "gate:heartbeat:"
 

@@ -1,0 +1,78 @@
+"""Two gates in one queue group share what they promote (`cio.gate.promotion`), so duplicate suppression and
+rate limits hold for the group, not per process."""
+
+import asyncio
+
+import orjson
+
+from gate.reason_codes import ReasonCode as C
+from tests.factories import live_intent_body, make_spec
+from tests.integration.helpers import activate, collect, request, wait_for_policy
+
+
+async def _two_gates(make_gate, redis, nc, spec):
+    first = await make_gate(gate_id="gate-1")
+    second = await make_gate(gate_id="gate-2")
+    await activate(redis, nc, spec, 1)
+    await wait_for_policy(first, 1)
+    await wait_for_policy(second, 1)
+    return first, second
+
+
+async def _until(condition, timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_repeated_signal_id_is_refused_by_every_gate(make_gate, redis, nc):
+    first, second = await _two_gates(make_gate, redis, nc, make_spec())
+    signals = await collect(nc, "signals.trading.>")
+    envelope, _ = await request(nc, live_intent_body(signal_id="once"))
+    assert envelope.data.decision == "APPROVED"
+    await _until(lambda: all(g.state.was_promoted("momentum-1", "once", 0.0) for g in (first, second)))
+    # Whichever gate the queue group picks, the retry is a duplicate.
+    retries = [await request(nc, live_intent_body(signal_id="once")) for _ in range(20)]
+    assert {e.data.decision for e, _ in retries} == {"REJECTED"}
+    assert {r.code for e, _ in retries for r in e.data.reasons} == {C.DUPLICATE_INTENT}
+    audited_by = {g.settings.gate_id for g in (first, second) if g.counters.rejected}
+    assert audited_by == {"gate-1", "gate-2"}, "both gates answered some of the retries"
+    await asyncio.sleep(0.2)
+    assert len(signals.messages) == 1
+    assert first.counters.peer_promotions + second.counters.peer_promotions == 1
+
+
+async def test_a_rate_limit_holds_across_the_group(make_gate, redis, nc):
+    first, second = await _two_gates(make_gate, redis, nc, make_spec(max_intent_age_s=None, max_intents_per_minute=10))
+    approved = 0
+    for i in range(30):
+        envelope, _ = await request(nc, live_intent_body(signal_id=f"r{i}", strategy_id=f"s{i}"))
+        approved += envelope.data.decision == "APPROVED"
+        await asyncio.sleep(0.005)  # time for the peer notice; a real burst could slip through by a few
+    assert approved == 10
+    assert first.counters.approved > 0 and second.counters.approved > 0
+
+
+async def test_a_gate_ignores_its_own_notices_and_garbage(make_gate, redis, nc):
+    first, _ = await _two_gates(make_gate, redis, nc, make_spec())
+    await nc.publish("cio.gate.promotion", b"not json")
+    await nc.publish(
+        "cio.gate.promotion",
+        orjson.dumps(
+            {
+                "gate_id": "gate-1",
+                "ts": 1.0,
+                "strategy_id": "x",
+                "symbol": "BTCUSDT",
+                "action": "buy",
+                "intent_id": "own",
+                "notional_usd": 1.0,
+                "policy_version": 1,
+            }
+        ),
+    )
+    await nc.flush()
+    await asyncio.sleep(0.2)
+    assert not first.state.was_promoted("x", "own", 0.0)
+    envelope, _ = await request(nc, live_intent_body(signal_id="after-garbage"))
+    assert envelope.data.decision == "APPROVED"
