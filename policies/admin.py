@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from cio_site.envelope import ApiError, trace_id_of
 from policies import roles, services
 from policies.diff import diff_specs
-from policies.models import PolicyEvent, PolicyVersion, Status, parse_spec
+from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, parse_spec
 from policies.selectors import active_version, gate_heartbeats
 
 _STATUS_COLOURS = {
@@ -113,25 +113,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         if obj is None:
             return ["spec", "rationale"]
-        return [
-            "version",
-            "status",
-            "checksum",
-            "rendered_spec",
-            "diff_to_active",
-            "based_on",
-            "proposer_kind",
-            "proposed_by",
-            "proposed_at",
-            "rationale",
-            "thought_id",
-            "decided_by",
-            "decided_at",
-            "decision_reason",
-            "activated_by",
-            "activated_at",
-            "superseded_at",
-        ]
+        return ["version", "status", "checksum", "rendered_spec", "diff_to_active", *HISTORY_FIELDS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         return [] if obj is None else self.get_fields(request, obj)

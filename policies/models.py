@@ -44,6 +44,23 @@ def parse_spec(raw: Any) -> PolicySpec:
         raise ValidationError(problems) from exc
 
 
+# Who did what to a version, and why: shown by the admin detail page and the API alike.
+HISTORY_FIELDS = (
+    "based_on",
+    "proposer_kind",
+    "proposed_by",
+    "proposed_at",
+    "rationale",
+    "thought_id",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+    "activated_by",
+    "activated_at",
+    "superseded_at",
+)
+
+
 class PolicyVersion(models.Model):
     version = models.PositiveIntegerField(unique=True, editable=False)
     spec = models.JSONField(help_text="The full PolicySpec (see docs/policy.md)")

@@ -89,7 +89,13 @@ class AuditOutbox:
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RuntimeError(
+                f"audit spool {self._dir} is held by another running gate with id {self.gate_id!r}: "
+                f"give every gate its own CIO_GATE_ID"
+            ) from exc
         for segment_path in self._orphaned_segments():
             self._replay(segment_path)
         self._ack_prefix = self.nc.new_inbox()

@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from policies.models import PolicyEvent, PolicyVersion
+from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion
 
 
 def _user(user: Any) -> str | None:
@@ -17,25 +17,7 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PolicyVersion
-        fields = [
-            "version",
-            "status",
-            "checksum",
-            "spec",
-            "based_on",
-            "proposer_kind",
-            "proposed_by",
-            "proposed_at",
-            "rationale",
-            "thought_id",
-            "decided_by",
-            "decided_at",
-            "decision_reason",
-            "activated_by",
-            "activated_at",
-            "superseded_at",
-            "created_at",
-        ]
+        fields = ["version", "status", "checksum", "spec", *HISTORY_FIELDS, "created_at"]
 
     def get_proposed_by(self, obj: PolicyVersion) -> str | None:
         return _user(obj.proposed_by)

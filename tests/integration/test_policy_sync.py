@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import orjson
+import pytest
 
 from gate.policy.document import ACTIVE_POLICY_KEY
 from gate.policy.store import build_document, read_active_policy, write_active_policy
@@ -108,3 +109,9 @@ async def test_policy_is_reread_after_a_nats_reconnect(make_gate, redis, nc, nat
     assert await write_active_policy(redis, build_document(make_spec(min_confidence=0.5), 2, "t"))
     nats_proc.start()
     await wait_for_policy(gate, 2, timeout_s=5.0)
+
+
+async def test_two_gates_with_the_same_id_refuse_to_share_a_spool(make_gate):
+    await make_gate(gate_id="twin")
+    with pytest.raises(RuntimeError, match="CIO_GATE_ID"):
+        await make_gate(gate_id="twin")
