@@ -21,7 +21,7 @@ def build_tracer_provider(service_name: str, gate_id: str) -> TracerProvider:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError:
+        except ImportError:  # the exporter is a dependency; this guards trimmed installs
             log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is missing")
         else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
