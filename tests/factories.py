@@ -1,6 +1,5 @@
 """Builders for intents, policies and snapshots used across the suite."""
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +63,3 @@ def make_snapshot(
         drawdown_pct=drawdown,
         positions={s: Position(quantity=q, notional_usd=n) for s, (q, n) in (positions or {}).items()},
     )
-
-
-def wall_now() -> float:
-    return time.time()

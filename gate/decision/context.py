@@ -15,7 +15,6 @@ class DecisionContext:
     global_rules: GlobalRules
     state: StateView
     now: float
-    position_qty: float | None
     reducing: bool
     # USD notional of the order, None when it cannot be known (engine-sized without equity, no reference price).
     notional_usd: float | None

@@ -62,7 +62,6 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
         global_rules=policy.global_rules,
         state=state,
         now=now,
-        position_qty=position_qty,
         reducing=is_reducing(intent, position_qty),
         notional_usd=order_notional_usd(intent, state),
     )

@@ -93,5 +93,6 @@ class PolicySync:
 
     async def refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._refresh_s)
+            # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
+            await asyncio.sleep(self._refresh_s if self.redis_ok else 0.25)
             await self.load("refresh")

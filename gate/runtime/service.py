@@ -64,7 +64,6 @@ class Gate:
         self._started_monotonic = time.monotonic()
         self._inflight_since: float | None = None
         self._stopping = asyncio.Event()
-        self.ready = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -92,7 +91,7 @@ class Gate:
             self._intent_subs.append(sub)
         await nc.flush()
         self._tasks = [
-            asyncio.create_task(self._policy_refresh_loop(), name="policy-refresh"),
+            asyncio.create_task(self.policy_sync.refresh_forever(), name="policy-refresh"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._fleet_heartbeat_loop(), name="fleet-heartbeat"),
         ]
@@ -103,23 +102,19 @@ class Gate:
             self.settings.nats_url,
             f"v{policy.version}" if policy else "none: answering RETRY_SAFE",
         )
-        # Everything allocated so far lives for the whole run: keep it out of every future collection, and
-        # collect young objects less often; the hot path allocates plenty and creates few cycles.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-        self.ready.set()
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         await self.start()
+        # The process is the gate: everything allocated so far lives for the whole run, so keep it out of every
+        # future collection, and collect young objects less often (the hot path allocates plenty, few cycles).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         await self._stopping.wait()
         await self.stop()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     async def stop(self) -> None:
         """Stop taking intents, finish in-flight ones, flush audit publishes, then close."""
@@ -324,9 +319,3 @@ class Gate:
             await self._nc.publish(subject, payload)
         except Exception as exc:
             log.warning("heartbeat on %s failed: %r", subject, exc)
-
-    async def _policy_refresh_loop(self) -> None:
-        while True:
-            # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
-            await asyncio.sleep(self.settings.policy_refresh_s if self.policy_sync.redis_ok else 0.25)
-            await self.policy_sync.load("refresh")
