@@ -32,7 +32,7 @@ from deploy.servers import free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.contracts.heartbeat import GateCounters
 from gate.contracts.intent import Intent
-from gate.contracts.portfolio import PortfolioSnapshot, Position
+from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from gate.decision.evaluate import evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
@@ -83,12 +83,16 @@ def intent_body(phase: str, i: int) -> dict[str, Any]:
 
 
 def snapshot() -> bytes:
+    now = datetime.now(UTC)
     return (
         PortfolioSnapshot(
-            ts=datetime.now(UTC),
+            ts=now,
             equity_usd=1e7,
             drawdown_pct=0.01,
             positions={s: Position(quantity=1.0, notional_usd=p) for s, p in SYMBOLS.items()},
+            pnl_since=now.replace(hour=0, minute=0, second=0, microsecond=0),
+            daily_pnl_usd=-100.0,
+            strategies={s: StrategyBook(daily_pnl_usd=0.0) for s in STRATEGIES},
         )
         .model_dump_json()
         .encode()

@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 
 from gate.config import LOCAL_NATS_URL
 from gate.contracts.envelope import DecisionEnvelope
-from gate.contracts.portfolio import PortfolioSnapshot, Position
+from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 
 PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}
 
@@ -45,9 +45,32 @@ def _intent(strategy_id: str, symbol: str, action: str, quantity: float, **extra
     return body
 
 
+def _ta_bot(symbol: str, action: str) -> dict[str, Any]:
+    """The TA bot's shape: quantity 0.0 and null sizing (the trade engine sizes it), naive timestamp, trace
+    context in the body; it publishes on `cio.intent.trading.<strategy_id>`."""
+    price = PRICES[symbol]
+    buy = action == "buy"
+    return _intent(
+        "momentum_pulse",
+        symbol,
+        action,
+        0.0,
+        source="ta_bot",
+        strategy="momentum_pulse",
+        position_size_pct=None,
+        stop_loss=price * (0.98 if buy else 1.02),
+        take_profit=price * (1.04 if buy else 0.96),
+        timestamp=datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        signal_id=None,
+        _otel_trace_headers={"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"},
+    )
+
+
 # Each scenario: (what a reader should expect, a builder of the payload).
 SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
     ("approved", lambda: _intent("momentum-1", "BTCUSDT", "buy", 0.02)),
+    ("approved (TA bot, engine-sized)", lambda: _ta_bot("ETHUSDT", "buy")),
+    ("LEVERAGE_EXCEEDED", lambda: _intent("llm-swing", "BTCUSDT", "buy", 0.01, confidence=0.9, leverage=5)),
     (
         "CONFIDENCE_TOO_LOW",
         lambda: _intent("llm-swing", "ETHUSDT", "buy", 0.5, confidence=0.6, strategy_mode="llm_reasoning"),
@@ -70,10 +93,19 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
 
 
 def snapshot() -> PortfolioSnapshot:
+    now = datetime.now(UTC)
     return PortfolioSnapshot(
-        ts=datetime.now(UTC),
+        ts=now,
         equity_usd=250_000.0,
         drawdown_pct=0.03,
+        # Today's PnL since UTC midnight (the example policy's trading day), for the daily loss limits.
+        pnl_since=now.replace(hour=0, minute=0, second=0, microsecond=0),
+        daily_pnl_usd=-1_200.0,
+        day_start_equity_usd=251_200.0,
+        strategies={
+            "llm-swing": StrategyBook(daily_pnl_usd=-150.0),
+            "momentum_pulse": StrategyBook(daily_pnl_usd=80.0),
+        },
         positions={
             "BTCUSDT": Position(quantity=0.4, notional_usd=0.4 * PRICES["BTCUSDT"]),
             "ETHUSDT": Position(quantity=5.0, notional_usd=5.0 * PRICES["ETHUSDT"]),
@@ -132,9 +164,12 @@ async def run(nats_url: str, rate: float, duration: float | None) -> None:
         _, build = next(scenario)
         payload = build()
         symbol = payload["symbol"] if isinstance(payload, dict) else "BTCUSDT"
+        subject = f"intent.trading.{symbol}"
+        if isinstance(payload, dict) and payload["source"] == "ta_bot":
+            subject = f"cio.intent.trading.{payload['strategy_id']}"  # where the real TA bot publishes
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         try:
-            reply = await nc.request(f"intent.trading.{symbol}", raw, timeout=2)
+            reply = await nc.request(subject, raw, timeout=2)
             envelope = DecisionEnvelope.model_validate_json(reply.data)
             counts[envelope.data.decision] += 1
             print(describe(payload, envelope), flush=True)

@@ -21,6 +21,7 @@ class ReasonCode(StrEnum):
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
     DRAWDOWN_REDUCING = "DRAWDOWN_REDUCING"
+    DAILY_LOSS_REDUCING = "DAILY_LOSS_REDUCING"
     # Instrument and order-shape controls.
     SYMBOL_DENIED = "SYMBOL_DENIED"
     SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"
@@ -34,9 +35,11 @@ class ReasonCode(StrEnum):
     ORDER_QUANTITY_EXCEEDED = "ORDER_QUANTITY_EXCEEDED"
     ORDER_NOTIONAL_EXCEEDED = "ORDER_NOTIONAL_EXCEEDED"
     POSITION_SIZE_EXCEEDED = "POSITION_SIZE_EXCEEDED"
+    LEVERAGE_EXCEEDED = "LEVERAGE_EXCEEDED"
     STOP_LOSS_REQUIRED = "STOP_LOSS_REQUIRED"
     STOP_LOSS_INVALID = "STOP_LOSS_INVALID"
     STOP_LOSS_TOO_WIDE = "STOP_LOSS_TOO_WIDE"
+    TAKE_PROFIT_INVALID = "TAKE_PROFIT_INVALID"
     PRICE_COLLAR_BREACHED = "PRICE_COLLAR_BREACHED"
     # Time.
     TIMESTAMP_MISSING = "TIMESTAMP_MISSING"
@@ -48,6 +51,7 @@ class ReasonCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     SNAPSHOT_MISSING = "SNAPSHOT_MISSING"
     SNAPSHOT_STALE = "SNAPSHOT_STALE"
+    DAILY_PNL_UNKNOWN = "DAILY_PNL_UNKNOWN"
     SYMBOL_EXPOSURE_EXCEEDED = "SYMBOL_EXPOSURE_EXCEEDED"
     TOTAL_EXPOSURE_EXCEEDED = "TOTAL_EXPOSURE_EXCEEDED"
 
@@ -68,8 +72,11 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     "only `close` is admitted. Other checks are skipped.",
     ReasonCode.TRADING_REDUCING: "The effective trading state is `reducing` and the intent does not shrink "
     "an existing position without flipping it.",
-    ReasonCode.DRAWDOWN_REDUCING: "Portfolio drawdown is at or above `max_drawdown_pct`: the gate behaves as "
-    "`reducing` and the intent does not shrink a position.",
+    ReasonCode.DRAWDOWN_REDUCING: "Portfolio drawdown reached `max_drawdown_pct`: the drawdown latch holds the "
+    "gate reducing-only until a risk officer releases it, and the intent does not shrink a position.",
+    ReasonCode.DAILY_LOSS_REDUCING: "The book's (global) or the strategy's loss since the start of the trading "
+    "day reached `max_daily_loss_usd` / `max_daily_loss_pct`: that scope is reducing-only until the next "
+    "trading day or a risk officer's release, and the intent does not shrink a position.",
     ReasonCode.SYMBOL_DENIED: "The symbol is on a deny list (global or the strategy's).",
     ReasonCode.SYMBOL_NOT_ALLOWED: "An allow list applies (global or the strategy's) and the symbol is not on it.",
     ReasonCode.ACTION_NOT_ALLOWED: "The action is outside `allowed_actions` for this strategy/symbol.",
@@ -78,14 +85,19 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.CONFIDENCE_TOO_LOW: "Confidence is below `min_confidence`.",
     ReasonCode.NO_REFERENCE_PRICE: "`current_price` is zero, so no notional, collar or stop check can be made.",
     ReasonCode.ORDER_PRICE_MISSING: "A priced order type (limit, stop, ...) carries no positive `price`.",
-    ReasonCode.ORDER_SIZE_UNKNOWN: "`quantity` is 0 (sized by the trade engine) and the size cannot be bounded: "
-    "no `position_size_pct`, or a notional limit applies and the portfolio equity is unknown.",
+    ReasonCode.ORDER_SIZE_UNKNOWN: "`quantity` is 0 (sized by the trade engine), a notional or exposure limit "
+    "applies, and the order's notional cannot be derived: no `engine_sized_notional_usd` in the policy (for "
+    "orders without `position_size_pct`), or no portfolio equity (for orders with one).",
     ReasonCode.ORDER_QUANTITY_EXCEEDED: "Quantity is above `max_order_quantity` (base units).",
     ReasonCode.ORDER_NOTIONAL_EXCEEDED: "Order notional (price × quantity, USD) is above `max_order_notional_usd`.",
     ReasonCode.POSITION_SIZE_EXCEEDED: "`position_size_pct` is above `max_position_size_pct`.",
+    ReasonCode.LEVERAGE_EXCEEDED: "`recommended_leverage` or `leverage` is above `max_leverage` (rejected, never "
+    "clamped).",
     ReasonCode.STOP_LOSS_REQUIRED: "An opening order carries neither `stop_loss` nor `stop_loss_pct`.",
     ReasonCode.STOP_LOSS_INVALID: "The stop loss is on the wrong side of the entry price.",
     ReasonCode.STOP_LOSS_TOO_WIDE: "The stop distance from the entry price is above `max_stop_distance_pct`.",
+    ReasonCode.TAKE_PROFIT_INVALID: "The take-profit is on the wrong side of the entry price (below it for a "
+    "buy, above it for a sell), or `take_profit_pct` is 0.",
     ReasonCode.PRICE_COLLAR_BREACHED: "A priced order's `price` is further from `current_price` than "
     "`price_collar_bps`.",
     ReasonCode.TIMESTAMP_MISSING: "The intent carries no timestamp and the policy requires one "
@@ -97,10 +109,13 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.DUPLICATE_WINDOW: "The same strategy+symbol+action was promoted less than `dedupe_window_s` ago.",
     ReasonCode.RATE_LIMITED: "Promoting this intent would exceed a per-second or per-minute rate limit "
     "(strategy, symbol or global counter). Over-limit intents are rejected, never queued.",
-    ReasonCode.SNAPSHOT_MISSING: "An exposure or drawdown limit applies but no `cio.portfolio.snapshot` "
+    ReasonCode.SNAPSHOT_MISSING: "An exposure, drawdown or daily loss limit applies but no `cio.portfolio.snapshot` "
     "has been received.",
-    ReasonCode.SNAPSHOT_STALE: "An exposure or drawdown limit applies and the latest portfolio snapshot is "
+    ReasonCode.SNAPSHOT_STALE: "An exposure, drawdown or daily loss limit applies and the latest portfolio snapshot is "
     "older than `max_snapshot_age_s`.",
+    ReasonCode.DAILY_PNL_UNKNOWN: "A daily loss limit applies but the snapshot's PnL does not cover the current "
+    "trading day (no `daily_pnl_usd`/`pnl_since`, another day's window, no `day_start_equity_usd` for a "
+    "percentage limit, or no entry for the strategy). Only reducing intents pass.",
     ReasonCode.SYMBOL_EXPOSURE_EXCEEDED: "Projected exposure in the symbol (snapshot + promoted since + this "
     "order) would exceed `max_symbol_exposure_usd`.",
     ReasonCode.TOTAL_EXPOSURE_EXCEEDED: "Projected gross exposure across all symbols would exceed "

@@ -18,7 +18,7 @@ from cio_site.envelope import ApiError, trace_id_of
 from policies import roles, services
 from policies.diff import diff_specs
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, parse_spec
-from policies.selectors import active_version, gate_heartbeats
+from policies.selectors import active_version, gate_heartbeats, risk_latches
 
 _STATUS_COLOURS = {
     Status.ACTIVE: "#1b7f3a",
@@ -53,6 +53,11 @@ class TradingStateForm(forms.Form):
     key = forms.CharField(required=False, help_text="strategy id or symbol (not for global)")
     state = forms.ChoiceField(choices=[("halted", "halted"), ("reducing", "reducing"), ("active", "active")])
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+
+
+class LatchReleaseForm(forms.Form):
+    latch = forms.CharField(max_length=300, help_text="the latch id from the list above")
+    reason = forms.CharField(widget=forms.Textarea, help_text="why it is safe to trade again: recorded")
 
 
 class ReasonForm(forms.Form):
@@ -106,6 +111,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "active_policy": active,
             "gates": gate_heartbeats(),
             "trading_state_url": reverse("admin:policies_trading_state"),
+            "latches_url": reverse("admin:policies_latches"),
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
@@ -268,7 +274,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     # -- the kill switch -----------------------------------------------------------------------------------------
     def get_urls(self) -> list[Any]:
         extra = [
-            path("trading-state/", self.admin_site.admin_view(self.trading_state_view), name="policies_trading_state")
+            path("trading-state/", self.admin_site.admin_view(self.trading_state_view), name="policies_trading_state"),
+            path("latches/", self.admin_site.admin_view(self.latches_view), name="policies_latches"),
         ]
         return extra + super().get_urls()
 
@@ -300,6 +307,37 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/trading_state.html", context)
+
+    def latches_view(self, request: HttpRequest) -> HttpResponse:
+        """Drawdown and daily-loss latches held in Redis, each with a release form (risk officers, with a reason)."""
+        form = LatchReleaseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                released = services.release_latch(
+                    latch=form.cleaned_data["latch"],
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    trace_id=trace_id_of(request),
+                )
+            except ApiError as exc:
+                self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"latch {released.id} released", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:policies_latches"))
+        try:
+            latches, error = risk_latches(active_only=False), ""
+        except Exception as exc:
+            latches, error = [], f"Redis is unreachable: {exc!r}"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Risk latches (drawdown, daily loss)",
+            "form": form,
+            "active": [r for r in latches if r.active],
+            "released": [r for r in latches if not r.active][:50],
+            "error": error,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/policies/latches.html", context)
 
 
 @admin.register(PolicyEvent)

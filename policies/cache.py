@@ -11,10 +11,12 @@ import nats
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from gate.contracts.latch import LatchNotice, LatchRecord
 from gate.contracts.policy_update import PolicyUpdate
 from gate.policy.document import PolicyDocument
+from gate.policy.latch_store import read_latches, release_latch
 from gate.policy.store import read_active_policy, write_active_policy
-from gate.runtime.subjects import GATE_HEARTBEAT_KEY_PREFIX, STRATEGIST_UPDATE
+from gate.runtime.subjects import GATE_HEARTBEAT_KEY_PREFIX, RISK_LATCH, STRATEGIST_UPDATE
 
 
 class CacheUnavailableError(Exception):
@@ -85,3 +87,56 @@ async def _read_heartbeats() -> list[bytes]:
 
 def read_gate_heartbeats() -> list[bytes]:
     return asyncio.run(_read_heartbeats())
+
+
+def _short_redis() -> aioredis.Redis:
+    return aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+
+
+async def _read_latches() -> dict[str, LatchRecord]:
+    redis = _short_redis()
+    try:
+        return await read_latches(redis)
+    finally:
+        await redis.aclose()
+
+
+def read_risk_latches() -> dict[str, LatchRecord]:
+    return asyncio.run(_read_latches())
+
+
+async def _release(latch: str, at: float, by: str, reason: str) -> tuple[LatchRecord | None, str]:
+    redis = _short_redis()
+    try:
+        try:
+            released = await release_latch(redis, latch, at, by, reason)
+        except Exception as exc:
+            raise CacheUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+    finally:
+        await redis.aclose()
+    if released is None:
+        return None, "not sent"
+    # Gates re-read Redis every few seconds anyway; the notice only makes the release immediate.
+    notice = LatchNotice(latch_id=latch, event="released", at=at, by=by)
+    try:
+        nc = await nats.connect(
+            settings.NATS_URL,
+            connect_timeout=settings.CIO_ACTIVATION_TIMEOUT_S,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            name="cio-control-plane",
+            error_cb=_ignore,
+        )
+        try:
+            await nc.publish(RISK_LATCH, notice.model_dump_json().encode())
+            await nc.flush(timeout=settings.CIO_ACTIVATION_TIMEOUT_S)
+        finally:
+            await nc.close()
+    except Exception as exc:
+        return released, f"failed: {exc!r}"
+    return released, "sent"
+
+
+def release_risk_latch(latch: str, at: float, by: str, reason: str) -> tuple[LatchRecord | None, str]:
+    """Release a latch in Redis (the commit point) and tell the gates; (released record or None, notice outcome)."""
+    return asyncio.run(_release(latch, at, by, reason))

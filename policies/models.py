@@ -130,6 +130,7 @@ class PolicyEvent(models.Model):
         ROLLED_BACK = "rolled_back"
         TRADING_STATE = "trading_state"
         ACTIVATION_FAILED = "activation_failed"
+        LATCH_RELEASED = "latch_released"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     policy = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events")

@@ -6,7 +6,8 @@ import orjson
 from pydantic import ValidationError
 
 from gate.contracts.heartbeat import GateHeartbeat
-from policies.cache import read_gate_heartbeats
+from gate.contracts.latch import LatchRecord
+from policies.cache import read_gate_heartbeats, read_risk_latches
 from policies.models import PolicyVersion, Status
 
 log = logging.getLogger(__name__)
@@ -33,3 +34,9 @@ def gate_heartbeats() -> list[GateHeartbeat]:
         except (ValidationError, orjson.JSONDecodeError):
             continue
     return sorted(beats, key=lambda b: b.gate_id)
+
+
+def risk_latches(active_only: bool = True) -> list[LatchRecord]:
+    """Latches held in Redis (drawdown, daily loss), newest trip first; raises when Redis is unreachable."""
+    records = read_risk_latches().values()
+    return sorted((r for r in records if r.active or not active_only), key=lambda r: r.tripped_at, reverse=True)

@@ -2,6 +2,7 @@
 so admin, REST and MCP (later) cannot differ."""
 
 import logging
+import time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,10 +12,17 @@ from django.db.models import Max
 from django.utils import timezone
 
 from cio_site.envelope import ApiError
+from gate.contracts.latch import LatchRecord
 from gate.policy.spec import PolicySpec, TradingState
 from gate.policy.store import build_document
 from policies import roles
-from policies.cache import CacheUnavailableError, NewerVersionActiveError, NoticeNotSentError, publish_active_policy
+from policies.cache import (
+    CacheUnavailableError,
+    NewerVersionActiveError,
+    NoticeNotSentError,
+    publish_active_policy,
+    release_risk_latch,
+)
 from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
 from policies.selectors import active_version
 
@@ -39,6 +47,14 @@ class ActivationFailedError(ApiError):
 
 class SpecInvalidError(ApiError):
     code, status = "VAL_ERR", 400
+
+
+class NotFoundError(ApiError):
+    code, status = "NOT_FOUND", 404
+
+
+class StoreUnavailableError(ApiError):
+    code, status = "SERVICE_UNAVAILABLE", 503
 
 
 def _require(user: AbstractBaseUser, codename: str, action: str) -> None:
@@ -272,3 +288,25 @@ def set_trading_state(
         detail = {"scope": scope, "key": key, "from": current.value, "to": target.value}
         _activate_locked(policy, by, trace_id, PolicyEvent.Kind.TRADING_STATE, reason, detail)
     return policy
+
+
+def release_latch(*, latch: str, by: AbstractBaseUser, reason: str, trace_id: str = "") -> LatchRecord:
+    """A risk officer lifts a drawdown or daily-loss latch (the gate then admits opening intents again, until a
+    newer snapshot breaches the limit). Redis is the commit point; the release is recorded with its reason."""
+    _require(by, roles.SET_TRADING_STATE, "release a risk latch (only a risk officer can)")
+    if not reason.strip():
+        raise SpecInvalidError("releasing a latch needs a reason")
+    try:
+        released, notice = release_risk_latch(latch, time.time(), str(by), reason)
+    except CacheUnavailableError as exc:
+        raise StoreUnavailableError(f"latch {latch} was not released: {exc}") from exc
+    if released is None:
+        raise NotFoundError(f"no active latch '{latch}'")
+    PolicyEvent.objects.create(
+        kind=PolicyEvent.Kind.LATCH_RELEASED,
+        actor=by,
+        reason=reason,
+        trace_id=trace_id,
+        detail={**released.model_dump(mode="json"), "latch_id": latch, "notice": notice},
+    )
+    return released

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gate.contracts.intent import Intent
-from gate.contracts.portfolio import PortfolioSnapshot, Position
+from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.spec import PolicySpec
 from gate.policy.store import build_document
@@ -56,10 +56,21 @@ def make_snapshot(
     equity: float = 100_000.0,
     drawdown: float = 0.0,
     ts: float = NOW,
+    daily_pnl: float | None = None,
+    pnl_since: float | None = None,
+    strategy_pnl: dict[str, float] | None = None,
+    day_start_equity: float | None = None,
 ) -> PortfolioSnapshot:
+    """A snapshot; with `daily_pnl` or `strategy_pnl`, `pnl_since` defaults to the UTC midnight before `ts`."""
+    if pnl_since is None and (daily_pnl is not None or strategy_pnl):
+        pnl_since = ts // 86_400 * 86_400
     return PortfolioSnapshot(
         ts=datetime.fromtimestamp(ts, UTC),
         equity_usd=equity,
         drawdown_pct=drawdown,
         positions={s: Position(quantity=q, notional_usd=n) for s, (q, n) in (positions or {}).items()},
+        pnl_since=datetime.fromtimestamp(pnl_since, UTC) if pnl_since is not None else None,
+        daily_pnl_usd=daily_pnl,
+        day_start_equity_usd=day_start_equity,
+        strategies={k: StrategyBook(daily_pnl_usd=v) for k, v in (strategy_pnl or {}).items()},
     )

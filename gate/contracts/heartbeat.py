@@ -25,6 +25,8 @@ class GateHeartbeat(BaseModel):
     trading_state: str | None
     uptime_s: float
     counters: GateCounters
+    # Active risk latches (drawdown, today's daily loss); a global one makes `trading_state` at least reducing.
+    latches: list[str] = []
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -5,7 +5,10 @@ Compatibility decisions (see docs/contracts.md):
 - `timestamp` accepts ISO 8601 (a naive value is read as UTC) or Unix time; a number above 1e11 is read as
   milliseconds (1e11 s is the year 5138). An unparseable timestamp is a VAL_ERR; a missing one stays missing
   (the gate never substitutes "now").
-- `quantity` 0 is valid: the TA bot sends 0.0 to let the trade engine size the order (see ORDER_SIZE_UNKNOWN).
+- `quantity` 0 is valid: the TA bot sends 0.0 to let the trade engine size the order (see docs/policy.md,
+  "Engine-sized orders").
+- `recommended_leverage` (the fleet's contract) and `leverage` (what the trade engine's dispatcher reads) are
+  both typed integers ≥ 1, so the maximum-leverage control sees whichever a strategy sends.
 - Non-finite numbers, negative sizes/prices and absurd magnitudes are VAL_ERR.
 """
 
@@ -54,6 +57,7 @@ Price = Annotated[float, Field(ge=0, le=MAX_PRICE), AfterValidator(_finite)]
 Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY), AfterValidator(_finite)]
 Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Leverage = Annotated[int, Field(ge=1, le=1000)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 
 
@@ -130,6 +134,8 @@ class Intent(BaseModel):
     conditional_direction: Literal["above", "below"] | None = None
     conditional_timeout: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     iceberg_quantity: Quantity | None = None
+    recommended_leverage: Leverage | None = None
+    leverage: Leverage | None = None
     client_order_id: Identifier | None = None
     model_confidence: Fraction | None = None
     model_features: dict[str, Any] | None = None
@@ -157,6 +163,20 @@ class Intent(BaseModel):
     @property
     def is_priced_order(self) -> bool:
         return self.effective_order_type in PRICED_ORDER_TYPES
+
+    @property
+    def requested_leverage(self) -> int | None:
+        """The leverage the order asks for: the higher of the two fields the fleet uses, if either is set."""
+        if self.leverage is None:
+            return self.recommended_leverage
+        if self.recommended_leverage is None:
+            return self.leverage
+        return max(self.leverage, self.recommended_leverage)
+
+    @property
+    def opens_or_adds(self) -> bool:
+        """`buy` or `sell`: the actions that carry a size and can add risk (`close` only shrinks it)."""
+        return self.action in ("buy", "sell")
 
     @property
     def entry_price(self) -> float:

@@ -6,8 +6,10 @@ All controls run and all failures are reported; only HALTED short-circuits (see 
 from collections.abc import Callable
 
 from gate.contracts.envelope import Reason
+from gate.contracts.intent import Intent
 from gate.decision.context import DecisionContext
-from gate.policy.spec import TradingState
+from gate.decision.latches import daily_pnl_window_matches
+from gate.decision.trading_state import reducing_reasons
 from gate.reason_codes import ReasonCode as C
 
 Control = Callable[[DecisionContext], list[Reason]]
@@ -21,30 +23,8 @@ def _reject(
 
 
 def trading_state(ctx: DecisionContext) -> list[Reason]:
-    if ctx.limits.trading_state is TradingState.REDUCING and not ctx.reducing:
-        return _reject(
-            C.TRADING_REDUCING,
-            f"trading state is 'reducing' ({ctx.limits.state_scope} scope): only intents that shrink an open "
-            f"position without flipping it are admitted",
-            observed=ctx.intent.action,
-        )
-    return NONE
-
-
-def drawdown(ctx: DecisionContext) -> list[Reason]:
-    limit = ctx.global_rules.max_drawdown_pct
-    portfolio = ctx.state.portfolio
-    if limit is None or ctx.reducing or portfolio is None:
-        return NONE  # a missing snapshot is reported by `snapshot_freshness`
-    if portfolio.drawdown_pct >= limit:
-        return _reject(
-            C.DRAWDOWN_REDUCING,
-            f"portfolio drawdown {portfolio.drawdown_pct:.2%} is at or above the {limit:.2%} limit: "
-            f"the gate is reducing-only",
-            observed=portfolio.drawdown_pct,
-            limit=limit,
-        )
-    return NONE
+    """Reducing-only scopes: the policy's `reducing` state and the drawdown and daily-loss latches."""
+    return reducing_reasons(ctx)
 
 
 def symbol_access(ctx: DecisionContext) -> list[Reason]:
@@ -107,27 +87,45 @@ def _exposure_limited(ctx: DecisionContext) -> bool:
 
 
 def order_size_known(ctx: DecisionContext) -> list[Reason]:
-    """An engine-sized order (quantity 0) must be bounded, and its notional known wherever a limit needs it."""
+    """An order's notional must be known wherever a limit needs it; the reason names the setting that fixes it."""
     intent = ctx.intent
-    if intent.action not in ("buy", "sell"):
+    if not intent.opens_or_adds or ctx.notional_usd is not None:
         return NONE
-    if intent.quantity == 0 and intent.position_size_pct is None:
-        return _reject(C.ORDER_SIZE_UNKNOWN, "quantity is 0 and no position_size_pct bounds the engine-sized order")
     needs_notional = ctx.limits.max_order_notional_usd is not None or (not ctx.reducing and _exposure_limited(ctx))
-    # A missing reference price is reported by `reference_prices`; anything else unknown is the equity.
-    if ctx.notional_usd is None and needs_notional and intent.entry_price > 0:
+    # A missing reference price is reported by `reference_prices`.
+    if not needs_notional or intent.entry_price <= 0:
+        return NONE
+    if intent.position_size_pct is None:
         return _reject(
             C.ORDER_SIZE_UNKNOWN,
-            "the order is sized by the trade engine and the portfolio equity is unknown, so its notional "
-            "cannot be checked",
+            "quantity is 0, so the trade engine sizes the order, and no policy scope states what such an order "
+            "is worth: set engine_sized_notional_usd (global, strategy or symbol) for the notional and exposure "
+            "limits to use",
         )
-    return NONE
+    return _reject(
+        C.ORDER_SIZE_UNKNOWN,
+        f"quantity is 0 and position_size_pct is {intent.position_size_pct:g}, but no portfolio snapshot gives "
+        "the equity it is a share of, so the notional and exposure limits cannot be checked",
+    )
+
+
+def leverage(ctx: DecisionContext) -> list[Reason]:
+    """Requested leverage above the scope's maximum is rejected, never clamped (`close` carries no leverage)."""
+    maximum, requested = ctx.limits.max_leverage, ctx.intent.requested_leverage
+    if maximum is None or requested is None or not ctx.intent.opens_or_adds or requested <= maximum:
+        return NONE
+    return _reject(
+        C.LEVERAGE_EXCEEDED,
+        f"requested leverage {requested}x exceeds the maximum {maximum}x",
+        requested,
+        maximum,
+    )
 
 
 def order_size(ctx: DecisionContext) -> list[Reason]:
     """Fat-finger limits. `close` is exempt: it can only shrink risk."""
     intent, limits = ctx.intent, ctx.limits
-    if intent.action not in ("buy", "sell"):
+    if not intent.opens_or_adds:
         return NONE
     reasons: list[Reason] = []
     if limits.max_order_quantity is not None and intent.quantity > limits.max_order_quantity:
@@ -156,10 +154,17 @@ def order_size(ctx: DecisionContext) -> list[Reason]:
     return reasons
 
 
+def _wrong_side(intent: Intent, level: float, entry: float, below_for_buy: bool) -> bool:
+    """Whether `level` is on the wrong side of `entry`: a buy's stop (a sell's take-profit) must be below it."""
+    if (intent.action == "buy") == below_for_buy:
+        return level >= entry
+    return level <= entry
+
+
 def stop_loss(ctx: DecisionContext) -> list[Reason]:
     """Opening orders must carry a stop on the right side of the entry, within the maximum distance."""
     intent, limits = ctx.intent, ctx.limits
-    if intent.action not in ("buy", "sell") or ctx.reducing:
+    if not intent.opens_or_adds or ctx.reducing:
         return NONE
     entry = intent.entry_price
     if intent.stop_loss is None and intent.stop_loss_pct is None:
@@ -173,8 +178,7 @@ def stop_loss(ctx: DecisionContext) -> list[Reason]:
             reasons += _reject(C.STOP_LOSS_INVALID, "stop_loss_pct must be above 0", 0.0)
         distances.append(intent.stop_loss_pct)
     if intent.stop_loss is not None and entry > 0:
-        wrong_side = intent.stop_loss >= entry if intent.action == "buy" else intent.stop_loss <= entry
-        if wrong_side:
+        if _wrong_side(intent, intent.stop_loss, entry, below_for_buy=True):
             side = "below" if intent.action == "buy" else "above"
             reasons += _reject(
                 C.STOP_LOSS_INVALID,
@@ -191,6 +195,26 @@ def stop_loss(ctx: DecisionContext) -> list[Reason]:
             f"stop distance {widest:.4%} exceeds the maximum {limits.max_stop_distance_pct:.4%}",
             round(widest, 6),
             limits.max_stop_distance_pct,
+        )
+    return reasons
+
+
+def take_profit(ctx: DecisionContext) -> list[Reason]:
+    """A take-profit on the wrong side of the entry would fill at once: rejected like a wrong-side stop."""
+    intent = ctx.intent
+    if not intent.opens_or_adds or ctx.reducing:
+        return NONE
+    reasons: list[Reason] = []
+    if intent.take_profit_pct == 0:
+        reasons += _reject(C.TAKE_PROFIT_INVALID, "take_profit_pct must be above 0", 0.0)
+    entry = intent.entry_price
+    if intent.take_profit is not None and entry > 0 and _wrong_side(intent, intent.take_profit, entry, False):
+        side = "above" if intent.action == "buy" else "below"
+        reasons += _reject(
+            C.TAKE_PROFIT_INVALID,
+            f"take_profit {intent.take_profit:g} must be {side} the entry price {entry:g} for a {intent.action}",
+            intent.take_profit,
+            entry,
         )
     return reasons
 
@@ -273,14 +297,22 @@ def rate_limits(ctx: DecisionContext) -> list[Reason]:
     return reasons
 
 
-def _snapshot_needed(ctx: DecisionContext) -> bool:
+def _daily_loss_limited(ctx: DecisionContext) -> bool:
     rules = ctx.global_rules
-    return rules.max_drawdown_pct is not None or _exposure_limited(ctx)
+    return (
+        rules.max_daily_loss_usd is not None
+        or rules.max_daily_loss_pct is not None
+        or ctx.limits.strategy_max_daily_loss_usd is not None
+    )
+
+
+def _snapshot_needed(ctx: DecisionContext) -> bool:
+    return ctx.global_rules.max_drawdown_pct is not None or _exposure_limited(ctx) or _daily_loss_limited(ctx)
 
 
 def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
-    """Exposure and drawdown limits fail closed: without a fresh snapshot only reducing intents pass."""
-    if ctx.reducing or ctx.intent.action not in ("buy", "sell") or not _snapshot_needed(ctx):
+    """Exposure, drawdown and daily loss limits fail closed: without a fresh snapshot only reducing intents pass."""
+    if ctx.reducing or not ctx.intent.opens_or_adds or not _snapshot_needed(ctx):
         return NONE
     portfolio = ctx.state.portfolio
     if portfolio is None:
@@ -296,9 +328,40 @@ def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
     return NONE
 
 
+def daily_pnl_known(ctx: DecisionContext) -> list[Reason]:
+    """A daily loss limit fails closed: a snapshot without today's PnL for the scope admits only reducing intents."""
+    portfolio = ctx.state.portfolio
+    if ctx.reducing or not ctx.intent.opens_or_adds or portfolio is None or not _daily_loss_limited(ctx):
+        return NONE
+    rules = ctx.global_rules
+    if not daily_pnl_window_matches(portfolio, rules, ctx.now):
+        since = portfolio.pnl_since.isoformat() if portfolio.pnl_since else "missing"
+        return _reject(
+            C.DAILY_PNL_UNKNOWN,
+            f"a daily loss limit applies but the snapshot's PnL window (pnl_since {since}) is not the current "
+            f"trading day (starting {rules.trading_day_start_utc} UTC)",
+        )
+    reasons: list[Reason] = []
+    global_limited = rules.max_daily_loss_usd is not None or rules.max_daily_loss_pct is not None
+    if global_limited and portfolio.daily_pnl_usd is None:
+        reasons += _reject(C.DAILY_PNL_UNKNOWN, "a daily loss limit applies but the snapshot has no daily_pnl_usd")
+    elif rules.max_daily_loss_pct is not None and not portfolio.day_start_equity_usd:
+        reasons += _reject(
+            C.DAILY_PNL_UNKNOWN, "max_daily_loss_pct applies but the snapshot has no day_start_equity_usd"
+        )
+    strategy_id = ctx.intent.strategy_id
+    if ctx.limits.strategy_max_daily_loss_usd is not None and strategy_id not in portfolio.strategies:
+        reasons += _reject(
+            C.DAILY_PNL_UNKNOWN,
+            f"{strategy_id} has a daily loss limit but the snapshot reports no PnL for it",
+            strategy_id,
+        )
+    return reasons
+
+
 def exposure(ctx: DecisionContext) -> list[Reason]:
     portfolio = ctx.state.portfolio
-    if ctx.reducing or ctx.intent.action not in ("buy", "sell") or portfolio is None:
+    if ctx.reducing or not ctx.intent.opens_or_adds or portfolio is None:
         return NONE
     symbol_limit = ctx.limits.max_symbol_exposure_usd
     total_limit = ctx.global_rules.max_total_exposure_usd
@@ -330,18 +393,20 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
 
 ALL_CONTROLS: tuple[Control, ...] = (
     trading_state,
-    drawdown,
     symbol_access,
     order_shape,
     confidence,
     reference_prices,
     order_size_known,
     order_size,
+    leverage,
     stop_loss,
+    take_profit,
     price_collar,
     freshness,
     duplicates,
     rate_limits,
     snapshot_freshness,
+    daily_pnl_known,
     exposure,
 )

@@ -8,9 +8,9 @@ from gate.decision.context import DecisionContext
 from gate.decision.controls import ALL_CONTROLS
 from gate.decision.reducing import is_reducing
 from gate.decision.state import StateView
+from gate.decision.trading_state import halt_reason
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.resolve import EffectiveLimits
-from gate.policy.spec import TradingState
 from gate.reason_codes import ReasonCode
 
 
@@ -22,15 +22,21 @@ class Verdict:
     notional_usd: float | None
 
 
-def order_notional_usd(intent: Intent, state: StateView) -> float | None:
-    """USD notional: quantity × entry price, or position_size_pct × equity for an engine-sized order."""
+def order_notional_usd(intent: Intent, limits: EffectiveLimits, state: StateView) -> float | None:
+    """USD notional, or None when it cannot be known (docs/policy.md, "Engine-sized orders").
+
+    quantity × entry price when the order carries a quantity. With quantity 0 the trade engine sizes it: as
+    position_size_pct × its available balance × confidence when a percentage is given (bounded here by
+    position_size_pct × equity), otherwise at about the exchange's minimum notional, capped by its
+    max_position_size_usd — which the policy states as `engine_sized_notional_usd`.
+    """
     if intent.quantity > 0:
         entry = intent.entry_price
         return intent.quantity * entry if entry > 0 else None
-    portfolio = state.portfolio
-    if intent.position_size_pct is not None and portfolio is not None:
-        return intent.position_size_pct * portfolio.equity_usd
-    return None
+    if intent.position_size_pct is not None:
+        portfolio = state.portfolio
+        return intent.position_size_pct * portfolio.equity_usd if portfolio is not None else None
+    return limits.engine_sized_notional_usd
 
 
 def known_position(symbol: str, state: StateView, max_age_s: float, now: float) -> float | None:
@@ -47,13 +53,9 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
     if intent.action == "hold":
         reason = Reason(code=ReasonCode.HOLD_NOT_PROMOTED, message="hold intents are recorded, never promoted")
         return Verdict(False, (reason,), limits, None)
-    if limits.trading_state is TradingState.HALTED and intent.action != "close":
-        reason = Reason(
-            code=ReasonCode.TRADING_HALTED,
-            message=f"trading is halted ({limits.state_scope} scope): only close intents are admitted",
-            observed=intent.action,
-        )
-        return Verdict(False, (reason,), limits, None)
+    halted = halt_reason(intent, limits)
+    if halted is not None:
+        return Verdict(False, (halted,), limits, None)
 
     position_qty = known_position(intent.symbol, state, policy.global_rules.max_snapshot_age_s, now)
     ctx = DecisionContext(
@@ -63,7 +65,7 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
         state=state,
         now=now,
         reducing=is_reducing(intent, position_qty),
-        notional_usd=order_notional_usd(intent, state),
+        notional_usd=order_notional_usd(intent, limits, state),
     )
     reasons: list[Reason] = []
     for control in ALL_CONTROLS:

@@ -8,7 +8,9 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from gate.contracts.intent import Intent
+from gate.contracts.latch import LatchRecord
 from gate.contracts.portfolio import PortfolioSnapshot
+from gate.decision.latches import LatchBook
 from gate.policy.resolve import RateRule
 
 MINUTE = 60.0
@@ -29,6 +31,8 @@ class StateView(Protocol):
 
     def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int: ...
 
+    def latch(self, latch_id: str) -> LatchRecord | None: ...
+
 
 class GateState:
     """Concrete `StateView` plus the mutations the shell applies after each promotion."""
@@ -42,6 +46,7 @@ class GateState:
         self._pending_exposure: dict[str, float] = {}
         self._pending_total = 0.0
         self._portfolio: PortfolioSnapshot | None = None
+        self.latches = LatchBook()
 
     # -- reads (StateView) -------------------------------------------------------------------------------
     @property
@@ -73,6 +78,9 @@ class GateState:
                 break
             count += 1
         return count
+
+    def latch(self, latch_id: str) -> LatchRecord | None:
+        return self.latches.get(latch_id)
 
     # -- writes --------------------------------------------------------------------------------------------
     def apply_snapshot(self, snapshot: PortfolioSnapshot) -> bool:

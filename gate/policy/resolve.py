@@ -4,6 +4,8 @@
 - allow lists (actions, strategy modes, order types, symbols): the intersection of every scope that sets one.
 - deny lists: the union.
 - minimum values (min_confidence): the highest; maximum values: the lowest; require_stop_loss: any scope.
+- engine_sized_notional_usd (an assumption about orders the trade engine sizes): the highest, since a larger
+  assumed notional is the stricter one against every notional and exposure limit.
 Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
 """
 
@@ -18,6 +20,7 @@ _MAX_FIELDS = (
     "max_stop_distance_pct",
     "price_collar_bps",
     "max_symbol_exposure_usd",
+    "max_leverage",
 )
 _SET_FIELDS = ("allowed_actions", "allowed_strategy_modes", "allowed_order_types")
 
@@ -47,6 +50,9 @@ class EffectiveLimits:
     max_stop_distance_pct: float | None
     price_collar_bps: float | None
     max_symbol_exposure_usd: float | None
+    max_leverage: int | None
+    engine_sized_notional_usd: float | None
+    strategy_max_daily_loss_usd: float | None
     rate_rules: tuple[RateRule, ...] = field(default=())
 
 
@@ -120,6 +126,7 @@ def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> Effective
     )
     min_confidences = [s.min_confidence for s in scopes if s.min_confidence is not None]
     maxima = {name: _tightest_max([getattr(s, name) for s in scopes]) for name in _MAX_FIELDS}
+    assumed = [s.engine_sized_notional_usd for s in scopes if s.engine_sized_notional_usd is not None]
     sets = {name: _intersection([getattr(s, name) for s in scopes]) for name in _SET_FIELDS}
     return EffectiveLimits(
         trading_state=state,
@@ -129,6 +136,8 @@ def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> Effective
         min_confidence=max(min_confidences) if min_confidences else None,
         require_stop_loss=any(s.require_stop_loss for s in scopes),
         rate_rules=rates,
+        engine_sized_notional_usd=max(assumed) if assumed else None,
+        strategy_max_daily_loss_usd=strategy.max_daily_loss_usd if strategy else None,
         **sets,
         **maxima,
     )

@@ -31,6 +31,7 @@ NonNegativeFloat = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
 PositiveInt = Annotated[int, Field(gt=0)]
 SymbolName = Annotated[str, Field(min_length=1, max_length=40)]
+TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 class _Rules(BaseModel):
@@ -52,6 +53,11 @@ class LimitSet(_Rules):
     max_stop_distance_pct: Fraction | None = None
     price_collar_bps: NonNegativeFloat | None = None
     max_symbol_exposure_usd: NonNegativeFloat | None = None
+    # Requested leverage (`recommended_leverage` / `leverage`) above this is rejected, never clamped.
+    max_leverage: PositiveInt | None = None
+    # What an order the trade engine sizes itself (quantity 0, no position_size_pct) is assumed to be worth,
+    # for the notional and exposure limits. Most restrictive wins: the *highest* value of the scopes.
+    engine_sized_notional_usd: PositiveFloat | None = None
     # Rate limits count promoted intents in the scope's own counter: per strategy at strategy scope, per symbol
     # (across strategies) at symbol scope, across everything at global scope.
     max_intents_per_second: PositiveInt | None = None
@@ -61,6 +67,8 @@ class LimitSet(_Rules):
 class StrategyRules(LimitSet):
     allowed_symbols: frozenset[SymbolName] | None = None
     denied_symbols: frozenset[SymbolName] = frozenset()
+    # This strategy's realised + unrealised loss since the start of the trading day (positive USD).
+    max_daily_loss_usd: PositiveFloat | None = None
 
 
 class SymbolRules(LimitSet):
@@ -78,6 +86,11 @@ class GlobalRules(LimitSet):
     max_total_exposure_usd: NonNegativeFloat | None = None
     max_drawdown_pct: Fraction | None = None
     max_snapshot_age_s: PositiveFloat = 30.0
+    # The whole book's loss since the start of the trading day, in USD and/or as a fraction of the equity at
+    # the day's start. The trading day starts at `trading_day_start_utc` (HH:MM, UTC).
+    max_daily_loss_usd: PositiveFloat | None = None
+    max_daily_loss_pct: Fraction | None = None
+    trading_day_start_utc: TimeOfDay = "00:00"
 
 
 class PolicySpec(_Rules):

@@ -7,8 +7,10 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 import redis.asyncio as aioredis
@@ -22,13 +24,17 @@ from pydantic import ValidationError
 
 from gate.config import GateSettings
 from gate.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
+from gate.contracts.latch import LatchNotice, LatchRecord
 from gate.contracts.policy_update import PolicyUpdate
 from gate.contracts.portfolio import PortfolioSnapshot
 from gate.contracts.promotion import PromotionNotice
+from gate.decision.latches import applies_today
 from gate.decision.state import GateState
+from gate.policy.spec import TradingState
 from gate.runtime import subjects
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_outbox import AuditOutbox
+from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import build_tracer_provider
@@ -53,6 +59,7 @@ class Gate:
             settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=5
         )
         self.policy_sync = PolicySync(self._redis, settings.policy_refresh_s, settings.policy_max_age_s)
+        self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
         self._tracer_provider: TracerProvider = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         self.pipeline = DecisionPipeline(
             settings, self.policy_sync, self.state, self._tracer_provider.get_tracer("gate"), self.counters
@@ -64,6 +71,7 @@ class Gate:
         self._started_monotonic = time.monotonic()
         self._inflight_since: float | None = None
         self._stopping = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -74,8 +82,10 @@ class Gate:
         )
         await self._outbox.start()
         await self.policy_sync.load("start")
+        await self.latch_sync.refresh()
         nc = self._nc
         await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
+        await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
         await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
         await nc.subscribe(subjects.GATE_PING, cb=self._on_ping)
         await nc.subscribe(subjects.GATE_PROMOTION, cb=self._on_peer_promotion, pending_msgs_limit=200_000)
@@ -92,6 +102,7 @@ class Gate:
         await nc.flush()
         self._tasks = [
             asyncio.create_task(self.policy_sync.refresh_forever(), name="policy-refresh"),
+            asyncio.create_task(self._latch_refresh_loop(), name="latch-refresh"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._fleet_heartbeat_loop(), name="fleet-heartbeat"),
         ]
@@ -222,7 +233,44 @@ class Gate:
                 exc.errors(include_url=False, include_input=False)[:3],
             )
             return
-        self.state.apply_snapshot(snapshot)
+        if self.state.apply_snapshot(snapshot):
+            self._observe_latches()
+
+    def _observe_latches(self) -> None:
+        """Trip latches the current snapshot breaches under the current policy (stored in the background)."""
+        policy, snapshot = self.policy_sync.policy, self.state.portfolio
+        if policy is None or snapshot is None:
+            return
+        if self.latch_sync.observe(snapshot, policy.document.spec, time.time()):
+            self._spawn(self.latch_sync.save(), "latch-save")
+
+    def _spawn(self, coro: "Coroutine[Any, Any, Any]", name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _announce_latch(self, record: LatchRecord) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            return  # peers read it from Redis on their next refresh
+        notice = LatchNotice(latch_id=record.id, event="tripped", at=record.tripped_at, by=self.settings.gate_id)
+        with contextlib.suppress(Exception):
+            await self._nc.publish(subjects.RISK_LATCH, notice.model_dump_json().encode())
+
+    async def _on_latch_notice(self, msg: Msg) -> None:
+        try:
+            notice = LatchNotice.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("malformed %s message; re-reading the latches anyway", subjects.RISK_LATCH)
+        else:
+            if notice.by == self.settings.gate_id:
+                return
+        await self.latch_sync.refresh()
+
+    async def _latch_refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.policy_refresh_s if self.latch_sync.redis_ok else 0.25)
+            await self.latch_sync.refresh()
+            self._observe_latches()  # a newly loaded, tighter policy latches on the snapshot already held
 
     async def _on_peer_promotion(self, msg: Msg) -> None:
         try:
@@ -257,8 +305,9 @@ class Gate:
         log.warning("NATS disconnected")
 
     async def _on_nats_reconnected(self) -> None:
-        log.info("NATS reconnected; re-reading the policy")
+        log.info("NATS reconnected; re-reading the policy and the risk latches")
         await self.policy_sync.load("nats-reconnect")
+        await self.latch_sync.refresh()
 
     # -- heartbeats and health ------------------------------------------------------------------------------
     def _healthy(self) -> bool:
@@ -272,13 +321,21 @@ class Gate:
             self.counters.audit_pending = self._outbox.pending
             self.counters.audit_published = self._outbox.counters.published
             self.counters.audit_failures = self._outbox.counters.failures
+        now = time.time()
+        latches = [r for r in self.state.latches.active() if applies_today(r, policy, now)] if policy else []
+        state = None
+        if policy is not None:
+            state = policy.global_rules.trading_state
+            if state is TradingState.ACTIVE and any(r.scope == "global" for r in latches):
+                state = TradingState.REDUCING
         return GateHeartbeat(
             gate_id=self.settings.gate_id,
-            ts=datetime.now(UTC),
+            ts=datetime.fromtimestamp(now, UTC),
             policy_version=policy.version if policy else None,
-            trading_state=policy.global_rules.trading_state.value if policy else None,
+            trading_state=state.value if state else None,
             uptime_s=round(time.monotonic() - self._started_monotonic, 3),
             counters=self.counters.model_copy(),
+            latches=sorted(r.id for r in latches),
         )
 
     def fleet_heartbeat(self) -> FleetHeartbeat:

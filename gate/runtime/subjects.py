@@ -2,7 +2,8 @@
 
 import re
 
-INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.nurse.audit")
+# `cio.intent.trading` bare: the TA bot's batch publisher (and a fleet simulator) publish there.
+INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.intent.trading", "cio.nurse.audit")
 STRATEGIST_UPDATE = "cio.strategist.update"
 PORTFOLIO_SNAPSHOT = "cio.portfolio.snapshot"
 GATE_HEARTBEAT = "cio.gate.heartbeat"
@@ -10,6 +11,8 @@ FLEET_HEARTBEAT = "cio.heartbeat"
 GATE_PING = "cio.gate.ping"
 # Gates tell each other what they promoted, so stateful limits count the whole queue group (docs/policy.md).
 GATE_PROMOTION = "cio.gate.promotion"
+# Latch trips (gates) and releases (control plane): a hint to re-read `risk:latches` from Redis.
+RISK_LATCH = "cio.risk.latch"
 # Redis key (not a subject) under which each gate keeps its latest heartbeat, for the control plane.
 GATE_HEARTBEAT_KEY_PREFIX = "gate:heartbeat:"
 

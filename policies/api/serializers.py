@@ -63,6 +63,11 @@ class TradingStateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=10_000)
 
 
+class LatchReleaseSerializer(serializers.Serializer):
+    latch = serializers.CharField(max_length=300, help_text="the latch id, e.g. drawdown:global:*")
+    reason = serializers.CharField(max_length=10_000)
+
+
 class PolicyEventSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
     version = serializers.SerializerMethodField()

@@ -17,4 +17,6 @@ urlpatterns = [
     path("policy/event", views.PolicyEventListView.as_view(), name="policy-event"),
     path("trading-state", views.TradingStateView.as_view(), name="trading-state"),
     path("gate", views.GateStatusView.as_view(), name="gate"),
+    path("latch", views.LatchView.as_view(), name="latch"),
+    path("latch/release", views.LatchReleaseView.as_view(), name="latch-release"),
 ]

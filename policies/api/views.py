@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from cio_site.envelope import ApiError, trace_id_of
 from policies import roles, services
 from policies.api.serializers import (
+    LatchReleaseSerializer,
     PolicyEventSerializer,
     PolicyVersionSerializer,
     PolicyVersionSummarySerializer,
@@ -23,7 +24,7 @@ from policies.api.serializers import (
 )
 from policies.diff import diff_specs
 from policies.models import PolicyEvent, PolicyVersion, Status
-from policies.selectors import active_version, gate_heartbeats
+from policies.selectors import active_version, gate_heartbeats, risk_latches
 
 
 class CanViewPolicies(permissions.BasePermission):
@@ -220,6 +221,30 @@ class GateStatusView(PolicyApiView):
                 "gates": [beat.model_dump(mode="json") for beat in gate_heartbeats()],
             }
         )
+
+
+class LatchView(PolicyApiView):
+    @extend_schema(
+        parameters=[OpenApiParameter("all", bool, required=False, description="include released latches")],
+        summary="Risk latches (drawdown, daily loss) held in Redis, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        everything = request.query_params.get("all", "").lower() in ("1", "true", "yes")
+        try:
+            latches = risk_latches(active_only=not everything)
+        except Exception as exc:
+            raise services.StoreUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+        return Response({"latches": [dict(r.model_dump(mode="json"), id=r.id) for r in latches]})
+
+
+class LatchReleaseView(PolicyApiView):
+    @extend_schema(request=LatchReleaseSerializer, summary="Release a risk latch (risk officers only, with a reason)")
+    def post(self, request: Request) -> Response:
+        data = self.validated(LatchReleaseSerializer, request)
+        released = services.release_latch(
+            latch=data["latch"], by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+        )
+        return Response(dict(released.model_dump(mode="json"), id=released.id))
 
 
 class PolicyEventListView(PolicyApiView):

@@ -1,6 +1,7 @@
 """Talking to a running gate the way a strategy, the control plane or an auditor would."""
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,21 @@ async def wait_for_policy(gate: Any, version: int, timeout_s: float = 5.0) -> No
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"gate did not load policy v{version}")
         await asyncio.sleep(0.02)
+
+
+async def wait_until(condition: Any, timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Poll a cheap in-process or server-side condition until it holds (waiting on the event, not a guess)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                result = condition()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {timeout_s}s") from None
 
 
 async def request(

@@ -1,6 +1,6 @@
 """The gate on real NATS (JetStream) and Redis: replies, promotion, audit, trace context, subjects."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -120,7 +120,15 @@ async def test_plain_publish_is_decided_audited_and_promoted(with_policy, nc):
     assert event.decision == "APPROVED" and event.intent_id == "plain"
 
 
-@pytest.mark.parametrize("subject", ["cio.intent.trading.momentum-1", "cio.nurse.audit", "intent.trading.ETHUSDT"])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "cio.intent.trading.momentum-1",
+        "cio.intent.trading",  # the TA bot's batch publisher and fleet simulators use the bare subject
+        "cio.nurse.audit",
+        "intent.trading.ETHUSDT",
+    ],
+)
 async def test_every_intake_subject_is_served(with_policy, nc, subject):
     envelope, _ = await request(nc, live_intent_body(), subject=subject)
     assert envelope.data.decision == "APPROVED"
@@ -164,3 +172,35 @@ async def test_without_trace_context_the_gate_starts_a_trace(with_policy, nc):
     second, _ = await request(nc, live_intent_body(signal_id="t2"))
     assert len(first.trace_id) == 32 and int(first.trace_id, 16) != 0
     assert first.trace_id != second.trace_id
+
+
+# What the TA bot publishes, byte for byte in its shape: Python's json.dumps of `Signal.to_dict()` (nulls kept,
+# naive timestamp, exponent floats), trace context in the body, plain publish on cio.intent.trading.<id>.
+TA_BOT_PAYLOAD = (
+    '{{"strategy_id": "Volume Surge Breakout", "symbol": "BTCUSDT", "action": "buy", "confidence": 0.72, '
+    '"current_price": 9.7e4, "price": 9.7e4, "strategy_mode": "deterministic", "strength": "medium", '
+    '"quantity": 0.0, "source": "ta_bot", "strategy": "Volume Surge Breakout", "metadata": {{}}, '
+    '"timeframe": "15m", "order_type": "market", "time_in_force": "GTC", "position_size_pct": null, '
+    '"stop_loss": 95060.0, "stop_loss_pct": null, "take_profit": 1.0088e5, "take_profit_pct": null, '
+    '"timestamp": "{ts}", "signal_id": null, "_otel_trace_headers": {{"traceparent": "{tp}"}}}}'
+)
+
+
+async def test_a_ta_bot_intent_is_approved_and_promoted_as_published(gate, redis, nc):
+    spec = make_spec(max_order_notional_usd=25_000.0, engine_sized_notional_usd=1_000.0, require_stop_loss=True)
+    await activate(redis, nc, spec, 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.*")
+    naive_utc = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    payload = TA_BOT_PAYLOAD.format(ts=naive_utc, tp=INCOMING_TP).encode()
+    await nc.publish("cio.intent.trading.Volume Surge Breakout".replace(" ", "_"), payload)
+    [msg] = await signals.wait_for(1)
+    assert msg.subject == "signals.trading.Volume_Surge_Breakout"
+    signal = orjson.loads(msg.data)
+    assert signal["strategy_id"] == "Volume Surge Breakout" and signal["source"] == "petrosa-cio"
+    assert signal["quantity"] == 0.0 and "position_size_pct" not in signal  # sizing left to the engine
+    assert signal["take_profit"] == 100_880.0
+    assert signal["timestamp"] == naive_utc + "+00:00"
+    assert signal["_otel_trace_context"]["traceparent"].split("-")[1] == INCOMING_TRACE
+    [record] = await audit_events(nc, expected=1)
+    assert record.event.decision == "APPROVED" and record.event.subject == "cio.intent.trading.Volume_Surge_Breakout"

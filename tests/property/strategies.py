@@ -6,6 +6,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from gate.contracts.intent import Intent
+from gate.contracts.portfolio import StrategyBook
+from gate.decision.latches import trading_day_start
 from gate.policy.spec import PolicySpec
 from tests.factories import NOW, make_snapshot
 
@@ -44,7 +46,11 @@ _LIMIT_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "max_symbol_exposure_usd": st.sampled_from([100.0, 10_000.0]),
     "max_intents_per_second": st.sampled_from([1, 3]),
     "max_intents_per_minute": st.sampled_from([2, 10]),
+    "max_leverage": st.sampled_from([1, 5, 20]),
+    "engine_sized_notional_usd": st.sampled_from([20.0, 1_000.0]),
 }
+# Settings that exist only at global and strategy scope.
+_BOOK_LIMITS: dict[str, st.SearchStrategy[Any]] = {"max_daily_loss_usd": st.sampled_from([100.0, 5_000.0])}
 
 
 def _limit_set(draw: Any) -> dict[str, Any]:
@@ -67,10 +73,14 @@ def policy_dicts(draw: Any) -> dict[str, Any]:
         max_total_exposure_usd=draw(rarely(None, st.sampled_from([500.0, 50_000.0]))),
         max_drawdown_pct=draw(rarely(None, st.sampled_from([0.05, 0.2]))),
         max_snapshot_age_s=draw(st.sampled_from([5.0, 60.0])),
+        max_daily_loss_usd=draw(maybe(_BOOK_LIMITS["max_daily_loss_usd"])),
+        max_daily_loss_pct=draw(rarely(None, st.sampled_from([0.01, 0.1]))),
+        trading_day_start_utc=draw(st.sampled_from(["00:00", "22:00"])),
     )
     strategies = {}
     for name in draw(st.sets(st.sampled_from(STRATEGIES))):
         rules = _limit_set(draw)
+        rules["max_daily_loss_usd"] = draw(maybe(_BOOK_LIMITS["max_daily_loss_usd"]))
         rules["allowed_symbols"] = draw(rarely(None, st.sets(st.sampled_from(SYMBOLS)).map(sorted)))
         rules["denied_symbols"] = draw(rarely([], st.sets(st.sampled_from(SYMBOLS)).map(sorted)))
         strategies[name] = rules
@@ -115,8 +125,13 @@ def _tighten_limits(draw: Any, rules: dict[str, Any]) -> dict[str, Any]:
         ("max_symbol_exposure_usd", [0.0, 100.0, 10_000.0]),
         ("max_intents_per_second", [1, 3]),
         ("max_intents_per_minute", [1, 2, 10]),
+        ("max_leverage", [1, 2, 5, 20]),
     ):
         out[name] = _tighter_number(draw, rules.get(name), True, candidates)
+    # A larger assumed notional for engine-sized orders is the stricter assumption.
+    out["engine_sized_notional_usd"] = _tighter_number(
+        draw, rules.get("engine_sized_notional_usd"), False, [20.0, 1_000.0, 50_000.0]
+    )
     if rules.get("require_stop_loss"):
         out["require_stop_loss"] = True
     else:
@@ -144,6 +159,9 @@ def tightened(draw: Any, policy: dict[str, Any]) -> dict[str, Any]:
     glob["max_total_exposure_usd"] = _tighter_number(draw, g["max_total_exposure_usd"], True, [0.0, 500.0, 50_000.0])
     glob["max_drawdown_pct"] = _tighter_number(draw, g["max_drawdown_pct"], True, [0.0, 0.05, 0.2])
     glob["max_snapshot_age_s"] = _tighter_number(draw, g["max_snapshot_age_s"], True, [1.0, 5.0, 60.0])
+    glob["max_daily_loss_usd"] = _tighter_number(draw, g["max_daily_loss_usd"], True, [50.0, 100.0, 5_000.0])
+    glob["max_daily_loss_pct"] = _tighter_number(draw, g["max_daily_loss_pct"], True, [0.005, 0.01, 0.1])
+    glob["trading_day_start_utc"] = g["trading_day_start_utc"]
     strategies = {}
     for name in STRATEGIES:
         base = policy["strategies"].get(name)
@@ -157,6 +175,9 @@ def tightened(draw: Any, policy: dict[str, Any]) -> dict[str, Any]:
         else:
             rules["allowed_symbols"] = draw(maybe(st.sets(st.sampled_from(SYMBOLS)).map(sorted)))
         rules["denied_symbols"] = sorted(set(base.get("denied_symbols", [])) | draw(st.sets(st.sampled_from(SYMBOLS))))
+        rules["max_daily_loss_usd"] = _tighter_number(
+            draw, base.get("max_daily_loss_usd"), True, [50.0, 100.0, 5_000.0]
+        )
         strategies[name] = rules
     symbols = {}
     for name in SYMBOLS:
@@ -188,6 +209,10 @@ def intents(draw: Any) -> Intent:
             "position_size_pct": draw(maybe(st.sampled_from([0.0, 0.05, 0.5]))),
             "stop_loss": draw(st.one_of(st.none(), st.sampled_from([0.0, 90.0, 99.5, 110.0]))),
             "stop_loss_pct": draw(maybe(st.sampled_from([0.0, 0.02, 0.2]))),
+            "take_profit": draw(maybe(st.sampled_from([0.0, 90.0, 104.0, 110.0]))),
+            "take_profit_pct": draw(maybe(st.sampled_from([0.0, 0.04]))),
+            "recommended_leverage": draw(maybe(st.sampled_from([1, 3, 10, 50]))),
+            "leverage": draw(maybe(st.sampled_from([2, 25]))),
             "timestamp": draw(
                 rarely(NOW, st.sampled_from([None, NOW - 0.7, NOW - 10, NOW + 1, NOW + 5])).map(
                     lambda t: None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
@@ -206,11 +231,26 @@ def snapshots(draw: Any) -> Any:
         for s in draw(st.sets(st.sampled_from(SYMBOLS)))
         for q in [draw(st.sampled_from([-1.0, -0.1, 0.5, 2.0]))]
     }
-    return make_snapshot(
+    snapshot = make_snapshot(
         positions,
         equity=draw(rarely(100_000.0, st.sampled_from([0.0, 1_000.0]))),
         drawdown=draw(st.sampled_from([0.0, 0.1, 0.3])),
         ts=NOW - draw(rarely(0.0, st.sampled_from([10.0, 100.0]))),
+    )
+    if not draw(st.booleans()):
+        return snapshot
+    # Daily PnL for today's window (or, sometimes, another one), for the book and some strategies.
+    window = draw(st.sampled_from(["00:00", "00:00", "22:00"]))
+    pnl = st.sampled_from([-10_000.0, -150.0, -60.0, 0.0, 500.0])
+    return snapshot.model_copy(
+        update={
+            "pnl_since": datetime.fromtimestamp(trading_day_start(NOW, window), UTC),
+            "daily_pnl_usd": draw(maybe(pnl)),
+            "day_start_equity_usd": draw(maybe(st.sampled_from([1_000.0, 100_000.0]))),
+            "strategies": {
+                name: StrategyBook(daily_pnl_usd=draw(pnl)) for name in draw(st.sets(st.sampled_from(STRATEGIES)))
+            },
+        }
     )
 
 

@@ -6,7 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gate.contracts.intent import Intent
-from gate.decision.evaluate import evaluate, order_notional_usd
+from gate.decision.evaluate import evaluate
+from gate.decision.latches import trading_day_start
+from gate.decision.reducing import is_reducing
 from gate.decision.state import GateState
 from gate.policy.resolve import RateRule
 from tests.factories import NOW, compile_spec
@@ -25,7 +27,8 @@ def _state(snapshot: Any, history: list[Intent]) -> GateState:
             RateRule("strategy", past.strategy_id, 1, 1),
             RateRule("symbol", past.symbol, 1, 1),
         )
-        state.record_promotion(past, rules, order_notional_usd(past, state), NOW - 0.5 + i * 0.1)
+        notional = past.quantity * past.entry_price if past.quantity > 0 else None
+        state.record_promotion(past, rules, notional, NOW - 0.5 + i * 0.1)
     return state
 
 
@@ -89,13 +92,32 @@ def test_an_approved_intent_violates_no_limit(policy, intent, snapshot, history)
                 assert verdict.notional_usd <= scope["max_order_notional_usd"]
             if scope.get("max_position_size_pct") is not None and intent.position_size_pct is not None:
                 assert intent.position_size_pct <= scope["max_position_size_pct"]
+            if scope.get("max_leverage") is not None:
+                for requested in (intent.leverage, intent.recommended_leverage):
+                    assert requested is None or requested <= scope["max_leverage"]
             if scope.get("price_collar_bps") is not None and (intent.order_type or "market") != "market":
                 assert (
                     abs(intent.price - intent.current_price) / intent.current_price * 1e4 <= scope["price_collar_bps"]
                 )
     if intent.action in ("buy", "sell"):
         assert intent.current_price > 0
-        assert intent.quantity > 0 or intent.position_size_pct is not None
+    fresh = snapshot is not None and NOW - snapshot.ts.timestamp() <= g["max_snapshot_age_s"]
+    held = (snapshot.positions.get(intent.symbol) if fresh else None) or None
+    opening_order = intent.action in ("buy", "sell") and not is_reducing(intent, held.quantity if held else None)
+    if opening_order and intent.take_profit is not None:
+        entry = intent.price if (intent.order_type or "market") != "market" else intent.current_price
+        assert intent.take_profit > entry if intent.action == "buy" else intent.take_profit < entry
+    if opening_order and g["max_daily_loss_usd"] is not None:
+        day_start = trading_day_start(NOW, g["trading_day_start_utc"])
+        assert snapshot is not None and snapshot.pnl_since is not None and snapshot.daily_pnl_usd is not None
+        assert abs(snapshot.pnl_since.timestamp() - day_start) <= 1.0
+        assert -snapshot.daily_pnl_usd < g["max_daily_loss_usd"]
+    strategy_rules = policy["strategies"].get(intent.strategy_id) or {}
+    if opening_order and strategy_rules.get("max_daily_loss_usd") is not None:
+        assert snapshot is not None and intent.strategy_id in snapshot.strategies
+        assert -snapshot.strategies[intent.strategy_id].daily_pnl_usd < strategy_rules["max_daily_loss_usd"]
+    if opening_order and g["max_drawdown_pct"] is not None:
+        assert snapshot is not None and snapshot.drawdown_pct < g["max_drawdown_pct"]
     if g["require_timestamp"]:
         assert intent.timestamp is not None
     if intent.timestamp is not None and g["max_intent_age_s"] is not None:
@@ -103,7 +125,8 @@ def test_an_approved_intent_violates_no_limit(policy, intent, snapshot, history)
     if intent.intent_id is not None:
         assert not any(h.strategy_id == intent.strategy_id and h.intent_id == intent.intent_id for h in history)
     opening = intent.action in ("buy", "sell") and verdict.limits.trading_state.value == "active"
-    if opening and (g["max_total_exposure_usd"] is not None or g["max_drawdown_pct"] is not None):
+    book_limits = (g["max_total_exposure_usd"], g["max_drawdown_pct"], g["max_daily_loss_usd"], g["max_daily_loss_pct"])
+    if opening and any(limit is not None for limit in book_limits):
         assert snapshot is not None and NOW - snapshot.ts.timestamp() <= g["max_snapshot_age_s"]
 
 

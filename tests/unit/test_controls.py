@@ -208,10 +208,48 @@ def test_notional_exactly_at_the_limit_passes():
     assert decide(make_intent(quantity=0.01), spec).promote
 
 
-def test_engine_sized_order_needs_position_size_pct():
-    verdict = decide(make_intent(quantity=0.0), make_spec())
+def test_engine_sized_order_passes_when_no_limit_needs_its_notional():
+    # The TA bot's shape: quantity 0.0, no position_size_pct; nothing in this policy needs a notional.
+    verdict = decide(make_intent(quantity=0.0, position_size_pct=None), make_spec(max_order_quantity=1.0))
+    assert verdict.promote
+    assert verdict.notional_usd is None
+
+
+def test_engine_sized_order_without_a_stated_notional_is_refused_where_a_limit_needs_one():
+    verdict = decide(make_intent(quantity=0.0), make_spec(max_order_notional_usd=5_000.0))
     assert codes(verdict) == {C.ORDER_SIZE_UNKNOWN}
-    assert decide(make_intent(quantity=0.0, position_size_pct=0.05), make_spec()).promote
+    assert "engine_sized_notional_usd" in verdict.reasons[0].message  # names the setting that fixes it
+
+
+def test_engine_sized_notional_is_checked_against_the_notional_limit():
+    spec = make_spec(max_order_notional_usd=5_000.0, engine_sized_notional_usd=1_000.0)
+    verdict = decide(make_intent(quantity=0.0), spec)
+    assert verdict.promote
+    assert verdict.notional_usd == pytest.approx(1_000.0)
+    tight = make_spec(max_order_notional_usd=999.0, engine_sized_notional_usd=1_000.0)
+    assert codes(decide(make_intent(quantity=0.0), tight)) == {C.ORDER_NOTIONAL_EXCEEDED}
+
+
+def test_engine_sized_notional_takes_the_highest_scope_value():
+    spec = make_spec(
+        max_order_notional_usd=1_500.0,
+        engine_sized_notional_usd=1_000.0,
+        strategies={"momentum-1": {"engine_sized_notional_usd": 2_000.0}},
+        symbols={"BTCUSDT": {"engine_sized_notional_usd": 500.0}},
+    )
+    verdict = decide(make_intent(quantity=0.0), spec)
+    assert verdict.notional_usd == pytest.approx(2_000.0)
+    assert codes(verdict) == {C.ORDER_NOTIONAL_EXCEEDED}
+
+
+def test_engine_sized_notional_counts_towards_exposure():
+    state = GateState()
+    state.apply_snapshot(make_snapshot({"BTCUSDT": (0.1, 5_000.0)}))
+    spec = make_spec(max_symbol_exposure_usd=5_500.0, engine_sized_notional_usd=1_000.0)
+    assert codes(decide(make_intent(quantity=0.0), spec, state)) == {C.SYMBOL_EXPOSURE_EXCEEDED}
+    assert decide(
+        make_intent(quantity=0.0), make_spec(max_symbol_exposure_usd=6_000.0, engine_sized_notional_usd=1_000.0), state
+    ).promote
 
 
 def test_engine_sized_order_is_bounded_by_equity_when_a_notional_limit_applies():
@@ -410,3 +448,77 @@ def test_every_failing_control_is_reported():
         C.ORDER_QUANTITY_EXCEEDED,
         C.STOP_LOSS_REQUIRED,
     }
+
+
+# -- leverage ----------
+@pytest.mark.parametrize("field", ["recommended_leverage", "leverage"])
+def test_leverage_above_the_maximum_is_rejected_not_clamped(field):
+    spec = make_spec(max_leverage=10)
+    assert decide(make_intent(**{field: 10}), spec).promote
+    verdict = decide(make_intent(**{field: 11}), spec)
+    assert codes(verdict) == {C.LEVERAGE_EXCEEDED}
+    assert (verdict.reasons[0].observed, verdict.reasons[0].limit) == (11, 10)
+
+
+def test_leverage_takes_the_lowest_scope_maximum_and_the_higher_requested_field():
+    spec = make_spec(max_leverage=20, strategies={"momentum-1": {"max_leverage": 5}}, symbols={"BTCUSDT": {}})
+    assert codes(decide(make_intent(recommended_leverage=6), spec)) == {C.LEVERAGE_EXCEEDED}
+    assert codes(decide(make_intent(recommended_leverage=2, leverage=8), spec)) == {C.LEVERAGE_EXCEEDED}
+    assert decide(make_intent(strategy_id="other", recommended_leverage=20), spec).promote
+
+
+def test_leverage_without_a_limit_or_without_a_request_passes():
+    assert decide(make_intent(recommended_leverage=125), make_spec()).promote
+    assert decide(make_intent(), make_spec(max_leverage=1)).promote  # the engine's configured leverage applies
+
+
+def test_leverage_is_checked_on_reducing_orders_but_not_on_close():
+    state = GateState()
+    state.apply_snapshot(make_snapshot({"BTCUSDT": (1.0, 50_000.0)}))
+    spec = make_spec(max_leverage=3)
+    # A leverage change on a reducing sell re-levers the rest of the position, so it is checked too.
+    assert codes(decide(make_intent(action="sell", quantity=0.5, leverage=5), spec, state)) == {C.LEVERAGE_EXCEEDED}
+    assert decide(make_intent(action="close", stop_loss=None, leverage=5), spec, state).promote
+
+
+def test_leverage_must_be_a_whole_number_of_at_least_one():
+    from pydantic import ValidationError
+
+    for bad in (0, 2.5, -3):
+        with pytest.raises(ValidationError):
+            make_intent(recommended_leverage=bad)
+
+
+# -- take profit ----------
+@pytest.mark.parametrize(
+    ("action", "take_profit", "stop_loss", "ok"),
+    [
+        ("buy", 52_000.0, 49_000.0, True),
+        ("buy", 50_000.0, 49_000.0, False),  # at the entry: would fill at once
+        ("buy", 48_000.0, 49_000.0, False),
+        ("sell", 48_000.0, 51_000.0, True),
+        ("sell", 52_000.0, 51_000.0, False),
+    ],
+)
+def test_take_profit_must_be_on_the_profitable_side_of_the_entry(action, take_profit, stop_loss, ok):
+    verdict = decide(make_intent(action=action, take_profit=take_profit, stop_loss=stop_loss), make_spec())
+    assert verdict.promote is ok
+    if not ok:
+        assert codes(verdict) == {C.TAKE_PROFIT_INVALID}
+        assert verdict.reasons[0].limit == 50_000.0
+
+
+def test_take_profit_uses_the_limit_price_as_entry_for_priced_orders():
+    limit_buy = make_intent(order_type="limit", price=49_500.0, current_price=50_000.0, take_profit=49_800.0)
+    assert decide(limit_buy, make_spec()).promote  # above the 49,500 limit price, below the market
+    assert C.TAKE_PROFIT_INVALID in codes(decide(limit_buy.model_copy(update={"take_profit": 49_400.0}), make_spec()))
+
+
+def test_take_profit_pct_of_zero_is_invalid():
+    assert codes(decide(make_intent(take_profit_pct=0.0), make_spec())) == {C.TAKE_PROFIT_INVALID}
+    assert decide(make_intent(take_profit_pct=0.04), make_spec()).promote
+
+
+def test_wrong_side_take_profit_and_stop_are_both_reported():
+    verdict = decide(make_intent(take_profit=40_000.0, stop_loss=60_000.0), make_spec())
+    assert codes(verdict) == {C.TAKE_PROFIT_INVALID, C.STOP_LOSS_INVALID}

@@ -1,9 +1,12 @@
 """The worked example in docs/policy.md, decided by the real example policy: the docs cannot drift."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
+from gate.contracts.intent import Intent
 from gate.decision.evaluate import evaluate
 from gate.decision.state import GateState
 from gate.policy.spec import PolicySpec
@@ -16,8 +19,28 @@ BTC, ETH = 97_000.0, 3_400.0
 
 def _state(**positions):
     state = GateState()
-    state.apply_snapshot(make_snapshot(positions, equity=250_000.0, drawdown=0.03))
+    snapshot = make_snapshot(
+        positions, equity=250_000.0, drawdown=0.03, daily_pnl=-1_200.0, strategy_pnl={"llm-swing": -150.0}
+    )
+    state.apply_snapshot(snapshot)
     return state
+
+
+def ta_bot_intent(**overrides):
+    """What the TA bot publishes (its `Signal.to_dict()`): quantity 0.0 and null sizing fields (the trade
+    engine sizes the order), a 2 % stop and 4 % take-profit it adds itself, a naive ISO timestamp, trace
+    context in the body, and JSON numbers as Python's json module writes them."""
+    body = orjson.loads(
+        b'{"strategy_id": "momentum_pulse", "symbol": "BTCUSDT", "action": "buy", "confidence": 0.72,'
+        b' "current_price": 9.7e4, "price": 9.7e4, "strategy_mode": "deterministic", "strength": "medium",'
+        b' "quantity": 0.0, "source": "ta_bot", "strategy": "momentum_pulse", "metadata": {}, "timeframe": "15m",'
+        b' "order_type": "market", "time_in_force": "GTC", "position_size_pct": null, "stop_loss": 95060.0,'
+        b' "stop_loss_pct": null, "take_profit": 100880.0, "take_profit_pct": null, "signal_id": null,'
+        b' "_otel_trace_headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}'
+    )
+    body["timestamp"] = datetime.fromtimestamp(NOW, UTC).replace(tzinfo=None).isoformat()
+    body.update(overrides)
+    return Intent.model_validate(body)
 
 
 def _btc(**kw):
@@ -27,6 +50,15 @@ def _btc(**kw):
 
 CASES = [
     ("small BTC buy", _btc(quantity=0.02), {}, set()),
+    ("TA bot buy, sized by the trade engine", ta_bot_intent(), {"BTCUSDT": (0.4, 38_800.0)}, set()),
+    (
+        "TA bot sell, sized by the trade engine",
+        ta_bot_intent(action="sell", stop_loss=98_940.0, take_profit=93_120.0),
+        {},
+        set(),
+    ),
+    ("TA bot take-profit on the wrong side", ta_bot_intent(take_profit=93_120.0), {}, {"TAKE_PROFIT_INVALID"}),
+    ("leverage above the global 10x", _btc(quantity=0.02, recommended_leverage=20), {}, {"LEVERAGE_EXCEEDED"}),
     (
         "1 BTC buy",
         _btc(quantity=1.0),
@@ -105,3 +137,9 @@ def test_halted_globally_admits_only_close():
     assert [r.code for r in evaluate(_btc(quantity=0.02), policy, _state(), NOW).reasons] == ["TRADING_HALTED"]
     close = make_intent(action="close", quantity=0.0, stop_loss=None)
     assert evaluate(close, policy, _state(), NOW).promote
+
+
+def test_a_ta_bot_intent_is_judged_at_the_engine_sized_notional_the_policy_states():
+    verdict = evaluate(ta_bot_intent(), POLICY, _state(), NOW)
+    assert verdict.promote
+    assert verdict.notional_usd == POLICY.global_rules.engine_sized_notional_usd == 1_000.0

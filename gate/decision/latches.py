@@ -1,0 +1,181 @@
+"""Latched risk limits (drawdown, daily loss): when a breach trips a latch, and what the gate holds in memory.
+
+Pure: `find_breaches` reads a snapshot against the policy; `LatchBook` is the gate's copy of the latches that
+`gate.runtime.latch_sync` keeps in step with Redis. A released latch trips again only on a snapshot taken
+after the release, so a human release is never undone by the snapshot that was already on the table.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gate.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
+from gate.contracts.portfolio import PortfolioSnapshot
+from gate.policy.compiled import CompiledPolicy
+from gate.policy.spec import GlobalRules, PolicySpec
+
+DAY_S = 86_400.0
+# `pnl_since` must name the gate's own trading-day start; a second of slack absorbs rounding by producers.
+_WINDOW_SLACK_S = 1.0
+
+
+def _day_offset_s(start_utc: str) -> float:
+    hours, minutes = start_utc.split(":")
+    return int(hours) * 3600.0 + int(minutes) * 60.0
+
+
+def trading_day_start(now: float, start_utc: str) -> float:
+    """Unix time at which the trading day containing `now` began (days start at `start_utc`, HH:MM UTC)."""
+    offset = _day_offset_s(start_utc)
+    return (now - offset) // DAY_S * DAY_S + offset
+
+
+def trading_day(now: float, start_utc: str) -> str:
+    """The trading day's name: the UTC date on which it started."""
+    return datetime.fromtimestamp(trading_day_start(now, start_utc), UTC).date().isoformat()
+
+
+def daily_pnl_window_matches(snapshot: PortfolioSnapshot, rules: GlobalRules, now: float) -> bool:
+    """True when the snapshot's daily PnL counts from the start of the gate's current trading day."""
+    if snapshot.pnl_since is None:
+        return False
+    start = trading_day_start(now, rules.trading_day_start_utc)
+    return abs(snapshot.pnl_since.timestamp() - start) <= _WINDOW_SLACK_S and snapshot.ts.timestamp() >= start
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    kind: LatchKind
+    scope: LatchScope
+    key: str
+    day: str | None
+    observed: float
+    limit: float
+    description: str
+
+    @property
+    def id(self) -> str:
+        return latch_id(self.kind, self.scope, self.key, self.day)
+
+
+def drawdown_breach(snapshot: PortfolioSnapshot, rules: GlobalRules) -> Breach | None:
+    limit = rules.max_drawdown_pct
+    if limit is None or snapshot.drawdown_pct < limit:
+        return None
+    return Breach(
+        "drawdown",
+        "global",
+        GLOBAL_KEY,
+        None,
+        snapshot.drawdown_pct,
+        limit,
+        f"portfolio drawdown {snapshot.drawdown_pct:.2%} reached the {limit:.2%} limit",
+    )
+
+
+def global_daily_loss_breach(snapshot: PortfolioSnapshot, rules: GlobalRules, now: float) -> Breach | None:
+    """The book's loss today against `max_daily_loss_usd` and `max_daily_loss_pct` (of the day's start equity)."""
+    if snapshot.daily_pnl_usd is None or not daily_pnl_window_matches(snapshot, rules, now):
+        return None
+    loss = -snapshot.daily_pnl_usd
+    day = trading_day(now, rules.trading_day_start_utc)
+    usd = rules.max_daily_loss_usd
+    if usd is not None and loss >= usd:
+        return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, f"the book lost {loss:,.2f} USD today")
+    pct, start_equity = rules.max_daily_loss_pct, snapshot.day_start_equity_usd
+    if pct is not None and start_equity and loss >= pct * start_equity:
+        share = loss / start_equity
+        return Breach(
+            "daily_loss",
+            "global",
+            GLOBAL_KEY,
+            day,
+            round(share, 6),
+            pct,
+            f"the book lost {share:.2%} of the day's starting equity today",
+        )
+    return None
+
+
+def strategy_daily_loss_breach(
+    snapshot: PortfolioSnapshot, strategy_id: str, limit: float, rules: GlobalRules, now: float
+) -> Breach | None:
+    book = snapshot.strategies.get(strategy_id)
+    if book is None or not daily_pnl_window_matches(snapshot, rules, now):
+        return None
+    loss = -book.daily_pnl_usd
+    if loss < limit:
+        return None
+    day = trading_day(now, rules.trading_day_start_utc)
+    return Breach("daily_loss", "strategy", strategy_id, day, loss, limit, f"{strategy_id} lost {loss:,.2f} USD today")
+
+
+def find_breaches(snapshot: PortfolioSnapshot, spec: PolicySpec, now: float) -> list[Breach]:
+    """Every latchable limit the snapshot breaches under `spec`."""
+    rules = spec.global_rules
+    found = [drawdown_breach(snapshot, rules), global_daily_loss_breach(snapshot, rules, now)]
+    for strategy_id, strategy in spec.strategies.items():
+        if strategy.max_daily_loss_usd is not None:
+            found.append(strategy_daily_loss_breach(snapshot, strategy_id, strategy.max_daily_loss_usd, rules, now))
+    return [breach for breach in found if breach is not None]
+
+
+def applies_today(record: LatchRecord, policy: CompiledPolicy, now: float) -> bool:
+    """A daily-loss latch lapses when its trading day ends; a drawdown latch holds until released."""
+    if record.day is None:
+        return True
+    return record.day == trading_day(now, policy.global_rules.trading_day_start_utc)
+
+
+class LatchBook:
+    """The latches one gate knows of, by id (active and released: a release blocks re-tripping from older data)."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: dict[str, LatchRecord] = {}
+
+    def get(self, latch: str) -> LatchRecord | None:
+        return self._records.get(latch)
+
+    def active(self) -> list[LatchRecord]:
+        return [record for record in self._records.values() if record.active]
+
+    def may_trip(self, breach_id: str, snapshot_ts: float) -> bool:
+        record = self._records.get(breach_id)
+        if record is None:
+            return True
+        return not record.active and record.released_at is not None and snapshot_ts > record.released_at
+
+    def put(self, record: LatchRecord) -> None:
+        self._records[record.id] = record
+
+    def replace(self, records: dict[str, LatchRecord], keep: set[str]) -> None:
+        """Adopt what Redis holds; ids in `keep` (tripped here, not yet stored) stay as they are."""
+        kept = {latch: self._records[latch] for latch in keep if latch in self._records}
+        self._records = {**records, **kept}
+
+
+def trip_latches(
+    book: LatchBook, snapshot: PortfolioSnapshot, spec: PolicySpec, now: float, gate_id: str
+) -> list[LatchRecord]:
+    """Trip a latch for every breach the snapshot shows that is not latched already; returns the new records
+    (the caller stores them in Redis and tells the peers)."""
+    tripped: list[LatchRecord] = []
+    snapshot_ts = snapshot.ts.timestamp()
+    for breach in find_breaches(snapshot, spec, now):
+        if not book.may_trip(breach.id, snapshot_ts):
+            continue
+        record = LatchRecord(
+            kind=breach.kind,
+            scope=breach.scope,
+            key=breach.key,
+            day=breach.day,
+            tripped_at=now,
+            tripped_by=gate_id,
+            snapshot_ts=snapshot_ts,
+            observed=breach.observed,
+            limit=breach.limit,
+        )
+        book.put(record)
+        tripped.append(record)
+    return tripped

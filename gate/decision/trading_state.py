@@ -1,0 +1,91 @@
+"""The trading-state gateway: every reason an intent's scope is closed to it, in one place.
+
+Sources, most severe first: a `halted` policy state (only `close` passes; nothing else is checked), then the
+reducing-only sources — a `reducing` policy state, a drawdown latch, a daily-loss latch (global or the
+intent's strategy). A latch counts from the moment a snapshot shows the breach, before `latch_sync` has stored
+it, and until a human releases it (docs/policy.md, "Latched limits").
+"""
+
+from gate.contracts.envelope import Reason
+from gate.contracts.intent import Intent
+from gate.contracts.latch import GLOBAL_KEY, latch_id
+from gate.decision.context import DecisionContext
+from gate.decision.latches import (
+    Breach,
+    drawdown_breach,
+    global_daily_loss_breach,
+    strategy_daily_loss_breach,
+    trading_day,
+)
+from gate.decision.state import StateView
+from gate.policy.resolve import EffectiveLimits
+from gate.policy.spec import TradingState
+from gate.reason_codes import ReasonCode as C
+
+
+def halt_reason(intent: Intent, limits: EffectiveLimits) -> Reason | None:
+    if limits.trading_state is TradingState.HALTED and intent.action != "close":
+        return Reason(
+            code=C.TRADING_HALTED,
+            message=f"trading is halted ({limits.state_scope} scope): only close intents are admitted",
+            observed=intent.action,
+        )
+    return None
+
+
+def _latched(state: StateView, latch: str, live: Breach | None, snapshot_ts: float) -> tuple[str, str] | None:
+    """(how, why) when the latch holds or a live breach is about to trip it; None when the scope is open."""
+    record = state.latch(latch)
+    if record is not None and record.active:
+        return "latched", f"observed {record.observed:g} against the limit {record.limit:g}"
+    if live is None:
+        return None
+    if record is not None and record.released_at is not None and snapshot_ts <= record.released_at:
+        return None  # released by a human after this snapshot was taken
+    return "breached", live.description
+
+
+def _latch_reason(code: C, what: str, latch: str, found: tuple[str, str]) -> Reason:
+    how, why = found
+    return Reason(
+        code=code,
+        message=f"{what} limit {how} ({why}): reducing-only until a risk officer releases latch '{latch}'",
+        observed=latch,
+    )
+
+
+def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
+    """Why a non-reducing intent may not pass: empty when every source leaves its scope open."""
+    if ctx.reducing:
+        return []
+    limits, rules, intent = ctx.limits, ctx.global_rules, ctx.intent
+    reasons: list[Reason] = []
+    if limits.trading_state is TradingState.REDUCING:
+        reasons.append(
+            Reason(
+                code=C.TRADING_REDUCING,
+                message=f"trading state is 'reducing' ({limits.state_scope} scope): only intents that shrink an "
+                f"open position without flipping it are admitted",
+                observed=intent.action,
+            )
+        )
+    portfolio = ctx.state.portfolio
+    snapshot_ts = portfolio.ts.timestamp() if portfolio is not None else 0.0
+    drawdown_id = latch_id("drawdown", "global")
+    live = drawdown_breach(portfolio, rules) if portfolio is not None else None
+    if (found := _latched(ctx.state, drawdown_id, live, snapshot_ts)) is not None:
+        reasons.append(_latch_reason(C.DRAWDOWN_REDUCING, "drawdown", drawdown_id, found))
+    day = trading_day(ctx.now, rules.trading_day_start_utc)
+    global_id = latch_id("daily_loss", "global", GLOBAL_KEY, day)
+    live = global_daily_loss_breach(portfolio, rules, ctx.now) if portfolio is not None else None
+    if (found := _latched(ctx.state, global_id, live, snapshot_ts)) is not None:
+        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
+    strategy_id = intent.strategy_id
+    strategy_limit = limits.strategy_max_daily_loss_usd
+    strategy_latch = latch_id("daily_loss", "strategy", strategy_id, day)
+    live = None
+    if portfolio is not None and strategy_limit is not None:
+        live = strategy_daily_loss_breach(portfolio, strategy_id, strategy_limit, rules, ctx.now)
+    if (found := _latched(ctx.state, strategy_latch, live, snapshot_ts)) is not None:
+        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{strategy_id}'s daily loss", strategy_latch, found))
+    return reasons
