@@ -25,7 +25,6 @@ from typing import Any
 import nats
 import orjson
 import redis.asyncio as aioredis
-from opentelemetry.sdk.trace import TracerProvider
 
 from bench.load import LoadResult, run_load
 from deploy.servers import free_port, nats_server, redis_server
@@ -38,8 +37,8 @@ from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.spec import PolicySpec
 from gate.policy.store import build_document, write_active_policy
-from gate.runtime.pipeline import DecisionPipeline
-from gate.runtime.policy_sync import PolicySync
+from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
+from gate.runtime.telemetry import DecisionTracer
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0}
@@ -135,13 +134,11 @@ def decision_cost_us(iterations: int) -> dict[str, float]:
     now = time.time()
     evaluate(intent, policy, state, now)
     per_eval = min(timeit.repeat(lambda: evaluate(intent, policy, state, now), number=iterations, repeat=5))
-    sync = PolicySync(aioredis.Redis(), refresh_s=60, max_age_s=3600)  # never used: the policy is set directly
-    sync.policy, sync.confirmed_at = policy, time.monotonic()
     pipeline = DecisionPipeline(
         GateSettings(gate_id="bench", dedupe_id_ttl_s=1e-9),
-        sync,
+        FixedPolicy(policy),
         state,
-        TracerProvider().get_tracer("bench"),
+        DecisionTracer(None),
         GateCounters(),
     )
     payloads = [orjson.dumps(intent_body("pipe", i)) for i in range(iterations)]

@@ -24,6 +24,8 @@ class GateSettings(BaseSettings):
     gate_id: str = Field(default_factory=_default_gate_id)
     queue_group: str = "cio-gate"
     decision_budget_ms: float = Field(200.0, gt=0)
+    # An intent that waited longer than this in the gate's queue is answered RETRY_SAFE/OVERLOADED unparsed.
+    shed_after_ms: float = Field(50.0, gt=0)
     policy_refresh_s: float = Field(2.0, gt=0)
     policy_max_age_s: float = Field(30.0, gt=0)
     signal_source: str = "petrosa-cio"
@@ -38,6 +40,8 @@ class GateSettings(BaseSettings):
     audit_spool_dir: Path = Path(".cio/gate-spool")
     audit_ack_timeout_s: float = Field(5.0, gt=0)
     audit_duplicate_window_s: float = Field(600.0, gt=0)
+    audit_batch_window_ms: float = Field(10.0, ge=0)
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     shutdown_timeout_s: float = Field(10.0, gt=0)
     log_level: str = "INFO"
     version: str = "0.1.0"

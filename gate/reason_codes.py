@@ -14,6 +14,7 @@ class ReasonCode(StrEnum):
     NO_POLICY = "NO_POLICY"
     POLICY_STALE = "POLICY_STALE"
     DECISION_TIMEOUT = "DECISION_TIMEOUT"
+    OVERLOADED = "OVERLOADED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # Acknowledged but never promoted.
     HOLD_NOT_PROMOTED = "HOLD_NOT_PROMOTED"
@@ -66,6 +67,9 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.DECISION_TIMEOUT: "The decision could not be made inside the budget (`CIO_DECISION_BUDGET_MS`, "
     "200 ms by default), counting the time the intent waited in the gate's queue (an overloaded gate sheds "
     "load this way). Decision is RETRY_SAFE.",
+    ReasonCode.OVERLOADED: "The gate is overloaded: the intent waited longer than `CIO_SHED_AFTER_MS` in its "
+    "queue and was answered without being parsed or decided, so the gate keeps answering every request within "
+    "its budget. Decision is RETRY_SAFE; retry with backoff.",
     ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
     ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
     ReasonCode.TRADING_HALTED: "The effective trading state (global, strategy or symbol) is `halted`: "
@@ -123,7 +127,13 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
 }
 
 RETRY_SAFE_CODES = frozenset(
-    {ReasonCode.NO_POLICY, ReasonCode.POLICY_STALE, ReasonCode.DECISION_TIMEOUT, ReasonCode.INTERNAL_ERROR}
+    {
+        ReasonCode.NO_POLICY,
+        ReasonCode.POLICY_STALE,
+        ReasonCode.DECISION_TIMEOUT,
+        ReasonCode.OVERLOADED,
+        ReasonCode.INTERNAL_ERROR,
+    }
 )
 
 

@@ -26,6 +26,34 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*)
 _HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
 
 
+# On raw bytes: a payload with none of these (case-insensitive) cannot hold anything `redact` would change.
+# `\u` is there because a JSON escape could spell a secret key without matching the words.
+_RAW_HINTS = (
+    b"pass",
+    b"secret",
+    b"token",
+    b"key",
+    b"credential",
+    b"auth",
+    b"signature",
+    b"session",
+    b"cookie",
+    b"seed",
+    b"mnemonic",
+    b"bearer",
+    b"@",
+    b"\\u",
+)
+
+
+_RAW_HINT = re.compile(b"|".join(re.escape(hint) for hint in _RAW_HINTS))
+
+
+def may_hold_secrets(raw: bytes) -> bool:
+    """False only when redacting what was parsed from `raw` would change nothing (a cheap scan before `redact`)."""
+    return _RAW_HINT.search(raw.lower()) is not None
+
+
 @lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     return _SECRET_KEY.search(key) is not None

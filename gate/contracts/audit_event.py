@@ -1,11 +1,13 @@
 """The audit event the gate publishes to JetStream stream `CIO_AUDIT`, one per decision (SPEC §5)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
-from gate.contracts.envelope import DecisionKind, FieldError, Reason
+from gate.contracts.envelope import DecisionKind, FieldError, Reason, field_errors_json, reason_json
 
 
 class AuditEvent(BaseModel):
@@ -31,3 +33,56 @@ class AuditEvent(BaseModel):
     intent: dict[str, Any] | None
     raw_intent: str | None = None
     state: dict[str, Any] | None = None
+
+
+def encode_audit_event(
+    *,
+    decision_id: str,
+    ts: datetime,
+    gate_id: str,
+    subject: str,
+    strategy_id: str | None,
+    symbol: str | None,
+    action: str | None,
+    intent_id: str | None,
+    decision: DecisionKind,
+    reasons: Sequence[Reason],
+    field_errors: Sequence[FieldError] | None,
+    policy_version: int | None,
+    policy_checksum: str | None,
+    trace_id: str,
+    span_id: str,
+    traceparent: str,
+    latency_us: int,
+    signal_subject: str | None,
+    intent: dict[str, Any] | None,
+    raw_intent: str | None,
+    state: dict[str, Any] | None,
+) -> bytes:
+    """`AuditEvent(...).model_dump_json()`, written directly on the hot path (see `gate.contracts.envelope`)."""
+    return orjson.dumps(
+        {
+            "decision_id": decision_id,
+            "ts": ts,
+            "gate_id": gate_id,
+            "subject": subject,
+            "strategy_id": strategy_id,
+            "symbol": symbol,
+            "action": action,
+            "intent_id": intent_id,
+            "decision": decision,
+            "reasons": [reason_json(r) for r in reasons],
+            "field_errors": field_errors_json(field_errors),
+            "policy_version": policy_version,
+            "policy_checksum": policy_checksum,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "traceparent": traceparent,
+            "latency_us": latency_us,
+            "signal_subject": signal_subject,
+            "intent": intent,
+            "raw_intent": raw_intent,
+            "state": state,
+        },
+        option=orjson.OPT_UTC_Z,
+    )

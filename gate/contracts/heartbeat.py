@@ -11,11 +11,13 @@ class GateCounters(BaseModel):
     approved: int = 0
     rejected: int = 0
     retry_safe: int = 0
+    shed: int = 0  # RETRY_SAFE/OVERLOADED answers given without deciding (part of retry_safe)
     invalid: int = 0
     peer_promotions: int = 0
     audit_pending: int = 0
     audit_published: int = 0
     audit_failures: int = 0
+    permission_violations: int = 0
 
 
 class GateHeartbeat(BaseModel):

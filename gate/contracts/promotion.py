@@ -1,6 +1,7 @@
 """`cio.gate.promotion`: what one gate tells its peers after each promotion, so duplicate suppression, rate
 limits and pending exposure count the whole queue group's promotions, not only its own."""
 
+import orjson
 from pydantic import BaseModel
 
 
@@ -13,3 +14,29 @@ class PromotionNotice(BaseModel):
     intent_id: str | None
     notional_usd: float | None
     policy_version: int
+
+
+def encode_promotion_notice(
+    *,
+    gate_id: str,
+    ts: float,
+    strategy_id: str,
+    symbol: str,
+    action: str,
+    intent_id: str | None,
+    notional_usd: float | None,
+    policy_version: int,
+) -> bytes:
+    """`PromotionNotice(...).model_dump_json()`, written directly on the hot path (see `gate.contracts.envelope`)."""
+    return orjson.dumps(
+        {
+            "gate_id": gate_id,
+            "ts": ts,
+            "strategy_id": strategy_id,
+            "symbol": symbol,
+            "action": action,
+            "intent_id": intent_id,
+            "notional_usd": notional_usd,
+            "policy_version": policy_version,
+        }
+    )

@@ -13,7 +13,19 @@ class CioStamp(BaseModel):
     original_source: str
 
 
-def build_signal_payload(body: dict[str, Any], stamp: CioStamp, source: str, traceparent: str) -> dict[str, Any]:
+def cio_stamp_json(
+    decision_id: str, policy_version: int, approved_at: datetime, original_source: str
+) -> dict[str, Any]:
+    """`CioStamp(...).model_dump(mode="json")`, built directly on the hot path (tests check the two agree)."""
+    return {
+        "decision_id": decision_id,
+        "policy_version": policy_version,
+        "approved_at": approved_at.isoformat().replace("+00:00", "Z"),
+        "original_source": original_source,
+    }
+
+
+def build_signal_payload(body: dict[str, Any], stamp: dict[str, Any], source: str, traceparent: str) -> dict[str, Any]:
     """Turn `body` (the validated intent, dumped with `exclude_none`) into the signal the trade engine reads.
 
     Null fields are omitted so the trade engine applies its own defaults (it rejects an explicit null for
@@ -22,7 +34,7 @@ def build_signal_payload(body: dict[str, Any], stamp: CioStamp, source: str, tra
     """
     body["source"] = source
     meta = dict(body.get("meta") or {})
-    meta["cio"] = stamp.model_dump(mode="json")
+    meta["cio"] = stamp  # `CioStamp` as JSON
     body["meta"] = meta
     trace_context = dict(body.get("_otel_trace_context") or {})
     trace_context["traceparent"] = traceparent

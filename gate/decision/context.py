@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from gate.contracts.intent import Intent
+from gate.decision.book import Book
 from gate.decision.state import StateView
 from gate.policy.resolve import EffectiveLimits
 from gate.policy.spec import GlobalRules
@@ -14,6 +15,7 @@ class DecisionContext:
     limits: EffectiveLimits
     global_rules: GlobalRules
     state: StateView
+    book: Book | None  # the state's latest snapshot, read once per decision
     now: float
     reducing: bool
     # USD notional of the order, None when it cannot be known (engine-sized without equity, no reference price).

@@ -314,10 +314,10 @@ def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
     """Exposure, drawdown and daily loss limits fail closed: without a fresh snapshot only reducing intents pass."""
     if ctx.reducing or not ctx.intent.opens_or_adds or not _snapshot_needed(ctx):
         return NONE
-    portfolio = ctx.state.portfolio
-    if portfolio is None:
+    book = ctx.book
+    if book is None:
         return _reject(C.SNAPSHOT_MISSING, "no portfolio snapshot has been received; exposure cannot be checked")
-    age = ctx.now - portfolio.ts.timestamp()
+    age = ctx.now - book.ts
     if age > ctx.global_rules.max_snapshot_age_s:
         return _reject(
             C.SNAPSHOT_STALE,
@@ -330,11 +330,11 @@ def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
 
 def daily_pnl_known(ctx: DecisionContext) -> list[Reason]:
     """A daily loss limit fails closed: a snapshot without today's PnL for the scope admits only reducing intents."""
-    portfolio = ctx.state.portfolio
-    if ctx.reducing or not ctx.intent.opens_or_adds or portfolio is None or not _daily_loss_limited(ctx):
+    book = ctx.book
+    if ctx.reducing or not ctx.intent.opens_or_adds or book is None or not _daily_loss_limited(ctx):
         return NONE
-    rules = ctx.global_rules
-    if not daily_pnl_window_matches(portfolio, rules, ctx.now):
+    rules, portfolio = ctx.global_rules, book.snapshot
+    if not daily_pnl_window_matches(book, rules, ctx.now):
         since = portfolio.pnl_since.isoformat() if portfolio.pnl_since else "missing"
         return _reject(
             C.DAILY_PNL_UNKNOWN,
@@ -360,8 +360,8 @@ def daily_pnl_known(ctx: DecisionContext) -> list[Reason]:
 
 
 def exposure(ctx: DecisionContext) -> list[Reason]:
-    portfolio = ctx.state.portfolio
-    if ctx.reducing or not ctx.intent.opens_or_adds or portfolio is None:
+    book = ctx.book
+    if ctx.reducing or not ctx.intent.opens_or_adds or book is None:
         return NONE
     symbol_limit = ctx.limits.max_symbol_exposure_usd
     total_limit = ctx.global_rules.max_total_exposure_usd
@@ -370,7 +370,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
     reasons: list[Reason] = []
     symbol = ctx.intent.symbol
     if symbol_limit is not None:
-        held = portfolio.positions.get(symbol)
+        held = book.snapshot.positions.get(symbol)
         projected = (held.notional_usd if held else 0.0) + ctx.state.pending_exposure_usd(symbol) + ctx.notional_usd
         if projected > symbol_limit:
             reasons += _reject(
@@ -380,7 +380,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
                 symbol_limit,
             )
     if total_limit is not None:
-        projected = portfolio.gross_exposure_usd + ctx.state.pending_total_usd + ctx.notional_usd
+        projected = book.gross_exposure_usd + ctx.state.pending_total_usd + ctx.notional_usd
         if projected > total_limit:
             reasons += _reject(
                 C.TOTAL_EXPOSURE_EXCEEDED,

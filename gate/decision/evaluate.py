@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from gate.contracts.envelope import Reason
 from gate.contracts.intent import Intent
+from gate.decision.book import Book
 from gate.decision.context import DecisionContext
 from gate.decision.controls import ALL_CONTROLS
 from gate.decision.reducing import is_reducing
@@ -34,17 +35,16 @@ def order_notional_usd(intent: Intent, limits: EffectiveLimits, state: StateView
         entry = intent.entry_price
         return intent.quantity * entry if entry > 0 else None
     if intent.position_size_pct is not None:
-        portfolio = state.portfolio
-        return intent.position_size_pct * portfolio.equity_usd if portfolio is not None else None
+        book = state.book
+        return intent.position_size_pct * book.snapshot.equity_usd if book is not None else None
     return limits.engine_sized_notional_usd
 
 
-def known_position(symbol: str, state: StateView, max_age_s: float, now: float) -> float | None:
+def known_position(symbol: str, book: Book | None, max_age_s: float, now: float) -> float | None:
     """The net position from a fresh snapshot; None when unknown (a stale book cannot prove an order reduces)."""
-    portfolio = state.portfolio
-    if portfolio is None or now - portfolio.ts.timestamp() > max_age_s:
+    if book is None or now - book.ts > max_age_s:
         return None
-    held = portfolio.positions.get(symbol)
+    held = book.snapshot.positions.get(symbol)
     return held.quantity if held is not None else 0.0
 
 
@@ -57,12 +57,14 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
     if halted is not None:
         return Verdict(False, (halted,), limits, None)
 
-    position_qty = known_position(intent.symbol, state, policy.global_rules.max_snapshot_age_s, now)
+    book = state.book
+    position_qty = known_position(intent.symbol, book, policy.global_rules.max_snapshot_age_s, now)
     ctx = DecisionContext(
         intent=intent,
         limits=limits,
         global_rules=policy.global_rules,
         state=state,
+        book=book,
         now=now,
         reducing=is_reducing(intent, position_qty),
         notional_usd=order_notional_usd(intent, limits, state),

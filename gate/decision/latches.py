@@ -7,9 +7,11 @@ after the release, so a human release is never undone by the snapshot that was a
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from gate.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
 from gate.contracts.portfolio import PortfolioSnapshot
+from gate.decision.book import Book
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.spec import GlobalRules, PolicySpec
 
@@ -18,6 +20,7 @@ DAY_S = 86_400.0
 _WINDOW_SLACK_S = 1.0
 
 
+@lru_cache(maxsize=16)
 def _day_offset_s(start_utc: str) -> float:
     hours, minutes = start_utc.split(":")
     return int(hours) * 3600.0 + int(minutes) * 60.0
@@ -29,17 +32,23 @@ def trading_day_start(now: float, start_utc: str) -> float:
     return (now - offset) // DAY_S * DAY_S + offset
 
 
+@lru_cache(maxsize=16)
+def _day_name(second: int, start_utc: str) -> str:
+    return datetime.fromtimestamp(trading_day_start(second, start_utc), UTC).date().isoformat()
+
+
 def trading_day(now: float, start_utc: str) -> str:
-    """The trading day's name: the UTC date on which it started."""
-    return datetime.fromtimestamp(trading_day_start(now, start_utc), UTC).date().isoformat()
+    """The trading day's name: the UTC date on which it started. Days start on whole seconds, so the whole
+    second `now` falls in names the same day (and the name is computed once a second, not per decision)."""
+    return _day_name(int(now), start_utc)
 
 
-def daily_pnl_window_matches(snapshot: PortfolioSnapshot, rules: GlobalRules, now: float) -> bool:
+def daily_pnl_window_matches(book: Book, rules: GlobalRules, now: float) -> bool:
     """True when the snapshot's daily PnL counts from the start of the gate's current trading day."""
-    if snapshot.pnl_since is None:
+    if book.pnl_since is None:
         return False
     start = trading_day_start(now, rules.trading_day_start_utc)
-    return abs(snapshot.pnl_since.timestamp() - start) <= _WINDOW_SLACK_S and snapshot.ts.timestamp() >= start
+    return abs(book.pnl_since - start) <= _WINDOW_SLACK_S and book.ts >= start
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +66,8 @@ class Breach:
         return latch_id(self.kind, self.scope, self.key, self.day)
 
 
-def drawdown_breach(snapshot: PortfolioSnapshot, rules: GlobalRules) -> Breach | None:
-    limit = rules.max_drawdown_pct
+def drawdown_breach(book: Book, rules: GlobalRules) -> Breach | None:
+    snapshot, limit = book.snapshot, rules.max_drawdown_pct
     if limit is None or snapshot.drawdown_pct < limit:
         return None
     return Breach(
@@ -72,9 +81,10 @@ def drawdown_breach(snapshot: PortfolioSnapshot, rules: GlobalRules) -> Breach |
     )
 
 
-def global_daily_loss_breach(snapshot: PortfolioSnapshot, rules: GlobalRules, now: float) -> Breach | None:
+def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Breach | None:
     """The book's loss today against `max_daily_loss_usd` and `max_daily_loss_pct` (of the day's start equity)."""
-    if snapshot.daily_pnl_usd is None or not daily_pnl_window_matches(snapshot, rules, now):
+    snapshot = book.snapshot
+    if snapshot.daily_pnl_usd is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -snapshot.daily_pnl_usd
     day = trading_day(now, rules.trading_day_start_utc)
@@ -97,25 +107,25 @@ def global_daily_loss_breach(snapshot: PortfolioSnapshot, rules: GlobalRules, no
 
 
 def strategy_daily_loss_breach(
-    snapshot: PortfolioSnapshot, strategy_id: str, limit: float, rules: GlobalRules, now: float
+    book: Book, strategy_id: str, limit: float, rules: GlobalRules, now: float
 ) -> Breach | None:
-    book = snapshot.strategies.get(strategy_id)
-    if book is None or not daily_pnl_window_matches(snapshot, rules, now):
+    strategy = book.snapshot.strategies.get(strategy_id)
+    if strategy is None or not daily_pnl_window_matches(book, rules, now):
         return None
-    loss = -book.daily_pnl_usd
+    loss = -strategy.daily_pnl_usd
     if loss < limit:
         return None
     day = trading_day(now, rules.trading_day_start_utc)
     return Breach("daily_loss", "strategy", strategy_id, day, loss, limit, f"{strategy_id} lost {loss:,.2f} USD today")
 
 
-def find_breaches(snapshot: PortfolioSnapshot, spec: PolicySpec, now: float) -> list[Breach]:
+def find_breaches(book: Book, spec: PolicySpec, now: float) -> list[Breach]:
     """Every latchable limit the snapshot breaches under `spec`."""
     rules = spec.global_rules
-    found = [drawdown_breach(snapshot, rules), global_daily_loss_breach(snapshot, rules, now)]
+    found = [drawdown_breach(book, rules), global_daily_loss_breach(book, rules, now)]
     for strategy_id, strategy in spec.strategies.items():
         if strategy.max_daily_loss_usd is not None:
-            found.append(strategy_daily_loss_breach(snapshot, strategy_id, strategy.max_daily_loss_usd, rules, now))
+            found.append(strategy_daily_loss_breach(book, strategy_id, strategy.max_daily_loss_usd, rules, now))
     return [breach for breach in found if breach is not None]
 
 
@@ -156,14 +166,15 @@ class LatchBook:
 
 
 def trip_latches(
-    book: LatchBook, snapshot: PortfolioSnapshot, spec: PolicySpec, now: float, gate_id: str
+    latches: LatchBook, snapshot: PortfolioSnapshot | Book, spec: PolicySpec, now: float, gate_id: str
 ) -> list[LatchRecord]:
     """Trip a latch for every breach the snapshot shows that is not latched already; returns the new records
     (the caller stores them in Redis and tells the peers)."""
+    book = snapshot if isinstance(snapshot, Book) else Book.of(snapshot)
     tripped: list[LatchRecord] = []
-    snapshot_ts = snapshot.ts.timestamp()
-    for breach in find_breaches(snapshot, spec, now):
-        if not book.may_trip(breach.id, snapshot_ts):
+    snapshot_ts = book.ts
+    for breach in find_breaches(book, spec, now):
+        if not latches.may_trip(breach.id, snapshot_ts):
             continue
         record = LatchRecord(
             kind=breach.kind,
@@ -176,6 +187,6 @@ def trip_latches(
             observed=breach.observed,
             limit=breach.limit,
         )
-        book.put(record)
+        latches.put(record)
         tripped.append(record)
     return tripped

@@ -10,6 +10,7 @@ from typing import Protocol
 from gate.contracts.intent import Intent
 from gate.contracts.latch import LatchRecord
 from gate.contracts.portfolio import PortfolioSnapshot
+from gate.decision.book import Book
 from gate.decision.latches import LatchBook
 from gate.policy.resolve import RateRule
 
@@ -19,6 +20,9 @@ MINUTE = 60.0
 class StateView(Protocol):
     @property
     def portfolio(self) -> PortfolioSnapshot | None: ...
+
+    @property
+    def book(self) -> Book | None: ...
 
     def pending_exposure_usd(self, symbol: str) -> float: ...
 
@@ -45,13 +49,17 @@ class GateState:
         self._rate_windows: dict[tuple[str, str], deque[float]] = {}
         self._pending_exposure: dict[str, float] = {}
         self._pending_total = 0.0
-        self._portfolio: PortfolioSnapshot | None = None
+        self._book: Book | None = None
         self.latches = LatchBook()
 
     # -- reads (StateView) -------------------------------------------------------------------------------
     @property
     def portfolio(self) -> PortfolioSnapshot | None:
-        return self._portfolio
+        return self._book.snapshot if self._book is not None else None
+
+    @property
+    def book(self) -> Book | None:
+        return self._book
 
     def pending_exposure_usd(self, symbol: str) -> float:
         return self._pending_exposure.get(symbol, 0.0)
@@ -85,9 +93,9 @@ class GateState:
     # -- writes --------------------------------------------------------------------------------------------
     def apply_snapshot(self, snapshot: PortfolioSnapshot) -> bool:
         """Adopt a newer snapshot; promotions counted as pending are now part of it."""
-        if self._portfolio is not None and snapshot.ts <= self._portfolio.ts:
+        if self._book is not None and snapshot.ts <= self._book.snapshot.ts:
             return False
-        self._portfolio = snapshot
+        self._book = Book.of(snapshot)
         self._pending_exposure.clear()
         self._pending_total = 0.0
         return True

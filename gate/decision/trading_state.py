@@ -69,23 +69,23 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
                 observed=intent.action,
             )
         )
-    portfolio = ctx.state.portfolio
-    snapshot_ts = portfolio.ts.timestamp() if portfolio is not None else 0.0
+    book = ctx.book
+    snapshot_ts = book.ts if book is not None else 0.0
     drawdown_id = latch_id("drawdown", "global")
-    live = drawdown_breach(portfolio, rules) if portfolio is not None else None
+    live = drawdown_breach(book, rules) if book is not None else None
     if (found := _latched(ctx.state, drawdown_id, live, snapshot_ts)) is not None:
         reasons.append(_latch_reason(C.DRAWDOWN_REDUCING, "drawdown", drawdown_id, found))
     day = trading_day(ctx.now, rules.trading_day_start_utc)
     global_id = latch_id("daily_loss", "global", GLOBAL_KEY, day)
-    live = global_daily_loss_breach(portfolio, rules, ctx.now) if portfolio is not None else None
+    live = global_daily_loss_breach(book, rules, ctx.now) if book is not None else None
     if (found := _latched(ctx.state, global_id, live, snapshot_ts)) is not None:
         reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
     strategy_id = intent.strategy_id
     strategy_limit = limits.strategy_max_daily_loss_usd
     strategy_latch = latch_id("daily_loss", "strategy", strategy_id, day)
     live = None
-    if portfolio is not None and strategy_limit is not None:
-        live = strategy_daily_loss_breach(portfolio, strategy_id, strategy_limit, rules, ctx.now)
+    if book is not None and strategy_limit is not None:
+        live = strategy_daily_loss_breach(book, strategy_id, strategy_limit, rules, ctx.now)
     if (found := _latched(ctx.state, strategy_latch, live, snapshot_ts)) is not None:
         reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{strategy_id}'s daily loss", strategy_latch, found))
     return reasons

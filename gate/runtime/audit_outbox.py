@@ -5,6 +5,11 @@ process) and queues it; the publisher sends it to `CIO_AUDIT` with `Nats-Msg-Id 
 segment once every event in it is acknowledged. On start-up, segments left by this or a dead gate (one whose
 spool lock is free) are replayed; JetStream's duplicate window and the audit store's unique `decision_id` make
 the replay idempotent. Nothing on the decision path waits for NATS or for the disk to sync.
+
+Events that accumulate within `batch_window_s` are written to the socket together (one wake-up, one write),
+each with its own reply subject on one ack inbox. JetStream atomic batches (one PubAck per batch) were measured
+and rejected: nats-server 2.15 spends about 1.2 ms of CPU per batch, more than the PubAcks they save on a
+machine where the gate and NATS share the cores.
 """
 
 import asyncio
@@ -13,6 +18,8 @@ import fcntl
 import logging
 import os
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +27,14 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from gate.runtime.wire import NatsWriter
+
 log = logging.getLogger(__name__)
 
 _SEGMENT_MAX_EVENTS = 20_000
 _SEGMENT_MAX_AGE_S = 10.0
 _RETRY_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 _MAX_IN_FLIGHT = 20_000
-_COALESCE_S = 0.002
 
 
 @dataclass(eq=False)
@@ -49,7 +57,12 @@ class _Item:
     payload: bytes
     segment: _Segment
     attempts: int = 0
-    sent_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    item: _Item
+    sent_at: float
 
 
 @dataclass
@@ -65,11 +78,14 @@ class AuditOutbox:
     spool_root: Path
     gate_id: str
     ack_timeout_s: float = 5.0
+    batch_window_s: float = 0.01
+    on_no_stream: Callable[[], None] | None = None  # JetStream answered "no stream": the stream must be recreated
     counters: OutboxCounters = field(default_factory=OutboxCounters)
 
     def __post_init__(self) -> None:
         self._dir = self.spool_root / _safe_name(self.gate_id)
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._ready: deque[_Item] = deque()  # spooled, not yet sent (or due for a retry)
+        self._wake = asyncio.Event()
         self._segment: _Segment | None = None
         self._lock_fd: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -77,10 +93,12 @@ class AuditOutbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._seq = 0
-        self._inflight: dict[int, _Item] = {}
+        self._inflight: dict[int, _InFlight] = {}
         self._ack_seq = 0
         self._ack_prefix: str | None = None
         self._room = asyncio.Event()
+        self._writer = NatsWriter(self.nc)
+        self._staged: list[tuple[str, str, bytes]] = []
 
     @property
     def pending(self) -> int:
@@ -108,11 +126,29 @@ class AuditOutbox:
         self._task = asyncio.create_task(self._publish_loop(), name="audit-outbox")
 
     def submit(self, subject: str, decision_id: str, payload: bytes) -> None:
+        """Spool one event now (one `write(2)`) and queue it for publishing."""
+        self.stage(subject, decision_id, payload)
+        self.commit_staged()
+
+    def stage(self, subject: str, decision_id: str, payload: bytes) -> None:
+        """Hold an event for the next `commit_staged`, which writes every staged event with one `write(2)`."""
+        self._staged.append((subject, decision_id, payload))
+
+    def commit_staged(self) -> None:
+        """Make the staged events durable in the spool, then queue them for publishing. Raises if the spool
+        cannot be written; the caller must then not send what depends on these events."""
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
         segment = self._current_segment()
         assert segment.fd is not None
-        os.write(segment.fd, subject.encode() + b" " + payload + b"\n")
-        segment.written += 1
-        self._enqueue(_Item(subject, decision_id, payload, segment))
+        data = b"".join(subject.encode() + b" " + payload + b"\n" for subject, _, payload in staged)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(segment.fd, view) :]
+        segment.written += len(staged)
+        for subject, decision_id, payload in staged:
+            self._enqueue(_Item(subject, decision_id, payload, segment))
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every submitted event is acknowledged; True when the spool is empty."""
@@ -204,7 +240,7 @@ class AuditOutbox:
         item.segment.outstanding += 1
         self._pending += 1
         self._idle.clear()
-        self._queue.put_nowait(item)
+        self._queue_item(item)
 
     def _acknowledge(self, item: _Item) -> None:
         segment = item.segment
@@ -223,44 +259,52 @@ class AuditOutbox:
         sweeper = asyncio.create_task(self._sweep_unacknowledged())
         try:
             while True:
-                batch = [await self._queue.get()]
-                # Let events accumulate for a moment: one wake-up, one socket write and one burst of PubAcks
-                # for many decisions keeps the event loop free for intents (audit latency is not critical).
-                await asyncio.sleep(_COALESCE_S)
-                while not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
+                if not self._ready:
+                    self._wake.clear()
+                    await self._wake.wait()
+                # Let events accumulate for a moment: one wake-up, one socket write and one burst of PubAcks for
+                # many decisions keeps the event loop free for intents (audit latency is not critical).
+                await asyncio.sleep(self.batch_window_s)
+                batch, self._ready = self._ready, deque()
                 for item in batch:
                     while len(self._inflight) >= _MAX_IN_FLIGHT:
+                        await self._writer.flush()
                         self._room.clear()
                         await self._room.wait()
-                    await self._send(item)
+                    self._send(item)
+                await self._writer.flush()
         finally:
             sweeper.cancel()
 
-    async def _send(self, item: _Item) -> None:
+    def _send(self, item: _Item) -> None:
         self._ack_seq += 1
         seq = self._ack_seq
-        item.sent_at = time.monotonic()
-        self._inflight[seq] = item
+        self._inflight[seq] = _InFlight(item, time.monotonic())
         try:
-            await self.nc.publish(
-                item.subject, item.payload, reply=f"{self._ack_prefix}.{seq}", headers={"Nats-Msg-Id": item.decision_id}
-            )
+            headers = b"NATS/1.0\r\nNats-Msg-Id: " + item.decision_id.encode() + b"\r\n\r\n"
+            self._writer.add(item.subject, item.payload, headers, f"{self._ack_prefix}.{seq}")
         except Exception as exc:
             self._inflight.pop(seq, None)
             self._failed(item, exc)
 
     async def _on_ack(self, msg: Msg) -> None:
-        item = self._inflight.pop(int(msg.subject.rpartition(".")[2]), None)
-        if item is None:
+        sent = self._inflight.pop(int(msg.subject.rpartition(".")[2]), None)
+        if sent is None:
             return  # already timed out and re-queued; JetStream deduplicates the retry
         if len(self._inflight) < _MAX_IN_FLIGHT:
             self._room.set()
+        item = sent.item
         if msg.headers and msg.headers.get("Status") == "503":
+            if self.on_no_stream is not None:
+                self.on_no_stream()
             self._failed(item, RuntimeError(f"no stream accepts {item.subject}"))
             return
+        data = msg.data
+        if data.startswith(b'{"stream":') and b'"error"' not in data:
+            self._acknowledge(item)  # the common case, without parsing it: `{"stream":..,"seq":..}`
+            return
         try:
-            reply = orjson.loads(msg.data)
+            reply = orjson.loads(data)
         except orjson.JSONDecodeError:
             reply = {"error": {"description": "unreadable PubAck"}}
         if not isinstance(reply, dict) or "error" in reply or reply.get("stream") is None:
@@ -275,17 +319,21 @@ class AuditOutbox:
         if item.attempts in (1, 10) or item.attempts % 100 == 0:
             log.warning("audit publish of %s failed (attempt %d): %r", item.decision_id, item.attempts, exc)
         delay = _RETRY_BACKOFF_S[min(item.attempts, len(_RETRY_BACKOFF_S)) - 1]
-        asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, item)
+        asyncio.get_running_loop().call_later(delay, self._queue_item, item)
+
+    def _queue_item(self, item: _Item) -> None:
+        self._ready.append(item)
+        if len(self._ready) == 1:
+            self._wake.set()
 
     async def _sweep_unacknowledged(self) -> None:
         """A PubAck that never comes (NATS restarted, message dropped) must not pin an event forever."""
         while True:
             await asyncio.sleep(min(self.ack_timeout_s / 2, 0.5))
             cutoff = time.monotonic() - self.ack_timeout_s
-            expired = [seq for seq, item in self._inflight.items() if item.sent_at < cutoff]
+            expired = [seq for seq, sent in self._inflight.items() if sent.sent_at < cutoff]
             for seq in expired:
-                item = self._inflight.pop(seq)
-                self._failed(item, TimeoutError(f"no PubAck within {self.ack_timeout_s}s"))
+                self._failed(self._inflight.pop(seq).item, TimeoutError(f"no PubAck within {self.ack_timeout_s}s"))
             if expired:
                 self._room.set()
 

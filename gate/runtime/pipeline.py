@@ -1,46 +1,38 @@
 """One intent's way through the gate, minus the network: bytes in, the messages to send out.
 
 `DecisionPipeline.process` validates, decides (with `gate.decision.evaluate`), records a promotion in the
-gate state, and returns the reply envelope, the signal to promote (if any) and the audit event. The service
-only publishes what it returns, so everything here is exercised by tests without timing games.
+gate state, and returns the reply envelope, the signal to promote (if any) and the audit event. `shed` answers
+an intent the gate will not decide (it waited too long in the queue) without parsing it. The service only
+publishes what these return, so everything here is exercised by tests without timing games.
 """
 
 import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from gate.config import GateSettings
-from gate.contracts.audit_event import AuditEvent
-from gate.contracts.envelope import (
-    DecisionData,
-    DecisionEnvelope,
-    DecisionKind,
-    ErrorBody,
-    FieldError,
-    Reason,
-)
+from gate.contracts.audit_event import encode_audit_event
+from gate.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
 from gate.contracts.heartbeat import GateCounters
 from gate.contracts.intent import Intent
-from gate.contracts.promotion import PromotionNotice
-from gate.contracts.signal import CioStamp, build_signal_payload
+from gate.contracts.promotion import encode_promotion_notice
+from gate.contracts.signal import build_signal_payload, cio_stamp_json
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.reason_codes import ReasonCode
-from gate.redaction import redact, redact_text
-from gate.runtime.policy_sync import PolicySync
+from gate.redaction import may_hold_secrets, redact, redact_text
 from gate.runtime.subjects import subject_token
-from gate.runtime.telemetry import parent_context
-from gate.runtime.trace_context import format_traceparent, incoming_traceparent
+from gate.runtime.telemetry import DecisionTrace, DecisionTracer
+from gate.runtime.trace_context import incoming_traceparent, traceparent_without_parsing
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +44,27 @@ _SUBJECT_FOR: dict[DecisionKind, str] = {
     "REJECTED": "rejected",
     "RETRY_SAFE": "retry_safe",
 }
+
+
+class PolicySource(Protocol):
+    """Where the pipeline gets the policy to decide with: `PolicySync` in the gate, a fixed policy in tests."""
+
+    def usable(self, now_monotonic: float) -> CompiledPolicy | None: ...
+
+    def is_stale(self, now_monotonic: float) -> bool: ...
+
+
+class FixedPolicy:
+    """A policy that is always fresh: for tests, the fuzzer and the benchmark's in-process measurements."""
+
+    def __init__(self, policy: CompiledPolicy | None) -> None:
+        self.policy = policy
+
+    def usable(self, now_monotonic: float) -> CompiledPolicy | None:
+        return self.policy
+
+    def is_stale(self, now_monotonic: float) -> bool:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +98,31 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     ]
 
 
+_SHED_REASON = Reason(
+    code=ReasonCode.OVERLOADED,
+    message="the gate is overloaded: this intent waited too long in its queue and was not decided; retry with backoff",
+)
+
+
 class DecisionPipeline:
     def __init__(
         self,
         settings: GateSettings,
-        policy_sync: PolicySync,
+        policy_source: PolicySource,
         state: GateState,
-        tracer: trace.Tracer,
+        tracer: DecisionTracer,
         counters: GateCounters,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._policy_sync = policy_sync
+        self._policy_source = policy_source
         self._state = state
         self._tracer = tracer
         self._counters = counters
+        self._wall = wall_clock
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
+        self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
 
     def process(
         self,
@@ -113,14 +135,10 @@ class DecisionPipeline:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
         started = time.perf_counter()
-        now = time.time()
+        now = self._wall()
         self._counters.received += 1
         body, invalid = self._parse(data)
-        span = self._tracer.start_span(
-            "cio.gate.decide", context=parent_context(incoming_traceparent(headers, body)), kind=SpanKind.CONSUMER
-        )
-        span_ctx = span.get_span_context()
-        traceparent = format_traceparent(span_ctx.trace_id, span_ctx.span_id, int(span_ctx.trace_flags))
+        trace = self._tracer.start(incoming_traceparent(headers, body))
         intent: Intent | None = None
         if invalid is None:
             intent, invalid = self._validate(body)
@@ -143,52 +161,45 @@ class DecisionPipeline:
         promotion: bytes | None = None
         if decision == "APPROVED":
             assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
-            signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, traceparent)
-            promotion = (
-                PromotionNotice(
-                    gate_id=self._settings.gate_id,
-                    ts=now,
-                    strategy_id=intent.strategy_id,
-                    symbol=intent.symbol,
-                    action=intent.action,
-                    intent_id=intent.intent_id,
-                    notional_usd=verdict.notional_usd,
-                    policy_version=policy.version,
-                )
-                .model_dump_json()
-                .encode()
+            signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, trace.traceparent)
+            promotion = encode_promotion_notice(
+                gate_id=self._settings.gate_id,
+                ts=now,
+                strategy_id=intent.strategy_id,
+                symbol=intent.symbol,
+                action=intent.action,
+                intent_id=intent.intent_id,
+                notional_usd=verdict.notional_usd,
+                policy_version=policy.version,
             )
             self._counters.approved += 1
         elif decision == "REJECTED":
             self._counters.rejected += 1
         else:
             self._counters.retry_safe += 1
-        signal_subject = signal.subject if signal is not None else None
 
-        trace_id = f"{span_ctx.trace_id:032x}"
+        signal_subject = signal.subject if signal is not None else None
         field_errors = invalid.field_errors if invalid is not None else None
-        # Outbound models are built from values this module produced and typed itself: construct, do not re-validate
-        # (validating `intent` again would copy the whole dict on the hot path). Tests parse every one back.
-        decision_data = DecisionData.model_construct(
-            decision=decision,
-            decision_id=decision_id,
-            intent_id=intent.intent_id if intent is not None else _raw_intent_id(body),
-            policy_version=policy.version if policy is not None else None,
-            reasons=list(reasons),
-            signal_subject=signal_subject,
-            field_errors=field_errors,
-        )
+        intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
+        policy_version = policy.version if policy is not None else None
         reply = None
         if reply_to:
-            error = None
-            if decision != "APPROVED":
-                error = ErrorBody(code=reasons[0].code, message="; ".join(r.message for r in reasons))
-            envelope = DecisionEnvelope.model_construct(
-                success=decision == "APPROVED", data=decision_data, trace_id=trace_id, error=error
+            envelope = encode_decision_envelope(
+                decision=decision,
+                decision_id=decision_id,
+                intent_id=intent_id,
+                policy_version=policy_version,
+                reasons=reasons,
+                signal_subject=signal_subject,
+                field_errors=field_errors,
+                trace_id=trace.trace_id,
             )
-            reply = Outbound(reply_to, envelope.model_dump_json().encode(), {"traceparent": traceparent})
-
-        audit = AuditEvent.model_construct(
+            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+        if intent_dump is not None and may_hold_secrets(data):
+            audited_intent: dict[str, Any] | None = redact(intent_dump)
+        else:
+            audited_intent = intent_dump
+        audit = encode_audit_event(
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
             gate_id=self._settings.gate_id,
@@ -196,38 +207,94 @@ class DecisionPipeline:
             strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
             symbol=intent.symbol if intent is not None else _raw_str(body, "symbol"),
             action=intent.action if intent is not None else _raw_str(body, "action"),
-            intent_id=decision_data.intent_id,
+            intent_id=intent_id,
             decision=decision,
-            reasons=list(reasons),
+            reasons=reasons,
             field_errors=field_errors,
-            policy_version=decision_data.policy_version,
+            policy_version=policy_version,
             policy_checksum=policy.checksum if policy is not None else None,
-            trace_id=trace_id,
-            span_id=f"{span_ctx.span_id:016x}",
-            traceparent=traceparent,
+            trace_id=trace.trace_id,
+            span_id=trace.span_id,
+            traceparent=trace.traceparent,
             latency_us=int((time.perf_counter() - started + queued_s) * 1e6),
             signal_subject=signal_subject,
-            intent=redact(intent_dump) if intent_dump is not None else None,
+            intent=audited_intent,
             raw_intent=_raw_for_audit(data, body) if intent is None else None,
             state={"trading_state": verdict.limits.trading_state.value} if verdict is not None else None,
         )
-        span.set_attributes({"cio.decision": decision, "cio.decision_id": decision_id})
-        if intent is not None:
-            span.set_attributes({"cio.strategy_id": intent.strategy_id, "cio.symbol": intent.symbol})
-        if decision != "APPROVED":
-            span.set_attribute("cio.reason_codes", [r.code for r in reasons])
-            if decision == "RETRY_SAFE":
-                span.set_status(Status(StatusCode.ERROR, reasons[0].code))
-        span.end()
+        self._finish(trace, decision, decision_id, intent, reasons)
         return Outcome(
             decision=decision,
             decision_id=decision_id,
             reply=reply,
             signal=signal,
             promotion=promotion,
-            audit_subject=f"{self._settings.audit_subject_prefix}.{_SUBJECT_FOR[decision]}",
-            audit_payload=audit.model_dump_json().encode(),
+            audit_subject=self._audit_subjects[decision],
+            audit_payload=audit,
         )
+
+    def shed(
+        self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None, queued_s: float
+    ) -> Outcome:
+        """Answer an intent the gate will not decide, at a small fraction of the cost of deciding: no parsing, no
+        validation; RETRY_SAFE/OVERLOADED, audited like every decision (without the unparsed intent)."""
+        now = self._wall()
+        self._counters.received += 1
+        self._counters.retry_safe += 1
+        self._counters.shed += 1
+        trace = self._tracer.start(traceparent_without_parsing(headers, data))
+        decision_id = f"{_ids.getrandbits(128):032x}"
+        reasons = (_SHED_REASON,)
+        reply = None
+        if reply_to:
+            envelope = encode_decision_envelope(
+                decision="RETRY_SAFE",
+                decision_id=decision_id,
+                intent_id=None,
+                policy_version=None,
+                reasons=reasons,
+                signal_subject=None,
+                field_errors=None,
+                trace_id=trace.trace_id,
+            )
+            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+        audit = encode_audit_event(
+            decision_id=decision_id,
+            ts=datetime.fromtimestamp(now, UTC),
+            gate_id=self._settings.gate_id,
+            subject=subject,
+            strategy_id=None,
+            symbol=None,
+            action=None,
+            intent_id=None,
+            decision="RETRY_SAFE",
+            reasons=reasons,
+            field_errors=None,
+            policy_version=None,
+            policy_checksum=None,
+            trace_id=trace.trace_id,
+            span_id=trace.span_id,
+            traceparent=trace.traceparent,
+            latency_us=int(queued_s * 1e6),
+            signal_subject=None,
+            intent=None,
+            raw_intent=None,
+            state=None,
+        )
+        self._finish(trace, "RETRY_SAFE", decision_id, None, reasons)
+        return Outcome("RETRY_SAFE", decision_id, reply, None, None, self._audit_subjects["RETRY_SAFE"], audit)
+
+    @staticmethod
+    def _finish(
+        trace: DecisionTrace,
+        decision: DecisionKind,
+        decision_id: str,
+        intent: Intent | None,
+        reasons: tuple[Reason, ...],
+    ) -> None:
+        if trace.span is not None:
+            strategy_id, symbol = (intent.strategy_id, intent.symbol) if intent is not None else (None, None)
+            trace.finish(decision, decision_id, strategy_id, symbol, [r.code for r in reasons])
 
     def _parse(self, data: bytes) -> tuple[Any, _Invalid | None]:
         if len(data) > self._settings.max_intent_bytes:
@@ -271,9 +338,9 @@ class DecisionPipeline:
                 None,
             )
         monotonic_now = time.monotonic()
-        policy = self._policy_sync.usable(monotonic_now)
+        policy = self._policy_source.usable(monotonic_now)
         if policy is None:
-            if self._policy_sync.is_stale(monotonic_now):
+            if self._policy_source.is_stale(monotonic_now):
                 reason = Reason(
                     code=ReasonCode.POLICY_STALE,
                     message="the gate could not confirm its policy with Redis recently; retry",
@@ -301,12 +368,7 @@ class DecisionPipeline:
         now: float,
         traceparent: str,
     ) -> Outbound:
-        stamp = CioStamp(
-            decision_id=decision_id,
-            policy_version=policy.version,
-            approved_at=datetime.fromtimestamp(now, UTC),
-            original_source=intent.source,
-        )
+        stamp = cio_stamp_json(decision_id, policy.version, datetime.fromtimestamp(now, UTC), intent.source)
         payload = build_signal_payload(dict(intent_dump), stamp, self._settings.signal_source, traceparent)
         self._state.record_promotion(intent, verdict.limits.rate_rules, verdict.notional_usd, now)
         return Outbound(self._signal_subject(intent.strategy_id), orjson.dumps(payload), {"traceparent": traceparent})

@@ -34,10 +34,12 @@ from gate.policy.spec import TradingState
 from gate.runtime import subjects
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_outbox import AuditOutbox
+from gate.runtime.clock import Clock, SystemClock
 from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_sync import PolicySync
-from gate.runtime.telemetry import build_tracer_provider
+from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
+from gate.runtime.wire import NatsWriter, traceparent_header
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,9 @@ class _Intake:
 
 
 class Gate:
-    def __init__(self, settings: GateSettings) -> None:
+    def __init__(self, settings: GateSettings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock: Clock = clock or SystemClock()
         self.counters = GateCounters()
         self.state = GateState(dedupe_id_ttl_s=settings.dedupe_id_ttl_s)
         self._redis = aioredis.Redis.from_url(
@@ -60,11 +63,14 @@ class Gate:
         )
         self.policy_sync = PolicySync(self._redis, settings.policy_refresh_s, settings.policy_max_age_s)
         self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
-        self._tracer_provider: TracerProvider = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
+        self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
+        tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
         self.pipeline = DecisionPipeline(
-            settings, self.policy_sync, self.state, self._tracer_provider.get_tracer("gate"), self.counters
+            settings, self.policy_sync, self.state, tracer, self.counters, wall_clock=self.clock.time
         )
+        self._shed_after_s = min(settings.shed_after_ms, settings.decision_budget_ms) / 1000.0
         self._nc: NATS | None = None
+        self._writer: NatsWriter | None = None
         self._outbox: AuditOutbox | None = None
         self._intent_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,13 +78,21 @@ class Gate:
         self._inflight_since: float | None = None
         self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
+        self._recreating: asyncio.Task[None] | None = None
+        self._turn_scheduled = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._nc = await self._connect_nats()
+        self._writer = NatsWriter(self._nc)
         await self._ensure_audit_stream()
         self._outbox = AuditOutbox(
-            self._nc, self.settings.audit_spool_dir, self.settings.gate_id, self.settings.audit_ack_timeout_s
+            self._nc,
+            self.settings.audit_spool_dir,
+            self.settings.gate_id,
+            self.settings.audit_ack_timeout_s,
+            batch_window_s=self.settings.audit_batch_window_ms / 1000.0,
+            on_no_stream=self._recreate_audit_stream,
         )
         await self._outbox.start()
         await self.policy_sync.load("start")
@@ -154,7 +168,8 @@ class Gate:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
         await self._redis.aclose()
-        self._tracer_provider.shutdown()
+        if self._tracer_provider is not None:
+            self._tracer_provider.shutdown()
         log.info("gate %s stopped: %s", self.settings.gate_id, self.heartbeat().counters.model_dump())
 
     async def _connect_nats(self) -> NATS:
@@ -164,6 +179,7 @@ class Gate:
                 return await nats.connect(
                     self.settings.nats_url,
                     name=f"cio-gate:{self.settings.gate_id}",
+                    no_echo=True,  # its own promotion notices and latch trips are nothing it needs to read back
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
@@ -180,6 +196,7 @@ class Gate:
                 delay = min(delay * 2, 5.0)
 
     async def _ensure_audit_stream(self) -> None:
+        """Create `CIO_AUDIT` if missing (an existing stream is used as it is)."""
         assert self._nc is not None
         js = self._nc.jetstream()
         config = StreamConfig(
@@ -193,25 +210,59 @@ class Gate:
         except BadRequestError:
             await js.stream_info(self.settings.audit_stream)  # exists with another config: use it as it is
 
+    def _recreate_audit_stream(self) -> None:
+        """JetStream lost the stream (a NATS restart on empty storage): recreate it; the outbox retries meanwhile."""
+        if self._recreating is None or self._recreating.done():
+            log.error("audit stream %s is gone; recreating it", self.settings.audit_stream)
+            self._recreating = asyncio.create_task(self._ensure_audit_stream(), name="audit-stream")
+
     # -- NATS callbacks --------------------------------------------------------------------------------------
     async def _on_intent(self, intake: "_Intake", msg: Msg) -> None:
-        self._inflight_since = time.monotonic()
-        queued_s = intake.clock.waited(intake.sub.delivered, time.perf_counter()) if intake.sub else 0.0
+        arrived = self.clock.monotonic()
+        self._inflight_since = arrived
+        queued_s = intake.clock.waited(intake.sub.delivered, arrived) if intake.sub else 0.0
+        reply_to = msg.reply or None
         try:
-            outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, msg.reply or None, queued_s=queued_s)
-            assert self._nc is not None and self._outbox is not None
+            if queued_s > self._shed_after_s:
+                # Overloaded: answer at once without parsing, so the queue drains and every request is answered.
+                outcome = self.pipeline.shed(msg.subject, msg.data, msg.headers, reply_to, queued_s)
+            else:
+                outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, reply_to, queued_s=queued_s)
+            assert self._writer is not None and self._outbox is not None
             # Durable first (spool write), then promote, then answer: an APPROVED reply means the signal was sent.
-            self._outbox.submit(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
+            # Everything decided in this turn of the event loop is spooled with one write and sent with one flush.
+            self._outbox.stage(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
+            writer = self._writer
             if outcome.signal is not None:
-                await self._nc.publish(outcome.signal.subject, outcome.signal.payload, headers=outcome.signal.headers)
+                signal = outcome.signal
+                writer.hold(signal.subject, signal.payload, traceparent_header(signal.headers["traceparent"]))
             if outcome.promotion is not None:
-                await self._nc.publish(subjects.GATE_PROMOTION, outcome.promotion)
+                writer.hold(subjects.GATE_PROMOTION, outcome.promotion)
             if outcome.reply is not None:
-                await self._nc.publish(outcome.reply.subject, outcome.reply.payload, headers=outcome.reply.headers)
+                reply = outcome.reply
+                writer.hold(reply.subject, reply.payload, traceparent_header(reply.headers["traceparent"]))
+            if not self._turn_scheduled:
+                self._turn_scheduled = True
+                asyncio.get_running_loop().call_soon(self._end_of_turn)
         except Exception:
             log.exception("intent on %s could not be handled", msg.subject)
         finally:
             self._inflight_since = None
+
+    def _end_of_turn(self) -> None:
+        """Spool this turn's audit events (one write), then release its signals, notices and replies."""
+        self._turn_scheduled = False
+        assert self._writer is not None and self._outbox is not None
+        try:
+            self._outbox.commit_staged()
+        except Exception:
+            dropped = self._writer.drop_held()
+            log.exception("audit spool write failed: %d messages withheld (nothing unaudited leaves the gate)", dropped)
+            return
+        try:
+            self._writer.release()
+        except Exception:
+            log.exception("could not hand this turn's messages to NATS")
 
     async def _on_policy_update(self, msg: Msg) -> None:
         try:
@@ -299,6 +350,11 @@ class Gate:
             await self._nc.publish(msg.reply, self.heartbeat().model_dump_json().encode())
 
     async def _on_nats_error(self, exc: Exception) -> None:
+        # nats-py reports a refused publish or subscribe here, asynchronously; the call itself returned normally.
+        if "permissions violation" in str(exc).lower():
+            self.counters.permission_violations += 1
+            log.error("NATS refused this gate an operation its credentials do not allow: %s", exc)
+            return
         log.error("NATS error: %r", exc)
 
     async def _on_nats_disconnected(self) -> None:
@@ -313,7 +369,7 @@ class Gate:
     def _healthy(self) -> bool:
         """False when an intent has been in flight for too long: a stuck gate must stop beating."""
         since = self._inflight_since
-        return since is None or time.monotonic() - since < self.settings.stuck_after_s
+        return since is None or self.clock.monotonic() - since < self.settings.stuck_after_s
 
     def heartbeat(self) -> GateHeartbeat:
         policy = self.policy_sync.policy

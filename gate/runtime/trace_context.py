@@ -7,6 +7,8 @@ from typing import Any
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _BODY_FIELDS = ("_otel_trace_context", "_otel_trace_headers")
+# For messages answered without being parsed (load shedding): the first traceparent-looking value in the body.
+_RAW_TRACEPARENT = re.compile(rb'"traceparent"\s*:\s*"([0-9a-fA-F-]{55})"')
 
 
 def valid_traceparent(value: object) -> str | None:
@@ -35,3 +37,13 @@ def incoming_traceparent(headers: dict[str, str] | None, body: Any) -> str | Non
 
 def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
     return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+
+
+def traceparent_without_parsing(headers: dict[str, str] | None, raw: bytes) -> str | None:
+    """The header, else the first `"traceparent": "..."` in the raw body: a regex scan, no JSON parse."""
+    if headers:
+        found = valid_traceparent(headers.get("traceparent"))
+        if found:
+            return found
+    match = _RAW_TRACEPARENT.search(raw, 0, 8192)
+    return valid_traceparent(match.group(1).decode()) if match else None

@@ -3,14 +3,11 @@ validate. Runs the real pipeline (validation, decision, envelope and audit seria
 
 import json
 import math
-import time
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
 
 from gate.config import GateSettings
 from gate.contracts.audit_event import AuditEvent
@@ -18,8 +15,8 @@ from gate.contracts.envelope import DecisionEnvelope
 from gate.contracts.heartbeat import GateCounters
 from gate.contracts.intent import Intent
 from gate.decision.state import GateState
-from gate.runtime.pipeline import DecisionPipeline
-from gate.runtime.policy_sync import PolicySync
+from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
+from gate.runtime.telemetry import DecisionTracer
 from tests.factories import compile_spec, live_intent_body, make_spec
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -27,10 +24,8 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 def _pipeline() -> DecisionPipeline:
     gate_settings = GateSettings(gate_id="fuzz", max_intent_bytes=16_384)
-    sync = PolicySync(aioredis.Redis(), refresh_s=60, max_age_s=3600)  # never called: the policy is set below
-    sync.policy = compile_spec(make_spec(max_intent_age_s=None))
-    sync.confirmed_at = time.monotonic()
-    return DecisionPipeline(gate_settings, sync, GateState(), TracerProvider().get_tracer("fuzz"), GateCounters())
+    policy = FixedPolicy(compile_spec(make_spec(max_intent_age_s=None)))
+    return DecisionPipeline(gate_settings, policy, GateState(), DecisionTracer(None), GateCounters())
 
 
 PIPELINE = _pipeline()

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from gate.contracts.intent import Intent
-from gate.contracts.signal import CioStamp, build_signal_payload
+from gate.contracts.signal import CioStamp, build_signal_payload, cio_stamp_json
 from tests.factories import intent_body
 
 EPOCH = 1_764_000_000  # 2025-11-24T16:00:00Z
@@ -71,7 +71,8 @@ def test_every_missing_required_field_is_reported():
 def test_promoted_signal_changes_exactly_three_things():
     intent = Intent.model_validate(intent_body(timestamp=EPOCH, meta={"bot": 1}, strength=None, extra_field="x"))
     dump = intent.model_dump(mode="json", exclude_none=True)
-    stamp = CioStamp(decision_id="d1", policy_version=3, approved_at=datetime.now(UTC), original_source=intent.source)
+    stamp = cio_stamp_json("d1", 3, datetime.now(UTC), intent.source)
+    CioStamp.model_validate(stamp)
     signal = build_signal_payload(dict(dump), stamp, "petrosa-cio", "00-" + "a" * 32 + "-" + "b" * 16 + "-01")
     changed = {k for k in signal if signal.get(k) != dump.get(k)}
     assert changed == {"source", "meta", "_otel_trace_context"}

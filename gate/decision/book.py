@@ -1,0 +1,23 @@
+"""The book as the decision reads it: a portfolio snapshot plus the values every decision needs from it,
+computed once when the gate adopts the snapshot (not once per control per intent)."""
+
+from dataclasses import dataclass
+
+from gate.contracts.portfolio import PortfolioSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    snapshot: PortfolioSnapshot
+    ts: float  # Unix seconds
+    gross_exposure_usd: float
+    pnl_since: float | None  # Unix seconds
+
+    @classmethod
+    def of(cls, snapshot: PortfolioSnapshot) -> "Book":
+        return cls(
+            snapshot=snapshot,
+            ts=snapshot.ts.timestamp(),
+            gross_exposure_usd=sum(p.notional_usd for p in snapshot.positions.values()),
+            pnl_since=snapshot.pnl_since.timestamp() if snapshot.pnl_since is not None else None,
+        )
