@@ -25,6 +25,8 @@ REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio")
 # How long activation waits on Redis and NATS before failing loudly.
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
+# Reply inboxes of the control plane's NATS connections (`_INBOX.control` under deploy/access.py).
+CIO_NATS_INBOX_PREFIX = os.environ.get("CIO_NATS_INBOX_PREFIX", "_INBOX")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -18,10 +18,12 @@ import nats
 import orjson
 from nats.aio.msg import Msg
 
+from deploy import access
 from gate.config import LOCAL_NATS_URL
 from gate.contracts.envelope import DecisionEnvelope
 from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 
+ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
 PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}
 
 
@@ -128,18 +130,29 @@ def describe(payload: dict[str, Any] | bytes, envelope: DecisionEnvelope) -> str
 
 
 async def wait_for_gate(nc: nats.NATS, stop: asyncio.Event) -> None:
-    """Start trading only once a gate answers, as a real bot would after start-up."""
-    while not stop.is_set():
-        try:
-            await nc.request("cio.gate.ping", b"", timeout=1)
-            return
-        except Exception:
-            print("waiting for a gate to answer on cio.gate.ping ...", flush=True)
-            await asyncio.sleep(0.5)
+    """Start trading only once a gate beats with a policy, as a real bot would after start-up (a strategy's
+    identity may read heartbeats but not ping: deploy/access.py)."""
+    ready = asyncio.Event()
+
+    async def on_beat(msg: Msg) -> None:
+        if orjson.loads(msg.data).get("policy_version") is not None:
+            ready.set()
+
+    sub = await nc.subscribe("cio.gate.heartbeat", cb=on_beat)
+    while not stop.is_set() and not ready.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), 2.0)
+        if not ready.is_set():
+            print("waiting for a gate's heartbeat on cio.gate.heartbeat ...", flush=True)
+    await sub.unsubscribe()
 
 
-async def run(nats_url: str, rate: float, duration: float | None) -> None:
+async def run(nats_url: str, engine_url: str, rate: float, duration: float | None) -> None:
+    # Two identities, as in production: the strategies (intents only) and the trade engine (signals, snapshots).
     nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1)
+    engine = await nats.connect(
+        engine_url, name="demo-trade-engine", max_reconnect_attempts=-1, inbox_prefix=ENGINE_INBOX
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -150,7 +163,7 @@ async def run(nats_url: str, rate: float, duration: float | None) -> None:
     async def on_signal(msg: Msg) -> None:
         promoted[msg.subject] += 1
 
-    await nc.subscribe("signals.trading.*", queue="tradeengine-workers", cb=on_signal)
+    await engine.subscribe("signals.trading.*", queue="tradeengine-workers", cb=on_signal)
     await wait_for_gate(nc, stop)
     started = time.monotonic()
     scenario = itertools.cycle(SCENARIOS)
@@ -159,7 +172,7 @@ async def run(nats_url: str, rate: float, duration: float | None) -> None:
     while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
         now = time.monotonic()
         if now - last_snapshot >= 2.0:
-            await nc.publish("cio.portfolio.snapshot", snapshot().model_dump_json().encode())
+            await engine.publish("cio.portfolio.snapshot", snapshot().model_dump_json().encode())
             last_snapshot = now
         _, build = next(scenario)
         payload = build()
@@ -188,15 +201,21 @@ async def run(nats_url: str, rate: float, duration: float | None) -> None:
         f"summary: {dict(counts)}; signals received by the trade-engine stand-in: {sum(promoted.values())}", flush=True
     )
     await nc.drain()
+    await engine.drain()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", LOCAL_NATS_URL))
+    parser.add_argument(
+        "--engine-nats-url",
+        default=os.environ.get("CIO_DEMO_TRADEENGINE_NATS_URL") or os.environ.get("NATS_URL", LOCAL_NATS_URL),
+        help="the trade-engine stand-in's own identity (signals and portfolio snapshots)",
+    )
     parser.add_argument("--rate", type=float, default=float(os.environ.get("CIO_DEMO_RATE", "2")))
     parser.add_argument("--duration", type=float, default=None)
     args = parser.parse_args()
-    asyncio.run(run(args.nats_url, args.rate, args.duration))
+    asyncio.run(run(args.nats_url, args.engine_nats_url, args.rate, args.duration))
 
 
 if __name__ == "__main__":

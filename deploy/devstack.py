@@ -2,7 +2,9 @@
 
 Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`), the control plane (uvicorn)
 and the demo fleet. First run: migrations, officer accounts and the example policy as v1. State
-lives under `.cio/` (override with --state-dir). Ports stay away from the standard ones (4222, 6379).
+lives under `.cio/` (override with --state-dir), readable only by its owner. Ports stay away from the standard
+ones (4222, 6379). NATS and Valkey run with the permissions of `deploy/access.py`: every child connects with
+its own identity (passwords generated on first run into the state folder, printed in the banner).
 """
 
 import argparse
@@ -14,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,20 +89,46 @@ async def run_setup(argv: list[str], env: dict[str, str]) -> list[str]:
 
 def prepare_state_dir(path: str) -> Path:
     state = Path(path).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)  # credentials, the database and the spool live here
     for sub in ("nats", "redis", "gate-spool"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     return state
 
 
+def component_env(
+    role: str, args: argparse.Namespace, passwords: dict[str, str], redis_role: str | None
+) -> dict[str, str]:
+    """NATS_URL (and REDIS_URL) carrying this component's own credentials, and its private reply inboxes."""
+    env = {
+        "NATS_URL": access.nats_url(role, args.nats_port, passwords),
+        "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES[role].inbox_prefix,
+    }
+    if redis_role is not None:
+        env["REDIS_URL"] = access.redis_url(redis_role, args.redis_port, passwords)
+    return env
+
+
 async def run(args: argparse.Namespace, state: Path) -> int:
+    passwords = access.load_or_create_credentials(state)
+    nats_config, redis_acl = access.write_local_servers(state, passwords)
     nats_url = f"nats://127.0.0.1:{args.nats_port}"
     redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
-    stack_env = {"NATS_URL": nats_url, "REDIS_URL": redis_url, "CIO_STATE_DIR": str(state)}
+    base = {"CIO_STATE_DIR": str(state)}
+    control_env = {**base, **component_env("control", args, passwords, "control")}
+    gate_env = {**base, **component_env("gate", args, passwords, "gate")}
+    demo_env = {
+        **base,
+        **component_env("strategy", args, passwords, None),
+        "CIO_DEMO_TRADEENGINE_NATS_URL": access.nats_url("tradeengine", args.nats_port, passwords),
+    }
     children = [
         Child(
             "nats",
             [
                 nats_server_binary(),
+                "-c",
+                str(nats_config),
                 "-a",
                 "127.0.0.1",
                 "-p",
@@ -126,13 +155,15 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 "",
                 "--appendonly",
                 "yes",
+                "--aclfile",
+                str(redis_acl),
             ],
             port=args.redis_port,
         ),
         Child(
             "gate",
             [sys.executable, "-m", "gate"],
-            env={**stack_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
+            env={**gate_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
         ),
         Child(
             "web",
@@ -149,13 +180,13 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 "off",
                 "--no-access-log",
             ],
-            env=stack_env,
+            env=control_env,
             port=args.web_port,
         ),
     ]
     if not args.no_demo:
         children.append(
-            Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=stack_env)
+            Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
         )
 
     stop = asyncio.Event()
@@ -169,15 +200,15 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         for child in children:
             if child.name == "gate":
                 manage = [sys.executable, "manage.py"]
-                await run_setup([*manage, "migrate", "--noinput", "-v", "0"], stack_env)
+                await run_setup([*manage, "migrate", "--noinput", "-v", "0"], control_env)
                 accounts = [
                     line
-                    for line in await run_setup([*manage, "bootstrap_local"], stack_env)
+                    for line in await run_setup([*manage, "bootstrap_local"], control_env)
                     if line.startswith("login ")
                 ]
             await child.start()
             started.append(child)
-        print(banner(args, nats_url, redis_url, state, accounts), flush=True)
+        print(banner(args, nats_url, redis_url, state, accounts, passwords), flush=True)
         waiters = {asyncio.create_task(c.proc.wait()): c for c in started if c.proc is not None}
         stopper = asyncio.create_task(stop.wait())
         timeout = args.duration if args.duration else None
@@ -197,9 +228,14 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     return exit_code
 
 
-def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str]) -> str:
+def banner(
+    args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str], passwords: dict[str, str]
+) -> str:
     web = f"http://127.0.0.1:{args.web_port}"
     logins = "\n".join(f"[stack]     {line}" for line in accounts) or "[stack]     (see .cio/local-credentials.json)"
+    services = "\n".join(
+        f"[stack]     {key.replace(':', ' user '):<24} password {value}" for key, value in sorted(passwords.items())
+    )
     return f"""
 [stack] ---------------------------------------------------------------------------------
 [stack] Petrosa CIO local stack is up (Ctrl-C stops everything cleanly)
@@ -214,6 +250,8 @@ def banner(args: argparse.Namespace, nats_url: str, redis_url: str, state: Path,
 [stack]   REST API          {web}/api/policy   schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
 {logins}
+[stack]   service identities (least privilege, deploy/access.py; kept in {state / access.CREDENTIALS_FILE})
+{services}
 [stack] ---------------------------------------------------------------------------------"""
 
 

@@ -100,14 +100,19 @@ class ServerProcess:
             self.proc.wait(5)
 
 
-def nats_server(port: int, store_dir: Path, log_path: Path | None = None) -> ServerProcess:
+def nats_server(port: int, store_dir: Path, log_path: Path | None = None, config: Path | None = None) -> ServerProcess:
+    """NATS with JetStream; with `config`, the permissions of `deploy/access.py` (see `write_local_servers`)."""
     store_dir.mkdir(parents=True, exist_ok=True)
-    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)]
+    argv = [nats_server_binary(), *(["-c", str(config)] if config else [])]
+    argv += ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)]
     return ServerProcess("nats", argv, port, log_path)
 
 
-def redis_server(port: int, data_dir: Path, log_path: Path | None = None, persist: bool = False) -> ServerProcess:
-    """Valkey (Redis protocol). With `persist`, an append-only file keeps the policy across restarts."""
+def redis_server(
+    port: int, data_dir: Path, log_path: Path | None = None, persist: bool = False, acl_file: Path | None = None
+) -> ServerProcess:
+    """Valkey (Redis protocol). With `persist`, an append-only file keeps the policy across restarts; with
+    `acl_file`, only the users it defines may connect (see `deploy/access.py`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         valkey_server_binary(),
@@ -123,5 +128,6 @@ def redis_server(port: int, data_dir: Path, log_path: Path | None = None, persis
         "yes" if persist else "no",
         "--protected-mode",
         "no",
+        *(["--aclfile", str(acl_file)] if acl_file else []),
     ]
     return ServerProcess("redis", argv, port, log_path)

@@ -23,6 +23,8 @@ class GateSettings(BaseSettings):
     redis_url: str = Field(LOCAL_REDIS_URL, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     gate_id: str = Field(default_factory=_default_gate_id)
     queue_group: str = "cio-gate"
+    # Reply inboxes for this gate's own requests (JetStream API, PubAcks): `_INBOX.gate` under deploy/access.py.
+    nats_inbox_prefix: str = "_INBOX"
     decision_budget_ms: float = Field(200.0, gt=0)
     # An intent that waited longer than this in the gate's queue is answered RETRY_SAFE/OVERLOADED unparsed.
     shed_after_ms: float = Field(50.0, gt=0)

@@ -47,6 +47,7 @@ async def _publish(document: PolicyDocument, timeout_s: float) -> None:
             reconnect_time_wait=0.1,
             name="cio-control-plane",
             error_cb=_ignore,  # the failure is raised below with its cause; no traceback per attempt
+            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
         )
     except Exception as exc:
         raise CacheUnavailableError(f"NATS is unreachable: {exc!r}") from exc
@@ -126,6 +127,7 @@ async def _release(latch: str, at: float, by: str, reason: str) -> tuple[LatchRe
             max_reconnect_attempts=1,
             name="cio-control-plane",
             error_cb=_ignore,
+            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
         )
         try:
             await nc.publish(RISK_LATCH, notice.model_dump_json().encode())

@@ -183,6 +183,7 @@ class Gate:
                     self.settings.nats_url,
                     name=f"cio-gate:{self.settings.gate_id}",
                     no_echo=True,  # its own promotion notices and latch trips are nothing it needs to read back
+                    inbox_prefix=self.settings.nats_inbox_prefix,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,

@@ -1,5 +1,6 @@
 """`make up`'s supervisor: the demo's intents are approved and rejected with reasons; Ctrl-C stops every child."""
 
+import asyncio
 import json
 import signal
 import socket
@@ -9,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nats
 import pytest
 
 from deploy.servers import free_port
@@ -47,6 +49,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         if approved and rejected and any("VAL_ERR" in entry for entry in lines):
             break
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
+    anonymous = _anonymous_nats_refused(ports["--nats-port"])
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
     output = "".join(lines) + rest
@@ -62,6 +65,21 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())
     assert [(g["gate_id"], g["policy_version"]) for g in gates] == [("local-gate-1", 1)]
+    assert anonymous, "the local NATS runs with the shipped permissions: no identity, no connection"
+    assert "service identities" in output and "nats user strategy" in output
+    assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
+
+
+def _anonymous_nats_refused(port: int) -> bool:
+    async def attempt() -> bool:
+        try:
+            client = await nats.connect(f"nats://127.0.0.1:{port}", allow_reconnect=False, max_reconnect_attempts=1)
+        except Exception as exc:
+            return "authorization" in str(exc).lower()
+        await client.close()
+        return False
+
+    return asyncio.run(attempt())
 
 
 def _gates_via_rest(port: int, credentials: Path) -> list[dict]:

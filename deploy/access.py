@@ -1,0 +1,261 @@
+"""Who may do what on NATS and Redis: one table, rendered into the servers' own configuration.
+
+Every component has its own identity with least privilege (docs/access.md):
+
+- a strategy publishes intents and reads replies and heartbeats, nothing else;
+- only gates publish signals, heartbeats, promotion notices, latch trips and audit events, and only gates and
+  the audit ingest touch the `CIO_AUDIT` stream through the JetStream API;
+- only the control plane publishes policy updates and latch releases;
+- only the trade engine (or the simulator standing in for it) publishes portfolio snapshots;
+- the canary may only ping.
+
+`python -m deploy.access` writes `deploy/nats/nats-server.conf` and `deploy/redis/users.acl` from this table
+(a test keeps them in step). Neither holds a secret: the NATS file includes `credentials.conf`, and the Redis
+file has placeholders; `write_local_servers` renders both with hashes for a state folder, from passwords it
+generates on first run and keeps (mode 0600) in `<state>/service-credentials.json`.
+"""
+
+import argparse
+import hashlib
+import json
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+
+from gate.runtime import subjects
+
+ROOT = Path(__file__).resolve().parents[1]
+NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"
+REDIS_ACL = ROOT / "deploy" / "redis" / "users.acl"
+CREDENTIALS_FILE = "service-credentials.json"
+AUDIT_STREAM = "CIO_AUDIT"
+SIGNALS = "signals.trading.>"
+
+
+@dataclass(frozen=True)
+class NatsRole:
+    """NATS permissions for one identity. Its private reply inboxes live under `_INBOX.<name>.`"""
+
+    name: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    allow_responses: bool = False  # may answer requests it receives (on their reply subjects, once)
+    own_inbox: bool = True  # False: the fleet's default `_INBOX.` (today's strategies set no prefix)
+
+    @property
+    def inbox_prefix(self) -> str:
+        return f"_INBOX.{self.name}" if self.own_inbox else "_INBOX"
+
+    @property
+    def password_variable(self) -> str:
+        return f"CIO_NATS_{self.name.upper()}_PASSWORD"
+
+    def subscriptions(self) -> tuple[str, ...]:
+        return (*self.subscribe, f"{self.inbox_prefix}.>")
+
+
+def _js_api(stream: str, *operations: str) -> tuple[str, ...]:
+    return tuple(f"$JS.API.{operation}.{stream}" for operation in operations)
+
+
+NATS_ROLES: dict[str, NatsRole] = {
+    role.name: role
+    for role in (
+        NatsRole(
+            "gate",
+            publish=(
+                SIGNALS,
+                subjects.GATE_HEARTBEAT,
+                subjects.FLEET_HEARTBEAT,
+                subjects.GATE_PROMOTION,
+                subjects.RISK_LATCH,
+                "cio.audit.decision.>",
+                *_js_api(AUDIT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
+            ),
+            subscribe=(
+                *subjects.INTENT_SUBJECTS,
+                subjects.STRATEGIST_UPDATE,
+                subjects.PORTFOLIO_SNAPSHOT,
+                subjects.GATE_PING,
+                subjects.GATE_PROMOTION,
+                subjects.RISK_LATCH,
+            ),
+            allow_responses=True,
+        ),
+        NatsRole("control", publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH), subscribe=()),
+        NatsRole(
+            "audit",
+            publish=(
+                *_js_api(AUDIT_STREAM, "STREAM.INFO"),
+                f"$JS.API.CONSUMER.CREATE.{AUDIT_STREAM}.>",
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{AUDIT_STREAM}.>",
+                f"$JS.API.CONSUMER.INFO.{AUDIT_STREAM}.>",
+                f"$JS.API.CONSUMER.MSG.NEXT.{AUDIT_STREAM}.>",
+                f"$JS.ACK.{AUDIT_STREAM}.>",
+            ),
+            subscribe=(),
+        ),
+        NatsRole(
+            "strategy",
+            publish=subjects.INTENT_SUBJECTS,
+            subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT),
+            own_inbox=False,
+        ),
+        NatsRole(
+            "tradeengine",
+            publish=(subjects.PORTFOLIO_SNAPSHOT,),
+            subscribe=(SIGNALS, subjects.FLEET_HEARTBEAT, subjects.GATE_HEARTBEAT),
+        ),
+        NatsRole("marketdata", publish=("cio.market.regime",), subscribe=()),
+        NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RedisRole:
+    name: str
+    rules: str  # Valkey/Redis ACL rules after the password
+
+    @property
+    def password_variable(self) -> str:
+        return f"CIO_REDIS_{self.name.upper()}_PASSWORD"
+
+
+_CONNECTION = "+ping +client|setinfo +client|setname +client|id +select +info"
+_TRANSACTIONS = "+watch +unwatch +multi +exec +discard"
+REDIS_ROLES: dict[str, RedisRole] = {
+    role.name: role
+    for role in (
+        # The gate reads the policy (never writes it), keeps its heartbeat and trips latches.
+        RedisRole(
+            "gate",
+            f"resetkeys %R~policy:active ~gate:heartbeat:* ~risk:latches resetchannels -@all "
+            f"+get +set +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+        ),
+        # The control plane writes the policy through the check-and-set script, reads heartbeats, releases latches.
+        RedisRole(
+            "control",
+            f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
+            f"+get +set +eval +evalsha +scan +mget +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+        ),
+    )
+}
+
+
+# -- rendering ---------------------------------------------------------------------------------------------------
+def _list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def render_nats_config() -> str:
+    lines = [
+        "# Generated by `python -m deploy.access` from the table in deploy/access.py: edit it there and regenerate.",
+        "# Authorization only: listen address, JetStream and storage come from the command line",
+        "# (`nats-server -c nats-server.conf -p PORT -js -sd DIR`). Password hashes (bcrypt) are variables",
+        "# defined in credentials.conf next to this file, which `make up` generates into its state folder.",
+        'include "credentials.conf"',
+        "",
+        "authorization {",
+        "  users = [",
+    ]
+    for role in NATS_ROLES.values():
+        lines += [
+            "    {",
+            f'      user: "{role.name}"',
+            f"      password: ${role.password_variable}",
+            "      permissions: {",
+            f"        publish: {{ allow: {_list(role.publish)} }}",
+            f"        subscribe: {{ allow: {_list(role.subscriptions())} }}",
+        ]
+        if role.allow_responses:
+            lines.append("        allow_responses: true")
+        lines += ["      }", "    }"]
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def render_redis_acl_template() -> str:
+    # ACL files take no comments (docs/access.md explains this one): generated from the table in deploy/access.py;
+    # `<..._SHA256>` is the hex SHA-256 of that component's password; the default user is off.
+    lines = ["user default off"]
+    lines += [f"user {role.name} on #<{role.password_variable}_SHA256> {role.rules}" for role in REDIS_ROLES.values()]
+    return "\n".join(lines) + "\n"
+
+
+def render_nats_credentials(passwords: dict[str, str], cost: int = 10) -> str:
+    out = ["# Generated: bcrypt hashes of each component's NATS password (the passwords are not stored here)."]
+    for role in NATS_ROLES.values():
+        hashed = bcrypt.hashpw(passwords[f"nats:{role.name}"].encode(), bcrypt.gensalt(cost)).decode()
+        out.append(f'{role.password_variable}: "{hashed}"')
+    return "\n".join(out) + "\n"
+
+
+def render_redis_acl(passwords: dict[str, str]) -> str:
+    text = render_redis_acl_template()
+    for role in REDIS_ROLES.values():
+        digest = hashlib.sha256(passwords[f"redis:{role.name}"].encode()).hexdigest()
+        text = text.replace(f"<{role.password_variable}_SHA256>", digest)
+    return text
+
+
+# -- a state folder's credentials and server files -----------------------------------------------------------------
+def load_or_create_credentials(state: Path) -> dict[str, str]:
+    """`{"nats:<role>": password, "redis:<role>": password}`, created on first use and kept (0600)."""
+    path = state / CREDENTIALS_FILE
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = [f"nats:{name}" for name in NATS_ROLES] + [f"redis:{name}" for name in REDIS_ROLES]
+    missing = [key for key in wanted if key not in passwords]
+    for key in missing:
+        passwords[key] = secrets.token_urlsafe(24)
+    if missing or not path.exists():
+        path.write_text(json.dumps(passwords, indent=2))
+    path.chmod(0o600)
+    return passwords
+
+
+def write_local_servers(state: Path, passwords: dict[str, str], bcrypt_cost: int = 10) -> tuple[Path, Path]:
+    """The NATS configuration (with its credentials file) and the Redis ACL file for a state folder."""
+    nats_dir = state / "nats-config"
+    nats_dir.mkdir(parents=True, exist_ok=True)
+    nats_dir.chmod(0o700)
+    config = nats_dir / "nats-server.conf"
+    config.write_text(render_nats_config())
+    credentials = nats_dir / "credentials.conf"
+    credentials.write_text(render_nats_credentials(passwords, bcrypt_cost))
+    credentials.chmod(0o600)
+    acl = state / "redis-users.acl"
+    acl.write_text(render_redis_acl(passwords))
+    acl.chmod(0o600)
+    return config, acl
+
+
+def nats_url(role: str, port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> str:
+    return f"nats://{role}:{passwords[f'nats:{role}']}@{host}:{port}"
+
+
+def redis_url(role: str, port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> str:
+    return f"redis://{role}:{passwords[f'redis:{role}']}@{host}:{port}/0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files in deploy/ are out of date")
+    args = parser.parse_args()
+    wanted = {NATS_CONFIG: render_nats_config(), REDIS_ACL: render_redis_acl_template()}
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run `python -m deploy.access`")
+        sys.exit(1 if stale else 0)
+    for path, text in wanted.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

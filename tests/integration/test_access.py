@@ -1,0 +1,229 @@
+"""Least privilege on the shipped configuration (deploy/access.py rendered into a real nats-server and Valkey):
+each component can do its job, every forbidden publish is refused with nothing arriving on the other side, and
+the gate counts the violations NATS reports to it."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+
+from deploy import access
+from deploy.servers import ServerProcess, free_port, nats_server, redis_server
+from gate.config import GateSettings
+from gate.policy.document import ACTIVE_POLICY_KEY
+from gate.policy.store import build_document, write_active_policy
+from gate.runtime.service import Gate
+from tests.factories import live_intent_body, make_spec
+from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
+
+
+class Secured:
+    def __init__(self, tmp: Path) -> None:
+        self.passwords = access.load_or_create_credentials(tmp)
+        config, acl = access.write_local_servers(tmp, self.passwords, bcrypt_cost=4)
+        self.nats: ServerProcess = nats_server(free_port(), tmp / "js", tmp / "nats.log", config=config).start()
+        self.redis: ServerProcess = redis_server(free_port(), tmp / "redis", tmp / "redis.log", acl_file=acl).start()
+        self.errors: dict[str, list[Exception]] = {}
+        self.clients: list = []
+
+    def nats_url(self, role: str) -> str:
+        return access.nats_url(role, self.nats.port, self.passwords)
+
+    def redis_url(self, role: str) -> str:
+        return access.redis_url(role, self.redis.port, self.passwords)
+
+    async def connect(self, role: str, label: str | None = None):
+        errors = self.errors.setdefault(label or role, [])
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(exc)
+
+        client = await nats.connect(
+            self.nats_url(role), inbox_prefix=access.NATS_ROLES[role].inbox_prefix, error_cb=on_error
+        )
+        self.clients.append(client)
+        return client
+
+    def violations(self, role: str) -> list[str]:
+        return [str(e) for e in self.errors.get(role, []) if "permissions violation" in str(e).lower()]
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.nats.stop()
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    stack = Secured(tmp_path)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+async def secured_gate(secured: Secured, tmp_path: Path) -> AsyncIterator[Gate]:
+    settings = GateSettings(
+        nats_url=secured.nats_url("gate"),
+        redis_url=secured.redis_url("gate"),
+        nats_inbox_prefix=access.NATS_ROLES["gate"].inbox_prefix,
+        gate_id="secured-gate",
+        audit_spool_dir=tmp_path / "spool",
+        heartbeat_interval_s=0.2,
+    )
+    gate = Gate(settings)
+    await asyncio.wait_for(gate.start(), 20)
+    yield gate
+    await gate.stop()
+    for client in secured.clients:
+        await client.close()
+
+
+def test_the_files_in_deploy_are_rendered_from_the_table():
+    assert access.NATS_CONFIG.read_text() == access.render_nats_config(), "run `python -m deploy.access`"
+    assert access.REDIS_ACL.read_text() == access.render_redis_acl_template(), "run `python -m deploy.access`"
+    assert "$2b$" not in access.NATS_CONFIG.read_text() and "password:" in access.NATS_CONFIG.read_text()
+
+
+async def test_every_component_does_its_job_under_its_own_identity(secured, secured_gate):
+    roles = ("control", "strategy", "tradeengine", "canary")
+    control, strategy, tradeengine, canary = [await secured.connect(role) for role in roles]
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    try:
+        await activate(control_redis, control, make_spec(), 1)  # the control plane's two writes
+        await wait_for_policy(secured_gate, 1)
+        signals = Collector()
+        await tradeengine.subscribe("signals.trading.*", queue="tradeengine-workers", cb=signals.cb)
+        await tradeengine.flush()
+        envelope, _ = await request(strategy, live_intent_body())  # request/reply on the fleet's default inbox
+        assert envelope.data.decision == "APPROVED"
+        await signals.wait_for(1)
+        beat = await canary.request("cio.gate.ping", b"", timeout=2)
+        assert b'"gate_id":"secured-gate"' in beat.data
+        await wait_until(lambda: secured_gate.heartbeat().counters.audit_published >= 1, what="audit event stored")
+        key = f"gate:heartbeat:{secured_gate.settings.gate_id}"
+        await wait_until(lambda: control_redis.get(key), what="the gate heartbeat stored in Redis")
+        assert all(not secured.violations(role) for role in ("control", "strategy", "tradeengine", "canary"))
+        assert secured_gate.counters.permission_violations == 0
+    finally:
+        await control_redis.aclose()
+
+
+# (who publishes, on what) -> who would have received it: each observer is a component allowed to subscribe there.
+FORBIDDEN = [
+    ("strategy", "signals.trading.momentum-1", "tradeengine"),
+    ("strategy", "cio.strategist.update", "gate"),
+    ("strategy", "cio.gate.heartbeat", "canary"),
+    ("strategy", "cio.heartbeat", "tradeengine"),
+    ("strategy", "cio.gate.promotion", "gate"),
+    ("strategy", "cio.portfolio.snapshot", "gate"),
+    ("strategy", "cio.risk.latch", "gate"),
+    ("strategy", "cio.gate.ping", "gate"),
+    ("tradeengine", "signals.trading.momentum-1", "tradeengine"),
+    ("tradeengine", "intent.trading.BTCUSDT", "gate"),
+    ("tradeengine", "cio.strategist.update", "gate"),
+    ("control", "signals.trading.momentum-1", "tradeengine"),
+    ("control", "cio.portfolio.snapshot", "gate"),
+    ("control", "cio.gate.heartbeat", "canary"),
+    ("canary", "intent.trading.BTCUSDT", "gate"),
+    ("canary", "cio.strategist.update", "gate"),
+    ("marketdata", "cio.portfolio.snapshot", "gate"),
+    ("audit", "signals.trading.momentum-1", "tradeengine"),
+]
+
+
+@pytest.mark.parametrize(("role", "subject", "observer"), FORBIDDEN, ids=[f"{r}->{s}" for r, s, _ in FORBIDDEN])
+async def test_a_forbidden_publish_is_refused_and_nothing_arrives(secured, role, subject, observer):
+    watcher = await secured.connect(observer, label="watcher")
+    watching = await watcher.subscribe(subject)
+    await watcher.flush()
+    sender = await secured.connect(role)
+    await sender.publish(subject, b'{"forged": true}')
+    # The server handles a connection's messages in order: once the sender's PING is answered the forged message
+    # was routed (or refused), and once the watcher's is, anything routed to it has been delivered.
+    await sender.flush()
+    await watcher.flush()
+    assert watching.delivered == 0
+    assert not secured.violations("watcher"), "the watcher may subscribe there, so it would have seen the message"
+    await wait_until(lambda: secured.violations(role), what=f"NATS refusing {role} on {subject}")
+    assert subject.lower() in secured.violations(role)[0].lower()
+    for client in secured.clients:
+        await client.close()
+
+
+@pytest.mark.parametrize("role", ["strategy", "control", "tradeengine", "canary", "gate", "audit"])
+async def test_only_the_gate_and_the_ingest_touch_the_audit_stream(secured, secured_gate, role):
+    client = await secured.connect(role)
+    js = client.jetstream(timeout=0.5)
+    if role not in ("gate", "audit"):
+        with pytest.raises(nats.errors.TimeoutError):  # refused: nats-py times out, the violation comes via error_cb
+            await js.stream_info("CIO_AUDIT")
+        await wait_until(lambda: secured.violations(role), what="violation reported")
+    for operation in ("STREAM.PURGE", "STREAM.DELETE"):
+        await client.publish(f"$JS.API.{operation}.CIO_AUDIT", b"")
+    await client.publish("cio.audit.decision.approved", b'{"decision_id": "forged"}', headers={"Nats-Msg-Id": "x"})
+    await client.flush()
+    await wait_until(lambda: len(secured.violations(role)) >= 2, what="purge and delete refused")
+    gate_js = (await secured.connect("gate")).jetstream()
+    info = await gate_js.stream_info("CIO_AUDIT")  # still there, and nothing forged in it (gates do publish events)
+    assert info.state.messages == (1 if role == "gate" else 0)
+    await client.close()
+
+
+async def test_the_gate_counts_the_violations_nats_reports(secured, tmp_path):
+    # A gate misconfigured to promote where its identity may not publish: NATS refuses, the gate counts and logs.
+    settings = GateSettings(
+        nats_url=secured.nats_url("gate"),
+        redis_url=secured.redis_url("gate"),
+        nats_inbox_prefix=access.NATS_ROLES["gate"].inbox_prefix,
+        gate_id="misconfigured",
+        audit_spool_dir=tmp_path / "spool",
+        signal_subject_prefix="elsewhere.signals",
+    )
+    gate = Gate(settings)
+    await gate.start()
+    control = await secured.connect("control")
+    strategy = await secured.connect("strategy")
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    try:
+        await activate(control_redis, control, make_spec(), 1)
+        await wait_for_policy(gate, 1)
+        await request(strategy, live_intent_body())
+        await wait_until(lambda: gate.counters.permission_violations >= 1, what="the gate counting a violation")
+        assert gate.heartbeat().counters.permission_violations >= 1
+    finally:
+        await control_redis.aclose()
+        await gate.stop()
+        for client in secured.clients:
+            await client.close()
+
+
+async def test_redis_users_get_exactly_their_keys(secured):
+    gate = aioredis.Redis.from_url(secured.redis_url("gate"))
+    control = aioredis.Redis.from_url(secured.redis_url("control"))
+    anonymous = aioredis.Redis(port=secured.redis.port)
+    try:
+        assert await write_active_policy(control, build_document(make_spec(), 1, "officer"))
+        assert await gate.get(ACTIVE_POLICY_KEY) is not None
+        with pytest.raises(NoPermissionError):
+            await gate.set(ACTIVE_POLICY_KEY, b"{}")  # a gate can read the policy, never write it
+        with pytest.raises(NoPermissionError):
+            await write_active_policy(gate, build_document(make_spec(), 2, "gate"))
+        assert await gate.set("gate:heartbeat:g1", b"{}", ex=3)
+        await gate.hset("risk:latches", "drawdown:global:*", b"{}")
+        with pytest.raises(NoPermissionError):
+            await gate.set("anything:else", b"1")
+        with pytest.raises(NoPermissionError):
+            await control.set("gate:heartbeat:forged", b"{}")  # the control plane only reads heartbeats
+        assert await control.mget(["gate:heartbeat:g1"]) == [b"{}"]
+        with pytest.raises((AuthenticationError, ResponseError)):
+            await anonymous.get(ACTIVE_POLICY_KEY)  # the default user is off
+        wrong = aioredis.Redis.from_url(secured.redis_url("gate").replace(secured.passwords["redis:gate"], "wrong"))
+        with pytest.raises((AuthenticationError, ResponseError)):
+            await wrong.ping()
+        await wrong.aclose()
+    finally:
+        for client in (gate, control, anonymous):
+            await client.aclose()
