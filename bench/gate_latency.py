@@ -472,7 +472,7 @@ def main() -> None:
         "--search-rates",
         type=float,
         nargs="+",
-        default=[1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000],
+        default=[1000, 2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000, 28000],
     )
     parser.add_argument("--search-duration", type=float, default=3.0)
     parser.add_argument("--overload-duration", type=float, default=5.0)

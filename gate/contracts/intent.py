@@ -53,9 +53,11 @@ def _finite(value: float) -> float:
     return value
 
 
-Price = Annotated[float, Field(ge=0, le=MAX_PRICE), AfterValidator(_finite)]
-Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY), AfterValidator(_finite)]
-Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
+# `Intent` validates with `allow_inf_nan=False`, so these need no Python-level finiteness check (one per field
+# per intent on the hot path); models that reuse them without that setting add `_finite` themselves.
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE)]
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Leverage = Annotated[int, Field(ge=1, le=1000)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
@@ -75,6 +77,11 @@ def _parse_timestamp(value: Any) -> Any:
         return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
+        if len(text) >= 10 and text[4] == "-":  # extended ISO 8601 (the fleet's usual form): no number looks so
+            try:
+                return datetime.fromisoformat(text)
+            except ValueError as exc:
+                raise ValueError("timestamp is neither ISO 8601 nor Unix time") from exc
         try:
             number = float(text)
         except ValueError:
