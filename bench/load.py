@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from gate.runtime.wire import flush_ordered
+
 _APPROVED = b'"decision":"APPROVED"'
 _OVERLOADED = b'"code":"OVERLOADED"'
 
@@ -87,7 +89,7 @@ async def run_load(
             done.set()
 
     sub = await nc.subscribe(f"{inbox}.*", cb=on_reply, pending_msgs_limit=1_000_000, pending_bytes_limit=1 << 30)
-    await nc.flush()
+    await flush_ordered(nc)
     start = time.perf_counter()
     sent = 0
     lag = 0.0
@@ -100,7 +102,7 @@ async def run_load(
             await nc.publish(subject, payloads[sent % len(payloads)], reply=f"{inbox}.{sent}")
             sent += 1
         await asyncio.sleep(0.0005)
-    await nc.flush()
+    await flush_ordered(nc)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), drain_s)
     await sub.unsubscribe()

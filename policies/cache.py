@@ -17,6 +17,7 @@ from gate.policy.document import PolicyDocument
 from gate.policy.latch_store import read_latches, release_latch
 from gate.policy.store import read_active_policy, write_active_policy
 from gate.runtime.subjects import GATE_HEARTBEAT_KEY_PREFIX, RISK_LATCH, STRATEGIST_UPDATE
+from gate.runtime.wire import flush_ordered
 
 
 class CacheUnavailableError(Exception):
@@ -65,7 +66,7 @@ async def _publish(document: PolicyDocument, timeout_s: float) -> None:
         update = PolicyUpdate(version=document.version, checksum=document.checksum)
         try:
             await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
-            await nc.flush(timeout=timeout_s)
+            await flush_ordered(nc, timeout_s)
         except Exception as exc:
             raise NoticeNotSentError(f"v{document.version} is in Redis but the update notice failed: {exc!r}") from exc
     finally:
@@ -131,7 +132,7 @@ async def _release(latch: str, at: float, by: str, reason: str) -> tuple[LatchRe
         )
         try:
             await nc.publish(RISK_LATCH, notice.model_dump_json().encode())
-            await nc.flush(timeout=settings.CIO_ACTIVATION_TIMEOUT_S)
+            await flush_ordered(nc, settings.CIO_ACTIVATION_TIMEOUT_S)
         finally:
             await nc.close()
     except Exception as exc:

@@ -39,7 +39,7 @@ from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
-from gate.runtime.wire import NatsWriter, traceparent_header
+from gate.runtime.wire import NatsWriter, flush_ordered, traceparent_header
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Gate:
                 pending_bytes_limit=256 * 1024 * 1024,
             )
             self._intent_subs.append(sub)
-        await nc.flush()
+        await flush_ordered(nc)
         self._tasks = [
             asyncio.create_task(self.policy_sync.refresh_forever(), name="policy-refresh"),
             asyncio.create_task(self._latch_refresh_loop(), name="latch-refresh"),
@@ -153,7 +153,7 @@ class Gate:
         self._intent_subs.clear()
         if self._nc is not None and self._nc.is_connected:
             with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=2)
+                await flush_ordered(self._nc, 2)
         if self._outbox is not None:
             flushed = await self._outbox.drain(self.settings.shutdown_timeout_s)
             log.info(

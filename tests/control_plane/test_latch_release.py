@@ -10,6 +10,7 @@ import pytest
 
 from gate.contracts.latch import LatchNotice, LatchRecord, latch_id
 from gate.policy.latch_store import LATCHES_KEY, read_latches
+from gate.runtime.wire import flush_ordered
 from policies.models import PolicyEvent
 from tests.control_plane.test_api import body
 
@@ -51,7 +52,7 @@ class NoticeListener:
             self._done.set()
 
         await nc.subscribe("cio.risk.latch", cb=on_notice)
-        await nc.flush()
+        await flush_ordered(nc)
         self._ready.set()
         await asyncio.to_thread(self._done.wait, 10)
         await nc.close()

@@ -16,6 +16,7 @@ from gate.contracts.policy_update import PolicyUpdate
 from gate.policy.document import PolicyDocument
 from gate.policy.spec import PolicySpec
 from gate.policy.store import build_document, write_active_policy
+from gate.runtime.wire import flush_ordered
 
 
 async def activate(redis: aioredis.Redis, nc: NATS, spec: PolicySpec, version: int) -> PolicyDocument:
@@ -23,7 +24,7 @@ async def activate(redis: aioredis.Redis, nc: NATS, spec: PolicySpec, version: i
     assert await write_active_policy(redis, document)
     update = PolicyUpdate(version=version, checksum=document.checksum)
     await nc.publish("cio.strategist.update", update.model_dump_json().encode())
-    await nc.flush()
+    await flush_ordered(nc)
     return document
 
 
@@ -83,7 +84,7 @@ class Collector:
 async def collect(nc: NATS, subject: str) -> Collector:
     collector = Collector()
     await nc.subscribe(subject, cb=collector.cb)
-    await nc.flush()
+    await flush_ordered(nc)
     return collector
 
 

@@ -17,6 +17,7 @@ from gate.config import GateSettings
 from gate.policy.document import ACTIVE_POLICY_KEY
 from gate.policy.store import build_document, write_active_policy
 from gate.runtime.service import Gate
+from gate.runtime.wire import flush_ordered
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
 
@@ -96,7 +97,7 @@ async def test_every_component_does_its_job_under_its_own_identity(secured, secu
         await wait_for_policy(secured_gate, 1)
         signals = Collector()
         await tradeengine.subscribe("signals.trading.*", queue="tradeengine-workers", cb=signals.cb)
-        await tradeengine.flush()
+        await flush_ordered(tradeengine)
         envelope, _ = await request(strategy, live_intent_body())  # request/reply on the fleet's default inbox
         assert envelope.data.decision == "APPROVED"
         await signals.wait_for(1)
@@ -138,13 +139,13 @@ FORBIDDEN = [
 async def test_a_forbidden_publish_is_refused_and_nothing_arrives(secured, role, subject, observer):
     watcher = await secured.connect(observer, label="watcher")
     watching = await watcher.subscribe(subject)
-    await watcher.flush()
+    await flush_ordered(watcher)
     sender = await secured.connect(role)
     await sender.publish(subject, b'{"forged": true}')
     # The server handles a connection's messages in order: once the sender's PING is answered the forged message
     # was routed (or refused), and once the watcher's is, anything routed to it has been delivered.
-    await sender.flush()
-    await watcher.flush()
+    await flush_ordered(sender)
+    await flush_ordered(watcher)
     assert watching.delivered == 0
     assert not secured.violations("watcher"), "the watcher may subscribe there, so it would have seen the message"
     await wait_until(lambda: secured.violations(role), what=f"NATS refusing {role} on {subject}")
@@ -164,7 +165,7 @@ async def test_only_the_gate_and_the_ingest_touch_the_audit_stream(secured, secu
     for operation in ("STREAM.PURGE", "STREAM.DELETE"):
         await client.publish(f"$JS.API.{operation}.CIO_AUDIT", b"")
     await client.publish("cio.audit.decision.approved", b'{"decision_id": "forged"}', headers={"Nats-Msg-Id": "x"})
-    await client.flush()
+    await flush_ordered(client)
     await wait_until(lambda: len(secured.violations(role)) >= 2, what="purge and delete refused")
     gate_js = (await secured.connect("gate")).jetstream()
     info = await gate_js.stream_info("CIO_AUDIT")  # still there, and nothing forged in it (gates do publish events)

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from gate.contracts.latch import LatchNotice, latch_id
 from gate.policy.latch_store import LATCHES_KEY, read_latches, release_latch
 from gate.reason_codes import ReasonCode as C
+from gate.runtime.wire import flush_ordered
 from tests.factories import live_intent_body, make_snapshot, make_spec
 from tests.integration.helpers import activate, request, wait_for_policy, wait_until
 
@@ -21,7 +22,7 @@ async def publish_snapshot(nc, drawdown: float, *gates, **fields) -> None:
     subscriptions, so an intent sent right after could otherwise be decided first)."""
     snapshot = make_snapshot({}, drawdown=drawdown, ts=time.time(), **fields)
     await nc.publish("cio.portfolio.snapshot", snapshot.model_dump_json().encode())
-    await nc.flush()
+    await flush_ordered(nc)
     await wait_until(lambda: all(g.state.portfolio == snapshot for g in gates), what="snapshot adopted")
 
 
@@ -73,7 +74,12 @@ async def test_a_release_reaches_every_gate_and_a_new_breach_latches_again(make_
 
     await publish_snapshot(nc, 0.12, *gates)
     await wait_until(lambda: all(g.state.latches.get(DRAWDOWN).active for g in gates), what="latched again")
-    assert (await stored(redis)).observed == 0.12
+
+    async def stored_again() -> bool:
+        record = await stored(redis)
+        return record is not None and record.active and record.observed == 0.12
+
+    await wait_until(stored_again, what="the new trip stored over the released record")
 
 
 async def test_releasing_a_latch_that_is_not_active_changes_nothing(redis):

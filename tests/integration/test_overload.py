@@ -11,6 +11,7 @@ import orjson
 from gate.contracts.audit_event import AuditEvent
 from gate.contracts.envelope import DecisionEnvelope
 from gate.reason_codes import ReasonCode as C
+from gate.runtime.wire import flush_ordered
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, audit_events, collect, wait_for_policy
 
@@ -55,7 +56,7 @@ async def test_a_backlog_is_answered_overloaded_without_deciding_and_fully_audit
         for i in range(total):  # one burst: the gate reads it in a few large chunks
             payload = orjson.dumps(live_intent_body(signal_id=f"b{i}", strategy_id=f"s{i}", **body))
             await nc.publish("intent.trading.BTCUSDT", payload, reply=f"{inbox}.{i}")
-        await nc.flush()
+        await flush_ordered(nc)
         await asyncio.wait_for(done.wait(), 30)
 
         shed = {i: r for i, r in replies.items() if r.data.reasons and r.data.reasons[0].code == C.OVERLOADED}

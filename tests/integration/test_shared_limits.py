@@ -6,6 +6,7 @@ import asyncio
 import orjson
 
 from gate.reason_codes import ReasonCode as C
+from gate.runtime.wire import flush_ordered
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, collect, request, wait_for_policy
 
@@ -73,7 +74,7 @@ async def test_a_gate_ignores_its_own_notices_and_garbage(make_gate, redis, nc):
             }
         ),
     )
-    await nc.flush()
+    await flush_ordered(nc)
     await asyncio.sleep(0.2)
     assert not first.state.was_promoted("x", "own", 0.0)
     envelope, _ = await request(nc, live_intent_body(signal_id="after-garbage"))
