@@ -19,6 +19,7 @@ A step that fails is reported and the benchmark goes on. Results go to `.cio/ben
 
 import argparse
 import asyncio
+import base64
 import gc
 import json
 import os
@@ -48,6 +49,8 @@ from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from gate.decision.evaluate import evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
+from gate.policy.publication import publish_policy
+from gate.policy.signing import PolicySigner
 from gate.policy.spec import PolicySpec
 from gate.policy.store import build_document, write_active_policy
 from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
@@ -58,6 +61,7 @@ SYMBOLS = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0}
 STRATEGIES = ["momentum-1", "mean-revert", "Iceberg Order Detector", "ta-bot"]
 BUDGET_MS = 200.0
 GATE_SUBJECT = "intent.trading.BTCUSDT"
+SIGNER = PolicySigner.generate()  # the benchmark plays the control plane: its gates trust this key
 
 
 def bench_policy() -> PolicySpec:
@@ -181,6 +185,7 @@ class Stack:
             CIO_GATE_ID=name,
             CIO_AUDIT_SPOOL_DIR=str(self.work / "spool"),
             CIO_LOG_LEVEL="WARNING",
+            CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
         )
 
     def stop(self, name: str) -> None:
@@ -343,12 +348,9 @@ class Bench:
         times = []
         for n in range(self.args.pickups):
             version = base + n
-            document = build_document(spec, version, "bench")
+            document = build_document(spec, version, "bench", signer=SIGNER)
             started = time.perf_counter()
-            await write_active_policy(redis, document)
-            await self.nc.publish(
-                "cio.strategist.update", orjson.dumps({"version": version, "checksum": document.checksum})
-            )
+            await publish_policy(redis, self.nc, document)
             while True:
                 self.sent_to_gates += 1
                 reply = await self.nc.request(GATE_SUBJECT, self.payloads("pick", 1)[0], timeout=2)
@@ -371,8 +373,7 @@ class Bench:
         stack = self.stack
         self.nc = await nats.connect(stack.nats_url, pending_size=256 * 1024 * 1024)
         redis = aioredis.Redis.from_url(stack.redis_url)
-        document = build_document(bench_policy(), 1, "bench")
-        await write_active_policy(redis, document)
+        await write_active_policy(redis, build_document(bench_policy(), 1, "bench", signer=SIGNER))
         await self.nc.publish("cio.portfolio.snapshot", snapshot())
 
         async def keep_snapshots_fresh() -> None:

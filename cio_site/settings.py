@@ -25,6 +25,10 @@ REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio")
 # How long activation waits on Redis and NATS before failing loudly.
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
+# The control plane's policy signing key (gates verify with its public half; docs/policy.md, "Signing"). Local and
+# test stacks create the pair in the state folder on first use; production must provide the file.
+CIO_POLICY_SIGNING_KEY_FILE = Path(os.environ.get("CIO_POLICY_SIGNING_KEY_FILE", STATE_DIR / "policy-signing.key"))
+CIO_PRODUCTION = os.environ.get("CIO_ENV", "local") == "production"
 # Reply inboxes of the control plane's NATS connections (`_INBOX.control` under deploy/access.py).
 CIO_NATS_INBOX_PREFIX = os.environ.get("CIO_NATS_INBOX_PREFIX", "_INBOX")
 
@@ -76,6 +80,11 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{STATE_DIR / 'control-plane.sqlite3'}"), conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers take the write lock when their transaction begins and wait for it (instead of failing with
+    # "database is locked" when two transactions that both read try to write): SQLite then serialises
+    # activations, kill switches and proposals the way PostgreSQL's row lock does.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

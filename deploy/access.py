@@ -82,10 +82,13 @@ NATS_ROLES: dict[str, NatsRole] = {
                 subjects.GATE_PING,
                 subjects.GATE_PROMOTION,
                 subjects.RISK_LATCH,
+                subjects.TRADING_STATE,
             ),
             allow_responses=True,
         ),
-        NatsRole("control", publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH), subscribe=()),
+        NatsRole(
+            "control", publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE), subscribe=()
+        ),
         NatsRole(
             "audit",
             publish=(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
+from gate.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,12 +112,21 @@ def component_env(
 
 async def run(args: argparse.Namespace, state: Path) -> int:
     passwords = access.load_or_create_credentials(state)
+    PolicySigner.load_or_create(state)  # the control plane signs policies with it; the gate trusts its public half
     nats_config, redis_acl = access.write_local_servers(state, passwords)
     nats_url = f"nats://127.0.0.1:{args.nats_port}"
     redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
     base = {"CIO_STATE_DIR": str(state)}
-    control_env = {**base, **component_env("control", args, passwords, "control")}
-    gate_env = {**base, **component_env("gate", args, passwords, "gate")}
+    control_env = {
+        **base,
+        **component_env("control", args, passwords, "control"),
+        "CIO_POLICY_SIGNING_KEY_FILE": str(state / PRIVATE_KEY_FILE),
+    }
+    gate_env = {
+        **base,
+        **component_env("gate", args, passwords, "gate"),
+        "CIO_POLICY_PUBLIC_KEY_FILE": str(state / PUBLIC_KEY_FILE),
+    }
     demo_env = {
         **base,
         **component_env("strategy", args, passwords, None),

@@ -30,6 +30,9 @@ class GateSettings(BaseSettings):
     shed_after_ms: float = Field(50.0, gt=0)
     policy_refresh_s: float = Field(2.0, gt=0)
     policy_max_age_s: float = Field(30.0, gt=0)
+    # The control plane's public key(s), base64 (comma-separated during a rotation), else read from the file.
+    policy_public_key: str = ""
+    policy_public_key_file: Path = Path(".cio/policy-signing.pub")
     signal_source: str = "petrosa-cio"
     signal_subject_prefix: str = "signals.trading"
     heartbeat_interval_s: float = Field(1.0, gt=0)

@@ -284,7 +284,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                policy = services.set_trading_state(
+                policy, created = services.set_trading_state(
                     scope=data["scope"],
                     key=data["key"],
                     state=data["state"],
@@ -295,7 +295,16 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             except ApiError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"trading state set; v{policy.version} is active", messages.SUCCESS)
+                if not created:
+                    message = f"nothing to change: v{policy.version} already has that state"
+                elif policy.pending_state:
+                    message = (
+                        f"Redis is unreachable: v{policy.version} reached every gate as a signed NATS notice "
+                        "and will be written to Redis when it returns"
+                    )
+                else:
+                    message = f"trading state set; v{policy.version} is active"
+                self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:policies_policyversion_changelist"))
         active = active_version()
         context = {

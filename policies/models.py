@@ -87,6 +87,9 @@ class PolicyVersion(models.Model):
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     superseded_at = models.DateTimeField(null=True, blank=True)
+    # A tightened trading state delivered to the gates by signed NATS notice while Redis was away: still to be
+    # written to Redis (by the next control-plane act or `manage.py reconcile_policies`). {"scope", "key", "state"}
+    pending_state = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -131,6 +134,8 @@ class PolicyEvent(models.Model):
         TRADING_STATE = "trading_state"
         ACTIVATION_FAILED = "activation_failed"
         LATCH_RELEASED = "latch_released"
+        RECONCILED = "reconciled"  # the database adopted what Redis holds (after a failure, or a restore)
+        ANOMALY = "anomaly"  # Redis held a document this control plane did not sign (replaced), or a mismatch
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     policy = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events")

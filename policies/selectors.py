@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from gate.contracts.heartbeat import GateHeartbeat
 from gate.contracts.latch import LatchRecord
-from policies.cache import read_gate_heartbeats, read_risk_latches
+from policies.live import read_gate_heartbeats, read_risk_latches
 from policies.models import PolicyVersion, Status
 
 log = logging.getLogger(__name__)

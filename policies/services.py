@@ -7,24 +7,15 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from cio_site.envelope import ApiError
 from gate.contracts.latch import LatchRecord
-from gate.policy.spec import PolicySpec, TradingState
-from gate.policy.store import build_document
-from policies import roles
-from policies.cache import (
-    CacheUnavailableError,
-    NewerVersionActiveError,
-    NoticeNotSentError,
-    publish_active_policy,
-    release_risk_latch,
-)
-from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
-from policies.selectors import active_version
+from gate.contracts.trading_state_notice import TradingStateNotice
+from gate.policy.spec import TradingState
+from policies import activation, live, roles
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +57,76 @@ def proposer_kind_of(user: AbstractBaseUser) -> str:
     return ProposerKind.AGENT if user.groups.filter(name=roles.AGENT).exists() else ProposerKind.HUMAN
 
 
-def _next_version() -> int:
-    return (PolicyVersion.objects.aggregate(top=Max("version"))["top"] or 0) + 1
-
-
-def _create(**fields: Any) -> PolicyVersion:
+def _create(floor: int = 0, **fields: Any) -> PolicyVersion:
     for _ in range(5):  # two proposals racing for the same number: the unique index decides, we retry
         try:
             with transaction.atomic():
-                policy = PolicyVersion(version=_next_version(), **fields)
+                policy = PolicyVersion(version=activation.next_version(floor), **fields)
                 policy.full_clean(exclude=["version", "checksum"])
                 policy.save()
                 return policy
         except IntegrityError:
             continue
     raise InvalidTransitionError("could not allocate a version number; retry")
+
+
+def _live_floor() -> int:
+    """The version Redis holds, if it can be read: a proposal's number starts above it (never reused)."""
+    try:
+        return live.read_live().version
+    except live.LiveUnavailableError:
+        return 0
+
+
+def _failed(
+    exc: ActivationFailedError, policy: PolicyVersion | None, by: AbstractBaseUser, operation: str, trace_id: str
+) -> None:
+    """Failures are recorded too, outside the transaction that was rolled back."""
+    PolicyEvent.objects.create(
+        kind=PolicyEvent.Kind.ACTIVATION_FAILED,
+        policy=policy
+        if policy is not None and policy.pk and PolicyVersion.objects.filter(pk=policy.pk).exists()
+        else None,
+        actor=by,
+        reason=str(exc),
+        trace_id=trace_id,
+        detail={"operation": operation},
+    )
+
+
+def _read_live_or_fail(what: str) -> live.LiveDocument:
+    try:
+        return live.read_live()
+    except live.LiveUnavailableError as exc:
+        raise ActivationFailedError(f"{what} failed: {exc}") from exc
+
+
+def _commit(
+    policy: PolicyVersion,
+    state: live.LiveDocument,
+    by: AbstractBaseUser,
+    event: str,
+    reason: str,
+    trace_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    try:
+        activation.commit(policy, state, by, event, reason, trace_id, detail)
+    except live.NewerVersionActiveError as exc:
+        raise InvalidTransitionError(f"v{policy.version} was not activated: {exc}") from exc
+    except live.LiveUnavailableError as exc:
+        raise ActivationFailedError(f"v{policy.version} was not activated: {exc}") from exc
+
+
+def _after_commit_point(work: Any, what: str, trace_id: str) -> Any:
+    """Run a locked act; if the database fails once Redis may already hold the change, reconcile from Redis
+    (recording it) instead of answering with an error for something that did happen."""
+    try:
+        return activation.in_lock(work)
+    except DatabaseError:
+        log.exception("%s: the database failed; reconciling it from Redis", what)
+        state = live.read_live()
+        return activation.in_lock(lambda: activation.reconcile(state, trace_id))
 
 
 def propose(
@@ -97,8 +143,9 @@ def propose(
         parsed = parse_spec(spec)
     except ValidationError as exc:
         raise SpecInvalidError("; ".join(exc.messages)) from exc
-    active = active_version()
+    active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
     policy = _create(
+        floor=_live_floor(),
         spec=parsed.model_dump(mode="json", by_alias=True),
         status=Status.PROPOSED,
         based_on=active,
@@ -147,65 +194,34 @@ def reject(policy: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id
     return _decide(policy, by, False, reason, trace_id)
 
 
-def _activate_locked(
-    policy: PolicyVersion,
-    by: AbstractBaseUser,
-    trace_id: str,
-    event: str,
-    reason: str,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Publish to Redis + NATS, then record; any failure raises and the transaction rolls the records back."""
-    ActivationLock.objects.get_or_create(id=1)
-    ActivationLock.objects.select_for_update().get(id=1)  # activations run one at a time
-    newer = PolicyVersion.objects.filter(status=Status.ACTIVE, version__gt=policy.version).first()
-    if newer is not None:
-        raise InvalidTransitionError(f"v{newer.version} is active and newer than v{policy.version}; roll back instead")
-    document = build_document(policy.parsed_spec, policy.version, str(by))
-    notice = "sent"
-    try:
-        publish_active_policy(document)
-    except NoticeNotSentError as exc:
-        # Redis is the commit point: the version is live (gates poll it), so the database must say so too.
-        log.error("%s; gates will pick it up on their next poll", exc)
-        notice = f"failed: {exc}"
-    except NewerVersionActiveError as exc:
-        raise InvalidTransitionError(str(exc)) from exc
-    except CacheUnavailableError as exc:
-        log.error("activation of v%d failed: %s", policy.version, exc)
-        raise ActivationFailedError(f"v{policy.version} was not activated: {exc}") from exc
-    now = timezone.now()
-    PolicyVersion.objects.filter(status=Status.ACTIVE).exclude(pk=policy.pk).update(
-        status=Status.SUPERSEDED, superseded_at=now
-    )
-    policy.status, policy.activated_by, policy.activated_at = Status.ACTIVE, by, now
-    policy.save(update_fields=["status", "activated_by", "activated_at"])
-    PolicyEvent.objects.create(
-        kind=event,
-        policy=policy,
-        actor=by,
-        reason=reason,
-        trace_id=trace_id,
-        detail={"checksum": document.checksum, "notice": notice, **(detail or {})},
-    )
-
-
 def activate(policy: PolicyVersion, *, by: AbstractBaseUser, trace_id: str = "") -> PolicyVersion:
+    """Make an approved version the live one. An approved version older than what is live (say, a kill switch
+    landed after it was approved) cannot be activated: it was reviewed against a policy that no longer runs,
+    and activating it would quietly undo the newer change. Propose it again on top of the live one."""
     _require(by, roles.ACTIVATE, "activate policies")
+    target = policy
+
+    def work() -> PolicyVersion:
+        state = _read_live_or_fail(f"activation of v{target.version}")
+        active = activation.reconcile(state, trace_id)
+        row = PolicyVersion.objects.get(pk=target.pk)
+        if row.status != Status.APPROVED:
+            raise InvalidTransitionError(f"v{row.version} is {row.status}; only an approved version can be activated")
+        newest = max(state.version, active.version if active else 0)
+        if newest >= row.version:
+            raise InvalidTransitionError(
+                f"v{newest} is live and newer than v{row.version}, which was approved against an older policy: "
+                f"propose the change again on top of v{newest}"
+            )
+        _commit(row, state, by, PolicyEvent.Kind.ACTIVATED, "", trace_id)
+        return row
+
     try:
-        with transaction.atomic():
-            policy = PolicyVersion.objects.select_for_update().get(pk=policy.pk)
-            if policy.status != Status.APPROVED:
-                raise InvalidTransitionError(
-                    f"v{policy.version} is {policy.status}; only an approved version can be activated"
-                )
-            _activate_locked(policy, by, trace_id, PolicyEvent.Kind.ACTIVATED, "")
+        _after_commit_point(work, f"activation of v{policy.version}", trace_id)
     except ActivationFailedError as exc:
-        PolicyEvent.objects.create(
-            kind=PolicyEvent.Kind.ACTIVATION_FAILED, policy=policy, actor=by, reason=str(exc), trace_id=trace_id
-        )
+        _failed(exc, policy, by, "activate", trace_id)
         raise
-    return policy
+    return PolicyVersion.objects.get(pk=policy.pk)
 
 
 def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: str = "") -> PolicyVersion:
@@ -214,11 +230,17 @@ def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: 
     _require(by, roles.ACTIVATE, "roll back policies")
     if to.activated_at is None:
         raise InvalidTransitionError(f"v{to.version} was never active; only a previously active spec can be restored")
-    with transaction.atomic():
-        policy = _create(
+    if not reason.strip():
+        raise SpecInvalidError("a rollback needs a reason")
+
+    def work() -> PolicyVersion:
+        state = _read_live_or_fail(f"rollback to v{to.version}")
+        active = activation.reconcile(state, trace_id)
+        row = _create(
+            floor=state.version,
             spec=to.spec,
             status=Status.APPROVED,
-            based_on=active_version(),
+            based_on=active,
             proposer_kind=ProposerKind.HUMAN,
             proposed_by=by,
             proposed_at=timezone.now(),
@@ -227,56 +249,72 @@ def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: 
             decided_at=to.decided_at,
             decision_reason=f"approved as v{to.version}",
         )
-        _activate_locked(policy, by, trace_id, PolicyEvent.Kind.ROLLED_BACK, reason)
-    return policy
+        _commit(row, state, by, PolicyEvent.Kind.ROLLED_BACK, reason, trace_id, {"restored": to.version})
+        return row
 
-
-def _with_state(spec: PolicySpec, scope: str, key: str, state: TradingState) -> tuple[PolicySpec, TradingState]:
-    raw = spec.model_dump(mode="json", by_alias=True)
-    if scope == "global":
-        current = spec.global_rules.trading_state
-        raw["global"]["trading_state"] = state.value
-    else:
-        table = "strategies" if scope == "strategy" else "symbols"
-        rules = raw[table].setdefault(key, {})
-        current = TradingState(rules["trading_state"]) if rules.get("trading_state") else TradingState.ACTIVE
-        rules["trading_state"] = state.value
-    return PolicySpec.model_validate(raw), current
+    try:
+        result = _after_commit_point(work, f"rollback to v{to.version}", trace_id)
+    except ActivationFailedError as exc:
+        _failed(exc, to, by, "rollback", trace_id)
+        raise
+    return result
 
 
 def set_trading_state(
     *, scope: str, key: str = "", state: str, by: AbstractBaseUser, reason: str, trace_id: str = ""
-) -> PolicyVersion:
-    """The kill switch: a new active version with one scope's trading state changed. Tightening is open to
-    agents; releasing (towards `active`) needs a human with the risk-officer role. A reason is mandatory."""
+) -> tuple[PolicyVersion, bool]:
+    """The kill switch: a new version with one scope's trading state changed, built on the live document.
+    Tightening is open to agents; releasing (towards `active`) needs a human risk officer. A reason is
+    mandatory. Returns the version now carrying the state and whether a new one was made (asking for the state
+    a scope already has changes nothing). With Redis away, a tightening still reaches every gate at once as a
+    signed NATS notice and is written to Redis when it returns; a release then fails, saying why."""
     if scope not in ("global", "strategy", "symbol"):
         raise SpecInvalidError("scope must be global, strategy or symbol")
     if scope != "global" and not key:
         raise SpecInvalidError(f"a {scope} trading state needs the {scope} name in `key`")
+    if scope == "global":
+        key = ""
     if not reason.strip():
         raise SpecInvalidError("a trading-state change needs a reason")
     try:
         target = TradingState(state)
     except ValueError as exc:
         raise SpecInvalidError("state must be active, reducing or halted") from exc
-    with transaction.atomic():
-        current_policy = active_version(for_update=True)
-        if current_policy is None:
+    if not (by.has_perm(roles.perm(roles.SET_TRADING_STATE)) or by.has_perm(roles.perm(roles.TIGHTEN_TRADING_STATE))):
+        raise PermissionDeniedError(f"{by} may not change trading states")
+    label = "global" if scope == "global" else f"{scope} {key}"
+
+    def work() -> tuple[PolicyVersion, bool]:
+        try:
+            current_live: live.LiveDocument | None = live.read_live()
+        except live.LiveUnavailableError:
+            current_live = None
+        if current_live is not None:
+            activation.persist_pending(current_live, trace_id)
+            current_live = live.read_live()
+            active = activation.reconcile(current_live, trace_id)
+            base = current_live.document.spec if current_live.document is not None else None
+        else:
+            active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
+            pending = PolicyVersion.objects.filter(pending_state__isnull=False).order_by("-version").first()
+            base = (pending or active).parsed_spec if (pending or active) else None
+        if base is None:
+            base = active.parsed_spec if active is not None else None
+        if base is None:
             raise InvalidTransitionError("there is no active policy to change")
-        spec, current = _with_state(current_policy.parsed_spec, scope, key, target)
+        spec, current = activation.with_state(base, scope, key, target)
+        if target == current:
+            assert active is not None
+            return active, False
         releasing = target.severity < current.severity
         if releasing:
             _require(by, roles.SET_TRADING_STATE, "release a trading state (only a risk officer can)")
-        elif not (
-            by.has_perm(roles.perm(roles.SET_TRADING_STATE)) or by.has_perm(roles.perm(roles.TIGHTEN_TRADING_STATE))
-        ):
-            raise PermissionDeniedError(f"{by} may not change trading states")
         now = timezone.now()
-        label = "global" if scope == "global" else f"{scope} {key}"
-        policy = _create(
+        row = _create(
+            floor=current_live.version if current_live is not None else 0,
             spec=spec.model_dump(mode="json", by_alias=True),
             status=Status.APPROVED,
-            based_on=current_policy,
+            based_on=active,
             proposer_kind=proposer_kind_of(by),
             proposed_by=by,
             proposed_at=now,
@@ -286,8 +324,53 @@ def set_trading_state(
             decision_reason="trading-state change",
         )
         detail = {"scope": scope, "key": key, "from": current.value, "to": target.value}
-        _activate_locked(policy, by, trace_id, PolicyEvent.Kind.TRADING_STATE, reason, detail)
-    return policy
+        if current_live is not None:
+            _commit(row, current_live, by, PolicyEvent.Kind.TRADING_STATE, reason, trace_id, detail)
+            return row, True
+        if releasing:
+            raise ActivationFailedError(f"Redis is unreachable: releasing {label} needs it (a halt would not)")
+        _notify_without_redis(row, scope, key, target, reason, by, now)
+        row.pending_state = {"scope": scope, "key": key, "state": target.value}
+        row.save(update_fields=["pending_state"])
+        PolicyEvent.objects.create(
+            kind=PolicyEvent.Kind.TRADING_STATE,
+            policy=row,
+            actor=by,
+            reason=reason,
+            trace_id=trace_id,
+            detail={**detail, "delivered": "signed NATS notice (Redis unreachable)", "persisted": False},
+        )
+        return row, True
+
+    try:
+        return _after_commit_point(work, f"trading state {label}", trace_id)
+    except ActivationFailedError as exc:
+        _failed(exc, None, by, f"trading state {label} → {target.value}", trace_id)
+        raise
+
+
+def _notify_without_redis(
+    row: PolicyVersion, scope: str, key: str, state: TradingState, reason: str, by: AbstractBaseUser, at: Any
+) -> None:
+    try:
+        notice = TradingStateNotice(
+            version=row.version, scope=scope, key=key, state=state, reason=reason, by=str(by), at=at
+        ).signed_with(live.policy_signer())
+        live.send_trading_state_notice(notice)
+    except live.LiveUnavailableError as exc:
+        raise ActivationFailedError(f"neither Redis nor NATS took the change, so no gate has it: {exc}") from exc
+
+
+def reconcile_policies(trace_id: str = "") -> list[PolicyVersion]:
+    """Write pending trading states and make the database agree with Redis (`manage.py reconcile_policies`)."""
+    state = live.read_live()
+
+    def work() -> list[PolicyVersion]:
+        done = activation.persist_pending(state, trace_id)
+        activation.reconcile(live.read_live(), trace_id)
+        return done
+
+    return activation.in_lock(work)
 
 
 def release_latch(*, latch: str, by: AbstractBaseUser, reason: str, trace_id: str = "") -> LatchRecord:
@@ -297,8 +380,8 @@ def release_latch(*, latch: str, by: AbstractBaseUser, reason: str, trace_id: st
     if not reason.strip():
         raise SpecInvalidError("releasing a latch needs a reason")
     try:
-        released, notice = release_risk_latch(latch, time.time(), str(by), reason)
-    except CacheUnavailableError as exc:
+        released, notice = live.release_risk_latch(latch, time.time(), str(by), reason)
+    except live.LiveUnavailableError as exc:
         raise StoreUnavailableError(f"latch {latch} was not released: {exc}") from exc
     if released is None:
         raise NotFoundError(f"no active latch '{latch}'")

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.service import Gate
+from tests.factories import TEST_PUBLIC_KEY
 
 
 @pytest.fixture
@@ -69,6 +70,7 @@ def gate_settings(nats_url: str, redis_url: str, tmp_path: Path) -> GateSettings
         heartbeat_interval_s=0.2,
         fleet_heartbeat_interval_s=0.5,
         audit_ack_timeout_s=1.0,
+        policy_public_key=TEST_PUBLIC_KEY,
     )
 
 

@@ -1,15 +1,25 @@
 """Builders for intents, policies and snapshots used across the suite."""
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
 from gate.contracts.intent import Intent
 from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from gate.policy.compiled import CompiledPolicy
+from gate.policy.document import PolicyDocument
+from gate.policy.signing import PolicySigner
 from gate.policy.spec import PolicySpec
 from gate.policy.store import build_document
 
 NOW = 1_800_000_000.0  # a fixed "now" for pure tests (2027-01-15)
+# The control plane's signing key as far as the tests are concerned; gates started by tests trust its public key.
+TEST_SIGNER = PolicySigner.generate()
+TEST_PUBLIC_KEY = base64.b64encode(TEST_SIGNER.public_raw).decode()
+
+
+def signed_document(spec: PolicySpec, version: int, activated_by: str = "tests") -> PolicyDocument:
+    return build_document(spec, version, activated_by, signer=TEST_SIGNER)
 
 
 def intent_body(**overrides: Any) -> dict[str, Any]:

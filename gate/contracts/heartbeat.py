@@ -18,6 +18,9 @@ class GateCounters(BaseModel):
     audit_published: int = 0
     audit_failures: int = 0
     permission_violations: int = 0
+    policy_refused: int = 0  # documents in Redis refused: unreadable, checksum mismatch, unsigned or badly signed
+    policy_anomalies: int = 0  # reads where Redis did not hold this gate's version and checksum
+    notices_refused: int = 0  # trading-state notices on NATS not signed by the control plane
 
 
 class GateHeartbeat(BaseModel):

@@ -53,7 +53,7 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
     if intent.action == "hold":
         reason = Reason(code=ReasonCode.HOLD_NOT_PROMOTED, message="hold intents are recorded, never promoted")
         return Verdict(False, (reason,), limits, None)
-    halted = halt_reason(intent, limits)
+    halted = halt_reason(intent, limits, state)
     if halted is not None:
         return Verdict(False, (halted,), limits, None)
 

@@ -13,6 +13,7 @@ from gate.contracts.portfolio import PortfolioSnapshot
 from gate.decision.book import Book
 from gate.decision.latches import LatchBook
 from gate.policy.resolve import RateRule
+from gate.policy.spec import TradingState
 
 MINUTE = 60.0
 
@@ -37,6 +38,8 @@ class StateView(Protocol):
 
     def latch(self, latch_id: str) -> LatchRecord | None: ...
 
+    def state_override(self, strategy_id: str, symbol: str) -> tuple[TradingState, str] | None: ...
+
 
 class GateState:
     """Concrete `StateView` plus the mutations the shell applies after each promotion."""
@@ -51,6 +54,9 @@ class GateState:
         self._pending_total = 0.0
         self._book: Book | None = None
         self.latches = LatchBook()
+        # Trading states the control plane tightened by NATS notice while Redis was away: (scope, key) ->
+        # (state, the policy version that will carry it). Dropped once that version is adopted.
+        self.overrides: dict[tuple[str, str], tuple[TradingState, int]] = {}
 
     # -- reads (StateView) -------------------------------------------------------------------------------
     @property
@@ -89,6 +95,29 @@ class GateState:
 
     def latch(self, latch_id: str) -> LatchRecord | None:
         return self.latches.get(latch_id)
+
+    def state_override(self, strategy_id: str, symbol: str) -> tuple[TradingState, str] | None:
+        """The most severe override that applies to this strategy and symbol, with its scope."""
+        if not self.overrides:
+            return None
+        found: tuple[TradingState, str] | None = None
+        for scope, key in (("global", ""), ("strategy", strategy_id), ("symbol", symbol)):
+            held = self.overrides.get((scope, key))
+            if held is not None and (found is None or held[0].severity > found[0].severity):
+                found = (held[0], scope)
+        return found
+
+    def override_state(self, scope: str, key: str, state: TradingState, version: int) -> bool:
+        """Adopt a tightened state for a scope (never a looser one); True when it changed anything."""
+        held = self.overrides.get((scope, key))
+        if held is not None and held[0].severity >= state.severity:
+            return False
+        self.overrides[(scope, key)] = (state, version)
+        return True
+
+    def drop_overrides(self, up_to_version: int) -> None:
+        """The policy now carries these states itself."""
+        self.overrides = {k: v for k, v in self.overrides.items() if v[1] > up_to_version}
 
     # -- writes --------------------------------------------------------------------------------------------
     def apply_snapshot(self, snapshot: PortfolioSnapshot) -> bool:

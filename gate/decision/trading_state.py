@@ -23,14 +23,21 @@ from gate.policy.spec import TradingState
 from gate.reason_codes import ReasonCode as C
 
 
-def halt_reason(intent: Intent, limits: EffectiveLimits) -> Reason | None:
-    if limits.trading_state is TradingState.HALTED and intent.action != "close":
-        return Reason(
-            code=C.TRADING_HALTED,
-            message=f"trading is halted ({limits.state_scope} scope): only close intents are admitted",
-            observed=intent.action,
-        )
-    return None
+def halt_reason(intent: Intent, limits: EffectiveLimits, state: StateView) -> Reason | None:
+    if intent.action == "close":
+        return None
+    if limits.trading_state is TradingState.HALTED:
+        scope = f"{limits.state_scope} scope"
+    else:
+        override = state.state_override(intent.strategy_id, intent.symbol)
+        if override is None or override[0] is not TradingState.HALTED:
+            return None
+        scope = f"{override[1]} scope, by the control plane's signed notice"
+    return Reason(
+        code=C.TRADING_HALTED,
+        message=f"trading is halted ({scope}): only close intents are admitted",
+        observed=intent.action,
+    )
 
 
 def _latched(state: StateView, latch: str, live: Breach | None, snapshot_ts: float) -> tuple[str, str] | None:
@@ -60,11 +67,13 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
         return []
     limits, rules, intent = ctx.limits, ctx.global_rules, ctx.intent
     reasons: list[Reason] = []
-    if limits.trading_state is TradingState.REDUCING:
+    override = ctx.state.state_override(intent.strategy_id, intent.symbol)
+    if limits.trading_state is TradingState.REDUCING or override is not None:
+        scope = limits.state_scope if limits.trading_state is TradingState.REDUCING else f"{override[1]}, by notice"
         reasons.append(
             Reason(
                 code=C.TRADING_REDUCING,
-                message=f"trading state is 'reducing' ({limits.state_scope} scope): only intents that shrink an "
+                message=f"trading state is 'reducing' ({scope} scope): only intents that shrink an "
                 f"open position without flipping it are admitted",
                 observed=intent.action,
             )

@@ -1,11 +1,12 @@
 """The active-policy document kept in Redis under `policy:active` (SPEC §6)."""
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from gate.policy.signing import PolicySigner, PolicyVerifier, signed_bytes
 from gate.policy.spec import PolicySpec
 
 ACTIVE_POLICY_KEY = "policy:active"
@@ -29,6 +30,8 @@ def _canonical(value: object) -> object:
 
 
 class PolicyDocument(BaseModel):
+    """SPEC §6's document, plus the control plane's signature (`gate.policy.signing`) and its key id."""
+
     model_config = ConfigDict(frozen=True)
 
     version: int
@@ -36,6 +39,23 @@ class PolicyDocument(BaseModel):
     activated_at: datetime
     activated_by: str
     spec: PolicySpec
+    signature: str | None = None
+    signed_by: str | None = None
 
     def checksum_matches(self) -> bool:
         return policy_checksum(self.spec) == self.checksum
+
+    def signed_message(self) -> bytes:
+        at = self.activated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return signed_bytes(self.version, self.checksum, at, self.activated_by)
+
+    def signed_with(self, signer: PolicySigner) -> "PolicyDocument":
+        return self.model_copy(update={"signature": signer.sign(self.signed_message()), "signed_by": signer.key_id})
+
+    def verified_by(self, verifier: PolicyVerifier | None) -> bool:
+        """Checksum and signature both hold (no verifier: nothing can be trusted)."""
+        return (
+            verifier is not None
+            and self.checksum_matches()
+            and verifier.verify(self.signed_message(), self.signature, self.signed_by)
+        )

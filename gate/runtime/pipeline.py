@@ -10,7 +10,6 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.reason_codes import ReasonCode
 from gate.redaction import may_hold_secrets, redact, redact_text
+from gate.runtime.clock import Clock, SystemClock
 from gate.runtime.subjects import subject_token
 from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 from gate.runtime.trace_context import incoming_traceparent, traceparent_without_parsing
@@ -112,14 +112,15 @@ class DecisionPipeline:
         state: GateState,
         tracer: DecisionTracer,
         counters: GateCounters,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
         self._policy_source = policy_source
         self._state = state
         self._tracer = tracer
         self._counters = counters
-        self._wall = wall_clock
+        self._clock: Clock = clock or SystemClock()
+        self._wall = self._clock.time
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
         self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
@@ -337,7 +338,7 @@ class DecisionPipeline:
                 None,
                 None,
             )
-        monotonic_now = time.monotonic()
+        monotonic_now = self._clock.monotonic()
         policy = self._policy_source.usable(monotonic_now)
         if policy is None:
             if self._policy_source.is_stale(monotonic_now):

@@ -1,14 +1,18 @@
 """Keeps the in-process copy of the active policy in step with Redis `policy:active`.
 
 Loaded at start, on every `cio.strategist.update`, after any NATS or Redis reconnect and every
-`policy_refresh_s` as a freshness check. An older or equal version is ignored; a document whose checksum does
-not match its spec is refused. The copy counts as stale (→ RETRY_SAFE) once Redis could not confirm it for
-`policy_max_age_s`.
+`policy_refresh_s` as a freshness check. A document is adopted only if its checksum matches its spec and the
+control plane's signature verifies (`gate.policy.signing`); anything else is refused and counted. The copy
+counts as *confirmed* only while Redis holds exactly its version and checksum: an older, missing or different
+document is an anomaly (logged, counted, never adopted), and a copy unconfirmed for `policy_max_age_s` is
+stale (→ RETRY_SAFE, `POLICY_STALE`). A document is re-read from Redis every refresh, but parsed and verified
+only when its bytes change.
 """
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -16,20 +20,42 @@ from redis.exceptions import RedisError
 
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from gate.policy.signing import PolicyVerifier
 
 log = logging.getLogger(__name__)
 
 
 class PolicySync:
-    def __init__(self, redis: aioredis.Redis, refresh_s: float, max_age_s: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        refresh_s: float,
+        max_age_s: float,
+        verifier: PolicyVerifier | None,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_adopt: Callable[[CompiledPolicy], None] | None = None,
+    ) -> None:
         self._redis = redis
         self._refresh_s = refresh_s
         self._max_age_s = max_age_s
+        self._verifier = verifier
+        self._monotonic = monotonic
+        self._on_adopt = on_adopt
+        self.verifier = verifier
         self._lock = asyncio.Lock()
         self.policy: CompiledPolicy | None = None
         self.confirmed_at: float | None = None  # monotonic time Redis last confirmed our copy
         self.redis_ok = False
         self.loads = 0
+        self.refused = 0  # documents refused: unreadable, checksum mismatch, unsigned or badly signed
+        self.anomalies = 0  # reads where Redis did not hold our version and checksum
+        self._last_raw: bytes | None = None
+        self._last_problem: str | None = None
+        if verifier is None:
+            log.error(
+                "no policy public key configured (CIO_POLICY_PUBLIC_KEY or CIO_POLICY_PUBLIC_KEY_FILE): every "
+                "policy document will be refused and every intent answered RETRY_SAFE"
+            )
 
     def usable(self, now_monotonic: float) -> CompiledPolicy | None:
         """The policy to decide with, or None when it is missing or stale."""
@@ -42,8 +68,19 @@ class PolicySync:
     def is_stale(self, now_monotonic: float) -> bool:
         return self.policy is not None and self.usable(now_monotonic) is None
 
+    def _problem(self, kind: str, message: str, *args: object) -> None:
+        """Log a refusal or an anomaly once per distinct cause (it is re-read every refresh), count every one."""
+        if kind == "refused":
+            self.refused += 1
+        else:
+            self.anomalies += 1
+        text = message % args
+        if text != self._last_problem:
+            log.error("policy %s: %s", kind, text)
+            self._last_problem = text
+
     async def load(self, reason: str) -> bool:
-        """Read `policy:active`; adopt it when newer. Returns whether Redis answered."""
+        """Read `policy:active`; adopt it when newer and trustworthy. Returns whether Redis answered."""
         async with self._lock:
             try:
                 raw = await self._redis.get(ACTIVE_POLICY_KEY)
@@ -53,43 +90,59 @@ class PolicySync:
                 self.redis_ok = False
                 return False
             self.redis_ok = True
-            if raw is None:
-                if self.policy is not None:
-                    log.error(
-                        "policy load (%s): %s is gone from Redis; keeping v%d",
-                        reason,
-                        ACTIVE_POLICY_KEY,
-                        self.policy.version,
-                    )
-                self.confirmed_at = time.monotonic() if self.policy is not None else None
-                return True
-            try:
-                document = PolicyDocument.model_validate_json(raw)
-            except ValidationError as exc:
-                log.error(
-                    "policy load (%s): %s is invalid, keeping the current policy: %s",
-                    reason,
-                    ACTIVE_POLICY_KEY,
-                    exc.errors(include_url=False, include_input=False),
-                )
-                return True
-            if not document.checksum_matches():
-                log.error("policy load (%s): v%d checksum mismatch, refused", reason, document.version)
-                return True
             current = self.policy
+            if raw is None:
+                if current is not None:
+                    self._problem("anomaly", "%s is gone; v%d is not confirmed", ACTIVE_POLICY_KEY, current.version)
+                return True
+            raw = bytes(raw)
+            if raw == self._last_raw and current is not None:
+                self.confirmed_at = self._monotonic()  # the very document we adopted: nothing to parse again
+                return True
+            # Parsing, checksumming and verifying a large policy takes a while: off the event loop.
+            document = await asyncio.to_thread(self._trusted, raw, reason)
+            if document is None:
+                return True
             if current is None or document.version > current.version:
-                self.policy = CompiledPolicy(document)
+                self.policy, self._last_raw, self._last_problem = CompiledPolicy(document), raw, None
+                self.confirmed_at = self._monotonic()
                 self.loads += 1
                 log.info("policy v%d active (%s, checksum %s)", document.version, reason, document.checksum[:19])
-            elif document.version < current.version:
-                log.warning(
-                    "policy load (%s): Redis holds v%d, older than our v%d; ignored",
-                    reason,
+                if self._on_adopt is not None:
+                    self._on_adopt(self.policy)
+            elif document.version == current.version and document.checksum == current.checksum:
+                self._last_raw = raw
+                self.confirmed_at = self._monotonic()
+            else:
+                self._problem(
+                    "anomaly",
+                    "Redis holds v%d (%s), not our v%d (%s); not confirmed",
                     document.version,
+                    document.checksum[:19],
                     current.version,
+                    current.checksum[:19],
                 )
-            self.confirmed_at = time.monotonic()
             return True
+
+    def _trusted(self, raw: bytes, reason: str) -> PolicyDocument | None:
+        try:
+            document = PolicyDocument.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)[:3]
+            self._problem("refused", "%s is not a policy document (%s): %s", ACTIVE_POLICY_KEY, reason, errors)
+            return None
+        if not document.checksum_matches():
+            self._problem("refused", "v%d's checksum does not match its spec", document.version)
+            return None
+        if not document.verified_by(self._verifier):
+            self._problem(
+                "refused",
+                "v%d is not signed by a trusted control-plane key (signed_by=%s)",
+                document.version,
+                document.signed_by,
+            )
+            return None
+        return document
 
     async def refresh_forever(self) -> None:
         while True:

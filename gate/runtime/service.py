@@ -28,8 +28,10 @@ from gate.contracts.latch import LatchNotice, LatchRecord
 from gate.contracts.policy_update import PolicyUpdate
 from gate.contracts.portfolio import PortfolioSnapshot
 from gate.contracts.promotion import PromotionNotice
+from gate.contracts.trading_state_notice import TradingStateNotice
 from gate.decision.latches import applies_today
 from gate.decision.state import GateState
+from gate.policy.signing import PolicyVerifier
 from gate.policy.spec import TradingState
 from gate.runtime import subjects
 from gate.runtime.arrival_clock import ArrivalClock
@@ -63,12 +65,20 @@ class Gate:
         self._redis = aioredis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=5
         )
-        self.policy_sync = PolicySync(self._redis, settings.policy_refresh_s, settings.policy_max_age_s)
+        verifier = PolicyVerifier.from_config(settings.policy_public_key, settings.policy_public_key_file)
+        self.policy_sync = PolicySync(
+            self._redis,
+            settings.policy_refresh_s,
+            settings.policy_max_age_s,
+            verifier,
+            self.clock.monotonic,
+            on_adopt=lambda policy: self.state.drop_overrides(policy.version),
+        )
         self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
         self.pipeline = DecisionPipeline(
-            settings, self.policy_sync, self.state, tracer, self.counters, wall_clock=self.clock.time
+            settings, self.policy_sync, self.state, tracer, self.counters, clock=self.clock
         )
         self._shed_after_s = min(settings.shed_after_ms, settings.decision_budget_ms) / 1000.0
         self._nc: NATS | None = None
@@ -103,6 +113,7 @@ class Gate:
         nc = self._nc
         await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
         await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
+        await nc.subscribe(subjects.TRADING_STATE, cb=self._on_trading_state_notice)
         await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
         await nc.subscribe(subjects.GATE_PING, cb=self._on_ping)
         await nc.subscribe(subjects.GATE_PROMOTION, cb=self._on_peer_promotion, pending_msgs_limit=200_000)
@@ -317,6 +328,36 @@ class Gate:
         with contextlib.suppress(Exception):
             await self._nc.publish(subjects.RISK_LATCH, notice.model_dump_json().encode())
 
+    async def _on_trading_state_notice(self, msg: Msg) -> None:
+        """A kill switch sent while Redis is away: applied at once if the control plane signed it and no policy
+        this gate holds carries it yet (tightening needs no confirmation from Redis)."""
+        try:
+            notice = TradingStateNotice.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignoring an invalid %s message", subjects.TRADING_STATE)
+            return
+        if not notice.verified_by(self.policy_sync.verifier):
+            self.counters.notices_refused += 1
+            log.error(
+                "refused a %s notice not signed by the control plane (signed_by=%s)",
+                subjects.TRADING_STATE,
+                notice.signed_by,
+            )
+            return
+        policy = self.policy_sync.policy
+        if policy is not None and policy.version >= notice.version:
+            return  # already part of the policy this gate runs
+        if self.state.override_state(notice.scope, notice.key, notice.state, notice.version):
+            label = notice.scope if notice.scope == "global" else f"{notice.scope} {notice.key}"
+            log.warning(
+                "trading state %s: %s by %s (notice for v%d): %s",
+                label,
+                notice.state.value,
+                notice.by,
+                notice.version,
+                notice.reason,
+            )
+
     async def _on_latch_notice(self, msg: Msg) -> None:
         try:
             notice = LatchNotice.model_validate_json(msg.data)
@@ -387,6 +428,8 @@ class Gate:
             self.counters.audit_pending = self._outbox.pending
             self.counters.audit_published = self._outbox.counters.published
             self.counters.audit_failures = self._outbox.counters.failures
+        self.counters.policy_refused = self.policy_sync.refused
+        self.counters.policy_anomalies = self.policy_sync.anomalies
         now = time.time()
         latches = [r for r in self.state.latches.active() if applies_today(r, policy, now)] if policy else []
         state = None
@@ -394,6 +437,9 @@ class Gate:
             state = policy.global_rules.trading_state
             if state is TradingState.ACTIVE and any(r.scope == "global" for r in latches):
                 state = TradingState.REDUCING
+            override = self.state.overrides.get(("global", ""))
+            if override is not None and override[0].severity > state.severity:
+                state = override[0]
         return GateHeartbeat(
             gate_id=self.settings.gate_id,
             ts=datetime.fromtimestamp(now, UTC),
@@ -406,7 +452,7 @@ class Gate:
 
     def fleet_heartbeat(self) -> FleetHeartbeat:
         beat = self.heartbeat()
-        governing = self.policy_sync.usable(time.monotonic()) is not None
+        governing = self.policy_sync.usable(self.clock.monotonic()) is not None
         return FleetHeartbeat(
             **beat.model_dump(),
             status="GOVERNANCE_ACTIVE" if governing else "DEGRADED",

@@ -13,6 +13,8 @@ GATE_PING = "cio.gate.ping"
 GATE_PROMOTION = "cio.gate.promotion"
 # Latch trips (gates) and releases (control plane): a hint to re-read `risk:latches` from Redis.
 RISK_LATCH = "cio.risk.latch"
+# A signed, tightened trading state the control plane could not write to Redis (gate/contracts/trading_state_notice).
+TRADING_STATE = "cio.trading.state"
 # Redis key (not a subject) under which each gate keeps its latest heartbeat, for the control plane.
 GATE_HEARTBEAT_KEY_PREFIX = "gate:heartbeat:"
 

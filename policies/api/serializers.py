@@ -17,7 +17,7 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PolicyVersion
-        fields = ["version", "status", "checksum", "spec", *HISTORY_FIELDS, "created_at"]
+        fields = ["version", "status", "checksum", "spec", *HISTORY_FIELDS, "pending_state", "created_at"]
 
     def get_proposed_by(self, obj: PolicyVersion) -> str | None:
         return _user(obj.proposed_by)

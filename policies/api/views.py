@@ -195,12 +195,14 @@ class TradingStateView(PolicyApiView):
 
     @extend_schema(
         request=TradingStateSerializer,
-        responses={201: PolicyVersionSerializer},
-        summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer)",
+        responses={201: PolicyVersionSerializer, 200: PolicyVersionSerializer},
+        summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer). 201 with "
+        "the new version; 200 with the live one when the scope already has that state; with Redis down a "
+        "tightening is delivered to the gates by signed NATS notice (`pending_state` set) and written later.",
     )
     def post(self, request: Request) -> Response:
         data = self.validated(TradingStateSerializer, request)
-        policy = services.set_trading_state(
+        policy, created = services.set_trading_state(
             scope=data["scope"],
             key=data["key"],
             state=data["state"],
@@ -208,7 +210,7 @@ class TradingStateView(PolicyApiView):
             reason=data["reason"],
             trace_id=trace_id_of(request),
         )
-        return Response(PolicyVersionSerializer(policy).data, status=201)
+        return Response(PolicyVersionSerializer(policy).data, status=201 if created else 200)
 
 
 class GateStatusView(PolicyApiView):

@@ -1,6 +1,8 @@
 """Control-plane fixtures: users in each role, API clients with tokens, settings pointed at the test's own
 NATS and Redis. The database is SQLite by default and PostgreSQL under `make test`'s second pass."""
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from rest_framework.test import APIClient
 from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from policies import roles, services
 from policies.models import PolicyVersion
-from tests.factories import make_spec
+from tests.factories import TEST_SIGNER, make_spec
 
 ROLES = {
     "officer1": roles.RISK_OFFICER,
@@ -29,10 +31,14 @@ def fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture
-def stack(settings: Any, nats_url: str, redis_url: str) -> Any:
+def stack(settings: Any, nats_url: str, redis_url: str, tmp_path: Path) -> Any:
     settings.NATS_URL = nats_url
     settings.REDIS_URL = redis_url
     settings.CIO_ACTIVATION_TIMEOUT_S = 1.0
+    # The control plane signs with the tests' key, so every gate the tests start (they trust it) accepts it.
+    key_file = tmp_path / "policy-signing.key"
+    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
+    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
     return settings
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.factories import TEST_PUBLIC_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +27,7 @@ def gate_process(stack, tmp_path, redis_client):
         "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
         "CIO_HEARTBEAT_INTERVAL_S": "0.1",
         "CIO_POLICY_REFRESH_S": "30",
+        "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
     }  # only the NATS notice can explain a fast pickup
     log = (tmp_path / "gate.log").open("wb")
     proc = subprocess.Popen(

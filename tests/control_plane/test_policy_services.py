@@ -148,24 +148,24 @@ def test_rollback_reactivates_an_earlier_spec_as_a_new_version(active_v1, users,
 
 
 def test_kill_switch_tightening_and_release_rules(active_v1, users, redis_client):
-    halted = services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="anomaly")
+    halted, _ = services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="anomaly")
     assert halted.parsed_spec.global_rules.trading_state == "halted"
     assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
     with pytest.raises(services.PermissionDeniedError):
         services.set_trading_state(scope="global", state="active", by=users["agent"], reason="all good")
     with pytest.raises(services.PermissionDeniedError):
         services.set_trading_state(scope="symbol", key="BTCUSDT", state="halted", by=users["viewer"], reason="x")
-    released = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
+    released, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
     assert released.parsed_spec.global_rules.trading_state == "active"
     event = PolicyEvent.objects.get(policy=released, kind="trading_state")
     assert event.detail["from"] == "halted" and event.detail["to"] == "active" and event.reason == "resolved"
 
 
 def test_kill_switch_per_strategy_and_symbol(active_v1, users):
-    policy = services.set_trading_state(
+    policy, _ = services.set_trading_state(
         scope="strategy", key="Iceberg Order Detector", state="reducing", by=users["officer1"], reason="drift"
     )
-    policy = services.set_trading_state(
+    policy, _ = services.set_trading_state(
         scope="symbol", key="DOGEUSDT", state="halted", by=users["officer1"], reason="delisting"
     )
     spec = policy.parsed_spec

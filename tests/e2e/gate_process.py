@@ -10,6 +10,8 @@ from pathlib import Path
 import orjson
 from nats.aio.client import Client as NATS
 
+from tests.factories import TEST_PUBLIC_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,7 @@ class GateProcess:
             "CIO_HEARTBEAT_INTERVAL_S": "0.2",
             "CIO_POLICY_REFRESH_S": "0.5",
             "CIO_AUDIT_ACK_TIMEOUT_S": "0.5",
+            "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

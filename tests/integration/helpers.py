@@ -2,6 +2,7 @@
 
 import asyncio
 import inspect
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,20 +13,34 @@ from nats.aio.msg import Msg
 
 from gate.contracts.audit_event import AuditEvent
 from gate.contracts.envelope import DecisionEnvelope
-from gate.contracts.policy_update import PolicyUpdate
 from gate.policy.document import PolicyDocument
+from gate.policy.publication import publish_policy
 from gate.policy.spec import PolicySpec
-from gate.policy.store import build_document, write_active_policy
 from gate.runtime.wire import flush_ordered
+from tests.factories import signed_document
 
 
 async def activate(redis: aioredis.Redis, nc: NATS, spec: PolicySpec, version: int) -> PolicyDocument:
-    document = build_document(spec, version, "tests")
-    assert await write_active_policy(redis, document)
-    update = PolicyUpdate(version=version, checksum=document.checksum)
-    await nc.publish("cio.strategist.update", update.model_dump_json().encode())
-    await flush_ordered(nc)
+    """What the control plane does on activation, signed with the tests' control-plane key."""
+    document = signed_document(spec, version)
+    await publish_policy(redis, nc, document)
     return document
+
+
+class ManualClock:
+    """Real wall time; a monotonic clock that moves only when the test says so (freshness without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def wait_for_policy(gate: Any, version: int, timeout_s: float = 5.0) -> None:

@@ -18,7 +18,7 @@ from gate.policy.document import ACTIVE_POLICY_KEY
 from gate.policy.store import build_document, write_active_policy
 from gate.runtime.service import Gate
 from gate.runtime.wire import flush_ordered
-from tests.factories import live_intent_body, make_spec
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
 
 
@@ -73,6 +73,7 @@ async def secured_gate(secured: Secured, tmp_path: Path) -> AsyncIterator[Gate]:
         gate_id="secured-gate",
         audit_spool_dir=tmp_path / "spool",
         heartbeat_interval_s=0.2,
+        policy_public_key=TEST_PUBLIC_KEY,
     )
     gate = Gate(settings)
     await asyncio.wait_for(gate.start(), 20)
@@ -182,6 +183,7 @@ async def test_the_gate_counts_the_violations_nats_reports(secured, tmp_path):
         gate_id="misconfigured",
         audit_spool_dir=tmp_path / "spool",
         signal_subject_prefix="elsewhere.signals",
+        policy_public_key=TEST_PUBLIC_KEY,
     )
     gate = Gate(settings)
     await gate.start()

@@ -35,7 +35,9 @@ class SteppingClock:
 async def test_a_backlog_is_answered_overloaded_without_deciding_and_fully_audited(redis, nc, gate_settings):
     from gate.runtime.service import Gate
 
-    gate = Gate(gate_settings.model_copy(update={"shed_after_ms": 50.0}), clock=SteppingClock())
+    # The stepped clock runs fast: keep the policy fresh for the whole test.
+    settings = gate_settings.model_copy(update={"shed_after_ms": 50.0, "policy_max_age_s": 3600.0})
+    gate = Gate(settings, clock=SteppingClock())
     await gate.start()
     try:
         await activate(redis, nc, make_spec(max_intent_age_s=None), 1)

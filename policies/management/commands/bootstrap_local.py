@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from gate.policy.store import build_document
 from policies import roles
-from policies.cache import CacheUnavailableError, NewerVersionActiveError, publish_active_policy
+from policies.live import LiveUnavailableError, NewerVersionActiveError, policy_signer, publish_document
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
 
 EXAMPLE_POLICY = Path(settings.BASE_DIR) / "deploy" / "policies" / "example.json"
@@ -85,9 +85,9 @@ class Command(BaseCommand):
                 kind=PolicyEvent.Kind.ACTIVATED, policy=policy, actor=seeder, reason="local seed"
             )
             try:
-                publish_active_policy(build_document(spec, 1, seeder.username))
+                publish_document(build_document(spec, 1, seeder.username, signer=policy_signer()))
             except NewerVersionActiveError:
                 self.stdout.write("Redis already holds a newer policy than the seed; left as it is")
-            except CacheUnavailableError as exc:
+            except LiveUnavailableError as exc:
                 raise SystemExit(f"cannot seed the policy: {exc}") from exc
         self.stdout.write("seeded policy v1 (active) from deploy/policies/example.json")

@@ -1,0 +1,39 @@
+"""Activating a policy for the gates: Redis `policy:active` (the commit point), then `cio.strategist.update`.
+
+The one implementation of the protocol, used by the control plane, the tests and the benchmark. Redis is
+written first with the check-and-set of `gate.policy.store` (versions only go up); the NATS notice is only a
+hint that makes gates re-read at once (they also poll), so it is sent after the commit and never instead of it.
+"""
+
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from gate.contracts.policy_update import PolicyUpdate
+from gate.policy.document import PolicyDocument
+from gate.policy.store import write_active_policy
+from gate.runtime.subjects import STRATEGIST_UPDATE
+from gate.runtime.wire import flush_ordered
+
+
+class NewerVersionActiveError(Exception):
+    """Redis already holds this version or a newer one: nothing was written."""
+
+
+async def notify_gates(nc: NATS, document: PolicyDocument, within_s: float = 5.0) -> None:
+    update = PolicyUpdate(version=document.version, checksum=document.checksum)
+    await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
+    await flush_ordered(nc, within_s)
+
+
+async def publish_policy(
+    redis: aioredis.Redis,
+    nc: NATS,
+    document: PolicyDocument,
+    replacing: bytes | None = None,
+    within_s: float = 5.0,
+) -> None:
+    """Commit `document` in Redis, then tell the gates. Raises `NewerVersionActiveError` when Redis refused it;
+    Redis errors propagate before anything changed, NATS errors after the commit."""
+    if not await write_active_policy(redis, document, replacing):
+        raise NewerVersionActiveError(f"Redis already holds v{document.version} or newer")
+    await notify_gates(nc, document, within_s)

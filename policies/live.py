@@ -1,0 +1,226 @@
+"""The control plane's link to what the gates see: `policy:active`, heartbeats and latches in Redis, and the
+NATS notices that make gates act at once.
+
+Every call opens short-lived connections with tight timeouts (`CIO_ACTIVATION_TIMEOUT_S`): a web request must
+fail quickly and clearly when Redis or NATS is away, never hang. Redis is the commit point of an activation:
+NATS is connected first (so an unreachable NATS fails before anything changed), then `policy:active` is
+written with the check-and-set, then `cio.strategist.update` is sent. What Redis holds is read back *verified*:
+a document the control plane did not sign is reported as untrusted (and replaced by the next activation), never
+taken as the active policy.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import redis.asyncio as aioredis
+from django.conf import settings
+from nats.aio.client import Client as NATS
+from pydantic import ValidationError
+
+from gate.contracts.latch import LatchNotice, LatchRecord
+from gate.contracts.trading_state_notice import TradingStateNotice
+from gate.policy.document import PolicyDocument
+from gate.policy.latch_store import read_latches, release_latch
+from gate.policy.publication import NewerVersionActiveError, notify_gates
+from gate.policy.signing import PolicySigner, PolicyVerifier
+from gate.policy.store import read_active_raw, write_active_policy
+from gate.runtime.subjects import GATE_HEARTBEAT_KEY_PREFIX, RISK_LATCH, TRADING_STATE
+from gate.runtime.wire import flush_ordered
+
+__all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
+
+
+class LiveUnavailableError(Exception):
+    """Redis or NATS could not be reached (or the signing key is missing): nothing was changed."""
+
+
+class NoticeNotSentError(Exception):
+    """Redis holds the new version (so it is live: gates confirm it on their next poll) but the NATS notice
+    could not be sent after all."""
+
+
+async def _ignore(exc: Exception) -> None:
+    return None
+
+
+def _timeout() -> float:
+    return float(settings.CIO_ACTIVATION_TIMEOUT_S)
+
+
+def _redis() -> aioredis.Redis:
+    return aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=_timeout(), socket_timeout=_timeout())
+
+
+async def _nats() -> NATS:
+    try:
+        # A finite attempt count: with 0, nats-py retries forever and ignores the connect timeout.
+        return await nats.connect(
+            settings.NATS_URL,
+            connect_timeout=_timeout(),
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            name="cio-control-plane",
+            error_cb=_ignore,  # failures are raised with their cause; no traceback per attempt
+            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
+        )
+    except Exception as exc:
+        raise LiveUnavailableError(f"NATS is unreachable: {exc!r}") from exc
+
+
+def _run[T](work: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(work())
+
+
+# -- keys -----------------------------------------------------------------------------------------------------------
+def policy_signer() -> PolicySigner:
+    """The control plane's signing key. Outside production a missing key pair is created in the state folder."""
+    path = Path(settings.CIO_POLICY_SIGNING_KEY_FILE)
+    if path.exists():
+        return PolicySigner.load(path)
+    if settings.CIO_PRODUCTION:
+        raise LiveUnavailableError(f"no policy signing key at {path} (CIO_POLICY_SIGNING_KEY_FILE)")
+    return PolicySigner.load_or_create(path.parent)
+
+
+def policy_verifier() -> PolicyVerifier:
+    return PolicyVerifier([policy_signer().public_raw])
+
+
+# -- the active policy ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LiveDocument:
+    """What `policy:active` holds: nothing, a document this control plane signed, or something untrusted."""
+
+    raw: bytes | None
+    document: PolicyDocument | None  # set only when parsed, checksum-correct and signed by our key
+    problem: str | None = None  # why `raw` is untrusted
+
+    @property
+    def version(self) -> int:
+        return self.document.version if self.document is not None else 0
+
+
+def read_live() -> LiveDocument:
+    async def work() -> LiveDocument:
+        redis = _redis()
+        try:
+            raw = await read_active_raw(redis)
+        except Exception as exc:
+            raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+        finally:
+            await redis.aclose()
+        return judge(raw)
+
+    return _run(work)
+
+
+def judge(raw: bytes | None) -> LiveDocument:
+    if raw is None:
+        return LiveDocument(None, None)
+    try:
+        document = PolicyDocument.model_validate_json(raw)
+    except ValidationError:
+        return LiveDocument(raw, None, "policy:active is not a policy document")
+    if not document.verified_by(policy_verifier()):
+        return LiveDocument(raw, None, f"policy:active v{document.version} is not signed by this control plane")
+    return LiveDocument(raw, document)
+
+
+def publish_document(document: PolicyDocument, replacing: bytes | None = None) -> str:
+    """Commit `document` to Redis and notify the gates; returns "sent", or why the notice failed after the
+    commit. Raises `LiveUnavailableError` (nothing changed) or `NewerVersionActiveError` (nothing written)."""
+
+    async def work() -> str:
+        nc = await _nats()
+        redis = _redis()
+        try:
+            try:
+                written = await write_active_policy(redis, document, replacing)
+            except Exception as exc:
+                raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+            if not written:
+                raise NewerVersionActiveError(f"Redis already holds v{document.version} or newer")
+            try:
+                await notify_gates(nc, document, _timeout())
+            except Exception as exc:
+                return f"failed: {exc!r}"
+            return "sent"
+        finally:
+            await redis.aclose()
+            await nc.close()
+
+    return _run(work)
+
+
+def send_trading_state_notice(notice: TradingStateNotice) -> None:
+    """Tell the gates of a tightened trading state over NATS alone (Redis is away): they apply it at once."""
+
+    async def work() -> None:
+        nc = await _nats()
+        try:
+            await nc.publish(TRADING_STATE, notice.model_dump_json().encode())
+            await flush_ordered(nc, _timeout())
+        except Exception as exc:
+            raise LiveUnavailableError(f"NATS could not take the notice: {exc!r}") from exc
+        finally:
+            await nc.close()
+
+    _run(work)
+
+
+# -- heartbeats and latches -----------------------------------------------------------------------------------------
+def read_gate_heartbeats() -> list[bytes]:
+    async def work() -> list[bytes]:
+        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            keys = [key async for key in redis.scan_iter(match=f"{GATE_HEARTBEAT_KEY_PREFIX}*", count=100)]
+            return [value for value in await redis.mget(keys) if value is not None] if keys else []
+        finally:
+            await redis.aclose()
+
+    return _run(work)
+
+
+def read_risk_latches() -> dict[str, LatchRecord]:
+    async def work() -> dict[str, LatchRecord]:
+        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return await read_latches(redis)
+        finally:
+            await redis.aclose()
+
+    return _run(work)
+
+
+def release_risk_latch(latch: str, at: float, by: str, reason: str) -> tuple[LatchRecord | None, str]:
+    """Release a latch in Redis (the commit point) and tell the gates; (released record or None, notice outcome)."""
+
+    async def work() -> tuple[LatchRecord | None, str]:
+        redis = _redis()
+        try:
+            try:
+                released = await release_latch(redis, latch, at, by, reason)
+            except Exception as exc:
+                raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+        finally:
+            await redis.aclose()
+        if released is None:
+            return None, "not sent"
+        # Gates re-read Redis every few seconds anyway; the notice only makes the release immediate.
+        notice = LatchNotice(latch_id=latch, event="released", at=at, by=by)
+        try:
+            nc = await _nats()
+            try:
+                await nc.publish(RISK_LATCH, notice.model_dump_json().encode())
+                await flush_ordered(nc, _timeout())
+            finally:
+                await nc.close()
+        except Exception as exc:
+            return released, f"failed: {exc!r}"
+        return released, "sent"
+
+    return _run(work)
