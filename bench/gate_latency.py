@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0}
 STRATEGIES = ["momentum-1", "mean-revert", "Iceberg Order Detector", "ta-bot"]
 BUDGET_MS = 200.0
-GATE_SUBJECT = "intent.trading.BTCUSDT"
+GATE_SUBJECT = "cio.nurse.audit"  # a fixed subject for the mixed-symbol traffic (intent.trading.<SYMBOL> must match)
 SIGNER = PolicySigner.generate()  # the benchmark plays the control plane: its gates trust this key
 
 

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from gate.contracts.identity import StrategyId, Symbol
+
 Action = Literal["buy", "sell", "hold", "close"]
 StrategyMode = Literal["deterministic", "ml_light", "llm_reasoning"]
 OrderType = Literal[
@@ -112,8 +114,8 @@ class Intent(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
-    strategy_id: Identifier
-    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$")]
+    strategy_id: StrategyId
+    symbol: Symbol
     action: Action
     confidence: Fraction
     price: Price

@@ -20,3 +20,5 @@ class DecisionContext:
     reducing: bool
     # USD notional of the order, None when it cannot be known (engine-sized without equity, no reference price).
     notional_usd: float | None
+    # The intake subject, when the intent came over NATS: it names the publisher's strategy or the symbol.
+    subject: str | None = None

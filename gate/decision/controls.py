@@ -6,6 +6,7 @@ All controls run and all failures are reported; only HALTED short-circuits (see 
 from collections.abc import Callable
 
 from gate.contracts.envelope import Reason
+from gate.contracts.identity import subject_identity, subject_token
 from gate.contracts.intent import Intent
 from gate.decision.context import DecisionContext
 from gate.decision.latches import daily_pnl_window_matches
@@ -20,6 +21,33 @@ def _reject(
     code: C, message: str, observed: float | str | None = None, limit: float | str | None = None
 ) -> list[Reason]:
     return [Reason(code=code, message=message, observed=observed, limit=limit)]
+
+
+def publisher_identity(ctx: DecisionContext) -> list[Reason]:
+    """The intent speaks for the strategy (or symbol) its subject names: respelling cannot borrow another's limits.
+    Subjects without a strategy token prove nothing; `require_identity_subject` refuses them."""
+    if ctx.subject is None:
+        return NONE
+    intent, named = ctx.intent, subject_identity(ctx.subject)
+    if named is not None:
+        kind, token = named
+        expected = subject_token(intent.strategy_id) if kind == "strategy" else intent.symbol
+        if token != expected:
+            return _reject(
+                C.IDENTITY_MISMATCH,
+                f"published on {ctx.subject} but the intent's {kind} is {expected!r}: an intent speaks only for "
+                f"the {kind} its subject names",
+                token,
+                expected,
+            )
+    if ctx.global_rules.require_identity_subject and (named is None or named[0] != "strategy"):
+        return _reject(
+            C.IDENTITY_UNVERIFIED,
+            f"{ctx.subject} does not name the publishing strategy and the policy requires it: publish on "
+            f"cio.intent.trading.{subject_token(intent.strategy_id)}",
+            ctx.subject,
+        )
+    return NONE
 
 
 def trading_state(ctx: DecisionContext) -> list[Reason]:
@@ -350,7 +378,7 @@ def daily_pnl_known(ctx: DecisionContext) -> list[Reason]:
             C.DAILY_PNL_UNKNOWN, "max_daily_loss_pct applies but the snapshot has no day_start_equity_usd"
         )
     strategy_id = ctx.intent.strategy_id
-    if ctx.limits.strategy_max_daily_loss_usd is not None and strategy_id not in portfolio.strategies:
+    if ctx.limits.strategy_max_daily_loss_usd is not None and book.strategy(strategy_id) is None:
         reasons += _reject(
             C.DAILY_PNL_UNKNOWN,
             f"{strategy_id} has a daily loss limit but the snapshot reports no PnL for it",
@@ -392,6 +420,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
 
 
 ALL_CONTROLS: tuple[Control, ...] = (
+    publisher_identity,
     trading_state,
     symbol_access,
     order_shape,

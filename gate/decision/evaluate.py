@@ -48,7 +48,9 @@ def known_position(symbol: str, book: Book | None, max_age_s: float, now: float)
     return held.quantity if held is not None else 0.0
 
 
-def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: float) -> Verdict:
+def evaluate(
+    intent: Intent, policy: CompiledPolicy, state: StateView, now: float, subject: str | None = None
+) -> Verdict:
     limits = policy.limits_for(intent.strategy_id, intent.symbol)
     if intent.action == "hold":
         reason = Reason(code=ReasonCode.HOLD_NOT_PROMOTED, message="hold intents are recorded, never promoted")
@@ -68,6 +70,7 @@ def evaluate(intent: Intent, policy: CompiledPolicy, state: StateView, now: floa
         now=now,
         reducing=is_reducing(intent, position_qty),
         notional_usd=order_notional_usd(intent, limits, state),
+        subject=subject,
     )
     reasons: list[Reason] = []
     for control in ALL_CONTROLS:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from gate.contracts.identity import canonical_strategy
 from gate.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
 from gate.contracts.portfolio import PortfolioSnapshot
 from gate.decision.book import Book
@@ -109,14 +110,15 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
 def strategy_daily_loss_breach(
     book: Book, strategy_id: str, limit: float, rules: GlobalRules, now: float
 ) -> Breach | None:
-    strategy = book.snapshot.strategies.get(strategy_id)
+    strategy = book.strategy(strategy_id)
     if strategy is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -strategy.daily_pnl_usd
     if loss < limit:
         return None
     day = trading_day(now, rules.trading_day_start_utc)
-    return Breach("daily_loss", "strategy", strategy_id, day, loss, limit, f"{strategy_id} lost {loss:,.2f} USD today")
+    key = canonical_strategy(strategy_id)  # one latch however the strategy spells its id
+    return Breach("daily_loss", "strategy", key, day, loss, limit, f"{strategy_id} lost {loss:,.2f} USD today")
 
 
 def find_breaches(book: Book, spec: PolicySpec, now: float) -> list[Breach]:

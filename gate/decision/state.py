@@ -7,6 +7,7 @@ State is per gate process: see docs/policy.md, "Stateful controls with several g
 from collections import OrderedDict, deque
 from typing import Protocol
 
+from gate.contracts.identity import canonical_strategy
 from gate.contracts.intent import Intent
 from gate.contracts.latch import LatchRecord
 from gate.contracts.portfolio import PortfolioSnapshot
@@ -75,11 +76,11 @@ class GateState:
         return self._pending_total
 
     def was_promoted(self, strategy_id: str, intent_id: str, now: float) -> bool:
-        expires = self._promoted_ids.get((strategy_id, intent_id))
+        expires = self._promoted_ids.get((canonical_strategy(strategy_id), intent_id))
         return expires is not None and expires > now
 
     def last_promoted_at(self, strategy_id: str, symbol: str, action: str) -> float | None:
-        return self._last_promoted.get((strategy_id, symbol, action))
+        return self._last_promoted.get((canonical_strategy(strategy_id), symbol, action))
 
     def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int:
         window = self._rate_windows.get((scope, key))
@@ -145,6 +146,7 @@ class GateState:
         now: float,
     ) -> None:
         """Count one promotion, this gate's or a peer's (`cio.gate.promotion`)."""
+        strategy_id = canonical_strategy(strategy_id)  # respelling an id does not reset its counters
         if intent_id is not None:
             self._promoted_ids[(strategy_id, intent_id)] = now + self._dedupe_ttl
             self._promoted_ids.move_to_end((strategy_id, intent_id))

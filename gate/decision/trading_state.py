@@ -7,6 +7,7 @@ it, and until a human releases it (docs/policy.md, "Latched limits").
 """
 
 from gate.contracts.envelope import Reason
+from gate.contracts.identity import canonical_strategy
 from gate.contracts.intent import Intent
 from gate.contracts.latch import GLOBAL_KEY, latch_id
 from gate.decision.context import DecisionContext
@@ -91,7 +92,7 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
         reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
     strategy_id = intent.strategy_id
     strategy_limit = limits.strategy_max_daily_loss_usd
-    strategy_latch = latch_id("daily_loss", "strategy", strategy_id, day)
+    strategy_latch = latch_id("daily_loss", "strategy", canonical_strategy(strategy_id), day)
     live = None
     if book is not None and strategy_limit is not None:
         live = strategy_daily_loss_breach(book, strategy_id, strategy_limit, rules, ctx.now)

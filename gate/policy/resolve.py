@@ -11,6 +11,7 @@ Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
 
 from dataclasses import dataclass, field
 
+from gate.contracts.identity import canonical_strategy
 from gate.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
 
 _MAX_FIELDS = (
@@ -103,7 +104,7 @@ def _rate_rule(scope: str, key: str, rules: LimitSet | None) -> RateRule | None:
 
 def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> EffectiveLimits:
     global_rules = spec.global_rules
-    strategy = spec.strategies.get(strategy_id)
+    strategy = spec.strategy_rules(strategy_id)
     symbol_rules: SymbolRules | None = spec.symbols.get(symbol)
     scopes: list[LimitSet] = [s for s in (global_rules, strategy, symbol_rules) if s is not None]
 
@@ -119,7 +120,7 @@ def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> Effective
         rule
         for rule in (
             _rate_rule("global", "*", global_rules),
-            _rate_rule("strategy", strategy_id, strategy),
+            _rate_rule("strategy", canonical_strategy(strategy_id), strategy),
             _rate_rule("symbol", symbol, symbol_rules),
         )
         if rule is not None

@@ -5,10 +5,11 @@ never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md 
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from gate.contracts.identity import StrategyId, Symbol, canonical_strategy
 from gate.contracts.intent import Action, OrderType, StrategyMode, _finite
 
 SCHEMA_VERSION = 1
@@ -30,7 +31,7 @@ PositiveFloat = Annotated[float, Field(gt=0), AfterValidator(_finite)]
 NonNegativeFloat = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
 PositiveInt = Annotated[int, Field(gt=0)]
-SymbolName = Annotated[str, Field(min_length=1, max_length=40)]
+SymbolName = Symbol
 TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
@@ -80,6 +81,9 @@ class GlobalRules(LimitSet):
     allowed_symbols: frozenset[SymbolName] | None = None
     denied_symbols: frozenset[SymbolName] = frozenset()
     require_timestamp: bool = True
+    # Refuse intents on subjects that do not name their strategy (`cio.nurse.audit`, bare `cio.intent.trading`,
+    # `intent.trading.<SYMBOL>`): with one NATS identity per strategy, the subject then proves who sent it.
+    require_identity_subject: bool = False
     max_intent_age_s: PositiveFloat | None = 30.0
     max_clock_skew_s: NonNegativeFloat = 2.0
     dedupe_window_s: NonNegativeFloat = 0.0
@@ -101,5 +105,25 @@ class PolicySpec(_Rules):
     schema_version: Literal[1] = SCHEMA_VERSION
     description: str = ""
     global_rules: GlobalRules = Field(default_factory=GlobalRules, alias="global")
-    strategies: dict[str, StrategyRules] = Field(default_factory=dict)
-    symbols: dict[str, SymbolRules] = Field(default_factory=dict)
+    strategies: dict[StrategyId, StrategyRules] = Field(default_factory=dict)
+    symbols: dict[Symbol, SymbolRules] = Field(default_factory=dict)
+    _strategy_index: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_key_per_strategy(self) -> Self:
+        index: dict[str, str] = {}
+        for key in self.strategies:
+            canonical = canonical_strategy(key)
+            if canonical in index:
+                raise ValueError(f"strategies {index[canonical]!r} and {key!r} are the same strategy: keep one")
+            index[canonical] = key
+        self._strategy_index = index
+        return self
+
+    def strategy_rules(self, strategy_id: str) -> "StrategyRules | None":
+        """The rules for a strategy however an intent spells its id (`gate.contracts.identity`)."""
+        rules = self.strategies.get(strategy_id)
+        if rules is None:
+            key = self._strategy_index.get(canonical_strategy(strategy_id))
+            rules = self.strategies.get(key) if key is not None else None
+        return rules

@@ -152,7 +152,7 @@ class DecisionPipeline:
             self._counters.invalid += 1
         else:
             assert intent is not None
-            decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s)
+            decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
 
         decision_id = f"{_ids.getrandbits(128):032x}"
         intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
@@ -322,7 +322,7 @@ class DecisionPipeline:
             return None, _Invalid(f"invalid intent: {len(errors)} field error(s)", errors)
 
     def _decide(
-        self, intent: Intent, now: float, received: float
+        self, intent: Intent, now: float, received: float, subject: str
     ) -> tuple[DecisionKind, tuple[Reason, ...], CompiledPolicy | None, Verdict | None]:
         """Fail closed: no usable policy, an error or a blown budget is RETRY_SAFE, never an approval."""
         budget_ms = self._settings.decision_budget_ms
@@ -350,7 +350,7 @@ class DecisionPipeline:
                 reason = Reason(code=ReasonCode.NO_POLICY, message="the gate has no active policy; retry")
             return "RETRY_SAFE", (reason,), None, None
         try:
-            verdict = evaluate(intent, policy, self._state, now)
+            verdict = evaluate(intent, policy, self._state, now, subject)
         except Exception:
             log.exception("decision failed for %s/%s", intent.strategy_id, intent.symbol)
             reason = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")

@@ -1,6 +1,6 @@
 """NATS subjects the gate speaks (SPEC §2)."""
 
-import re
+from gate.contracts.identity import subject_token
 
 # `cio.intent.trading` bare: the TA bot's batch publisher (and a fleet simulator) publish there.
 INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.intent.trading", "cio.nurse.audit")
@@ -18,9 +18,4 @@ TRADING_STATE = "cio.trading.state"
 # Redis key (not a subject) under which each gate keeps its latest heartbeat, for the control plane.
 GATE_HEARTBEAT_KEY_PREFIX = "gate:heartbeat:"
 
-_UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def subject_token(value: str) -> str:
-    """A single NATS subject token: anything outside `A-Za-z0-9_-` becomes `_` (strategy ids contain spaces)."""
-    return _UNSAFE_TOKEN.sub("_", value) or "_"
+__all__ = ["subject_token"]

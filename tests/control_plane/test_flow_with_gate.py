@@ -85,3 +85,37 @@ def test_officers_change_the_policy_and_the_gate_follows(api, active_v1, gate_pr
     _wait(lambda: _gate_version(redis_client) == halted["version"], 5)
     beat = orjson.loads(redis_client.get("gate:heartbeat:flow-gate"))
     assert beat["trading_state"] == "halted"
+
+
+def _decide_buy(nats_url: str) -> dict:
+    """One intent through the running gate, as a strategy would send it; returns the reply envelope."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import nats
+
+    from tests.factories import live_intent_body
+
+    async def ask() -> dict:
+        client = await nats.connect(nats_url)
+        try:
+            body = live_intent_body(timestamp=datetime.now(UTC).isoformat())
+            reply = await client.request("intent.trading.BTCUSDT", orjson.dumps(body), timeout=5)
+            return orjson.loads(reply.data)
+        finally:
+            await client.close()
+
+    return asyncio.run(ask())
+
+
+def test_a_halt_with_redis_down_stops_approvals_at_once(api, active_v1, gate_process, redis_client, stack, redis_proc):
+    _wait(lambda: _gate_version(redis_client) == 1, 5)
+    assert _decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
+    redis_proc.stop()
+    # Without the notice the gate would keep approving on its copy until the copy went stale (30 s).
+    halted = api["agent"].post(
+        "/api/trading-state", {"scope": "global", "state": "halted", "reason": "Redis down, halting"}, format="json"
+    )
+    body = orjson.loads(halted.content)
+    assert halted.status_code == 201 and body["data"]["pending_state"]["state"] == "halted", body
+    _wait(lambda: _decide_buy(stack.NATS_URL)["error"]["code"] == "TRADING_HALTED", 5)

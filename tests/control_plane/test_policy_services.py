@@ -188,7 +188,6 @@ def test_kill_switch_input_errors(active_v1, users, kwargs, match):
         services.set_trading_state(by=users["officer1"], **kwargs)
 
 
-@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_activations_leave_the_higher_version_active(stack, users, redis_client):
     proposed = [services.propose(spec=_spec(min_confidence=0.1 * i), by=users["officer1"]) for i in range(1, 4)]

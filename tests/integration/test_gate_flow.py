@@ -130,7 +130,8 @@ async def test_plain_publish_is_decided_audited_and_promoted(with_policy, nc):
     ],
 )
 async def test_every_intake_subject_is_served(with_policy, nc, subject):
-    envelope, _ = await request(nc, live_intent_body(), subject=subject)
+    symbol = subject.rpartition(".")[2] if subject.startswith("intent.trading.") else "BTCUSDT"
+    envelope, _ = await request(nc, live_intent_body(symbol=symbol), subject=subject)
     assert envelope.data.decision == "APPROVED"
     [record] = await audit_events(nc, expected=1)
     event = record.event
