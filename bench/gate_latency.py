@@ -76,7 +76,7 @@ def bench_policy() -> PolicySpec:
         rules.pop("max_intents_per_second", None)
         rules.pop("max_intents_per_minute", None)
         rules.pop("trading_state", None)
-    return PolicySpec.model_validate(raw)
+    return PolicySpec.parse(raw)
 
 
 def intent_body(phase: str, i: int) -> dict[str, Any]:

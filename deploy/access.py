@@ -25,6 +25,7 @@ from pathlib import Path
 
 import bcrypt
 
+from gate.contracts.identity import subject_token
 from gate.runtime import subjects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ class NatsRole:
 
     @property
     def password_variable(self) -> str:
-        return f"CIO_NATS_{self.name.upper()}_PASSWORD"
+        return f"CIO_NATS_{self.name.upper().replace('-', '_')}_PASSWORD"
 
     def subscriptions(self) -> tuple[str, ...]:
         return (*self.subscribe, f"{self.inbox_prefix}.>")
@@ -60,6 +61,21 @@ class NatsRole:
 def _js_api(stream: str, *operations: str) -> tuple[str, ...]:
     return tuple(f"$JS.API.{operation}.{stream}" for operation in operations)
 
+
+def strategy_identity(strategy_id: str) -> NatsRole:
+    """A strategy's own identity: it may publish only on `cio.intent.trading.<its token>`, so the subject, which
+    the gate checks against the intent's `strategy_id`, proves who sent it (docs/access.md)."""
+    token = subject_token(strategy_id)
+    return NatsRole(
+        f"strategy-{token}",
+        publish=(f"cio.intent.trading.{token}",),
+        subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT),
+        own_inbox=False,
+    )
+
+
+# Strategies that get an identity of their own (the fleet's shared `strategy` identity remains for the others).
+DEDICATED_STRATEGIES = ("momentum_pulse",)
 
 NATS_ROLES: dict[str, NatsRole] = {
     role.name: role
@@ -114,6 +130,7 @@ NATS_ROLES: dict[str, NatsRole] = {
         ),
         NatsRole("marketdata", publish=("cio.market.regime",), subscribe=()),
         NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
+        *(strategy_identity(strategy_id) for strategy_id in DEDICATED_STRATEGIES),
     )
 }
 

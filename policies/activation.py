@@ -20,7 +20,7 @@ from gate.policy.document import PolicyDocument
 from gate.policy.spec import PolicySpec, TradingState
 from gate.policy.store import build_document
 from policies import live
-from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status
+from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _adopt(document: PolicyDocument, trace_id: str) -> PolicyVersion:
     """Redis runs a version the database never recorded (restored from an older backup): record it."""
     row = PolicyVersion(
         version=document.version,
-        spec=document.spec.model_dump(mode="json", by_alias=True),
+        spec=compact_spec(document.spec),
         checksum=document.checksum,
         status=Status.ACTIVE,
         proposer_kind=ProposerKind.HUMAN,
@@ -157,7 +157,7 @@ def with_state(spec: PolicySpec, scope: str, key: str, state: TradingState) -> t
         rules = raw[table].setdefault(key, {})
         current = TradingState(rules["trading_state"]) if rules.get("trading_state") else TradingState.ACTIVE
         rules["trading_state"] = state.value
-    return PolicySpec.model_validate(raw), current
+    return PolicySpec.parse(raw), current
 
 
 def persist_pending(state: live.LiveDocument, trace_id: str = "") -> list[PolicyVersion]:
@@ -172,10 +172,10 @@ def persist_pending(state: live.LiveDocument, trace_id: str = "") -> list[Policy
             continue
         spec, _ = with_state(base, change["scope"], change["key"], TradingState(change["state"]))
         target = row
-        if row.version <= state.version or spec.model_dump(mode="json", by_alias=True) != row.spec:
+        if row.version <= state.version or compact_spec(spec) != row.spec:
             target = PolicyVersion(
                 version=next_version(state.version),
-                spec=spec.model_dump(mode="json", by_alias=True),
+                spec=compact_spec(spec),
                 status=Status.APPROVED,
                 based_on=active,
                 proposer_kind=row.proposer_kind,

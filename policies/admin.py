@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from cio_site.envelope import ApiError, trace_id_of
 from policies import roles, services
 from policies.diff import diff_specs
-from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, parse_spec
+from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latches
 
 _STATUS_COLOURS = {
@@ -43,7 +43,7 @@ class ProposeForm(forms.ModelForm):
 
     def clean_spec(self) -> dict[str, Any]:
         try:
-            return parse_spec(self.cleaned_data["spec"]).model_dump(mode="json", by_alias=True)
+            return compact_spec(parse_spec(self.cleaned_data["spec"]))
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
 
@@ -151,7 +151,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         active = active_version()
-        spec = active.spec if active else parse_spec({}).model_dump(mode="json", by_alias=True)
+        spec = active.spec if active else compact_spec(parse_spec({}))
         return {"spec": json.dumps(spec, indent=2, sort_keys=True)}
 
     def has_change_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:

@@ -6,6 +6,7 @@ proposed: a change is a new version. Status moves only through `policies.service
 
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -13,6 +14,8 @@ from pydantic import ValidationError as SpecValidationError
 
 from gate.policy.document import policy_checksum
 from gate.policy.spec import PolicySpec
+
+MAX_SPEC_BYTES = 512 * 1024
 
 
 class Status(models.TextChoices):
@@ -31,17 +34,35 @@ class ProposerKind(models.TextChoices):
 
 
 def parse_spec(raw: Any) -> PolicySpec:
-    """The spec as the gate will read it; a Django ValidationError listing every problem otherwise."""
+    """The spec as the gate will read it; a Django ValidationError listing every problem otherwise. Bounded:
+    every gate parses the whole policy, so its compact JSON may be at most `MAX_SPEC_BYTES`."""
     try:
-        if isinstance(raw, str | bytes):
-            return PolicySpec.model_validate_json(raw)
-        return PolicySpec.model_validate(raw)
+        encoded = raw if isinstance(raw, str | bytes) else orjson.dumps(raw)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise ValidationError([f"spec: not representable as JSON ({exc})"]) from exc
+    if len(encoded) > MAX_SPEC_BYTES * 4:  # far over even before compaction: refuse without parsing
+        raise ValidationError([f"spec: {len(encoded):,} bytes; a policy may be at most {MAX_SPEC_BYTES:,} bytes"])
+    try:
+        spec = PolicySpec.parse(encoded)
     except SpecValidationError as exc:
         problems = [
             f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise ValidationError(problems) from exc
+    size = len(compact_spec_json(spec))
+    if size > MAX_SPEC_BYTES:
+        raise ValidationError([f"spec: {size:,} bytes; a policy may be at most {MAX_SPEC_BYTES:,} bytes"])
+    return spec
+
+
+def compact_spec(spec: PolicySpec) -> dict[str, Any]:
+    """The spec as stored: unset limits left out (same checksum; a policy that names many symbols stays small)."""
+    return {"schema_version": spec.schema_version, **spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)}
+
+
+def compact_spec_json(spec: PolicySpec) -> bytes:
+    return orjson.dumps(compact_spec(spec))
 
 
 # Who did what to a version, and why: shown by the admin detail page and the API alike.
@@ -111,7 +132,7 @@ class PolicyVersion(models.Model):
 
     def clean(self) -> None:
         spec = parse_spec(self.spec)
-        self.spec = spec.model_dump(mode="json", by_alias=True)
+        self.spec = compact_spec(spec)
         self.checksum = policy_checksum(spec)
 
     def save(self, *args: Any, **kwargs: Any) -> None:

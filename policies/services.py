@@ -15,7 +15,7 @@ from gate.contracts.latch import LatchRecord
 from gate.contracts.trading_state_notice import TradingStateNotice
 from gate.policy.spec import TradingState
 from policies import activation, live, roles
-from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def propose(
     active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
     policy = _create(
         floor=_live_floor(),
-        spec=parsed.model_dump(mode="json", by_alias=True),
+        spec=compact_spec(parsed),
         status=Status.PROPOSED,
         based_on=active,
         proposer_kind=kind or proposer_kind_of(by),
@@ -312,7 +312,7 @@ def set_trading_state(
         now = timezone.now()
         row = _create(
             floor=current_live.version if current_live is not None else 0,
-            spec=spec.model_dump(mode="json", by_alias=True),
+            spec=compact_spec(spec),
             status=Status.APPROVED,
             based_on=active,
             proposer_kind=proposer_kind_of(by),

@@ -54,7 +54,7 @@ def live_intent_body(**overrides: Any) -> dict[str, Any]:
 def make_spec(**global_rules: Any) -> PolicySpec:
     strategies = global_rules.pop("strategies", {})
     symbols = global_rules.pop("symbols", {})
-    return PolicySpec.model_validate({"global": global_rules, "strategies": strategies, "symbols": symbols})
+    return PolicySpec.parse({"global": global_rules, "strategies": strategies, "symbols": symbols})
 
 
 def compile_spec(spec: PolicySpec, version: int = 1) -> CompiledPolicy:

@@ -5,8 +5,9 @@ never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md 
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from gate.contracts.identity import StrategyId, Symbol, canonical_strategy
@@ -36,7 +37,9 @@ TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 class _Rules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # Strict: `true` is not 1, `"yes"` is not true and `"25000"` is not 25000.0; a policy means what it says.
+    # Validate JSON (`PolicySpec.parse`): JSON lists are sets and JSON strings are states there, nothing else is.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class LimitSet(_Rules):
@@ -100,10 +103,12 @@ class GlobalRules(LimitSet):
 class PolicySpec(_Rules):
     """The whole policy. Serialised with the key `global` for the global scope."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True, allow_inf_nan=False, strict=True
+    )
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    description: str = ""
+    description: Annotated[str, Field(max_length=10_000)] = ""
     global_rules: GlobalRules = Field(default_factory=GlobalRules, alias="global")
     strategies: dict[StrategyId, StrategyRules] = Field(default_factory=dict)
     symbols: dict[Symbol, SymbolRules] = Field(default_factory=dict)
@@ -119,6 +124,11 @@ class PolicySpec(_Rules):
             index[canonical] = key
         self._strategy_index = index
         return self
+
+    @classmethod
+    def parse(cls, raw: "str | bytes | dict[str, Any]") -> "PolicySpec":
+        """Validate a policy as JSON, whatever form it arrives in (the one way to build a spec from input)."""
+        return cls.model_validate_json(raw if isinstance(raw, str | bytes) else orjson.dumps(raw))
 
     def strategy_rules(self, strategy_id: str) -> "StrategyRules | None":
         """The rules for a strategy however an intent spells its id (`gate.contracts.identity`)."""

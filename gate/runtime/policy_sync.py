@@ -24,6 +24,10 @@ from gate.policy.signing import PolicyVerifier
 
 log = logging.getLogger(__name__)
 
+# The control plane bounds a spec at 512 KiB of compact JSON (policies.models.MAX_SPEC_BYTES); with its envelope
+# a genuine document stays well under this.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
 
 class PolicySync:
     def __init__(
@@ -96,6 +100,11 @@ class PolicySync:
                     self._problem("anomaly", "%s is gone; v%d is not confirmed", ACTIVE_POLICY_KEY, current.version)
                 return True
             raw = bytes(raw)
+            if len(raw) > MAX_DOCUMENT_BYTES:  # no control-plane policy is this large: refuse without parsing it
+                self._problem(
+                    "refused", "%s is %d bytes, over the %d-byte limit", ACTIVE_POLICY_KEY, len(raw), MAX_DOCUMENT_BYTES
+                )
+                return True
             if raw == self._last_raw and current is not None:
                 self.confirmed_at = self._monotonic()  # the very document we adopted: nothing to parse again
                 return True

@@ -4,20 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies', '0004_latch_released_event'),
+        ("policies", "0004_latch_released_event"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='policyversion',
-            name='pending_state',
+            model_name="policyversion",
+            name="pending_state",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='policyevent',
-            name='kind',
-            field=models.CharField(choices=[('proposed', 'Proposed'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('activated', 'Activated'), ('rolled_back', 'Rolled Back'), ('trading_state', 'Trading State'), ('activation_failed', 'Activation Failed'), ('latch_released', 'Latch Released'), ('reconciled', 'Reconciled'), ('anomaly', 'Anomaly')], max_length=24),
+            model_name="policyevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("proposed", "Proposed"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("activated", "Activated"),
+                    ("rolled_back", "Rolled Back"),
+                    ("trading_state", "Trading State"),
+                    ("activation_failed", "Activation Failed"),
+                    ("latch_released", "Latch Released"),
+                    ("reconciled", "Reconciled"),
+                    ("anomaly", "Anomaly"),
+                ],
+                max_length=24,
+            ),
         ),
     ]

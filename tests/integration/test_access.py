@@ -230,3 +230,14 @@ async def test_redis_users_get_exactly_their_keys(secured):
     finally:
         for client in (gate, control, anonymous):
             await client.aclose()
+
+
+async def test_a_strategy_with_its_own_identity_can_speak_only_for_itself(secured, secured_gate):
+    own = access.strategy_identity("momentum_pulse").name
+    sender = await secured.connect(own)
+    await sender.publish("cio.intent.trading.llm-swing", b"{}")  # another strategy's subject
+    await sender.publish("intent.trading.BTCUSDT", b"{}")  # a subject that names no strategy
+    await flush_ordered(sender)
+    await wait_until(lambda: len(secured.violations(own)) == 2, what="both refused")
+    reply = await sender.request("cio.intent.trading.momentum_pulse", b"{}", timeout=5)  # its own: decided
+    assert b'"decision":"REJECTED"' in reply.data and b"VAL_ERR" in reply.data

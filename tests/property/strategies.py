@@ -255,4 +255,4 @@ def snapshots(draw: Any) -> Any:
 
 
 def spec_of(policy: dict[str, Any]) -> PolicySpec:
-    return PolicySpec.model_validate(policy)
+    return PolicySpec.parse(policy)

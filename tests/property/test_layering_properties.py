@@ -27,7 +27,7 @@ scope_values = st.fixed_dictionaries({name: st.none() | values for name, values 
 @given(glob=scope_values, strategy=st.none() | scope_values, symbol=st.none() | scope_values)
 def test_most_restrictive_value_wins(glob: dict[str, Any], strategy: Any, symbol: Any):
     glob = {**glob, "trading_state": glob["trading_state"] or "active"}
-    spec = PolicySpec.model_validate(
+    spec = PolicySpec.parse(
         {
             "global": glob,
             "strategies": {"s": strategy} if strategy else {},
@@ -64,5 +64,5 @@ def test_most_restrictive_value_wins(glob: dict[str, Any], strategy: Any, symbol
 )
 def test_scopes_of_other_strategies_and_symbols_do_not_apply(unrelated, others):
     base = resolve_limits(PolicySpec(), "s", "BTCUSDT")
-    spec = PolicySpec.model_validate({"symbols": unrelated, "strategies": others})
+    spec = PolicySpec.parse({"symbols": unrelated, "strategies": others})
     assert resolve_limits(spec, "s", "BTCUSDT") == base

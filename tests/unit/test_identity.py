@@ -46,7 +46,7 @@ def test_canonical_symbols_the_venues_use_are_accepted():
 )
 def test_policy_keys_must_be_identities(policy):
     with pytest.raises(ValidationError):
-        PolicySpec.model_validate(policy)
+        PolicySpec.parse(policy)
 
 
 def test_a_strategy_cannot_escape_its_limits_by_respelling_its_id():

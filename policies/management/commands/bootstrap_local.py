@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from gate.policy.store import build_document
 from policies import roles
 from policies.live import LiveUnavailableError, NewerVersionActiveError, policy_signer, publish_document
-from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, parse_spec
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
 
 EXAMPLE_POLICY = Path(settings.BASE_DIR) / "deploy" / "policies" / "example.json"
 ACCOUNTS = [
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             policy = PolicyVersion(
                 version=1,
-                spec=spec.model_dump(mode="json", by_alias=True),
+                spec=compact_spec(spec),
                 status=Status.ACTIVE,
                 proposer_kind=ProposerKind.HUMAN,
                 proposed_by=seeder,
