@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -84,6 +86,7 @@ _DRF_CODES: list[tuple[type[Exception], str]] = [
     (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"),
     (exceptions.Throttled, "RATE_LIMITED"),
 ]
+_STATUS_CODES = {413: "PAYLOAD_TOO_LARGE"}
 
 
 def _message(detail: Any) -> str:
@@ -108,7 +111,8 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
             log.exception("unhandled error in %s", context.get("view"))
             response = Response(envelope(trace_id, None, ("INTERNAL_ERROR", "internal error")), status=500)
         else:
-            code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "ERROR")
+            code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
+            code = code or _STATUS_CODES.get(drf_response.status_code, "ERROR")
             if isinstance(exc, Http404):
                 code = "NOT_FOUND"
             detail = drf_response.data
@@ -144,5 +148,8 @@ class ApiErrorEnvelopeMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path.startswith(API_PREFIX):
             return None
+        if isinstance(exception, RequestDataTooBig):
+            message = f"request body over the {settings.CIO_MAX_REQUEST_BYTES:,}-byte limit"
+            return JsonResponse(envelope(trace_id_of(request), None, ("PAYLOAD_TOO_LARGE", message)), status=413)
         log.exception("unhandled error on %s", request.path)
         return JsonResponse(envelope(trace_id_of(request), None, ("INTERNAL_ERROR", "internal error")), status=500)

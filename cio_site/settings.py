@@ -2,6 +2,7 @@
 point at the embedded local stack (`make up`): SQLite in `.cio/`, NATS and Redis on the stack's ports."""
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -9,15 +10,30 @@ import dj_database_url
 from gate.config import LOCAL_NATS_URL, LOCAL_REDIS_URL
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _local_secret_key(state: Path) -> str:
+    """Outside production, a key generated once into the state folder (0600): never a public default."""
+    path = state / "secret-key"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
 STATE_DIR = Path(os.environ.get("CIO_STATE_DIR", BASE_DIR / ".cio"))
 
 DEBUG = os.environ.get("CIO_DEBUG", "0") == "1"
-_DEV_SECRET = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if os.environ.get("CIO_ENV", "local") == "production":
         raise RuntimeError("SECRET_KEY must be set when CIO_ENV=production")
-    SECRET_KEY = _DEV_SECRET
+    SECRET_KEY = _local_secret_key(STATE_DIR)
 ALLOWED_HOSTS = [h for h in os.environ.get("CIO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 NATS_URL = os.environ.get("NATS_URL", LOCAL_NATS_URL)
@@ -102,16 +118,29 @@ STATIC_ROOT = STATE_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "policies.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["cio_site.envelope.EnvelopeRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cio_site.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "cio_site.envelope.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("CIO_ANON_RATE", "60/min"),
+        "user": os.environ.get("CIO_USER_RATE", "1200/min"),
+    },
 }
+# Request bodies above this are refused (413) before they are read; Django's own limit matches it.
+CIO_MAX_REQUEST_BYTES = int(os.environ.get("CIO_MAX_REQUEST_BYTES", str(2 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = CIO_MAX_REQUEST_BYTES
+# Failed logins (admin) and failed tokens (API) per client address and minute before it is refused for a while.
+CIO_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("CIO_AUTH_FAILURES_PER_MINUTE", "10"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Petrosa CIO control plane",
     "DESCRIPTION": "Policy history, four-eyes approval, activation, kill switch and gate status. Every response "

@@ -4,6 +4,8 @@ A version's spec is validated by the gate's own `PolicySpec` (one schema, never 
 proposed: a change is a new version. Status moves only through `policies.services`.
 """
 
+import hashlib
+import secrets
 from typing import Any
 
 import orjson
@@ -181,3 +183,29 @@ class ActivationLock(models.Model):
 
     def __str__(self) -> str:
         return "activation lock"
+
+
+class ApiToken(models.Model):
+    """An API token, stored only as its SHA-256 (the key itself is shown once, when issued). A leaked database
+    then holds nothing a client could present."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=8, editable=False, help_text="the key's first characters, to tell tokens apart"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.user} token {self.prefix}…"
+
+    @staticmethod
+    def digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: Any) -> tuple["ApiToken", str]:
+        """A new token for `user`: the stored row and the key, which exists nowhere else afterwards."""
+        key = secrets.token_hex(20)
+        return cls.objects.create(user=user, key_hash=cls.digest(key), prefix=key[:8]), key

@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 import redis as sync_redis
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from policies import roles, services
-from policies.models import PolicyVersion
+from policies.models import ApiToken, PolicyVersion
 from tests.factories import TEST_SIGNER, make_spec
 
 ROLES = {
@@ -34,6 +33,14 @@ def django_db_modify_db_settings(tmp_path_factory: Any) -> None:
     database = django_settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3":
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "control-plane-test.sqlite3")
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> None:
+    """Throttle and failed-login counters live in the process's cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +79,7 @@ def api(users: dict[str, User]) -> dict[str, APIClient]:
     clients = {}
     for name, user in users.items():
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user)[1]}")
         clients[name] = client
     clients["anonymous"] = APIClient()
     return clients

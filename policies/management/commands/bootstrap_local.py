@@ -11,12 +11,11 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from gate.policy.store import build_document
 from policies import roles
 from policies.live import LiveUnavailableError, NewerVersionActiveError, policy_signer, publish_document
-from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
+from policies.models import ApiToken, PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
 
 EXAMPLE_POLICY = Path(settings.BASE_DIR) / "deploy" / "policies" / "example.json"
 ACCOUNTS = [
@@ -40,8 +39,11 @@ class Command(BaseCommand):
                 user = User.objects.create_user(username, password=password, is_staff=role != roles.AGENT)
                 user.groups.add(Group.objects.get(name=role))
                 credentials[username] = {"password": password, "role": role}
-            token, _ = Token.objects.get_or_create(user=user)
-            credentials.setdefault(username, {"role": role})["token"] = token.key
+            entry = credentials.setdefault(username, {"role": role})
+            known = entry.get("token")
+            if not known or not ApiToken.objects.filter(user=user, key_hash=ApiToken.digest(known)).exists():
+                # The database keeps only a hash: a token this file lost is replaced, not recovered.
+                _, entry["token"] = ApiToken.issue(user)
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         credentials_file.write_text(json.dumps(credentials, indent=2))
         credentials_file.chmod(0o600)
