@@ -63,6 +63,13 @@ def render(results: dict[str, Any]) -> str:
             f"- Policy pickup ({pickup['activations']} activations: Redis check-and-set + `cio.strategist.update`, "
             f"then the first decision under the new version): p50 {pickup['p50_ms']} ms, p99 {pickup['p99_ms']} ms."
         )
+    large = results.get("large_policy")
+    if large:
+        lines.append(
+            f"- Largest accepted policy ({large['document_bytes'] / 1024:,.0f} KiB, 12,000 symbols) activated once a "
+            f"second during 1,000 intents/s: p50 {_ms(large['p50_us'])} ms, p99 {_ms(large['p99_us'])} ms, "
+            f"{large['lost']} lost."
+        )
     audit = results.get("audit")
     if audit:
         lines.append(

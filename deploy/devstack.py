@@ -194,6 +194,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
             port=args.web_port,
         ),
     ]
+    children.append(
+        Child("recon", [sys.executable, "manage.py", "reconcile_policies", "--watch", "5"], env=control_env)
+    )
     if not args.no_demo:
         children.append(
             Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
@@ -231,7 +234,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         for task in waiters:
             task.cancel()
     finally:
-        print("[stack] stopping: demo, web, gate (drains and flushes audit), redis, nats", flush=True)
+        print("[stack] stopping: demo, reconciler, web, gate (drains and flushes audit), redis, nats", flush=True)
         for child in reversed(started):
             code = await child.stop()
             print(f"[stack] {child.name} stopped (exit {code})", flush=True)

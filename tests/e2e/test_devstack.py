@@ -60,7 +60,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "login officer1" in output and "login officer2" in output
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
     assert "SYMBOL_DENIED" in output or "CONFIDENCE_TOO_LOW" in output
-    for name in ("demo", "web", "gate", "redis", "nats"):
+    for name in ("demo", "recon", "web", "gate", "redis", "nats"):
         assert f"[stack] {name} stopped (exit 0)" in output, output
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())

@@ -8,7 +8,7 @@ import pytest
 from gate.contracts.signal import PromotedSignal
 from gate.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_spec
-from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy
+from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
 
 INCOMING_TRACE = "0af7651916cd43dd8448eb211c80319c"
 INCOMING_TP = f"00-{INCOMING_TRACE}-b7ad6b7169203331-01"
@@ -205,3 +205,17 @@ async def test_a_ta_bot_intent_is_approved_and_promoted_as_published(gate, redis
     assert signal["_otel_trace_context"]["traceparent"].split("-")[1] == INCOMING_TRACE
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision == "APPROVED" and record.event.subject == "cio.intent.trading.Volume_Surge_Breakout"
+
+
+async def test_the_audit_stream_is_recreated_when_jetstream_loses_it(gate, redis, nc):
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    await request(nc, live_intent_body(signal_id="before"))
+    await audit_events(nc, expected=1)
+    # What NATS restarting on empty storage leaves behind: no CIO_AUDIT. Publishing then gets "no responders".
+    await nc.jetstream().delete_stream("CIO_AUDIT")
+    envelope, _ = await request(nc, live_intent_body(signal_id="after"))
+    assert envelope.data.decision == "APPROVED"
+    await wait_until(lambda: gate.heartbeat().counters.audit_pending == 0, timeout_s=10, what="the event stored")
+    [record] = await audit_events(nc, expected=1)  # the gate recreated the stream and published into it
+    assert record.event.intent_id == "after"

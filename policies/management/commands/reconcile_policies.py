@@ -1,0 +1,40 @@
+"""Keep the database and Redis in agreement: write trading states that reached the gates by notice while Redis
+was away, and adopt into the database whatever version Redis runs. `--watch N` repeats every N seconds (as
+`make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage)."""
+
+import logging
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from policies import live, services
+
+log = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--watch", type=float, default=0.0, help="repeat every this many seconds")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        while True:
+            more = self.step()
+            if not options["watch"]:
+                return
+            time.sleep(0.5 if more else options["watch"])
+
+    def step(self) -> bool:
+        """One pass; True when it should come back soon (Redis was away)."""
+        try:
+            persisted = services.reconcile_policies(trace_id="")
+        except live.LiveUnavailableError as exc:
+            self.stderr.write(f"reconcile: {exc}; retrying")
+            return True
+        for policy in persisted:
+            self.stdout.write(
+                f"reconcile: v{policy.version} written to Redis (a trading state sent while Redis was away)"
+            )
+        return False
