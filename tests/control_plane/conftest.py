@@ -2,9 +2,14 @@
 NATS and Redis. The database is SQLite by default and PostgreSQL under `make test`'s second pass."""
 
 import base64
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis as sync_redis
 from django.contrib.auth.models import Group, User
@@ -13,7 +18,9 @@ from rest_framework.test import APIClient
 from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from policies import roles, services
 from policies.models import ApiToken, PolicyVersion
-from tests.factories import TEST_SIGNER, make_spec
+from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, make_spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ROLES = {
     "officer1": roles.RISK_OFFICER,
@@ -118,3 +125,40 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
+    """A real gate process on the test's NATS and Redis, trusting the tests' policy key. It polls Redis only every
+    30 s, so a fast pickup can only come from the `cio.strategist.update` notice."""
+    env = {
+        **os.environ,
+        "NATS_URL": stack.NATS_URL,
+        "REDIS_URL": stack.REDIS_URL,
+        "CIO_GATE_ID": "flow-gate",
+        "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
+        "CIO_HEARTBEAT_INTERVAL_S": "0.1",
+        "CIO_POLICY_REFRESH_S": "30",
+        "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
+    }
+    log = (tmp_path / "gate.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _wait(lambda: redis_client.get("gate:heartbeat:flow-gate") is not None, 20)
+    yield proc
+    proc.terminate()
+    proc.wait(20)
+
+
+def _wait(condition: Any, timeout_s: float) -> float:
+    """Poll a condition on a real external process (the gate) until it holds."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def gate_version(redis_client: Any) -> int | None:
+    raw = redis_client.get("gate:heartbeat:flow-gate")
+    return orjson.loads(raw)["policy_version"] if raw else None

@@ -2,59 +2,13 @@
 and PostgreSQL in make test's second pass): propose, second officer approves and activates, and the gate's
 heartbeat reports the new version; the kill switch reaches it the same way."""
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import orjson
 import pytest
 
-from tests.factories import TEST_PUBLIC_KEY
+from tests.control_plane.conftest import _wait
+from tests.control_plane.conftest import gate_version as _gate_version
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def gate_process(stack, tmp_path, redis_client):
-    env = {
-        **os.environ,
-        "NATS_URL": stack.NATS_URL,
-        "REDIS_URL": stack.REDIS_URL,
-        "CIO_GATE_ID": "flow-gate",
-        "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
-        "CIO_HEARTBEAT_INTERVAL_S": "0.1",
-        "CIO_POLICY_REFRESH_S": "30",
-        "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
-    }  # only the NATS notice can explain a fast pickup
-    log = (tmp_path / "gate.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gate"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    _wait(lambda: redis_client.get("gate:heartbeat:flow-gate") is not None, 20)
-    yield proc
-    proc.terminate()
-    proc.wait(20)
-
-
-def _wait(condition, timeout_s: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
-def _gate_version(redis_client) -> int | None:
-    raw = redis_client.get("gate:heartbeat:flow-gate")
-    return orjson.loads(raw)["policy_version"] if raw else None
 
 
 def _ok(response):

@@ -12,7 +12,7 @@ from gate.policy.signing import PolicyVerifier
 from gate.policy.store import build_document
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import redis_policy
+from tests.control_plane.conftest import _wait, gate_version, redis_policy
 from tests.factories import TEST_SIGNER, make_spec
 
 TRUST = PolicyVerifier([TEST_SIGNER.public_raw])
@@ -118,7 +118,7 @@ def test_a_halt_with_redis_down_is_delivered_by_notice_and_written_when_redis_re
 
 @pytest.mark.django_db(transaction=True)
 def test_activations_halts_and_tightenings_at_once_leave_the_database_redis_and_the_policy_agreeing(
-    stack, users, redis_client
+    stack, users, redis_client, gate_process
 ):
     _activate(_spec(max_order_notional_usd=20_000.0), users)
     stricter = services.propose(spec=_spec(max_order_notional_usd=5_000.0), by=users["officer1"])
@@ -176,6 +176,7 @@ def test_activations_halts_and_tightenings_at_once_leave_the_database_redis_and_
     assert spec.global_rules.trading_state == "halted"  # every tightening survives the others
     assert spec.symbols["DOGEUSDT"].trading_state == "halted" and spec.symbols["ETHUSDT"].trading_state == "reducing"
     assert spec.strategies["llm-swing"].trading_state == "reducing"
+    _wait(lambda: gate_version(redis_client) == stored.version, 10)  # and the gate runs that very version
     if outcomes[0] == "done":  # the stricter cap, once live, is never loosened by a version derived later
         assert spec.global_rules.max_order_notional_usd == 5_000.0
     else:
