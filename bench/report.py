@@ -66,7 +66,7 @@ def render(results: dict[str, Any]) -> str:
     large = results.get("large_policy")
     if large:
         lines.append(
-            f"- Largest accepted policy ({large['document_bytes'] / 1024:,.0f} KiB, 12,000 symbols) activated once a "
+            f"- Largest accepted policy ({large['document_bytes'] / 1024:,.0f} KiB, 3,000 symbols) activated once a "
             f"second during 1,000 intents/s: p50 {_ms(large['p50_us'])} ms, p99 {_ms(large['p99_us'])} ms, "
             f"{large['lost']} lost."
         )

@@ -64,5 +64,6 @@ def subject_identity(subject: str) -> tuple[str, str] | None:
     return None
 
 
-Symbol = Annotated[str, AfterValidator(_symbol)]
+Symbol = Annotated[str, AfterValidator(_symbol)]  # an intent's: the error names the canonical spelling
+SymbolKey = Annotated[str, StringConstraints(pattern=_SYMBOL.pattern)]  # a policy's: checked in pydantic-core
 StrategyId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_strategy_id)]

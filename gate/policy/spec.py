@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, model_validator
 
-from gate.contracts.identity import StrategyId, Symbol, canonical_strategy
-from gate.contracts.intent import Action, OrderType, StrategyMode, _finite
+from gate.contracts.identity import StrategyId, SymbolKey, canonical_strategy
+from gate.contracts.intent import Action, OrderType, StrategyMode
 
 SCHEMA_VERSION = 1
 
@@ -28,11 +28,18 @@ class TradingState(StrEnum):
 
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
-PositiveFloat = Annotated[float, Field(gt=0), AfterValidator(_finite)]
-NonNegativeFloat = Annotated[float, Field(ge=0), AfterValidator(_finite)]
-Fraction = Annotated[float, Field(ge=0, le=1), AfterValidator(_finite)]
+# Every model here validates with `allow_inf_nan=False`: no Python-level finiteness check per field is needed
+# (a policy naming thousands of symbols is validated by pydantic-core alone).
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
-SymbolName = Symbol
+# Sets dump as sorted lists: the canonical form the checksum is taken over, written by pydantic-core itself.
+SortedSet = PlainSerializer(sorted, return_type=list, when_used="json")
+Actions = Annotated[frozenset[Action], SortedSet]
+StrategyModes = Annotated[frozenset[StrategyMode], SortedSet]
+OrderTypes = Annotated[frozenset[OrderType], SortedSet]
+Symbols = Annotated[frozenset[SymbolKey], SortedSet]
 TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
@@ -46,9 +53,9 @@ class LimitSet(_Rules):
     """Limits that can be set at any scope. `None` means "this scope does not constrain it"."""
 
     trading_state: TradingState | None = None
-    allowed_actions: frozenset[Action] | None = None
-    allowed_strategy_modes: frozenset[StrategyMode] | None = None
-    allowed_order_types: frozenset[OrderType] | None = None
+    allowed_actions: Actions | None = None
+    allowed_strategy_modes: StrategyModes | None = None
+    allowed_order_types: OrderTypes | None = None
     min_confidence: Fraction | None = None
     max_order_quantity: PositiveFloat | None = None
     max_order_notional_usd: PositiveFloat | None = None
@@ -69,8 +76,8 @@ class LimitSet(_Rules):
 
 
 class StrategyRules(LimitSet):
-    allowed_symbols: frozenset[SymbolName] | None = None
-    denied_symbols: frozenset[SymbolName] = frozenset()
+    allowed_symbols: Symbols | None = None
+    denied_symbols: Symbols = frozenset()
     # This strategy's realised + unrealised loss since the start of the trading day (positive USD).
     max_daily_loss_usd: PositiveFloat | None = None
 
@@ -81,8 +88,8 @@ class SymbolRules(LimitSet):
 
 class GlobalRules(LimitSet):
     trading_state: TradingState = TradingState.ACTIVE
-    allowed_symbols: frozenset[SymbolName] | None = None
-    denied_symbols: frozenset[SymbolName] = frozenset()
+    allowed_symbols: Symbols | None = None
+    denied_symbols: Symbols = frozenset()
     require_timestamp: bool = True
     # Refuse intents on subjects that do not name their strategy (`cio.nurse.audit`, bare `cio.intent.trading`,
     # `intent.trading.<SYMBOL>`): with one NATS identity per strategy, the subject then proves who sent it.
@@ -111,7 +118,7 @@ class PolicySpec(_Rules):
     description: Annotated[str, Field(max_length=10_000)] = ""
     global_rules: GlobalRules = Field(default_factory=GlobalRules, alias="global")
     strategies: dict[StrategyId, StrategyRules] = Field(default_factory=dict)
-    symbols: dict[Symbol, SymbolRules] = Field(default_factory=dict)
+    symbols: dict[SymbolKey, SymbolRules] = Field(default_factory=dict)
     _strategy_index: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")

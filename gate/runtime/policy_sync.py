@@ -24,9 +24,9 @@ from gate.policy.signing import PolicyVerifier
 
 log = logging.getLogger(__name__)
 
-# The control plane bounds a spec at 512 KiB of compact JSON (policies.models.MAX_SPEC_BYTES); with its envelope
+# The control plane bounds a spec at 128 KiB of compact JSON (policies.models.MAX_SPEC_BYTES); with its envelope
 # a genuine document stays well under this.
-MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 class PolicySync:

@@ -1,22 +1,30 @@
 """Layering global ← strategy ← symbol: every limit resolves to the most restrictive value any scope sets."""
 
+import hashlib
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gate.policy.document import policy_checksum
 from gate.policy.resolve import resolve_limits
-from gate.policy.spec import PolicySpec
-from tests.property.strategies import _LIMIT_VALUES
+from gate.policy.spec import LimitSet, PolicySpec
+from tests.property.strategies import _LIMIT_VALUES, policy_dicts, spec_of
 
 _SEVERITY = {"active": 0, "reducing": 1, "halted": 2}
+# Every numeric limit of LimitSet is a maximum where the lowest wins, except those listed here with their own
+# rule: derived from the schema, so a new limit is covered (or must be named here) the day it is added.
+_NOT_LOWEST_WINS = {
+    "min_confidence": "the highest wins",
+    "engine_sized_notional_usd": "an assumption: the highest wins",
+    "max_intents_per_second": "per-scope counters",
+    "max_intents_per_minute": "per-scope counters",
+}
 _MAXIMA = [
-    "max_order_quantity",
-    "max_order_notional_usd",
-    "max_position_size_pct",
-    "max_stop_distance_pct",
-    "price_collar_bps",
-    "max_symbol_exposure_usd",
+    name
+    for name, field in LimitSet.model_fields.items()
+    if name not in _NOT_LOWEST_WINS and any(t in str(field.annotation) for t in ("float", "int"))
 ]
 _ALLOW_SETS = ["allowed_actions", "allowed_strategy_modes", "allowed_order_types"]
 
@@ -40,6 +48,8 @@ def test_most_restrictive_value_wins(glob: dict[str, Any], strategy: Any, symbol
     for name in _MAXIMA:
         present = [s[name] for s in scopes if s.get(name) is not None]
         assert getattr(limits, name) == (min(present) if present else None), name
+    assumed = [s["engine_sized_notional_usd"] for s in scopes if s.get("engine_sized_notional_usd") is not None]
+    assert limits.engine_sized_notional_usd == (max(assumed) if assumed else None)
     confidences = [s["min_confidence"] for s in scopes if s.get("min_confidence") is not None]
     assert limits.min_confidence == (max(confidences) if confidences else None)
     for name in _ALLOW_SETS:
@@ -66,3 +76,25 @@ def test_scopes_of_other_strategies_and_symbols_do_not_apply(unrelated, others):
     base = resolve_limits(PolicySpec(), "s", "BTCUSDT")
     spec = PolicySpec.parse({"symbols": unrelated, "strategies": others})
     assert resolve_limits(spec, "s", "BTCUSDT") == base
+
+
+def _reference_checksum(spec: PolicySpec) -> str:
+    """The checksum as first defined: canonical JSON with every set sorted by a Python walk, keys sorted."""
+
+    def canonical(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: canonical(v) for k, v in value.items()}
+        if isinstance(value, list):
+            items = [canonical(v) for v in value]
+            return sorted(items) if all(isinstance(v, str) for v in items) else items
+        return value
+
+    dumped = orjson.dumps(canonical(spec.model_dump(mode="json", by_alias=True)), option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(dumped).hexdigest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(policy=policy_dicts())
+def test_the_fast_checksum_is_the_checksum(policy):
+    spec = spec_of(policy)
+    assert policy_checksum(spec) == _reference_checksum(spec)
