@@ -54,4 +54,4 @@ clean:
 	rm -rf $(VENV) .cio
 
 docs: $(VENV)/.installed-dev
-	$(PY) -m gate.reason_codes > docs/reason-codes.md
+	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md

@@ -41,18 +41,18 @@ import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import TracerProvider
 
 from bench.load import LoadResult, run_load
+from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
+from cio_kernel.policy.publication import publish_policy
+from cio_kernel.policy.signing import PolicySigner
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.store import build_document, write_active_policy
 from deploy.servers import free_port, nats_server, redis_server
 from gate.config import GateSettings
-from gate.contracts.heartbeat import GateCounters
-from gate.contracts.intent import Intent
-from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from gate.decision.evaluate import evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
-from gate.policy.publication import publish_policy
-from gate.policy.signing import PolicySigner
-from gate.policy.spec import PolicySpec
-from gate.policy.store import build_document, write_active_policy
 from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
 from gate.runtime.telemetry import DecisionTracer
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from gate.runtime.wire import flush_ordered
+from cio_kernel.nats_flush import flush_ordered
 
 _APPROVED = b'"decision":"APPROVED"'
 _OVERLOADED = b'"code":"OVERLOADED"'

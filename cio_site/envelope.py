@@ -18,7 +18,7 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from gate.runtime.trace_context import valid_traceparent
+from cio_kernel.trace_context import valid_traceparent
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from gate.config import LOCAL_NATS_URL, LOCAL_REDIS_URL
+from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,7 +154,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "redacted": {
-            "()": "gate.runtime.log_setup.RedactingFormatter",
+            "()": "cio_kernel.log_format.RedactingFormatter",
             "format": "%(asctime)s web %(levelname)s %(name)s: %(message)s",
         }
     },

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import bcrypt
 
-from gate.contracts.identity import subject_token
-from gate.runtime import subjects
+from cio_kernel import subjects
+from cio_kernel.contracts.identity import subject_token
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"

@@ -18,10 +18,10 @@ import nats
 import orjson
 from nats.aio.msg import Msg
 
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
+from cio_kernel.defaults import LOCAL_NATS_URL
 from deploy import access
-from gate.config import LOCAL_NATS_URL
-from gate.contracts.envelope import DecisionEnvelope
-from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
 PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}

@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cio_kernel.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
-from gate.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The embedded local stack (`make up`) listens on these, away from the standard ports the machine may use.
-LOCAL_NATS_URL = "nats://127.0.0.1:14222"
-LOCAL_REDIS_URL = "redis://127.0.0.1:16379/0"
+from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 
 
 def _default_gate_id() -> str:

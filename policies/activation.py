@@ -16,9 +16,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from gate.policy.document import PolicyDocument
-from gate.policy.spec import PolicySpec, TradingState
-from gate.policy.store import build_document
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.spec import PolicySpec, TradingState
+from cio_kernel.policy.store import build_document
 from policies import live
 from policies.models import ActivationLock, PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from gate.policy.spec import PolicySpec
+from cio_kernel.policy.spec import PolicySpec
 
 _MISSING = object()
 

@@ -20,15 +20,17 @@ from django.conf import settings
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
-from gate.contracts.latch import LatchNotice, LatchRecord
-from gate.contracts.trading_state_notice import TradingStateNotice
-from gate.policy.document import PolicyDocument
-from gate.policy.latch_store import read_latches, release_latch
-from gate.policy.publication import NewerVersionActiveError, notify_gates
-from gate.policy.signing import PolicySigner, PolicyVerifier
-from gate.policy.store import read_active_raw, write_active_policy
-from gate.runtime.subjects import GATE_HEARTBEAT_KEY_PREFIX, RISK_LATCH, TRADING_STATE
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.heartbeat import GateHeartbeat
+from cio_kernel.contracts.latch import LatchNotice, LatchRecord
+from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.latch_store import read_latches, release_latch
+from cio_kernel.policy.publication import NewerVersionActiveError, notify_gates
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+from cio_kernel.policy.store import read_active_raw, write_active_policy
+from cio_kernel.subjects import RISK_LATCH, TRADING_STATE
 
 __all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
 
@@ -173,12 +175,11 @@ def send_trading_state_notice(notice: TradingStateNotice) -> None:
 
 
 # -- heartbeats and latches -----------------------------------------------------------------------------------------
-def read_gate_heartbeats() -> list[bytes]:
-    async def work() -> list[bytes]:
+def read_gate_heartbeats() -> list[GateHeartbeat]:
+    async def work() -> list[GateHeartbeat]:
         redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            keys = [key async for key in redis.scan_iter(match=f"{GATE_HEARTBEAT_KEY_PREFIX}*", count=100)]
-            return [value for value in await redis.mget(keys) if value is not None] if keys else []
+            return await read_heartbeats(redis)
         finally:
             await redis.aclose()
 

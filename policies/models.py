@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from pydantic import ValidationError as SpecValidationError
 
-from gate.policy.document import policy_checksum
-from gate.policy.spec import PolicySpec
+from cio_kernel.policy.document import policy_checksum
+from cio_kernel.policy.spec import PolicySpec
 
 MAX_SPEC_BYTES = 128 * 1024  # about 3,000 symbol scopes: every gate parses and checks it in about 20 ms
 

@@ -2,11 +2,8 @@
 
 import logging
 
-import orjson
-from pydantic import ValidationError
-
-from gate.contracts.heartbeat import GateHeartbeat
-from gate.contracts.latch import LatchRecord
+from cio_kernel.contracts.heartbeat import GateHeartbeat
+from cio_kernel.contracts.latch import LatchRecord
 from policies.live import read_gate_heartbeats, read_risk_latches
 from policies.models import PolicyVersion, Status
 
@@ -23,17 +20,10 @@ def active_version(for_update: bool = False) -> PolicyVersion | None:
 def gate_heartbeats() -> list[GateHeartbeat]:
     """The latest heartbeat of every live gate (gates keep `gate:heartbeat:<id>` in Redis with a short TTL)."""
     try:
-        raw = read_gate_heartbeats()
+        return read_gate_heartbeats()
     except Exception as exc:
         log.warning("gate heartbeats unavailable: %r", exc)
         return []
-    beats = []
-    for value in raw:
-        try:
-            beats.append(GateHeartbeat.model_validate(orjson.loads(value)))
-        except (ValidationError, orjson.JSONDecodeError):
-            continue
-    return sorted(beats, key=lambda b: b.gate_id)
 
 
 def risk_latches(active_only: bool = True) -> list[LatchRecord]:

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.policy.spec import TradingState
 from cio_site.envelope import ApiError
-from gate.contracts.latch import LatchRecord
-from gate.contracts.trading_state_notice import TradingStateNotice
-from gate.policy.spec import TradingState
 from policies import activation, live, roles
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
 

@@ -4,13 +4,13 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from gate.contracts.intent import Intent
-from gate.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.signing import PolicySigner
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.store import build_document
 from gate.policy.compiled import CompiledPolicy
-from gate.policy.document import PolicyDocument
-from gate.policy.signing import PolicySigner
-from gate.policy.spec import PolicySpec
-from gate.policy.store import build_document
 
 NOW = 1_800_000_000.0  # a fixed "now" for pure tests (2027-01-15)
 # The control plane's signing key as far as the tests are concerned; gates started by tests trust its public key.

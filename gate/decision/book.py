@@ -3,8 +3,8 @@ computed once when the gate adopts the snapshot (not once per control per intent
 
 from dataclasses import dataclass, field
 
-from gate.contracts.identity import canonical_strategy
-from gate.contracts.portfolio import PortfolioSnapshot, StrategyBook
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.contracts.portfolio import PortfolioSnapshot, StrategyBook
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.policy.spec import GlobalRules
 from gate.decision.book import Book
 from gate.decision.state import StateView
 from gate.policy.resolve import EffectiveLimits
-from gate.policy.spec import GlobalRules
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,13 @@ All controls run and all failures are reported; only HALTED short-circuits (see 
 
 from collections.abc import Callable
 
-from gate.contracts.envelope import Reason
-from gate.contracts.identity import subject_identity, subject_token
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.identity import subject_identity, subject_token
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.context import DecisionContext
 from gate.decision.latches import daily_pnl_window_matches
 from gate.decision.trading_state import reducing_reasons
-from gate.reason_codes import ReasonCode as C
 
 Control = Callable[[DecisionContext], list[Reason]]
 NONE: list[Reason] = []

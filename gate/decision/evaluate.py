@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-from gate.contracts.envelope import Reason
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.reason_codes import ReasonCode
 from gate.decision.book import Book
 from gate.decision.context import DecisionContext
 from gate.decision.controls import ALL_CONTROLS
@@ -12,7 +13,6 @@ from gate.decision.state import StateView
 from gate.decision.trading_state import halt_reason
 from gate.policy.compiled import CompiledPolicy
 from gate.policy.resolve import EffectiveLimits
-from gate.reason_codes import ReasonCode
 
 
 @dataclass(frozen=True, slots=True)

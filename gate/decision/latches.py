@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from gate.contracts.identity import canonical_strategy
-from gate.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
-from gate.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
+from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.policy.spec import GlobalRules, PolicySpec
 from gate.decision.book import Book
 from gate.policy.compiled import CompiledPolicy
-from gate.policy.spec import GlobalRules, PolicySpec
 
 DAY_S = 86_400.0
 # `pnl_since` must name the gate's own trading-day start; a second of slack absorbs rounding by producers.

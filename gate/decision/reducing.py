@@ -4,7 +4,7 @@ Reducing means |after| < |before| with no flip: a sell of at most the long quant
 short quantity, or a `close`. A quantity of 0 (sized by the trade engine) is never provably reducing.
 """
 
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.intent import Intent
 
 
 def is_reducing(intent: Intent, position_qty: float | None) -> bool:

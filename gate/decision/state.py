@@ -7,14 +7,14 @@ State is per gate process: see docs/policy.md, "Stateful controls with several g
 from collections import OrderedDict, deque
 from typing import Protocol
 
-from gate.contracts.identity import canonical_strategy
-from gate.contracts.intent import Intent
-from gate.contracts.latch import LatchRecord
-from gate.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.policy.spec import TradingState
 from gate.decision.book import Book
 from gate.decision.latches import LatchBook
 from gate.policy.resolve import RateRule
-from gate.policy.spec import TradingState
 
 MINUTE = 60.0
 

@@ -6,10 +6,12 @@ intent's strategy). A latch counts from the moment a snapshot shows the breach, 
 it, and until a human releases it (docs/policy.md, "Latched limits").
 """
 
-from gate.contracts.envelope import Reason
-from gate.contracts.identity import canonical_strategy
-from gate.contracts.intent import Intent
-from gate.contracts.latch import GLOBAL_KEY, latch_id
+from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.latch import GLOBAL_KEY, latch_id
+from cio_kernel.policy.spec import TradingState
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.context import DecisionContext
 from gate.decision.latches import (
     Breach,
@@ -20,8 +22,6 @@ from gate.decision.latches import (
 )
 from gate.decision.state import StateView
 from gate.policy.resolve import EffectiveLimits
-from gate.policy.spec import TradingState
-from gate.reason_codes import ReasonCode as C
 
 
 def halt_reason(intent: Intent, limits: EffectiveLimits, state: StateView) -> Reason | None:

@@ -1,8 +1,8 @@
 """A policy document ready for the hot path: validated once, effective limits memoised per (strategy, symbol)."""
 
-from gate.policy.document import PolicyDocument
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.spec import GlobalRules
 from gate.policy.resolve import EffectiveLimits, resolve_limits
-from gate.policy.spec import GlobalRules
 
 _MAX_CACHED_PAIRS = 50_000
 

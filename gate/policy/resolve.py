@@ -11,8 +11,8 @@ Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
 
 from dataclasses import dataclass, field
 
-from gate.contracts.identity import canonical_strategy
-from gate.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
 
 _MAX_FIELDS = (
     "max_order_quantity",

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gate.contracts.latch import LatchRecord
-from gate.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.policy.latch_store import read_latches, store_tripped
+from cio_kernel.policy.spec import PolicySpec
 from gate.decision.latches import LatchBook, trip_latches
-from gate.policy.latch_store import read_latches, store_tripped
-from gate.policy.spec import PolicySpec
 
 log = logging.getLogger(__name__)
 

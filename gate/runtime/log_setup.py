@@ -1,14 +1,9 @@
-"""Log lines go through the same redaction as audit records, whatever a caller passes in."""
+"""The gate's logging: one redacting handler on stderr."""
 
 import logging
 import sys
 
-from gate.redaction import redact_text
-
-
-class RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))
+from cio_kernel.log_format import RedactingFormatter
 
 
 def configure_logging(level: str, name: str) -> None:

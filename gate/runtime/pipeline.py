@@ -17,22 +17,22 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
+from cio_kernel.contracts.audit_event import encode_audit_event
+from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
+from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.promotion import encode_promotion_notice
+from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
+from cio_kernel.reason_codes import ReasonCode
+from cio_kernel.redaction import may_hold_secrets, redact, redact_text
+from cio_kernel.subjects import subject_token
+from cio_kernel.trace_context import incoming_traceparent, traceparent_without_parsing
 from gate.config import GateSettings
-from gate.contracts.audit_event import encode_audit_event
-from gate.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
-from gate.contracts.heartbeat import GateCounters
-from gate.contracts.intent import Intent
-from gate.contracts.promotion import encode_promotion_notice
-from gate.contracts.signal import build_signal_payload, cio_stamp_json
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
-from gate.reason_codes import ReasonCode
-from gate.redaction import may_hold_secrets, redact, redact_text
 from gate.runtime.clock import Clock, SystemClock
-from gate.runtime.subjects import subject_token
 from gate.runtime.telemetry import DecisionTrace, DecisionTracer
-from gate.runtime.trace_context import incoming_traceparent, traceparent_without_parsing
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Loaded at start, on every `cio.strategist.update`, after any NATS or Redis reconnect and every
 `policy_refresh_s` as a freshness check. A document is adopted only if its checksum matches its spec and the
-control plane's signature verifies (`gate.policy.signing`); anything else is refused and counted. The copy
+control plane's signature verifies (`cio_kernel.policy.signing`); anything else is refused and counted. The copy
 counts as *confirmed* only while Redis holds exactly its version and checksum: an older, missing or different
 document is an anomaly (logged, counted, never adopted), and a copy unconfirmed for `policy_max_age_s` is
 stale (→ RETRY_SAFE, `POLICY_STALE`). A document is re-read from Redis every refresh, but parsed and verified
@@ -18,9 +18,9 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from cio_kernel.policy.signing import PolicyVerifier
 from gate.policy.compiled import CompiledPolicy
-from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
-from gate.policy.signing import PolicyVerifier
 
 log = logging.getLogger(__name__)
 

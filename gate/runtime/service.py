@@ -22,18 +22,20 @@ from nats.js.errors import BadRequestError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
+from cio_kernel import subjects
+from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
+from cio_kernel.contracts.latch import LatchNotice, LatchRecord
+from cio_kernel.contracts.policy_update import PolicyUpdate
+from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.contracts.promotion import PromotionNotice
+from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.signing import PolicyVerifier
+from cio_kernel.policy.spec import TradingState
+from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
 from gate.config import GateSettings
-from gate.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
-from gate.contracts.latch import LatchNotice, LatchRecord
-from gate.contracts.policy_update import PolicyUpdate
-from gate.contracts.portfolio import PortfolioSnapshot
-from gate.contracts.promotion import PromotionNotice
-from gate.contracts.trading_state_notice import TradingStateNotice
 from gate.decision.latches import applies_today
 from gate.decision.state import GateState
-from gate.policy.signing import PolicyVerifier
-from gate.policy.spec import TradingState
-from gate.runtime import subjects
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
@@ -41,7 +43,7 @@ from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
-from gate.runtime.wire import NatsWriter, flush_ordered, traceparent_header
+from gate.runtime.wire import NatsWriter, traceparent_header
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +473,7 @@ class Gate:
                 store = asyncio.create_task(self._store_heartbeat(payload))
 
     async def _store_heartbeat(self, payload: bytes) -> None:
-        key = f"{subjects.GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
+        key = f"{GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
         ttl = max(3, int(self.settings.heartbeat_interval_s * 5))
         with contextlib.suppress(Exception):
             await self._redis.set(key, payload, ex=ttl)

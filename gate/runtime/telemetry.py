@@ -17,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from gate.runtime.trace_context import format_traceparent, valid_traceparent
+from cio_kernel.trace_context import format_traceparent, valid_traceparent
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import redis as sync_redis
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
-from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from policies import roles, services
 from policies.models import ApiToken, PolicyVersion
 from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, make_spec

@@ -10,7 +10,7 @@ from django.conf import settings
 from pydantic import ValidationError
 from rest_framework.test import APIClient
 
-from gate.policy.spec import PolicySpec
+from cio_kernel.policy.spec import PolicySpec
 from policies.models import MAX_SPEC_BYTES, ApiToken, PolicyVersion
 from tests.control_plane.test_api import body
 

@@ -8,9 +8,9 @@ import nats
 import orjson
 import pytest
 
-from gate.contracts.latch import LatchNotice, LatchRecord, latch_id
-from gate.policy.latch_store import LATCHES_KEY, read_latches
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.latch import LatchNotice, LatchRecord, latch_id
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
 from policies.models import PolicyEvent
 from tests.control_plane.test_api import body
 

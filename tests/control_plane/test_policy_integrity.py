@@ -7,9 +7,9 @@ import orjson
 import pytest
 from django.db import connection
 
-from gate.policy.document import ACTIVE_POLICY_KEY
-from gate.policy.signing import PolicyVerifier
-from gate.policy.store import build_document
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY
+from cio_kernel.policy.signing import PolicyVerifier
+from cio_kernel.policy.store import build_document
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import _wait, gate_version, redis_policy

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from gate.policy.document import policy_checksum
+from cio_kernel.policy.document import policy_checksum
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import redis_policy

@@ -11,12 +11,12 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from gate.contracts.audit_event import AuditEvent
-from gate.contracts.envelope import DecisionEnvelope
-from gate.policy.document import PolicyDocument
-from gate.policy.publication import publish_policy
-from gate.policy.spec import PolicySpec
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.audit_event import AuditEvent
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.publication import publish_policy
+from cio_kernel.policy.spec import PolicySpec
 from tests.factories import signed_document
 
 

@@ -11,13 +11,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY
+from cio_kernel.policy.store import build_document, write_active_policy
 from deploy import access
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
-from gate.policy.document import ACTIVE_POLICY_KEY
-from gate.policy.store import build_document, write_active_policy
 from gate.runtime.service import Gate
-from gate.runtime.wire import flush_ordered
 from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
 

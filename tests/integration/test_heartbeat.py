@@ -7,7 +7,7 @@ from datetime import datetime
 
 import orjson
 
-from gate.contracts.heartbeat import FleetHeartbeat, GateHeartbeat
+from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateHeartbeat
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, collect, request, wait_for_policy
 

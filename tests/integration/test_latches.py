@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from gate.contracts.latch import LatchNotice, latch_id
-from gate.policy.latch_store import LATCHES_KEY, read_latches, release_latch
-from gate.reason_codes import ReasonCode as C
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.latch import LatchNotice, latch_id
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches, release_latch
+from cio_kernel.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_snapshot, make_spec
 from tests.integration.helpers import activate, request, wait_for_policy, wait_until
 

@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from gate.reason_codes import ReasonCode as C
+from cio_kernel.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy
 

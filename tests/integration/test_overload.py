@@ -8,10 +8,10 @@ import time
 
 import orjson
 
-from gate.contracts.audit_event import AuditEvent
-from gate.contracts.envelope import DecisionEnvelope
-from gate.reason_codes import ReasonCode as C
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.audit_event import AuditEvent
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, audit_events, collect, wait_for_policy
 

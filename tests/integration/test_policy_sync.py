@@ -6,11 +6,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gate.policy.document import ACTIVE_POLICY_KEY
-from gate.policy.publication import publish_policy
-from gate.policy.signing import PolicySigner
-from gate.policy.store import build_document, read_active_policy, write_active_policy
-from gate.reason_codes import ReasonCode as C
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY
+from cio_kernel.policy.publication import publish_policy
+from cio_kernel.policy.signing import PolicySigner
+from cio_kernel.policy.store import build_document, read_active_policy, write_active_policy
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.service import Gate
 from tests.factories import live_intent_body, make_spec, signed_document
 from tests.integration.helpers import ManualClock, activate, collect, request, wait_for_policy, wait_until

@@ -5,8 +5,8 @@ import asyncio
 
 import orjson
 
-from gate.reason_codes import ReasonCode as C
-from gate.runtime.wire import flush_ordered
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate, collect, request, wait_for_policy
 

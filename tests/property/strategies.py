@@ -5,10 +5,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from gate.contracts.intent import Intent
-from gate.contracts.portfolio import StrategyBook
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.portfolio import StrategyBook
+from cio_kernel.policy.spec import PolicySpec
 from gate.decision.latches import trading_day_start
-from gate.policy.spec import PolicySpec
 from tests.factories import NOW, make_snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

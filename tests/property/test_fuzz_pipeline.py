@@ -9,11 +9,11 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cio_kernel.contracts.audit_event import AuditEvent
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.contracts.intent import Intent
 from gate.config import GateSettings
-from gate.contracts.audit_event import AuditEvent
-from gate.contracts.envelope import DecisionEnvelope
-from gate.contracts.heartbeat import GateCounters
-from gate.contracts.intent import Intent
 from gate.decision.state import GateState
 from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
 from gate.runtime.telemetry import DecisionTracer

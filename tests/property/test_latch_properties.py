@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gate.contracts.latch import latch_id
+from cio_kernel.contracts.latch import latch_id
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import evaluate
 from gate.decision.latches import trading_day, trip_latches
 from gate.decision.state import GateState
-from gate.reason_codes import ReasonCode as C
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
 
 DRAWDOWN_LIMIT, LOSS_LIMIT = 0.10, 1_000.0

@@ -7,9 +7,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gate.policy.document import policy_checksum
+from cio_kernel.policy.document import policy_checksum
+from cio_kernel.policy.spec import LimitSet, PolicySpec
 from gate.policy.resolve import resolve_limits
-from gate.policy.spec import LimitSet, PolicySpec
 from tests.property.strategies import _LIMIT_VALUES, policy_dicts, spec_of
 
 _SEVERITY = {"active": 0, "reducing": 1, "halted": 2}

@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.intent import Intent
 from gate.decision.evaluate import evaluate
 from gate.decision.latches import trading_day_start
 from gate.decision.reducing import is_reducing

@@ -2,10 +2,10 @@
 
 import pytest
 
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
-from gate.policy.spec import PolicySpec
-from gate.reason_codes import ReasonCode as C
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
 
 

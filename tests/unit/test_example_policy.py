@@ -6,10 +6,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gate.contracts.intent import Intent
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.policy.spec import PolicySpec
 from gate.decision.evaluate import evaluate
 from gate.decision.state import GateState
-from gate.policy.spec import PolicySpec
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,13 +3,13 @@
 import pytest
 from pydantic import ValidationError
 
-from gate.contracts.identity import canonical_strategy
+from cio_kernel.contracts.identity import canonical_strategy
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import evaluate
 from gate.decision.latches import trip_latches
 from gate.decision.state import GateState
 from gate.policy.resolve import RateRule
-from gate.policy.spec import PolicySpec
-from gate.reason_codes import ReasonCode as C
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
 
 

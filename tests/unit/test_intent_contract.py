@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from gate.contracts.intent import Intent
-from gate.contracts.signal import CioStamp, build_signal_payload, cio_stamp_json
+from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.signal import CioStamp, build_signal_payload, cio_stamp_json
 from tests.factories import intent_body
 
 EPOCH = 1_764_000_000  # 2025-11-24T16:00:00Z

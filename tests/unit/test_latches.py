@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gate.contracts.latch import latch_id
-from gate.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.contracts.latch import latch_id
+from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.latches import trading_day, trading_day_start, trip_latches
 from gate.decision.state import GateState
-from gate.policy.spec import PolicySpec
-from gate.reason_codes import ReasonCode as C
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
 
 DAY = 86_400.0

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from gate.reason_codes import DESCRIPTIONS, RETRY_SAFE_CODES, ReasonCode, render_markdown
+from cio_kernel.reason_codes import DESCRIPTIONS, RETRY_SAFE_CODES, ReasonCode, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

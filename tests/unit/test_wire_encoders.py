@@ -7,8 +7,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gate.contracts.audit_event import AuditEvent, encode_audit_event
-from gate.contracts.envelope import (
+from cio_kernel.contracts.audit_event import AuditEvent, encode_audit_event
+from cio_kernel.contracts.envelope import (
     DecisionData,
     DecisionEnvelope,
     ErrorBody,
@@ -16,10 +16,10 @@ from gate.contracts.envelope import (
     Reason,
     encode_decision_envelope,
 )
-from gate.contracts.promotion import PromotionNotice, encode_promotion_notice
-from gate.contracts.signal import CioStamp, cio_stamp_json
-from gate.redaction import may_hold_secrets, redact
-from gate.runtime.trace_context import incoming_traceparent, traceparent_without_parsing
+from cio_kernel.contracts.promotion import PromotionNotice, encode_promotion_notice
+from cio_kernel.contracts.signal import CioStamp, cio_stamp_json
+from cio_kernel.redaction import may_hold_secrets, redact
+from cio_kernel.trace_context import incoming_traceparent, traceparent_without_parsing
 
 text = st.text(max_size=30)
 ids = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from gate.policy.store import build_document
+from cio_kernel.policy.store import build_document
 from policies import roles
 from policies.live import LiveUnavailableError, NewerVersionActiveError, policy_signer, publish_document
 from policies.models import ApiToken, PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec

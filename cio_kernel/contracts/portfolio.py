@@ -9,9 +9,9 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from gate.contracts.intent import _finite
+from cio_kernel.contracts.intent import finite
 
-FiniteFloat = Annotated[float, AfterValidator(_finite)]
+FiniteFloat = Annotated[float, AfterValidator(finite)]
 
 
 class Position(BaseModel):

@@ -1,6 +1,6 @@
 """NATS subjects the gate speaks (SPEC §2)."""
 
-from gate.contracts.identity import subject_token
+from cio_kernel.contracts.identity import subject_token
 
 # `cio.intent.trading` bare: the TA bot's batch publisher (and a fleet simulator) publish there.
 INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.intent.trading", "cio.nurse.audit")
@@ -13,9 +13,7 @@ GATE_PING = "cio.gate.ping"
 GATE_PROMOTION = "cio.gate.promotion"
 # Latch trips (gates) and releases (control plane): a hint to re-read `risk:latches` from Redis.
 RISK_LATCH = "cio.risk.latch"
-# A signed, tightened trading state the control plane could not write to Redis (gate/contracts/trading_state_notice).
+# A signed, tightened trading state the control plane could not write to Redis (cio_kernel/contracts/trading_state_notice).
 TRADING_STATE = "cio.trading.state"
-# Redis key (not a subject) under which each gate keeps its latest heartbeat, for the control plane.
-GATE_HEARTBEAT_KEY_PREFIX = "gate:heartbeat:"
 
 __all__ = ["subject_token"]

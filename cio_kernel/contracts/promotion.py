@@ -27,7 +27,7 @@ def encode_promotion_notice(
     notional_usd: float | None,
     policy_version: int,
 ) -> bytes:
-    """`PromotionNotice(...).model_dump_json()`, written directly on the hot path (see `gate.contracts.envelope`)."""
+    """`PromotionNotice(...).model_dump_json()`, written directly on the hot path (see `contracts.envelope`)."""
     return orjson.dumps(
         {
             "gate_id": gate_id,

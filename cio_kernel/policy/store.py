@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from gate.policy.document import ACTIVE_POLICY_KEY, PolicyDocument, policy_checksum
-from gate.policy.signing import PolicySigner
-from gate.policy.spec import PolicySpec
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument, policy_checksum
+from cio_kernel.policy.signing import PolicySigner
+from cio_kernel.policy.spec import PolicySpec
 
 # KEYS[1] = policy:active, ARGV[1] = new version, ARGV[2] = document JSON, ARGV[3] = the untrusted document to
 # replace ('' for none). Returns 1 when written, 0 when Redis already holds this or a newer version.

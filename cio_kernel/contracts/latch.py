@@ -1,6 +1,6 @@
 """Risk latches: a breached drawdown or daily loss limit keeps its scope reducing-only until a human releases it.
 
-A latch is recorded in Redis (`risk:latches`, one hash field per latch, see `gate/policy/latch_store.py`) so
+A latch is recorded in Redis (`risk:latches`, one hash field per latch, see `cio_kernel/policy/latch_store.py`) so
 it survives restarts and holds for every gate; `cio.risk.latch` carries a `LatchNotice` so peers re-read at
 once instead of on their next refresh. The notice is only a hint: Redis holds the truth.
 """

@@ -1,18 +1,18 @@
 """Activating a policy for the gates: Redis `policy:active` (the commit point), then `cio.strategist.update`.
 
 The one implementation of the protocol, used by the control plane, the tests and the benchmark. Redis is
-written first with the check-and-set of `gate.policy.store` (versions only go up); the NATS notice is only a
+written first with the check-and-set of `cio_kernel.policy.store` (versions only go up); the NATS notice is only a
 hint that makes gates re-read at once (they also poll), so it is sent after the commit and never instead of it.
 """
 
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from gate.contracts.policy_update import PolicyUpdate
-from gate.policy.document import PolicyDocument
-from gate.policy.store import write_active_policy
-from gate.runtime.subjects import STRATEGIST_UPDATE
-from gate.runtime.wire import flush_ordered
+from cio_kernel.contracts.policy_update import PolicyUpdate
+from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.document import PolicyDocument
+from cio_kernel.policy.store import write_active_policy
+from cio_kernel.subjects import STRATEGIST_UPDATE
 
 
 class NewerVersionActiveError(Exception):

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from gate.contracts.envelope import DecisionKind, FieldError, Reason, field_errors_json, reason_json
+from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, field_errors_json, reason_json
 
 
 class AuditEvent(BaseModel):
@@ -59,7 +59,7 @@ def encode_audit_event(
     raw_intent: str | None,
     state: dict[str, Any] | None,
 ) -> bytes:
-    """`AuditEvent(...).model_dump_json()`, written directly on the hot path (see `gate.contracts.envelope`)."""
+    """`AuditEvent(...).model_dump_json()`, written directly on the hot path (see `cio_kernel.contracts.envelope`)."""
     return orjson.dumps(
         {
             "decision_id": decision_id,

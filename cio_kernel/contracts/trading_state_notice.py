@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gate.policy.signing import PolicySigner, PolicyVerifier
-from gate.policy.spec import TradingState
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+from cio_kernel.policy.spec import TradingState
 
 _DOMAIN = b"petrosa-cio trading-state v1\n"
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from gate.contracts.identity import StrategyId, Symbol
+from cio_kernel.contracts.identity import StrategyId, Symbol
 
 Action = Literal["buy", "sell", "hold", "close"]
 StrategyMode = Literal["deterministic", "ml_light", "llm_reasoning"]
@@ -49,14 +49,14 @@ MAX_QUANTITY = 1e15
 MILLISECONDS_THRESHOLD = 1e11
 
 
-def _finite(value: float) -> float:
+def finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
 
 
 # `Intent` validates with `allow_inf_nan=False`, so these need no Python-level finiteness check (one per field
-# per intent on the hot path); models that reuse them without that setting add `_finite` themselves.
+# per intent on the hot path); models that reuse them without that setting add `finite` themselves.
 Price = Annotated[float, Field(ge=0, le=MAX_PRICE)]
 Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY)]
 Fraction = Annotated[float, Field(ge=0, le=1)]

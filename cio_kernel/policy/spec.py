@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, model_validator
 
-from gate.contracts.identity import StrategyId, SymbolKey, canonical_strategy
-from gate.contracts.intent import Action, OrderType, StrategyMode
+from cio_kernel.contracts.identity import StrategyId, SymbolKey, canonical_strategy
+from cio_kernel.contracts.intent import Action, OrderType, StrategyMode
 
 SCHEMA_VERSION = 1
 
@@ -138,7 +138,7 @@ class PolicySpec(_Rules):
         return cls.model_validate_json(raw if isinstance(raw, str | bytes) else orjson.dumps(raw))
 
     def strategy_rules(self, strategy_id: str) -> "StrategyRules | None":
-        """The rules for a strategy however an intent spells its id (`gate.contracts.identity`)."""
+        """The rules for a strategy however an intent spells its id (`cio_kernel.contracts.identity`)."""
         rules = self.strategies.get(strategy_id)
         if rules is None:
             key = self._strategy_index.get(canonical_strategy(strategy_id))

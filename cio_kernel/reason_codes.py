@@ -151,7 +151,7 @@ def render_markdown() -> str:
         "# Reason codes",
         "",
         "Every rejection (and every RETRY_SAFE) carries one or more of these codes in `data.reasons[].code`;",
-        "`error.code` is the first of them. Generated from `gate/reason_codes.py` by `make docs`.",
+        "`error.code` is the first of them. Generated from `cio_kernel/reason_codes.py` by `make docs`.",
         "",
         "| code | decision | meaning |",
         "|---|---|---|",

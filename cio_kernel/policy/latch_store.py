@@ -12,11 +12,12 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import WatchError
 
-from gate.contracts.latch import LatchRecord
+from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.redis_keys import LATCHES_KEY
 
 log = logging.getLogger(__name__)
 
-LATCHES_KEY = "risk:latches"
+__all__ = ["LATCHES_KEY", "read_latches", "release_latch", "store_tripped"]
 
 
 def _parse(latch: str, raw: bytes | str) -> LatchRecord | None:

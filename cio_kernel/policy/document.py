@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from gate.policy.signing import PolicySigner, PolicyVerifier, signed_bytes
-from gate.policy.spec import PolicySpec
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier, signed_bytes
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.redis_keys import ACTIVE_POLICY_KEY
 
-ACTIVE_POLICY_KEY = "policy:active"
+__all__ = ["ACTIVE_POLICY_KEY", "PolicyDocument", "policy_checksum"]
 
 
 def policy_checksum(spec: PolicySpec) -> str:
@@ -22,7 +23,7 @@ def policy_checksum(spec: PolicySpec) -> str:
 
 
 class PolicyDocument(BaseModel):
-    """SPEC §6's document, plus the control plane's signature (`gate.policy.signing`) and its key id."""
+    """SPEC §6's document, plus the control plane's signature (`cio_kernel.policy.signing`) and its key id."""
 
     model_config = ConfigDict(frozen=True)
 
