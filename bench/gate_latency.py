@@ -47,7 +47,7 @@ from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, Strategy
 from cio_kernel.policy.publication import publish_policy
 from cio_kernel.policy.signing import PolicySigner
 from cio_kernel.policy.spec import PolicySpec
-from cio_kernel.policy.store import build_document, write_active_policy
+from cio_kernel.policy.store import build_document
 from deploy.servers import free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.decision.evaluate import evaluate
@@ -403,7 +403,7 @@ class Bench:
         stack = self.stack
         self.nc = await nats.connect(stack.nats_url, pending_size=256 * 1024 * 1024)
         redis = aioredis.Redis.from_url(stack.redis_url)
-        await write_active_policy(redis, build_document(bench_policy(), 1, "bench", signer=SIGNER))
+        await publish_policy(redis, self.nc, build_document(bench_policy(), 1, "bench", signer=SIGNER))
         await self.nc.publish("cio.portfolio.snapshot", snapshot())
 
         async def keep_snapshots_fresh() -> None:

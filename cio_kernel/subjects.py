@@ -1,4 +1,4 @@
-"""NATS subjects the gate speaks (SPEC §2)."""
+"""NATS subjects every part speaks (docs/contracts.md)."""
 
 from cio_kernel.contracts.identity import subject_token
 
@@ -13,7 +13,7 @@ GATE_PING = "cio.gate.ping"
 GATE_PROMOTION = "cio.gate.promotion"
 # Latch trips (gates) and releases (control plane): a hint to re-read `risk:latches` from Redis.
 RISK_LATCH = "cio.risk.latch"
-# A signed, tightened trading state the control plane could not write to Redis (cio_kernel/contracts/trading_state_notice).
+# A signed, tightened trading state the control plane could not write to Redis (contracts/trading_state_notice).
 TRADING_STATE = "cio.trading.state"
 
 __all__ = ["subject_token"]

@@ -19,24 +19,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from cio_kernel.trace_context import valid_traceparent
+from policies.api.errors import http_status
+from policies.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-
-
-class ApiError(Exception):
-    """A domain error with a stable reason code and the HTTP status that fits it."""
-
-    code = "INTERNAL_ERROR"
-    status = 500
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        if code:
-            self.code = code
-        if status:
-            self.status = status
 
 
 def trace_id_of(request: HttpRequest) -> str:
@@ -103,8 +91,8 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
 
     request = context.get("request")
     trace_id = trace_id_of(request) if request is not None else os.urandom(16).hex()
-    if isinstance(exc, ApiError):
-        response = Response(envelope(trace_id, None, (exc.code, str(exc))), status=exc.status)
+    if isinstance(exc, DomainError):
+        response = Response(envelope(trace_id, None, (exc.code, str(exc))), status=http_status(exc))
     else:
         drf_response = exception_handler(exc, context)
         if drf_response is None:

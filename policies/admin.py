@@ -14,9 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from cio_site.envelope import ApiError, trace_id_of
+from cio_site.envelope import trace_id_of
 from policies import roles, services
 from policies.diff import diff_specs
+from policies.errors import DomainError
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latches
 
@@ -211,7 +212,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         for policy in queryset.order_by("version"):
             try:
                 result = operation(policy, form.cleaned_data["reason"])
-            except ApiError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"v{policy.version}: {exc.code}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"v{policy.version}: done ({result})", messages.SUCCESS)
@@ -292,7 +293,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                     reason=data["reason"],
                     trace_id=trace_id_of(request),
                 )
-            except ApiError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
                 if not created:
@@ -328,7 +329,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                     trace_id=trace_id_of(request),
                 )
-            except ApiError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"latch {released.id} released", messages.SUCCESS)

@@ -27,9 +27,9 @@ from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
 from cio_kernel.policy.latch_store import read_latches, release_latch
-from cio_kernel.policy.publication import NewerVersionActiveError, notify_gates
+from cio_kernel.policy.publication import GatesNotNotifiedError, NewerVersionActiveError, publish_policy
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
-from cio_kernel.policy.store import read_active_raw, write_active_policy
+from cio_kernel.policy.store import read_active_raw
 from cio_kernel.subjects import RISK_LATCH, TRADING_STATE
 
 __all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
@@ -140,16 +140,14 @@ def publish_document(document: PolicyDocument, replacing: bytes | None = None) -
         nc = await _nats()
         redis = _redis()
         try:
-            try:
-                written = await write_active_policy(redis, document, replacing)
-            except Exception as exc:
-                raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
-            if not written:
-                raise NewerVersionActiveError(f"Redis already holds v{document.version} or newer")
-            try:
-                await notify_gates(nc, document, _timeout())
-            except Exception as exc:
-                return f"failed: {exc!r}"
+            await publish_policy(redis, nc, document, replacing, _timeout())
+        except NewerVersionActiveError:
+            raise
+        except GatesNotNotifiedError as exc:
+            return f"failed: {exc.__cause__!r}"
+        except Exception as exc:
+            raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+        else:
             return "sent"
         finally:
             await redis.aclose()

@@ -13,39 +13,19 @@ from django.utils import timezone
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.spec import TradingState
-from cio_site.envelope import ApiError
 from policies import activation, live, roles
+from policies.errors import (
+    ActivationFailedError,
+    FourEyesError,
+    InvalidTransitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    SpecInvalidError,
+    StoreUnavailableError,
+)
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
 
 log = logging.getLogger(__name__)
-
-
-class PermissionDeniedError(ApiError):
-    code, status = "PERMISSION_DENIED", 403
-
-
-class FourEyesError(ApiError):
-    code, status = "FOUR_EYES_VIOLATION", 403
-
-
-class InvalidTransitionError(ApiError):
-    code, status = "INVALID_TRANSITION", 409
-
-
-class ActivationFailedError(ApiError):
-    code, status = "ACTIVATION_FAILED", 503
-
-
-class SpecInvalidError(ApiError):
-    code, status = "VAL_ERR", 400
-
-
-class NotFoundError(ApiError):
-    code, status = "NOT_FOUND", 404
-
-
-class StoreUnavailableError(ApiError):
-    code, status = "SERVICE_UNAVAILABLE", 503
 
 
 def _require(user: AbstractBaseUser, codename: str, action: str) -> None:

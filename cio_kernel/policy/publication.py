@@ -19,6 +19,11 @@ class NewerVersionActiveError(Exception):
     """Redis already holds this version or a newer one: nothing was written."""
 
 
+class GatesNotNotifiedError(Exception):
+    """The policy is committed in Redis but the notice did not go out: gates switch on their next freshness
+    poll instead of at once. Not a reason to retry the commit."""
+
+
 async def notify_gates(nc: NATS, document: PolicyDocument, within_s: float = 5.0) -> None:
     update = PolicyUpdate(version=document.version, checksum=document.checksum)
     await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
@@ -32,8 +37,12 @@ async def publish_policy(
     replacing: bytes | None = None,
     within_s: float = 5.0,
 ) -> None:
-    """Commit `document` in Redis, then tell the gates. Raises `NewerVersionActiveError` when Redis refused it;
-    Redis errors propagate before anything changed, NATS errors after the commit."""
+    """Commit `document` in Redis, then tell the gates. Raises `NewerVersionActiveError` when Redis refused it
+    and lets Redis errors propagate (in both cases nothing changed); raises `GatesNotNotifiedError` when the
+    commit stood but the notice failed."""
     if not await write_active_policy(redis, document, replacing):
         raise NewerVersionActiveError(f"Redis already holds v{document.version} or newer")
-    await notify_gates(nc, document, within_s)
+    try:
+        await notify_gates(nc, document, within_s)
+    except Exception as exc:
+        raise GatesNotNotifiedError(f"v{document.version} is live but the gates were not told: {exc!r}") from exc

@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cio_site.envelope import ApiError, trace_id_of
-from policies import roles, services
+from cio_site.envelope import trace_id_of
+from policies import errors, roles, services
 from policies.api.serializers import (
     LatchReleaseSerializer,
     PolicyEventSerializer,
@@ -53,7 +53,7 @@ class ActivePolicyView(PolicyApiView):
     def get(self, request: Request) -> Response:
         active = active_version()
         if active is None:
-            raise ApiError("no policy is active", code="NOT_FOUND", status=404)
+            raise errors.NotFoundError("no policy is active")
         return Response(PolicyVersionSerializer(active).data)
 
 
@@ -182,7 +182,7 @@ class TradingStateView(PolicyApiView):
     def get(self, request: Request) -> Response:
         active = active_version()
         if active is None:
-            raise ApiError("no policy is active", code="NOT_FOUND", status=404)
+            raise errors.NotFoundError("no policy is active")
         spec = active.parsed_spec
         return Response(
             {
@@ -235,7 +235,7 @@ class LatchView(PolicyApiView):
         try:
             latches = risk_latches(active_only=not everything)
         except Exception as exc:
-            raise services.StoreUnavailableError(f"Redis is unreachable: {exc!r}") from exc
+            raise errors.StoreUnavailableError(f"Redis is unreachable: {exc!r}") from exc
         return Response({"latches": [dict(r.model_dump(mode="json"), id=r.id) for r in latches]})
 
 

@@ -190,3 +190,22 @@ def test_activation_failure_is_a_503_envelope(api, active_v1, users, redis_proc)
     redis_proc.stop()
     response = api["officer2"].post(f"/api/policy/version/{proposed['version']}/activate", format="json")
     assert response.status_code == 503 and body(response)["error"]["code"] == "ACTIVATION_FAILED"
+
+
+def test_every_domain_error_has_an_http_status_and_a_code():
+    """A new domain error must be given its status on purpose, not fall through to a 500."""
+    import inspect
+
+    from policies import errors
+    from policies.api.errors import HTTP_STATUS, http_status
+
+    defined = {
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.DomainError) and cls is not errors.DomainError
+    }
+    assert defined and defined == set(HTTP_STATUS)
+    for cls in defined:
+        assert cls.code != errors.DomainError.code
+        assert 400 <= http_status(cls("x")) < 600
+    assert http_status(errors.DomainError("unmapped")) == 500

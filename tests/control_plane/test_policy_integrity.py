@@ -10,7 +10,7 @@ from django.db import connection
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.policy.store import build_document
-from policies import services
+from policies import errors, services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import _wait, gate_version, redis_policy
 from tests.factories import TEST_SIGNER, make_spec
@@ -75,7 +75,7 @@ def test_an_approved_version_overtaken_by_a_kill_switch_cannot_be_activated(acti
     change = services.propose(spec=_spec(min_confidence=0.4), by=users["officer1"])
     services.approve(change, by=users["officer2"])
     halted, _ = services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="incident")
-    with pytest.raises(services.InvalidTransitionError, match="propose the change again"):
+    with pytest.raises(errors.InvalidTransitionError, match="propose the change again"):
         services.activate(change, by=users["officer2"])
     assert redis_policy(redis_client).version == halted.version  # the halt was not quietly undone
     assert PolicyVersion.objects.get(pk=change.pk).status == Status.APPROVED
@@ -84,7 +84,7 @@ def test_an_approved_version_overtaken_by_a_kill_switch_cannot_be_activated(acti
 def test_a_rollback_that_cannot_reach_redis_fails_and_is_recorded(active_v1, users, redis_proc):
     _activate(_spec(min_confidence=0.7), users)
     redis_proc.stop()
-    with pytest.raises(services.ActivationFailedError, match="Redis is unreachable"):
+    with pytest.raises(errors.ActivationFailedError, match="Redis is unreachable"):
         services.rollback(active_v1, by=users["officer1"], reason="v2 too strict")
     failure = PolicyEvent.objects.get(kind=PolicyEvent.Kind.ACTIVATION_FAILED)
     assert failure.detail["operation"] == "rollback" and failure.actor == users["officer1"]
@@ -101,7 +101,7 @@ def test_a_halt_with_redis_down_is_delivered_by_notice_and_written_when_redis_re
     assert created and halted.pending_state == {"scope": "global", "key": "", "state": "halted"}
     event = PolicyEvent.objects.get(kind=PolicyEvent.Kind.TRADING_STATE, policy=halted)
     assert event.detail["persisted"] is False
-    with pytest.raises(services.ActivationFailedError, match="releasing global needs it"):
+    with pytest.raises(errors.ActivationFailedError, match="releasing global needs it"):
         services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="too early")
     redis_proc.start()  # back, and empty
     done = services.reconcile_policies()
@@ -154,7 +154,7 @@ def test_activations_halts_and_tightenings_at_once_leave_the_database_redis_and_
         try:
             act()
             outcomes[index] = "done"
-        except services.InvalidTransitionError:
+        except errors.InvalidTransitionError:
             outcomes[index] = "refused"
         except Exception as exc:  # any other answer (a 500) fails the test
             outcomes[index] = f"error: {exc!r}"

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from cio_kernel.policy.document import policy_checksum
-from policies import services
+from policies import errors, services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import redis_policy
 from tests.factories import make_spec
@@ -36,7 +36,7 @@ def test_four_eyes_lifecycle_writes_redis(active_v1, users, redis_client):
 
 def test_proposer_cannot_approve_their_own_version(stack, users):
     policy = services.propose(spec=_spec(), by=users["officer1"])
-    with pytest.raises(services.FourEyesError):
+    with pytest.raises(errors.FourEyesError):
         services.approve(policy, by=users["officer1"])
     policy.refresh_from_db()
     assert policy.status == Status.PROPOSED
@@ -55,7 +55,7 @@ def test_roles_are_enforced_in_the_service_layer(stack, users, who, action):
         "approve": lambda: services.approve(policy, by=users[who]),
         "activate": lambda: services.activate(policy, by=users[who]),
     }[action]
-    with pytest.raises(services.PermissionDeniedError):
+    with pytest.raises(errors.PermissionDeniedError):
         attempt()
 
 
@@ -72,7 +72,7 @@ def test_versions_are_immutable_after_proposal(stack, users):
 
 
 def test_invalid_spec_is_refused_with_every_problem(stack, users):
-    with pytest.raises(services.SpecInvalidError) as info:
+    with pytest.raises(errors.SpecInvalidError) as info:
         services.propose(
             spec={"global": {"min_confidence": 3, "max_order_quantity": -1, "typo": 1}}, by=users["officer1"]
         )
@@ -81,10 +81,10 @@ def test_invalid_spec_is_refused_with_every_problem(stack, users):
 
 
 def test_only_approved_versions_activate_and_only_proposed_ones_are_decided(active_v1, users):
-    with pytest.raises(services.InvalidTransitionError):
+    with pytest.raises(errors.InvalidTransitionError):
         services.approve(active_v1, by=users["officer1"])
     proposed = services.propose(spec=_spec(), by=users["officer1"])
-    with pytest.raises(services.InvalidTransitionError):
+    with pytest.raises(errors.InvalidTransitionError):
         services.activate(proposed, by=users["officer2"])
     services.reject(proposed, by=users["officer2"], reason="too loose")
     proposed.refresh_from_db()
@@ -105,7 +105,7 @@ def test_activation_fails_loudly_when_redis_is_down(active_v1, users, redis_proc
     v2 = services.propose(spec=_spec(), by=users["officer1"])
     services.approve(v2, by=users["officer2"])
     redis_proc.stop()
-    with pytest.raises(services.ActivationFailedError, match="Redis"):
+    with pytest.raises(errors.ActivationFailedError, match="Redis"):
         services.activate(v2, by=users["officer2"])
     v2.refresh_from_db()
     assert v2.status == Status.APPROVED  # the database does not claim it is active
@@ -117,7 +117,7 @@ def test_activation_fails_loudly_when_nats_is_down(active_v1, users, nats_proc, 
     v2 = services.propose(spec=_spec(), by=users["officer1"])
     services.approve(v2, by=users["officer2"])
     nats_proc.stop()
-    with pytest.raises(services.ActivationFailedError, match="NATS"):
+    with pytest.raises(errors.ActivationFailedError, match="NATS"):
         services.activate(v2, by=users["officer2"])
     v2.refresh_from_db()
     assert v2.status == Status.APPROVED
@@ -130,7 +130,7 @@ def test_an_older_approved_version_cannot_overwrite_a_newer_active_one(active_v1
     services.approve(v2, by=users["officer2"])
     services.approve(v3, by=users["officer2"])
     services.activate(v3, by=users["officer2"])
-    with pytest.raises(services.InvalidTransitionError, match="v3"):
+    with pytest.raises(errors.InvalidTransitionError, match="v3"):
         services.activate(v2, by=users["officer2"])
     assert redis_policy(redis_client).version == 3
     assert PolicyVersion.objects.get(status=Status.ACTIVE).version == 3
@@ -151,9 +151,9 @@ def test_kill_switch_tightening_and_release_rules(active_v1, users, redis_client
     halted, _ = services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="anomaly")
     assert halted.parsed_spec.global_rules.trading_state == "halted"
     assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
-    with pytest.raises(services.PermissionDeniedError):
+    with pytest.raises(errors.PermissionDeniedError):
         services.set_trading_state(scope="global", state="active", by=users["agent"], reason="all good")
-    with pytest.raises(services.PermissionDeniedError):
+    with pytest.raises(errors.PermissionDeniedError):
         services.set_trading_state(scope="symbol", key="BTCUSDT", state="halted", by=users["viewer"], reason="x")
     released, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
     assert released.parsed_spec.global_rules.trading_state == "active"
@@ -184,7 +184,7 @@ def test_kill_switch_per_strategy_and_symbol(active_v1, users):
     ],
 )
 def test_kill_switch_input_errors(active_v1, users, kwargs, match):
-    with pytest.raises(services.SpecInvalidError, match=match):
+    with pytest.raises(errors.SpecInvalidError, match=match):
         services.set_trading_state(by=users["officer1"], **kwargs)
 
 
@@ -201,7 +201,7 @@ def test_concurrent_activations_leave_the_higher_version_active(stack, users, re
         try:
             services.activate(policy, by=users["officer2"])
             outcomes[policy.version] = "active"
-        except services.InvalidTransitionError:
+        except errors.InvalidTransitionError:
             outcomes[policy.version] = "refused"
         finally:
             connection.close()

@@ -1,0 +1,42 @@
+"""What can go wrong when a policy or trading state is changed, in the domain's terms.
+
+Services raise these and nothing else; each caller gives them its own answer: the REST layer an HTTP status and
+the error envelope (`policies/api/errors.py`), the admin a message, and later the Strategist's tasks and the MCP
+tools theirs. `code` is the stable, machine-readable reason code every answer carries (docs/reason-codes.md)."""
+
+
+class DomainError(Exception):
+    code = "DOMAIN_ERROR"
+    retry_may_help = False  # whether the same request could succeed later without any change
+
+
+class PermissionDeniedError(DomainError):
+    code = "PERMISSION_DENIED"
+
+
+class FourEyesError(DomainError):
+    code = "FOUR_EYES_VIOLATION"
+
+
+class InvalidTransitionError(DomainError):
+    code = "INVALID_TRANSITION"
+
+
+class SpecInvalidError(DomainError):
+    code = "VAL_ERR"
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+
+
+class ActivationFailedError(DomainError):
+    """Redis or NATS could not take the change; nothing a gate runs changed (it is recorded as a failure)."""
+
+    code = "ACTIVATION_FAILED"
+    retry_may_help = True
+
+
+class StoreUnavailableError(DomainError):
+    code = "SERVICE_UNAVAILABLE"
+    retry_may_help = True
