@@ -204,6 +204,51 @@ def activate(policy: PolicyVersion, *, by: AbstractBaseUser, trace_id: str = "")
     return PolicyVersion.objects.get(pk=policy.pk)
 
 
+def seed_first_policy(*, spec: Any, by: AbstractBaseUser, rationale: str, trace_id: str = "") -> PolicyVersion | None:
+    """Install the first policy of an empty history (a new installation's v1), through the same lock, Redis
+    check-and-set and signature as any activation. With no earlier policy there is nothing to review it against,
+    so it is recorded as proposed, approved and activated by `by` at once: meant for management commands run by
+    whoever installs the stack, never exposed to users. Does nothing (returns None) once any history exists,
+    including a policy Redis already runs (adopted by the reconciliation first)."""
+    try:
+        parsed = parse_spec(spec)
+    except ValidationError as exc:
+        raise SpecInvalidError("; ".join(exc.messages)) from exc
+
+    def work() -> PolicyVersion | None:
+        state = _read_live_or_fail("seeding the first policy")
+        activation.reconcile(state, trace_id)
+        if PolicyVersion.objects.exists():
+            return None
+        now = timezone.now()
+        row = PolicyVersion(
+            version=activation.next_version(state.version),
+            spec=compact_spec(parsed),
+            status=Status.APPROVED,
+            proposer_kind=ProposerKind.HUMAN,
+            proposed_by=by,
+            proposed_at=now,
+            decided_by=by,
+            decided_at=now,
+            rationale=rationale,
+            decision_reason="the first policy of an empty history",
+        )
+        row.full_clean(exclude=["version", "checksum"])
+        row.save()
+        PolicyEvent.objects.create(
+            kind=PolicyEvent.Kind.PROPOSED, policy=row, actor=by, reason=rationale, trace_id=trace_id
+        )
+        _commit(row, state, by, PolicyEvent.Kind.ACTIVATED, "the first policy of an empty history", trace_id)
+        return row
+
+    try:
+        seeded = _after_commit_point(work, "seeding the first policy", trace_id)
+    except ActivationFailedError as exc:
+        _failed(exc, None, by, "seed", trace_id)
+        raise
+    return PolicyVersion.objects.get(pk=seeded.pk) if seeded is not None else None
+
+
 def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: str = "") -> PolicyVersion:
     """Activate an earlier version's spec again, as a new version. That spec already passed four-eyes review
     when it was first approved, so one risk officer may do this in one step."""

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from cio_kernel.policy.document import policy_checksum
-from policies import errors, services
+from policies import errors, live, services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import redis_policy
 from tests.factories import make_spec
@@ -214,3 +214,42 @@ def test_concurrent_activations_leave_the_higher_version_active(stack, users, re
     assert redis_policy(redis_client).version == 3
     assert PolicyVersion.objects.get(status=Status.ACTIVE).version == 3
     assert outcomes[3] == "active"
+
+
+def test_the_first_policy_is_seeded_through_the_activation_path(stack, users, redis_client):
+    seeded = services.seed_first_policy(spec=_spec(), by=users["officer1"], rationale="first run")
+    assert seeded is not None and seeded.status == Status.ACTIVE and seeded.version == 1
+    document = redis_policy(redis_client)
+    assert document is not None and document.version == 1 and document.checksum == seeded.checksum
+    assert document.verified_by(live.policy_verifier())
+    kinds = list(PolicyEvent.objects.filter(policy=seeded).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["proposed", "activated"]
+    # A second run, or a history that exists, is left alone.
+    assert services.seed_first_policy(spec=_spec(min_confidence=0.9), by=users["officer1"], rationale="x") is None
+    assert PolicyVersion.objects.count() == 1 and redis_policy(redis_client).version == 1
+
+
+def test_seeding_adopts_what_redis_already_runs_instead_of_overwriting_it(active_v1, users, redis_client):
+    PolicyEvent.objects.all().delete()
+    PolicyVersion.objects.all().delete()  # a fresh database beside a Redis that already runs v1
+    assert services.seed_first_policy(spec=_spec(min_confidence=0.9), by=users["officer1"], rationale="x") is None
+    adopted = PolicyVersion.objects.get()
+    assert adopted.version == 1 and adopted.status == Status.ACTIVE and adopted.checksum == active_v1.checksum
+    assert redis_policy(redis_client).checksum == active_v1.checksum
+
+
+def test_seeding_with_redis_down_fails_and_is_recorded(stack, users, redis_proc):
+    redis_proc.stop()
+    with pytest.raises(errors.ActivationFailedError, match="Redis"):
+        services.seed_first_policy(spec=_spec(), by=users["officer1"], rationale="first run")
+    assert not PolicyVersion.objects.exists()
+    failure = PolicyEvent.objects.get(kind="activation_failed")
+    assert failure.detail == {"operation": "seed"}
+
+
+def test_seeding_refuses_an_invalid_spec(stack, users):
+    with pytest.raises(errors.SpecInvalidError):
+        services.seed_first_policy(
+            spec={"schema_version": 1, "global": {"limits": {"min_confidence": 7}}}, by=users["officer1"], rationale="x"
+        )
+    assert not PolicyVersion.objects.exists()

@@ -1,5 +1,6 @@
 """First-run set-up of the embedded local stack: two risk officers, a viewer and an agent with printed
-credentials, and the example policy as the active v1 (written to Redis through the same check-and-set)."""
+credentials, and the example policy as the active v1 (through the same service, lock and check-and-set as
+an officer's activation)."""
 
 import json
 import secrets
@@ -9,13 +10,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
-from django.db import transaction
-from django.utils import timezone
 
-from cio_kernel.policy.store import build_document
-from policies import roles
-from policies.live import LiveUnavailableError, NewerVersionActiveError, policy_signer, publish_document
-from policies.models import ApiToken, PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
+from policies import roles, selectors, services
+from policies.errors import DomainError
+from policies.models import ApiToken, PolicyVersion
 
 EXAMPLE_POLICY = Path(settings.BASE_DIR) / "deploy" / "policies" / "example.json"
 ACCOUNTS = [
@@ -56,40 +54,16 @@ class Command(BaseCommand):
         self.stdout.write(f"(kept in {credentials_file})")
 
     def _seed_policy(self) -> None:
-        if PolicyVersion.objects.exists():
-            active = PolicyVersion.objects.filter(status=Status.ACTIVE).first()
-            self.stdout.write(
-                f"policy history kept ({PolicyVersion.objects.count()} versions, "
-                f"active v{active.version if active else '-'})"
-            )
-            return
         seeder, _ = User.objects.get_or_create(username="devstack-seed", defaults={"is_active": False})
-        spec = parse_spec(EXAMPLE_POLICY.read_text())
-        now = timezone.now()
-        with transaction.atomic():
-            policy = PolicyVersion(
-                version=1,
-                spec=compact_spec(spec),
-                status=Status.ACTIVE,
-                proposer_kind=ProposerKind.HUMAN,
-                proposed_by=seeder,
-                proposed_at=now,
-                decided_by=seeder,
-                decided_at=now,
-                activated_by=seeder,
-                activated_at=now,
-                rationale=f"seeded from {EXAMPLE_POLICY.name} by make up",
-                decision_reason="local seed",
+        try:
+            seeded = services.seed_first_policy(
+                spec=EXAMPLE_POLICY.read_text(), by=seeder, rationale=f"seeded from {EXAMPLE_POLICY.name} by make up"
             )
-            policy.full_clean(exclude=["version", "checksum"])
-            policy.save()
-            PolicyEvent.objects.create(
-                kind=PolicyEvent.Kind.ACTIVATED, policy=policy, actor=seeder, reason="local seed"
-            )
-            try:
-                publish_document(build_document(spec, 1, seeder.username, signer=policy_signer()))
-            except NewerVersionActiveError:
-                self.stdout.write("Redis already holds a newer policy than the seed; left as it is")
-            except LiveUnavailableError as exc:
-                raise SystemExit(f"cannot seed the policy: {exc}") from exc
-        self.stdout.write("seeded policy v1 (active) from deploy/policies/example.json")
+        except DomainError as exc:
+            raise SystemExit(f"cannot seed the policy: {exc.code}: {exc}") from exc
+        if seeded is not None:
+            self.stdout.write(f"seeded policy v{seeded.version} (active) from deploy/policies/{EXAMPLE_POLICY.name}")
+            return
+        active = selectors.active_version()
+        shown = f"v{active.version}" if active else "none"
+        self.stdout.write(f"policy history kept ({PolicyVersion.objects.count()} versions, active {shown})")
