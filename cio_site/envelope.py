@@ -1,4 +1,4 @@
-"""The SPEC §4 envelope for every REST response, success or failure, produced in exactly one place.
+"""The reply envelope (docs/contracts.md) for every REST response, success or failure, produced in exactly one place.
 
 `EnvelopeRenderer` wraps successful DRF responses, `envelope_exception_handler` turns every exception DRF sees
 into an error envelope, and `ApiErrorEnvelopeMiddleware` covers what never reaches DRF under `/api/` (unknown

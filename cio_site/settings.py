@@ -1,4 +1,5 @@
-"""Control-plane settings, 12-factor: connections come from the environment (SPEC §9), with defaults that
+"""Control-plane settings, 12-factor: connections come from the environment (README, Configuration), with
+defaults that
 point at the embedded local stack (`make up`): SQLite in `.cio/`, NATS and Redis on the stack's ports."""
 
 import os
@@ -144,7 +145,7 @@ CIO_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("CIO_AUTH_FAILURES_PER_MINUTE"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Petrosa CIO control plane",
     "DESCRIPTION": "Policy history, four-eyes approval, activation, kill switch and gate status. Every response "
-    "is the SPEC §4 envelope.",
+    "is the envelope `{success, data, trace_id, error}`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }

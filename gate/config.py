@@ -1,4 +1,5 @@
-"""Gate settings from the environment: connection names fixed by SPEC §9, everything else prefixed `CIO_`."""
+"""Gate settings from the environment: the connections by the names every part
+uses (`NATS_URL`, `REDIS_URL`), everything else prefixed `CIO_` (README, Configuration)."""
 
 import os
 import socket

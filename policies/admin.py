@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from cio_kernel.policy.spec import TradingState
 from cio_site.envelope import trace_id_of
 from policies import roles, services
 from policies.diff import diff_specs
@@ -52,7 +53,10 @@ class ProposeForm(forms.ModelForm):
 class TradingStateForm(forms.Form):
     scope = forms.ChoiceField(choices=[("global", "global"), ("strategy", "strategy"), ("symbol", "symbol")])
     key = forms.CharField(required=False, help_text="strategy id or symbol (not for global)")
-    state = forms.ChoiceField(choices=[("halted", "halted"), ("reducing", "reducing"), ("active", "active")])
+    # Tightest first: the admin's default is the kill switch.
+    state = forms.ChoiceField(
+        choices=[(s.value, s.value) for s in sorted(TradingState, key=lambda s: s.severity, reverse=True)]
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
 
 

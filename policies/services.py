@@ -304,7 +304,7 @@ def set_trading_state(
     try:
         target = TradingState(state)
     except ValueError as exc:
-        raise SpecInvalidError("state must be active, reducing or halted") from exc
+        raise SpecInvalidError(f"state must be one of {', '.join(TradingState)}") from exc
     if not (by.has_perm(roles.perm(roles.SET_TRADING_STATE)) or by.has_perm(roles.perm(roles.TIGHTEN_TRADING_STATE))):
         raise PermissionDeniedError(f"{by} may not change trading states")
     label = "global" if scope == "global" else f"{scope} {key}"

@@ -1,4 +1,4 @@
-"""The audit event the gate publishes to JetStream stream `CIO_AUDIT`, one per decision (SPEC §5)."""
+"""The audit event the gate publishes to JetStream stream `CIO_AUDIT`, one per decision (docs/contracts.md)."""
 
 from collections.abc import Sequence
 from datetime import datetime

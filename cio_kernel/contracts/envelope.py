@@ -1,4 +1,4 @@
-"""The SPEC §4 envelope that wraps every gate reply (and, later, every REST response)."""
+"""The decision envelope (docs/contracts.md) that wraps every gate reply (and, later, every REST response)."""
 
 from collections.abc import Sequence
 from typing import Any, Literal

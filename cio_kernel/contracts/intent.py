@@ -14,13 +14,15 @@ Compatibility decisions (see docs/contracts.md):
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from cio_kernel.contracts.identity import StrategyId, Symbol
 
 Action = Literal["buy", "sell", "hold", "close"]
+# The actions that carry a size and can add risk (`close` only shrinks a position, `hold` does nothing).
+OPENING_ACTIONS: frozenset[str] = frozenset({"buy", "sell"})
 StrategyMode = Literal["deterministic", "ml_light", "llm_reasoning"]
 OrderType = Literal[
     "market",
@@ -32,17 +34,8 @@ OrderType = Literal[
     "conditional_limit",
     "conditional_stop",
 ]
-PRICED_ORDER_TYPES: frozenset[str] = frozenset(
-    {
-        "limit",
-        "stop",
-        "stop_limit",
-        "take_profit",
-        "take_profit_limit",
-        "conditional_limit",
-        "conditional_stop",
-    }
-)
+# Every order type but `market` names its own price (or trigger): derived, so a new type is priced by default.
+PRICED_ORDER_TYPES: frozenset[str] = frozenset(get_args(OrderType)) - {"market"}
 
 MAX_PRICE = 1e12
 MAX_QUANTITY = 1e15
@@ -185,7 +178,7 @@ class Intent(BaseModel):
     @property
     def opens_or_adds(self) -> bool:
         """`buy` or `sell`: the actions that carry a size and can add risk (`close` only shrinks it)."""
-        return self.action in ("buy", "sell")
+        return self.action in OPENING_ACTIONS
 
     @property
     def entry_price(self) -> float:

@@ -1,4 +1,4 @@
-"""The active-policy document kept in Redis under `policy:active` (SPEC §6)."""
+"""The active-policy document kept in Redis under `policy:active` (docs/policy.md)."""
 
 import hashlib
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ def policy_checksum(spec: PolicySpec) -> str:
 
 
 class PolicyDocument(BaseModel):
-    """SPEC §6's document, plus the control plane's signature (`cio_kernel.policy.signing`) and its key id."""
+    """The pinned document, plus the control plane's signature (`cio_kernel.policy.signing`) and its key id."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,4 +1,4 @@
-"""Writing `policy:active` (SPEC §6): versions only go up, enforced atomically inside Redis.
+"""Writing `policy:active` (docs/policy.md): versions only go up, enforced atomically inside Redis.
 
 The gate only reads this key; the control plane (and the local dev stack's seeding) write it through here,
 so the never-replace-a-newer-version rule lives in one place. The one exception is a document the caller read,

@@ -1,4 +1,4 @@
-"""Whether an intent provably shrinks an existing position (CONTROLS.md §18, SPEC §7).
+"""Whether an intent provably shrinks an existing position (docs/policy.md, The controls).
 
 Reducing means |after| < |before| with no flip: a sell of at most the long quantity, a buy of at most the
 short quantity, or a `close`. A quantity of 0 (sized by the trade engine) is never provably reducing.

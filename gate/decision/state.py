@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from cio_kernel.contracts.identity import canonical_strategy
-from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.intent import OPENING_ACTIONS, Intent
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.spec import TradingState
@@ -161,7 +161,7 @@ class GateState:
             window.append(max(now, window[-1]) if window else now)
             while window and window[0] <= now - MINUTE:
                 window.popleft()
-        if notional_usd and action in ("buy", "sell"):
+        if notional_usd and action in OPENING_ACTIONS:
             self._pending_exposure[symbol] = self._pending_exposure.get(symbol, 0.0) + notional_usd
             self._pending_total += notional_usd
 

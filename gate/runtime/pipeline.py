@@ -9,7 +9,6 @@ publishes what these return, so everything here is exercised by tests without ti
 import logging
 import os
 import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -121,6 +120,7 @@ class DecisionPipeline:
         self._counters = counters
         self._clock: Clock = clock or SystemClock()
         self._wall = self._clock.time
+        self._monotonic = self._clock.monotonic
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
         self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
@@ -135,7 +135,7 @@ class DecisionPipeline:
     ) -> Outcome:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
-        started = time.perf_counter()
+        started = self._monotonic()
         now = self._wall()
         self._counters.received += 1
         body, invalid = self._parse(data)
@@ -217,7 +217,7 @@ class DecisionPipeline:
             trace_id=trace.trace_id,
             span_id=trace.span_id,
             traceparent=trace.traceparent,
-            latency_us=int((time.perf_counter() - started + queued_s) * 1e6),
+            latency_us=int((self._monotonic() - started + queued_s) * 1e6),
             signal_subject=signal_subject,
             intent=audited_intent,
             raw_intent=_raw_for_audit(data, body) if intent is None else None,
@@ -326,7 +326,7 @@ class DecisionPipeline:
     ) -> tuple[DecisionKind, tuple[Reason, ...], CompiledPolicy | None, Verdict | None]:
         """Fail closed: no usable policy, an error or a blown budget is RETRY_SAFE, never an approval."""
         budget_ms = self._settings.decision_budget_ms
-        if time.perf_counter() - received > self._budget_s:
+        if self._monotonic() - received > self._budget_s:
             return (
                 "RETRY_SAFE",
                 (
@@ -338,7 +338,7 @@ class DecisionPipeline:
                 None,
                 None,
             )
-        monotonic_now = self._clock.monotonic()
+        monotonic_now = self._monotonic()
         policy = self._policy_source.usable(monotonic_now)
         if policy is None:
             if self._policy_source.is_stale(monotonic_now):
@@ -355,7 +355,7 @@ class DecisionPipeline:
             log.exception("decision failed for %s/%s", intent.strategy_id, intent.symbol)
             reason = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
             return "RETRY_SAFE", (reason,), policy, None
-        if time.perf_counter() - received > self._budget_s:
+        if self._monotonic() - received > self._budget_s:
             return "RETRY_SAFE", (_timeout(f"no decision within the {budget_ms:g} ms budget; retry"),), policy, verdict
         return ("APPROVED" if verdict.promote else "REJECTED"), verdict.reasons, policy, verdict
 

@@ -153,8 +153,11 @@ class PolicySync:
             return None
         return document
 
-    async def refresh_forever(self) -> None:
-        while True:
-            # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
-            await asyncio.sleep(self._refresh_s if self.redis_ok else 0.25)
-            await self.load("refresh")
+    def refresh_delay_s(self) -> float:
+        # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.
+        return self._refresh_s if self.redis_ok else 0.25
+
+    async def refresh_step(self) -> bool:
+        """One freshness check against Redis; whether the copy is confirmed afterwards."""
+        await self.load("refresh")
+        return self.confirmed_at is not None and self.redis_ok

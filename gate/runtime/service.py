@@ -6,8 +6,7 @@ import functools
 import gc
 import logging
 import signal
-import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,9 +57,25 @@ class _Intake:
     clock: ArrivalClock = field(default_factory=ArrivalClock)
 
 
+async def _every(
+    delay_s: Callable[[], float], step: Callable[[], Awaitable[object]], first: float | None = None
+) -> None:
+    """Run `step` forever, `delay_s()` apart (re-read each time: a delay can depend on the state). A failing step
+    is logged and retried; it never ends the loop."""
+    await asyncio.sleep(delay_s() if first is None else first)
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.exception("periodic step %s failed", getattr(step, "__qualname__", step))
+        await asyncio.sleep(delay_s())
+
+
 class Gate:
-    def __init__(self, settings: GateSettings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: GateSettings, clock: Clock | None = None, run_loops: bool = True) -> None:
+        """`run_loops=False` starts no periodic work (heartbeats, refreshes): a test drives each step itself."""
         self.settings = settings
+        self._run_loops = run_loops
         self.clock: Clock = clock or SystemClock()
         self.counters = GateCounters()
         self.state = GateState(dedupe_id_ttl_s=settings.dedupe_id_ttl_s)
@@ -88,13 +103,14 @@ class Gate:
         self._outbox: AuditOutbox | None = None
         self._intent_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._started_monotonic = time.monotonic()
+        self._started_monotonic = self.clock.monotonic()
         self._inflight_since: float | None = None
         self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._recreating: asyncio.Task[None] | None = None
         self._turn_scheduled = False
         self._turn_started = 0.0
+        self._storing: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,12 +146,16 @@ class Gate:
             )
             self._intent_subs.append(sub)
         await flush_ordered(nc)
-        self._tasks = [
-            asyncio.create_task(self.policy_sync.refresh_forever(), name="policy-refresh"),
-            asyncio.create_task(self._latch_refresh_loop(), name="latch-refresh"),
-            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
-            asyncio.create_task(self._fleet_heartbeat_loop(), name="fleet-heartbeat"),
-        ]
+        if self._run_loops:
+            # Each periodic job is one step (what a test drives directly) repeated by `_every`.
+            self._tasks = [
+                asyncio.create_task(_every(self.policy_sync.refresh_delay_s, self.policy_sync.refresh_step)),
+                asyncio.create_task(_every(self._latch_refresh_delay_s, self.latch_refresh_step)),
+                asyncio.create_task(_every(lambda: self.settings.heartbeat_interval_s, self.heartbeat_step)),
+                asyncio.create_task(
+                    _every(lambda: self.settings.fleet_heartbeat_interval_s, self.fleet_heartbeat_step, first=0.0)
+                ),
+            ]
         policy = self.policy_sync.policy
         log.info(
             "gate %s ready on %s (policy %s)",
@@ -175,6 +195,8 @@ class Gate:
                 self._outbox.counters.published,
             )
             await self._outbox.close()
+        if self._storing is not None:
+            self._tasks.append(self._storing)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -315,7 +337,7 @@ class Gate:
         policy, snapshot = self.policy_sync.policy, self.state.portfolio
         if policy is None or snapshot is None:
             return
-        if self.latch_sync.observe(snapshot, policy.document.spec, time.time()):
+        if self.latch_sync.observe(snapshot, policy.document.spec, self.clock.time()):
             self._spawn(self.latch_sync.save(), "latch-save")
 
     def _spawn(self, coro: "Coroutine[Any, Any, Any]", name: str) -> None:
@@ -370,11 +392,12 @@ class Gate:
                 return
         await self.latch_sync.refresh()
 
-    async def _latch_refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.policy_refresh_s if self.latch_sync.redis_ok else 0.25)
-            await self.latch_sync.refresh()
-            self._observe_latches()  # a newly loaded, tighter policy latches on the snapshot already held
+    def _latch_refresh_delay_s(self) -> float:
+        return self.settings.policy_refresh_s if self.latch_sync.redis_ok else 0.25
+
+    async def latch_refresh_step(self) -> None:
+        await self.latch_sync.refresh()
+        self._observe_latches()  # a newly loaded, tighter policy latches on the snapshot already held
 
     async def _on_peer_promotion(self, msg: Msg) -> None:
         try:
@@ -432,7 +455,7 @@ class Gate:
             self.counters.audit_failures = self._outbox.counters.failures
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
-        now = time.time()
+        now = self.clock.time()
         latches = [r for r in self.state.latches.active() if applies_today(r, policy, now)] if policy else []
         state = None
         if policy is not None:
@@ -447,7 +470,7 @@ class Gate:
             ts=datetime.fromtimestamp(now, UTC),
             policy_version=policy.version if policy else None,
             trading_state=state.value if state else None,
-            uptime_s=round(time.monotonic() - self._started_monotonic, 3),
+            uptime_s=round(self.clock.monotonic() - self._started_monotonic, 3),
             counters=self.counters.model_copy(),
             latches=sorted(r.id for r in latches),
         )
@@ -458,19 +481,19 @@ class Gate:
         return FleetHeartbeat(
             **beat.model_dump(),
             status="GOVERNANCE_ACTIVE" if governing else "DEGRADED",
-            timestamp=time.time(),
+            timestamp=beat.ts.timestamp(),
             version=self.settings.version,
         )
 
-    async def _heartbeat_loop(self) -> None:
-        store: asyncio.Task[None] | None = None
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_interval_s)
-            payload = self.heartbeat().model_dump_json().encode()
-            await self._beat(subjects.GATE_HEARTBEAT, payload)
-            # The control plane shows live gates from Redis; a slow Redis must never delay the NATS beat.
-            if self._healthy() and (store is None or store.done()):
-                store = asyncio.create_task(self._store_heartbeat(payload))
+    async def heartbeat_step(self) -> bool:
+        """Publish one heartbeat on `cio.gate.heartbeat` and store it in Redis; False when a stuck or
+        disconnected gate stays silent."""
+        payload = self.heartbeat().model_dump_json().encode()
+        published = await self._beat(subjects.GATE_HEARTBEAT, payload)
+        # The control plane shows live gates from Redis; a slow Redis must never delay the NATS beat.
+        if published and (self._storing is None or self._storing.done()):
+            self._storing = asyncio.create_task(self._store_heartbeat(payload))
+        return published
 
     async def _store_heartbeat(self, payload: bytes) -> None:
         key = f"{GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
@@ -478,15 +501,16 @@ class Gate:
         with contextlib.suppress(Exception):
             await self._redis.set(key, payload, ex=ttl)
 
-    async def _fleet_heartbeat_loop(self) -> None:
-        while True:
-            await self._beat(subjects.FLEET_HEARTBEAT, self.fleet_heartbeat().model_dump_json().encode())
-            await asyncio.sleep(self.settings.fleet_heartbeat_interval_s)
+    async def fleet_heartbeat_step(self) -> bool:
+        """Publish one fleet heartbeat on `cio.heartbeat`; False when the gate stays silent."""
+        return await self._beat(subjects.FLEET_HEARTBEAT, self.fleet_heartbeat().model_dump_json().encode())
 
-    async def _beat(self, subject: str, payload: bytes) -> None:
+    async def _beat(self, subject: str, payload: bytes) -> bool:
         if self._nc is None or not self._nc.is_connected or not self._healthy():
-            return
+            return False
         try:
             await self._nc.publish(subject, payload)
         except Exception as exc:
             log.warning("heartbeat on %s failed: %r", subject, exc)
+            return False
+        return True

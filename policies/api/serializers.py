@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from cio_kernel.policy.spec import TradingState
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion
 
 
@@ -59,7 +60,7 @@ class RequiredReasonSerializer(serializers.Serializer):
 class TradingStateSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["global", "strategy", "symbol"])
     key = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
-    state = serializers.ChoiceField(choices=["active", "reducing", "halted"])
+    state = serializers.ChoiceField(choices=[s.value for s in TradingState])
     reason = serializers.CharField(max_length=10_000)
 
 

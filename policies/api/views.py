@@ -1,5 +1,5 @@
 """REST endpoints under /api/. Reads need the view permission; every change is delegated to
-`policies.services`, which enforces roles and four-eyes. Responses are wrapped in the SPEC §4 envelope."""
+`policies.services`, which enforces roles and four-eyes. Responses are wrapped in the envelope of docs/contracts.md."""
 
 from typing import Any
 

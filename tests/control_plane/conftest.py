@@ -129,8 +129,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 @pytest.fixture
 def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
-    """A real gate process on the test's NATS and Redis, trusting the tests' policy key. It polls Redis only every
-    30 s, so a fast pickup can only come from the `cio.strategist.update` notice."""
+    """A real gate process on the test's NATS and Redis, trusting the tests' policy key. It polls Redis only once
+    an hour (and its copy stays fresh for two), so within any test a change can only reach it through a NATS
+    notice (`cio.strategist.update`, `cio.trading.state`): waiting for the change tests the notice, not a speed."""
     env = {
         **os.environ,
         "NATS_URL": stack.NATS_URL,
@@ -138,7 +139,8 @@ def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
         "CIO_GATE_ID": "flow-gate",
         "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
         "CIO_HEARTBEAT_INTERVAL_S": "0.1",
-        "CIO_POLICY_REFRESH_S": "30",
+        "CIO_POLICY_REFRESH_S": "3600",
+        "CIO_POLICY_MAX_AGE_S": "7200",
         "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
     }
     log = (tmp_path / "gate.log").open("wb")
@@ -150,7 +152,8 @@ def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
 
 
 def _wait(condition: Any, timeout_s: float) -> float:
-    """Poll a condition on a real external process (the gate) until it holds."""
+    """Poll a condition on a real external process (the gate) until it holds; the timeout only bounds a failing
+    test, it asserts no speed."""
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout_s:

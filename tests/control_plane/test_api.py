@@ -1,4 +1,4 @@
-"""REST API: the workflow over HTTP, roles, and the SPEC §4 envelope on every response including errors."""
+"""REST API: the workflow over HTTP, roles, and the envelope (docs/contracts.md) on every response including errors."""
 
 import re
 

@@ -6,8 +6,9 @@ from collections import Counter
 import orjson
 import pytest
 
+from cio_kernel.contracts.heartbeat import GateHeartbeat
 from tests.factories import live_intent_body, make_spec
-from tests.integration.helpers import activate, audit_events, collect, request
+from tests.integration.helpers import activate, audit_events, collect, request, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +24,26 @@ async def _fire(nc, count: int, prefix: str, concurrency: int = 50) -> list:
     return await asyncio.gather(*(one(i) for i in range(count)))
 
 
+async def settled_beats(nc, gate_ids: list[str], timeout_s: float = 20.0) -> list[GateHeartbeat]:
+    """Each gate's first heartbeat with nothing left in its audit outbox, in `gate_ids` order."""
+    settled: dict[str, GateHeartbeat] = {}
+    done = asyncio.Event()
+
+    async def on_beat(msg) -> None:
+        beat = GateHeartbeat.model_validate_json(msg.data)
+        if beat.gate_id in gate_ids and beat.counters.audit_pending == 0 and beat.gate_id not in settled:
+            settled[beat.gate_id] = beat
+            if len(settled) == len(gate_ids):
+                done.set()
+
+    sub = await nc.subscribe("cio.gate.heartbeat", cb=on_beat)
+    try:
+        await asyncio.wait_for(done.wait(), timeout_s)
+    finally:
+        await sub.unsubscribe()
+    return [settled[g] for g in gate_ids]
+
+
 async def test_two_gates_in_one_queue_group_decide_each_intent_exactly_once(spawn_gate, redis, nc):
     await activate(redis, nc, make_spec(min_confidence=0.5), 1)
     await spawn_gate("gate-a")
@@ -33,9 +54,13 @@ async def test_two_gates_in_one_queue_group_decide_each_intent_exactly_once(spaw
     decision_ids = [e.data.decision_id for e in envelopes]
     assert len(set(decision_ids)) == 600
 
+    # Counted at the source, not in the stream (whose own dedupe would hide a second publish): each gate's
+    # heartbeat, once its outbox is empty, says how many intents it received and audit events it published.
+    beats = await settled_beats(nc, ["gate-a", "gate-b"])
+    assert sum(b.counters.received for b in beats) == 600
+    assert sum(b.counters.approved for b in beats) == 600
+    assert sum(b.counters.audit_published for b in beats) == 600
     records = await audit_events(nc, expected=600)
-    await asyncio.sleep(0.5)  # anything extra would have arrived by now
-    records = await audit_events(nc)
     assert len(records) == 600
     assert Counter(r.event.intent_id for r in records) == Counter(f"q-{i}" for i in range(600))
     assert {r.event.decision_id for r in records} == set(decision_ids)
@@ -63,14 +88,17 @@ async def test_spooled_audit_events_survive_a_gate_crash(spawn_gate, redis, nc):
     assert {r.event.gate_id for r in records} == {"gate-crash"}
 
 
-async def test_replay_after_a_clean_restart_adds_no_duplicates(spawn_gate, redis, nc):
+async def test_replay_after_a_clean_restart_adds_no_duplicates(spawn_gate, redis, nc, tmp_path):
+    spool = tmp_path / "spool"
     await activate(redis, nc, make_spec(), 1)
     gate = await spawn_gate("gate-r")
     envelopes = await _fire(nc, 100, "r")
     assert await gate.terminate() == 0
+    assert list(spool.rglob("*.jsonl")) == []  # a clean stop leaves nothing to replay...
     await spawn_gate("gate-r")
-    await asyncio.sleep(1.0)
-    records = await audit_events(nc)
+    [beat] = await settled_beats(nc, ["gate-r"])
+    assert beat.counters.audit_published == 0  # ...and the successor published nothing again
+    records = await audit_events(nc, expected=100)
     assert len(records) == 100
     assert {r.event.decision_id for r in records} == {e.data.decision_id for e in envelopes}
 
@@ -88,7 +116,7 @@ async def test_graceful_shutdown_finishes_in_flight_intents_and_flushes_audit(sp
         replies.append(envelope)
 
     load = asyncio.gather(*(one(i) for i in range(400)))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: replies, what="the first decisions")  # stop while the rest are in flight
     exit_code = await gate.terminate()
     await load
     assert exit_code == 0, gate.log()

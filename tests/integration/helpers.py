@@ -28,13 +28,15 @@ async def activate(redis: aioredis.Redis, nc: NATS, spec: PolicySpec, version: i
 
 
 class ManualClock:
-    """Real wall time; a monotonic clock that moves only when the test says so (freshness without sleeping)."""
+    """A monotonic clock that moves only when the test says so (freshness without sleeping). Wall time is real,
+    or, given `wall`, starts there and moves with the monotonic clock only."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall: float | None = None) -> None:
         self.now = 1_000.0
+        self._wall = wall
 
     def time(self) -> float:
-        return time.time()
+        return time.time() if self._wall is None else self._wall + self.now - 1_000.0
 
     def monotonic(self) -> float:
         return self.now

@@ -35,8 +35,11 @@ class SteppingClock:
 async def test_a_backlog_is_answered_overloaded_without_deciding_and_fully_audited(redis, nc, gate_settings):
     from gate.runtime.service import Gate
 
-    # The stepped clock runs fast: keep the policy fresh for the whole test.
-    settings = gate_settings.model_copy(update={"shed_after_ms": 50.0, "policy_max_age_s": 3600.0})
+    # The stepped clock runs fast: keep the policy fresh and the decision budget wide for the whole test (the
+    # budget is read on the same clock; here only the wait before a decision is under test).
+    settings = gate_settings.model_copy(
+        update={"shed_after_ms": 50.0, "decision_budget_ms": 10_000.0, "policy_max_age_s": 3600.0}
+    )
     gate = Gate(settings, clock=SteppingClock())
     await gate.start()
     try:
