@@ -158,7 +158,7 @@ def _wait(condition: Any, timeout_s: float) -> float:
     while not condition():
         if time.monotonic() - started > timeout_s:
             raise TimeoutError("condition not met")
-        time.sleep(0.02)
+        time.sleep(0.02)  # a poll interval while the gate process works
     return time.monotonic() - started
 
 

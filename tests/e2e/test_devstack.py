@@ -92,4 +92,4 @@ def _gates_via_rest(port: int, credentials: Path) -> list[dict]:
             body = json.loads(response.read())
         if body["data"]["gates"] or time.monotonic() > deadline:
             return body["data"]["gates"]
-        time.sleep(0.2)
+        time.sleep(0.2)  # the stack's processes are starting; poll their API until a gate reports

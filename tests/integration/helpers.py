@@ -46,11 +46,11 @@ class ManualClock:
 
 
 async def wait_for_policy(gate: Any, version: int, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while gate.policy_sync.policy is None or gate.policy_sync.policy.version < version:
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gate did not load policy v{version}")
-        await asyncio.sleep(0.02)
+    await wait_until(
+        lambda: gate.policy_sync.policy is not None and gate.policy_sync.policy.version >= version,
+        timeout_s,
+        f"the gate loading policy v{version}",
+    )
 
 
 async def wait_until(condition: Any, timeout_s: float = 5.0, what: str = "condition") -> None:
@@ -63,6 +63,7 @@ async def wait_until(condition: Any, timeout_s: float = 5.0, what: str = "condit
                     result = await result
                 if result:
                     return
+                # A poll interval while Redis, NATS or a gate works; the timeout only bounds a failing test.
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"{what} did not happen within {timeout_s}s") from None
@@ -80,7 +81,8 @@ async def request(
 
 
 class Collector:
-    """Subscribes to a subject and keeps every message it sees."""
+    """Subscribes to a subject and keeps every message it sees. A gate sends a promoted signal before its reply
+    on one connection, so once the reply is in, an empty collector of signals proves that none was sent."""
 
     def __init__(self) -> None:
         self.messages: list[Msg] = []
@@ -120,7 +122,7 @@ async def audit_events(nc: NATS, stream: str = "CIO_AUDIT", expected: int | None
         info = await js.stream_info(stream)
         if expected is None or info.state.messages >= expected or asyncio.get_running_loop().time() > deadline:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # JetStream (a separate server) is still storing what was published
     total = info.state.messages
     events: list[AuditRecord] = []
     if total == 0:

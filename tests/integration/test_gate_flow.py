@@ -101,7 +101,7 @@ async def test_no_policy_means_retry_safe_then_activation_is_picked_up(gate, red
     assert envelope.data.decision == "RETRY_SAFE" and envelope.success is False
     assert envelope.error.code == C.NO_POLICY
     await activate(redis, nc, make_spec(), 7)
-    await wait_for_policy(gate, 7, timeout_s=1.0)
+    await wait_for_policy(gate, 7)
     envelope, _ = await request(nc, live_intent_body(signal_id="after"))
     assert envelope.data.decision == "APPROVED" and envelope.data.policy_version == 7
     events = await audit_events(nc, expected=2)

@@ -1,7 +1,6 @@
 """Two gates in one queue group share what they promote (`cio.gate.promotion`), so duplicate suppression and
 rate limits hold for the group, not per process."""
 
-import asyncio
 import time
 
 import orjson
@@ -9,7 +8,7 @@ import orjson
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.reason_codes import ReasonCode as C
 from tests.factories import live_intent_body, make_spec
-from tests.integration.helpers import activate, collect, request, wait_for_policy
+from tests.integration.helpers import activate, collect, request, wait_for_policy, wait_until
 
 
 async def _two_gates(make_gate, redis, nc, spec):
@@ -21,18 +20,12 @@ async def _two_gates(make_gate, redis, nc, spec):
     return first, second
 
 
-async def _until(condition, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_a_repeated_signal_id_is_refused_by_every_gate(make_gate, redis, nc):
     first, second = await _two_gates(make_gate, redis, nc, make_spec())
     signals = await collect(nc, "signals.trading.>")
     envelope, _ = await request(nc, live_intent_body(signal_id="once"))
     assert envelope.data.decision == "APPROVED"
-    await _until(lambda: all(g.state.was_promoted("momentum-1", "once", 0.0) for g in (first, second)))
+    await wait_until(lambda: all(g.state.was_promoted("momentum-1", "once", 0.0) for g in (first, second)))
     # Whichever gate the queue group picks, the retry is a duplicate.
     retries = [await request(nc, live_intent_body(signal_id="once")) for _ in range(20)]
     assert {e.data.decision for e, _ in retries} == {"REJECTED"}
@@ -45,7 +38,7 @@ async def test_a_repeated_signal_id_is_refused_by_every_gate(make_gate, redis, n
     for instance in (first, second):
         await instance._nc.publish("signals.trading.marker", instance.settings.gate_id.encode())
         await flush_ordered(instance._nc)
-    await _until(lambda: sum(m.subject == "signals.trading.marker" for m in signals.messages) == 2)
+    await wait_until(lambda: sum(m.subject == "signals.trading.marker" for m in signals.messages) == 2)
     assert len([m for m in signals.messages if m.subject != "signals.trading.marker"]) == 1
     assert first.counters.peer_promotions + second.counters.peer_promotions == 1
 
@@ -58,7 +51,7 @@ async def test_a_rate_limit_holds_across_the_group(make_gate, redis, nc):
         approved += envelope.data.decision == "APPROVED"
         # Sent one at a time, each after the peer has counted the previous promotion (a real burst can overshoot
         # by the promotions in flight: docs/policy.md).
-        await _until(lambda n=approved: first.counters.peer_promotions + second.counters.peer_promotions == n)
+        await wait_until(lambda n=approved: first.counters.peer_promotions + second.counters.peer_promotions == n)
     assert approved == 10
     assert first.counters.approved > 0 and second.counters.approved > 0
 
@@ -80,7 +73,7 @@ async def test_a_gate_ignores_its_own_notices_and_garbage(make_gate, redis, nc):
     # A genuine peer notice sent after them: once it is applied, the two before it were read (in order) too.
     await nc.publish("cio.gate.promotion", orjson.dumps(dict(own, gate_id="gate-9", intent_id="peer")))
     await flush_ordered(nc)
-    await _until(lambda: first.state.was_promoted("x", "peer", 0.0))
+    await wait_until(lambda: first.state.was_promoted("x", "peer", 0.0))
     assert not first.state.was_promoted("x", "own", 0.0)
     envelope, _ = await request(nc, live_intent_body(signal_id="after-garbage"))
     assert envelope.data.decision == "APPROVED"
