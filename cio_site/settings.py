@@ -1,6 +1,5 @@
 """Control-plane settings, 12-factor: connections come from the environment (README, Configuration), with
-defaults that
-point at the embedded local stack (`make up`): SQLite in `.cio/`, NATS and Redis on the stack's ports."""
+defaults that point at the embedded local stack (`make up`): SQLite in `.cio/`, NATS and Redis on its ports."""
 
 import os
 import secrets

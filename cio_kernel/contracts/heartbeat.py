@@ -32,6 +32,10 @@ class GateHeartbeat(BaseModel):
     counters: GateCounters
     # Active risk latches (drawdown, today's daily loss); a global one makes `trading_state` at least reducing.
     latches: list[str] = []
+    # The head of this gate's audit hash chain (cio_kernel.audit_chain): the store must reach this sequence
+    # number in this chain; fewer records than that means some were cut off the end.
+    audit_chain: str | None = None
+    audit_seq: int = 0
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -6,6 +6,10 @@ segment once every event in it is acknowledged. On start-up, segments left by th
 spool lock is free) are replayed; JetStream's duplicate window and the audit store's unique `decision_id` make
 the replay idempotent. Nothing on the decision path waits for NATS or for the disk to sync.
 
+Every event is also linked into this gate's hash chain (`cio_kernel.audit_chain`) as it is spooled: the spool
+line keeps the link, the publish carries it in headers, and the chain's head is kept in the spool folder, so a
+restarted gate continues where it stopped.
+
 Events that accumulate within `batch_window_s` are written to the socket together (one wake-up, one write),
 each with its own reply subject on one ack inbox. JetStream atomic batches (one PubAck per batch) were measured
 and rejected: nats-server 2.15 spends about 1.2 ms of CPU per batch, more than the PubAcks they save on a
@@ -27,6 +31,7 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from cio_kernel.audit_chain import GENESIS, ChainLink, chain_id, is_chain_id, is_link_hash
 from gate.runtime.wire import NatsWriter
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ class _Item:
     decision_id: str
     payload: bytes
     segment: _Segment
+    link: bytes  # the chain link's header lines (empty for an event spooled before chains existed)
     attempts: int = 0
 
 
@@ -99,10 +105,20 @@ class AuditOutbox:
         self._room = asyncio.Event()
         self._writer = NatsWriter(self.nc)
         self._staged: list[tuple[str, str, bytes]] = []
+        self._head_path = self._dir / "chain-head"
+        self._head_fd: int | None = None
+        self._chain = ""
+        self._chain_seq = 0
+        self._chain_prev = GENESIS
 
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def chain_head(self) -> tuple[str, int]:
+        """This gate's audit chain and the sequence number of its latest event (0 before the first)."""
+        return self._chain, self._chain_seq
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -114,8 +130,11 @@ class AuditOutbox:
                 f"audit spool {self._dir} is held by another running gate with id {self.gate_id!r}: "
                 f"give every gate its own CIO_GATE_ID"
             ) from exc
+        self._load_chain_head()
         for segment_path in self._orphaned_segments():
             self._replay(segment_path)
+        self._head_fd = os.open(self._head_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._write_chain_head()
         self._ack_prefix = self.nc.new_inbox()
         await self.nc.subscribe(
             f"{self._ack_prefix}.*",
@@ -142,13 +161,22 @@ class AuditOutbox:
             return
         segment = self._current_segment()
         assert segment.fd is not None
-        data = b"".join(subject.encode() + b" " + payload + b"\n" for subject, _, payload in staged)
-        view = memoryview(data)
+        chain, seq, prev = self._chain, self._chain_seq, self._chain_prev
+        lines = []
+        items = []
+        for subject, decision_id, payload in staged:
+            link = ChainLink.first_after(chain, seq, prev, subject, payload)
+            seq, prev = link.seq, link.hash
+            lines.append(b"%s %s %s\n" % (subject.encode(), link.token(), payload))
+            items.append(_Item(subject, decision_id, payload, segment, link.header_lines()))
+        view = memoryview(b"".join(lines))
         while view:
             view = view[os.write(segment.fd, view) :]
+        self._chain_seq, self._chain_prev = seq, prev
         segment.written += len(staged)
-        for subject, decision_id, payload in staged:
-            self._enqueue(_Item(subject, decision_id, payload, segment))
+        self._write_chain_head()
+        for item in items:
+            self._enqueue(item)
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every submitted event is acknowledged; True when the spool is empty."""
@@ -166,6 +194,9 @@ class AuditOutbox:
                 await self._task
         if self._segment is not None:
             self._close_segment(self._segment)
+        if self._head_fd is not None:
+            os.close(self._head_fd)
+            self._head_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -222,18 +253,51 @@ class AuditOutbox:
         segment = _Segment(path, None, time.monotonic())
         with path.open("rb") as handle:
             for line in handle:
-                subject, _, payload = line.rstrip(b"\n").partition(b" ")
+                subject, _, rest = line.rstrip(b"\n").partition(b" ")
+                link: ChainLink | None = None
+                if rest.startswith(b"{"):
+                    payload = rest  # spooled before audit chains existed
+                else:
+                    token, _, payload = rest.partition(b" ")
+                    link = ChainLink.from_token(token)
                 try:
                     decision_id = orjson.loads(payload)["decision_id"]
-                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    if link is not None and not link.matches(subject.decode(), payload):
+                        raise ValueError("chain link does not match the event")
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                     log.error("audit spool %s: skipping a torn line (%d bytes)", path.name, len(line))
                     continue
-                self._enqueue(_Item(subject.decode(), decision_id, payload, segment))
+                if link is not None and link.chain == self._chain and link.seq > self._chain_seq:
+                    # Spooled after the head was last written (a crash in between): continue after it.
+                    self._chain_seq, self._chain_prev = link.seq, link.hash
+                header = link.header_lines() if link is not None else b""
+                self._enqueue(_Item(subject.decode(), decision_id, payload, segment, header))
                 self.counters.replayed += 1
         if segment.outstanding == 0:
             path.unlink(missing_ok=True)
         else:
             log.info("audit spool: replaying %d events from %s", segment.outstanding, path.name)
+
+    # -- the chain head ----------------------------------------------------------------------------------------
+    def _load_chain_head(self) -> None:
+        """Continue this gate's chain from the head in its spool folder, or start a new epoch without one."""
+        try:
+            chain, seq_text, prev = self._head_path.read_text().split()
+            seq = int(seq_text)
+            if seq < 0 or not is_chain_id(chain) or not is_link_hash(prev):
+                raise ValueError(chain)
+        except (OSError, ValueError):
+            self._chain, self._chain_seq, self._chain_prev = chain_id(self.gate_id, time.time_ns()), 0, GENESIS
+            if self._head_path.exists():
+                log.error("audit chain head %s is unreadable: starting a new chain %s", self._head_path, self._chain)
+            return
+        self._chain, self._chain_seq, self._chain_prev = chain, seq, prev
+
+    def _write_chain_head(self) -> None:
+        # Fixed width, so one pwrite replaces the whole head in place.
+        assert self._head_fd is not None
+        record = f"{self._chain} {self._chain_seq} {self._chain_prev}\n".encode().ljust(256)
+        os.pwrite(self._head_fd, record, 0)
 
     # -- publishing -----------------------------------------------------------------------------------------
     def _enqueue(self, item: _Item) -> None:
@@ -281,7 +345,7 @@ class AuditOutbox:
         seq = self._ack_seq
         self._inflight[seq] = _InFlight(item, time.monotonic())
         try:
-            headers = b"NATS/1.0\r\nNats-Msg-Id: " + item.decision_id.encode() + b"\r\n\r\n"
+            headers = b"NATS/1.0\r\nNats-Msg-Id: " + item.decision_id.encode() + b"\r\n" + item.link + b"\r\n"
             self._writer.add(item.subject, item.payload, headers, f"{self._ack_prefix}.{seq}")
         except Exception as exc:
             self._inflight.pop(seq, None)

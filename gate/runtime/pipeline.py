@@ -221,7 +221,7 @@ class DecisionPipeline:
             signal_subject=signal_subject,
             intent=audited_intent,
             raw_intent=_raw_for_audit(data, body) if intent is None else None,
-            state={"trading_state": verdict.limits.trading_state.value} if verdict is not None else None,
+            state=self._audited_state(verdict),
         )
         self._finish(trace, decision, decision_id, intent, reasons)
         return Outcome(
@@ -296,6 +296,17 @@ class DecisionPipeline:
         if trace.span is not None:
             strategy_id, symbol = (intent.strategy_id, intent.symbol) if intent is not None else (None, None)
             trace.finish(decision, decision_id, strategy_id, symbol, [r.code for r in reasons])
+
+    def _audited_state(self, verdict: Verdict | None) -> dict[str, Any] | None:
+        """What a reviewer needs to re-judge the decision besides the intent and the policy: the effective
+        trading state and the portfolio snapshot it was judged against (None when none was held)."""
+        if verdict is None:
+            return None
+        portfolio = self._state.portfolio
+        return {
+            "trading_state": verdict.limits.trading_state.value,
+            "snapshot_ts": portfolio.ts if portfolio is not None else None,
+        }
 
     def _parse(self, data: bytes) -> tuple[Any, _Invalid | None]:
         if len(data) > self._settings.max_intent_bytes:

@@ -455,6 +455,7 @@ class Gate:
             self.counters.audit_failures = self._outbox.counters.failures
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
+        chain, chain_seq = self._outbox.chain_head if self._outbox is not None else (None, 0)
         now = self.clock.time()
         latches = [r for r in self.state.latches.active() if applies_today(r, policy, now)] if policy else []
         state = None
@@ -473,6 +474,8 @@ class Gate:
             uptime_s=round(self.clock.monotonic() - self._started_monotonic, 3),
             counters=self.counters.model_copy(),
             latches=sorted(r.id for r in latches),
+            audit_chain=chain,
+            audit_seq=chain_seq,
         )
 
     def fleet_heartbeat(self) -> FleetHeartbeat:

@@ -86,6 +86,10 @@ async def test_spooled_audit_events_survive_a_gate_crash(spawn_gate, redis, nc):
     assert {r.event.decision_id for r in records} == {e.data.decision_id for e in envelopes}
     assert {r.msg_id for r in records} == {r.event.decision_id for r in records}
     assert {r.event.gate_id for r in records} == {"gate-crash"}
+    # Replayed by another gate, the events keep the dead gate's chain links, intact and unbroken.
+    links = sorted((r.link for r in records), key=lambda link: link.seq)
+    assert [link.seq for link in links] == list(range(1, 41)) and len({link.chain for link in links}) == 1
+    assert all(r.link.matches(r.subject, r.payload) for r in records)
 
 
 async def test_replay_after_a_clean_restart_adds_no_duplicates(spawn_gate, redis, nc, tmp_path):

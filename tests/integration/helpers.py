@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from cio_kernel.audit_chain import ChainLink
 from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.nats_flush import flush_ordered
@@ -112,6 +113,8 @@ class AuditRecord:
     msg_id: str
     subject: str
     event: AuditEvent
+    link: ChainLink | None
+    payload: bytes
 
 
 async def audit_events(nc: NATS, stream: str = "CIO_AUDIT", expected: int | None = None) -> list[AuditRecord]:
@@ -132,7 +135,8 @@ async def audit_events(nc: NATS, stream: str = "CIO_AUDIT", expected: int | None
         while len(events) < total:
             msg = await sub.next_msg(timeout=5)
             msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
-            events.append(AuditRecord(msg_id, msg.subject, AuditEvent.model_validate_json(msg.data)))
+            event = AuditEvent.model_validate_json(msg.data)
+            events.append(AuditRecord(msg_id, msg.subject, event, ChainLink.from_headers(msg.headers), msg.data))
     finally:
         await sub.unsubscribe()
     return events
