@@ -38,7 +38,11 @@ ALLOWED_HOSTS = [h for h in os.environ.get("CIO_ALLOWED_HOSTS", "127.0.0.1,local
 
 NATS_URL = os.environ.get("NATS_URL", LOCAL_NATS_URL)
 REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
-MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio")
+MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio?directConnection=true")
+# Where audit records, thoughts and incidents live: "django" (this database, the embedded default) or "mongodb".
+CIO_AUDIT_STORE = os.environ.get("CIO_AUDIT_STORE", "django")
+if CIO_AUDIT_STORE not in ("django", "mongodb"):
+    raise RuntimeError(f"CIO_AUDIT_STORE must be django or mongodb, not {CIO_AUDIT_STORE!r}")
 # How long activation waits on Redis and NATS before failing loudly.
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
 # The control plane's policy signing key (gates verify with its public half; docs/policy.md, "Signing"). Local and
@@ -59,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "policies",
+    "audit",
 ]
 
 MIDDLEWARE = [

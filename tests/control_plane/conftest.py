@@ -31,17 +31,6 @@ ROLES = {
 }
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(tmp_path_factory: Any) -> None:
-    """SQLite tests use a file, not the shared-cache in-memory database: its table locks fail at once instead of
-    waiting, so the concurrency tests would not exercise the production locking (IMMEDIATE transactions)."""
-    from django.conf import settings as django_settings
-
-    database = django_settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "control-plane-test.sqlite3")
-
-
 @pytest.fixture(autouse=True)
 def fresh_throttles() -> None:
     """Throttle and failed-login counters live in the process's cache: each test starts with none."""

@@ -1,0 +1,227 @@
+"""From JetStream `CIO_AUDIT` into the audit store, exactly once per `decision_id` (`manage.py audit_ingest`).
+
+A durable pull consumer (`cio-audit-ingest`, explicit acks, unlimited redeliveries) hands out batches; a batch
+is written to the store in one durable write and only then acknowledged. Every failure leads to a redelivery,
+never a loss: a crash before the ack means the batch comes again and the store skips what it already holds
+(its unique `decision_id`); a store that is down gets the batch back after a back-off (`nak` with a delay).
+Several ingest processes share the consumer, each taking different batches. A message that is not an audit
+event is kept in quarantine and acknowledged, so one bad message cannot block the stream.
+
+Each unit of work is a step (`step`, `backlog_step`) that a test can call on its own; `run` repeats them.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from audit.records import DecisionRecord, InvalidEventError, QuarantinedEvent
+from audit.store.base import AuditStore, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+DURABLE = "cio-audit-ingest"
+SUBJECT = "cio.audit.decision.>"
+_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass
+class IngestCounters:
+    batches: int = 0
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0  # redelivered or replayed events the store already held
+    quarantined: int = 0
+    store_failures: int = 0
+    backlog_warnings: int = 0
+    lost_before_ingest: int = 0  # events the stream dropped (its limits) before they were stored
+
+
+@dataclass(frozen=True)
+class BacklogStatus:
+    pending: int  # events in the stream not yet stored
+    oldest_age_s: float | None  # how long the oldest of them has waited
+    stream_bytes: int
+    max_age_s: float | None  # the stream's limits (None: unlimited)
+    max_bytes: int | None
+    lost: int  # dropped by the stream before ingest: the limits were exceeded
+    warning: str | None
+
+
+@dataclass
+class AuditIngest:
+    nc: NATS
+    store: AuditStore
+    stream: str = "CIO_AUDIT"
+    durable: str = DURABLE
+    batch_size: int = 200
+    fetch_timeout_s: float = 1.0
+    ack_wait_s: float = 30.0
+    # Warn when the backlog's oldest event has waited this share of the stream's max age, or the stream holds
+    # this share of its max bytes: well before the stream would drop anything.
+    warn_fraction: float = 0.5
+    on_stored: Callable[[Sequence[DecisionRecord]], Awaitable[None]] | None = None
+    counters: IngestCounters = field(default_factory=IngestCounters)
+
+    def __post_init__(self) -> None:
+        self._sub: Any = None
+        # Store calls block (pymongo, the Django ORM): one thread keeps one database connection.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-store")
+        self._failures = 0
+
+    async def start(self) -> None:
+        self._sub = await self.nc.jetstream().pull_subscribe(
+            SUBJECT,
+            durable=self.durable,
+            stream=self.stream,
+            config=ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.ack_wait_s,
+                max_deliver=-1,
+                max_ack_pending=max(1000, self.batch_size * 20),
+            ),
+        )
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def step(self) -> int:
+        """Fetch one batch, store it, acknowledge it; returns how many messages it handled (0: none waiting).
+        Raises `StoreUnavailableError` after handing the batch back for a later redelivery."""
+        assert self._sub is not None, "start() first"
+        try:
+            messages: list[Msg] = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
+        except nats.errors.TimeoutError:
+            return 0
+        records: list[DecisionRecord] = []
+        quarantine: list[QuarantinedEvent] = []
+        for msg in messages:
+            try:
+                records.append(DecisionRecord.from_message(msg.subject, msg.data, msg.headers))
+            except InvalidEventError as exc:
+                quarantine.append(
+                    QuarantinedEvent(
+                        msg.metadata.sequence.stream,
+                        msg.subject,
+                        msg.data,
+                        dict(msg.headers or {}),
+                        str(exc),
+                        datetime.now(UTC),
+                    )
+                )
+        try:
+            if quarantine:
+                await self._call(self.store.quarantine, quarantine)
+            stored = await self._call(self.store.insert_decisions, records)
+        except StoreUnavailableError:
+            self.counters.store_failures += 1
+            self._failures += 1
+            delay = _BACKOFF_S[min(self._failures, len(_BACKOFF_S)) - 1]
+            for msg in messages:
+                await msg.nak(delay=delay)
+            raise
+        self._failures = 0
+        for msg in messages:
+            await msg.ack()
+        self.counters.batches += 1
+        self.counters.received += len(messages)
+        self.counters.stored += stored
+        self.counters.duplicates += len(records) - stored
+        self.counters.quarantined += len(quarantine)
+        if quarantine:
+            log.error("audit ingest: %d messages were not audit events; kept in quarantine", len(quarantine))
+        if self.on_stored is not None and records:
+            try:
+                await self.on_stored(records)
+            except Exception:
+                log.exception("audit ingest: the live feed did not take the batch (the records are stored)")
+        return len(messages)
+
+    async def backlog_step(self, now: float | None = None) -> BacklogStatus:
+        """How far behind the ingest is, against the stream's limits; logs and counts a warning in time."""
+        js = self.nc.jetstream()
+        stream = await js.stream_info(self.stream)
+        consumer = await js.consumer_info(self.stream, self.durable)
+        config, state = stream.config, stream.state
+        max_age = config.max_age if config.max_age else None
+        max_bytes = config.max_bytes if config.max_bytes and config.max_bytes > 0 else None
+        floor = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
+        pending = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
+        # The stream's first message is past what the consumer acknowledged: the ones between are gone unstored.
+        lost = max(0, state.first_seq - floor - 1)
+        oldest_age = None
+        if pending:
+            try:
+                oldest = await js.get_msg(self.stream, seq=max(floor + 1, state.first_seq), next=True)
+                if oldest.time is not None:
+                    oldest_age = (now if now is not None else time.time()) - oldest.time.timestamp()
+            except NotFoundError:
+                oldest_age = None
+        warning = None
+        if lost > self.counters.lost_before_ingest:
+            warning = (
+                f"{lost} audit events were dropped by {self.stream}'s limits before they were stored: the store was "
+                f"away longer than the stream keeps events (audit_verify shows the gaps)"
+            )
+            self.counters.lost_before_ingest = lost
+            log.critical("audit ingest: %s", warning)
+        else:
+            if max_age and oldest_age is not None and oldest_age > self.warn_fraction * max_age:
+                warning = (
+                    f"the oldest unstored audit event has waited {oldest_age:.0f} s of the {max_age:.0f} s "
+                    f"{self.stream} keeps events: restore the audit store before events are dropped"
+                )
+            elif max_bytes and pending and state.bytes > self.warn_fraction * max_bytes:
+                warning = (
+                    f"{self.stream} holds {state.bytes:,} of its {max_bytes:,} bytes with {pending} events "
+                    "unstored: restore the audit store before events are dropped"
+                )
+            if warning is not None:
+                self.counters.backlog_warnings += 1
+                log.error("audit ingest: %s", warning)
+        return BacklogStatus(pending, oldest_age, state.bytes, max_age, max_bytes, lost, warning)
+
+    async def run(self, stop: asyncio.Event, backlog_every_s: float = 30.0) -> None:
+        """Steps until `stop` is set: batches as fast as they come, the backlog check every `backlog_every_s`."""
+        next_backlog = 0.0
+        while not stop.is_set():
+            try:
+                handled = await self.step()
+            except StoreUnavailableError as exc:
+                log.error("audit ingest: %s; the batch will be redelivered", exc)
+                handled = 0
+                await _sleep_unless(stop, _BACKOFF_S[min(self._failures, len(_BACKOFF_S)) - 1])
+            if time.monotonic() >= next_backlog:
+                next_backlog = time.monotonic() + backlog_every_s
+                try:
+                    await self.backlog_step()
+                except Exception as exc:
+                    log.warning("audit ingest: backlog check failed: %r", exc)
+            if handled == 0:
+                await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception as exc:
+                log.debug("audit ingest: unsubscribe failed: %r", exc)
+        self._executor.shutdown(wait=True)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

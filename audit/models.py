@@ -1,0 +1,142 @@
+"""The Django-database backend of the audit store (the embedded default): one table per SPEC collection.
+
+Audit records are immutable here at every level: the models refuse `save()` of an existing row, `delete()` and
+queryset `update()`/`delete()`; the database itself refuses an UPDATE (and on PostgreSQL a DELETE) through
+triggers created by the migrations. None of that stops someone with the database's admin rights, which is what
+the hash chain and `audit_verify` are for."""
+
+from typing import Any
+
+from django.db import models
+
+
+class ImmutableRecordError(Exception):
+    pass
+
+
+class _AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableRecordError("audit records are never updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError("audit records are never deleted")
+
+
+class _AppendOnly(models.Model):
+    objects = _AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError(f"{type(self).__name__} rows are never changed once stored")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError(f"{type(self).__name__} rows are never deleted")
+
+
+class Decision(_AppendOnly):
+    decision_id = models.CharField(max_length=64, unique=True)
+    ts = models.DateTimeField()
+    gate_id = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300)
+    strategy_id = models.CharField(max_length=200, null=True)
+    symbol = models.CharField(max_length=64, null=True)
+    action = models.CharField(max_length=32, null=True)
+    intent_id = models.CharField(max_length=200, null=True)
+    signal_id = models.CharField(max_length=200, null=True)
+    decision = models.CharField(max_length=16)
+    reason_codes = models.CharField(max_length=1000, blank=True)  # space-separated, in the event's order
+    policy_version = models.BigIntegerField(null=True)
+    policy_checksum = models.CharField(max_length=80, null=True)
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    latency_us = models.BigIntegerField()
+    trading_state = models.CharField(max_length=16, null=True)
+    snapshot_ts = models.DateTimeField(null=True)
+    audit_subject = models.CharField(max_length=200)
+    payload = models.TextField()  # the event exactly as published (UTF-8 JSON): what the chain hash covers
+    chain = models.CharField(max_length=160, null=True)
+    seq = models.BigIntegerField(null=True)
+    prev_hash = models.CharField(max_length=64, null=True)
+    hash = models.CharField(max_length=64, null=True)
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "audit_logs"
+        ordering = ["-ts", "-decision_id"]
+        indexes = [
+            models.Index(fields=["-ts", "-decision_id"], name="audit_ts"),
+            models.Index(fields=["strategy_id", "-ts", "-decision_id"], name="audit_strategy_ts"),
+            models.Index(fields=["symbol", "-ts", "-decision_id"], name="audit_symbol_ts"),
+            models.Index(fields=["decision", "-ts", "-decision_id"], name="audit_decision_ts"),
+            models.Index(fields=["policy_version", "-ts", "-decision_id"], name="audit_version_ts"),
+            models.Index(fields=["gate_id", "-ts", "-decision_id"], name="audit_gate_ts"),
+            models.Index(fields=["trace_id"], name="audit_trace"),
+            models.Index(fields=["signal_id"], name="audit_signal"),
+            models.Index(fields=["chain", "seq"], name="audit_chain_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.strategy_id}/{self.symbol} {self.decision_id}"
+
+
+class DecisionReason(_AppendOnly):
+    """One row per reason code of a decision, so "every decision refused for X" is an index range."""
+
+    decision_id = models.CharField(max_length=64)
+    code = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_log_reasons"
+        constraints = [models.UniqueConstraint(fields=["decision_id", "code"], name="audit_reason_once")]
+        indexes = [models.Index(fields=["code", "-ts", "-decision_id"], name="audit_reason_ts")]
+
+
+class QuarantinedAuditEvent(_AppendOnly):
+    """A message on the audit stream that was not an audit event: kept as it arrived, for a human to look at."""
+
+    stream_seq = models.BigIntegerField(unique=True)
+    audit_subject = models.CharField(max_length=300)
+    payload = models.BinaryField()
+    headers = models.JSONField(default=dict)
+    problem = models.TextField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_quarantine"
+
+
+class Thought(_AppendOnly):
+    thought_id = models.CharField(max_length=64, unique=True)
+    ts = models.DateTimeField()
+    model = models.CharField(max_length=200)
+    inputs_summary = models.JSONField(default=dict)
+    output = models.JSONField(default=dict)
+    rationale = models.TextField(blank=True)
+    proposed_version = models.BigIntegerField(null=True)
+
+    class Meta:
+        db_table = "thoughts"
+
+
+class Incident(_AppendOnly):
+    incident_id = models.CharField(max_length=64, unique=True)
+    ts = models.DateTimeField()
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict)
+    strategy_id = models.CharField(max_length=200, null=True)
+    symbol = models.CharField(max_length=64, null=True)
+    trace_id = models.CharField(max_length=32, null=True)
+    embedding = models.JSONField()  # unit-length float vector (audit.embedding)
+
+    class Meta:
+        db_table = "incidents"
+        indexes = [
+            models.Index(fields=["kind", "-ts"], name="incident_kind_ts"),
+            models.Index(fields=["-ts"], name="incident_ts"),
+        ]

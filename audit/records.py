@@ -1,0 +1,166 @@
+"""What the audit store keeps of one decision: the event exactly as the gate published it, its chain link, and
+the fields a reviewer filters by, derived from that event (and checked against it by `audit_verify`)."""
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from cio_kernel.audit_chain import ChainLink
+from cio_kernel.contracts.audit_event import AuditEvent
+
+
+class InvalidEventError(ValueError):
+    """A message on the audit stream that is not an audit event: kept in quarantine, never dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    decision_id: str
+    ts: datetime
+    gate_id: str
+    subject: str  # the intake subject the intent arrived on
+    strategy_id: str | None
+    symbol: str | None
+    action: str | None
+    intent_id: str | None
+    signal_id: str | None
+    decision: str
+    reason_codes: tuple[str, ...]
+    policy_version: int | None
+    policy_checksum: str | None
+    trace_id: str
+    span_id: str
+    latency_us: int
+    trading_state: str | None
+    snapshot_ts: datetime | None
+    audit_subject: str  # the stream subject it was published on (part of the chain link)
+    payload: bytes  # the event exactly as published: the source of every field above
+    chain: str | None
+    seq: int | None
+    prev_hash: str | None
+    hash: str | None
+
+    @classmethod
+    def from_message(cls, audit_subject: str, payload: bytes, headers: dict[str, str] | None) -> "DecisionRecord":
+        try:
+            event = AuditEvent.model_validate_json(payload)
+        except ValidationError as exc:
+            raise InvalidEventError(f"not an audit event: {exc.error_count()} field error(s)") from exc
+        return cls.of(event, audit_subject, payload, ChainLink.from_headers(headers))
+
+    @classmethod
+    def of(cls, event: AuditEvent, audit_subject: str, payload: bytes, link: ChainLink | None) -> "DecisionRecord":
+        state = event.state or {}
+        intent = event.intent or {}
+        signal_id = intent.get("signal_id") or intent.get("id")
+        return cls(
+            decision_id=event.decision_id,
+            ts=_utc(event.ts),
+            gate_id=event.gate_id,
+            subject=event.subject,
+            strategy_id=event.strategy_id,
+            symbol=event.symbol,
+            action=event.action,
+            intent_id=event.intent_id,
+            signal_id=str(signal_id) if signal_id is not None else None,
+            decision=event.decision,
+            reason_codes=tuple(dict.fromkeys(str(r.code) for r in event.reasons)),
+            policy_version=event.policy_version,
+            policy_checksum=event.policy_checksum,
+            trace_id=event.trace_id,
+            span_id=event.span_id,
+            latency_us=event.latency_us,
+            trading_state=state.get("trading_state"),
+            snapshot_ts=_parse_ts(state.get("snapshot_ts")),
+            audit_subject=audit_subject,
+            payload=payload,
+            chain=link.chain if link else None,
+            seq=link.seq if link else None,
+            prev_hash=link.prev if link else None,
+            hash=link.hash if link else None,
+        )
+
+    @property
+    def link(self) -> ChainLink | None:
+        if self.chain is None or self.seq is None or self.prev_hash is None or self.hash is None:
+            return None
+        return ChainLink(self.chain, self.seq, self.prev_hash, self.hash)
+
+    def event(self) -> AuditEvent:
+        return AuditEvent.model_validate_json(self.payload)
+
+    def event_dict(self) -> dict[str, Any]:
+        return orjson.loads(self.payload)
+
+    def derived_fields_match(self) -> bool:
+        """Do the stored, filterable fields still say what the event says? (An edit of either shows here.)"""
+        try:
+            again = DecisionRecord.of(self.event(), self.audit_subject, self.payload, self.link)
+        except ValidationError:
+            return False
+        return again.at_millisecond_precision() == self.at_millisecond_precision()
+
+    def at_millisecond_precision(self) -> "DecisionRecord":
+        """MongoDB keeps times to the millisecond: compare stored and derived records at that precision."""
+        return replace(self, ts=_ms(self.ts), snapshot_ts=_ms(self.snapshot_ts) if self.snapshot_ts else None)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """A message on the audit stream that could not be read as an audit event, kept as it arrived."""
+
+    stream_seq: int
+    audit_subject: str
+    payload: bytes
+    headers: dict[str, str]
+    problem: str
+    received_at: datetime
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ms(value: datetime) -> datetime:
+    return _utc(value).replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Thought:
+    """One Strategist reasoning step: what it looked at (summarised, never a secret), what it concluded, why."""
+
+    thought_id: str
+    ts: datetime
+    model: str
+    inputs_summary: dict[str, Any]
+    output: dict[str, Any]
+    rationale: str
+    proposed_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """Something a risk officer would want to find again ("last time it looked like this"), with an embedding
+    of what characterises it (`audit.embedding`)."""
+
+    incident_id: str
+    ts: datetime
+    kind: str
+    title: str
+    detail: dict[str, Any]
+    strategy_id: str | None
+    symbol: str | None
+    trace_id: str | None
+    embedding: tuple[float, ...]

@@ -1,0 +1,123 @@
+"""The audit store's interface. Records go in once and are never changed: the interface has no update and no
+delete, and both backends refuse them below it too (docs/audit.md)."""
+
+import base64
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import orjson
+
+from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
+
+MAX_PAGE = 500
+
+
+class StoreUnavailableError(Exception):
+    """The store could not be reached or did not take the write; retrying later may succeed."""
+
+    retry_may_help = True
+
+
+class InvalidCursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    """Filters for the decisions list, newest first; every filter is optional and they combine with AND."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    strategy_id: str | None = None
+    symbol: str | None = None
+    decision: str | None = None
+    reason_code: str | None = None
+    policy_version: int | None = None
+    gate_id: str | None = None
+    trace_id: str | None = None
+    decision_id: str | None = None
+    signal_id: str | None = None
+    cursor: str | None = None  # from the previous page's `next_cursor`
+    limit: int = 50
+
+    def after(self) -> tuple[datetime, str] | None:
+        """The (ts, decision_id) the cursor points past, or None for the first page."""
+        return decode_cursor(self.cursor) if self.cursor else None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPage:
+    records: list[DecisionRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(record: DecisionRecord) -> str:
+    raw = orjson.dumps([record.ts.isoformat(), record.decision_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        ts, decision_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(ts), str(decision_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidCursorError("cursor is not one this API returned") from exc
+
+
+def page_of(records: list[DecisionRecord], limit: int) -> DecisionPage:
+    """`records` fetched with limit + 1: the extra one only says whether there is a next page."""
+    if len(records) > limit:
+        records = records[:limit]
+        return DecisionPage(records, encode_cursor(records[-1]))
+    return DecisionPage(records, None)
+
+
+class AuditStore(Protocol):
+    name: str
+
+    def ensure_schema(self) -> None:
+        """Create collections/indexes if missing (idempotent; run at start-up)."""
+        ...
+
+    def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
+        """Store each record unless its `decision_id` is already stored; durable when this returns. Returns how
+        many were new. Raises `StoreUnavailableError` when nothing can be promised."""
+        ...
+
+    def quarantine(self, events: Sequence[QuarantinedEvent]) -> None: ...
+
+    def quarantined(self, limit: int = 100) -> list[QuarantinedEvent]: ...
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
+
+    def find_decisions(self, query: DecisionQuery) -> DecisionPage: ...
+
+    def count_decisions(self) -> int: ...
+
+    def chains(self) -> list[str]: ...
+
+    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
+        """Every record of one chain as stored, in sequence order (ties by decision_id)."""
+        ...
+
+    def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]: ...
+
+    def put_thought(self, thought: Thought) -> bool:
+        """Store a Strategist thought (once per `thought_id`); True when it was new."""
+        ...
+
+    def get_thought(self, thought_id: str) -> Thought | None: ...
+
+    def insert_incident(self, incident: Incident) -> bool: ...
+
+    def recent_incidents(self, limit: int = 50) -> list[Incident]: ...
+
+    def similar_incidents(
+        self, vector: Sequence[float], limit: int = 5, kind: str | None = None
+    ) -> list[tuple[Incident, float]]:
+        """The incidents nearest `vector` by cosine similarity, most similar first (ties by incident id)."""
+        ...
+
+    def close(self) -> None: ...

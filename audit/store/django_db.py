@@ -1,0 +1,263 @@
+"""The audit store on the Django database (SQLite embedded, PostgreSQL in production without MongoDB)."""
+
+from collections.abc import Iterator, Sequence
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Q
+
+from audit import models
+from audit.embedding import cosine
+from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
+from audit.store.base import MAX_PAGE, DecisionPage, DecisionQuery, StoreUnavailableError, page_of
+
+_BATCH = 500
+
+
+class DjangoAuditStore:
+    name = "django"
+
+    def ensure_schema(self) -> None:
+        """Migrations own the schema here; nothing to create at start-up."""
+
+    # -- decisions -----------------------------------------------------------------------------------------
+    def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
+        if not records:
+            return 0
+        ids = [r.decision_id for r in records]
+        try:
+            with transaction.atomic():
+                known = set(models.Decision.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True))
+                fresh = {r.decision_id: r for r in records if r.decision_id not in known}  # a batch may repeat one
+                # ignore_conflicts: another ingest process may commit the same decision between our read and write.
+                models.Decision.objects.bulk_create(
+                    [_decision_row(r) for r in fresh.values()], batch_size=_BATCH, ignore_conflicts=True
+                )
+                models.DecisionReason.objects.bulk_create(
+                    [
+                        models.DecisionReason(decision_id=r.decision_id, code=code, ts=r.ts)
+                        for r in fresh.values()
+                        for code in r.reason_codes
+                    ],
+                    batch_size=_BATCH,
+                    ignore_conflicts=True,
+                )
+        except DatabaseError as exc:
+            _reconnect_next_time()
+            raise StoreUnavailableError(f"the audit database did not take the batch: {exc!r}") from exc
+        return len(fresh)
+
+    def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
+        try:
+            models.QuarantinedAuditEvent.objects.bulk_create(
+                [
+                    models.QuarantinedAuditEvent(
+                        stream_seq=e.stream_seq,
+                        audit_subject=e.audit_subject,
+                        payload=e.payload,
+                        headers=e.headers,
+                        problem=e.problem,
+                        received_at=e.received_at,
+                    )
+                    for e in events
+                ],
+                ignore_conflicts=True,
+            )
+        except DatabaseError as exc:
+            _reconnect_next_time()
+            raise StoreUnavailableError(f"the audit database did not take the quarantine: {exc!r}") from exc
+
+    def quarantined(self, limit: int = 100) -> list[QuarantinedEvent]:
+        rows = models.QuarantinedAuditEvent.objects.order_by("-stream_seq")[:limit]
+        return [
+            QuarantinedEvent(r.stream_seq, r.audit_subject, bytes(r.payload), r.headers, r.problem, r.received_at)
+            for r in rows
+        ]
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        row = models.Decision.objects.filter(decision_id=decision_id).first()
+        return _record(row) if row is not None else None
+
+    def find_decisions(self, query: DecisionQuery) -> DecisionPage:
+        limit = max(1, min(query.limit, MAX_PAGE))
+        rows = models.Decision.objects.all()
+        for field in ("strategy_id", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id"):
+            value = getattr(query, field)
+            if value is not None:
+                rows = rows.filter(**{field: value})
+        if query.decision_id is not None:
+            rows = rows.filter(decision_id=query.decision_id)
+        if query.since is not None:
+            rows = rows.filter(ts__gte=query.since)
+        if query.until is not None:
+            rows = rows.filter(ts__lt=query.until)
+        after = query.after()
+        if after is not None:
+            ts, decision_id = after
+            rows = rows.filter(Q(ts__lt=ts) | Q(ts=ts, decision_id__lt=decision_id))
+        if query.reason_code is not None:
+            reasons = models.DecisionReason.objects.filter(code=query.reason_code)
+            if query.since is not None:
+                reasons = reasons.filter(ts__gte=query.since)
+            if query.until is not None:
+                reasons = reasons.filter(ts__lt=query.until)
+            if after is not None:
+                reasons = reasons.filter(ts__lte=after[0])
+            rows = rows.filter(decision_id__in=reasons.values("decision_id"))
+        fetched = list(rows.order_by("-ts", "-decision_id")[: limit + 1])
+        return page_of([_record(r) for r in fetched], limit)
+
+    def count_decisions(self) -> int:
+        return models.Decision.objects.count()
+
+    def chains(self) -> list[str]:
+        return list(
+            models.Decision.objects.exclude(chain=None).values_list("chain", flat=True).distinct().order_by("chain")
+        )
+
+    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
+        rows = models.Decision.objects.filter(chain=chain).order_by("seq", "decision_id")
+        for row in rows.iterator(chunk_size=2000):
+            yield _record(row)
+
+    def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]:
+        return [_record(r) for r in models.Decision.objects.filter(chain=None).order_by("ts")[:limit]]
+
+    # -- thoughts and incidents ----------------------------------------------------------------------------
+    def put_thought(self, thought: Thought) -> bool:
+        try:
+            with transaction.atomic():
+                models.Thought.objects.create(
+                    thought_id=thought.thought_id,
+                    ts=thought.ts,
+                    model=thought.model,
+                    inputs_summary=thought.inputs_summary,
+                    output=thought.output,
+                    rationale=thought.rationale,
+                    proposed_version=thought.proposed_version,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def get_thought(self, thought_id: str) -> Thought | None:
+        row = models.Thought.objects.filter(thought_id=thought_id).first()
+        if row is None:
+            return None
+        return Thought(
+            row.thought_id, row.ts, row.model, row.inputs_summary, row.output, row.rationale, row.proposed_version
+        )
+
+    def insert_incident(self, incident: Incident) -> bool:
+        try:
+            with transaction.atomic():
+                models.Incident.objects.create(
+                    incident_id=incident.incident_id,
+                    ts=incident.ts,
+                    kind=incident.kind,
+                    title=incident.title,
+                    detail=incident.detail,
+                    strategy_id=incident.strategy_id,
+                    symbol=incident.symbol,
+                    trace_id=incident.trace_id,
+                    embedding=list(incident.embedding),
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def recent_incidents(self, limit: int = 50) -> list[Incident]:
+        return [_incident(r) for r in models.Incident.objects.order_by("-ts", "-incident_id")[:limit]]
+
+    def similar_incidents(
+        self, vector: Sequence[float], limit: int = 5, kind: str | None = None
+    ) -> list[tuple[Incident, float]]:
+        """Exact nearest neighbours: incidents are few (one per burst or change, not per decision), so a scan of
+        their vectors is cheap and gives the true order."""
+        rows = models.Incident.objects.all() if kind is None else models.Incident.objects.filter(kind=kind)
+        scored = []
+        for row in rows.iterator(chunk_size=1000):
+            scored.append((cosine(vector, row.embedding), row.incident_id, row))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [(_incident(row), score) for score, _, row in scored[:limit]]
+
+    def close(self) -> None:
+        """The Django connection is managed by Django."""
+
+
+def _reconnect_next_time() -> None:
+    """After a failed write the connection may be dead (a database restart): open a new one on the next call,
+    unless a transaction around us still needs this one."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _decision_row(r: DecisionRecord) -> models.Decision:
+    return models.Decision(
+        decision_id=r.decision_id,
+        ts=r.ts,
+        gate_id=r.gate_id,
+        subject=r.subject,
+        strategy_id=r.strategy_id,
+        symbol=r.symbol,
+        action=r.action,
+        intent_id=r.intent_id,
+        signal_id=r.signal_id,
+        decision=r.decision,
+        reason_codes=" ".join(r.reason_codes),
+        policy_version=r.policy_version,
+        policy_checksum=r.policy_checksum,
+        trace_id=r.trace_id,
+        span_id=r.span_id,
+        latency_us=r.latency_us,
+        trading_state=r.trading_state,
+        snapshot_ts=r.snapshot_ts,
+        audit_subject=r.audit_subject,
+        payload=r.payload.decode(),
+        chain=r.chain,
+        seq=r.seq,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )
+
+
+def _record(row: models.Decision) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=row.decision_id,
+        ts=row.ts,
+        gate_id=row.gate_id,
+        subject=row.subject,
+        strategy_id=row.strategy_id,
+        symbol=row.symbol,
+        action=row.action,
+        intent_id=row.intent_id,
+        signal_id=row.signal_id,
+        decision=row.decision,
+        reason_codes=tuple(row.reason_codes.split()) if row.reason_codes else (),
+        policy_version=row.policy_version,
+        policy_checksum=row.policy_checksum,
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        latency_us=row.latency_us,
+        trading_state=row.trading_state,
+        snapshot_ts=row.snapshot_ts,
+        audit_subject=row.audit_subject,
+        payload=row.payload.encode(),
+        chain=row.chain,
+        seq=row.seq,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _incident(row: models.Incident) -> Incident:
+    return Incident(
+        row.incident_id,
+        row.ts,
+        row.kind,
+        row.title,
+        row.detail,
+        row.strategy_id,
+        row.symbol,
+        row.trace_id,
+        tuple(row.embedding),
+    )

@@ -1,0 +1,304 @@
+"""The audit store on MongoDB (production), through pymongo: collections `audit_logs`, `thoughts`, `incidents`
+(and `audit_quarantine`), indexes created at start-up.
+
+A decision's `_id` is its `decision_id`, so a redelivered or replayed event is a duplicate-key error that the
+insert skips, never a second document. Writes use `w="majority"`/journaled acknowledgement where the server
+supports it: `insert_decisions` returns only once the batch is durable.
+"""
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC
+from typing import Any
+
+import pymongo
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from audit.embedding import cosine
+from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
+from audit.store.base import MAX_PAGE, DecisionPage, DecisionQuery, StoreUnavailableError, page_of
+
+DUPLICATE_KEY = 11000
+VECTOR_INDEX = "incident_embedding"
+
+
+class MongoAuditStore:
+    name = "mongodb"
+
+    def __init__(self, client: pymongo.MongoClient, database: str, write_concern: WriteConcern) -> None:
+        self._client = client
+        db = client.get_database(database, write_concern=write_concern)
+        self._decisions = db["audit_logs"]
+        self._thoughts = db["thoughts"]
+        self._incidents = db["incidents"]
+        self._quarantine = db["audit_quarantine"]
+
+    @classmethod
+    def from_uri(cls, uri: str, timeout_s: float = 5.0) -> "MongoAuditStore":
+        client: pymongo.MongoClient = pymongo.MongoClient(
+            uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=int(timeout_s * 1000), connectTimeoutMS=2000
+        )
+        database = client.get_default_database(default="petrosa_cio").name
+        # Journaled, majority-acknowledged writes: an acknowledged batch survives a crash of the server.
+        return cls(client, database, WriteConcern(w="majority", j=True))
+
+    def ensure_schema(self) -> None:
+        try:
+            self._decisions.create_index("decision_id", unique=True, name="decision_id_unique")
+            self._decisions.create_index("trace_id", name="trace_id")
+            self._decisions.create_index([("ts", -1), ("decision_id", -1)], name="ts")
+            self._decisions.create_index([("strategy_id", 1), ("ts", -1), ("decision_id", -1)], name="strategy_ts")
+            self._decisions.create_index([("symbol", 1), ("ts", -1), ("decision_id", -1)], name="symbol_ts")
+            self._decisions.create_index([("reason_codes", 1), ("ts", -1)], name="reason_ts")
+            self._decisions.create_index("signal_id", name="signal_id")
+            self._decisions.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
+            self._thoughts.create_index("thought_id", unique=True, name="thought_id_unique")
+            self._incidents.create_index([("ts", -1)], name="ts")
+            self._incidents.create_index([("kind", 1), ("ts", -1)], name="kind_ts")
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB could not create the audit indexes: {exc!r}") from exc
+
+    # -- decisions -----------------------------------------------------------------------------------------
+    def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
+        if not records:
+            return 0
+        documents = list({r.decision_id: _document(r) for r in records}.values())
+        try:
+            result = self._decisions.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
+                raise StoreUnavailableError(f"MongoDB refused part of the batch: {errors[:3]}") from exc
+            return int(exc.details.get("nInserted", 0))
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the batch: {exc!r}") from exc
+        return len(result.inserted_ids)
+
+    def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
+        documents = [
+            {
+                "_id": e.stream_seq,
+                "audit_subject": e.audit_subject,
+                "payload": e.payload,
+                "headers": e.headers,
+                "problem": e.problem,
+                "received_at": e.received_at,
+            }
+            for e in events
+        ]
+        if not documents:
+            return
+        try:
+            self._quarantine.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise StoreUnavailableError("MongoDB refused the quarantine") from exc
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the quarantine: {exc!r}") from exc
+
+    def quarantined(self, limit: int = 100) -> list[QuarantinedEvent]:
+        docs = self._quarantine.find().sort("_id", -1).limit(limit)
+        return [
+            QuarantinedEvent(
+                d["_id"], d["audit_subject"], bytes(d["payload"]), d["headers"], d["problem"], d["received_at"]
+            )
+            for d in docs
+        ]
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        document = self._decisions.find_one({"_id": decision_id})
+        return _record(document) if document else None
+
+    def find_decisions(self, query: DecisionQuery) -> DecisionPage:
+        limit = max(1, min(query.limit, MAX_PAGE))
+        conditions: list[dict[str, Any]] = []
+        for field in ("strategy_id", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id"):
+            value = getattr(query, field)
+            if value is not None:
+                conditions.append({field: value})
+        if query.decision_id is not None:
+            conditions.append({"_id": query.decision_id})
+        if query.reason_code is not None:
+            conditions.append({"reason_codes": query.reason_code})
+        if query.since is not None:
+            conditions.append({"ts": {"$gte": query.since}})
+        if query.until is not None:
+            conditions.append({"ts": {"$lt": query.until}})
+        after = query.after()
+        if after is not None:
+            ts, decision_id = after
+            conditions.append({"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "decision_id": {"$lt": decision_id}}]})
+        where = {"$and": conditions} if conditions else {}
+        cursor = self._decisions.find(where).sort([("ts", -1), ("decision_id", -1)]).limit(limit + 1)
+        return page_of([_record(d) for d in cursor], limit)
+
+    def count_decisions(self) -> int:
+        return self._decisions.count_documents({})
+
+    def chains(self) -> list[str]:
+        return sorted(c for c in self._decisions.distinct("chain") if c is not None)
+
+    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
+        for document in self._decisions.find({"chain": chain}).sort([("seq", 1), ("decision_id", 1)]):
+            yield _record(document)
+
+    def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]:
+        return [_record(d) for d in self._decisions.find({"chain": None}).sort("ts", 1).limit(limit)]
+
+    # -- thoughts and incidents ----------------------------------------------------------------------------
+    def put_thought(self, thought: Thought) -> bool:
+        try:
+            self._thoughts.insert_one(
+                {
+                    "_id": thought.thought_id,
+                    "thought_id": thought.thought_id,
+                    "ts": thought.ts,
+                    "model": thought.model,
+                    "inputs_summary": thought.inputs_summary,
+                    "output": thought.output,
+                    "rationale": thought.rationale,
+                    "proposed_version": thought.proposed_version,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the thought: {exc!r}") from exc
+        return True
+
+    def get_thought(self, thought_id: str) -> Thought | None:
+        d = self._thoughts.find_one({"_id": thought_id})
+        if d is None:
+            return None
+        return Thought(
+            d["thought_id"],
+            d["ts"],
+            d["model"],
+            d["inputs_summary"],
+            d["output"],
+            d["rationale"],
+            d["proposed_version"],
+        )
+
+    def insert_incident(self, incident: Incident) -> bool:
+        try:
+            self._incidents.insert_one(
+                {
+                    "_id": incident.incident_id,
+                    "ts": incident.ts,
+                    "kind": incident.kind,
+                    "title": incident.title,
+                    "detail": incident.detail,
+                    "strategy_id": incident.strategy_id,
+                    "symbol": incident.symbol,
+                    "trace_id": incident.trace_id,
+                    "embedding": list(incident.embedding),
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the incident: {exc!r}") from exc
+        return True
+
+    def recent_incidents(self, limit: int = 50) -> list[Incident]:
+        return [_incident(d) for d in self._incidents.find().sort([("ts", -1), ("_id", -1)]).limit(limit)]
+
+    def similar_incidents(
+        self, vector: Sequence[float], limit: int = 5, kind: str | None = None
+    ) -> list[tuple[Incident, float]]:
+        """Atlas `$vectorSearch` over the `incident_embedding` index (cosine) finds the candidates; the score is
+        recomputed here from the vectors, because Atlas reports (1 + cos) / 2 and other servers the cosine, and
+        both backends must report the same number and order."""
+        stage: dict[str, Any] = {
+            "index": VECTOR_INDEX,
+            "path": "embedding",
+            "queryVector": list(vector),
+            "numCandidates": max(100, limit * 20),
+            "limit": limit,
+        }
+        if kind is not None:
+            stage["filter"] = {"kind": kind}
+        try:
+            documents = list(self._incidents.aggregate([{"$vectorSearch": stage}]))
+        except OperationFailure as exc:
+            raise StoreUnavailableError(f"vector search failed (is the {VECTOR_INDEX} index defined?): {exc}") from exc
+        scored = [(_incident(d), cosine(vector, d["embedding"])) for d in documents]
+        scored.sort(key=lambda pair: (-pair[1], pair[0].incident_id))
+        return scored
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _document(r: DecisionRecord) -> dict[str, Any]:
+    return {
+        "_id": r.decision_id,
+        "decision_id": r.decision_id,
+        "ts": r.ts,
+        "gate_id": r.gate_id,
+        "subject": r.subject,
+        "strategy_id": r.strategy_id,
+        "symbol": r.symbol,
+        "action": r.action,
+        "intent_id": r.intent_id,
+        "signal_id": r.signal_id,
+        "decision": r.decision,
+        "reason_codes": list(r.reason_codes),
+        "policy_version": r.policy_version,
+        "policy_checksum": r.policy_checksum,
+        "trace_id": r.trace_id,
+        "span_id": r.span_id,
+        "latency_us": r.latency_us,
+        "trading_state": r.trading_state,
+        "snapshot_ts": r.snapshot_ts,
+        "audit_subject": r.audit_subject,
+        "payload": r.payload.decode(),
+        "chain": r.chain,
+        "seq": r.seq,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    }
+
+
+def _record(d: dict[str, Any]) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=d["decision_id"],
+        ts=d["ts"],
+        gate_id=d["gate_id"],
+        subject=d["subject"],
+        strategy_id=d.get("strategy_id"),
+        symbol=d.get("symbol"),
+        action=d.get("action"),
+        intent_id=d.get("intent_id"),
+        signal_id=d.get("signal_id"),
+        decision=d["decision"],
+        reason_codes=tuple(d.get("reason_codes") or ()),
+        policy_version=d.get("policy_version"),
+        policy_checksum=d.get("policy_checksum"),
+        trace_id=d["trace_id"],
+        span_id=d["span_id"],
+        latency_us=d["latency_us"],
+        trading_state=d.get("trading_state"),
+        snapshot_ts=d.get("snapshot_ts"),
+        audit_subject=d["audit_subject"],
+        payload=d["payload"].encode(),
+        chain=d.get("chain"),
+        seq=d.get("seq"),
+        prev_hash=d.get("prev_hash"),
+        hash=d.get("hash"),
+    )
+
+
+def _incident(d: dict[str, Any]) -> Incident:
+    return Incident(
+        d["_id"],
+        d["ts"],
+        d["kind"],
+        d["title"],
+        d.get("detail") or {},
+        d.get("strategy_id"),
+        d.get("symbol"),
+        d.get("trace_id"),
+        tuple(d["embedding"]),
+    )

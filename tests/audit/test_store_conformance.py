@@ -1,0 +1,163 @@
+"""One conformance suite for both audit-store backends: what goes in once comes out the same, every filter and
+the cursor agree, and similarity search returns the same order."""
+
+from datetime import timedelta
+
+import pytest
+
+from audit.embedding import cosine, embed, features
+from audit.records import Incident, QuarantinedEvent, Thought
+from audit.store.base import DecisionQuery, InvalidCursorError
+from tests.audit.records import T0, chain_of
+
+
+def test_each_decision_is_stored_once_however_often_it_arrives(audit_store):
+    records = chain_of(30)
+    assert audit_store.insert_decisions(records[:20]) == 20
+    assert audit_store.insert_decisions(records[10:]) == 10  # redelivered 10..19 plus 10 new
+    assert audit_store.insert_decisions(records[25:] + records[25:]) == 0  # a batch that repeats itself
+    assert audit_store.count_decisions() == 30
+    assert audit_store.insert_decisions([]) == 0
+
+
+def test_a_stored_record_reads_back_as_it_was_written(audit_store):
+    records = chain_of(4)
+    audit_store.insert_decisions(records)
+    for original in records:
+        stored = audit_store.get_decision(original.decision_id)
+        assert stored is not None
+        assert stored.at_millisecond_precision() == original.at_millisecond_precision()
+        assert stored.payload == original.payload and stored.derived_fields_match()
+    assert audit_store.get_decision("no-such-decision") is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "predicate"),
+    [
+        ({"strategy_id": "TA Bot Mean Reversion"}, lambda r: r.strategy_id == "TA Bot Mean Reversion"),
+        ({"symbol": "ETHUSDT"}, lambda r: r.symbol == "ETHUSDT"),
+        ({"decision": "REJECTED"}, lambda r: r.decision == "REJECTED"),
+        ({"reason_code": "ORDER_NOTIONAL_EXCEEDED"}, lambda r: "ORDER_NOTIONAL_EXCEEDED" in r.reason_codes),
+        ({"policy_version": 3}, lambda r: r.policy_version == 3),
+        ({"gate_id": "gate-b"}, lambda r: r.gate_id == "gate-b"),
+        ({"trace_id": f"{8:032x}"}, lambda r: r.trace_id == f"{8:032x}"),
+        ({"signal_id": "sig-12"}, lambda r: r.signal_id == "sig-12"),
+        ({"decision_id": "gate-a-00003"}, lambda r: r.decision_id == "gate-a-00003"),
+        (
+            {"since": T0 + timedelta(seconds=2), "until": T0 + timedelta(seconds=5)},
+            lambda r: T0 + timedelta(seconds=2) <= r.ts < T0 + timedelta(seconds=5),
+        ),
+        (
+            {"decision": "REJECTED", "symbol": "BTCUSDT", "reason_code": "CONFIDENCE_TOO_LOW"},
+            lambda r: r.decision == "REJECTED" and r.symbol == "BTCUSDT" and "CONFIDENCE_TOO_LOW" in r.reason_codes,
+        ),
+    ],
+)
+def test_filters_and_the_cursor_walk_exactly_the_matching_records_newest_first(audit_store, filters, predicate):
+    records = chain_of(30) + chain_of(10, gate_id="gate-b", start=30)
+    audit_store.insert_decisions(records)
+    expected = sorted((r for r in records if predicate(r)), key=lambda r: (r.ts, r.decision_id), reverse=True)
+    assert expected, "the fixture must exercise the filter"
+    seen, cursor = [], None
+    for _ in range(len(records)):
+        page = audit_store.find_decisions(DecisionQuery(**filters, cursor=cursor, limit=4))
+        seen += [r.decision_id for r in page.records]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [r.decision_id for r in expected]
+
+
+def test_a_forged_cursor_is_refused(audit_store):
+    with pytest.raises(InvalidCursorError):
+        audit_store.find_decisions(DecisionQuery(cursor="not-a-cursor"))
+
+
+def test_chains_come_back_in_sequence_order(audit_store):
+    a, b = chain_of(12), chain_of(5, gate_id="gate-b", start=12)
+    audit_store.insert_decisions(list(reversed(a)) + b)  # arrival order is not chain order
+    assert audit_store.chains() == ["gate-a.1", "gate-b.1"]
+    assert [r.seq for r in audit_store.chain_records("gate-a.1")] == list(range(1, 13))
+    assert [r.decision_id for r in audit_store.chain_records("gate-b.1")] == [r.decision_id for r in b]
+    assert audit_store.unchained_decisions() == []
+
+
+def test_unreadable_events_are_kept_in_quarantine(audit_store):
+    event = QuarantinedEvent(7, "cio.audit.decision.approved", b"\x00not json", {"Nats-Msg-Id": "x"}, "bad", T0)
+    audit_store.quarantine([event])
+    audit_store.quarantine([event])  # redelivered: still one
+    [kept] = audit_store.quarantined()
+    assert (kept.stream_seq, kept.payload, kept.headers, kept.problem) == (
+        7,
+        b"\x00not json",
+        {"Nats-Msg-Id": "x"},
+        "bad",
+    )
+
+
+def test_thoughts_are_stored_once(audit_store):
+    thought = Thought("th-1", T0, "fake-llm-1", {"regime": "risk-off"}, {"max_order_notional_usd": 2e4}, "calmer", 4)
+    assert audit_store.put_thought(thought)
+    assert not audit_store.put_thought(thought)
+    stored = audit_store.get_thought("th-1")
+    assert stored is not None and stored.inputs_summary == {"regime": "risk-off"} and stored.proposed_version == 4
+    assert audit_store.get_thought("th-2") is None
+
+
+def _incidents() -> list[Incident]:
+    rows = [
+        (
+            "rejection_burst",
+            "40 rejections for momentum_pulse",
+            "momentum_pulse",
+            "BTCUSDT",
+            ["CONFIDENCE_TOO_LOW"],
+            40,
+        ),
+        (
+            "rejection_burst",
+            "55 rejections for momentum_pulse",
+            "momentum_pulse",
+            "BTCUSDT",
+            ["CONFIDENCE_TOO_LOW"],
+            55,
+        ),
+        ("rejection_burst", "12 rejections for llm-swing", "llm-swing", "ETHUSDT", ["ORDER_NOTIONAL_EXCEEDED"], 12),
+        ("kill_switch", "global halted: drill", None, None, [], 1),
+        ("limit_breach", "drawdown latched", None, None, ["DRAWDOWN_REDUCING"], 1),
+        ("rollback", "rolled back to v3", None, None, [], 1),
+    ]
+    out = []
+    for n, (kind, title, strategy, symbol, codes, count) in enumerate(rows):
+        vector = embed(features(kind, title, strategy, symbol, codes, {"count": count}))
+        out.append(
+            Incident(
+                f"inc-{n}", T0 + timedelta(minutes=n), kind, title, {"count": count}, strategy, symbol, None, vector
+            )
+        )
+    return out
+
+
+def test_similar_incidents_are_the_nearest_by_cosine(audit_store):
+    incidents = _incidents()
+    for incident in incidents:
+        assert audit_store.insert_incident(incident)
+    assert not audit_store.insert_incident(incidents[0])
+    query = embed(
+        features(
+            "rejection_burst",
+            "48 rejections for momentum_pulse",
+            "momentum_pulse",
+            "BTCUSDT",
+            ["CONFIDENCE_TOO_LOW"],
+            {"count": 48},
+        )
+    )
+    found = audit_store.similar_incidents(query, limit=3)
+    brute = sorted(incidents, key=lambda i: (-cosine(query, i.embedding), i.incident_id))[:3]
+    assert [i.incident_id for i, _ in found] == [i.incident_id for i in brute]
+    assert found[0][0].incident_id in ("inc-0", "inc-1") and found[0][1] > 0.9
+    assert [round(s, 9) for _, s in found] == [round(cosine(query, i.embedding), 9) for i in brute]
+    only_kills = audit_store.similar_incidents(query, limit=3, kind="kill_switch")
+    assert [i.incident_id for i, _ in only_kills] == ["inc-3"]
+    assert [i.incident_id for i in audit_store.recent_incidents(2)] == ["inc-5", "inc-4"]
