@@ -219,6 +219,8 @@ class AuditIngest:
                 await self._sub.unsubscribe()
             except Exception as exc:
                 log.debug("audit ingest: unsubscribe failed: %r", exc)
+        with contextlib.suppress(Exception):
+            await self._call(self.store.release_thread)
         self._executor.shutdown(wait=True)
 
 

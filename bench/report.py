@@ -71,7 +71,7 @@ def render(results: dict[str, Any]) -> str:
             f"{large['lost']} lost."
         )
     audit = results.get("audit")
-    if audit:
+    if audit and "events" in audit:
         lines.append(
             f"- Audit: {audit['events']:,} events in `CIO_AUDIT` for {audit['requests']:,} requests to the gates "
             f"({'exactly one each' if audit['exactly_once'] else 'MISMATCH'})."
@@ -83,10 +83,64 @@ def render(results: dict[str, Any]) -> str:
             f"decide, envelope, signal, audit event) {cost['pipeline_us']} µs, {cost['pipeline_traced_us']} µs with "
             f"a recorded span (what exporting every trace adds); shedding an intent {cost['shed_us']} µs."
         )
+    store = (audit or {}).get("store")
+    if store:
+        lines += ["", *render_audit_store(store)]
     failed = results.get("failed_steps") or {}
     if failed:
         lines.append(f"- Steps that failed in this run: {', '.join(f'`{k}`' for k in failed)}.")
     return "\n".join(lines)
+
+
+def _ratio(value: float | None, target: str) -> str:
+    return "n/a" if value is None else f"**{value:.2f}** (target {target})"
+
+
+def render_audit_store(store: dict[str, Any]) -> list[str]:
+    """`bench.audit_store`: the Django backend on SQLite, fed by the real AuditIngest over JetStream."""
+    empty, bare = store.get("ingest_empty") or {}, store.get("bare_bulk_create") or {}
+    small, large = store.get("ingest_at_small") or {}, store.get("ingest_at_large") or {}
+    lines = [
+        "Audit store (Django backend on SQLite, `AuditIngest` draining `CIO_AUDIT`, batches of "
+        f"{empty.get('batch_size', small.get('batch_size', '?'))}):",
+        "",
+        "| measurement | events/s | CPU per event |",
+        "|---|---|---|",
+    ]
+    rows = [
+        ("ingest into an empty database", empty),
+        ("bare `bulk_create` of the same rows (baseline)", bare),
+        ("raw `executemany` of the same rows", store.get("bare_executemany") or {}),
+        (f"ingest with {small.get('stored_before', 0):,} stored", small),
+        (f"ingest with {large.get('stored_before', 0):,} stored", large),
+    ]
+    for label, row in rows:
+        if row:
+            lines.append(f"| {label} | {row['rate']:,} | {row['cpu_us_per_event']} µs |")
+    lines.append("")
+    lines.append(
+        f"- Ingest ÷ bare insert {store.get('ingest_vs_bare', 'n/a')}; ingest ÷ the gate's maximum sustained rate "
+        f"{_ratio(store.get('ingest_vs_gate'), '≥ 1.0')}; ingest with the large store ÷ with the small one "
+        f"{_ratio(store.get('scale_ratio'), '≥ 0.8')}."
+    )
+    pre = store.get("preload_large")
+    if pre:
+        lines.append(
+            f"- Preload of {pre['records']:,} records (raw `executemany`): {pre['seconds']:.0f} s; the database then "
+            f"held {pre['stored']:,} decisions and {pre['reasons']:,} reason rows in {pre['db_mb']:,.0f} MB."
+        )
+    query = store.get("query")
+    if query:
+        lines.append(
+            f"- Decisions list at {query.get('stored', 0):,} records, {query['queries']} `find_decisions` calls: p50 "
+            f"{query['p50_ms']} ms, p99 **{query['p99_ms']} ms** (target < 50 ms); slowest shapes: "
+            + ", ".join(
+                f"{name} {shape['p99_ms']} ms"
+                for name, shape in sorted(query["shapes"].items(), key=lambda kv: -kv[1]["p99_ms"])[:3]
+            )
+            + "."
+        )
+    return lines
 
 
 def main() -> None:

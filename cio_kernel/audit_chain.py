@@ -69,6 +69,9 @@ class ChainLink:
             f"{PREV_HEADER}: {self.prev}\r\n{HASH_HEADER}: {self.hash}\r\n"
         ).encode()
 
+    def headers(self) -> dict[str, str]:
+        return {CHAIN_HEADER: self.chain, SEQ_HEADER: str(self.seq), PREV_HEADER: self.prev, HASH_HEADER: self.hash}
+
     def token(self) -> bytes:
         """The link as one space-free token, for the gate's spool line."""
         return f"{self.chain}|{self.seq}|{self.prev}|{self.hash}".encode()

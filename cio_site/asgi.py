@@ -1,4 +1,5 @@
-"""ASGI entry point (uvicorn): Django admin and the REST API; static files are served in the embedded run."""
+"""ASGI entry point (uvicorn): Django admin and the REST API over HTTP (static files served in the embedded run),
+the live audit feed over websockets (Channels, the admin's session)."""
 
 import os
 
@@ -21,6 +22,19 @@ if os.environ.get("CIO_SERVE_STATIC", "1") == "1":
             except SuspiciousFileOperation as exc:
                 raise Http404("no such static file") from exc
 
-    application = StaticFiles(django_application)
+    http_application = StaticFiles(django_application)
 else:
-    application = django_application
+    http_application = django_application
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (after Django is set up)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from audit.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

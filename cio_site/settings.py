@@ -44,6 +44,17 @@ CIO_AUDIT_STORE = os.environ.get("CIO_AUDIT_STORE", "django")
 if CIO_AUDIT_STORE not in ("django", "mongodb"):
     raise RuntimeError(f"CIO_AUDIT_STORE must be django or mongodb, not {CIO_AUDIT_STORE!r}")
 # How long activation waits on Redis and NATS before failing loudly.
+CIO_AUDIT_STREAM = os.environ.get("CIO_AUDIT_STREAM", "CIO_AUDIT")
+# The live audit feed's channel layer (Channels on Redis, keys `asgi*`); its own URL so it can carry its own
+# Redis identity (deploy/access.py, role `feed`).
+CIO_CHANNELS_REDIS_URL = os.environ.get("CIO_CHANNELS_REDIS_URL", REDIS_URL)
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CIO_CHANNELS_REDIS_URL], "capacity": 1000, "expiry": 30},
+    }
+}
+
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
 # The control plane's policy signing key (gates verify with its public half; docs/policy.md, "Signing"). Local and
 # test stacks create the pair in the state folder on first use; production must provide the file.

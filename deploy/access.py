@@ -108,7 +108,7 @@ NATS_ROLES: dict[str, NatsRole] = {
         NatsRole(
             "audit",
             publish=(
-                *_js_api(AUDIT_STREAM, "STREAM.INFO"),
+                *_js_api(AUDIT_STREAM, "STREAM.INFO", "STREAM.MSG.GET"),
                 f"$JS.API.CONSUMER.CREATE.{AUDIT_STREAM}.>",
                 f"$JS.API.CONSUMER.DURABLE.CREATE.{AUDIT_STREAM}.>",
                 f"$JS.API.CONSUMER.INFO.{AUDIT_STREAM}.>",
@@ -162,6 +162,9 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
             f"+get +set +eval +evalsha +scan +mget +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
         ),
+        # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
+        # its own keys only, the data commands and scripts it runs, nothing administrative.
+        RedisRole("feed", f"resetkeys ~asgi* resetchannels -@all +@read +@write +@scripting -@dangerous {_CONNECTION}"),
     )
 }
 

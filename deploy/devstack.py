@@ -117,11 +117,14 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     nats_url = f"nats://127.0.0.1:{args.nats_port}"
     redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
     base = {"CIO_STATE_DIR": str(state)}
+    feed_redis = {"CIO_CHANNELS_REDIS_URL": access.redis_url("feed", args.redis_port, passwords)}
     control_env = {
         **base,
         **component_env("control", args, passwords, "control"),
+        **feed_redis,
         "CIO_POLICY_SIGNING_KEY_FILE": str(state / PRIVATE_KEY_FILE),
     }
+    ingest_env = {**base, **component_env("audit", args, passwords, None), **feed_redis}
     gate_env = {
         **base,
         **component_env("gate", args, passwords, "gate"),
@@ -197,6 +200,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     children.append(
         Child("recon", [sys.executable, "manage.py", "reconcile_policies", "--watch", "5"], env=control_env)
     )
+    children.append(
+        Child("ingest", [sys.executable, "manage.py", "audit_ingest", "--stats-every", "30"], env=ingest_env)
+    )
     if not args.no_demo:
         children.append(
             Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
@@ -234,7 +240,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         for task in waiters:
             task.cancel()
     finally:
-        print("[stack] stopping: demo, reconciler, web, gate (drains and flushes audit), redis, nats", flush=True)
+        print(
+            "[stack] stopping: demo, ingest, reconciler, web, gate (drains and flushes audit), redis, nats", flush=True
+        )
         for child in reversed(started):
             code = await child.stop()
             print(f"[stack] {child.name} stopped (exit {code})", flush=True)
@@ -259,8 +267,11 @@ def banner(
 [stack]   heartbeats        cio.gate.heartbeat (1 s), cio.heartbeat (10 s); ping: cio.gate.ping
 [stack]   demo fleet        {"off" if args.no_demo else f"{args.demo_rate:g} intents/s, mixed approvals and rejections"}
 [stack]   state and logs    {state}
+[stack]   audit ingest      CIO_AUDIT -> audit store (Django database); decisions arrive live at
+[stack]                     {web}/admin/audit/decision/live/   browse {web}/admin/audit/decision/
 [stack]   admin             {web}/admin/   (risk officers approve, activate, kill switch)
-[stack]   REST API          {web}/api/policy   schema {web}/api/schema   (header: Authorization: Token <token>)
+[stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
+[stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
 {logins}
 [stack]   service identities (least privilege, deploy/access.py; kept in {state / access.CREDENTIALS_FILE})

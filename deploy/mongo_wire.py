@@ -22,6 +22,8 @@ async def serve(port: int, path: str | None, vector_indexes: list[str]) -> None:
     client = mongoeco.AsyncMongoClient(engine)
     server = AsyncMongoEcoProxyServer(client=client, host="127.0.0.1", port=port)
     address = await server.start()
+    if path:
+        await engine.connect()  # the proxy connects the file engine lazily; the index set-up below needs it now
     for spec in vector_indexes:  # db.collection.field:dimensions:name
         target, dims, name = spec.rsplit(":", 2)
         db, collection, field = target.split(".", 2)

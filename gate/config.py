@@ -8,6 +8,13 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cio_kernel.audit_stream import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT_PREFIX,
+    DEFAULT_DUPLICATE_WINDOW_S,
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_BYTES,
+)
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 
 
@@ -39,12 +46,16 @@ class GateSettings(BaseSettings):
     stuck_after_s: float = Field(5.0, gt=0)
     max_intent_bytes: int = Field(64 * 1024, gt=0)
     dedupe_id_ttl_s: float = Field(86_400.0, gt=0)
-    audit_stream: str = "CIO_AUDIT"
-    audit_subject_prefix: str = "cio.audit.decision"
+    audit_stream: str = AUDIT_STREAM
+    audit_subject_prefix: str = AUDIT_SUBJECT_PREFIX
     audit_spool_dir: Path = Path(".cio/gate-spool")
     audit_ack_timeout_s: float = Field(5.0, gt=0)
-    audit_duplicate_window_s: float = Field(600.0, gt=0)
+    audit_duplicate_window_s: float = Field(DEFAULT_DUPLICATE_WINDOW_S, gt=0)
     audit_batch_window_ms: float = Field(10.0, ge=0)
+    # The stream's limits (docs/audit.md, Retention): events the audit store has not taken yet wait this long /
+    # up to this size, then the oldest are dropped; the ingest warns at half of either.
+    audit_max_age_s: float = Field(DEFAULT_MAX_AGE_S, gt=0)
+    audit_max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     shutdown_timeout_s: float = Field(10.0, gt=0)
     log_level: str = "INFO"

@@ -180,6 +180,9 @@ class DjangoAuditStore:
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(_incident(row), score) for score, _, row in scored[:limit]]
 
+    def release_thread(self) -> None:
+        connection.close()
+
     def close(self) -> None:
         """The Django connection is managed by Django."""
 

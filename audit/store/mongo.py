@@ -227,6 +227,9 @@ class MongoAuditStore:
         scored.sort(key=lambda pair: (-pair[1], pair[0].incident_id))
         return scored
 
+    def release_thread(self) -> None:
+        """The client is shared by every thread."""
+
     def close(self) -> None:
         self._client.close()
 

@@ -16,12 +16,12 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from cio_kernel import subjects
+from cio_kernel.audit_stream import audit_stream_config
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.policy_update import PolicyUpdate
@@ -238,11 +238,12 @@ class Gate:
         """Create `CIO_AUDIT` if missing (an existing stream is used as it is)."""
         assert self._nc is not None
         js = self._nc.jetstream()
-        config = StreamConfig(
-            name=self.settings.audit_stream,
-            subjects=[f"{self.settings.audit_subject_prefix}.>"],
-            storage=StorageType.FILE,
-            duplicate_window=self.settings.audit_duplicate_window_s,
+        config = audit_stream_config(
+            self.settings.audit_stream,
+            self.settings.audit_subject_prefix,
+            self.settings.audit_duplicate_window_s,
+            self.settings.audit_max_age_s,
+            self.settings.audit_max_bytes,
         )
         try:
             await js.add_stream(config)

@@ -1,0 +1,88 @@
+"""Run the audit ingest: JetStream `CIO_AUDIT` into the configured audit store, until SIGTERM/SIGINT.
+
+Waits for NATS and for the stream (the gate creates it), reconnects forever, and logs its counters every
+`--stats-every` seconds. Several may run at once: they share the durable consumer (audit/ingest.py)."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import nats
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from nats.js.errors import NotFoundError
+
+from audit.ingest import AuditIngest
+from audit.live_feed import publish_batch
+from audit.store import get_store
+
+log = logging.getLogger("audit.ingest")
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=200, help="events per store write")
+        parser.add_argument("--stream", default=settings.CIO_AUDIT_STREAM)
+        parser.add_argument(
+            "--ack-wait", type=float, default=30.0, help="seconds before a batch a crashed ingest held is redelivered"
+        )
+        parser.add_argument("--backlog-every", type=float, default=30.0, help="seconds between backlog checks")
+        parser.add_argument("--stats-every", type=float, default=60.0, help="seconds between counter log lines")
+        parser.add_argument("--no-live-feed", action="store_true", help="do not stream stored decisions to admin")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asyncio.run(self._run(options))
+
+    async def _run(self, options: dict[str, Any]) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        store = get_store()
+        await asyncio.to_thread(store.ensure_schema)
+        nc = await nats.connect(
+            settings.NATS_URL,
+            name="cio-audit-ingest",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1.0,
+            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
+        )
+        ingest = AuditIngest(
+            nc,
+            store,
+            stream=options["stream"],
+            batch_size=options["batch_size"],
+            ack_wait_s=options["ack_wait"],
+            on_stored=None if options["no_live_feed"] else publish_batch,
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    await ingest.start()
+                    break
+                except NotFoundError:
+                    log.warning("audit ingest: stream %s does not exist yet (gates create it); waiting", ingest.stream)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 2.0)
+            if stop.is_set():
+                return
+            log.info("audit ingest: %s -> %s store, batches of %d", ingest.stream, store.name, ingest.batch_size)
+            stats = asyncio.create_task(self._stats(ingest, stop, options["stats_every"]))
+            await ingest.run(stop, backlog_every_s=options["backlog_every"])
+            stats.cancel()
+        finally:
+            await ingest.close()
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            log.info("audit ingest: stopped; %s", ingest.counters)
+
+    @staticmethod
+    async def _stats(ingest: AuditIngest, stop: asyncio.Event, every: float) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            log.info("audit ingest: %s", ingest.counters)
