@@ -26,7 +26,8 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from audit.records import DecisionRecord, InvalidEventError, QuarantinedEvent
+from audit.incidents import RejectionBurstDetector
+from audit.records import DecisionRecord, Incident, InvalidEventError, QuarantinedEvent
 from audit.store.base import AuditStore, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class IngestCounters:
     store_failures: int = 0
     backlog_warnings: int = 0
     lost_before_ingest: int = 0  # events the stream dropped (its limits) before they were stored
+    incidents: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class AuditIngest:
     # this share of its max bytes: well before the stream would drop anything.
     warn_fraction: float = 0.5
     on_stored: Callable[[Sequence[DecisionRecord]], Awaitable[None]] | None = None
+    bursts: RejectionBurstDetector | None = None  # rejection bursts become incidents (audit/incidents.py)
     counters: IngestCounters = field(default_factory=IngestCounters)
 
     def __post_init__(self) -> None:
@@ -143,12 +146,26 @@ class AuditIngest:
         self.counters.quarantined += len(quarantine)
         if quarantine:
             log.error("audit ingest: %d messages were not audit events; kept in quarantine", len(quarantine))
+        if self.bursts is not None and records:
+            for incident in self.bursts.observe(records):
+                await self.record_incident(incident)
         if self.on_stored is not None and records:
             try:
                 await self.on_stored(records)
             except Exception:
                 log.exception("audit ingest: the live feed did not take the batch (the records are stored)")
         return len(messages)
+
+    async def record_incident(self, incident: Incident | None) -> None:
+        """Store an incident (once per id); a failure is logged: incidents are memory, not the trail itself."""
+        if incident is None:
+            return
+        try:
+            if await self._call(self.store.insert_incident, incident):
+                self.counters.incidents += 1
+                log.warning("audit ingest: incident %s: %s", incident.kind, incident.title)
+        except Exception as exc:
+            log.error("audit ingest: incident %s not recorded: %r", incident.incident_id, exc)
 
     async def backlog_step(self, now: float | None = None) -> BacklogStatus:
         """How far behind the ingest is, against the stream's limits; logs and counts a warning in time."""

@@ -120,7 +120,8 @@ def render_audit_store(store: dict[str, Any]) -> list[str]:
     lines.append("")
     lines.append(
         f"- Ingest ÷ bare insert {store.get('ingest_vs_bare', 'n/a')}; ingest ÷ the gate's maximum sustained rate "
-        f"{_ratio(store.get('ingest_vs_gate'), '≥ 1.0')}; ingest with the large store ÷ with the small one "
+        f"{_ratio(store.get('ingest_vs_gate'), '≥ 1.0')} ({store.get('ingest_at_large_vs_gate', 'n/a')} with the "
+        f"large store); ingest with the large store ÷ with the small one "
         f"{_ratio(store.get('scale_ratio'), '≥ 0.8')}."
     )
     pre = store.get("preload_large")

@@ -32,4 +32,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("policies.api.urls")),
+    path("api/", include("audit.api.urls")),
 ]

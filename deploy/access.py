@@ -115,7 +115,7 @@ NATS_ROLES: dict[str, NatsRole] = {
                 f"$JS.API.CONSUMER.MSG.NEXT.{AUDIT_STREAM}.>",
                 f"$JS.ACK.{AUDIT_STREAM}.>",
             ),
-            subscribe=(),
+            subscribe=(subjects.RISK_LATCH,),  # latch trips become incidents
         ),
         NatsRole(
             "strategy",

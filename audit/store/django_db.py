@@ -165,6 +165,10 @@ class DjangoAuditStore:
             return False
         return True
 
+    def get_incident(self, incident_id: str) -> Incident | None:
+        row = models.Incident.objects.filter(incident_id=incident_id).first()
+        return _incident(row) if row is not None else None
+
     def recent_incidents(self, limit: int = 50) -> list[Incident]:
         return [_incident(r) for r in models.Incident.objects.order_by("-ts", "-incident_id")[:limit]]
 

@@ -201,6 +201,10 @@ class MongoAuditStore:
             raise StoreUnavailableError(f"MongoDB did not take the incident: {exc!r}") from exc
         return True
 
+    def get_incident(self, incident_id: str) -> Incident | None:
+        document = self._incidents.find_one({"_id": incident_id})
+        return _incident(document) if document is not None else None
+
     def recent_incidents(self, limit: int = 50) -> list[Incident]:
         return [_incident(d) for d in self._incidents.find().sort([("ts", -1), ("_id", -1)]).limit(limit)]
 

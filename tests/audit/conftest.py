@@ -55,3 +55,23 @@ def audit_store(request: pytest.FixtureRequest, transactional_db: None):
     store.ensure_schema()
     yield store
     store.close()
+
+
+# The control plane's users, API clients and live stack, for the browsing tests.
+from tests.control_plane.conftest import (  # noqa: E402, F401
+    active_v1,
+    api,
+    fast_password_hashing,
+    fresh_throttles,
+    stack,
+    users,
+)
+
+
+@pytest.fixture
+def configured_store(audit_store, monkeypatch):
+    """The backend under test as the one the control plane is configured with (`audit.store.get_store`)."""
+    import audit.store
+
+    monkeypatch.setattr(audit.store, "_store", audit_store)
+    return audit_store

@@ -12,11 +12,17 @@ from typing import Any
 import nats
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
+from pydantic import ValidationError
 
+from audit import incidents
+from audit.incidents import RejectionBurstDetector
 from audit.ingest import AuditIngest
 from audit.live_feed import publish_batch
 from audit.store import get_store
+from cio_kernel.contracts.latch import LatchNotice
+from cio_kernel.subjects import RISK_LATCH
 
 log = logging.getLogger("audit.ingest")
 
@@ -32,6 +38,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--backlog-every", type=float, default=30.0, help="seconds between backlog checks")
         parser.add_argument("--stats-every", type=float, default=60.0, help="seconds between counter log lines")
+        parser.add_argument("--burst-threshold", type=int, default=20, help="rejections of one strategy that …")
+        parser.add_argument("--burst-window", type=float, default=60.0, help="… within this many seconds: an incident")
         parser.add_argument("--no-live-feed", action="store_true", help="do not stream stored decisions to admin")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,7 +66,18 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             ack_wait_s=options["ack_wait"],
             on_stored=None if options["no_live_feed"] else publish_batch,
+            bursts=RejectionBurstDetector(options["burst_threshold"], options["burst_window"]),
         )
+
+        async def on_latch(msg: Msg) -> None:
+            try:
+                notice = LatchNotice.model_validate_json(msg.data)
+            except ValidationError:
+                log.warning("audit ingest: an unreadable latch notice on %s", msg.subject)
+                return
+            await ingest.record_incident(incidents.from_latch_notice(notice))
+
+        await nc.subscribe(RISK_LATCH, queue="cio-audit-ingest", cb=on_latch)
         try:
             while not stop.is_set():
                 try:

@@ -1,0 +1,139 @@
+"""The audit trail in Django admin: custom views over the store interface, so they work the same whichever
+backend holds the records (MongoDB has no Django models). Read-only; the policy viewer permission."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from audit import incidents, selectors
+from audit.models import Decision, Incident
+from audit.store import get_store
+from policies import roles
+
+_FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version")
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.has_perm(roles.perm(roles.VIEW))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, **extra}
+
+    def _guard(self, request: HttpRequest) -> None:
+        if not self.has_view_permission(request):
+            raise Http404("no such page")
+
+
+@admin.register(Decision)
+class DecisionAdmin(_ReadOnly):
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("", view(self.list_view), name="audit_decision_changelist"),
+            path("live/", view(self.live_view), name="audit_decision_live"),
+            path("<str:decision_id>/", view(self.detail_view), name="audit_decision_detail"),
+        ]
+
+    def list_view(self, request: HttpRequest) -> HttpResponse:
+        self._guard(request)
+        params = {k: v for k, v in request.GET.items() if k in (*_FILTER_FIELDS, "cursor", "limit") and v}
+        error, records, next_cursor = None, [], None
+        try:
+            query = selectors.decision_query(params)
+            if request.GET.get("q", "").strip():
+                records = selectors.search(request.GET["q"], query)
+            else:
+                page = get_store().find_decisions(query)
+                records, next_cursor = page.records, page.next_cursor
+        except selectors.QueryError as exc:
+            error = str(exc)
+        keep = {k: v for k, v in params.items() if k != "cursor"}
+        return TemplateResponse(
+            request,
+            "admin/audit/decision_list.html",
+            self._context(
+                request,
+                "Decisions",
+                records=records,
+                error=error,
+                filters=keep,
+                q=request.GET.get("q", ""),
+                next_query=_query_string({**keep, "cursor": next_cursor}) if next_cursor else None,
+                decisions=selectors.DECISIONS,
+                backend=get_store().name,
+            ),
+        )
+
+    def detail_view(self, request: HttpRequest, decision_id: str) -> HttpResponse:
+        self._guard(request)
+        record = get_store().get_decision(decision_id)
+        if record is None:
+            raise Http404(f"no decision {decision_id}")
+        context = selectors.policy_context(record)
+        version_url = (
+            reverse("admin:policies_policyversion_change", args=[context.version.pk]) if context.version else None
+        )
+        event = record.event()
+        return TemplateResponse(
+            request,
+            "admin/audit/decision_detail.html",
+            self._context(
+                request,
+                f"Decision {decision_id}",
+                record=record,
+                event=event,
+                intent=event.intent,
+                policy=context,
+                version_url=version_url,
+                trace_url=reverse("trace", args=[record.trace_id]),
+            ),
+        )
+
+    def live_view(self, request: HttpRequest) -> HttpResponse:
+        self._guard(request)
+        return TemplateResponse(request, "admin/audit/decision_live.html", self._context(request, "Live decisions"))
+
+
+@admin.register(Incident)
+class IncidentAdmin(_ReadOnly):
+    def get_urls(self) -> list[URLPattern]:
+        return [path("", self.admin_site.admin_view(self.list_view), name="audit_incident_changelist")]
+
+    def list_view(self, request: HttpRequest) -> HttpResponse:
+        self._guard(request)
+        similar_to, text = request.GET.get("similar_to", ""), request.GET.get("text", "").strip()
+        error, rows = None, []
+        try:
+            if similar_to or text:
+                rows = incidents.similar(incident_id=similar_to or None, text=text or None, limit=20)
+            else:
+                rows = [(i, None) for i in get_store().recent_incidents(100)]
+        except incidents.UnknownIncidentError as exc:
+            error = str(exc)
+        return TemplateResponse(
+            request,
+            "admin/audit/incident_list.html",
+            self._context(request, "Incidents", rows=rows, error=error, similar_to=similar_to, text=text),
+        )
+
+
+def _query_string(values: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in values.items() if v})

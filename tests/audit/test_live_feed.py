@@ -1,0 +1,101 @@
+"""The live feed end to end: the ingest stores a batch and sends it through Channels' Redis layer; the web server
+(real uvicorn, the ASGI app `make up` runs) streams it over a websocket to a signed-in admin user, and refuses
+anyone else."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import orjson
+import pytest
+from channels.layers import channel_layers
+from django.test import Client
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from audit.ingest import AuditIngest
+from audit.live_feed import publish_batch
+from audit.store.django_db import DjangoAuditStore
+from deploy.servers import free_port, wait_for_port
+from tests.audit.ingest_helpers import ROOT, create_stream, database_url, publish_records
+from tests.audit.records import chain_of
+
+
+@pytest.fixture
+def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "CIO_CHANNELS_REDIS_URL": redis_url,
+        "CIO_STATE_DIR": str(tmp_path / "state"),
+        "SECRET_KEY": settings.SECRET_KEY,  # the sessions this process signs in must be valid there
+    }
+    argv = [sys.executable, "-m", "uvicorn", "cio_site.asgi:application", "--port", str(port), "--lifespan", "off"]
+    with (tmp_path / "web.log").open("ab") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, 30, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def session_cookie(users) -> str:
+    client = Client()
+    client.force_login(users["viewer"])
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@pytest.fixture
+def layer_on_test_redis(settings, redis_url: str) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+async def test_decisions_stream_to_the_admin_as_they_are_ingested(web, session_cookie, layer_on_test_redis, nats_url):
+    origin = f"http://127.0.0.1:{web}"
+    records = chain_of(12)
+    async with connect(
+        f"ws://127.0.0.1:{web}/ws/audit/decisions/", additional_headers={"Cookie": session_cookie}, origin=origin
+    ) as ws:
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+        nc = await nats.connect(nats_url)
+        try:
+            await create_stream(nc)
+            await publish_records(nc, records)
+            ingest = AuditIngest(nc, DjangoAuditStore(), batch_size=5, fetch_timeout_s=0.3, on_stored=publish_batch)
+            await ingest.start()
+            while await ingest.step():
+                pass
+            await ingest.close()
+        finally:
+            await nc.close()
+        received = []
+        while len(received) < len(records):
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert message["type"] == "decisions"
+            received += message["decisions"]
+    assert [d["decision_id"] for d in received] == [r.decision_id for r in records]
+    assert received[1]["reason_codes"] == list(records[1].reason_codes) and received[0]["trace_id"]
+
+
+async def test_the_feed_refuses_anyone_not_signed_in_or_from_another_site(web, session_cookie):
+    url = f"ws://127.0.0.1:{web}/ws/audit/decisions/"
+    with pytest.raises((ConnectionClosed, InvalidStatus)):
+        async with connect(url, origin=f"http://127.0.0.1:{web}") as ws:
+            await asyncio.wait_for(ws.recv(), 10)
+    with pytest.raises(InvalidStatus):  # a page on another site using the officer's cookie
+        async with connect(url, additional_headers={"Cookie": session_cookie}, origin="http://evil.example") as ws:
+            await asyncio.wait_for(ws.recv(), 10)
