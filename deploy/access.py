@@ -164,7 +164,11 @@ REDIS_ROLES: dict[str, RedisRole] = {
         ),
         # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
         # its own keys only, the data commands and scripts it runs, nothing administrative.
-        RedisRole("feed", f"resetkeys ~asgi* resetchannels -@all +@read +@write +@scripting -@dangerous {_CONNECTION}"),
+        RedisRole(
+            "feed",
+            "resetkeys ~asgi* resetchannels -@all +@read +@write +@scripting -@dangerous "
+            f"{_TRANSACTIONS} {_CONNECTION}",
+        ),
     )
 }
 

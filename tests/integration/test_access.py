@@ -241,3 +241,47 @@ async def test_a_strategy_with_its_own_identity_can_speak_only_for_itself(secure
     await wait_until(lambda: len(secured.violations(own)) == 2, what="both refused")
     reply = await sender.request("cio.intent.trading.momentum_pulse", b"{}", timeout=5)  # its own: decided
     assert b'"decision":"REJECTED"' in reply.data and b"VAL_ERR" in reply.data
+
+
+async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identities(
+    secured, secured_gate, transactional_db
+):
+    from asgiref.sync import sync_to_async
+    from channels_redis.core import RedisChannelLayer
+
+    from audit.ingest import AuditIngest
+    from audit.store.django_db import DjangoAuditStore
+
+    control, strategy = await secured.connect("control"), await secured.connect("strategy")
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    feed_redis = aioredis.Redis.from_url(secured.redis_url("feed"))
+    try:
+        await activate(control_redis, control, make_spec(), 1)
+        await wait_for_policy(secured_gate, 1)
+        await request(strategy, live_intent_body())
+        await wait_until(lambda: secured_gate.heartbeat().counters.audit_published >= 1, what="audit event published")
+        audit = await secured.connect("audit")
+        store = DjangoAuditStore()
+        ingest = AuditIngest(audit, store, fetch_timeout_s=0.5)
+        await ingest.start()
+        while await ingest.step():
+            pass
+        status = await ingest.backlog_step()  # stream info, consumer info and a message read: all allowed
+        await ingest.close()
+        await audit.subscribe("cio.risk.latch")  # latch trips become incidents
+        await flush_ordered(audit)
+        assert ingest.counters.stored == 1 and status.pending == 0
+        assert await sync_to_async(store.count_decisions)() == 1
+        assert not secured.violations("audit")
+
+        layer = RedisChannelLayer(hosts=[secured.redis_url("feed")])
+        channel = await layer.new_channel()
+        await layer.group_add("audit.decisions", channel)
+        await layer.group_send("audit.decisions", {"type": "decisions", "decisions": [{"decision_id": "d1"}]})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["decisions"] == [{"decision_id": "d1"}]
+        await layer.close_pools()  # (not flush: that runs KEYS, which the feed identity may not)
+        with pytest.raises(NoPermissionError):
+            await feed_redis.get(ACTIVE_POLICY_KEY)  # the feed's identity sees its own keys only
+    finally:
+        await control_redis.aclose()
+        await feed_redis.aclose()
