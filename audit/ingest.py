@@ -107,7 +107,7 @@ class AuditIngest:
         assert self._sub is not None, "start() first"
         try:
             messages: list[Msg] = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError, or the bare one a partly filled fetch raises
             return 0
         records: list[DecisionRecord] = []
         quarantine: list[QuarantinedEvent] = []
@@ -221,6 +221,11 @@ class AuditIngest:
                 log.error("audit ingest: %s; the batch will be redelivered", exc)
                 handled = 0
                 await _sleep_unless(stop, _BACKOFF_S[min(self._failures, len(_BACKOFF_S)) - 1])
+            except (nats.errors.Error, ConnectionError) as exc:
+                # NATS away or reconnecting: nothing was acknowledged, so nothing is lost; try again shortly.
+                log.warning("audit ingest: fetching from %s failed: %r; retrying", self.stream, exc)
+                handled = 0
+                await _sleep_unless(stop, 1.0)
             if time.monotonic() >= next_backlog:
                 next_backlog = time.monotonic() + backlog_every_s
                 try:

@@ -91,7 +91,8 @@ def test_openapi_schema_is_generated(api):
     response = api["viewer"].get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     text = response.content.decode()
-    for route in ("/api/policy/propose", "/api/policy/version/{version}/approve", "/api/trading-state", "/api/gate"):
+    routes = ("/api/policy/propose", "/api/policy/version/{version}/approve", "/api/trading-state", "/api/gate")
+    for route in (*routes, "/api/audit", "/api/audit/{decision_id}", "/api/trace/{trace_id}", "/api/incidents"):
         assert route in text
 
 
