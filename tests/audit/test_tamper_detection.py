@@ -158,3 +158,27 @@ def test_the_django_backend_refuses_changes_at_every_level(transactional_db):
         records[stored.decision_id].decision,
         records[stored.decision_id].payload.decode(),
     )  # unchanged
+
+
+def test_audit_verify_exits_1_with_one_line_per_finding_and_0_when_intact(audit_store, tamper, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    import audit.store
+
+    monkeypatch.setattr(audit.store, "_store", audit_store)
+    records = chain_of(6)
+    audit_store.insert_decisions(records)
+    out = StringIO()
+    call_command("audit_verify", "--head", "gate-a.1=6", stdout=out)
+    assert "intact: 1 chains, 6 records, 0 findings" in out.getvalue()
+    tamper.remove(records[2].decision_id)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("audit_verify", "--head", "gate-a.1=7", stdout=out, stderr=err)
+    assert exited.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["gap", "tail"] and "NOT intact" in err.getvalue()
+    with pytest.raises(CommandError, match="CHAIN=SEQ"):
+        call_command("audit_verify", "--head", "gate-a.1")
