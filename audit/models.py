@@ -70,6 +70,7 @@ class Decision(_AppendOnly):
         indexes = [
             models.Index(fields=["-ts", "-decision_id"], name="audit_ts"),
             models.Index(fields=["strategy_id", "-ts", "-decision_id"], name="audit_strategy_ts"),
+            models.Index(fields=["strategy_id", "symbol", "-ts", "-decision_id"], name="audit_strategy_symbol_ts"),
             models.Index(fields=["symbol", "-ts", "-decision_id"], name="audit_symbol_ts"),
             models.Index(fields=["decision", "-ts", "-decision_id"], name="audit_decision_ts"),
             models.Index(fields=["policy_version", "-ts", "-decision_id"], name="audit_version_ts"),

@@ -4,7 +4,8 @@ Starts its own NATS (JetStream) from the pip wheel and works on fresh SQLite fil
 the way `manage.py migrate` does. The audit events are built the way a gate builds them (`encode_audit_event`,
 random 128-bit decision ids, one hash chain per gate, the gate's headers: `Nats-Msg-Id` and the chain link) and
 published to `CIO_AUDIT`; the real `AuditIngest` (durable pull consumer, one store write per batch, ack after the
-write) drains them into `DjangoAuditStore`. Every target is a ratio to a baseline measured in this run:
+write, rejection bursts to incidents as `manage.py audit_ingest` runs it; not the live feed, which needs Redis)
+drains them into `DjangoAuditStore`. Every target is a ratio to a baseline measured in this run:
 
 1. ingest rate into an empty database ÷ a bare `bulk_create` of the same rows (same batch size, one transaction
    per batch, no NATS, no parsing, no dedupe), with CPU per event beside each;
@@ -569,7 +570,12 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
     try:
         publish_s = await publish(nc, events)
         store = DjangoAuditStore()
-        ingest = AuditIngest(nc, store, batch_size=batch_size)
+        try:  # as `manage.py audit_ingest` runs it (rejection bursts become incidents), without the live feed
+            from audit.incidents import RejectionBurstDetector
+
+            ingest = AuditIngest(nc, store, batch_size=batch_size, bursts=RejectionBurstDetector())
+        except (ImportError, TypeError):
+            ingest = AuditIngest(nc, store, batch_size=batch_size)
         await ingest.start()
         try:
             before = await ingest._call(store.count_decisions)  # opens the store thread's connection first
@@ -612,6 +618,7 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
         "publish_s": round(publish_s, 2),
         "duplicates": c.duplicates,
         "quarantined": c.quarantined,
+        "incidents": getattr(c, "incidents", None),
     }
 
 
