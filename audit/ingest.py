@@ -67,7 +67,7 @@ class AuditIngest:
     store: AuditStore
     stream: str = "CIO_AUDIT"
     durable: str = DURABLE
-    batch_size: int = 200
+    batch_size: int = 500
     fetch_timeout_s: float = 1.0
     ack_wait_s: float = 30.0
     # Warn when the backlog's oldest event has waited this share of the stream's max age, or the stream holds

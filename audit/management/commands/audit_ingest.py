@@ -31,7 +31,7 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=200, help="events per store write")
+        parser.add_argument("--batch-size", type=int, default=500, help="events per store write")
         parser.add_argument("--stream", default=settings.CIO_AUDIT_STREAM)
         parser.add_argument(
             "--ack-wait", type=float, default=30.0, help="seconds before a batch a crashed ingest held is redelivered"
