@@ -128,10 +128,12 @@ def _tighten_limits(draw: Any, rules: dict[str, Any]) -> dict[str, Any]:
         ("max_leverage", [1, 2, 5, 20]),
     ):
         out[name] = _tighter_number(draw, rules.get(name), True, candidates)
-    # A larger assumed notional for engine-sized orders is the stricter assumption.
-    out["engine_sized_notional_usd"] = _tighter_number(
-        draw, rules.get("engine_sized_notional_usd"), False, [20.0, 1_000.0, 50_000.0]
-    )
+    # A larger assumed notional for engine-sized orders is the stricter assumption; none at all is stricter still
+    # (such orders cannot be priced, so a notional limit refuses them), so an unset one stays unset.
+    if rules.get("engine_sized_notional_usd") is not None:
+        out["engine_sized_notional_usd"] = _tighter_number(
+            draw, rules["engine_sized_notional_usd"], False, [20.0, 1_000.0, 50_000.0]
+        )
     if rules.get("require_stop_loss"):
         out["require_stop_loss"] = True
     else:

@@ -1,0 +1,71 @@
+"""The tightening check, field by field: each direction, scopes removed and added, and a table that covers
+every field the policy models have."""
+
+from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules
+from cio_kernel.policy.tightening import FIELD_DIRECTIONS, loosenings, only_tightens
+
+
+def _spec(**parts) -> PolicySpec:
+    return PolicySpec.parse({"global": {}, **parts})
+
+
+def test_every_field_of_every_scope_has_a_direction():
+    fields = set(GlobalRules.model_fields) | set(StrategyRules.model_fields) | set(SymbolRules.model_fields)
+    assert fields == set(FIELD_DIRECTIONS)
+
+
+def test_each_direction():
+    base = _spec(
+        **{
+            "global": {
+                "max_order_notional_usd": 1000.0,
+                "min_confidence": 0.5,
+                "denied_symbols": ["DOGEUSDT"],
+                "trading_state": "reducing",
+                "engine_sized_notional_usd": 100.0,
+            }
+        }
+    )
+    cases = {
+        "max_order_notional_usd": 2000.0,  # a higher ceiling
+        "min_confidence": 0.4,  # a lower floor
+        "denied_symbols": [],  # fewer denied
+        "trading_state": "active",  # less severe
+        "engine_sized_notional_usd": 50.0,  # engine-sized orders assumed smaller
+    }
+    for field, looser in cases.items():
+        spec = base.model_dump(mode="json", by_alias=True)
+        spec["global"][field] = looser
+        assert [(x.scope, x.field) for x in loosenings(base, PolicySpec.parse(spec))] == [("global", field)]
+    stricter = base.model_dump(mode="json", by_alias=True)
+    stricter["global"].update(max_order_notional_usd=500.0, min_confidence=0.6, trading_state="halted")
+    assert only_tightens(base, PolicySpec.parse(stricter))
+
+
+def test_removing_a_constraint_or_a_scope_loosens_and_adding_one_does_not():
+    old = _spec(strategies={"alpha": {"max_leverage": 3}}, symbols={"BTCUSDT": {"max_order_quantity": 1.0}})
+    assert [str(x) for x in loosenings(old, _spec(symbols={"BTCUSDT": {"max_order_quantity": 1.0}}))] == [
+        "strategy:alpha.max_leverage: 3 → None is looser"
+    ]
+    assert only_tightens(old, _spec(
+        strategies={"alpha": {"max_leverage": 2}, "beta": {"max_leverage": 1}},
+        symbols={"BTCUSDT": {"max_order_quantity": 1.0}, "ETHUSDT": {"max_order_quantity": 0.5}},
+    ))  # fmt: skip
+    # The strategy spelled the way the fleet spells it is the same scope.
+    spelled = _spec(strategies={"Alpha": {"max_leverage": 3}}, symbols={"BTCUSDT": {"max_order_quantity": 1.0}})
+    assert only_tightens(old, spelled) == (spelled.strategy_rules("alpha") is not None)
+
+
+def test_pricing_engine_sized_orders_where_they_could_not_be_priced_loosens():
+    old = _spec(**{"global": {"max_order_notional_usd": 1000.0}})
+    new = _spec(**{"global": {"max_order_notional_usd": 1000.0, "engine_sized_notional_usd": 100.0}})
+    assert [x.field for x in loosenings(old, new)] == ["engine_sized_notional_usd"]
+    assert only_tightens(new, old)  # taking the assumption away refuses those orders again
+
+
+def test_a_field_without_an_order_counts_as_a_loosening_when_it_changes():
+    old = _spec(**{"global": {"trading_day_start_utc": "00:00"}})
+    assert [x.field for x in loosenings(old, _spec(**{"global": {"trading_day_start_utc": "08:00"}}))] == [
+        "trading_day_start_utc"
+    ]
+    assert only_tightens(old, old)
