@@ -12,20 +12,12 @@ from audit import incidents, selectors
 from audit.models import Decision, Incident
 from audit.store import get_store
 from policies import roles
+from policies.admin import RecordAdmin
 
 _FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version")
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
+class _ReadOnly(RecordAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.has_perm(roles.perm(roles.VIEW))
 

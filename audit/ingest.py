@@ -29,11 +29,12 @@ from nats.js.errors import NotFoundError
 from audit.incidents import RejectionBurstDetector
 from audit.records import DecisionRecord, Incident, InvalidEventError, QuarantinedEvent
 from audit.store.base import AuditStore, StoreUnavailableError
+from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
 
 log = logging.getLogger(__name__)
 
 DURABLE = "cio-audit-ingest"
-SUBJECT = "cio.audit.decision.>"
+SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.>"
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -65,7 +66,7 @@ class BacklogStatus:
 class AuditIngest:
     nc: NATS
     store: AuditStore
-    stream: str = "CIO_AUDIT"
+    stream: str = AUDIT_STREAM
     durable: str = DURABLE
     batch_size: int = 500
     fetch_timeout_s: float = 1.0

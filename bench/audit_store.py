@@ -415,23 +415,17 @@ def check_columns() -> None:
 
 def check_rows_like_insert_decisions(events: list[Event]) -> None:
     """The preload's rows must be exactly what `insert_decisions` writes for the same published event."""
-    from django.db import connection
-
-    from audit import models
     from audit.records import DecisionRecord
-    from audit.store.django_db import _decision_row
+    from audit.store.django_db import _DECISION_COLUMNS, row_values
 
-    fields = {f.column: f for f in models.Decision._meta.concrete_fields}
+    if tuple(COLUMNS) != _DECISION_COLUMNS:
+        raise RuntimeError(f"preload columns {COLUMNS} are not the store's {_DECISION_COLUMNS}")
     for ev in events:
         record = DecisionRecord.from_message(ev.audit_subject, ev.payload, ev.headers)
-        obj = _decision_row(record)
-        for column, value in zip(COLUMNS, ev.row, strict=True):
-            if column == "ingested_at":
-                continue
-            field = fields[column]
-            expected = field.get_db_prep_save(getattr(obj, field.attname), connection)
-            if expected != value:
-                raise RuntimeError(f"preload row differs from insert_decisions in {column}: {value!r} != {expected!r}")
+        expected = row_values(record, ev.row[-1])  # the same ingested_at: the one column the store stamps
+        for column, value, wanted in zip(COLUMNS, ev.row, expected, strict=True):
+            if value != wanted:
+                raise RuntimeError(f"preload row differs from insert_decisions in {column}: {value!r} != {wanted!r}")
         if [(ev.decision_id, c, ev.row[1]) for c in record.reason_codes] != ev.reasons:
             raise RuntimeError(f"preload reasons differ from insert_decisions for {ev.decision_id}")
 
@@ -630,6 +624,38 @@ def ingest_line(r: dict[str, Any]) -> str:
     )
 
 
+def _decision_row(r: Any) -> Any:
+    """The ORM model for a record: the bare `bulk_create` baseline's way of writing it."""
+    from audit import models
+
+    return models.Decision(
+        decision_id=r.decision_id,
+        ts=r.ts,
+        gate_id=r.gate_id,
+        subject=r.subject,
+        strategy_id=r.strategy_id,
+        symbol=r.symbol,
+        action=r.action,
+        intent_id=r.intent_id,
+        signal_id=r.signal_id,
+        decision=r.decision,
+        reason_codes=" ".join(r.reason_codes),
+        policy_version=r.policy_version,
+        policy_checksum=r.policy_checksum,
+        trace_id=r.trace_id,
+        span_id=r.span_id,
+        latency_us=r.latency_us,
+        trading_state=r.trading_state,
+        snapshot_ts=r.snapshot_ts,
+        audit_subject=r.audit_subject,
+        payload=r.payload.decode(),
+        chain=r.chain,
+        seq=r.seq,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )
+
+
 # -- baselines without the ingest ------------------------------------------------------------------------------
 def bare_bulk_create(events: list[Event], batch_size: int) -> dict[str, Any]:
     """The same rows through the ORM's `bulk_create`, one transaction per batch: what the store costs alone."""
@@ -637,7 +663,6 @@ def bare_bulk_create(events: list[Event], batch_size: int) -> dict[str, Any]:
 
     from audit import models
     from audit.records import DecisionRecord
-    from audit.store.django_db import _decision_row
 
     records = [DecisionRecord.from_message(e.audit_subject, e.payload, e.headers) for e in events]
     connection.ensure_connection()

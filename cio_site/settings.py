@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from cio_kernel.audit_stream import AUDIT_STREAM
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ CIO_AUDIT_STORE = os.environ.get("CIO_AUDIT_STORE", "django")
 if CIO_AUDIT_STORE not in ("django", "mongodb"):
     raise RuntimeError(f"CIO_AUDIT_STORE must be django or mongodb, not {CIO_AUDIT_STORE!r}")
 # How long activation waits on Redis and NATS before failing loudly.
-CIO_AUDIT_STREAM = os.environ.get("CIO_AUDIT_STREAM", "CIO_AUDIT")
+CIO_AUDIT_STREAM = os.environ.get("CIO_AUDIT_STREAM", AUDIT_STREAM)
 # The live audit feed's channel layer (Channels on Redis, keys `asgi*`); its own URL so it can carry its own
 # Redis identity (deploy/access.py, role `feed`).
 CIO_CHANNELS_REDIS_URL = os.environ.get("CIO_CHANNELS_REDIS_URL", REDIS_URL)

@@ -26,13 +26,13 @@ from pathlib import Path
 import bcrypt
 
 from cio_kernel import subjects
+from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
 from cio_kernel.contracts.identity import subject_token
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"
 REDIS_ACL = ROOT / "deploy" / "redis" / "users.acl"
 CREDENTIALS_FILE = "service-credentials.json"
-AUDIT_STREAM = "CIO_AUDIT"
 SIGNALS = "signals.trading.>"
 
 
@@ -88,7 +88,7 @@ NATS_ROLES: dict[str, NatsRole] = {
                 subjects.FLEET_HEARTBEAT,
                 subjects.GATE_PROMOTION,
                 subjects.RISK_LATCH,
-                "cio.audit.decision.>",
+                f"{AUDIT_SUBJECT_PREFIX}.>",
                 *_js_api(AUDIT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
             ),
             subscribe=(

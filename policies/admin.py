@@ -354,11 +354,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/policies/latches.html", context)
 
 
-@admin.register(PolicyEvent)
-class PolicyEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "kind", "policy", "actor", "reason", "trace_id"]
-    list_filter = ["kind"]
-    search_fields = ["reason", "trace_id", "actor__username"]
+class RecordAdmin(admin.ModelAdmin):
+    """Records of what happened (policy events, the audit trail): shown, never added, changed or deleted here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -368,6 +365,13 @@ class PolicyEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(PolicyEvent)
+class PolicyEventAdmin(RecordAdmin):
+    list_display = ["at", "kind", "policy", "actor", "reason", "trace_id"]
+    list_filter = ["kind"]
+    search_fields = ["reason", "trace_id", "actor__username"]
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(roles.perm(roles.VIEW))

@@ -11,7 +11,17 @@ from audit.embedding import cosine
 from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
 from audit.store.base import MAX_PAGE, DecisionPage, DecisionQuery, StoreUnavailableError, page_of
 
-_BATCH = 500
+# Filters that match one column exactly (the rest: time range, cursor, reason code).
+_EXACT_FILTERS = (
+    "strategy_id",
+    "symbol",
+    "decision",
+    "policy_version",
+    "gate_id",
+    "trace_id",
+    "signal_id",
+    "decision_id",
+)
 
 
 class DjangoAuditStore:
@@ -70,12 +80,10 @@ class DjangoAuditStore:
     def find_decisions(self, query: DecisionQuery) -> DecisionPage:
         limit = max(1, min(query.limit, MAX_PAGE))
         rows = models.Decision.objects.all()
-        for field in ("strategy_id", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id"):
+        for field in _EXACT_FILTERS:
             value = getattr(query, field)
             if value is not None:
                 rows = rows.filter(**{field: value})
-        if query.decision_id is not None:
-            rows = rows.filter(decision_id=query.decision_id)
         if query.since is not None:
             rows = rows.filter(ts__gte=query.since)
         if query.until is not None:
@@ -200,32 +208,33 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> None:
     """One `executemany` per table instead of `bulk_create`: the ORM's per-row model work was three quarters of
     the ingest's cost (bench/audit_store.py). ON CONFLICT DO NOTHING: another ingest process may commit the same
     decision between our read and this write (SQLite and PostgreSQL both speak it)."""
-    ops = connection.ops
-    now = ops.adapt_datetimefield_value(datetime.now(UTC))
+    now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
     rows, reasons = [], []
     for r in records:
-        ts = ops.adapt_datetimefield_value(r.ts)
-        rows.append(
-            (
-                r.decision_id, ts, r.gate_id, r.subject, r.strategy_id, r.symbol, r.action, r.intent_id,
-                r.signal_id, r.decision, " ".join(r.reason_codes), r.policy_version, r.policy_checksum,
-                r.trace_id, r.span_id, r.latency_us, r.trading_state,
-                ops.adapt_datetimefield_value(r.snapshot_ts) if r.snapshot_ts else None,
-                r.audit_subject, r.payload.decode(), r.chain, r.seq, r.prev_hash, r.hash, now,
-            )
-        )  # fmt: skip
-        reasons += [(r.decision_id, code, ts) for code in r.reason_codes]
+        row = row_values(r, now)
+        rows.append(row)
+        reasons += [(r.decision_id, code, row[1]) for code in r.reason_codes]
     with connection.cursor() as cursor:
         cursor.executemany(_INSERT_DECISION, rows)
         if reasons:
             cursor.executemany(_INSERT_REASON, reasons)
 
 
+def row_values(r: DecisionRecord, ingested_at: object) -> tuple[object, ...]:
+    """The `audit_logs` row for a record, in `_DECISION_COLUMNS` order, as the database driver takes it."""
+    adapt = connection.ops.adapt_datetimefield_value
+    return (
+        r.decision_id, adapt(r.ts), r.gate_id, r.subject, r.strategy_id, r.symbol, r.action, r.intent_id,
+        r.signal_id, r.decision, " ".join(r.reason_codes), r.policy_version, r.policy_checksum,
+        r.trace_id, r.span_id, r.latency_us, r.trading_state, adapt(r.snapshot_ts) if r.snapshot_ts else None,
+        r.audit_subject, r.payload.decode(), r.chain, r.seq, r.prev_hash, r.hash, ingested_at,
+    )  # fmt: skip
+
+
 def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, str] | None, limit: int) -> QuerySet:
     """Decisions refused for one reason, without collecting every decision with that reason first (1M records:
     p99 from 1.3 s to under 10 ms, bench/audit_store.py)."""
-    others = ("strategy_id", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id", "decision_id")
-    if all(getattr(query, name) is None for name in others):
+    if all(getattr(query, name) is None for name in _EXACT_FILTERS):
         # Only the reason (and time or cursor): the page is a range of the reasons index, newest first.
         reasons = models.DecisionReason.objects.filter(code=query.reason_code)
         if query.since is not None:
@@ -239,35 +248,6 @@ def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, st
     # With other filters: walk their index newest first and check the reason per row (its unique index).
     return rows.filter(
         Exists(models.DecisionReason.objects.filter(decision_id=OuterRef("decision_id"), code=query.reason_code))
-    )
-
-
-def _decision_row(r: DecisionRecord) -> models.Decision:
-    return models.Decision(
-        decision_id=r.decision_id,
-        ts=r.ts,
-        gate_id=r.gate_id,
-        subject=r.subject,
-        strategy_id=r.strategy_id,
-        symbol=r.symbol,
-        action=r.action,
-        intent_id=r.intent_id,
-        signal_id=r.signal_id,
-        decision=r.decision,
-        reason_codes=" ".join(r.reason_codes),
-        policy_version=r.policy_version,
-        policy_checksum=r.policy_checksum,
-        trace_id=r.trace_id,
-        span_id=r.span_id,
-        latency_us=r.latency_us,
-        trading_state=r.trading_state,
-        snapshot_ts=r.snapshot_ts,
-        audit_subject=r.audit_subject,
-        payload=r.payload.decode(),
-        chain=r.chain,
-        seq=r.seq,
-        prev_hash=r.prev_hash,
-        hash=r.hash,
     )
 
 
