@@ -119,9 +119,19 @@ class Thought(_AppendOnly):
     output = models.JSONField(default=dict)
     rationale = models.TextField(blank=True)
     proposed_version = models.BigIntegerField(null=True)
+    trigger = models.CharField(max_length=40, blank=True, default="")
+    brain = models.CharField(max_length=16, blank=True, default="")
+    trace_id = models.CharField(max_length=32, null=True)
+    prompt_hash = models.CharField(max_length=64, null=True)
+    prompt_tokens = models.IntegerField(default=0)
+    completion_tokens = models.IntegerField(default=0)
+    validation = models.JSONField(default=dict)
+    fallback_reason = models.TextField(null=True)
+    duration_ms = models.IntegerField(null=True)
 
     class Meta:
         db_table = "thoughts"
+        indexes = [models.Index(fields=["-ts"], name="thought_ts")]
 
 
 class Incident(_AppendOnly):

@@ -1,7 +1,7 @@
 """What the audit store keeps of one decision: the event exactly as the gate published it, its chain link, and
 the fields a reviewer filters by, derived from that event (and checked against it by `audit_verify`)."""
 
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,7 +139,9 @@ def _parse_ts(value: Any) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Thought:
-    """One Strategist reasoning step: what it looked at (summarised, never a secret), what it concluded, why."""
+    """One Strategist reasoning cycle: what started it, what it looked at (an allow-listed summary, never a
+    secret), which brain and model answered, what they said (redacted), whether that survived validation, and the
+    policy version it produced (docs/strategist.md, "Thoughts")."""
 
     thought_id: str
     ts: datetime
@@ -148,6 +150,30 @@ class Thought:
     output: dict[str, Any]
     rationale: str
     proposed_version: int | None = None
+    trigger: str = ""
+    brain: str = ""  # "rules" or "llm"
+    trace_id: str | None = None
+    prompt_hash: str | None = None  # SHA-256 of the request sent to the model (None for the rule brain)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    validation: dict[str, Any] = field(default_factory=dict)
+    fallback_reason: str | None = None  # why the LLM brain's answer was not used, when it was not
+    duration_ms: int | None = None
+
+
+THOUGHT_FIELDS = tuple(f.name for f in fields(Thought))
+
+
+def thought_from(values: Any) -> Thought:
+    """A Thought from a stored row or document (either backend); fields it predates take their defaults."""
+    get = values.get if isinstance(values, dict) else lambda name, default=None: getattr(values, name, default)
+    defaults = {f.name: f.default for f in fields(Thought) if f.default is not MISSING}
+    defaults["validation"] = {}
+    return Thought(**{name: _or(get(name, None), defaults.get(name)) for name in THOUGHT_FIELDS})
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 @dataclass(frozen=True, slots=True)

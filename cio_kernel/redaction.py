@@ -4,9 +4,12 @@ Strategies sometimes attach whole config blobs to an intent's `metadata`/extras;
 names a secret is replaced before the intent is written anywhere but the promoted signal.
 """
 
+import os
 import re
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 REDACTED = "[REDACTED]"
 _SECRET_KEY = re.compile(
@@ -77,3 +80,58 @@ def redact_text(text: str) -> str:
         return text
     text = _BEARER.sub("Bearer " + REDACTED, text)
     return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
+
+
+# -- secrets known by value -----------------------------------------------------------------------------------------
+# Patterns catch secrets by the key they sit under; a secret pasted into free text ("my key is sk-…") has no key.
+# So whatever the environment holds as a secret (values of variables with secret-looking names, passwords inside
+# connection URLs) is also replaced wherever it appears, in text leaving a process that holds it.
+_MIN_SECRET_LENGTH = 6  # shorter values ("1", "true") would scrub ordinary words
+
+
+def secret_values(environ: Mapping[str, str]) -> frozenset[str]:
+    found: set[str] = set()
+    for name, value in environ.items():
+        if not value:
+            continue
+        for match in _URL_USERINFO.finditer(value):
+            found.update((match.group("secret"), unquote(match.group("secret"))))
+        if is_secret_key(name):
+            found.add(value)
+    return frozenset(v for v in found if len(v) >= _MIN_SECRET_LENGTH)
+
+
+class SecretScrubber:
+    """Pattern redaction plus every known secret value, for text and for JSON-like values."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        ordered = sorted(set(values), key=len, reverse=True)  # a secret containing another goes first
+        self._known = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "SecretScrubber":
+        return cls(secret_values(os.environ if environ is None else environ))
+
+    def text(self, text: str) -> str:
+        text = redact_text(text)
+        return self._known.sub(REDACTED, text) if self._known is not None else text
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                (self.text(k) if isinstance(k, str) else k): (
+                    REDACTED if isinstance(k, str) and is_secret_key(k) else self.value(v)
+                )
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+
+@lru_cache(maxsize=1)
+def process_scrubber() -> SecretScrubber:
+    """The scrubber for this process's own environment (read once: deployments inject secrets at start)."""
+    return SecretScrubber.from_environ()

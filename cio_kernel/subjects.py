@@ -6,6 +6,9 @@ from cio_kernel.contracts.identity import subject_token
 INTENT_SUBJECTS = ("intent.trading.>", "cio.intent.trading.>", "cio.intent.trading", "cio.nurse.audit")
 STRATEGIST_UPDATE = "cio.strategist.update"
 PORTFOLIO_SNAPSHOT = "cio.portfolio.snapshot"
+MARKET_REGIME = "cio.market.regime"
+# `cio.alert.<severity>` (SPEC §7): any process raises alerts there.
+ALERTS = "cio.alert.>"
 GATE_HEARTBEAT = "cio.gate.heartbeat"
 FLEET_HEARTBEAT = "cio.heartbeat"
 GATE_PING = "cio.gate.ping"

@@ -64,6 +64,38 @@ CIO_PRODUCTION = os.environ.get("CIO_ENV", "local") == "production"
 # Reply inboxes of the control plane's NATS connections (`_INBOX.control` under deploy/access.py).
 CIO_NATS_INBOX_PREFIX = os.environ.get("CIO_NATS_INBOX_PREFIX", "_INBOX")
 
+# -- Celery (`celery -A cio_site worker` / `beat`): the Strategist's cycles and alert delivery ---------------------
+# The broker is Redis; its own URL so it can carry its own Redis identity (deploy/access.py, role `celery`).
+CELERY_BROKER_URL = os.environ.get("CIO_CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True  # tasks leave their results in the database (cycles, deliveries), not in Redis
+CELERY_TASK_ACKS_LATE = True  # a task whose worker died is delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING (the redacting formatter) stays in charge
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# -- the Strategist (docs/strategist.md) ---------------------------------------------------------------------------
+# Its Redis: the listener's inputs, the cycle lock, the LLM token budget, trigger debouncing (`strategist:*`), and
+# reading `policy:active`.
+CIO_STRATEGIST_REDIS_URL = os.environ.get("CIO_STRATEGIST_REDIS_URL", REDIS_URL)
+CIO_STRATEGIST_INTERVAL_S = int(os.environ.get("CIO_STRATEGIST_INTERVAL_S", "900"))  # the beat schedule's default
+CIO_STRATEGIST_LOCK_TTL_S = float(os.environ.get("CIO_STRATEGIST_LOCK_TTL_S", "60"))
+CIO_STRATEGIST_BUSY_RETRY_S = float(os.environ.get("CIO_STRATEGIST_BUSY_RETRY_S", "30"))
+CIO_STRATEGIST_DEBOUNCE_S = float(os.environ.get("CIO_STRATEGIST_DEBOUNCE_S", "120"))
+CIO_STRATEGIST_REGIME_MAX_AGE_S = float(os.environ.get("CIO_STRATEGIST_REGIME_MAX_AGE_S", "900"))
+CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S = float(os.environ.get("CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S", "300"))
+CIO_STRATEGIST_STATS_WINDOW_S = int(os.environ.get("CIO_STRATEGIST_STATS_WINDOW_S", "3600"))
+CIO_STRATEGIST_DRAWDOWN_TRIGGER = float(os.environ.get("CIO_STRATEGIST_DRAWDOWN_TRIGGER", "0.05"))
+CIO_STRATEGIST_CONCENTRATION_TRIGGER = float(os.environ.get("CIO_STRATEGIST_CONCENTRATION_TRIGGER", "0.5"))
+CIO_STRATEGIST_REJECTION_BURST = os.environ.get("CIO_STRATEGIST_REJECTION_BURST", "50/60")
+CIO_STRATEGIST_ALERT_BURST = os.environ.get("CIO_STRATEGIST_ALERT_BURST", "5/300")
+# The LLM brain reads CIO_LLM_* from the environment itself (policies/strategist/brains/llm.py): its key never
+# becomes a setting.
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -74,7 +106,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_celery_beat",
     "policies",
+    "policies.strategist",
     "audit",
 ]
 

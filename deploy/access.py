@@ -128,7 +128,7 @@ NATS_ROLES: dict[str, NatsRole] = {
             publish=(subjects.PORTFOLIO_SNAPSHOT,),
             subscribe=(SIGNALS, subjects.FLEET_HEARTBEAT, subjects.GATE_HEARTBEAT),
         ),
-        NatsRole("marketdata", publish=("cio.market.regime",), subscribe=()),
+        NatsRole("marketdata", publish=(subjects.MARKET_REGIME,), subscribe=()),
         NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
         *(strategy_identity(strategy_id) for strategy_id in DEDICATED_STRATEGIES),
     )

@@ -5,6 +5,8 @@ from typing import Any
 RISK_OFFICER = "risk_officer"
 VIEWER = "viewer"
 AGENT = "agent"
+# The Strategist's own account: it proposes (and reads), nothing else (docs/strategist.md).
+STRATEGIST = "strategist"
 
 VIEW = "view_policyversion"
 PROPOSE = "propose_policyversion"
@@ -17,6 +19,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     RISK_OFFICER: (VIEW, PROPOSE, APPROVE, ACTIVATE, SET_TRADING_STATE, TIGHTEN_TRADING_STATE),
     VIEWER: (VIEW,),
     AGENT: (VIEW, PROPOSE, TIGHTEN_TRADING_STATE),
+    STRATEGIST: (VIEW, PROPOSE),
 }
 
 

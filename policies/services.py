@@ -146,22 +146,67 @@ def propose(
     return policy
 
 
-def _decide(policy: PolicyVersion, by: AbstractBaseUser, approve: bool, reason: str, trace_id: str) -> PolicyVersion:
-    _require(by, roles.APPROVE, "approve or reject policies")
+def _record_decision(
+    policy: PolicyVersion,
+    *,
+    approve: bool,
+    decided_by: AbstractBaseUser | None,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    trace_id: str,
+    detail: dict[str, Any] | None = None,
+) -> PolicyVersion:
     with transaction.atomic():
         policy = PolicyVersion.objects.select_for_update().get(pk=policy.pk)
         if policy.status != Status.PROPOSED:
             raise InvalidTransitionError(
                 f"v{policy.version} is {policy.status}; only a proposed version can be decided"
             )
-        if approve and policy.proposed_by_id == by.pk:
-            raise FourEyesError(f"v{policy.version} was proposed by {by}; a different risk officer must approve it")
+        if approve and decided_by is not None and policy.proposed_by_id == decided_by.pk:
+            raise FourEyesError(
+                f"v{policy.version} was proposed by {decided_by}; a different risk officer must approve it"
+            )
         policy.status = Status.APPROVED if approve else Status.REJECTED
-        policy.decided_by, policy.decided_at, policy.decision_reason = by, timezone.now(), reason
+        policy.decided_by, policy.decided_at, policy.decision_reason = decided_by, timezone.now(), reason
         policy.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         kind = PolicyEvent.Kind.APPROVED if approve else PolicyEvent.Kind.REJECTED
-        PolicyEvent.objects.create(kind=kind, policy=policy, actor=by, reason=reason, trace_id=trace_id)
+        PolicyEvent.objects.create(
+            kind=kind, policy=policy, actor=actor, reason=reason, trace_id=trace_id, detail=detail or {}
+        )
     return policy
+
+
+def _decide(policy: PolicyVersion, by: AbstractBaseUser, approve: bool, reason: str, trace_id: str) -> PolicyVersion:
+    _require(by, roles.APPROVE, "approve or reject policies")
+    return _record_decision(policy, approve=approve, decided_by=by, actor=by, reason=reason, trace_id=trace_id)
+
+
+def decide_unattended(
+    policy: PolicyVersion,
+    *,
+    approve: bool,
+    reason: str,
+    authorised_by: AbstractBaseUser | None = None,
+    trace_id: str = "",
+    detail: dict[str, Any] | None = None,
+) -> PolicyVersion:
+    """A decision no one made at the moment it was made: a refusal by a rule (a Strategist proposal outside its
+    envelope, or overtaken by a newer one), or an approval under an officer's standing authority (the Strategist's
+    auto-approval of pure tightenings). An approval needs that officer, who must still hold the right to approve
+    and cannot be the proposer (four eyes hold as for any approval); the event has no actor and says so."""
+    if approve:
+        if authorised_by is None:
+            raise PermissionDeniedError("an unattended approval needs the officer whose authority it is made under")
+        _require(authorised_by, roles.APPROVE, "authorise approvals")
+    return _record_decision(
+        policy,
+        approve=approve,
+        decided_by=authorised_by if approve else None,
+        actor=None,
+        reason=reason,
+        trace_id=trace_id,
+        detail={"unattended": True, **(detail or {})},
+    )
 
 
 def approve(policy: PolicyVersion, *, by: AbstractBaseUser, reason: str = "", trace_id: str = "") -> PolicyVersion:

@@ -48,6 +48,32 @@ class DecisionQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionStats:
+    """Counts of decisions since a time: by decision, by reason code, and per strategy and per symbol by decision.
+    `by_strategy`/`by_symbol` hold the `top` busiest; `by_reason` the `top` most frequent."""
+
+    since: datetime
+    total: int
+    by_decision: dict[str, int]
+    by_reason: dict[str, int]
+    by_strategy: dict[str, dict[str, int]]
+    by_symbol: dict[str, dict[str, int]]
+
+
+def busiest(counts: dict[tuple[str | None, str], int], top: int) -> dict[str, dict[str, int]]:
+    """{(name, decision): n} as {name: {decision: n}} for the `top` names with the most decisions."""
+    nested: dict[str, dict[str, int]] = {}
+    for (name, decision), n in counts.items():
+        nested.setdefault(name or "(none)", {})[decision] = n
+    ranked = sorted(nested.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))[:top]
+    return dict(ranked)
+
+
+def most_frequent(counts: dict[str, int], top: int) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionPage:
     records: list[DecisionRecord]
     next_cursor: str | None
@@ -95,6 +121,10 @@ class AuditStore(Protocol):
     def find_decisions(self, query: DecisionQuery) -> DecisionPage: ...
 
     def count_decisions(self) -> int: ...
+
+    def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
+        """What the gates decided since `since` (the Strategist's view of how the policy is working)."""
+        ...
 
     def chains(self) -> list[str]: ...
 

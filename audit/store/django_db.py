@@ -1,15 +1,25 @@
 """The audit store on the Django database (SQLite embedded, PostgreSQL in production without MongoDB)."""
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from audit import models
 from audit.embedding import cosine
-from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
-from audit.store.base import MAX_PAGE, DecisionPage, DecisionQuery, StoreUnavailableError, page_of
+from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought, thought_from
+from audit.store.base import (
+    MAX_PAGE,
+    DecisionPage,
+    DecisionQuery,
+    DecisionStats,
+    StoreUnavailableError,
+    busiest,
+    most_frequent,
+    page_of,
+)
 
 # Filters that match one column exactly (the rest: time range, cursor, reason code).
 _EXACT_FILTERS = (
@@ -100,6 +110,26 @@ class DjangoAuditStore:
     def count_decisions(self) -> int:
         return models.Decision.objects.count()
 
+    def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
+        recent = models.Decision.objects.filter(ts__gte=since)
+        by_decision = dict(recent.values_list("decision").annotate(n=Count("id")).order_by())
+        grouped = {
+            column: {
+                (row[column], row["decision"]): row["n"]
+                for row in recent.values(column, "decision").annotate(n=Count("id")).order_by()
+            }
+            for column in ("strategy_id", "symbol")
+        }
+        reasons = models.DecisionReason.objects.filter(ts__gte=since).values_list("code").annotate(n=Count("id"))
+        return DecisionStats(
+            since=since,
+            total=sum(by_decision.values()),
+            by_decision=by_decision,
+            by_reason=most_frequent(dict(reasons.order_by()), top),
+            by_strategy=busiest(grouped["strategy_id"], top),
+            by_symbol=busiest(grouped["symbol"], top),
+        )
+
     def chains(self) -> list[str]:
         return list(
             models.Decision.objects.exclude(chain=None).values_list("chain", flat=True).distinct().order_by("chain")
@@ -117,26 +147,16 @@ class DjangoAuditStore:
     def put_thought(self, thought: Thought) -> bool:
         try:
             with transaction.atomic():
-                models.Thought.objects.create(
-                    thought_id=thought.thought_id,
-                    ts=thought.ts,
-                    model=thought.model,
-                    inputs_summary=thought.inputs_summary,
-                    output=thought.output,
-                    rationale=thought.rationale,
-                    proposed_version=thought.proposed_version,
-                )
+                models.Thought.objects.create(**asdict(thought))
         except IntegrityError:
             return False
+        except DatabaseError as exc:
+            raise StoreUnavailableError(f"the database did not take the thought: {exc!r}") from exc
         return True
 
     def get_thought(self, thought_id: str) -> Thought | None:
         row = models.Thought.objects.filter(thought_id=thought_id).first()
-        if row is None:
-            return None
-        return Thought(
-            row.thought_id, row.ts, row.model, row.inputs_summary, row.output, row.rationale, row.proposed_version
-        )
+        return thought_from(row) if row is not None else None
 
     def insert_incident(self, incident: Incident) -> bool:
         try:

@@ -7,7 +7,8 @@ supports it: `insert_decisions` returns only once the batch is durable.
 """
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
@@ -15,8 +16,17 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from pymongo.write_concern import WriteConcern
 
 from audit.embedding import cosine
-from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
-from audit.store.base import MAX_PAGE, DecisionPage, DecisionQuery, StoreUnavailableError, page_of
+from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought, thought_from
+from audit.store.base import (
+    MAX_PAGE,
+    DecisionPage,
+    DecisionQuery,
+    DecisionStats,
+    StoreUnavailableError,
+    busiest,
+    most_frequent,
+    page_of,
+)
 
 DUPLICATE_KEY = 11000
 VECTOR_INDEX = "incident_embedding"
@@ -135,6 +145,26 @@ class MongoAuditStore:
     def count_decisions(self) -> int:
         return self._decisions.count_documents({})
 
+    def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
+        match = {"$match": {"ts": {"$gte": since}}}
+
+        def counts(*keys: str) -> dict[Any, int]:
+            group = {"$group": {"_id": {k: f"${k}" for k in keys}, "n": {"$sum": 1}}}
+            return {tuple(d["_id"].get(k) for k in keys): d["n"] for d in self._decisions.aggregate([match, group])}
+
+        by_decision = {key[0]: n for key, n in counts("decision").items()}
+        reasons = self._decisions.aggregate(
+            [match, {"$unwind": "$reason_codes"}, {"$group": {"_id": "$reason_codes", "n": {"$sum": 1}}}]
+        )
+        return DecisionStats(
+            since=since,
+            total=sum(by_decision.values()),
+            by_decision=by_decision,
+            by_reason=most_frequent({d["_id"]: d["n"] for d in reasons}, top),
+            by_strategy=busiest(counts("strategy_id", "decision"), top),
+            by_symbol=busiest(counts("symbol", "decision"), top),
+        )
+
     def chains(self) -> list[str]:
         return sorted(c for c in self._decisions.distinct("chain") if c is not None)
 
@@ -148,18 +178,7 @@ class MongoAuditStore:
     # -- thoughts and incidents ----------------------------------------------------------------------------
     def put_thought(self, thought: Thought) -> bool:
         try:
-            self._thoughts.insert_one(
-                {
-                    "_id": thought.thought_id,
-                    "thought_id": thought.thought_id,
-                    "ts": thought.ts,
-                    "model": thought.model,
-                    "inputs_summary": thought.inputs_summary,
-                    "output": thought.output,
-                    "rationale": thought.rationale,
-                    "proposed_version": thought.proposed_version,
-                }
-            )
+            self._thoughts.insert_one({"_id": thought.thought_id, **asdict(thought)})
         except DuplicateKeyError:
             return False
         except PyMongoError as exc:
@@ -167,18 +186,8 @@ class MongoAuditStore:
         return True
 
     def get_thought(self, thought_id: str) -> Thought | None:
-        d = self._thoughts.find_one({"_id": thought_id})
-        if d is None:
-            return None
-        return Thought(
-            d["thought_id"],
-            d["ts"],
-            d["model"],
-            d["inputs_summary"],
-            d["output"],
-            d["rationale"],
-            d["proposed_version"],
-        )
+        document = self._thoughts.find_one({"_id": thought_id})
+        return thought_from(document) if document is not None else None
 
     def insert_incident(self, incident: Incident) -> bool:
         try:

@@ -19,6 +19,10 @@ _NOT_SYMBOL = re.compile(r"[^A-Za-z0-9_]")
 _QUOTES = frozenset("\"'`\u2018\u2019\u201c\u201d")
 
 
+def is_canonical_symbol(value: str) -> bool:
+    return _SYMBOL.match(value) is not None
+
+
 def canonical_symbol(raw: str) -> str:
     """The canonical spelling a producer most likely meant (for messages; the gate never substitutes it)."""
     return _NOT_SYMBOL.sub("", raw).upper()

@@ -1,0 +1,384 @@
+"""One reasoning cycle, start to finish (docs/strategist.md, "A cycle"):
+
+lock → context (allow-listed, scrubbed) → the LLM brain if one is configured, else or on its failure the rule
+brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → a `proposed` version
+by the Strategist's own account (refused at once when outside the envelope; approved under an officer's standing
+authority when it provably only tightens and that officer allowed it) → the cycle row and its thought, in one
+transaction → the thought into the audit store (retried by `flush_thoughts` if the store is away).
+
+The Strategist never activates and never approves on its own account."""
+
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+
+from audit import incidents
+from audit.records import Thought, thought_from
+from audit.store import get_store
+from cio_kernel.policy.document import policy_checksum
+from cio_kernel.policy.envelope import envelope_breaches
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.tightening import loosenings
+from cio_kernel.redaction import SecretScrubber, process_scrubber
+from policies import roles, selectors, services
+from policies.errors import PermissionDeniedError
+from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
+from policies.strategist import triggers
+from policies.strategist.brains.base import Brain, BrainUnavailableError, Thinking
+from policies.strategist.brains.llm import LlmBrain, LlmConfig
+from policies.strategist.brains.rules import RuleBrain
+from policies.strategist.budget import TokenBudget
+from policies.strategist.changes import Change, InvalidChangeError, apply_changes
+from policies.strategist.context import CycleContext, build_context
+from policies.strategist.inputs import read_portfolio, read_regimes
+from policies.strategist.lock import cycle_lock
+from policies.strategist.models import Cycle, Outcome, StrategistSettings
+
+log = logging.getLogger(__name__)
+
+STRATEGIST_USERNAME = "strategist"
+
+
+def strategist_redis() -> redis.Redis:
+    timeout = float(settings.CIO_ACTIVATION_TIMEOUT_S)
+    return redis.Redis.from_url(
+        settings.CIO_STRATEGIST_REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+
+
+def strategist_user() -> User:
+    """The account every Strategist proposal is made by: it can read and propose, nothing else."""
+    user, created = User.objects.get_or_create(username=STRATEGIST_USERNAME, defaults={"is_active": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    group = Group.objects.filter(name=roles.STRATEGIST).first()
+    if group is not None and not user.groups.filter(pk=group.pk).exists():
+        user.groups.add(group)
+    return user
+
+
+def baseline_version(active: PolicyVersion) -> PolicyVersion:
+    """The last version a person (or an agent, never the Strategist) made active, at or before `active`."""
+    human = (
+        PolicyVersion.objects.filter(activated_at__isnull=False, version__lte=active.version)
+        .exclude(proposer_kind=ProposerKind.STRATEGIST)
+        .order_by("-version")
+        .first()
+    )
+    return human or active
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    spec: PolicySpec | None
+    validation: dict[str, Any]
+
+
+def judge(active: PolicyVersion, thinking: Thinking, envelope: Any) -> Verdict:
+    """What becomes of a brain's patch: valid? a change at all? inside the envelope? a pure tightening?"""
+    current = active.parsed_spec
+    try:
+        spec = apply_changes(current, thinking.changes)
+    except InvalidChangeError as exc:
+        return Verdict(Outcome.INVALID, None, {"schema": exc.problems})
+    if not thinking.changes or policy_checksum(spec) == active.checksum:
+        return Verdict(Outcome.NO_CHANGE, spec, {"schema": "ok", "changed": False})
+    looser = [str(x) for x in loosenings(current, spec)]
+    breaches = [f"{b.scope}.{b.field}: {b.message}" for b in envelope_breaches(spec, envelope, current)]
+    validation = {"schema": "ok", "changed": True, "only_tightens": not looser, "loosenings": looser}
+    validation["envelope"] = breaches or "inside"
+    return Verdict(Outcome.OUTSIDE_ENVELOPE if breaches else Outcome.PROPOSED, spec, validation)
+
+
+def _check(active: PolicyVersion) -> Any:
+    spec = active.parsed_spec
+
+    def check(changes: list[Change]) -> list[str]:
+        try:
+            apply_changes(spec, changes)
+        except InvalidChangeError as exc:
+            return exc.problems
+        return []
+
+    return check
+
+
+def run_cycle(
+    trigger: triggers.Trigger,
+    *,
+    client: Any = None,
+    llm_config: LlmConfig | None = None,
+    use_env_llm: bool = True,
+    transport: Any = None,
+) -> Cycle | None:
+    """Run one cycle now (raises `CycleBusyError` while another runs). None when the Strategist is switched off."""
+    if not StrategistSettings.current().enabled:
+        log.info("Strategist is switched off: %s cycle skipped", trigger.kind)
+        return None
+    client = client if client is not None else strategist_redis()
+    if llm_config is None and use_env_llm:
+        llm_config = LlmConfig.from_env()
+    with cycle_lock(client, float(settings.CIO_STRATEGIST_LOCK_TTL_S)):
+        cycle = _run(trigger, client, llm_config, transport)
+    store_thought(cycle)
+    return cycle
+
+
+def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, transport: Any) -> Cycle:
+    started, clock = timezone.now(), time.monotonic()
+    cycle_id, trace_id = uuid.uuid4().hex, secrets.token_hex(16)
+    scrubber = process_scrubber()
+    row = StrategistSettings.current()
+    envelope = row.envelope()
+    active = selectors.active_version()
+    if active is None:
+        return _record(trigger, cycle_id, trace_id, started, clock, None, None, _idle(), None, None, {}, scrubber)
+    context = build_context(
+        trigger=trigger,
+        now=started,
+        active=active,
+        baseline=baseline_version(active),
+        regime=read_regimes(client, float(settings.CIO_STRATEGIST_REGIME_MAX_AGE_S), started),
+        portfolio=read_portfolio(client, float(settings.CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S), started),
+        envelope=envelope,
+        stats_window_s=int(settings.CIO_STRATEGIST_STATS_WINDOW_S),
+        scrubber=scrubber,
+    )
+    brain: Brain = RuleBrain()
+    failure: BrainUnavailableError | None = None
+    thinking: Thinking | None = None
+    if llm_config is not None:
+        llm = LlmBrain(llm_config, TokenBudget(client, llm_config.daily_token_budget), scrubber, transport)
+        try:
+            thinking, brain = llm.think(context, _check(active)), llm
+        except BrainUnavailableError as exc:
+            failure = exc
+            log.warning("LLM brain unavailable (%s); the rule brain answers this cycle", exc)
+    if thinking is None:
+        brain = RuleBrain()
+        thinking = brain.think(context, _check(active))
+    verdict = judge(active, thinking, envelope)
+    return _record(
+        trigger,
+        cycle_id,
+        trace_id,
+        started,
+        clock,
+        active,
+        context,
+        thinking,
+        verdict,
+        failure,
+        {"brain": brain.name},
+        scrubber,
+    )
+
+
+def _idle() -> Thinking:
+    return Thinking(changes=[], rationale="No active policy: nothing to reason about.", model="-", raw_output="")
+
+
+def _record(
+    trigger: triggers.Trigger,
+    cycle_id: str,
+    trace_id: str,
+    started: datetime,
+    clock: float,
+    active: PolicyVersion | None,
+    context: CycleContext | None,
+    thinking: Thinking,
+    verdict: Verdict | None,
+    failure: BrainUnavailableError | None,
+    meta: dict[str, Any],
+    scrubber: SecretScrubber,
+) -> Cycle:
+    outcome = verdict.outcome if verdict is not None else Outcome.NO_POLICY
+    brain = meta.get("brain", "rules")
+    rationale = scrubber.text(thinking.rationale)
+    with transaction.atomic():
+        proposal, outcome = _propose(active, verdict, outcome, rationale, cycle_id, trace_id, trigger, brain)
+        duration_ms = int((time.monotonic() - clock) * 1000)
+        spent = failure if failure is not None else thinking
+        thought = Thought(
+            thought_id=cycle_id,
+            ts=started,
+            model=thinking.model,
+            inputs_summary=scrubber.value(context.summary()) if context is not None else {"trigger": trigger.kind},
+            output=scrubber.value(
+                {
+                    "changes": [c.model_dump(mode="json") for c in thinking.changes],
+                    "raw": thinking.raw_output,
+                    "attempts": thinking.attempts,
+                    **({"llm_attempt": _attempt(failure)} if failure is not None else {}),
+                }
+            ),
+            rationale=rationale,
+            proposed_version=proposal.version if proposal is not None else None,
+            trigger=trigger.kind,
+            brain=brain,
+            trace_id=trace_id,
+            prompt_hash=spent.prompt_hash,
+            prompt_tokens=spent.prompt_tokens,
+            completion_tokens=spent.completion_tokens,
+            validation={**(verdict.validation if verdict else {}), "outcome": str(outcome)},
+            fallback_reason=scrubber.text(str(failure)) if failure is not None else None,
+            duration_ms=duration_ms,
+        )
+        cycle = Cycle.objects.create(
+            cycle_id=cycle_id,
+            trigger=trigger.kind,
+            trigger_detail=scrubber.value(context.trigger_detail if context is not None else {}),
+            started_at=started,
+            finished_at=timezone.now(),
+            brain=brain,
+            model=thinking.model,
+            fallback_reason=thought.fallback_reason or "",
+            outcome=outcome,
+            based_on_version=active.version if active is not None else None,
+            proposal=proposal,
+            rationale=rationale,
+            prompt_tokens=thought.prompt_tokens,
+            completion_tokens=thought.completion_tokens,
+            duration_ms=duration_ms,
+            trace_id=trace_id,
+            thought=thought_json(thought),
+        )
+    log.info(
+        "Strategist cycle %s (%s, %s brain): %s%s",
+        cycle_id,
+        trigger.kind,
+        brain,
+        outcome,
+        f" v{proposal.version}" if proposal is not None else "",
+    )
+    _remember(trigger, cycle, scrubber)
+    return cycle
+
+
+def _attempt(failure: BrainUnavailableError) -> dict[str, Any]:
+    return {"reason": failure.reason, "detail": failure.detail, "raw": failure.raw_output, "attempts": failure.attempts}
+
+
+def _propose(
+    active: PolicyVersion | None,
+    verdict: Verdict | None,
+    outcome: str,
+    rationale: str,
+    cycle_id: str,
+    trace_id: str,
+    trigger: triggers.Trigger,
+    brain: str,
+) -> tuple[PolicyVersion | None, str]:
+    if active is None or verdict is None or verdict.spec is None or outcome in (Outcome.NO_CHANGE, Outcome.INVALID):
+        return None, outcome
+    checksum = policy_checksum(verdict.spec)
+    pending = PolicyVersion.objects.filter(
+        status__in=(Status.PROPOSED, Status.APPROVED), checksum=checksum, based_on=active
+    ).first()
+    if pending is not None and outcome == Outcome.PROPOSED:
+        return pending, Outcome.DUPLICATE
+    proposal = services.propose(
+        spec=compact_spec(verdict.spec),
+        by=strategist_user(),
+        rationale=f"{rationale}\n\n(Strategist cycle {cycle_id}: {trigger.kind}, {brain} brain)",
+        thought_id=cycle_id,
+        kind=ProposerKind.STRATEGIST,
+        trace_id=trace_id,
+    )
+    if outcome == Outcome.OUTSIDE_ENVELOPE:
+        reason = "outside the Strategist envelope: " + "; ".join(verdict.validation.get("envelope", []))
+        return services.decide_unattended(proposal, approve=False, reason=reason, trace_id=trace_id), outcome
+    _supersede_older(proposal, trace_id)
+    row = StrategistSettings.current()
+    officer = row.auto_approve_authorised_by
+    if row.auto_approve_tightening and officer is not None and verdict.validation.get("only_tightens"):
+        try:
+            approved = services.decide_unattended(
+                proposal,
+                approve=True,
+                authorised_by=officer,
+                reason=f"auto-approved: only tightens v{active.version} (standing authority of {officer})",
+                trace_id=trace_id,
+                detail={"authorised_by": officer.get_username(), "only_tightens": True},
+            )
+            return approved, Outcome.AUTO_APPROVED
+        except PermissionDeniedError:
+            log.warning("auto-approval skipped: %s may no longer approve policies", officer)
+    return proposal, Outcome.PROPOSED
+
+
+def _supersede_older(proposal: PolicyVersion, trace_id: str) -> None:
+    """A newer Strategist proposal replaces the Strategist's pending ones: officers review one, the current one."""
+    older = PolicyVersion.objects.filter(
+        status=Status.PROPOSED, proposer_kind=ProposerKind.STRATEGIST, version__lt=proposal.version
+    )
+    for stale in older:
+        services.decide_unattended(
+            stale,
+            approve=False,
+            reason=f"superseded by the Strategist's newer proposal v{proposal.version}",
+            trace_id=trace_id,
+        )
+
+
+def _remember(trigger: triggers.Trigger, cycle: Cycle, scrubber: SecretScrubber) -> None:
+    """Regime shifts and portfolio breaches join institutional memory, linked to the thought they started."""
+    if trigger.kind not in (triggers.REGIME_SHIFT, triggers.PORTFOLIO_BREACH):
+        return
+    detail = {**scrubber.value(cycle.trigger_detail), "thought_id": cycle.cycle_id, "outcome": cycle.outcome}
+    symbol = detail.get("symbol") if isinstance(detail.get("symbol"), str) else None
+    title = (
+        f"regime shift on {symbol}: {detail.get('from_band')} → {detail.get('to_band')}"
+        if trigger.kind == triggers.REGIME_SHIFT
+        else "portfolio health breach: " + ", ".join(k for k in detail if k in ("drawdown_pct", "concentration"))
+    )
+    incidents.record(
+        incidents.make(
+            f"strategist-{cycle.cycle_id}", trigger.kind, title, cycle.started_at, detail, None, symbol, cycle.trace_id
+        )
+    )
+
+
+# -- the thought outbox --------------------------------------------------------------------------------------------
+def thought_json(thought: Thought) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(asdict(thought)))
+
+
+def thought_of(cycle: Cycle) -> Thought:
+    stored = dict(cycle.thought)
+    stored["ts"] = datetime.fromisoformat(stored["ts"])
+    return thought_from(stored)
+
+
+def store_thought(cycle: Cycle) -> bool:
+    """Write the cycle's thought to the audit store; False (and still pending) when the store is away."""
+    try:
+        get_store().put_thought(thought_of(cycle))
+    except Exception as exc:
+        log.warning("thought %s not stored yet (the audit store is away: %r); it stays pending", cycle.cycle_id, exc)
+        return False
+    Cycle.objects.filter(pk=cycle.pk, thought_stored_at__isnull=True).update(thought_stored_at=timezone.now())
+    return True
+
+
+def flush_thoughts(limit: int = 200) -> int:
+    """Write pending thoughts, oldest first; stops at the first failure (the store is still away)."""
+    stored = 0
+    for cycle in Cycle.objects.filter(thought_stored_at__isnull=True).order_by("started_at", "id")[:limit]:
+        if not store_thought(cycle):
+            break
+        stored += 1
+    return stored

@@ -1,0 +1,143 @@
+"""The Strategist's settings (the human-set envelope, auto-approval, the on/off switch) and its cycles.
+
+A `Cycle` row is written in the same transaction as the proposal it made, with the thought it owes the audit
+store; the thought is then written there and `thought_stored_at` set. If the audit store is away, the row stays
+pending and `flush_thoughts` (a beat task) writes it later: no thought is lost, none is written twice (the
+store keeps one per `thought_id`)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from cio_kernel.policy.envelope import StrategistEnvelope
+from cio_kernel.policy.spec import TradingState
+
+# The envelope's fields, edited here and checked by `cio_kernel.policy.envelope` (one definition of a breach).
+CEILING_FIELDS = (
+    "max_order_notional_usd",
+    "max_order_quantity",
+    "max_symbol_exposure_usd",
+    "max_total_exposure_usd",
+    "max_leverage",
+    "max_daily_loss_usd",
+    "max_drawdown_pct",
+)
+
+
+class StrategistSettings(models.Model):
+    """One row (id 1). Risk officers edit it in admin; every change is kept as a `SettingsChange`."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    enabled = models.BooleanField(default=True, help_text="Run reasoning cycles (scheduled and triggered)")
+    max_order_notional_usd = models.FloatField(null=True, blank=True, help_text="ceiling; empty: no ceiling")
+    max_order_quantity = models.FloatField(null=True, blank=True)
+    max_symbol_exposure_usd = models.FloatField(null=True, blank=True)
+    max_total_exposure_usd = models.FloatField(null=True, blank=True)
+    max_leverage = models.PositiveIntegerField(null=True, blank=True)
+    max_daily_loss_usd = models.FloatField(null=True, blank=True)
+    max_drawdown_pct = models.FloatField(null=True, blank=True, help_text="fraction, e.g. 0.2")
+    min_confidence_floor = models.FloatField(
+        null=True, blank=True, help_text="the global minimum confidence may not go below this"
+    )
+    forbidden_states = models.JSONField(
+        default=list, blank=True, help_text='states the Strategist may never set, e.g. ["halted"]'
+    )
+    auto_approve_tightening = models.BooleanField(
+        default=False,
+        help_text="Approve, under the authority of the officer who turns this on, Strategist proposals that "
+        "provably only tighten the active policy (activation stays a separate step)",
+    )
+    auto_approve_authorised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Strategist settings and envelope"
+        verbose_name_plural = "Strategist settings and envelope"
+
+    def __str__(self) -> str:
+        return "Strategist settings"
+
+    @classmethod
+    def current(cls) -> "StrategistSettings":
+        row, _ = cls.objects.get_or_create(id=1)
+        return row
+
+    def envelope(self) -> StrategistEnvelope:
+        return StrategistEnvelope.model_validate(
+            {
+                **{name: getattr(self, name) for name in CEILING_FIELDS},
+                "min_confidence_floor": self.min_confidence_floor,
+                "forbidden_states": frozenset(TradingState(s) for s in self.forbidden_states or ()),
+            },
+            strict=False,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            **{name: getattr(self, name) for name in CEILING_FIELDS},
+            "min_confidence_floor": self.min_confidence_floor,
+            "forbidden_states": sorted(self.forbidden_states or ()),
+            "auto_approve_tightening": self.auto_approve_tightening,
+        }
+
+
+class SettingsChange(models.Model):
+    """Who changed the Strategist's settings, from what, to what, and why."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    before = models.JSONField()
+    after = models.JSONField()
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"settings changed by {self.by} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Outcome(models.TextChoices):
+    PROPOSED = "proposed", "Proposed a version"
+    AUTO_APPROVED = "auto_approved", "Proposed; approved as a pure tightening"
+    NO_CHANGE = "no_change", "No change needed"
+    DUPLICATE = "duplicate", "Same as a pending proposal"
+    OUTSIDE_ENVELOPE = "outside_envelope", "Refused: outside the envelope"
+    INVALID = "invalid", "Refused: not a valid policy"
+    NO_POLICY = "no_policy", "No active policy to reason about"
+
+
+class Cycle(models.Model):
+    cycle_id = models.CharField(max_length=32, unique=True, help_text="also the thought's id")
+    trigger = models.CharField(max_length=40)
+    trigger_detail = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    brain = models.CharField(max_length=16)
+    model = models.CharField(max_length=200)
+    fallback_reason = models.TextField(blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    based_on_version = models.PositiveIntegerField(null=True)
+    proposal = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="strategist_cycles"
+    )
+    rationale = models.TextField(blank=True)
+    prompt_tokens = models.IntegerField(default=0)
+    completion_tokens = models.IntegerField(default=0)
+    duration_ms = models.IntegerField()
+    trace_id = models.CharField(max_length=32)
+    thought = models.JSONField(help_text="the thought as written to the audit store")
+    thought_stored_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"cycle {self.cycle_id[:8]} ({self.trigger}): {self.outcome}"

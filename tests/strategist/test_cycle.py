@@ -1,0 +1,111 @@
+"""A reasoning cycle end to end, in process, against the real database, Redis and NATS: what it proposes, how,
+and what it leaves behind (the cycle row, the thought in the audit store, the version's link to it)."""
+
+import pytest
+
+from audit.store import get_store
+from policies.models import PolicyVersion, ProposerKind, Status
+from policies.strategist import cycle as cycles
+from policies.strategist.models import Cycle, Outcome, StrategistSettings
+from policies.strategist.triggers import MANUAL, SCHEDULE, Trigger
+from tests.strategist.conftest import portfolio, regime
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(redis_client, kind=SCHEDULE, **kwargs):
+    return cycles.run_cycle(Trigger(kind, {}), client=redis_client, use_env_llm=False, **kwargs)
+
+
+def test_rule_brain_proposes_a_tightening_linked_to_its_thought(active_policy, redis_client):
+    regime(redis_client, "BTCUSDT", 0.07)  # volatile
+    cycle = run(redis_client)
+
+    assert cycle.outcome == Outcome.PROPOSED and cycle.brain == "rules" and cycle.model == "rules-v1"
+    proposal = cycle.proposal
+    assert proposal.status == Status.PROPOSED and proposal.proposer_kind == ProposerKind.STRATEGIST
+    assert proposal.proposed_by.username == "strategist" and proposal.thought_id == cycle.cycle_id
+    assert proposal.based_on_id == active_policy.pk
+    spec = proposal.parsed_spec
+    assert spec.symbols["BTCUSDT"].max_order_notional_usd == 10_000  # half of the officers' 20,000
+    assert spec.symbols["BTCUSDT"].max_order_quantity == 1.0  # everything else untouched
+    assert "BTCUSDT volatility 7.0% is volatile" in proposal.rationale
+
+    thought = get_store().get_thought(cycle.cycle_id)
+    assert thought is not None and Cycle.objects.get(pk=cycle.pk).thought_stored_at is not None
+    assert thought.proposed_version == proposal.version and thought.trigger == SCHEDULE and thought.brain == "rules"
+    assert thought.trace_id == cycle.trace_id and thought.prompt_hash is None and thought.prompt_tokens == 0
+    assert thought.validation["only_tightens"] is True and thought.validation["envelope"] == "inside"
+    assert thought.inputs_summary["regime"]["BTCUSDT"]["volatility"] == 0.07
+    assert thought.output["changes"] == [
+        {"scope": "symbol", "key": "BTCUSDT", "field": "max_order_notional_usd", "value": 10_000.0}
+    ]
+
+
+def test_the_same_conditions_propose_nothing_new(active_policy, redis_client):
+    regime(redis_client, "BTCUSDT", 0.07)
+    first = run(redis_client)
+    again = run(redis_client)
+    assert again.outcome == Outcome.DUPLICATE and again.proposal_id == first.proposal_id
+    assert PolicyVersion.objects.filter(proposer_kind=ProposerKind.STRATEGIST).count() == 1
+
+
+def test_quiet_conditions_are_no_change(active_policy, redis_client):
+    regime(redis_client, "BTCUSDT", 0.01)
+    portfolio(redis_client, drawdown=0.01)
+    cycle = run(redis_client)
+    assert cycle.outcome == Outcome.NO_CHANGE and cycle.proposal is None
+    assert cycle.rationale.startswith("No change")
+    assert get_store().get_thought(cycle.cycle_id).proposed_version is None
+
+
+def test_a_newer_proposal_supersedes_the_strategists_pending_one(active_policy, redis_client):
+    regime(redis_client, "BTCUSDT", 0.07)
+    first = run(redis_client)
+    regime(redis_client, "BTCUSDT", 0.2)  # extreme: a different proposal
+    second = run(redis_client)
+    first.proposal.refresh_from_db()
+    assert second.outcome == Outcome.PROPOSED
+    assert first.proposal.status == Status.REJECTED
+    assert f"superseded by the Strategist's newer proposal v{second.proposal.version}" in first.proposal.decision_reason
+    spec = second.proposal.parsed_spec
+    assert (
+        spec.symbols["BTCUSDT"].max_order_notional_usd == 5_000 and spec.symbols["BTCUSDT"].trading_state == "reducing"
+    )
+
+
+def test_auto_approval_only_for_pure_tightenings_under_an_officers_authority(active_policy, redis_client, users):
+    settings_row = StrategistSettings.current()
+    settings_row.auto_approve_tightening = True
+    settings_row.auto_approve_authorised_by = users["officer2"]
+    settings_row.save()
+    regime(redis_client, "BTCUSDT", 0.07)
+    tightening = run(redis_client)
+    assert tightening.outcome == Outcome.AUTO_APPROVED
+    assert tightening.proposal.status == Status.APPROVED and tightening.proposal.decided_by == users["officer2"]
+    assert tightening.proposal.activated_at is None  # activation stays a person's step
+
+
+def test_auto_approval_lapses_when_the_officer_loses_the_right(active_policy, redis_client, users):
+    settings_row = StrategistSettings.current()
+    settings_row.auto_approve_tightening = True
+    settings_row.auto_approve_authorised_by = users["officer2"]
+    settings_row.save()
+    users["officer2"].groups.clear()
+    regime(redis_client, "BTCUSDT", 0.07)
+    cycle = run(redis_client)
+    assert cycle.outcome == Outcome.PROPOSED and cycle.proposal.status == Status.PROPOSED
+
+
+def test_switched_off_runs_nothing(active_policy, redis_client):
+    settings_row = StrategistSettings.current()
+    settings_row.enabled = False
+    settings_row.save()
+    assert run(redis_client) is None
+    assert not Cycle.objects.exists()
+
+
+def test_no_active_policy_is_recorded(strategist_stack, users, redis_client):
+    cycle = run(redis_client, kind=MANUAL)
+    assert cycle.outcome == Outcome.NO_POLICY and cycle.proposal is None
+    assert get_store().get_thought(cycle.cycle_id).validation["outcome"] == Outcome.NO_POLICY
