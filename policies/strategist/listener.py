@@ -75,8 +75,8 @@ class Listener:
         before = RegimeEntry.model_validate_json(raw) if raw else None
         after = RegimeEntry.of(update)
         await self._redis.hset(REGIME_KEY, update.symbol, after.model_dump_json())
-        self.counters["regime"] += 1
         await self.fire(triggers.regime_shift(update.symbol, before, after))
+        self.counters["regime"] += 1
 
     async def on_snapshot(self, msg: Msg) -> None:
         snapshot = self._parse(PortfolioSnapshot, msg)
@@ -86,20 +86,20 @@ class Listener:
         before = PortfolioSummary.model_validate_json(raw) if raw else None
         after = PortfolioSummary.of(snapshot)
         await self._redis.set(PORTFOLIO_KEY, after.model_dump_json())
-        self.counters["snapshot"] += 1
         config = self._config
         await self.fire(triggers.portfolio_breach(before, after, config.drawdown_at, config.concentration_at))
+        self.counters["snapshot"] += 1
 
     async def on_rejected(self, msg: Msg) -> None:
-        self.counters["rejected"] += 1
         await self.fire(self._rejections.observe(self._clock()))
+        self.counters["rejected"] += 1
 
     async def on_alert(self, msg: Msg) -> None:
         alert = self._parse(Alert, msg)
         if alert is None:
             return
-        self.counters["alert"] += 1
         await self.fire(triggers.alert_trigger(alert, self._warnings, self._clock()))
+        self.counters["alert"] += 1
 
     async def fire(self, trigger: triggers.Trigger | None) -> bool:
         """Start a cycle for `trigger` unless one of its kind started within the debounce window."""

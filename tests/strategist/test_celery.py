@@ -1,0 +1,103 @@
+"""Cycles through real Celery: beat's database schedule starts them, a worker runs them, a trigger from the
+listener reaches the worker through the broker, and a worker killed mid-cycle never blocks the Strategist for
+longer than the lock's time to live."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from policies.strategist import cycle as cycles
+from policies.strategist.lock import LOCK_KEY, CycleBusyError
+from policies.strategist.models import Cycle, Outcome
+from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
+from tests.audit.ingest_helpers import wait_for
+from tests.fakes.openai_server import Step
+from tests.strategist.conftest import regime
+from tests.strategist.processes import celery_env, start_beat, start_worker
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+
+@pytest.fixture
+def env(strategist_stack, redis_url, tmp_path, broker):
+    return celery_env(strategist_stack, redis_url, tmp_path)
+
+
+@pytest.fixture
+def worker_processes():
+    started = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def test_beat_schedules_cycles_that_a_worker_runs(active_policy, redis_client, env, tmp_path, worker_processes):
+    regime(redis_client, "BTCUSDT", 0.07)
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(  # the row the migration made, when this test runs first
+        name="strategist: reasoning cycle",
+        defaults={
+            "task": "strategist.run_cycle",
+            "interval": every_second,
+            "kwargs": json.dumps({"trigger": SCHEDULE}),
+        },
+    )
+    worker_processes.append(start_worker(env, tmp_path / "worker.log"))
+    worker_processes.append(start_beat(env, tmp_path / "beat.log", tmp_path))
+
+    wait_for(lambda: Cycle.objects.filter(trigger=SCHEDULE).count() >= 2, 60, "two scheduled cycles")
+    first, second = Cycle.objects.filter(trigger=SCHEDULE).order_by("started_at")[:2]
+    assert first.outcome == Outcome.PROPOSED and first.brain == "rules"
+    assert second.outcome == Outcome.DUPLICATE and second.proposal_id == first.proposal_id
+    assert first.thought_stored_at is not None
+
+
+def test_a_trigger_reaches_the_worker_through_the_broker(active_policy, redis_client, env, tmp_path, worker_processes):
+    from policies.strategist.listener import celery_enqueue
+
+    worker_processes.append(start_worker(env, tmp_path / "worker.log"))
+    regime(redis_client, "BTCUSDT", 0.2)
+    asyncio.run(celery_enqueue()(Trigger(REGIME_SHIFT, {"symbol": "BTCUSDT", "to_band": "extreme"})))
+
+    cycle = wait_for(lambda: Cycle.objects.filter(trigger=REGIME_SHIFT).first(), 60, "the triggered cycle")
+    assert cycle.trigger_detail == {"symbol": "BTCUSDT", "to_band": "extreme"}
+    assert cycle.proposal.parsed_spec.symbols["BTCUSDT"].trading_state == "reducing"
+
+
+def test_a_worker_killed_mid_cycle_holds_the_lock_only_until_it_lapses(
+    active_policy, redis_client, strategist_stack, redis_url, tmp_path, fake_llm, worker_processes, broker
+):
+    fake_llm.then(Step(content="{}", delay_s=60))  # the LLM never answers in time: the cycle is stuck in it
+    env = celery_env(
+        strategist_stack,
+        redis_url,
+        tmp_path,
+        CIO_LLM_BASE_URL=fake_llm.base_url,
+        CIO_LLM_TIMEOUT_S="60",
+        CIO_STRATEGIST_LOCK_TTL_S="2",
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    worker_processes.append(worker)
+    from policies.strategist.tasks import run_cycle
+
+    run_cycle.apply_async(kwargs={"trigger": "manual"})
+    wait_for(lambda: fake_llm.requests, 60, "the worker's cycle to reach the LLM")
+    holder = redis_client.get(LOCK_KEY)
+    assert holder is not None
+    # The cycle outlives the lock's 2 s time to live: the worker keeps renewing it (watched for three of them).
+    held_since = time.monotonic()
+    wait_for(lambda: time.monotonic() - held_since > 6 or redis_client.get(LOCK_KEY) != holder, 10, "6 s to pass")
+    assert redis_client.get(LOCK_KEY) == holder
+    with pytest.raises(CycleBusyError):
+        cycles.run_cycle(Trigger(SCHEDULE, {}), client=redis_client, use_env_llm=False)
+
+    worker.kill()
+    ttl_ms = redis_client.pttl(LOCK_KEY)
+    assert 0 < ttl_ms <= 2000  # nobody renews it any more: it lapses within its time to live
+    wait_for(lambda: redis_client.get(LOCK_KEY) is None, 10, "the dead worker's lock to lapse")
+    cycle = cycles.run_cycle(Trigger(SCHEDULE, {}), client=redis_client, use_env_llm=False)
+    assert cycle is not None and cycle.brain == "rules"
+    assert not Cycle.objects.filter(trigger="manual").exists()  # the killed cycle left nothing half-written
