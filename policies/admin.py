@@ -124,7 +124,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         if obj is None:
             return ["spec", "rationale"]
-        return ["version", "status", "checksum", "rendered_spec", "diff_to_active", *HISTORY_FIELDS]
+        thought = ["strategist_thought"] if obj.thought_id else []
+        return ["version", "status", "checksum", "rendered_spec", "diff_to_active", *HISTORY_FIELDS, *thought]
 
     def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         return [] if obj is None else self.get_fields(request, obj)
@@ -152,6 +153,24 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "<p>from active v{}:</p><pre>{}</pre>",
             active.version,
             format_html_join("\n", "{}", ((str(c),) for c in changes)),
+        )
+
+    @admin.display(description="the Strategist's thought")
+    def strategist_thought(self, obj: PolicyVersion) -> str:
+        from policies.strategist.models import Cycle
+
+        cycle = Cycle.objects.filter(cycle_id=obj.thought_id).first()
+        if cycle is None:
+            return f"thought {obj.thought_id} (no cycle on record)"
+        return format_html(
+            '<a href="{}">cycle {}</a>: {} trigger, {} brain ({}){}<br>validation: <code>{}</code>',
+            reverse("admin:strategist_cycle_change", args=[cycle.pk]),
+            cycle.cycle_id[:12],
+            cycle.trigger,
+            cycle.brain,
+            cycle.model,
+            f"; the LLM was not used: {cycle.fallback_reason}" if cycle.fallback_reason else "",
+            json.dumps(cycle.thought.get("validation", {})),
         )
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:

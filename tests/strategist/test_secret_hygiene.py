@@ -119,7 +119,8 @@ def test_no_secret_leaves_through_a_prompt_a_thought_a_log_or_an_audit_record(
         assert request.headers["Authorization"] == f"Bearer {LLM_KEY}"
         others = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         assert not [s for s in SECRETS if s in request.body.decode() or s in json.dumps(others)]
-    print("BODY0", fake_llm.requests[0].body.decode()[-1500:]); print("BODY3", fake_llm.requests[3].body.decode()[-600:])
+    print("BODY0", fake_llm.requests[0].body.decode()[-1500:])
+    print("BODY3", fake_llm.requests[3].body.decode()[-600:])
     assert "[REDACTED]" in fake_llm.bodies()  # the planted ones were there to be found, and were replaced
 
     store = get_store()

@@ -1,0 +1,214 @@
+"""The Strategist in admin: its settings and envelope (risk officers edit them, with a reason, and every change is
+kept), and its cycles with their thoughts, linked to the versions they proposed. "Run a cycle now" queues one."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from cio_kernel.policy.spec import TradingState
+from policies import roles
+from policies.strategist.models import CEILING_FIELDS, Cycle, SettingsChange, StrategistSettings
+from policies.strategist.triggers import MANUAL
+
+
+def _officer(request: HttpRequest) -> bool:
+    return request.user.has_perm(roles.perm(roles.APPROVE))
+
+
+def _viewer(request: HttpRequest) -> bool:
+    return request.user.has_perm(roles.perm(roles.VIEW))
+
+
+class SettingsForm(forms.ModelForm):
+    forbidden_states = forms.MultipleChoiceField(
+        choices=[(s.value, s.value) for s in TradingState if s is not TradingState.ACTIVE],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="states the Strategist may never set (it can never release one in any case)",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), help_text="recorded with the change")
+
+    class Meta:
+        model = StrategistSettings
+        fields = ["enabled", *CEILING_FIELDS, "min_confidence_floor", "forbidden_states", "auto_approve_tightening"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        candidate = StrategistSettings(**{k: v for k, v in data.items() if k != "reason"})
+        try:
+            candidate.envelope()  # the same model the cycle checks with: a bad envelope is refused here
+        except ValueError as exc:
+            raise forms.ValidationError(f"not a valid envelope: {exc}") from exc
+        return data
+
+
+@admin.register(StrategistSettings)
+class StrategistSettingsAdmin(admin.ModelAdmin):
+    form = SettingsForm
+    readonly_fields = ["auto_approve_authorised_by", "updated_by", "updated_at", "history"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*SettingsForm.Meta.fields, "reason", *self.readonly_fields]
+
+    @admin.display(description="changes")
+    def history(self, obj: StrategistSettings) -> str:
+        rows = SettingsChange.objects.select_related("by")[:50]
+        if not rows:
+            return "none yet"
+        return format_html(
+            "<table>{}</table>",
+            format_html(
+                "".join(
+                    format_html(
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                        f"{r.at:%Y-%m-%d %H:%M:%S}",
+                        r.by,
+                        r.reason,
+                        json.dumps({k: v for k, v in r.after.items() if r.before.get(k) != v}),
+                    )
+                    for r in rows
+                )
+            ),
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        StrategistSettings.current()
+        return HttpResponseRedirect(reverse("admin:strategist_strategistsettings_change", args=[1]))
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        return StrategistSettings.current() if str(object_id) == "1" else None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _officer(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _viewer(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _viewer(request)
+
+    def save_model(self, request: HttpRequest, obj: StrategistSettings, form: Any, change: bool) -> None:
+        before = StrategistSettings.current().as_dict()
+        if obj.auto_approve_tightening and not before["auto_approve_tightening"]:
+            obj.auto_approve_authorised_by = request.user  # auto-approvals are made under this officer's authority
+        elif not obj.auto_approve_tightening:
+            obj.auto_approve_authorised_by = None
+        obj.updated_by = request.user
+        obj.save()
+        SettingsChange.objects.create(
+            by=request.user, before=before, after=obj.as_dict(), reason=form.cleaned_data["reason"]
+        )
+
+
+@admin.register(Cycle)
+class CycleAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "brain",
+        "model",
+        "outcome",
+        "proposal_link",
+        "fallback",
+        "tokens",
+        "duration_ms",
+        "stored",
+    ]
+    list_filter = ["outcome", "trigger", "brain"]
+    search_fields = ["cycle_id", "trace_id", "rationale"]
+    list_select_related = ["proposal"]
+    change_list_template = "admin/strategist/cycle/change_list.html"
+    fields = [
+        "cycle_id",
+        "trigger",
+        "trigger_detail",
+        "started_at",
+        "finished_at",
+        "brain",
+        "model",
+        "fallback_reason",
+        "outcome",
+        "based_on_version",
+        "proposal_link",
+        "rationale",
+        "prompt_tokens",
+        "completion_tokens",
+        "duration_ms",
+        "trace_id",
+        "thought_stored_at",
+        "rendered_thought",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="proposal")
+    def proposal_link(self, obj: Cycle) -> str:
+        if obj.proposal is None:
+            return "-"
+        url = reverse("admin:policies_policyversion_change", args=[obj.proposal.pk])
+        return format_html('<a href="{}">v{} ({})</a>', url, obj.proposal.version, obj.proposal.status)
+
+    @admin.display(description="fallback")
+    def fallback(self, obj: Cycle) -> str:
+        return obj.fallback_reason.split(":", 1)[0] if obj.fallback_reason else ""
+
+    @admin.display(description="tokens")
+    def tokens(self, obj: Cycle) -> int:
+        return obj.prompt_tokens + obj.completion_tokens
+
+    @admin.display(description="thought stored", boolean=True)
+    def stored(self, obj: Cycle) -> bool:
+        return obj.thought_stored_at is not None
+
+    @admin.display(description="thought (as stored in the audit store)")
+    def rendered_thought(self, obj: Cycle) -> str:
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(obj.thought, indent=2))
+
+    def get_urls(self) -> list[Any]:
+        run = path("run/", self.admin_site.admin_view(self.run_now), name="strategist_cycle_run")
+        return [run, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "can_run": _officer(request)})
+
+    def run_now(self, request: HttpRequest) -> HttpResponse:
+        back = HttpResponseRedirect(reverse("admin:strategist_cycle_changelist"))
+        if request.method != "POST" or not _officer(request):
+            self.message_user(request, "only a risk officer can start a cycle", messages.ERROR)
+            return back
+        from policies.strategist.tasks import run_cycle
+
+        try:
+            run_cycle.apply_async(
+                kwargs={"trigger": MANUAL, "detail": {"by": request.user.get_username()}}, retry=False
+            )
+        except Exception as exc:
+            self.message_user(request, f"the cycle could not be queued (is the broker up?): {exc!r}", messages.ERROR)
+            return back
+        self.message_user(request, "a cycle was queued; it appears here when a worker has run it", messages.SUCCESS)
+        return back
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _viewer(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _viewer(request)
