@@ -129,6 +129,17 @@ NATS_ROLES: dict[str, NatsRole] = {
             subscribe=(SIGNALS, subjects.FLEET_HEARTBEAT, subjects.GATE_HEARTBEAT),
         ),
         NatsRole("marketdata", publish=(subjects.MARKET_REGIME,), subscribe=()),
+        # The Strategist's listener: it only hears its inputs and triggers (rejected decisions as they are audited).
+        NatsRole(
+            "strategist",
+            publish=(),
+            subscribe=(
+                subjects.MARKET_REGIME,
+                subjects.PORTFOLIO_SNAPSHOT,
+                f"{AUDIT_SUBJECT_PREFIX}.rejected",
+                subjects.ALERTS,
+            ),
+        ),
         NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
         *(strategy_identity(strategy_id) for strategy_id in DEDICATED_STRATEGIES),
     )
@@ -161,6 +172,21 @@ REDIS_ROLES: dict[str, RedisRole] = {
             "control",
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
             f"+get +set +eval +evalsha +scan +mget +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+        ),
+        # The Strategist (listener and cycles): its own keys (inputs, cycle lock, token budget, debouncing) and
+        # reading the active policy (a proposal's version number starts above it).
+        RedisRole(
+            "strategist",
+            f"resetkeys %R~policy:active ~strategist:* resetchannels -@all "
+            f"+get +set +del +hget +hset +hgetall +incrby +expire +pexpire +pttl +eval +evalsha {_CONNECTION}",
+        ),
+        # Celery's broker (kombu's Redis transport): its queues, bindings, unacknowledged messages and the
+        # workers' control channels; nothing of the policy's, the gates' or the Strategist's.
+        RedisRole(
+            "celery",
+            "resetkeys ~celery* ~_kombu.* ~unacked* ~*.reply.celery.pidbox resetchannels &* -@all "
+            f"+@read +@write +@list +@set +@sortedset +@hash +@string +@keyspace +@pubsub +@scripting "
+            f"+time -@dangerous {_TRANSACTIONS} {_CONNECTION}",
         ),
         # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
         # its own keys only, the data commands and scripts it runs, nothing administrative.
@@ -195,7 +221,10 @@ def render_nats_config() -> str:
             f'      user: "{role.name}"',
             f"      password: ${role.password_variable}",
             "      permissions: {",
-            f"        publish: {{ allow: {_list(role.publish)} }}",
+            # An empty allow list would mean "no restriction" to NATS: an identity that publishes nothing is denied all.
+            f"        publish: {{ allow: {_list(role.publish)} }}"
+            if role.publish
+            else '        publish: { deny: [">"] }',
             f"        subscribe: {{ allow: {_list(role.subscriptions())} }}",
         ]
         if role.allow_responses:

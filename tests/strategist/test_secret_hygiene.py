@@ -21,7 +21,7 @@ from policies.strategist.tasks import run_cycle
 from tests.audit.ingest_helpers import wait_for
 from tests.factories import make_spec
 from tests.fakes.openai_server import Step, answer
-from tests.strategist.conftest import BASE_SPEC, llm_config, portfolio, regime
+from tests.strategist.conftest import BASE_SPEC, portfolio, regime
 from tests.strategist.processes import celery_env, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -64,7 +64,8 @@ def test_no_secret_leaves_through_a_prompt_a_thought_a_log_or_an_audit_record(
         )
     )
     parroting = answer(
-        rationale=f"Tighten. (I was told {ENV_SECRETS['EXCHANGE_PASSPHRASE']} and {LLM_KEY}; password={INPUT_SECRETS[1]})",
+        rationale=f"Tighten. (I was told {ENV_SECRETS['EXCHANGE_PASSPHRASE']} and {LLM_KEY}; "
+        f"password={INPUT_SECRETS[1]})",
         changes=[
             {"scope": "global", "field": "min_confidence", "value": 0.6, "note": ENV_SECRETS["BINANCE_API_KEY"]}
         ],  # an extra key: invalid, asked again

@@ -1,0 +1,121 @@
+"""The Strategist under the shipped least-privilege configuration (deploy/access.py rendered into real servers):
+the listener hears its inputs under its own NATS and Redis identities, a Celery worker runs a full cycle with the
+`celery` identity as its broker and the `strategist` identity for its keys, and neither can touch what is not
+theirs."""
+
+import asyncio
+import base64
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import NoPermissionError
+
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY
+from cio_kernel.redis_keys import LATCHES_KEY
+from policies import services
+from policies.strategist.inputs import REGIME_KEY
+from policies.strategist.listener import Listener
+from policies.strategist.lock import CycleLock
+from policies.strategist.models import Cycle, Outcome
+from policies.strategist.tasks import run_cycle
+from tests.audit.ingest_helpers import wait_for
+from tests.factories import TEST_SIGNER, make_spec
+from tests.integration.test_access import Secured
+from tests.strategist.conftest import BASE_SPEC, regime
+from tests.strategist.processes import celery_env, start_worker
+from tests.strategist.test_listener import SETTINGS
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def secured(tmp_path):
+    stack = Secured(tmp_path)
+    yield stack
+    stack.stop()
+
+
+async def test_the_listener_hears_its_inputs_and_nothing_else(secured):
+    listener_nc = await secured.connect("strategist")
+    marketdata = await secured.connect("marketdata")
+    client = aioredis.Redis.from_url(secured.redis_url("strategist"))
+    requested = []
+
+    async def enqueue(trigger):
+        requested.append(trigger)
+
+    try:
+        listener = Listener(client, enqueue, SETTINGS)
+        await listener.subscribe(listener_nc)
+        await listener_nc.flush()
+        body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.3}
+        await marketdata.publish("cio.market.regime", orjson.dumps(body))
+        await marketdata.flush()
+        for _ in range(200):
+            if listener.counters["regime"]:
+                break
+            await asyncio.sleep(0.01)  # the message crosses a real server
+        assert listener.counters["regime"] == 1 and [t.kind for t in requested] == ["regime_shift"]
+        assert await client.hget(REGIME_KEY, "BTCUSDT") is not None
+        await listener_nc.publish("signals.trading.x", b"{}")  # it may publish nothing at all
+        await listener_nc.flush()
+        for _ in range(200):
+            if secured.violations("strategist"):
+                break
+            await asyncio.sleep(0.01)
+        assert secured.violations("strategist")
+        with pytest.raises(NoPermissionError):
+            await client.set(ACTIVE_POLICY_KEY, b"{}")
+        with pytest.raises(NoPermissionError):
+            await client.hgetall(LATCHES_KEY)
+    finally:
+        await client.aclose()
+        for nc in secured.clients:
+            await nc.close()
+
+
+def test_the_cycle_lock_works_under_the_strategist_identity(secured):
+    client = redis.Redis.from_url(secured.redis_url("strategist"))
+    lock = CycleLock(client, ttl_s=5)
+    assert lock.acquire()
+    assert not CycleLock(client, ttl_s=5).acquire()
+    lock.release()
+    assert CycleLock(client, ttl_s=5).acquire()
+    celery = redis.Redis.from_url(secured.redis_url("celery"))
+    with pytest.raises(NoPermissionError):
+        celery.get("strategist:cycle_lock")  # the broker's identity sees only the broker's keys
+    with pytest.raises(NoPermissionError):
+        celery.get(ACTIVE_POLICY_KEY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_a_cycle_with_the_broker_and_strategist_identities(secured, settings, users, tmp_path, broker):
+    settings.REDIS_URL = secured.redis_url("control")
+    settings.NATS_URL = secured.nats_url("control")
+    settings.CIO_NATS_INBOX_PREFIX = "_INBOX.control"
+    key_file = tmp_path / "policy-signing.key"
+    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
+    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
+    v1 = services.propose(
+        spec=make_spec(**BASE_SPEC).model_dump(mode="json", by_alias=True), by=users["officer1"], rationale="base"
+    )
+    services.approve(v1, by=users["officer2"])
+    services.activate(v1, by=users["officer2"])
+    regime(redis.Redis.from_url(secured.redis_url("strategist")), "BTCUSDT", 0.07)
+
+    env = celery_env(settings, secured.redis_url("celery"), tmp_path)
+    env.update(REDIS_URL=secured.redis_url("strategist"), CIO_STRATEGIST_REDIS_URL=secured.redis_url("strategist"))
+    from cio_site.celery import app
+
+    app.conf.broker_url, app._pool, app.amqp._producer_pool = secured.redis_url("celery"), None, None
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        run_cycle.apply_async(kwargs={"trigger": "manual"})
+        cycle = wait_for(lambda: Cycle.objects.first(), 60, "the cycle under least privilege")
+    finally:
+        worker.stop()
+    assert cycle.outcome == Outcome.PROPOSED and cycle.proposal.version == 2
+    assert "NOPERM" not in worker.log() and "NoPermission" not in worker.log()
