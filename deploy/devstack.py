@@ -125,6 +125,17 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         "CIO_POLICY_SIGNING_KEY_FILE": str(state / PRIVATE_KEY_FILE),
     }
     ingest_env = {**base, **component_env("audit", args, passwords, None), **feed_redis}
+    # The Strategist (worker, beat, listener): its own Redis keys, the broker under the `celery` identity.
+    broker = {"CIO_CELERY_BROKER_URL": access.redis_url("celery", args.redis_port, passwords)}
+    strategist_env = {
+        **base,
+        **component_env("strategist", args, passwords, "strategist"),
+        **broker,
+        "CIO_STRATEGIST_REDIS_URL": access.redis_url("strategist", args.redis_port, passwords),
+    }
+    control_env.update(broker)  # the admin's "run a cycle now" queues a task
+    # The demo runs a cycle every minute (a deployment's default is 15; the schedule is editable in admin).
+    control_env.setdefault("CIO_STRATEGIST_INTERVAL_S", os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60"))
     gate_env = {
         **base,
         **component_env("gate", args, passwords, "gate"),
@@ -203,10 +214,26 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     children.append(
         Child("ingest", [sys.executable, "manage.py", "audit_ingest", "--stats-every", "30"], env=ingest_env)
     )
+    celery = [sys.executable, "-m", "celery", "-A", "cio_site"]
+    children += [
+        Child(
+            "work",
+            [*celery, "worker", "-P", "threads", "-c", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
+            env=strategist_env,
+        ),
+        Child(
+            "beat",
+            [*celery, "beat", "-l", "INFO", "--pidfile=", "-s", str(state / "celerybeat-schedule")],
+            env=strategist_env,
+        ),
+        Child("strat", [sys.executable, "manage.py", "strategist_listen", "--stats-every", "60"], env=strategist_env),
+    ]
     if not args.no_demo:
         children.append(
             Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
         )
+        market_env = {**base, **component_env("marketdata", args, passwords, None)}
+        children.append(Child("mkt", [sys.executable, "-m", "deploy.demo_market"], env=market_env))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,7 +268,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
             task.cancel()
     finally:
         print(
-            "[stack] stopping: demo, ingest, reconciler, web, gate (drains and flushes audit), redis, nats", flush=True
+            "[stack] stopping: demo, Strategist (listener, beat, worker), ingest, reconciler, web, gate (drains and "
+            "flushes audit), redis, nats",
+            flush=True,
         )
         for child in reversed(started):
             code = await child.stop()
@@ -253,6 +282,9 @@ def banner(
     args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str], passwords: dict[str, str]
 ) -> str:
     web = f"http://127.0.0.1:{args.web_port}"
+    interval = os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60")
+    llm = os.environ.get("CIO_LLM_BASE_URL")
+    brain = f"LLM at {llm} (rules when it fails)" if llm else "rules (set CIO_LLM_BASE_URL for an LLM)"
     logins = "\n".join(f"[stack]     {line}" for line in accounts) or "[stack]     (see .cio/local-credentials.json)"
     services = "\n".join(
         f"[stack]     {key.replace(':', ' user '):<24} password {value}" for key, value in sorted(passwords.items())
@@ -270,6 +302,11 @@ def banner(
 [stack]   audit ingest      CIO_AUDIT -> audit store (Django database); decisions arrive live at
 [stack]                     {web}/admin/audit/decision/live/   browse {web}/admin/audit/decision/
 [stack]   admin             {web}/admin/   (risk officers approve, activate, kill switch)
+[stack]   Strategist        Celery worker + beat (a cycle every {interval} s on first run; schedule in admin),
+[stack]                     listener on cio.market.regime / cio.portfolio.snapshot / rejections / alerts;
+[stack]                     brain: {brain}
+[stack]                     cycles and thoughts {web}/admin/strategist/cycle/
+[stack]                     its proposals wait for an officer in {web}/admin/policies/policyversion/
 [stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
 [stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)

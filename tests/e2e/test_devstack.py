@@ -46,7 +46,12 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         lines.append(line)
         approved = any("[ demo] APPROVED" in entry for entry in lines)
         rejected = any("[ demo] REJECTED" in entry and "_" in entry.split("REJECTED")[1] for entry in lines)
-        if approved and rejected and any("VAL_ERR" in entry for entry in lines):
+        # The demo portfolio is concentrated in BTC and the market stand-in starts ETH volatile: the listener
+        # triggers a cycle at once, and the worker's rule brain proposes.
+        strategist = any(
+            "[ work]" in entry and "Strategist cycle" in entry and "proposed v" in entry for entry in lines
+        )
+        if approved and rejected and strategist and any("VAL_ERR" in entry for entry in lines):
             break
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
@@ -60,7 +65,8 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "login officer1" in output and "login officer2" in output
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
     assert "SYMBOL_DENIED" in output or "CONFIDENCE_TOO_LOW" in output
-    for name in ("demo", "recon", "web", "gate", "redis", "nats"):
+    assert "rules brain): proposed v2" in output  # the first proposal after the seeded v1
+    for name in ("mkt", "demo", "strat", "beat", "work", "ingest", "recon", "web", "gate", "redis", "nats"):
         assert f"[stack] {name} stopped (exit 0)" in output, output
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())
