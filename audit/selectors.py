@@ -3,7 +3,7 @@ that explains it, and a trace followed from the decision to the policy version, 
 that proposed it. The store is whichever backend is configured; policy history lives in the Django database."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -130,17 +130,7 @@ def policy_context_dict(context: PolicyContext) -> dict[str, Any] | None:
 
 
 def thought_dict(thought: Thought | None) -> dict[str, Any] | None:
-    if thought is None:
-        return None
-    return {
-        "thought_id": thought.thought_id,
-        "ts": thought.ts,
-        "model": thought.model,
-        "inputs_summary": thought.inputs_summary,
-        "output": thought.output,
-        "rationale": thought.rationale,
-        "proposed_version": thought.proposed_version,
-    }
+    return asdict(thought) if thought is not None else None
 
 
 def trace(trace_id: str) -> list[tuple[DecisionRecord, PolicyContext]]:

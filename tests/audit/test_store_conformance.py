@@ -104,6 +104,66 @@ def test_thoughts_are_stored_once(audit_store):
     assert audit_store.get_thought("th-2") is None
 
 
+def test_a_strategist_thought_keeps_every_field(audit_store):
+    thought = Thought(
+        "th-9",
+        T0,
+        "gpt-test",
+        {"trigger": "regime_shift", "regime": {"BTCUSDT": {"volatility": 0.07}}},
+        {"changes": [{"scope": "global", "field": "min_confidence", "value": 0.6}], "raw": "{}", "attempts": 2},
+        "tighter",
+        7,
+        trigger="regime_shift",
+        brain="llm",
+        trace_id="ab" * 16,
+        prompt_hash="cd" * 32,
+        prompt_tokens=1234,
+        completion_tokens=56,
+        validation={"schema": "ok", "only_tightens": True, "envelope": "inside", "outcome": "proposed"},
+        fallback_reason=None,
+        duration_ms=812,
+    )
+    assert audit_store.put_thought(thought)
+    stored = audit_store.get_thought("th-9")
+    assert stored is not None
+    assert (stored.trigger, stored.brain, stored.trace_id, stored.prompt_hash) == (
+        "regime_shift",
+        "llm",
+        "ab" * 16,
+        "cd" * 32,
+    )
+    assert (stored.prompt_tokens, stored.completion_tokens, stored.duration_ms) == (1234, 56, 812)
+    assert stored.validation == thought.validation and stored.output == thought.output
+    assert stored.ts.replace(tzinfo=None) == T0.replace(tzinfo=None)
+
+
+def test_decision_statistics_count_by_decision_reason_strategy_and_symbol(audit_store):
+    records = chain_of(40)
+    audit_store.insert_decisions(records)
+    since = records[8].ts
+    recent = [r for r in records if r.ts >= since]
+    stats = audit_store.decision_stats(since, top=10)
+    assert stats.total == len(recent) == 32
+    expected_decisions: dict[str, int] = {}
+    for r in recent:
+        expected_decisions[r.decision] = expected_decisions.get(r.decision, 0) + 1
+    assert stats.by_decision == expected_decisions
+    expected_reasons: dict[str, int] = {}
+    for r in recent:
+        for code in r.reason_codes:
+            expected_reasons[code] = expected_reasons.get(code, 0) + 1
+    assert stats.by_reason == dict(sorted(expected_reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    for name, counts in stats.by_strategy.items():
+        assert counts == {
+            d: sum(1 for r in recent if r.strategy_id == name and r.decision == d)
+            for d in {r.decision for r in recent if r.strategy_id == name}
+        }
+    assert sum(sum(c.values()) for c in stats.by_symbol.values()) == 32
+    busiest = sorted(stats.by_strategy, key=lambda n: (-sum(stats.by_strategy[n].values()), n))[0]
+    assert list(audit_store.decision_stats(since, top=1).by_strategy) == [busiest]
+    assert audit_store.decision_stats(records[-1].ts + timedelta(seconds=1)).total == 0
+
+
 def _incidents() -> list[Incident]:
     rows = [
         (
