@@ -9,6 +9,7 @@ import pytest
 
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position
 from cio_kernel.contracts.regime import RegimeUpdate
+from deploy.fake_openai import FakeOpenAI
 from policies import services
 from policies.models import PolicyVersion
 from policies.strategist.brains.llm import LlmConfig
@@ -22,7 +23,6 @@ from tests.control_plane.conftest import (  # noqa: F401
     users,
 )
 from tests.factories import make_spec
-from tests.fakes.openai_server import FakeOpenAI
 
 BASE_SPEC = {
     "min_confidence": 0.5,

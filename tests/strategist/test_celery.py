@@ -9,12 +9,12 @@ import time
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from deploy.fake_openai import Step
 from policies.strategist import cycle as cycles
 from policies.strategist.lock import LOCK_KEY, CycleBusyError
 from policies.strategist.models import Cycle, Outcome
 from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
 from tests.audit.ingest_helpers import wait_for
-from tests.fakes.openai_server import Step
 from tests.strategist.conftest import regime
 from tests.strategist.processes import celery_env, start_beat, start_worker
 

@@ -5,12 +5,12 @@ import orjson
 import pytest
 
 from audit.store import get_store
+from deploy.fake_openai import Step, answer
 from policies.models import Status
 from policies.strategist import cycle as cycles
 from policies.strategist.budget import TokenBudget
 from policies.strategist.models import Outcome, StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
-from tests.fakes.openai_server import Step, answer
 from tests.strategist.conftest import llm_config, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,13 +14,13 @@ import pytest
 from audit import incidents
 from audit.store import get_store
 from audit.store.django_db import DjangoAuditStore
+from deploy.fake_openai import Step, answer
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion
 from policies.strategist.models import Cycle
 from policies.strategist.tasks import run_cycle
 from tests.audit.ingest_helpers import wait_for
 from tests.factories import make_spec
-from tests.fakes.openai_server import Step, answer
 from tests.strategist.conftest import BASE_SPEC, portfolio, regime
 from tests.strategist.processes import celery_env, start_worker
 

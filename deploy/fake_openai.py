@@ -1,7 +1,8 @@
-"""A real HTTP server speaking the OpenAI chat-completions protocol (`POST /v1/chat/completions`), standing in
-for a paid LLM provider: it answers from a script and records every request it receives (headers and body), so
-tests can check what would have left the building. Runs in a thread of the test process; the Strategist reaches
-it over TCP, from this process or a Celery worker."""
+"""A stand-in for a paid LLM provider: a real HTTP server speaking the OpenAI chat-completions protocol
+(`POST /v1/chat/completions`). It answers from a script and records every request it receives (headers and
+body), so the tests can check what would have left the building and the benchmark can time a cycle without a
+model's own latency. Runs in a thread of the calling process; the Strategist reaches it over TCP, from that
+process or a Celery worker."""
 
 import threading
 import time
