@@ -14,7 +14,7 @@ PIP_FLAGS ?= --disable-pip-version-check --quiet
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
-	@echo "make bench  benchmark the gate (against an echo baseline over real NATS) and the audit store"
+	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
 	@echo "make clean  remove .venv and local state (.cio/)"
 
 $(PY):
@@ -50,6 +50,7 @@ fmt: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.gate_latency
 	$(PY) -m bench.audit_store
+	$(PY) -m bench.strategist
 
 clean:
 	rm -rf $(VENV) .cio

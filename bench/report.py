@@ -86,6 +86,9 @@ def render(results: dict[str, Any]) -> str:
     store = (audit or {}).get("store")
     if store:
         lines += ["", *render_audit_store(store)]
+    strategist = results.get("strategist")
+    if strategist:
+        lines += ["", *render_strategist(strategist)]
     failed = results.get("failed_steps") or {}
     if failed:
         lines.append(f"- Steps that failed in this run: {', '.join(f'`{k}`' for k in failed)}.")
@@ -141,6 +144,42 @@ def render_audit_store(store: dict[str, Any]) -> list[str]:
             )
             + "."
         )
+    return lines
+
+
+def render_strategist(r: dict[str, Any]) -> list[str]:
+    """`bench.strategist`: one reasoning cycle with each brain, against a bare proposal."""
+    seed = r.get("seed") or {}
+    lines = [
+        f"Strategist (a whole cycle: context, brain, validation, proposal, thought; {seed.get('decisions', 0):,} "
+        f"decisions in the statistics window, {seed.get('symbols', '?')} symbols, {seed.get('incidents', '?')} "
+        "incidents; the LLM brain against a local server that answers at once):",
+        "",
+        "| measurement | wall p50 / p99 | CPU per cycle | ÷ bare propose (wall / CPU) |",
+        "|---|---|---|---|",
+    ]
+    for name, label in (
+        ("bare_propose", "bare `services.propose` (baseline)"),
+        ("context", "context build alone"),
+        ("rule_cycle", "cycle, rule brain"),
+        ("llm_cycle", "cycle, LLM brain"),
+    ):
+        row = r.get(name)
+        if row:
+            ratio = f"{row['p50_vs_propose']}× / {row['cpu_vs_propose']}×" if "p50_vs_propose" in row else "-"
+            lines.append(f"| {label} | {row['p50_ms']} / {row['p99_ms']} ms | {row['cpu_ms']} ms | {ratio} |")
+    tokens = r.get("tokens")
+    if tokens:
+        lines += [
+            "",
+            f"- Tokens per LLM cycle on this context: prompt {tokens['system_chars'] + tokens['context_chars']:,} "
+            f"characters ≈ **{tokens['prompt_tokens_est']:,} tokens** (instructions {tokens['system_chars']:,}, "
+            f"context {tokens['context_chars']:,}; about four characters a token), answer ≈ "
+            f"{tokens['completion_tokens_est']} tokens for a two-field proposal; a reask doubles the prompt.",
+        ]
+    failed = r.get("failed_steps") or {}
+    if failed:
+        lines.append(f"- Strategist steps that failed in this run: {', '.join(f'`{k}`' for k in failed)}.")
     return lines
 
 

@@ -111,23 +111,28 @@ class DjangoAuditStore:
         return models.Decision.objects.count()
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
-        recent = models.Decision.objects.filter(ts__gte=since)
-        by_decision = dict(recent.values_list("decision").annotate(n=Count("id")).order_by())
-        grouped = {
-            column: {
-                (row[column], row["decision"]): row["n"]
-                for row in recent.values(column, "decision").annotate(n=Count("id")).order_by()
-            }
-            for column in ("strategy_id", "symbol")
-        }
+        # One pass over the window, grouped by all three columns; the three views are summed from it here.
+        groups = (
+            models.Decision.objects.filter(ts__gte=since)
+            .values_list("strategy_id", "symbol", "decision")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        by_decision: dict[str, int] = {}
+        by_strategy: dict[tuple[str | None, str], int] = {}
+        by_symbol: dict[tuple[str | None, str], int] = {}
+        for strategy_id, symbol, decision, n in groups:
+            by_decision[decision] = by_decision.get(decision, 0) + n
+            by_strategy[strategy_id, decision] = by_strategy.get((strategy_id, decision), 0) + n
+            by_symbol[symbol, decision] = by_symbol.get((symbol, decision), 0) + n
         reasons = models.DecisionReason.objects.filter(ts__gte=since).values_list("code").annotate(n=Count("id"))
         return DecisionStats(
             since=since,
             total=sum(by_decision.values()),
             by_decision=by_decision,
             by_reason=most_frequent(dict(reasons.order_by()), top),
-            by_strategy=busiest(grouped["strategy_id"], top),
-            by_symbol=busiest(grouped["symbol"], top),
+            by_strategy=busiest(by_strategy, top),
+            by_symbol=busiest(by_symbol, top),
         )
 
     def chains(self) -> list[str]:

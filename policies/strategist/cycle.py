@@ -122,7 +122,6 @@ def run_cycle(
     client: Any = None,
     llm_config: LlmConfig | None = None,
     use_env_llm: bool = True,
-    transport: Any = None,
 ) -> Cycle | None:
     """Run one cycle now (raises `CycleBusyError` while another runs). None when the Strategist is switched off."""
     if not StrategistSettings.current().enabled:
@@ -132,12 +131,12 @@ def run_cycle(
     if llm_config is None and use_env_llm:
         llm_config = LlmConfig.from_env()
     with cycle_lock(client, float(settings.CIO_STRATEGIST_LOCK_TTL_S)):
-        cycle = _run(trigger, client, llm_config, transport)
+        cycle = _run(trigger, client, llm_config)
     store_thought(cycle)
     return cycle
 
 
-def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, transport: Any) -> Cycle:
+def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None) -> Cycle:
     started, clock = timezone.now(), time.monotonic()
     cycle_id, trace_id = uuid.uuid4().hex, secrets.token_hex(16)
     scrubber = process_scrubber()
@@ -161,7 +160,7 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, t
     failure: BrainUnavailableError | None = None
     thinking: Thinking | None = None
     if llm_config is not None:
-        llm = LlmBrain(llm_config, TokenBudget(client, llm_config.daily_token_budget), scrubber, transport)
+        llm = LlmBrain(llm_config, TokenBudget(client, llm_config.daily_token_budget), scrubber)
         try:
             thinking, brain = llm.think(context, _check(active)), llm
         except BrainUnavailableError as exc:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -90,34 +91,33 @@ class _Spent:
 class LlmBrain:
     name = "llm"
 
-    def __init__(self, config: LlmConfig, budget: TokenBudget, scrubber: SecretScrubber, transport: Any = None) -> None:
+    def __init__(self, config: LlmConfig, budget: TokenBudget, scrubber: SecretScrubber) -> None:
         self.config = config
         self.model = config.model
         self._budget = budget
         self._scrubber = scrubber
-        self._transport = transport
 
     def think(self, context: CycleContext, check: PatchCheck) -> Thinking:
         messages = self._scrubber.value(messages_for(context))
         spent = _Spent(prompt_hash=prompt_hash(messages))
-        with httpx.Client(timeout=self.config.timeout_s, transport=self._transport) as client:
-            for _ in range(1 + max(0, self.config.reasks)):
-                content = self._ask(client, messages, spent)
-                answer, problems = self._read(content, check)
-                if answer is not None and not problems:
-                    changes = answer.changes if answer.decision == "propose" else []
-                    return Thinking(
-                        changes=changes,
-                        rationale=self._scrubber.text(answer.rationale),
-                        model=self.model,
-                        raw_output=spent.raw_output,
-                        prompt_hash=spent.prompt_hash,
-                        prompt_tokens=spent.prompt_tokens,
-                        completion_tokens=spent.completion_tokens,
-                        attempts=spent.attempts,
-                    )
-                messages = [*messages, {"role": "assistant", "content": content}, retry_message(problems)]
-                messages = self._scrubber.value(messages)
+        client = _client(self.config.timeout_s)
+        for _ in range(1 + max(0, self.config.reasks)):
+            content = self._ask(client, messages, spent)
+            answer, problems = self._read(content, check)
+            if answer is not None and not problems:
+                changes = answer.changes if answer.decision == "propose" else []
+                return Thinking(
+                    changes=changes,
+                    rationale=self._scrubber.text(answer.rationale),
+                    model=self.model,
+                    raw_output=spent.raw_output,
+                    prompt_hash=spent.prompt_hash,
+                    prompt_tokens=spent.prompt_tokens,
+                    completion_tokens=spent.completion_tokens,
+                    attempts=spent.attempts,
+                )
+            messages = [*messages, {"role": "assistant", "content": content}, retry_message(problems)]
+            messages = self._scrubber.value(messages)
         raise spent.failure("invalid_output", "; ".join(problems[:5]))
 
     def _ask(self, client: httpx.Client, messages: list[dict[str, str]], spent: _Spent) -> str:
@@ -201,6 +201,12 @@ class LlmBrain:
         if not answer.changes:
             return answer, ["decision is propose but changes is empty"]
         return answer, check(answer.changes)
+
+
+@lru_cache(maxsize=4)
+def _client(timeout_s: float) -> httpx.Client:
+    """One client per timeout, kept: its TLS context and connection pool are built once, not per cycle."""
+    return httpx.Client(timeout=timeout_s)
 
 
 def _int(value: Any) -> int:
