@@ -26,7 +26,7 @@ def mongo_store(persistent_mongo_proc, monkeypatch):  # noqa: F811
     store.close()
 
 
-def test_a_thought_the_store_could_not_take_is_written_when_it_returns(active_policy, redis_client, mongo_store):
+def test_a_thought_mongodb_could_not_take_is_written_when_it_returns(active_policy, redis_client, mongo_store):
     store, server = mongo_store
     regime(redis_client, "BTCUSDT", 0.07)
     server.stop()
