@@ -23,6 +23,15 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Beyond policies: the Strategist's schedule (django-celery-beat's models), edited by officers, read by viewers.
+SCHEDULE_APP = "django_celery_beat"
+_SCHEDULE_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
+SCHEDULE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    RISK_OFFICER: tuple(f"{a}_{m}" for a in ("view", "add", "change", "delete") for m in _SCHEDULE_MODELS),
+    VIEWER: tuple(f"view_{m}" for m in _SCHEDULE_MODELS),
+}
+
+
 def perm(codename: str) -> str:
     return f"policies.{codename}"
 
@@ -33,4 +42,9 @@ def ensure_roles(group_model: Any, permission_model: Any) -> None:
         group, _ = group_model.objects.get_or_create(name=role)
         group.permissions.set(
             permission_model.objects.filter(content_type__app_label="policies", codename__in=codenames)
+        )
+        group.permissions.add(
+            *permission_model.objects.filter(
+                content_type__app_label=SCHEDULE_APP, codename__in=SCHEDULE_PERMISSIONS.get(role, ())
+            )
         )

@@ -90,3 +90,18 @@ def test_run_now_queues_a_manual_cycle(browser, strategist_stack, broker, redis_
     assert "'trigger': 'manual'" in message["headers"]["kwargsrepr"]
     browser("viewer").post("/admin/strategist/cycle/run/")
     assert redis_client.llen("celery") == 1  # a viewer's request queued nothing
+
+
+def test_officers_edit_the_schedule_and_viewers_read_it(browser):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=900, period=IntervalSchedule.SECONDS)
+    task, _ = PeriodicTask.objects.update_or_create(
+        name="strategist: reasoning cycle", defaults={"task": "strategist.run_cycle", "interval": every}
+    )
+    url = f"/admin/django_celery_beat/periodictask/{task.pk}/change/"
+    assert browser("viewer").get(url).status_code == 200
+    page = browser("viewer").get(url).content.decode()
+    assert 'name="_save"' not in page  # read-only for viewers
+    assert 'name="_save"' in browser("officer1").get(url).content.decode()
+    assert browser("agent").get(url).status_code in (302, 403)
