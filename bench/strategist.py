@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.audit_store import Run, machine, pct
+
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = [
     "BTCUSDT",
@@ -53,28 +55,6 @@ REASONS = [
 ]
 
 
-class Run:
-    def __init__(self) -> None:
-        self.results: dict[str, Any] = {"failed_steps": {}}
-
-    def step(self, name: str, run: Callable[[], Any]) -> Any:
-        print(f"{name}:", flush=True)
-        try:
-            value = run()
-        except Exception as exc:
-            self.results["failed_steps"][name] = repr(exc)
-            print(f"  FAILED: {exc!r} (going on)", flush=True)
-            return None
-        if isinstance(value, dict):
-            self.results[name] = value
-        return value
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def timed(work: Callable[[int], Any], n: int) -> dict[str, float]:
     """Wall time (p50, p99) and CPU per call (this process's CPU, which does all of the cycle's work)."""
     walls, cpu_start = [], time.process_time()
@@ -86,7 +66,7 @@ def timed(work: Callable[[int], Any], n: int) -> dict[str, float]:
     return {
         "n": n,
         "p50_ms": round(statistics.median(walls), 2),
-        "p99_ms": round(percentile(walls, 99), 2),
+        "p99_ms": round(pct(walls, 99), 2),
         "cpu_ms": round(cpu_ms, 2),
     }
 
@@ -316,11 +296,12 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=20_000, help="audited decisions in the statistics window")
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
     args = parser.parse_args()
-    run = Run()
+    run = Run(args)
     work = Path(tempfile.mkdtemp(prefix="cio-bench-strategist-"))
     stack = None
     try:
-        stack = run.step("setup", lambda: Stack(work))
+        started = run.step("setup", lambda: {"stack": Stack(work)})
+        stack = started.pop("stack") if started else None
         if stack is not None:
             run.step("seed", lambda: seed(args.decisions))
             try:
@@ -333,8 +314,6 @@ def main() -> None:
             stack.stop()
         shutil.rmtree(work, ignore_errors=True)
     results = run.results
-    from bench.audit_store import machine
-
     results["machine"] = machine()
     summary(results)
     write(Path(args.out), results)

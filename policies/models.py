@@ -15,7 +15,7 @@ from django.db import models
 from pydantic import ValidationError as SpecValidationError
 
 from cio_kernel.policy.document import policy_checksum
-from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.spec import PolicySpec, schema_problems
 
 MAX_SPEC_BYTES = 128 * 1024  # about 3,000 symbol scopes: every gate parses and checks it in about 20 ms
 
@@ -47,11 +47,7 @@ def parse_spec(raw: Any) -> PolicySpec:
     try:
         spec = PolicySpec.parse(encoded)
     except SpecValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ValidationError(problems) from exc
+        raise ValidationError(schema_problems(exc)) from exc
     size = len(compact_spec_json(spec))
     if size > MAX_SPEC_BYTES:
         raise ValidationError([f"spec: {size:,} bytes; a policy may be at most {MAX_SPEC_BYTES:,} bytes"])

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cio_kernel.policy.spec import Fraction, NonNegativeFloat, PolicySpec, PositiveFloat, PositiveInt, TradingState
 
-_CEILINGS = (
+CEILINGS = (  # the envelope's ceilings, each on the global scope's field of the same name
     "max_order_notional_usd",
     "max_order_quantity",
     "max_symbol_exposure_usd",
@@ -51,7 +51,7 @@ def envelope_breaches(
 ) -> list[Breach]:
     found = []
     g = proposal.global_rules
-    for name in _CEILINGS:
+    for name in CEILINGS:
         ceiling = getattr(envelope, name)
         if ceiling is None:
             continue

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, ValidationError, model_validator
 
 from cio_kernel.contracts.identity import StrategyId, SymbolKey, canonical_strategy
 from cio_kernel.contracts.intent import Action, OrderType, StrategyMode
@@ -144,3 +144,11 @@ class PolicySpec(_Rules):
             key = self._strategy_index.get(canonical_strategy(strategy_id))
             rules = self.strategies.get(key) if key is not None else None
         return rules
+
+
+def schema_problems(exc: ValidationError, root: str = "spec") -> list[str]:
+    """Each error as `dotted.path: message`: the wording officers, agents and models are shown."""
+    return [
+        f"{'.'.join(str(p) for p in err['loc']) or root}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False)
+    ]

@@ -2,11 +2,12 @@
 spec and validated by `PolicySpec` (the gate's own schema). A patch is what an LLM can write reliably and cheaply,
 and what a reviewing officer reads; the proposal itself is always the whole, validated spec."""
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules
+from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules, schema_problems
 
 Scope = Literal["global", "strategy", "symbol"]
 _SCOPE_MODELS = {"global": GlobalRules, "strategy": StrategyRules, "symbol": SymbolRules}
@@ -70,9 +71,17 @@ def apply_changes(spec: PolicySpec, changes: list[Change]) -> PolicySpec:
     try:
         return PolicySpec.parse(document)
     except ValidationError as exc:
-        raise InvalidChangeError(
-            [
-                f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
-                for err in exc.errors(include_url=False, include_input=False)
-            ]
-        ) from exc
+        raise InvalidChangeError(schema_problems(exc)) from exc
+
+
+def patch_check(spec: PolicySpec) -> Callable[[list[Change]], list[str]]:
+    """A brain's check for patches on `spec`: the problems that would keep them from making a valid policy."""
+
+    def check(changes: list[Change]) -> list[str]:
+        try:
+            apply_changes(spec, changes)
+        except InvalidChangeError as exc:
+            return exc.problems
+        return []
+
+    return check

@@ -39,7 +39,7 @@ from policies.strategist.brains.base import Brain, BrainUnavailableError, Thinki
 from policies.strategist.brains.llm import LlmBrain, LlmConfig
 from policies.strategist.brains.rules import RuleBrain
 from policies.strategist.budget import TokenBudget
-from policies.strategist.changes import Change, InvalidChangeError, apply_changes
+from policies.strategist.changes import InvalidChangeError, apply_changes, patch_check
 from policies.strategist.context import CycleContext, build_context
 from policies.strategist.inputs import read_portfolio, read_regimes
 from policies.strategist.lock import cycle_lock
@@ -103,19 +103,6 @@ def judge(active: PolicyVersion, thinking: Thinking, envelope: Any) -> Verdict:
     return Verdict(Outcome.OUTSIDE_ENVELOPE if breaches else Outcome.PROPOSED, spec, validation)
 
 
-def _check(active: PolicyVersion) -> Any:
-    spec = active.parsed_spec
-
-    def check(changes: list[Change]) -> list[str]:
-        try:
-            apply_changes(spec, changes)
-        except InvalidChangeError as exc:
-            return exc.problems
-        return []
-
-    return check
-
-
 def run_cycle(
     trigger: triggers.Trigger,
     *,
@@ -162,13 +149,13 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None) -
     if llm_config is not None:
         llm = LlmBrain(llm_config, TokenBudget(client, llm_config.daily_token_budget), scrubber)
         try:
-            thinking, brain = llm.think(context, _check(active)), llm
+            thinking, brain = llm.think(context, patch_check(active.parsed_spec)), llm
         except BrainUnavailableError as exc:
             failure = exc
             log.warning("LLM brain unavailable (%s); the rule brain answers this cycle", exc)
     if thinking is None:
         brain = RuleBrain()
-        thinking = brain.think(context, _check(active))
+        thinking = brain.think(context, patch_check(active.parsed_spec))
     verdict = judge(active, thinking, envelope)
     return _record(
         trigger,

@@ -10,19 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from cio_kernel.policy.envelope import StrategistEnvelope
+from cio_kernel.policy.envelope import CEILINGS, StrategistEnvelope
 from cio_kernel.policy.spec import TradingState
 
 # The envelope's fields, edited here and checked by `cio_kernel.policy.envelope` (one definition of a breach).
-CEILING_FIELDS = (
-    "max_order_notional_usd",
-    "max_order_quantity",
-    "max_symbol_exposure_usd",
-    "max_total_exposure_usd",
-    "max_leverage",
-    "max_daily_loss_usd",
-    "max_drawdown_pct",
-)
+CEILING_FIELDS = CEILINGS
 
 
 class StrategistSettings(models.Model):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.tightening import loosenings
 from policies.strategist.brains.rules import RuleBrain, significant
-from policies.strategist.changes import InvalidChangeError, apply_changes
+from policies.strategist.changes import apply_changes, patch_check
 from tests.factories import make_spec
 from tests.property.strategies import SYMBOLS, policy_dicts, spec_of
 from tests.property.test_policy_properties import PROPERTY_SETTINGS
@@ -17,20 +17,9 @@ from tests.strategist.contexts import context_for
 BASE = make_spec(min_confidence=0.5, max_order_notional_usd=20_000, max_drawdown_pct=0.2)
 
 
-def check_for(spec: PolicySpec):
-    def check(changes):
-        try:
-            apply_changes(spec, changes)
-        except InvalidChangeError as exc:
-            return exc.problems
-        return []
-
-    return check
-
-
 def think(active: PolicySpec, baseline: PolicySpec | None = None, **conditions):
     context = context_for(active, baseline or active, **conditions)
-    thinking = RuleBrain().think(context, check_for(active))
+    thinking = RuleBrain().think(context, patch_check(active))
     return thinking, apply_changes(active, thinking.changes)
 
 

@@ -19,6 +19,7 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
+from cio_kernel.policy.spec import schema_problems
 from cio_kernel.redaction import SecretScrubber
 from policies.strategist.brains.base import BrainUnavailableError, PatchCheck, Thinking
 from policies.strategist.brains.prompt import LlmAnswer, messages_for, prompt_hash, retry_message
@@ -191,11 +192,7 @@ class LlmBrain:
         try:
             answer = LlmAnswer.model_validate_json(text)
         except ValidationError as exc:
-            problems = [
-                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}"
-                for err in exc.errors(include_url=False, include_input=False)
-            ]
-            return None, problems[:20]
+            return None, schema_problems(exc, root="answer")[:20]
         if answer.decision == "no_change":
             return answer, []
         if not answer.changes:
