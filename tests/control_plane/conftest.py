@@ -13,6 +13,7 @@ import orjson
 import pytest
 import redis as sync_redis
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from rest_framework.test import APIClient
 
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
@@ -68,6 +69,18 @@ def users(db: Any) -> dict[str, User]:
             user.groups.add(Group.objects.get(name=role))
         created[name] = user
     return created
+
+
+@pytest.fixture
+def browser(users: dict[str, User]) -> Any:
+    """A logged-in admin session for one of the users."""
+
+    def login(name: str) -> Client:
+        client = Client()
+        assert client.login(username=name, password=f"{name}-password-123")
+        return client
+
+    return login
 
 
 @pytest.fixture

@@ -3,23 +3,11 @@
 import json
 
 import orjson
-import pytest
-from django.test import Client
 
 from policies.models import PolicyVersion, Status
 from tests.control_plane.conftest import redis_policy
 
 CHANGELIST = "/admin/policies/policyversion/"
-
-
-@pytest.fixture
-def browser(users):
-    def login(name: str) -> Client:
-        client = Client()
-        assert client.login(username=name, password=f"{name}-password-123")
-        return client
-
-    return login
 
 
 def test_changelist_shows_active_version_and_live_gates(browser, active_v1, redis_client):

@@ -16,6 +16,7 @@ from policies.strategist.brains.llm import LlmConfig
 from policies.strategist.inputs import store_portfolio, store_regime
 from tests.control_plane.conftest import (  # noqa: F401
     api,
+    browser,
     fast_password_hashing,
     fresh_throttles,
     redis_client,

@@ -3,7 +3,6 @@ and their thoughts are browsable and linked to the versions they proposed; "run 
 
 import orjson
 import pytest
-from django.test import Client
 
 from policies.strategist import cycle as cycles
 from policies.strategist.models import SettingsChange, StrategistSettings
@@ -12,16 +11,6 @@ from tests.strategist.conftest import regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SETTINGS_URL = "/admin/strategist/strategistsettings/1/change/"
-
-
-@pytest.fixture
-def browser(users):
-    def login(name: str) -> Client:
-        client = Client()
-        assert client.login(username=name, password=f"{name}-password-123")
-        return client
-
-    return login
 
 
 def form(**values):
