@@ -123,15 +123,25 @@ def run_cycle(
     return cycle
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What identifies one cycle while it runs."""
+
+    trigger: triggers.Trigger
+    cycle_id: str
+    trace_id: str
+    started: datetime
+    clock: float
+    scrubber: SecretScrubber
+
+
 def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None) -> Cycle:
-    started, clock = timezone.now(), time.monotonic()
-    cycle_id, trace_id = uuid.uuid4().hex, secrets.token_hex(16)
-    scrubber = process_scrubber()
-    row = StrategistSettings.current()
-    envelope = row.envelope()
+    run = _Run(trigger, uuid.uuid4().hex, secrets.token_hex(16), timezone.now(), time.monotonic(), process_scrubber())
+    scrubber, started = run.scrubber, run.started
+    envelope = StrategistSettings.current().envelope()
     active = selectors.active_version()
     if active is None:
-        return _record(trigger, cycle_id, trace_id, started, clock, None, None, _idle(), None, None, {}, scrubber)
+        return _record(run, None, None, _idle(), None, None, RuleBrain.name)
     context = build_context(
         trigger=trigger,
         now=started,
@@ -156,21 +166,7 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None) -
     if thinking is None:
         brain = RuleBrain()
         thinking = brain.think(context, patch_check(active.parsed_spec))
-    verdict = judge(active, thinking, envelope)
-    return _record(
-        trigger,
-        cycle_id,
-        trace_id,
-        started,
-        clock,
-        active,
-        context,
-        thinking,
-        verdict,
-        failure,
-        {"brain": brain.name},
-        scrubber,
-    )
+    return _record(run, active, context, thinking, judge(active, thinking, envelope), failure, brain.name)
 
 
 def _idle() -> Thinking:
@@ -178,25 +174,20 @@ def _idle() -> Thinking:
 
 
 def _record(
-    trigger: triggers.Trigger,
-    cycle_id: str,
-    trace_id: str,
-    started: datetime,
-    clock: float,
+    run: _Run,
     active: PolicyVersion | None,
     context: CycleContext | None,
     thinking: Thinking,
     verdict: Verdict | None,
     failure: BrainUnavailableError | None,
-    meta: dict[str, Any],
-    scrubber: SecretScrubber,
+    brain: str,
 ) -> Cycle:
+    trigger, cycle_id, trace_id, started, scrubber = run.trigger, run.cycle_id, run.trace_id, run.started, run.scrubber
     outcome = verdict.outcome if verdict is not None else Outcome.NO_POLICY
-    brain = meta.get("brain", "rules")
     rationale = scrubber.text(thinking.rationale)
     with transaction.atomic():
-        proposal, outcome = _propose(active, verdict, outcome, rationale, cycle_id, trace_id, trigger, brain)
-        duration_ms = int((time.monotonic() - clock) * 1000)
+        proposal, outcome = _propose(run, active, verdict, outcome, rationale, brain)
+        duration_ms = int((time.monotonic() - run.clock) * 1000)
         spent = failure if failure is not None else thinking
         thought = Thought(
             thought_id=cycle_id,
@@ -259,15 +250,9 @@ def _attempt(failure: BrainUnavailableError) -> dict[str, Any]:
 
 
 def _propose(
-    active: PolicyVersion | None,
-    verdict: Verdict | None,
-    outcome: str,
-    rationale: str,
-    cycle_id: str,
-    trace_id: str,
-    trigger: triggers.Trigger,
-    brain: str,
+    run: _Run, active: PolicyVersion | None, verdict: Verdict | None, outcome: str, rationale: str, brain: str
 ) -> tuple[PolicyVersion | None, str]:
+    cycle_id, trace_id = run.cycle_id, run.trace_id
     if active is None or verdict is None or verdict.spec is None or outcome in (Outcome.NO_CHANGE, Outcome.INVALID):
         return None, outcome
     checksum = policy_checksum(verdict.spec)
@@ -279,7 +264,7 @@ def _propose(
     proposal = services.propose(
         spec=compact_spec(verdict.spec),
         by=strategist_user(),
-        rationale=f"{rationale}\n\n(Strategist cycle {cycle_id}: {trigger.kind}, {brain} brain)",
+        rationale=f"{rationale}\n\n(Strategist cycle {cycle_id}: {run.trigger.kind}, {brain} brain)",
         thought_id=cycle_id,
         kind=ProposerKind.STRATEGIST,
         trace_id=trace_id,
