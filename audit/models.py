@@ -151,3 +151,39 @@ class Incident(_AppendOnly):
             models.Index(fields=["kind", "-ts"], name="incident_kind_ts"),
             models.Index(fields=["-ts"], name="incident_ts"),
         ]
+
+
+class Alert(_AppendOnly):
+    alert_id = models.CharField(max_length=64, unique=True)
+    ts = models.DateTimeField()
+    severity = models.CharField(max_length=16)
+    source = models.CharField(max_length=200)
+    title = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict)
+    trace_id = models.CharField(max_length=32, null=True)
+    received_at = models.DateTimeField()
+    duplicate_of = models.CharField(max_length=64, null=True)
+
+    class Meta:
+        db_table = "alerts"
+        indexes = [
+            models.Index(fields=["-received_at", "-alert_id"], name="alert_received"),
+            models.Index(fields=["severity", "-received_at"], name="alert_severity_received"),
+        ]
+
+
+class AlertEvent(_AppendOnly):
+    """What happened to an alert after it arrived: each delivery attempt, acknowledgement and escalation."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    alert_id = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+    kind = models.CharField(max_length=20)
+    channel = models.CharField(max_length=40, null=True)
+    attempt = models.IntegerField(default=0)
+    outcome = models.CharField(max_length=20, null=True)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "alert_events"
+        indexes = [models.Index(fields=["alert_id", "ts"], name="alert_event_alert_ts")]

@@ -190,3 +190,41 @@ class Incident:
     symbol: str | None
     trace_id: str | None
     embedding: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert as the alerting bridge received it (SPEC §7), kept once. A repeat of the same source and title
+    within the deduplication window is kept too, pointing at the first (`duplicate_of`), and not delivered."""
+
+    alert_id: str
+    ts: datetime
+    severity: str
+    source: str
+    title: str
+    detail: dict[str, Any]
+    trace_id: str | None
+    received_at: datetime
+    duplicate_of: str | None = None
+
+
+# What can happen to an alert after it arrived; every one is its own immutable record (docs/alerting.md).
+DELIVERY = "delivery"  # one attempt on one channel: `outcome` delivered | retrying | failed | dead_letter | skipped
+ACKNOWLEDGED = "acknowledged"  # a person acknowledged it (`detail.by`)
+ESCALATED = "escalated"  # a critical alert nobody acknowledged was sent again (`detail.round`)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    event_id: str
+    alert_id: str
+    ts: datetime
+    kind: str
+    channel: str | None = None
+    attempt: int = 0
+    outcome: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+ALERT_FIELDS = tuple(f.name for f in fields(AlertRecord))
+ALERT_EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))

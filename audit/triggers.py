@@ -5,7 +5,7 @@ flushed with, so there the models refuse it instead)."""
 
 from typing import Any
 
-TABLES = ("audit_logs", "audit_log_reasons", "audit_quarantine", "thoughts", "incidents")
+TABLES = ("audit_logs", "audit_log_reasons", "audit_quarantine", "thoughts", "incidents", "alerts", "alert_events")
 
 _PG_FUNCTION = (
     "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -32,11 +32,11 @@ def create(execute: Any, vendor: str, tables: tuple[str, ...] = TABLES) -> None:
             )
 
 
-def drop(execute: Any, vendor: str, tables: tuple[str, ...] = TABLES) -> None:
+def drop(execute: Any, vendor: str, tables: tuple[str, ...] = TABLES, drop_function: bool = False) -> None:
     for table in tables:
         if vendor == "sqlite":
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only")
         elif vendor == "postgresql":
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-    if vendor == "postgresql" and set(tables) == set(TABLES):  # the other tables' triggers still need it
+    if vendor == "postgresql" and drop_function:  # only when no table's trigger needs it any more
         execute("DROP FUNCTION IF EXISTS audit_refuse_change()")

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import orjson
 
-from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought
+from audit.records import AlertEvent, AlertRecord, DecisionRecord, Incident, QuarantinedEvent, Thought
 
 MAX_PAGE = 500
 
@@ -150,6 +150,27 @@ class AuditStore(Protocol):
         self, vector: Sequence[float], limit: int = 5, kind: str | None = None
     ) -> list[tuple[Incident, float]]:
         """The incidents nearest `vector` by cosine similarity, most similar first (ties by incident id)."""
+        ...
+
+    def insert_alert(self, alert: AlertRecord) -> bool:
+        """Store an alert once per `alert_id`; True when it was new."""
+        ...
+
+    def get_alert(self, alert_id: str) -> AlertRecord | None: ...
+
+    def recent_alerts(
+        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+    ) -> list[AlertRecord]:
+        """Newest first; with `since`, only alerts received at or after it."""
+        ...
+
+    def add_alert_event(self, event: AlertEvent) -> bool:
+        """Append what happened to an alert (a delivery attempt, an acknowledgement, an escalation), once per
+        `event_id`."""
+        ...
+
+    def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
+        """Every event of these alerts, oldest first."""
         ...
 
     def release_thread(self) -> None:

@@ -3,13 +3,24 @@
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from audit import models
 from audit.embedding import cosine
-from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought, thought_from
+from audit.records import (
+    ALERT_EVENT_FIELDS,
+    ALERT_FIELDS,
+    AlertEvent,
+    AlertRecord,
+    DecisionRecord,
+    Incident,
+    QuarantinedEvent,
+    Thought,
+    thought_from,
+)
 from audit.store.base import (
     MAX_PAGE,
     DecisionPage,
@@ -199,6 +210,43 @@ class DjangoAuditStore:
             scored.append((cosine(vector, row.embedding), row.incident_id, row))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(_incident(row), score) for score, _, row in scored[:limit]]
+
+    # -- alerts ------------------------------------------------------------------------------------------------
+    def insert_alert(self, alert: AlertRecord) -> bool:
+        return self._insert_once(models.Alert, asdict(alert), "the alert")
+
+    def get_alert(self, alert_id: str) -> AlertRecord | None:
+        row = models.Alert.objects.filter(alert_id=alert_id).values(*ALERT_FIELDS).first()
+        return AlertRecord(**row) if row is not None else None
+
+    def recent_alerts(
+        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+    ) -> list[AlertRecord]:
+        rows = models.Alert.objects.order_by("-received_at", "-alert_id")
+        if severity is not None:
+            rows = rows.filter(severity=severity)
+        if since is not None:
+            rows = rows.filter(received_at__gte=since)
+        return [AlertRecord(**row) for row in rows.values(*ALERT_FIELDS)[:limit]]
+
+    def add_alert_event(self, event: AlertEvent) -> bool:
+        return self._insert_once(models.AlertEvent, asdict(event), "the alert event")
+
+    def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
+        rows = models.AlertEvent.objects.filter(alert_id__in=list(alert_ids)).order_by("ts", "event_id")
+        return [AlertEvent(**row) for row in rows.values(*ALERT_EVENT_FIELDS)]
+
+    @staticmethod
+    def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
+        try:
+            with transaction.atomic():
+                model.objects.create(**values)
+        except IntegrityError:
+            return False
+        except DatabaseError as exc:
+            _reconnect_next_time()
+            raise StoreUnavailableError(f"the database did not take {what}: {exc!r}") from exc
+        return True
 
     def release_thread(self) -> None:
         connection.close()

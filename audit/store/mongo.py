@@ -16,7 +16,17 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from pymongo.write_concern import WriteConcern
 
 from audit.embedding import cosine
-from audit.records import DecisionRecord, Incident, QuarantinedEvent, Thought, thought_from
+from audit.records import (
+    ALERT_EVENT_FIELDS,
+    ALERT_FIELDS,
+    AlertEvent,
+    AlertRecord,
+    DecisionRecord,
+    Incident,
+    QuarantinedEvent,
+    Thought,
+    thought_from,
+)
 from audit.store.base import (
     MAX_PAGE,
     DecisionPage,
@@ -40,6 +50,8 @@ class MongoAuditStore:
         db = client.get_database(database, write_concern=write_concern)
         self._decisions = db["audit_logs"]
         self._thoughts = db["thoughts"]
+        self._alerts = db["alerts"]
+        self._alert_events = db["alert_events"]
         self._incidents = db["incidents"]
         self._quarantine = db["audit_quarantine"]
 
@@ -63,6 +75,9 @@ class MongoAuditStore:
             self._decisions.create_index("signal_id", name="signal_id")
             self._decisions.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
             self._thoughts.create_index("thought_id", unique=True, name="thought_id_unique")
+            self._alerts.create_index([("received_at", -1), ("_id", -1)], name="received")
+            self._alerts.create_index([("severity", 1), ("received_at", -1)], name="severity_received")
+            self._alert_events.create_index([("alert_id", 1), ("ts", 1)], name="alert_ts")
             self._incidents.create_index([("ts", -1)], name="ts")
             self._incidents.create_index([("kind", 1), ("ts", -1)], name="kind_ts")
         except PyMongoError as exc:
@@ -240,6 +255,42 @@ class MongoAuditStore:
         scored.sort(key=lambda pair: (-pair[1], pair[0].incident_id))
         return scored
 
+    # -- alerts ------------------------------------------------------------------------------------------------
+    def insert_alert(self, alert: AlertRecord) -> bool:
+        return self._insert_once(self._alerts, alert.alert_id, asdict(alert), "the alert")
+
+    def get_alert(self, alert_id: str) -> AlertRecord | None:
+        document = self._alerts.find_one({"_id": alert_id})
+        return _alert(document) if document is not None else None
+
+    def recent_alerts(
+        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+    ) -> list[AlertRecord]:
+        query: dict[str, Any] = {}
+        if severity is not None:
+            query["severity"] = severity
+        if since is not None:
+            query["received_at"] = {"$gte": since}
+        found = self._alerts.find(query).sort([("received_at", -1), ("_id", -1)]).limit(limit)
+        return [_alert(d) for d in found]
+
+    def add_alert_event(self, event: AlertEvent) -> bool:
+        return self._insert_once(self._alert_events, event.event_id, asdict(event), "the alert event")
+
+    def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
+        found = self._alert_events.find({"alert_id": {"$in": list(alert_ids)}}).sort([("ts", 1), ("_id", 1)])
+        return [AlertEvent(**{k: d.get(k) for k in ALERT_EVENT_FIELDS}) for d in found]
+
+    @staticmethod
+    def _insert_once(collection: Any, key: str, document: dict[str, Any], what: str) -> bool:
+        try:
+            collection.insert_one({"_id": key, **document})
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take {what}: {exc!r}") from exc
+        return True
+
     def release_thread(self) -> None:
         """The client is shared by every thread."""
 
@@ -304,6 +355,10 @@ def _record(d: dict[str, Any]) -> DecisionRecord:
         prev_hash=d.get("prev_hash"),
         hash=d.get("hash"),
     )
+
+
+def _alert(d: dict[str, Any]) -> AlertRecord:
+    return AlertRecord(**{k: d.get(k) for k in ALERT_FIELDS})
 
 
 def _incident(d: dict[str, Any]) -> Incident:

@@ -221,3 +221,49 @@ def test_similar_incidents_are_the_nearest_by_cosine(audit_store):
     only_kills = audit_store.similar_incidents(query, limit=3, kind="kill_switch")
     assert [i.incident_id for i, _ in only_kills] == ["inc-3"]
     assert [i.incident_id for i in audit_store.recent_incidents(2)] == ["inc-5", "inc-4"]
+
+
+def _alert(i: int, severity: str = "critical", duplicate_of: str | None = None):
+    from audit.records import AlertRecord
+
+    return AlertRecord(
+        alert_id=f"al-{i}",
+        ts=T0 + timedelta(seconds=i),
+        severity=severity,
+        source="gate:g1",
+        title=f"audit backlog {i}",
+        detail={"pending": i, "nested": {"ok": True}},
+        trace_id=f"{i:032x}",
+        received_at=T0 + timedelta(seconds=i, milliseconds=5),
+        duplicate_of=duplicate_of,
+    )
+
+
+def test_alerts_and_what_happened_to_them_are_kept_once_and_in_order(audit_store):
+    from audit.records import DELIVERY, AlertEvent
+
+    alerts = [_alert(1), _alert(2, "warning"), _alert(3, duplicate_of="al-1")]
+    assert [audit_store.insert_alert(a) for a in alerts] == [True, True, True]
+    assert not audit_store.insert_alert(alerts[0])
+    stored = audit_store.get_alert("al-3")
+    assert (
+        stored is not None and stored.duplicate_of == "al-1" and stored.detail == {"pending": 3, "nested": {"ok": True}}
+    )
+    assert stored.received_at.replace(tzinfo=None) == alerts[2].received_at.replace(tzinfo=None)
+    assert audit_store.get_alert("al-9") is None
+    assert [a.alert_id for a in audit_store.recent_alerts()] == ["al-3", "al-2", "al-1"]
+    assert [a.alert_id for a in audit_store.recent_alerts(severity="warning")] == ["al-2"]
+    assert [a.alert_id for a in audit_store.recent_alerts(since=alerts[1].received_at)] == ["al-3", "al-2"]
+    assert [a.alert_id for a in audit_store.recent_alerts(limit=1)] == ["al-3"]
+
+    events = [
+        AlertEvent("ev-2", "al-1", T0 + timedelta(seconds=2), DELIVERY, "email", 2, "delivered", {"ms": 12}),
+        AlertEvent("ev-1", "al-1", T0 + timedelta(seconds=1), DELIVERY, "email", 1, "retrying", {"error": "421"}),
+        AlertEvent("ev-3", "al-2", T0 + timedelta(seconds=3), DELIVERY, "grafana", 1, "delivered"),
+    ]
+    assert all(audit_store.add_alert_event(e) for e in events)
+    assert not audit_store.add_alert_event(events[0])
+    kept = audit_store.alert_events(["al-1"])
+    assert [(e.event_id, e.outcome, e.attempt) for e in kept] == [("ev-1", "retrying", 1), ("ev-2", "delivered", 2)]
+    assert kept[0].detail == {"error": "421"}
+    assert {e.event_id for e in audit_store.alert_events(["al-1", "al-2"])} == {"ev-1", "ev-2", "ev-3"}

@@ -182,3 +182,22 @@ def test_audit_verify_exits_1_with_one_line_per_finding_and_0_when_intact(audit_
     assert [line.split()[0] for line in lines] == ["gap", "tail"] and "NOT intact" in err.getvalue()
     with pytest.raises(CommandError, match="CHAIN=SEQ"):
         call_command("audit_verify", "--head", "gate-a.1")
+
+
+@pytest.mark.parametrize(
+    ("table", "assignment"),
+    [("thoughts", "rationale = 'edited'"), ("alerts", "title = 'edited'"), ("alert_events", "outcome = 'delivered'")],
+)
+def test_every_audit_table_refuses_an_update_at_the_database(transactional_db, table, assignment):
+    from datetime import UTC, datetime
+
+    from audit.records import DELIVERY, AlertEvent, AlertRecord, Thought
+    from audit.store.django_db import DjangoAuditStore
+
+    now = datetime.now(UTC)
+    store = DjangoAuditStore()
+    store.put_thought(Thought("th-1", now, "rules-v1", {}, {}, "why"))
+    store.insert_alert(AlertRecord("al-1", now, "critical", "gate", "down", {}, None, now))
+    store.add_alert_event(AlertEvent("ev-1", "al-1", now, DELIVERY, "email", 1, "failed"))
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {assignment}")  # noqa: S608 (constant test input)
