@@ -4,7 +4,6 @@ from django.db import migrations
 
 from audit import triggers
 
-
 # The tables this migration guarded (later migrations guard the tables they add).
 TABLES = ("audit_logs", "audit_log_reasons", "audit_quarantine", "thoughts", "incidents")
 

@@ -200,4 +200,4 @@ def test_every_audit_table_refuses_an_update_at_the_database(transactional_db, t
     store.insert_alert(AlertRecord("al-1", now, "critical", "gate", "down", {}, None, now))
     store.add_alert_event(AlertEvent("ev-1", "al-1", now, DELIVERY, "email", 1, "failed"))
     with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {assignment}")  # noqa: S608 (constant test input)
+        cursor.execute(f"UPDATE {table} SET {assignment}")
