@@ -17,7 +17,9 @@ from policies.admin import RecordAdmin
 _FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version")
 
 
-class _ReadOnly(RecordAdmin):
+class ReadOnlyRecords(RecordAdmin):
+    """Audit records shown through custom views over the store interface; anyone who may view policies."""
+
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.has_perm(roles.perm(roles.VIEW))
 
@@ -33,7 +35,7 @@ class _ReadOnly(RecordAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(_ReadOnly):
+class DecisionAdmin(ReadOnlyRecords):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
@@ -103,7 +105,7 @@ class DecisionAdmin(_ReadOnly):
 
 
 @admin.register(Incident)
-class IncidentAdmin(_ReadOnly):
+class IncidentAdmin(ReadOnlyRecords):
     def get_urls(self) -> list[URLPattern]:
         return [path("", self.admin_site.admin_view(self.list_view), name="audit_incident_changelist")]
 

@@ -29,7 +29,9 @@ from nats.js.errors import NotFoundError
 from audit.incidents import RejectionBurstDetector
 from audit.records import DecisionRecord, Incident, InvalidEventError, QuarantinedEvent
 from audit.store.base import AuditStore, StoreUnavailableError
+from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
+from cio_kernel.contracts.alert import Severity
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class AuditIngest:
     warn_fraction: float = 0.5
     on_stored: Callable[[Sequence[DecisionRecord]], Awaitable[None]] | None = None
     bursts: RejectionBurstDetector | None = None  # rejection bursts become incidents (audit/incidents.py)
+    # Backlog warnings and lost events become alerts on `cio.alert.<severity>` (at most one of each a minute).
+    alerts: AlertPublisher | None = None
     counters: IngestCounters = field(default_factory=IngestCounters)
 
     def __post_init__(self) -> None:
@@ -196,6 +200,9 @@ class AuditIngest:
             )
             self.counters.lost_before_ingest = lost
             log.critical("audit ingest: %s", warning)
+            await self._alert(
+                "audit_lost", Severity.CRITICAL, "audit events dropped before they were stored", warning, {"lost": lost}
+            )
         else:
             if max_age and oldest_age is not None and oldest_age > self.warn_fraction * max_age:
                 warning = (
@@ -210,7 +217,22 @@ class AuditIngest:
             if warning is not None:
                 self.counters.backlog_warnings += 1
                 log.error("audit ingest: %s", warning)
+                await self._alert(
+                    "audit_backlog",
+                    Severity.WARNING,
+                    "audit stream backlog near its limit",
+                    warning,
+                    {"pending": pending, "oldest_age_s": oldest_age, "bytes": state.bytes},
+                )
         return BacklogStatus(pending, oldest_age, state.bytes, max_age, max_bytes, lost, warning)
+
+    async def _alert(self, key: str, severity: Severity, title: str, why: str, detail: dict[str, Any]) -> None:
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.raise_alert(key, severity, title, {"stream": self.stream, "why": why, **detail})
+        except Exception as exc:
+            log.warning("audit ingest: alert %s not raised: %r", key, exc)
 
     async def run(self, stop: asyncio.Event, backlog_every_s: float = 30.0) -> None:
         """Steps until `stop` is set: batches as fast as they come, the backlog check every `backlog_every_s`."""

@@ -96,6 +96,28 @@ CIO_STRATEGIST_ALERT_BURST = os.environ.get("CIO_STRATEGIST_ALERT_BURST", "5/300
 # The LLM brain reads CIO_LLM_* from the environment itself (policies/strategist/brains/llm.py): its key never
 # becomes a setting.
 
+# -- alerting (docs/alerting.md) ---------------------------------------------------------------------------------
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("CIO_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("CIO_SMTP_PORT", "18025"))
+EMAIL_HOST_USER = os.environ.get("CIO_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("CIO_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("CIO_SMTP_STARTTLS", "0") == "1"
+EMAIL_USE_SSL = os.environ.get("CIO_SMTP_SSL", "0") == "1"
+CIO_ALERT_EMAIL_FROM = os.environ.get("CIO_ALERT_EMAIL_FROM", "petrosa-cio@localhost")
+CIO_ALERT_EMAIL_TO = [a.strip() for a in os.environ.get("CIO_ALERT_EMAIL_TO", "").split(",") if a.strip()]
+CIO_GRAFANA_URL = os.environ.get("CIO_GRAFANA_URL", "")
+CIO_GRAFANA_TOKEN = os.environ.get("CIO_GRAFANA_TOKEN", "")
+CIO_ALERT_OTEL_SERVICE = os.environ.get("CIO_ALERT_OTEL_SERVICE", "petrosa-cio-alerting")
+CIO_ALERT_CHANNEL_TIMEOUT_S = float(os.environ.get("CIO_ALERT_CHANNEL_TIMEOUT_S", "10"))
+CIO_ALERT_MAX_ATTEMPTS = int(os.environ.get("CIO_ALERT_MAX_ATTEMPTS", "5"))
+CIO_ALERT_RETRY_BACKOFF_S = float(os.environ.get("CIO_ALERT_RETRY_BACKOFF_S", "5"))
+CIO_ALERT_DEDUP_WINDOW_S = float(os.environ.get("CIO_ALERT_DEDUP_WINDOW_S", "300"))
+CIO_ALERT_ESCALATE_AFTER_S = float(os.environ.get("CIO_ALERT_ESCALATE_AFTER_S", "600"))
+CIO_ALERT_ESCALATIONS = int(os.environ.get("CIO_ALERT_ESCALATIONS", "3"))
+CIO_ALERT_DIRECT_EMAIL_AFTER_S = float(os.environ.get("CIO_ALERT_DIRECT_EMAIL_AFTER_S", "30"))
+CIO_ALERTING_REDIS_URL = os.environ.get("CIO_ALERTING_REDIS_URL", REDIS_URL)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -110,6 +132,7 @@ INSTALLED_APPS = [
     "policies",
     "policies.strategist",
     "audit",
+    "audit.alerting",
 ]
 
 MIDDLEWARE = [

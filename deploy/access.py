@@ -90,6 +90,7 @@ NATS_ROLES: dict[str, NatsRole] = {
                 subjects.RISK_LATCH,
                 f"{AUDIT_SUBJECT_PREFIX}.>",
                 *_js_api(AUDIT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
+                subjects.ALERTS,
             ),
             subscribe=(
                 *subjects.INTENT_SUBJECTS,
@@ -114,6 +115,7 @@ NATS_ROLES: dict[str, NatsRole] = {
                 f"$JS.API.CONSUMER.INFO.{AUDIT_STREAM}.>",
                 f"$JS.API.CONSUMER.MSG.NEXT.{AUDIT_STREAM}.>",
                 f"$JS.ACK.{AUDIT_STREAM}.>",
+                subjects.ALERTS,  # the stream's backlog near its limits
             ),
             subscribe=(subjects.RISK_LATCH,),  # latch trips become incidents
         ),
@@ -141,6 +143,8 @@ NATS_ROLES: dict[str, NatsRole] = {
             ),
         ),
         NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
+        # The alerting bridge: it hears every alert; it publishes nothing.
+        NatsRole("alerting", publish=(), subscribe=(subjects.ALERTS,)),
         *(strategy_identity(strategy_id) for strategy_id in DEDICATED_STRATEGIES),
     )
 }
@@ -188,6 +192,8 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"+@read +@write +@list +@set +@sortedset +@hash +@string +@keyspace +@pubsub +@scripting "
             f"+time -@dangerous {_TRANSACTIONS} {_CONNECTION}",
         ),
+        # The alerting bridge's deduplication windows.
+        RedisRole("alerting", f"resetkeys ~alerting:* resetchannels -@all +get +set {_CONNECTION}"),
         # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
         # its own keys only, the data commands and scripts it runs, nothing administrative.
         RedisRole(

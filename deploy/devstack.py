@@ -218,7 +218,20 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     children += [
         Child(
             "work",
-            [*celery, "worker", "-P", "threads", "-c", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
+            [
+                *celery,
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "4",
+                "-Q",
+                "celery,alerts",
+                "-l",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             env=strategist_env,
         ),
         Child(

@@ -58,5 +58,9 @@ class GateSettings(BaseSettings):
     audit_max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     shutdown_timeout_s: float = Field(10.0, gt=0)
+    # Alerts (docs/alerting.md): each kind at most once per `alert_every_s`; budget timeouts and sheds above
+    # `alert_timeouts_per_minute` in a minute raise one.
+    alert_every_s: float = Field(60.0, gt=0)
+    alert_timeouts_per_minute: int = Field(50, gt=0)
     log_level: str = "INFO"
     version: str = "0.1.0"

@@ -21,6 +21,8 @@ class GateCounters(BaseModel):
     policy_refused: int = 0  # documents in Redis refused: unreadable, checksum mismatch, unsigned or badly signed
     policy_anomalies: int = 0  # reads where Redis did not hold this gate's version and checksum
     notices_refused: int = 0  # trading-state notices on NATS not signed by the control plane
+    decision_timeouts: int = 0  # RETRY_SAFE/DECISION_TIMEOUT: the budget ran out (part of retry_safe)
+    alerts_raised: int = 0  # alerts this gate published on cio.alert.<severity>
 
 
 class GateHeartbeat(BaseModel):

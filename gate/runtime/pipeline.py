@@ -338,6 +338,7 @@ class DecisionPipeline:
         """Fail closed: no usable policy, an error or a blown budget is RETRY_SAFE, never an approval."""
         budget_ms = self._settings.decision_budget_ms
         if self._monotonic() - received > self._budget_s:
+            self._counters.decision_timeouts += 1
             return (
                 "RETRY_SAFE",
                 (
@@ -367,6 +368,7 @@ class DecisionPipeline:
             reason = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
             return "RETRY_SAFE", (reason,), policy, None
         if self._monotonic() - received > self._budget_s:
+            self._counters.decision_timeouts += 1
             return "RETRY_SAFE", (_timeout(f"no decision within the {budget_ms:g} ms budget; retry"),), policy, verdict
         return ("APPROVED" if verdict.promote else "REJECTED"), verdict.reasons, policy, verdict
 

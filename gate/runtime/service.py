@@ -21,7 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from cio_kernel import subjects
+from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_stream import audit_stream_config
+from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.policy_update import PolicyUpdate
@@ -35,6 +37,7 @@ from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
 from gate.config import GateSettings
 from gate.decision.latches import applies_today
 from gate.decision.state import GateState
+from gate.runtime.alert_watch import AlertWatch
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
@@ -111,6 +114,11 @@ class Gate:
         self._turn_scheduled = False
         self._turn_started = 0.0
         self._storing: asyncio.Task[None] | None = None
+        self.alert_watch = AlertWatch(settings.alert_timeouts_per_minute)
+        self.alerts = AlertPublisher(
+            self._publish_alert, f"gate:{settings.gate_id}", settings.alert_every_s, self.clock.monotonic
+        )
+        self._nats_lost_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,6 +163,7 @@ class Gate:
                 asyncio.create_task(
                     _every(lambda: self.settings.fleet_heartbeat_interval_s, self.fleet_heartbeat_step, first=0.0)
                 ),
+                asyncio.create_task(_every(lambda: self.settings.heartbeat_interval_s, self.alert_step)),
             ]
         policy = self.policy_sync.policy
         log.info(
@@ -436,11 +445,47 @@ class Gate:
 
     async def _on_nats_disconnected(self) -> None:
         log.warning("NATS disconnected")
+        if self._nats_lost_at is None:
+            self._nats_lost_at = self.clock.monotonic()
 
     async def _on_nats_reconnected(self) -> None:
         log.info("NATS reconnected; re-reading the policy and the risk latches")
         await self.policy_sync.load("nats-reconnect")
         await self.latch_sync.refresh()
+        if self._nats_lost_at is not None:  # the alert can only leave now that NATS is back
+            lost_s = round(self.clock.monotonic() - self._nats_lost_at, 3)
+            self._nats_lost_at = None
+            await self._raise(
+                "nats_lost", Severity.WARNING, f"gate lost NATS for {lost_s:g} s (reconnected)", {"lost_s": lost_s}
+            )
+
+    # -- alerts ------------------------------------------------------------------------------------------------
+    async def _publish_alert(self, subject: str, payload: bytes) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError("NATS is not connected")
+        await self._nc.publish(subject, payload)
+
+    async def _raise(self, key: str, severity: Severity, title: str, detail: dict[str, Any]) -> None:
+        try:
+            alert = await self.alerts.raise_alert(key, severity, title, {"gate_id": self.settings.gate_id, **detail})
+        except Exception as exc:
+            log.warning("alert %s not raised: %r", key, exc)
+            return
+        if alert is not None:
+            self.counters.alerts_raised += 1
+            log.warning("alert raised (%s): %s", severity.value, title)
+
+    async def alert_step(self) -> int:
+        """Raise what `AlertWatch` finds in this gate's state now; returns how many alerts left."""
+        self.heartbeat()  # brings the counters up to date
+        now = self.clock.monotonic()
+        findings = self.alert_watch.observe(
+            self.counters, self.policy_sync.redis_ok, self.policy_sync.usable(now) is not None, now
+        )
+        before = self.counters.alerts_raised
+        for finding in findings:
+            await self._raise(finding.key, finding.severity, finding.title, finding.detail)
+        return self.counters.alerts_raised - before
 
     # -- heartbeats and health ------------------------------------------------------------------------------
     def _healthy(self) -> bool:

@@ -15,8 +15,8 @@ from policies.strategist.lock import LOCK_KEY, CycleBusyError
 from policies.strategist.models import Cycle, Outcome
 from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
 from tests.audit.ingest_helpers import wait_for
+from tests.celery_processes import celery_env, start_beat, start_worker
 from tests.strategist.conftest import regime
-from tests.strategist.processes import celery_env, start_beat, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

@@ -20,9 +20,9 @@ from policies.models import PolicyEvent, PolicyVersion
 from policies.strategist.models import Cycle
 from policies.strategist.tasks import run_cycle
 from tests.audit.ingest_helpers import wait_for
+from tests.celery_processes import celery_env, start_worker
 from tests.factories import make_spec
 from tests.strategist.conftest import BASE_SPEC, portfolio, regime
-from tests.strategist.processes import celery_env, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

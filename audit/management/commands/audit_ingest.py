@@ -21,6 +21,7 @@ from audit.incidents import RejectionBurstDetector
 from audit.ingest import AuditIngest
 from audit.live_feed import publish_batch
 from audit.store import get_store
+from cio_kernel.alerting import AlertPublisher
 from cio_kernel.contracts.latch import LatchNotice
 from cio_kernel.subjects import RISK_LATCH
 
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             ack_wait_s=options["ack_wait"],
             on_stored=None if options["no_live_feed"] else publish_batch,
             bursts=RejectionBurstDetector(options["burst_threshold"], options["burst_window"]),
+            alerts=AlertPublisher(nc.publish, "audit-ingest"),
         )
 
         async def on_latch(msg: Msg) -> None:

@@ -71,7 +71,21 @@ def celery_env(stack: Any, redis_url: str, state_dir: Path, **extra: str) -> dic
 
 def start_worker(env: dict[str, str], log_path: Path) -> CeleryProcess:
     worker = CeleryProcess(
-        ["worker", "-P", "threads", "-c", "2", "-l", "INFO", "--without-gossip", "--without-mingle"], env, log_path
+        [
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            "-Q",
+            "celery,alerts",
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        log_path,
     )
     worker.wait_ready("ready.")
     return worker

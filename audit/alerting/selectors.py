@@ -1,0 +1,52 @@
+"""Alerts as people read them: each with what became of it on every channel, its repeats and who acknowledged."""
+
+from dataclasses import dataclass, field
+
+from audit.records import ACKNOWLEDGED, DELIVERY, ESCALATED, AlertEvent, AlertRecord
+from audit.store import get_store
+
+
+@dataclass
+class AlertView:
+    alert: AlertRecord
+    events: list[AlertEvent] = field(default_factory=list)
+    repeats: int = 0  # later alerts with the same source and title inside the deduplication window
+
+    @property
+    def channels(self) -> dict[str, str]:
+        """The latest outcome per channel (escalation rounds and the direct email included)."""
+        latest: dict[str, str] = {}
+        for event in self.events:
+            if event.kind == DELIVERY and event.channel:
+                latest[event.channel] = event.outcome or "?"
+        return latest
+
+    @property
+    def acknowledged_by(self) -> str | None:
+        acks = [e for e in self.events if e.kind == ACKNOWLEDGED]
+        return str(acks[0].detail.get("by")) if acks else None
+
+    @property
+    def escalations(self) -> int:
+        return sum(1 for e in self.events if e.kind == ESCALATED)
+
+
+def recent(limit: int = 100, severity: str | None = None) -> list[AlertView]:
+    store = get_store()
+    alerts = store.recent_alerts(limit=limit * 5, severity=severity)
+    firsts = [a for a in alerts if a.duplicate_of is None][:limit]
+    views = {a.alert_id: AlertView(a) for a in firsts}
+    for alert in alerts:
+        if alert.duplicate_of in views:
+            views[alert.duplicate_of].repeats += 1
+    for event in store.alert_events(list(views)):
+        views[event.alert_id].events.append(event)
+    return list(views.values())
+
+
+def one(alert_id: str) -> AlertView | None:
+    store = get_store()
+    alert = store.get_alert(alert_id)
+    if alert is None:
+        return None
+    return AlertView(alert, store.alert_events([alert_id]))
