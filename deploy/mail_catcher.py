@@ -47,7 +47,7 @@ class MailCatcher:
         item = Received(
             sender=envelope.mail_from,
             recipients=list(envelope.rcpt_tos),
-            subject=str(message["subject"]),
+            subject=" ".join(str(message["subject"]).split()),  # unfolded (RFC 5322 folds long subjects)
             body=body.get_content() if body is not None else "",
             headers={k: str(v) for k, v in message.items()},
         )

@@ -97,6 +97,22 @@ async def gate(make_gate: Callable[..., Awaitable[Gate]]) -> Gate:
     return await make_gate()
 
 
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[str]:
+    """This process's Celery app sends to the test's Redis (what `CIO_CELERY_BROKER_URL` does in a deployment)."""
+    from cio_site.celery import app
+
+    def point_at(url: str) -> None:
+        app.conf.broker_url = url
+        app._pool = None  # connections and producers for the previous broker are not reused
+        app.amqp._producer_pool = None
+
+    before = app.conf.broker_url
+    point_at(redis_url)
+    yield redis_url
+    point_at(before)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
     """SQLite tests use a file, not the shared-cache in-memory database: its table locks fail at once instead of

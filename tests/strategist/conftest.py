@@ -41,22 +41,6 @@ def strategist_stack(stack: Any, redis_url: str) -> Any:  # noqa: F811
 
 
 @pytest.fixture
-def broker(redis_url: str) -> Iterator[str]:
-    """This process's Celery app sends to the test's Redis (what `CIO_CELERY_BROKER_URL` does in a deployment)."""
-    from cio_site.celery import app
-
-    def point_at(url: str) -> None:
-        app.conf.broker_url = url
-        app._pool = None  # connections and producers for the previous broker are not reused
-        app.amqp._producer_pool = None
-
-    before = app.conf.broker_url
-    point_at(redis_url)
-    yield redis_url
-    point_at(before)
-
-
-@pytest.fixture
 def active_policy(strategist_stack: Any, users: dict[str, Any]) -> PolicyVersion:  # noqa: F811
     """v1, proposed by officer1, approved and activated by officer2: the officers' baseline."""
     policy = services.propose(

@@ -1,0 +1,64 @@
+"""One delivery attempt at a time, recorded in the audit store: delivered, retried with backoff, refused for
+good, dead after the last attempt, skipped where a channel is not configured."""
+
+import pytest
+
+from audit.alerting import delivery
+from audit.alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED, RetryLaterError
+from audit.store import get_store
+from tests.alerting.test_channels import alert
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def outcomes(alert_id: str) -> list[tuple[str, int, str]]:
+    return [(e.channel, e.attempt, e.outcome) for e in get_store().alert_events([alert_id])]
+
+
+def test_each_channel_delivers_and_each_attempt_is_recorded(channels, smtp, grafana, collector):
+    sent = alert()
+    for channel in ("email", "grafana", "otel"):
+        assert delivery.deliver(sent, channel, attempt=1) == DELIVERED
+    assert sorted(outcomes(sent.alert_id)) == [
+        ("email", 1, DELIVERED),
+        ("grafana", 1, DELIVERED),
+        ("otel", 1, DELIVERED),
+    ]
+    assert smtp.subjects() and grafana.requests and collector.requests
+
+
+def test_transient_failures_back_off_then_die_as_a_dead_letter(channels, grafana):
+    channels.CIO_ALERT_MAX_ATTEMPTS = 3
+    grafana.status = 503
+    sent = alert()
+    waits = []
+    for attempt in (1, 2):
+        with pytest.raises(RetryLaterError) as caught:
+            delivery.deliver(sent, "grafana", attempt)
+        waits.append(caught.value.countdown_s)
+    assert waits == [0.2, 0.4]  # exponential from CIO_ALERT_RETRY_BACKOFF_S
+    assert delivery.deliver(sent, "grafana", 3) == DEAD_LETTER
+    assert outcomes(sent.alert_id) == [("grafana", 1, RETRYING), ("grafana", 2, RETRYING), ("grafana", 3, DEAD_LETTER)]
+    [last] = [e for e in get_store().alert_events([sent.alert_id]) if e.outcome == DEAD_LETTER]
+    assert last.detail["error"] == "Grafana answered HTTP 503" and last.detail["retry_may_help"] is True
+
+
+def test_a_permanent_refusal_is_not_retried(channels, grafana):
+    grafana.status = 401
+    sent = alert()
+    assert delivery.deliver(sent, "grafana", 1) == FAILED
+    assert outcomes(sent.alert_id) == [("grafana", 1, FAILED)]
+
+
+def test_an_unconfigured_channel_is_recorded_as_skipped(channels):
+    channels.CIO_GRAFANA_URL = ""
+    sent = alert()
+    assert delivery.deliver(sent, "grafana", 1) == SKIPPED
+    assert outcomes(sent.alert_id) == [("grafana", 1, SKIPPED)]
+
+
+def test_a_second_delivery_of_the_same_attempt_records_once(channels, smtp):
+    sent = alert()
+    delivery.deliver(sent, "email", 1)
+    delivery.deliver(sent, "email", 1)  # Celery delivered the task twice (acks late, a worker restart)
+    assert outcomes(sent.alert_id) == [("email", 1, DELIVERED)]
