@@ -37,7 +37,7 @@ class AlertWatch:
     _timeouts: deque[tuple[float, int]] = field(default_factory=deque)
 
     def observe(self, counters: GateCounters, redis_ok: bool, policy_usable: bool, now: float) -> list[Finding]:
-        before = self._previous or counters
+        before = self._previous or GateCounters()  # a gate starts from zero: growth before the first look counts
         self._previous = counters.model_copy()
         found = []
         if not policy_usable:
