@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from cio_site.health import HealthView
 from policies.authentication import client_address, record_failure, too_many_failures
 
 
@@ -30,6 +31,7 @@ admin.site.login_form = ThrottledLoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("api/health", HealthView.as_view(), name="health"),
     path("admin/", admin.site.urls),
     path("api/", include("policies.api.urls")),
     path("api/", include("audit.api.urls")),

@@ -1,0 +1,133 @@
+"""`python -m canary` (check, or `--watch N`) and `python -m canary halt` (break glass). docs/canary.md.
+
+Exit codes: 0 healthy (or halted); 1 unhealthy (alarmed, or held back by deduplication); 2 bad usage;
+3 unhealthy and no alarm channel took the message (cron should escalate that itself)."""
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from canary import halt as break_glass
+from canary.alarm import Alarm, AlarmSettings
+from canary.checks import Expectations, Seen, evaluate, status_line
+from canary.probe import check_health, ping_gate
+from cio_kernel.defaults import LOCAL_NATS_URL
+
+HEALTHY, UNHEALTHY, USAGE, UNALARMED = 0, 1, 2, 3
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m canary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--nats-url", default=_env("CIO_CANARY_NATS_URL", _env("NATS_URL", LOCAL_NATS_URL)))
+    p.add_argument("--inbox-prefix", default=_env("CIO_NATS_INBOX_PREFIX", "_INBOX"))
+    p.add_argument("--health-url", default=_env("CIO_CANARY_HEALTH_URL"), help="the control plane's /api/health")
+    p.add_argument("--max-heartbeat-age", type=float, default=float(_env("CIO_CANARY_MAX_HEARTBEAT_AGE_S", "5")))
+    p.add_argument("--min-policy-version", type=int, default=None)
+    p.add_argument("--expect-state", default=_env("CIO_CANARY_EXPECT_STATE"), help="e.g. active")
+    p.add_argument("--timeout", type=float, default=float(_env("CIO_CANARY_TIMEOUT_S", "3")))
+    p.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=60.0,
+        default=None,
+        metavar="SECONDS",
+        help="check every SECONDS (60 when given without a number) until stopped",
+    )
+    p.add_argument("--smtp-host", default=_env("CIO_CANARY_SMTP_HOST"))
+    p.add_argument("--smtp-port", type=int, default=int(_env("CIO_CANARY_SMTP_PORT", "25") or 25))
+    p.add_argument("--mail-to", default=_env("CIO_CANARY_MAIL_TO", ""), help="comma-separated")
+    p.add_argument("--mail-from", default=_env("CIO_CANARY_MAIL_FROM", "petrosa-cio-canary@localhost"))
+    p.add_argument("--webhook-url", default=_env("CIO_CANARY_WEBHOOK_URL"))
+    p.add_argument("--state-file", default=_env("CIO_CANARY_STATE_FILE", ".cio/canary-state.json"))
+    p.add_argument(
+        "--realert",
+        type=float,
+        default=float(_env("CIO_CANARY_REALERT_S", "3600")),
+        help="seconds before the same problem alarms again",
+    )
+    sub = p.add_subparsers(dest="command")
+    h = sub.add_parser("halt", help="break glass: halt all trading through Redis/NATS directly")
+    h.add_argument("--redis-url", default=_env("CIO_BREAK_GLASS_REDIS_URL", _env("REDIS_URL")))
+    h.add_argument("--signing-key", type=Path, default=_env("CIO_BREAK_GLASS_SIGNING_KEY_FILE"))
+    h.add_argument("--operator", required=True, help="who is breaking the glass (recorded)")
+    h.add_argument("--reason", required=True, help="why (recorded)")
+    return p
+
+
+def alarm_for(args: argparse.Namespace) -> Alarm:
+    return Alarm(
+        AlarmSettings(
+            smtp_host=args.smtp_host,
+            smtp_port=args.smtp_port,
+            smtp_user=_env("CIO_CANARY_SMTP_USER"),
+            smtp_password=_env("CIO_CANARY_SMTP_PASSWORD"),
+            smtp_starttls=_env("CIO_CANARY_SMTP_STARTTLS", "0") == "1",
+            mail_from=args.mail_from,
+            mail_to=tuple(a.strip() for a in args.mail_to.split(",") if a.strip()),
+            webhook_url=args.webhook_url,
+            state_file=Path(args.state_file),
+            realert_s=args.realert,
+            timeout_s=args.timeout * 3,
+        )
+    )
+
+
+def check_once(args: argparse.Namespace, alarm: Alarm) -> int:
+    beat, ping_error = asyncio.run(ping_gate(args.nats_url, args.inbox_prefix, args.timeout))
+    web_status, web_error = check_health(args.health_url, args.timeout) if args.health_url else (None, None)
+    seen = Seen(beat, ping_error, web_status, web_error)
+    expect = Expectations(args.max_heartbeat_age, args.min_policy_version, args.expect_state, bool(args.health_url))
+    now = time.time()
+    problems = evaluate(seen, expect, now)
+    sent, failed = alarm.handle(problems, status_line(seen, problems, now))
+    notes = ", ".join([f"alarmed: {'+'.join(sent)}"] * bool(sent) + [f"alarm failed: {f}" for f in failed])
+    print(status_line(seen, problems, now, notes), flush=True)
+    if not problems:
+        return HEALTHY
+    if not alarm.settings.channels or (failed and not sent):
+        return UNALARMED
+    return UNHEALTHY
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "halt":
+        if args.signing_key is None:
+            print(
+                "halt needs --signing-key (or CIO_BREAK_GLASS_SIGNING_KEY_FILE): the break-glass copy of the "
+                "policy signing key",
+                file=sys.stderr,
+            )
+            return USAGE
+        result = break_glass.run(
+            args.nats_url, args.redis_url, args.signing_key, args.operator, args.reason, args.inbox_prefix, args.timeout
+        )
+        print(f"BREAK GLASS {'HALTED' if result.how else 'FAILED'} via {result.how or '-'}: {result.message}")
+        return HEALTHY if result.how else UNHEALTHY
+    alarm = alarm_for(args)
+    if args.watch is None:
+        return check_once(args, alarm)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    code = HEALTHY
+    while not stop.is_set():
+        code = check_once(args, alarm)
+        stop.wait(args.watch)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
