@@ -1,0 +1,43 @@
+"""The control plane after a break-glass halt made without it: its reconciler adopts the halted version Redis
+runs and records who broke the glass and why. And `/api/health`, what the canary checks."""
+
+import asyncio
+import base64
+
+import pytest
+
+from canary.halt import halt
+from policies import services
+from policies.models import PolicyEvent, PolicyVersion, Status
+from tests.factories import TEST_SIGNER
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_break_glass_halt_is_adopted_and_recorded_when_the_control_plane_returns(active_v1, stack, tmp_path):
+    key = tmp_path / "break-glass.key"
+    key.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
+    result = asyncio.run(halt(stack.NATS_URL, stack.REDIS_URL, key, "alice", "cluster unreachable"))
+    assert (result.how, result.version) == ("redis", 2)
+
+    services.reconcile_policies()
+    adopted = PolicyVersion.objects.get(version=2)
+    assert adopted.status == Status.ACTIVE and adopted.parsed_spec.global_rules.trading_state == "halted"
+    assert "break-glass:alice: cluster unreachable" in adopted.rationale
+    event = PolicyEvent.objects.get(policy=adopted, kind=PolicyEvent.Kind.RECONCILED)
+    assert event.detail["activated_by"] == "break-glass:alice: cluster unreachable"
+    assert PolicyVersion.objects.get(version=1).status == Status.SUPERSEDED
+
+
+def test_health_needs_no_token_and_says_what_it_checked(api, stack, redis_client):
+    response = api["anonymous"].get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True and body["data"] == {"status": "ok", "checks": {"database": "ok", "gates": 0}}
+    redis_client.set(
+        "gate:heartbeat:g1",
+        b'{"gate_id": "g1", "ts": "2026-11-24T10:00:00Z", "policy_version": 1, '
+        b'"trading_state": "active", "uptime_s": 1, "counters": {}}',
+        ex=10,
+    )
+    assert api["anonymous"].get("/api/health").json()["data"]["checks"]["gates"] == 1
