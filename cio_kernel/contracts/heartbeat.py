@@ -38,6 +38,9 @@ class GateHeartbeat(BaseModel):
     # number in this chain; fewer records than that means some were cut off the end.
     audit_chain: str | None = None
     audit_seq: int = 0
+    # How long a bot may go without this heartbeat before it goes conservative (`gate.client`): the gate's
+    # `CIO_BOT_HEARTBEAT_TIMEOUT_S`, so every bot of the fleet applies the same bound.
+    heartbeat_timeout_s: float | None = None
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -522,6 +522,7 @@ class Gate:
             latches=sorted(r.id for r in latches),
             audit_chain=chain,
             audit_seq=chain_seq,
+            heartbeat_timeout_s=self.settings.bot_heartbeat_timeout_s,
         )
 
     def fleet_heartbeat(self) -> FleetHeartbeat:
