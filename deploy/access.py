@@ -188,7 +188,7 @@ REDIS_ROLES: dict[str, RedisRole] = {
         # workers' control channels; nothing of the policy's, the gates' or the Strategist's.
         RedisRole(
             "celery",
-            "resetkeys ~celery* ~_kombu.* ~unacked* ~*.reply.celery.pidbox resetchannels &* -@all "
+            "resetkeys ~celery* ~alerts* ~_kombu.* ~unacked* ~*.reply.celery.pidbox resetchannels &* -@all "
             f"+@read +@write +@list +@set +@sortedset +@hash +@string +@keyspace +@pubsub +@scripting "
             f"+time -@dangerous {_TRANSACTIONS} {_CONNECTION}",
         ),

@@ -29,6 +29,8 @@ class Child:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     port: int | None = None
+    restart_after_s: float | None = None  # exits are survived: started again after this long (the gate)
+    pid_file: Path | None = None
     proc: asyncio.subprocess.Process | None = None
     pump: asyncio.Task[None] | None = None
 
@@ -43,6 +45,8 @@ class Child:
             preexec_fn=die_with_parent,
         )
         self.pump = asyncio.create_task(self._pump())
+        if self.pid_file is not None:
+            self.pid_file.write_text(f"{self.proc.pid}\n")
         if self.port is not None:
             await asyncio.to_thread(wait_for_port, self.port, 20.0)
 
@@ -133,6 +137,20 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         **broker,
         "CIO_STRATEGIST_REDIS_URL": access.redis_url("strategist", args.redis_port, passwords),
     }
+    # Alerts by email to the local mail catcher (Grafana and OpenTelemetry are not configured: recorded as skipped).
+    mail = {
+        "CIO_SMTP_HOST": "127.0.0.1",
+        "CIO_SMTP_PORT": str(args.smtp_port),
+        "CIO_ALERT_EMAIL_TO": os.environ.get("CIO_ALERT_EMAIL_TO", "oncall@localhost"),
+    }
+    strategist_env.update(mail)  # the worker delivers alerts too
+    alerting_env = {
+        **base,
+        **component_env("alerting", args, passwords, None),
+        **broker,
+        **mail,
+        "CIO_ALERTING_REDIS_URL": access.redis_url("alerting", args.redis_port, passwords),
+    }
     control_env.update(broker)  # the admin's "run a cycle now" queues a task
     # The demo runs a cycle every minute (a deployment's default is 15; the schedule is editable in admin).
     control_env.setdefault("CIO_STRATEGIST_INTERVAL_S", os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60"))
@@ -185,9 +203,24 @@ async def run(args: argparse.Namespace, state: Path) -> int:
             port=args.redis_port,
         ),
         Child(
+            "mail",
+            [
+                sys.executable,
+                "-m",
+                "deploy.mail_catcher",
+                "--port",
+                str(args.smtp_port),
+                "--folder",
+                str(state / "mail"),
+            ],
+            port=args.smtp_port,
+        ),
+        Child(
             "gate",
             [sys.executable, "-m", "gate"],
             env={**gate_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
+            restart_after_s=args.gate_restart_after,
+            pid_file=state / "gate.pid",
         ),
         Child(
             "web",
@@ -241,7 +274,38 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         ),
         Child("strat", [sys.executable, "manage.py", "strategist_listen", "--stats-every", "60"], env=strategist_env),
     ]
+    children.append(
+        Child("alert", [sys.executable, "manage.py", "alert_bridge", "--stats-every", "60"], env=alerting_env)
+    )
+    canary_env = {**base, **component_env("canary", args, passwords, None)}
+    children.append(
+        Child(
+            "oob",
+            [
+                sys.executable,
+                "-m",
+                "canary",
+                "--watch",
+                str(args.canary_every),
+                "--health-url",
+                f"http://127.0.0.1:{args.web_port}/api/health",
+                "--smtp-host",
+                "127.0.0.1",
+                "--smtp-port",
+                str(args.smtp_port),
+                "--mail-to",
+                mail["CIO_ALERT_EMAIL_TO"],
+                "--state-file",
+                str(state / "canary-state.json"),
+                "--realert",
+                "300",
+            ],
+            env=canary_env,
+        )
+    )
     if not args.no_demo:
+        bot_env = {**base, **component_env("strategy-momentum_pulse", args, passwords, None)}
+        children.append(Child("bot", [sys.executable, "-m", "deploy.demo_bot"], env=bot_env))
         children.append(
             Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
         )
@@ -268,27 +332,62 @@ async def run(args: argparse.Namespace, state: Path) -> int:
             await child.start()
             started.append(child)
         print(banner(args, nats_url, redis_url, state, accounts, passwords), flush=True)
-        waiters = {asyncio.create_task(c.proc.wait()): c for c in started if c.proc is not None}
-        stopper = asyncio.create_task(stop.wait())
-        timeout = args.duration if args.duration else None
-        done, _ = await asyncio.wait([stopper, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task in waiters:
-                print(f"[stack] {waiters[task].name} exited unexpectedly with {task.result()}; stopping", flush=True)
-                exit_code = 1
-        stopper.cancel()
-        for task in waiters:
-            task.cancel()
+        exit_code = await supervise(started, stop, args.duration)
     finally:
         print(
-            "[stack] stopping: demo, Strategist (listener, beat, worker), ingest, reconciler, web, gate (drains and "
-            "flushes audit), redis, nats",
+            "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker), ingest, reconciler, web, "
+            "gate (drains and flushes audit), mail, redis, nats",
             flush=True,
         )
         for child in reversed(started):
             code = await child.stop()
             print(f"[stack] {child.name} stopped (exit {code})", flush=True)
     return exit_code
+
+
+async def supervise(started: list[Child], stop: asyncio.Event, duration: float | None) -> int:
+    """Wait for Ctrl-C (or `duration`). A child that exits stops the stack, except one that restarts (the gate:
+    stopping it is how to watch the canary alarm and the demo bot go conservative, then recover)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + duration if duration else None
+    waiters = {asyncio.create_task(c.proc.wait()): c for c in started if c.proc is not None}
+    restarts: dict[asyncio.Task[None], Child] = {}
+    stopper = asyncio.create_task(stop.wait())
+
+    async def restart(child: Child) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), child.restart_after_s)
+        if not stop.is_set():
+            await child.start()
+            print(f"[stack] {child.name} started again", flush=True)
+
+    try:
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            done, _ = await asyncio.wait(
+                [stopper, *waiters, *restarts], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done or stopper in done:
+                return 0
+            for task in done:
+                if task in restarts:
+                    child = restarts.pop(task)
+                    if child.proc is not None and child.proc.returncode is None:
+                        waiters[asyncio.create_task(child.proc.wait())] = child
+                    continue
+                child = waiters.pop(task)
+                if child.restart_after_s is None:
+                    print(f"[stack] {child.name} exited unexpectedly with {task.result()}; stopping", flush=True)
+                    return 1
+                print(
+                    f"[stack] {child.name} exited with {task.result()}; starting it again in "
+                    f"{child.restart_after_s:g} s (meanwhile the canary alarms and the demo bot goes conservative)",
+                    flush=True,
+                )
+                restarts[asyncio.create_task(restart(child))] = child
+    finally:
+        for task in [stopper, *waiters, *restarts]:
+            task.cancel()
 
 
 def banner(
@@ -320,6 +419,11 @@ def banner(
 [stack]                     brain: {brain}
 [stack]                     cycles and thoughts {web}/admin/strategist/cycle/
 [stack]                     its proposals wait for an officer in {web}/admin/policies/policyversion/
+[stack]   alerting          cio.alert.> -> bridge -> Celery -> email to the mail catcher (127.0.0.1:{args.smtp_port},
+[stack]                     kept in {state / "mail"}); Grafana/OTel when configured; {web}/admin/audit/alert/
+[stack]   canary            [  oob] pings the gate and /api/health every {args.canary_every:g} s; alarms by direct SMTP
+[stack]   try it            kill $(cat {state / "gate.pid"})   -> the canary's alarm mail, the demo bot [  bot]
+[stack]                     goes conservative; the gate restarts {args.gate_restart_after:g} s later, the bot recovers
 [stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
 [stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
@@ -337,6 +441,14 @@ def main() -> None:
     parser.add_argument("--nats-monitor-port", type=int, default=int(env("CIO_DEV_NATS_MONITOR_PORT", "18222")))
     parser.add_argument("--redis-port", type=int, default=int(env("CIO_DEV_REDIS_PORT", "16379")))
     parser.add_argument("--web-port", type=int, default=int(env("CIO_DEV_WEB_PORT", "18000")))
+    parser.add_argument("--smtp-port", type=int, default=int(env("CIO_DEV_SMTP_PORT", "18025")))
+    parser.add_argument(
+        "--gate-restart-after",
+        type=float,
+        default=float(env("CIO_DEV_GATE_RESTART_S", "20")),
+        help="a gate that exits is started again after this many seconds",
+    )
+    parser.add_argument("--canary-every", type=float, default=float(env("CIO_DEV_CANARY_EVERY_S", "10")))
     parser.add_argument("--demo-rate", type=float, default=float(env("CIO_DEMO_RATE", "2")))
     parser.add_argument("--no-demo", action="store_true")
     parser.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -32,7 +33,9 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         "--nats-monitor-port": free_port(),
         "--web-port": free_port(),
     }
+    ports["--smtp-port"] = free_port()
     argv = [sys.executable, "-m", "deploy.devstack", "--state-dir", str(tmp_path / "state"), "--demo-rate", "10"]
+    argv += ["--gate-restart-after", "3", "--canary-every", "1"]
     for flag, port in ports.items():
         argv += [flag, str(port)]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -55,6 +58,23 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
             break
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
+    # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
+    # supervisor starts the gate again and both recover.
+    os.kill(int((tmp_path / "state" / "gate.pid").read_text()), signal.SIGTERM)
+    outage = (
+        "CANARY ALARM",
+        "bot: CONSERVATIVE MODE",
+        "[stack] gate started again",
+        "bot: RECOVERED",
+        "CANARY RECOVERED",
+    )
+    seen_at = len(lines)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(any(m in e for e in lines[seen_at:]) for m in outage):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
     output = "".join(lines) + rest
@@ -66,7 +86,28 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
     assert "SYMBOL_DENIED" in output or "CONFIDENCE_TOO_LOW" in output
     assert "rules brain): proposed v2" in output  # the first proposal after the seeded v1
-    for name in ("mkt", "demo", "strat", "beat", "work", "ingest", "recon", "web", "gate", "redis", "nats"):
+    after = "".join(lines[seen_at:])
+    for marker in outage:
+        assert marker in after, f"{marker!r} missing after the gate stopped:\n{after[-4000:]}"
+    assert "[ mail] mail to oncall@localhost: CANARY ALARM" in after  # through the local SMTP server
+    assert after.index("bot: CONSERVATIVE MODE") < after.index("bot: RECOVERED")
+    for name in (
+        "mkt",
+        "demo",
+        "bot",
+        "oob",
+        "alert",
+        "strat",
+        "beat",
+        "work",
+        "ingest",
+        "recon",
+        "web",
+        "gate",
+        "mail",
+        "redis",
+        "nats",
+    ):
         assert f"[stack] {name} stopped (exit 0)" in output, output
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())
