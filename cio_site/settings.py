@@ -118,6 +118,11 @@ CIO_ALERT_ESCALATIONS = int(os.environ.get("CIO_ALERT_ESCALATIONS", "3"))
 CIO_ALERT_DIRECT_EMAIL_AFTER_S = float(os.environ.get("CIO_ALERT_DIRECT_EMAIL_AFTER_S", "30"))
 CIO_ALERTING_REDIS_URL = os.environ.get("CIO_ALERTING_REDIS_URL", REDIS_URL)
 
+# -- the trade engine's configuration API (docs/tradeconfig.md) ----------------------------------------------------
+CIO_TRADEENGINE_URL = os.environ.get("CIO_TRADEENGINE_URL", "")
+CIO_TRADEENGINE_TOKEN = os.environ.get("CIO_TRADEENGINE_TOKEN", "")
+CIO_TRADEENGINE_TIMEOUT_S = float(os.environ.get("CIO_TRADEENGINE_TIMEOUT_S", "5"))
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -131,6 +136,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "policies",
     "policies.strategist",
+    "policies.tradeconfig",
     "audit",
     "audit.alerting",
 ]

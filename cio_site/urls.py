@@ -35,4 +35,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("policies.api.urls")),
     path("api/", include("audit.api.urls")),
+    path("api/", include("policies.tradeconfig.api.urls")),
 ]

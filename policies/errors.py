@@ -40,3 +40,10 @@ class ActivationFailedError(DomainError):
 class StoreUnavailableError(DomainError):
     code = "SERVICE_UNAVAILABLE"
     retry_may_help = True
+
+
+class UpstreamUnavailableError(DomainError):
+    """A service the control plane acts on (the trade engine's configuration API) did not answer or take it."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    retry_may_help = True

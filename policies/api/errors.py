@@ -10,6 +10,7 @@ HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.NotFoundError: 404,
     errors.ActivationFailedError: 503,
     errors.StoreUnavailableError: 503,
+    errors.UpstreamUnavailableError: 503,
 }
 
 

@@ -1,0 +1,204 @@
+"""A stand-in for the trade engine's trading-configuration API (`/api/v1/config/...`, public repo
+`PetroSa2/petrosa-tradeengine`, `api_config_routes.py`): global, per-symbol and per-symbol-side parameters,
+resolved global ← symbol ← side, each write a new version, `validate_only` honoured, unknown parameters and
+out-of-range values refused with the engine's envelope. For `make up` and the tests (a real HTTP server), never
+for production. It records every request it receives."""
+
+import argparse
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+DEFAULTS: dict[str, Any] = {
+    "leverage": 10,
+    "margin_type": "isolated",
+    "position_size_pct": 0.1,
+    "max_position_size_usd": 1000.0,
+    "stop_loss_pct": 2.0,
+    "take_profit_pct": 5.0,
+    "max_daily_loss_pct": 0.05,
+    "max_concurrent_positions": 10,
+    "risk_management_enabled": True,
+    "enabled": True,
+}
+RANGES: dict[str, tuple[float, float]] = {
+    "leverage": (1, 125),
+    "position_size_pct": (0.001, 1.0),
+    "max_position_size_usd": (1.0, 1_000_000.0),
+    "stop_loss_pct": (0.1, 50.0),
+    "take_profit_pct": (0.1, 100.0),
+    "max_daily_loss_pct": (0.001, 0.5),
+    "max_concurrent_positions": (1, 100),
+}
+_ROUTE = re.compile(r"^/api/v1/config/trading(?:/(?P<symbol>[A-Za-z0-9_]+))?(?:/(?P<side>LONG|SHORT))?/?$")
+KNOWN = set(DEFAULTS) | {
+    "default_order_type",
+    "time_in_force",
+    "position_mode",
+    "min_position_size_usd",
+    "quantity_multiplier",
+    "use_exchange_minimums",
+    "override_min_notional",
+    "override_min_qty",
+    "override_step_size",
+    "max_portfolio_exposure_pct",
+    "max_daily_trades",
+    "signal_conflict_resolution",
+    "timeframe_conflict_resolution",
+    "max_signal_age_seconds",
+    "min_confidence_threshold",
+    "position_mode_aware_conflicts",
+    "same_direction_conflict_resolution",
+    "strategy_weights",
+    "timeframe_weights",
+    "enable_shorts",
+    "enable_longs",
+    "slippage_tolerance_pct",
+    "max_retries",
+}
+
+
+@dataclass
+class FakeTradeEngine:
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str | None = None
+    overrides: dict[tuple[str | None, str | None], dict[str, Any]] = field(default_factory=dict)
+    versions: dict[tuple[str | None, str | None], int] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def resolved(self, symbol: str | None, side: str | None) -> dict[str, Any]:
+        values = {**DEFAULTS, **self.overrides.get((None, None), {})}
+        if symbol:
+            values.update(self.overrides.get((symbol, None), {}))
+            if side:
+                values.update(self.overrides.get((symbol, side), {}))
+        return values
+
+    def _errors(self, parameters: dict[str, Any]) -> list[str]:
+        errors = []
+        for name, value in parameters.items():
+            if name not in KNOWN:
+                errors.append(f"Unknown parameter: {name}")
+            elif name in RANGES and isinstance(value, int | float):
+                low, high = RANGES[name]
+                if value < low:
+                    errors.append(f"{name} must be >= {low}")
+                elif value > high:
+                    errors.append(f"{name} must be <= {high}")
+        return errors
+
+    def handle(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        self.requests.append((method, path, body))
+        if path == "/api/v1/config/trading/schema":
+            return 200, {
+                "success": True,
+                "data": {n: {"type": type(v).__name__, "default": v} for n, v in DEFAULTS.items()},
+            }
+        match = _ROUTE.match(path)
+        if match is None:
+            return 404, {"detail": "Not Found"}
+        symbol = match["symbol"].upper() if match["symbol"] else None
+        side = match["side"]
+        key = (symbol, side)
+        if method == "GET":
+            data = {
+                "symbol": symbol,
+                "side": side,
+                "parameters": self.resolved(symbol, side),
+                "version": self.versions.get(key, 1),
+                "source": "resolved",
+            }
+            return 200, {"success": True, "data": data, "metadata": {}}
+        body = body or {}
+        parameters = body.get("parameters") or {}
+        errors = self._errors(parameters)
+        if errors or not body.get("changed_by"):
+            errors = errors or ["changed_by is required"]
+            error = {
+                "code": "VALIDATION_ERROR",
+                "message": "Parameter validation failed",
+                "details": {"errors": errors},
+            }
+            return 200, {"success": False, "error": error}
+        if body.get("validate_only"):
+            return 200, {"success": True, "data": None, "metadata": {"validation": "passed"}}
+        with self._lock:
+            self.overrides.setdefault(key, {}).update(parameters)
+            self.versions[key] = self.versions.get(key, 1) + 1
+            now = datetime.now(UTC).isoformat()
+            data = {
+                "symbol": symbol,
+                "side": side,
+                "parameters": dict(self.overrides[key]),
+                "version": self.versions[key],
+                "source": "mongodb",
+                "created_at": now,
+                "updated_at": now,
+            }
+        return 200, {"success": True, "data": data, "metadata": {"action": "updated"}}
+
+    def start(self) -> "FakeTradeEngine":
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                if engine.token and self.headers.get("Authorization") != f"Bearer {engine.token}":
+                    status, answer = 401, {"detail": "Unauthorized"}
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = orjson.loads(self.rfile.read(length)) if length else None
+                    status, answer = engine.handle(method, self.path.split("?")[0], body)
+                payload = orjson.dumps(answer)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+        from deploy.servers import free_port
+
+        self.port = self.port or free_port()
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=18090)
+    args = parser.parse_args()
+    engine = FakeTradeEngine(port=args.port).start()
+    print(f"trade-engine config stand-in on {engine.url}/api/v1/config/trading", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
