@@ -187,3 +187,25 @@ class AlertEvent(_AppendOnly):
     class Meta:
         db_table = "alert_events"
         indexes = [models.Index(fields=["alert_id", "ts"], name="alert_event_alert_ts")]
+
+
+class ToolCallRow(_AppendOnly):
+    """One MCP tool call (audit.records.ToolCall)."""
+
+    call_id = models.CharField(max_length=64, unique=True)
+    ts = models.DateTimeField()
+    user = models.CharField(max_length=150)
+    tool = models.CharField(max_length=100)
+    arguments = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=10)
+    error_code = models.CharField(max_length=40, null=True)
+    message = models.TextField(blank=True)
+    trace_id = models.CharField(max_length=32)
+    duration_ms = models.IntegerField()
+
+    class Meta:
+        db_table = "mcp_calls"
+        indexes = [
+            models.Index(fields=["-ts", "-call_id"], name="mcp_call_ts"),
+            models.Index(fields=["user", "-ts"], name="mcp_call_user_ts"),
+        ]

@@ -228,3 +228,22 @@ class AlertEvent:
 
 ALERT_FIELDS = tuple(f.name for f in fields(AlertRecord))
 ALERT_EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One MCP tool call: who called which tool with what (secrets redacted), and how it ended."""
+
+    call_id: str
+    ts: datetime
+    user: str
+    tool: str
+    arguments: dict[str, Any]
+    outcome: str  # "ok" or "error"
+    error_code: str | None
+    message: str
+    trace_id: str
+    duration_ms: int
+
+
+TOOL_CALL_FIELDS = tuple(f.name for f in fields(ToolCall))

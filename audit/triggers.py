@@ -5,7 +5,16 @@ flushed with, so there the models refuse it instead)."""
 
 from typing import Any
 
-TABLES = ("audit_logs", "audit_log_reasons", "audit_quarantine", "thoughts", "incidents", "alerts", "alert_events")
+TABLES = (
+    "audit_logs",
+    "audit_log_reasons",
+    "audit_quarantine",
+    "thoughts",
+    "incidents",
+    "alerts",
+    "alert_events",
+    "mcp_calls",
+)
 
 _PG_FUNCTION = (
     "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import orjson
 
-from audit.records import AlertEvent, AlertRecord, DecisionRecord, Incident, QuarantinedEvent, Thought
+from audit.records import AlertEvent, AlertRecord, DecisionRecord, Incident, QuarantinedEvent, Thought, ToolCall
 
 MAX_PAGE = 500
 
@@ -171,6 +171,14 @@ class AuditStore(Protocol):
 
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         """Every event of these alerts, oldest first."""
+        ...
+
+    def insert_tool_call(self, call: ToolCall) -> bool:
+        """Record one MCP tool call (once per `call_id`)."""
+        ...
+
+    def recent_tool_calls(self, limit: int = 100, user: str | None = None) -> list[ToolCall]:
+        """Newest first."""
         ...
 
     def release_thread(self) -> None:

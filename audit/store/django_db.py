@@ -13,12 +13,14 @@ from audit.embedding import cosine
 from audit.records import (
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    TOOL_CALL_FIELDS,
     AlertEvent,
     AlertRecord,
     DecisionRecord,
     Incident,
     QuarantinedEvent,
     Thought,
+    ToolCall,
     thought_from,
 )
 from audit.store.base import (
@@ -235,6 +237,15 @@ class DjangoAuditStore:
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         rows = models.AlertEvent.objects.filter(alert_id__in=list(alert_ids)).order_by("ts", "event_id")
         return [AlertEvent(**row) for row in rows.values(*ALERT_EVENT_FIELDS)]
+
+    def insert_tool_call(self, call: ToolCall) -> bool:
+        return self._insert_once(models.ToolCallRow, asdict(call), "the tool call")
+
+    def recent_tool_calls(self, limit: int = 100, user: str | None = None) -> list[ToolCall]:
+        rows = models.ToolCallRow.objects.order_by("-ts", "-call_id")
+        if user is not None:
+            rows = rows.filter(user=user)
+        return [ToolCall(**row) for row in rows.values(*TOOL_CALL_FIELDS)[:limit]]
 
     @staticmethod
     def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:

@@ -19,12 +19,14 @@ from audit.embedding import cosine
 from audit.records import (
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    TOOL_CALL_FIELDS,
     AlertEvent,
     AlertRecord,
     DecisionRecord,
     Incident,
     QuarantinedEvent,
     Thought,
+    ToolCall,
     thought_from,
 )
 from audit.store.base import (
@@ -52,6 +54,7 @@ class MongoAuditStore:
         self._thoughts = db["thoughts"]
         self._alerts = db["alerts"]
         self._alert_events = db["alert_events"]
+        self._tool_calls = db["mcp_calls"]
         self._incidents = db["incidents"]
         self._quarantine = db["audit_quarantine"]
 
@@ -78,6 +81,8 @@ class MongoAuditStore:
             self._alerts.create_index([("received_at", -1), ("_id", -1)], name="received")
             self._alerts.create_index([("severity", 1), ("received_at", -1)], name="severity_received")
             self._alert_events.create_index([("alert_id", 1), ("ts", 1)], name="alert_ts")
+            self._tool_calls.create_index([("ts", -1), ("_id", -1)], name="ts")
+            self._tool_calls.create_index([("user", 1), ("ts", -1)], name="user_ts")
             self._incidents.create_index([("ts", -1)], name="ts")
             self._incidents.create_index([("kind", 1), ("ts", -1)], name="kind_ts")
         except PyMongoError as exc:
@@ -280,6 +285,14 @@ class MongoAuditStore:
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         found = self._alert_events.find({"alert_id": {"$in": list(alert_ids)}}).sort([("ts", 1), ("_id", 1)])
         return [AlertEvent(**{k: d.get(k) for k in ALERT_EVENT_FIELDS}) for d in found]
+
+    def insert_tool_call(self, call: ToolCall) -> bool:
+        return self._insert_once(self._tool_calls, call.call_id, asdict(call), "the tool call")
+
+    def recent_tool_calls(self, limit: int = 100, user: str | None = None) -> list[ToolCall]:
+        query = {"user": user} if user is not None else {}
+        found = self._tool_calls.find(query).sort([("ts", -1), ("_id", -1)]).limit(limit)
+        return [ToolCall(**{k: d.get(k) for k in TOOL_CALL_FIELDS}) for d in found]
 
     @staticmethod
     def _insert_once(collection: Any, key: str, document: dict[str, Any], what: str) -> bool:

@@ -186,12 +186,17 @@ def test_audit_verify_exits_1_with_one_line_per_finding_and_0_when_intact(audit_
 
 @pytest.mark.parametrize(
     ("table", "assignment"),
-    [("thoughts", "rationale = 'edited'"), ("alerts", "title = 'edited'"), ("alert_events", "outcome = 'delivered'")],
+    [
+        ("thoughts", "rationale = 'edited'"),
+        ("alerts", "title = 'edited'"),
+        ("alert_events", "outcome = 'delivered'"),
+        ("mcp_calls", "outcome = 'ok'"),
+    ],
 )
 def test_every_audit_table_refuses_an_update_at_the_database(transactional_db, table, assignment):
     from datetime import UTC, datetime
 
-    from audit.records import DELIVERY, AlertEvent, AlertRecord, Thought
+    from audit.records import DELIVERY, AlertEvent, AlertRecord, Thought, ToolCall
     from audit.store.django_db import DjangoAuditStore
 
     now = datetime.now(UTC)
@@ -199,5 +204,8 @@ def test_every_audit_table_refuses_an_update_at_the_database(transactional_db, t
     store.put_thought(Thought("th-1", now, "rules-v1", {}, {}, "why"))
     store.insert_alert(AlertRecord("al-1", now, "critical", "gate", "down", {}, None, now))
     store.add_alert_event(AlertEvent("ev-1", "al-1", now, DELIVERY, "email", 1, "failed"))
+    store.insert_tool_call(
+        ToolCall("c-1", now, "agent", "activate_policy_version", {}, "error", "X", "no", "0" * 32, 1)
+    )
     with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET {assignment}")
