@@ -1,5 +1,5 @@
 """ASGI entry point (uvicorn): Django admin and the REST API over HTTP (static files served in the embedded run),
-the live audit feed over websockets (Channels, the admin's session)."""
+MCP at `/mcp` (cio_site/mcp), the live audit feed over websockets (Channels, the admin's session)."""
 
 import os
 
@@ -31,10 +31,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from audit.routing import websocket_urlpatterns  # noqa: E402
+from cio_site.mcp.app import McpApp  # noqa: E402
+
+mcp_application = McpApp()
+
+
+async def http_router(scope: dict, receive: object, send: object) -> None:
+    """`/mcp` (and the OAuth resource metadata MCP clients look for) to the MCP app, the rest to Django."""
+    path = scope.get("path", "")
+    if path == "/mcp" or path.startswith(("/mcp/", "/.well-known/oauth-protected-resource")):
+        await mcp_application(scope, receive, send)
+    else:
+        await http_application(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application,
+        "http": http_router,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -123,6 +123,9 @@ CIO_TRADEENGINE_URL = os.environ.get("CIO_TRADEENGINE_URL", "")
 CIO_TRADEENGINE_TOKEN = os.environ.get("CIO_TRADEENGINE_TOKEN", "")
 CIO_TRADEENGINE_TIMEOUT_S = float(os.environ.get("CIO_TRADEENGINE_TIMEOUT_S", "5"))
 
+# MCP at /mcp (docs/mcp.md): the public base URL clients reach this server at (the OAuth resource metadata names it).
+CIO_MCP_PUBLIC_URL = os.environ.get("CIO_MCP_PUBLIC_URL", "http://127.0.0.1:18000")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

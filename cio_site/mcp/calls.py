@@ -1,0 +1,80 @@
+"""Every MCP tool runs through `run_tool`: the caller is resolved from the bearer token, the work runs in a
+thread that may use the database, domain errors become tool errors whose text starts with the stable code an
+agent can act on (`PERMISSION_DENIED: …`), and the call is recorded in the audit store (who, tool, arguments
+with secrets redacted, outcome, trace id). Recording never fails a call: an audit store that is away is logged."""
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from mcp.server.mcpserver.exceptions import ToolError
+
+from audit.records import ToolCall
+from audit.store import get_store
+from cio_kernel.redaction import process_scrubber
+from cio_site.mcp.auth import NotAuthenticatedError, caller
+from policies.errors import DomainError
+
+log = logging.getLogger(__name__)
+MAX_ARGUMENT_CHARS = 20_000
+
+
+def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:
+    scrubbed = process_scrubber().value(arguments)
+    encoded = orjson.dumps(scrubbed, default=str)
+    if len(encoded) <= MAX_ARGUMENT_CHARS:
+        return orjson.loads(encoded)
+    return {"truncated": encoded[:MAX_ARGUMENT_CHARS].decode(errors="ignore")}
+
+
+def _record(call: ToolCall) -> None:
+    try:
+        get_store().insert_tool_call(call)
+    except Exception as exc:
+        log.warning("MCP call %s (%s by %s) not recorded: %r", call.call_id, call.tool, call.user, exc)
+
+
+def _run(tool: str, arguments: dict[str, Any], work: Callable[[User, str], Any]) -> Any:
+    started, trace_id = time.monotonic(), secrets.token_hex(16)
+    user_name, outcome, code, message, result = "?", "ok", None, "", None
+    try:
+        user = caller()
+        user_name = user.get_username()
+        result = work(user, trace_id)
+        message = "ok"
+    except NotAuthenticatedError as exc:
+        outcome, code, message = "error", "NOT_AUTHENTICATED", str(exc)
+    except DomainError as exc:
+        outcome, code, message = "error", exc.code, str(exc)
+    except Exception as exc:
+        log.exception("MCP tool %s failed", tool)
+        outcome, code, message = "error", "INTERNAL_ERROR", f"internal error ({type(exc).__name__})"
+    _record(
+        ToolCall(
+            call_id=uuid.uuid4().hex,
+            ts=datetime.now(UTC),
+            user=user_name,
+            tool=tool,
+            arguments=_bounded(arguments),
+            outcome=outcome,
+            error_code=code,
+            message=process_scrubber().text(message)[:2000],
+            trace_id=trace_id,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    )
+    if outcome == "error":
+        raise ToolError(f"{code}: {message}")
+    return result
+
+
+async def run_tool(tool: str, arguments: dict[str, Any], work: Callable[[User, str], Any]) -> Any:
+    """Run `work(user, trace_id)` for the calling user; raise `ToolError("<CODE>: <message>")` on failure."""
+    return await sync_to_async(_run, thread_sensitive=True)(tool, arguments, work)
