@@ -152,6 +152,11 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         "CIO_ALERTING_REDIS_URL": access.redis_url("alerting", args.redis_port, passwords),
     }
     control_env.update(broker)  # the admin's "run a cycle now" queues a task
+    # MCP's public URL, and the trade engine's configuration API (a local stand-in under `make up`).
+    control_env.update(
+        CIO_MCP_PUBLIC_URL=f"http://127.0.0.1:{args.web_port}",
+        CIO_TRADEENGINE_URL=os.environ.get("CIO_TRADEENGINE_URL", f"http://127.0.0.1:{args.tradeengine_port}"),
+    )
     # The demo runs a cycle every minute (a deployment's default is 15; the schedule is editable in admin).
     control_env.setdefault("CIO_STRATEGIST_INTERVAL_S", os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60"))
     gate_env = {
@@ -214,6 +219,11 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 str(state / "mail"),
             ],
             port=args.smtp_port,
+        ),
+        Child(
+            "tengn",
+            [sys.executable, "-m", "deploy.fake_tradeengine", "--port", str(args.tradeengine_port)],
+            port=args.tradeengine_port,
         ),
         Child(
             "gate",
@@ -336,7 +346,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     finally:
         print(
             "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker), ingest, reconciler, web, "
-            "gate (drains and flushes audit), mail, redis, nats",
+            "gate (drains and flushes audit), trade-engine stand-in, mail, redis, nats",
             flush=True,
         )
         for child in reversed(started):
@@ -424,6 +434,8 @@ def banner(
 [stack]   canary            [  oob] pings the gate and /api/health every {args.canary_every:g} s; alarms by direct SMTP
 [stack]   try it            kill $(cat {state / "gate.pid"})   -> the canary's alarm mail, the demo bot [  bot]
 [stack]                     goes conservative; the gate restarts {args.gate_restart_after:g} s later, the bot recovers
+[stack]   MCP               {web}/mcp   (streamable HTTP; header Authorization: Bearer <API token>; docs/mcp.md)
+[stack]   trade engine      configuration stand-in on 127.0.0.1:{args.tradeengine_port} (/api/config, MCP config tools)
 [stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
 [stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
@@ -442,6 +454,7 @@ def main() -> None:
     parser.add_argument("--redis-port", type=int, default=int(env("CIO_DEV_REDIS_PORT", "16379")))
     parser.add_argument("--web-port", type=int, default=int(env("CIO_DEV_WEB_PORT", "18000")))
     parser.add_argument("--smtp-port", type=int, default=int(env("CIO_DEV_SMTP_PORT", "18025")))
+    parser.add_argument("--tradeengine-port", type=int, default=int(env("CIO_DEV_TRADEENGINE_PORT", "18090")))
     parser.add_argument(
         "--gate-restart-after",
         type=float,

@@ -34,6 +34,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         "--web-port": free_port(),
     }
     ports["--smtp-port"] = free_port()
+    ports["--tradeengine-port"] = free_port()
     argv = [sys.executable, "-m", "deploy.devstack", "--state-dir", str(tmp_path / "state"), "--demo-rate", "10"]
     argv += ["--gate-restart-after", "3", "--canary-every", "1"]
     for flag, port in ports.items():
@@ -57,6 +58,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         if approved and rejected and strategist and any("VAL_ERR" in entry for entry in lines):
             break
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
+    mcp_tools = _mcp_tools(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
     # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
     # supervisor starts the gate again and both recover.
@@ -113,8 +115,27 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert not any(_port_open(port) for port in ports.values())
     assert [(g["gate_id"], g["policy_version"]) for g in gates] == [("local-gate-1", 1)]
     assert anonymous, "the local NATS runs with the shipped permissions: no identity, no connection"
+    assert "propose_policy_change" in mcp_tools and "get_trading_config" in mcp_tools
     assert "service identities" in output and "nats user strategy" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
+
+
+def _mcp_tools(port: int, credentials: Path) -> list[str]:
+    """What an MCP client with the agent's token sees at /mcp on the running stack."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    token = json.loads(credentials.read_text())["agent"]["token"]
+
+    async def listing() -> list[str]:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client,
+        ):
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    return asyncio.run(listing())
 
 
 def _anonymous_nats_refused(port: int) -> bool:
