@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from audit.presentation import decision_detail
 from audit.records import DecisionRecord, Thought
 from audit.store import get_store
 from audit.store.base import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
@@ -138,3 +139,14 @@ def trace(trace_id: str) -> list[tuple[DecisionRecord, PolicyContext]]:
     chain behind it."""
     page = get_store().find_decisions(DecisionQuery(trace_id=trace_id, limit=MAX_PAGE))
     return [(record, policy_context(record)) for record in reversed(page.records)]
+
+
+def trace_dict(trace_id: str) -> dict[str, Any] | None:
+    """A trace as REST and MCP answer it: every decision with its detail and the policy context behind it."""
+    found = trace(trace_id)
+    if not found:
+        return None
+    return {
+        "trace_id": trace_id,
+        "decisions": [{**decision_detail(record), "policy": policy_context_dict(context)} for record, context in found],
+    }

@@ -21,6 +21,21 @@ from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# The Celery worker: threads (a cycle and the alert deliveries share it; each delivery has its own timeout), both
+# queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them).
+WORKER_ARGS = [
+    "worker",
+    "-P",
+    "threads",
+    "-c",
+    "4",
+    "-Q",
+    "celery,alerts",
+    "-l",
+    "INFO",
+    "--without-gossip",
+    "--without-mingle",
+]
 
 
 @dataclass
@@ -261,20 +276,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     children += [
         Child(
             "work",
-            [
-                *celery,
-                "worker",
-                "-P",
-                "threads",
-                "-c",
-                "4",
-                "-Q",
-                "celery,alerts",
-                "-l",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            [*celery, *WORKER_ARGS],
             env=strategist_env,
         ),
         Child(

@@ -36,6 +36,14 @@ def perm(codename: str) -> str:
     return f"policies.{codename}"
 
 
+def require(user: Any, codename: str, action: str) -> None:
+    """The one permission check of every service: `PERMISSION_DENIED: <user> may not <action>` otherwise."""
+    from policies.errors import PermissionDeniedError
+
+    if not user.has_perm(perm(codename)):
+        raise PermissionDeniedError(f"{user} may not {action}")
+
+
 def ensure_roles(group_model: Any, permission_model: Any) -> None:
     """Create or repair the role groups (used by the data migration, and by tests after a table flush)."""
     for role, codenames in ROLE_PERMISSIONS.items():

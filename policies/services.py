@@ -28,11 +28,6 @@ from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, co
 log = logging.getLogger(__name__)
 
 
-def _require(user: AbstractBaseUser, codename: str, action: str) -> None:
-    if not user.has_perm(roles.perm(codename)):
-        raise PermissionDeniedError(f"{user} may not {action}")
-
-
 def proposer_kind_of(user: AbstractBaseUser) -> str:
     return ProposerKind.AGENT if user.groups.filter(name=roles.AGENT).exists() else ProposerKind.HUMAN
 
@@ -118,7 +113,7 @@ def propose(
     kind: str | None = None,
     trace_id: str = "",
 ) -> PolicyVersion:
-    _require(by, roles.PROPOSE, "propose a policy")
+    roles.require(by, roles.PROPOSE, "propose a policy")
     try:
         parsed = parse_spec(spec)
     except ValidationError as exc:
@@ -177,7 +172,7 @@ def _record_decision(
 
 
 def _decide(policy: PolicyVersion, by: AbstractBaseUser, approve: bool, reason: str, trace_id: str) -> PolicyVersion:
-    _require(by, roles.APPROVE, "approve or reject policies")
+    roles.require(by, roles.APPROVE, "approve or reject policies")
     return _record_decision(policy, approve=approve, decided_by=by, actor=by, reason=reason, trace_id=trace_id)
 
 
@@ -197,7 +192,7 @@ def decide_unattended(
     if approve:
         if authorised_by is None:
             raise PermissionDeniedError("an unattended approval needs the officer whose authority it is made under")
-        _require(authorised_by, roles.APPROVE, "authorise approvals")
+        roles.require(authorised_by, roles.APPROVE, "authorise approvals")
     return _record_decision(
         policy,
         approve=approve,
@@ -223,7 +218,7 @@ def activate(policy: PolicyVersion, *, by: AbstractBaseUser, trace_id: str = "")
     """Make an approved version the live one. An approved version older than what is live (say, a kill switch
     landed after it was approved) cannot be activated: it was reviewed against a policy that no longer runs,
     and activating it would quietly undo the newer change. Propose it again on top of the live one."""
-    _require(by, roles.ACTIVATE, "activate policies")
+    roles.require(by, roles.ACTIVATE, "activate policies")
     target = policy
 
     def work() -> PolicyVersion:
@@ -297,7 +292,7 @@ def seed_first_policy(*, spec: Any, by: AbstractBaseUser, rationale: str, trace_
 def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: str = "") -> PolicyVersion:
     """Activate an earlier version's spec again, as a new version. That spec already passed four-eyes review
     when it was first approved, so one risk officer may do this in one step."""
-    _require(by, roles.ACTIVATE, "roll back policies")
+    roles.require(by, roles.ACTIVATE, "roll back policies")
     if to.activated_at is None:
         raise InvalidTransitionError(f"v{to.version} was never active; only a previously active spec can be restored")
     if not reason.strip():
@@ -378,7 +373,7 @@ def set_trading_state(
             return active, False
         releasing = target.severity < current.severity
         if releasing:
-            _require(by, roles.SET_TRADING_STATE, "release a trading state (only a risk officer can)")
+            roles.require(by, roles.SET_TRADING_STATE, "release a trading state (only a risk officer can)")
         now = timezone.now()
         row = _create(
             floor=current_live.version if current_live is not None else 0,
@@ -446,7 +441,7 @@ def reconcile_policies(trace_id: str = "") -> list[PolicyVersion]:
 def release_latch(*, latch: str, by: AbstractBaseUser, reason: str, trace_id: str = "") -> LatchRecord:
     """A risk officer lifts a drawdown or daily-loss latch (the gate then admits opening intents again, until a
     newer snapshot breaches the limit). Redis is the commit point; the release is recorded with its reason."""
-    _require(by, roles.SET_TRADING_STATE, "release a risk latch (only a risk officer can)")
+    roles.require(by, roles.SET_TRADING_STATE, "release a risk latch (only a risk officer can)")
     if not reason.strip():
         raise SpecInvalidError("releasing a latch needs a reason")
     try:

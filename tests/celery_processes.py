@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.devstack import WORKER_ARGS
 from tests.audit.ingest_helpers import ROOT, database_url, wait_for
 
 
@@ -70,23 +71,7 @@ def celery_env(stack: Any, redis_url: str, state_dir: Path, **extra: str) -> dic
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> CeleryProcess:
-    worker = CeleryProcess(
-        [
-            "worker",
-            "-P",
-            "threads",
-            "-c",
-            "4",
-            "-Q",
-            "celery,alerts",
-            "-l",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env,
-        log_path,
-    )
+    worker = CeleryProcess(WORKER_ARGS, env, log_path)
     worker.wait_ready("ready.")
     return worker
 

@@ -58,18 +58,10 @@ class DecisionDetailView(PolicyApiView):
 class TraceView(PolicyApiView):
     @extend_schema(summary="A trace followed: decision → policy version → thought → approval and activation")
     def get(self, request: Request, trace_id: str) -> Response:
-        found = selectors.trace(trace_id)
-        if not found:
+        found = selectors.trace_dict(trace_id)
+        if found is None:
             raise errors.NotFoundError(f"no decision with trace id {trace_id!r} in the audit store")
-        return Response(
-            {
-                "trace_id": trace_id,
-                "decisions": [
-                    {**decision_detail(record), "policy": selectors.policy_context_dict(context)}
-                    for record, context in found
-                ],
-            }
-        )
+        return Response(found)
 
 
 class IncidentListView(PolicyApiView):

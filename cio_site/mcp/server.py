@@ -46,8 +46,7 @@ def _plain(value: Any) -> Any:
 
 
 def _view(user: Any) -> None:
-    if not user.has_perm(roles.perm(roles.VIEW)):
-        raise errors.PermissionDeniedError(f"{user} may not read the control plane")
+    roles.require(user, roles.VIEW, "read the control plane")
 
 
 def _version(number: int) -> PolicyVersion:
@@ -267,18 +266,10 @@ def build_server() -> MCPServer:
     async def get_decision_trace(trace_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]) -> dict[str, Any]:
         def work(user: Any, trace_id_: str) -> Any:
             _view(user)
-            found = audit_selectors.trace(trace_id)
-            if not found:
+            found = audit_selectors.trace_dict(trace_id)
+            if found is None:
                 raise errors.NotFoundError(f"no decision with trace id {trace_id} in the audit store")
-            return _plain(
-                {
-                    "trace_id": trace_id,
-                    "decisions": [
-                        {**decision_summary(record), "policy": audit_selectors.policy_context_dict(context)}
-                        for record, context in found
-                    ],
-                }
-            )
+            return _plain(found)
 
         return await run_tool("get_decision_trace", {"trace_id": trace_id}, work)
 

@@ -18,7 +18,6 @@ from policies.errors import (
     FourEyesError,
     InvalidTransitionError,
     NotFoundError,
-    PermissionDeniedError,
     SpecInvalidError,
     UpstreamUnavailableError,
 )
@@ -29,11 +28,6 @@ from policies.tradeconfig.models import ChangeStatus, ConfigChange
 log = logging.getLogger(__name__)
 
 
-def _require(user: AbstractBaseUser, codename: str, action: str) -> None:
-    if not user.has_perm(roles.perm(codename)):
-        raise PermissionDeniedError(f"{user} may not {action}")
-
-
 def scope_of(symbol: str | None, side: str | None) -> ConfigScope:
     try:
         return ConfigScope(symbol=symbol or None, side=side or None)
@@ -42,7 +36,7 @@ def scope_of(symbol: str | None, side: str | None) -> ConfigScope:
 
 
 def current(user: AbstractBaseUser, symbol: str | None = None, side: str | None = None) -> upstream.UpstreamConfig:
-    _require(user, roles.VIEW, "read the trading configuration")
+    roles.require(user, roles.VIEW, "read the trading configuration")
     try:
         return upstream.get_config(scope_of(symbol, side))
     except upstream.UpstreamError as exc:
@@ -58,7 +52,7 @@ def propose(
     side: str | None = None,
     trace_id: str = "",
 ) -> ConfigChange:
-    _require(by, roles.PROPOSE, "propose configuration changes")
+    roles.require(by, roles.PROPOSE, "propose configuration changes")
     if not rationale.strip():
         raise SpecInvalidError("a configuration change needs a rationale")
     scope = scope_of(symbol, side)
@@ -96,7 +90,7 @@ def get(change_id: int) -> ConfigChange:
 
 
 def reject(change: ConfigChange, *, by: AbstractBaseUser, reason: str) -> ConfigChange:
-    _require(by, roles.APPROVE, "reject configuration changes")
+    roles.require(by, roles.APPROVE, "reject configuration changes")
     if not reason.strip():
         raise SpecInvalidError("a rejection needs a reason")
     with transaction.atomic():
@@ -116,7 +110,7 @@ def reject(change: ConfigChange, *, by: AbstractBaseUser, reason: str) -> Config
 def approve(change: ConfigChange, *, by: AbstractBaseUser, reason: str = "") -> ConfigChange:
     """Approve (four eyes) and push upstream at once. A push that fails leaves the change approved but `failed`,
     with the engine's error; `apply` pushes it again."""
-    _require(by, roles.APPROVE, "approve configuration changes")
+    roles.require(by, roles.APPROVE, "approve configuration changes")
     with transaction.atomic():
         row = ConfigChange.objects.select_for_update().get(pk=change.pk)
         if row.status != ChangeStatus.PROPOSED:
@@ -130,7 +124,7 @@ def approve(change: ConfigChange, *, by: AbstractBaseUser, reason: str = "") -> 
 
 
 def apply(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
-    _require(by, roles.APPROVE, "apply configuration changes")
+    roles.require(by, roles.APPROVE, "apply configuration changes")
     row = ConfigChange.objects.get(pk=change.pk)
     if row.status != ChangeStatus.FAILED or row.decided_by_id is None:
         raise InvalidTransitionError(f"change {row.pk} is {row.status}; only an approved change not yet taken applies")

@@ -2,12 +2,9 @@
 direct-email fallback for critical alerts (audit/alerting/bridge.py), until SIGTERM/SIGINT."""
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
-import nats
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -15,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from audit.alerting.bridge import AlertBridge
 from audit.alerting.dispatch import dispatch
 from audit.store import get_store
+from cio_site.nats_listener import listen_until_stopped
 
 log = logging.getLogger("alerting.bridge")
 
@@ -29,10 +27,6 @@ class Command(BaseCommand):
         asyncio.run(self._run(options["stats_every"]))
 
     async def _run(self, stats_every: float) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         store = get_store()
         await asyncio.to_thread(store.ensure_schema)
         redis = aioredis.Redis.from_url(settings.CIO_ALERTING_REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
@@ -43,23 +37,12 @@ class Command(BaseCommand):
             dedup_window_s=settings.CIO_ALERT_DEDUP_WINDOW_S,
             direct_after_s=settings.CIO_ALERT_DIRECT_EMAIL_AFTER_S,
         )
-        nc = await nats.connect(
-            settings.NATS_URL,
-            name="cio-alerting-bridge",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1.0,
-            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
-        )
-        await bridge.subscribe(nc)
-        await nc.flush()
-        log.info("alerting bridge: cio.alert.> -> audit store and channels (direct email fallback for critical)")
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), stats_every)
-                log.info("alerting bridge: %s", dict(bridge.counters))
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.drain()
-            await bridge.drain()
+
+        async def finish() -> None:
+            await bridge.drain()  # every critical alert still watched gets its fallback now
             await redis.aclose()
+
+        log.info("alerting bridge: cio.alert.> -> audit store and channels (direct email fallback for critical)")
+        await listen_until_stopped(
+            "alerting bridge", bridge.subscribe, lambda: dict(bridge.counters), log, stats_every, finish
+        )

@@ -2,16 +2,14 @@
 decisions, `cio.alert.>`) until SIGTERM/SIGINT; see policies/strategist/listener.py."""
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
-import nats
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from cio_site.nats_listener import listen_until_stopped
 from policies.strategist.listener import Listener, ListenerSettings, celery_enqueue
 from policies.strategist.triggers import parse_burst
 
@@ -28,10 +26,6 @@ class Command(BaseCommand):
         asyncio.run(self._run(options["stats_every"]))
 
     async def _run(self, stats_every: float) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         redis = aioredis.Redis.from_url(settings.CIO_STRATEGIST_REDIS_URL)
         listener = Listener(
             redis,
@@ -44,22 +38,7 @@ class Command(BaseCommand):
                 alert_burst=parse_burst(settings.CIO_STRATEGIST_ALERT_BURST),
             ),
         )
-        nc = await nats.connect(
-            settings.NATS_URL,
-            name="cio-strategist-listener",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1.0,
-            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
-        )
-        await listener.subscribe(nc)
-        await nc.flush()
         log.info("strategist listener: regime, portfolio, rejections and alerts -> triggers")
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), stats_every)
-                log.info("strategist listener: %s", dict(listener.counters))
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.drain()
-            await redis.aclose()
+        await listen_until_stopped(
+            "strategist listener", listener.subscribe, lambda: dict(listener.counters), log, stats_every, redis.aclose
+        )
