@@ -260,18 +260,32 @@ def build_server() -> MCPServer:
         return await run_tool("query_decisions", arguments, work)
 
     @mcp.tool(
-        description="Follow a trace id from a decision to the policy version it was judged under, the Strategist "
-        "thought that proposed it (if any), and who approved and activated it."
+        description="Follow a decision to the policy version it was judged under, the Strategist thought that "
+        "proposed that version (if any), and who approved and activated it. Give the decision's `trace_id` (every "
+        "decision of that trace) or its `decision_id`."
     )
-    async def get_decision_trace(trace_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]) -> dict[str, Any]:
-        def work(user: Any, trace_id_: str) -> Any:
+    async def get_decision_trace(
+        trace_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$")] = None,
+        decision_id: Annotated[str | None, Field(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        def work(user: Any, _: str) -> Any:
             _view(user)
-            found = audit_selectors.trace_dict(trace_id)
+            if (trace_id is None) == (decision_id is None):
+                raise errors.SpecInvalidError("give either `trace_id` or `decision_id`")
+            wanted = trace_id
+            if decision_id is not None:
+                record = get_store().get_decision(decision_id)
+                if record is None:
+                    raise errors.NotFoundError(f"no decision {decision_id} in the audit store")
+                wanted = record.trace_id
+            found = audit_selectors.trace_dict(wanted or "")
             if found is None:
-                raise errors.NotFoundError(f"no decision with trace id {trace_id} in the audit store")
+                raise errors.NotFoundError(f"no decision with trace id {wanted} in the audit store")
+            if decision_id is not None:
+                found["decisions"] = [d for d in found["decisions"] if d["decision_id"] == decision_id]
             return _plain(found)
 
-        return await run_tool("get_decision_trace", {"trace_id": trace_id}, work)
+        return await run_tool("get_decision_trace", {"trace_id": trace_id, "decision_id": decision_id}, work)
 
     @mcp.tool(
         description="Past incidents most like a description (free text) or like a stored incident: rejection "

@@ -170,6 +170,8 @@ async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, a
         assert bad_time.startswith("VAL_ERR: since")
         missing = error(await viewer.call_tool("get_decision_trace", {"trace_id": "ab" * 16}))
         assert missing.startswith("NOT_FOUND")
+        neither = error(await viewer.call_tool("get_decision_trace", {}))
+        assert neither.startswith("VAL_ERR: give either")
         assert data(await viewer.call_tool("search_similar_incidents", {"text": "drawdown halt"})) == {"incidents": []}
         assert data(await viewer.call_tool("get_recent_alerts", {})) == {"alerts": []}
         versions = data(await viewer.call_tool("list_policy_versions", {}))["versions"]
