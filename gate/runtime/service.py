@@ -477,7 +477,7 @@ class Gate:
 
     async def alert_step(self) -> int:
         """Raise what `AlertWatch` finds in this gate's state now; returns how many alerts left."""
-        self.heartbeat()  # brings the counters up to date
+        self._sync_counters()
         now = self.clock.monotonic()
         findings = self.alert_watch.observe(
             self.counters, self.policy_sync.redis_ok, self.policy_sync.usable(now) is not None, now
@@ -493,14 +493,18 @@ class Gate:
         since = self._inflight_since
         return since is None or self.clock.monotonic() - since < self.settings.stuck_after_s
 
-    def heartbeat(self) -> GateHeartbeat:
-        policy = self.policy_sync.policy
+    def _sync_counters(self) -> None:
+        """Copy what the outbox and the policy sync count into the gate's counters."""
         if self._outbox is not None:
             self.counters.audit_pending = self._outbox.pending
             self.counters.audit_published = self._outbox.counters.published
             self.counters.audit_failures = self._outbox.counters.failures
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
+
+    def heartbeat(self) -> GateHeartbeat:
+        policy = self.policy_sync.policy
+        self._sync_counters()
         chain, chain_seq = self._outbox.chain_head if self._outbox is not None else (None, 0)
         now = self.clock.time()
         latches = [r for r in self.state.latches.active() if applies_today(r, policy, now)] if policy else []

@@ -111,14 +111,15 @@ def run_cycle(
     use_env_llm: bool = True,
 ) -> Cycle | None:
     """Run one cycle now (raises `CycleBusyError` while another runs). None when the Strategist is switched off."""
-    if not StrategistSettings.current().enabled:
+    row = StrategistSettings.current()  # one reading of the settings serves the whole cycle
+    if not row.enabled:
         log.info("Strategist is switched off: %s cycle skipped", trigger.kind)
         return None
     client = client if client is not None else strategist_redis()
     if llm_config is None and use_env_llm:
         llm_config = LlmConfig.from_env()
     with cycle_lock(client, float(settings.CIO_STRATEGIST_LOCK_TTL_S)):
-        cycle = _run(trigger, client, llm_config)
+        cycle = _run(trigger, client, llm_config, row)
     store_thought(cycle)
     return cycle
 
@@ -133,12 +134,15 @@ class _Run:
     started: datetime
     clock: float
     scrubber: SecretScrubber
+    settings: StrategistSettings
 
 
-def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None) -> Cycle:
-    run = _Run(trigger, uuid.uuid4().hex, secrets.token_hex(16), timezone.now(), time.monotonic(), process_scrubber())
+def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, row: StrategistSettings) -> Cycle:
+    run = _Run(
+        trigger, uuid.uuid4().hex, secrets.token_hex(16), timezone.now(), time.monotonic(), process_scrubber(), row
+    )
     scrubber, started = run.scrubber, run.started
-    envelope = StrategistSettings.current().envelope()
+    envelope = row.envelope()
     active = selectors.active_version()
     if active is None:
         return _record(run, None, None, _idle(), None, None, RuleBrain.name)
@@ -273,7 +277,7 @@ def _propose(
         reason = "outside the Strategist envelope: " + "; ".join(verdict.validation.get("envelope", []))
         return services.decide_unattended(proposal, approve=False, reason=reason, trace_id=trace_id), outcome
     _supersede_older(proposal, trace_id)
-    row = StrategistSettings.current()
+    row = run.settings
     officer = row.auto_approve_authorised_by
     if row.auto_approve_tightening and officer is not None and verdict.validation.get("only_tightens"):
         try:

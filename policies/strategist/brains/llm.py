@@ -132,7 +132,8 @@ class LlmBrain:
             body["response_format"] = {"type": "json_object"}
         encoded = orjson.dumps(body)
         now = datetime.now(UTC)
-        could_spend = estimate_tokens(encoded.decode()) + self.config.max_tokens
+        prompt_estimate = estimate_tokens(encoded.decode())
+        could_spend = prompt_estimate + self.config.max_tokens
         if not self._budget.allows(could_spend, now):
             raise spent.failure(
                 "budget",
@@ -155,7 +156,7 @@ class LlmBrain:
                         raise httpx.ReadTimeout("the answer took longer than the timeout")
                 status = response.status_code
         except httpx.TimeoutException as exc:
-            self._budget.spend(estimate_tokens(encoded.decode()), now)  # the server may have worked on it
+            self._budget.spend(prompt_estimate, now)  # the server may have worked on it
             raise spent.failure(
                 "timeout", f"no answer within {self.config.timeout_s:g} s ({type(exc).__name__})"
             ) from exc
@@ -172,7 +173,7 @@ class LlmBrain:
             raise spent.failure("invalid_output", f"not a chat-completions response ({type(exc).__name__})") from exc
         usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
         content = message.get("content") if isinstance(message.get("content"), str) else ""
-        prompt_tokens = _int(usage.get("prompt_tokens")) or estimate_tokens(encoded.decode())
+        prompt_tokens = _int(usage.get("prompt_tokens")) or prompt_estimate
         completion_tokens = _int(usage.get("completion_tokens")) or estimate_tokens(content)
         spent.prompt_tokens += prompt_tokens
         spent.completion_tokens += completion_tokens
