@@ -21,6 +21,7 @@ class ReasonCode(StrEnum):
     # Who the intent speaks for.
     IDENTITY_MISMATCH = "IDENTITY_MISMATCH"
     IDENTITY_UNVERIFIED = "IDENTITY_UNVERIFIED"
+    STRATEGY_UNLISTED = "STRATEGY_UNLISTED"
     # Trading states and the kill switch.
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
@@ -75,11 +76,15 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     "its budget. Decision is RETRY_SAFE; retry with backoff.",
     ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
     ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
-    ReasonCode.IDENTITY_MISMATCH: "The intake subject names another strategy (`cio.intent.trading.<token>`: "
-    "the token of the intent's `strategy_id`) or another symbol (`intent.trading.<SYMBOL>`) than the intent: "
-    "an intent speaks only for the identity it was published under.",
-    ReasonCode.IDENTITY_UNVERIFIED: "`require_identity_subject` is set and the intent came on a subject that "
-    "names no strategy (`cio.nurse.audit`, bare `cio.intent.trading`, `intent.trading.<SYMBOL>`).",
+    ReasonCode.IDENTITY_MISMATCH: "The intake subject names another strategy (`cio.intent.trading.<token>`, "
+    "compared by strategy key) or another symbol (`intent.trading.<SYMBOL>`) than the intent: an intent speaks "
+    "only for the identity it was published under.",
+    ReasonCode.IDENTITY_UNVERIFIED: "The subject cannot prove who sent the intent: its strategy publishes with an "
+    "identity of its own (`own_identity`) and the intent did not come on exactly `cio.intent.trading.<key>`, or "
+    "`require_identity_subject` is set and the subject names no strategy (`cio.nurse.audit`, bare "
+    "`cio.intent.trading`, `intent.trading.<SYMBOL>`).",
+    ReasonCode.STRATEGY_UNLISTED: "The policy admits only the strategies it names (`only_listed_strategies`) and "
+    "does not name this one (by its key): a risk officer admits it by adding it under `strategies`.",
     ReasonCode.TRADING_HALTED: "The effective trading state (global, strategy or symbol) is `halted`: "
     "only `close` is admitted. Other checks are skipped.",
     ReasonCode.TRADING_REDUCING: "The effective trading state is `reducing` and the intent does not shrink "

@@ -37,7 +37,10 @@ def intent() -> dict[str, object]:
 
 
 async def run(nats_url: str, every_s: float) -> None:
-    nc = await nats.connect(nats_url, name="demo-bot", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    inbox = os.environ.get("CIO_NATS_INBOX_PREFIX", f"_INBOX.strategy-{STRATEGY}")  # its identity's own inbox
+    nc = await nats.connect(
+        nats_url, name="demo-bot", max_reconnect_attempts=-1, reconnect_time_wait=0.5, inbox_prefix=inbox
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,6 +24,7 @@ from cio_kernel.defaults import LOCAL_NATS_URL
 from deploy import access
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
+STRATEGY_INBOX = os.environ.get("CIO_NATS_INBOX_PREFIX", access.NATS_ROLES["strategy"].inbox_prefix)
 PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}
 
 
@@ -53,12 +54,12 @@ def _ta_bot(symbol: str, action: str) -> dict[str, Any]:
     price = PRICES[symbol]
     buy = action == "buy"
     return _intent(
-        "momentum_pulse",
+        "band_fade_reversal",
         symbol,
         action,
         0.0,
         source="ta_bot",
-        strategy="momentum_pulse",
+        strategy="band_fade_reversal",
         position_size_pct=None,
         stop_loss=price * (0.98 if buy else 1.02),
         take_profit=price * (1.04 if buy else 0.96),
@@ -90,6 +91,9 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
     ),
     ("TRADING_REDUCING", lambda: _intent("momentum-1", "DOGEUSDT", "buy", 1_000.0)),
     ("approved (close)", lambda: _intent("ta-bot", "ETHUSDT", "close", 0.0, stop_loss=None)),
+    ("STRATEGY_UNLISTED", lambda: _intent("new-bot", "BTCUSDT", "buy", 0.01)),
+    # The shared identity speaking for a strategy with an identity of its own (deploy/demo_bot.py).
+    ("IDENTITY_UNVERIFIED", lambda: _intent("Momentum Pulse", "SOLUSDT", "buy", 1.0)),
     ("VAL_ERR", lambda: b'{"symbol": "BTCUSDT", "action": "buy", "quantity": "lots"}'),
 ]
 
@@ -149,7 +153,8 @@ async def wait_for_gate(nc: nats.NATS, stop: asyncio.Event) -> None:
 
 async def run(nats_url: str, engine_url: str, rate: float, duration: float | None) -> None:
     # Two identities, as in production: the strategies (intents only) and the trade engine (signals, snapshots).
-    nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1)
+    # Replies arrive in the shared strategy identity's own inbox; no identity may read another's (docs/access.md).
+    nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1, inbox_prefix=STRATEGY_INBOX)
     engine = await nats.connect(
         engine_url, name="demo-trade-engine", max_reconnect_attempts=-1, inbox_prefix=ENGINE_INBOX
     )

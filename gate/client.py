@@ -4,8 +4,10 @@
     await client.start()
     envelope = await client.submit(intent)      # the gate's decision envelope
 
-- `submit` sends the intent on `cio.intent.trading.<strategy>` (the subject today's fleet uses) as a request
-  and returns the decision envelope. `RETRY_SAFE` (nothing happened, the gate could not decide) is retried up to
+- `submit` sends the intent on `cio.intent.trading.<strategy key>` (the subject today's fleet uses, with the
+  strategy id written as its key) as a request and returns the decision envelope. Connect `nc` with your
+  identity's own reply inbox, `nats.connect(..., inbox_prefix="_INBOX.<identity>")` (docs/access.md).
+  `RETRY_SAFE` (nothing happened, the gate could not decide) is retried up to
   `retries` times with full jitter; a timeout is retried only when the intent carries an id, because the gate
   refuses a second promotion of the same id (so a retry can never double an order).
 - It watches `cio.gate.heartbeat`. With no heartbeat for longer than the gate's announced timeout
@@ -32,7 +34,13 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.contracts.heartbeat import GateHeartbeat
-from cio_kernel.contracts.identity import STRATEGY_SUBJECT_PREFIX, subject_token
+from cio_kernel.contracts.identity import (
+    STRATEGY_SUBJECT_PREFIX,
+    IdentityError,
+    strategy_key,
+    strategy_subject,
+    subject_token,
+)
 from cio_kernel.subjects import GATE_HEARTBEAT
 
 Callback = Callable[[], Any] | Callable[[], Awaitable[Any]]
@@ -126,7 +134,13 @@ class GateClient:
     # -- intents -----------------------------------------------------------------------------------------------
     @staticmethod
     def subject_for(intent: dict[str, Any]) -> str:
-        return f"{STRATEGY_SUBJECT_PREFIX}{subject_token(str(intent.get('strategy_id', '')))}"
+        """`cio.intent.trading.<strategy key>`: the one subject a strategy with an identity of its own may use, and
+        as good as any spelling for the others (the gate compares keys)."""
+        raw = str(intent.get("strategy_id", ""))
+        try:
+            return strategy_subject(strategy_key(raw))
+        except IdentityError:
+            return f"{STRATEGY_SUBJECT_PREFIX}{subject_token(raw)}"  # the gate answers VAL_ERR with the reason
 
     async def submit(self, intent: dict[str, Any], subject: str | None = None) -> DecisionEnvelope:
         if self.conservative and str(intent.get("action", "")).lower() in OPENING_ACTIONS:

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cio_kernel.contracts.identity import scope_key
 from cio_kernel.policy.document import PolicyDocument
 from cio_kernel.policy.spec import PolicySpec, TradingState
 from cio_kernel.policy.store import build_document
@@ -147,15 +148,22 @@ def commit(
 
 
 def with_state(spec: PolicySpec, scope: str, key: str, state: TradingState) -> tuple[PolicySpec, TradingState]:
-    """`spec` with one scope's trading state set, and that scope's state before."""
+    """`spec` with one scope's trading state set, and that scope's state before. `key` is any spelling of the
+    scope's identity: the policy holds it by key (`cio_kernel.contracts.identity.scope_key`)."""
     raw = spec.model_dump(mode="json", by_alias=True)
+    key = scope_key(scope, key)
     if scope == "global":
         current = spec.global_rules.trading_state
         raw["global"]["trading_state"] = state.value
     else:
         table = "strategies" if scope == "strategy" else "symbols"
+        unlisted = scope == "strategy" and key not in raw[table] and spec.global_rules.only_listed_strategies
         rules = raw[table].setdefault(key, {})
         current = TradingState(rules["trading_state"]) if rules.get("trading_state") else TradingState.ACTIVE
+        if unlisted:
+            # Refused altogether (STRATEGY_UNLISTED), which is stricter than halted: halting it changes nothing, and
+            # any other state would admit it, which only a risk officer may do (a release).
+            current = TradingState.HALTED
         rules["trading_state"] = state.value
     return PolicySpec.parse(raw), current
 

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.contracts.identity import IdentityError, scope_key
+from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.spec import TradingState
 from policies import activation, live, roles
@@ -337,8 +338,10 @@ def set_trading_state(
         raise SpecInvalidError("scope must be global, strategy or symbol")
     if scope != "global" and not key:
         raise SpecInvalidError(f"a {scope} trading state needs the {scope} name in `key`")
-    if scope == "global":
-        key = ""
+    try:  # one key per identity: a halt on `Momentum-1` holds for every spelling of it
+        key = scope_key(scope, key)
+    except IdentityError as exc:
+        raise SpecInvalidError(f"{scope} {key[:60]!r} is not a {scope}: {exc}") from exc
     if not reason.strip():
         raise SpecInvalidError("a trading-state change needs a reason")
     try:
@@ -444,6 +447,10 @@ def release_latch(*, latch: str, by: AbstractBaseUser, reason: str, trace_id: st
     roles.require(by, roles.SET_TRADING_STATE, "release a risk latch (only a risk officer can)")
     if not reason.strip():
         raise SpecInvalidError("releasing a latch needs a reason")
+    try:
+        latch = parse_latch_id(latch)
+    except IdentityError as exc:
+        raise SpecInvalidError(str(exc)) from exc
     try:
         released, notice = live.release_risk_latch(latch, time.time(), str(by), reason)
     except live.LiveUnavailableError as exc:

@@ -15,7 +15,9 @@ class AuditEvent(BaseModel):
     ts: datetime
     gate_id: str
     subject: str
-    strategy_id: str | None
+    strategy_id: str | None  # as the strategy spelled it
+    # What every control compared (`strategy_key` of the id); None when the id is no strategy id (a VAL_ERR).
+    strategy_key: str | None = None
     symbol: str | None
     action: str | None
     intent_id: str | None
@@ -42,6 +44,7 @@ def encode_audit_event(
     gate_id: str,
     subject: str,
     strategy_id: str | None,
+    strategy_key: str | None,
     symbol: str | None,
     action: str | None,
     intent_id: str | None,
@@ -67,6 +70,7 @@ def encode_audit_event(
             "gate_id": gate_id,
             "subject": subject,
             "strategy_id": strategy_id,
+            "strategy_key": strategy_key,
             "symbol": symbol,
             "action": action,
             "intent_id": intent_id,

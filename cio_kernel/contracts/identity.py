@@ -91,6 +91,17 @@ def is_strategy_key(value: object) -> bool:
     return isinstance(value, str) and _STRATEGY_KEY.fullmatch(value) is not None and len(value) <= STRATEGY_ID_MAX
 
 
+def scope_key(scope: str, raw: str) -> str:
+    """The key a trading-state scope names: "" for global, else `strategy_key` or `symbol_key` of `raw`."""
+    if scope == "global":
+        return ""
+    if scope == "strategy":
+        return strategy_key(raw)
+    if scope == "symbol":
+        return symbol_key(raw)
+    raise IdentityError(f"a scope is global, strategy or symbol, not {scope[:40]!r}")
+
+
 # -- NATS subjects --------------------------------------------------------------------------------------------
 STRATEGY_SUBJECT_PREFIX = "cio.intent.trading."
 SYMBOL_SUBJECT_PREFIX = "intent.trading."
@@ -142,11 +153,3 @@ StrategyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=STRATEGY_ID_MAX), AfterValidator(_canonical_strategy_key)
 ]
 
-
-# -- transitional (removed once every caller uses the keys above) ---------------------------------------------
-def canonical_strategy(strategy_id: str) -> str:
-    return " ".join(strategy_id.split()).casefold()
-
-
-def canonical_symbol(raw: str) -> str:
-    return _NOT_SYMBOL.sub("", raw).upper()

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from cio_kernel.contracts.identity import StrategyId, Symbol
+from cio_kernel.contracts.identity import StrategyId, Symbol, strategy_key
 
 Action = Literal["buy", "sell", "hold", "close"]
 # The actions that carry a size and can add risk (`close` only shrinks a position, `hold` does nothing).
@@ -148,6 +148,11 @@ class Intent(BaseModel):
     metadata: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
     timestamp: Timestamp = None
+
+    @property
+    def strategy_key(self) -> str:
+        """The key every control knows this intent's strategy by (`strategy_id` keeps the producer's spelling)."""
+        return strategy_key(self.strategy_id)
 
     @property
     def intent_id(self) -> str | None:

@@ -5,9 +5,12 @@ it survives restarts and holds for every gate; `cio.risk.latch` carries a `Latch
 once instead of on their next refresh. The notice is only a hint: Redis holds the truth.
 """
 
-from typing import Literal
+import re
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
+
+from cio_kernel.contracts.identity import IdentityError, strategy_key
 
 LatchKind = Literal["drawdown", "daily_loss"]
 LatchScope = Literal["global", "strategy"]
@@ -18,6 +21,23 @@ def latch_id(kind: LatchKind, scope: LatchScope, key: str = GLOBAL_KEY, day: str
     """`drawdown:global:*`, `daily_loss:strategy:<strategy_id>:<YYYY-MM-DD>`: one id per latchable condition."""
     base = f"{kind}:{scope}:{key}"
     return f"{base}:{day}" if day is not None else base
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_latch_id(raw: str) -> str:
+    """The latch id `raw` names, with its strategy written as a key (`daily_loss:strategy:LLM-Swing:<day>` names
+    `daily_loss:strategy:llm_swing:<day>`); `IdentityError` when it names no latch."""
+    parts = raw.strip().split(":")
+    kind, scope = (parts[0], parts[1]) if len(parts) >= 3 else ("", "")
+    if kind not in get_args(LatchKind) or scope not in get_args(LatchScope) or len(parts) > 4:
+        raise IdentityError(f"{raw[:80]!r} is no latch id (kind:scope:key[:day], e.g. drawdown:global:*)")
+    key = GLOBAL_KEY if scope == "global" and parts[2] == GLOBAL_KEY else strategy_key(parts[2])
+    day = parts[3] if len(parts) == 4 else None
+    if day is not None and _DAY.fullmatch(day) is None:
+        raise IdentityError(f"{day[:20]!r} is no trading day (YYYY-MM-DD)")
+    return latch_id(cast(LatchKind, kind), cast(LatchScope, scope), key, day)
 
 
 class LatchRecord(BaseModel):

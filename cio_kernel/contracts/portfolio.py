@@ -9,6 +9,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from cio_kernel.contracts.identity import StrategyId, Symbol, strategy_key
 from cio_kernel.contracts.intent import finite
 
 FiniteFloat = Annotated[float, AfterValidator(finite)]
@@ -33,19 +34,30 @@ class PortfolioSnapshot(BaseModel):
     ts: datetime
     equity_usd: Annotated[float, Field(ge=0)]
     drawdown_pct: Annotated[float, Field(ge=0, le=1)] = 0.0
-    positions: dict[str, Position] = Field(default_factory=dict)
+    # By symbol key: a position under another spelling would be missed by the exposure limits, so it is refused.
+    positions: dict[Symbol, Position] = Field(default_factory=dict)
     # Daily loss inputs: the PnL of the whole book and of each strategy since `pnl_since`, the start of the
     # trading day the producer counts from (the gate only uses figures whose window is its own trading day).
     pnl_since: datetime | None = None
     daily_pnl_usd: FiniteFloat | None = None
     day_start_equity_usd: Annotated[float, Field(ge=0)] | None = None
-    strategies: dict[str, StrategyBook] = Field(default_factory=dict)
+    # By strategy id, as the producer spells it; two spellings of one strategy (one key) are refused.
+    strategies: dict[StrategyId, StrategyBook] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _pnl_needs_its_window(self) -> Self:
         if self.pnl_since is None and (self.daily_pnl_usd is not None or self.strategies):
             raise ValueError("daily PnL figures need `pnl_since`, the start of the window they count from")
+        keys: dict[str, str] = {}
+        for strategy_id in self.strategies:
+            key = strategy_key(strategy_id)
+            if key in keys:
+                raise ValueError(f"strategies {keys[key]!r} and {strategy_id!r} are one strategy ({key!r})")
+            keys[key] = strategy_id
         return self
+
+    def strategies_by_key(self) -> dict[str, StrategyBook]:
+        return {strategy_key(strategy_id): book for strategy_id, book in self.strategies.items()}
 
     @property
     def gross_exposure_usd(self) -> float:

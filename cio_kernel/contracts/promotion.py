@@ -4,12 +4,15 @@ limits and pending exposure count the whole queue group's promotions, not only i
 import orjson
 from pydantic import BaseModel
 
+from cio_kernel.contracts.identity import StrategyKey, Symbol
+
 
 class PromotionNotice(BaseModel):
     gate_id: str
     ts: float  # the promoting gate's decision time, Unix seconds
-    strategy_id: str
-    symbol: str
+    strategy_id: str  # as the strategy spelled it (for people)
+    strategy_key: StrategyKey  # what the counters compare
+    symbol: Symbol
     action: str
     intent_id: str | None
     notional_usd: float | None
@@ -21,6 +24,7 @@ def encode_promotion_notice(
     gate_id: str,
     ts: float,
     strategy_id: str,
+    strategy_key: str,
     symbol: str,
     action: str,
     intent_id: str | None,
@@ -33,6 +37,7 @@ def encode_promotion_notice(
             "gate_id": gate_id,
             "ts": ts,
             "strategy_id": strategy_id,
+            "strategy_key": strategy_key,
             "symbol": symbol,
             "action": action,
             "intent_id": intent_id,

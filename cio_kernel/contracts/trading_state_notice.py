@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from cio_kernel.contracts.identity import scope_key
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.spec import TradingState
 
@@ -31,6 +32,11 @@ class TradingStateNotice(BaseModel):
     at: datetime
     signature: str | None = None
     signed_by: str | None = None
+
+    @property
+    def scope_key(self) -> str:
+        """The key the notice applies to, as every control compares it (`IdentityError` if it names nothing)."""
+        return scope_key(self.scope, self.key)
 
     def signed_message(self) -> bytes:
         at = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

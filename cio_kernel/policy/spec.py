@@ -5,12 +5,12 @@ never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md 
 """
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
-from cio_kernel.contracts.identity import StrategyId, SymbolKey, canonical_strategy
+from cio_kernel.contracts.identity import StrategyKey, SymbolKey
 from cio_kernel.contracts.intent import Action, OrderType, StrategyMode
 
 SCHEMA_VERSION = 1
@@ -80,6 +80,9 @@ class StrategyRules(LimitSet):
     denied_symbols: Symbols = frozenset()
     # This strategy's realised + unrealised loss since the start of the trading day (positive USD).
     max_daily_loss_usd: PositiveFloat | None = None
+    # The strategy publishes with a NATS identity of its own (docs/access.md): its intents are admitted only on
+    # `cio.intent.trading.<key>`, the one subject that identity may publish on and nobody else may.
+    own_identity: bool = False
 
 
 class SymbolRules(LimitSet):
@@ -94,6 +97,9 @@ class GlobalRules(LimitSet):
     # Refuse intents on subjects that do not name their strategy (`cio.nurse.audit`, bare `cio.intent.trading`,
     # `intent.trading.<SYMBOL>`): with one NATS identity per strategy, the subject then proves who sent it.
     require_identity_subject: bool = False
+    # Refuse intents of strategies the policy does not name under `strategies` (STRATEGY_UNLISTED): a new or
+    # misnamed bot trades only once an officer admits it.
+    only_listed_strategies: bool = False
     max_intent_age_s: PositiveFloat | None = 30.0
     max_clock_skew_s: NonNegativeFloat = 2.0
     dedupe_window_s: NonNegativeFloat = 0.0
@@ -117,33 +123,19 @@ class PolicySpec(_Rules):
     schema_version: Literal[1] = SCHEMA_VERSION
     description: Annotated[str, Field(max_length=10_000)] = ""
     global_rules: GlobalRules = Field(default_factory=GlobalRules, alias="global")
-    strategies: dict[StrategyId, StrategyRules] = Field(default_factory=dict)
+    # Keyed by `strategy_key` and `symbol_key` (cio_kernel/contracts/identity.py): one spelling per identity, so
+    # a lookup with an intent's key finds the scope or there is none.
+    strategies: dict[StrategyKey, StrategyRules] = Field(default_factory=dict)
     symbols: dict[SymbolKey, SymbolRules] = Field(default_factory=dict)
-    _strategy_index: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _one_key_per_strategy(self) -> Self:
-        index: dict[str, str] = {}
-        for key in self.strategies:
-            canonical = canonical_strategy(key)
-            if canonical in index:
-                raise ValueError(f"strategies {index[canonical]!r} and {key!r} are the same strategy: keep one")
-            index[canonical] = key
-        self._strategy_index = index
-        return self
 
     @classmethod
     def parse(cls, raw: "str | bytes | dict[str, Any]") -> "PolicySpec":
         """Validate a policy as JSON, whatever form it arrives in (the one way to build a spec from input)."""
         return cls.model_validate_json(raw if isinstance(raw, str | bytes) else orjson.dumps(raw))
 
-    def strategy_rules(self, strategy_id: str) -> "StrategyRules | None":
-        """The rules for a strategy however an intent spells its id (`cio_kernel.contracts.identity`)."""
-        rules = self.strategies.get(strategy_id)
-        if rules is None:
-            key = self._strategy_index.get(canonical_strategy(strategy_id))
-            rules = self.strategies.get(key) if key is not None else None
-        return rules
+    def strategy_rules(self, key: str) -> "StrategyRules | None":
+        """The rules for a strategy, by its key (`strategy_key` of whatever spelling an intent used)."""
+        return self.strategies.get(key)
 
 
 def schema_problems(exc: ValidationError, root: str = "spec") -> list[str]:

@@ -47,6 +47,8 @@ FIELD_DIRECTIONS: dict[str, str] = {
     "max_daily_loss_usd": UPPER,
     "require_timestamp": REQUIRE,
     "require_identity_subject": REQUIRE,
+    "only_listed_strategies": REQUIRE,
+    "own_identity": REQUIRE,
     "max_intent_age_s": UPPER,
     "max_clock_skew_s": UPPER,
     "dedupe_window_s": LOWER,  # a longer window refuses more repeats
@@ -109,6 +111,9 @@ def loosenings(old: PolicySpec, new: PolicySpec) -> list[Loosening]:
     found = _scope("global", old.global_rules, new.global_rules)
     for key, rules in old.strategies.items():
         found += _scope(f"strategy:{key}", rules, new.strategy_rules(key))
+    if old.global_rules.only_listed_strategies and new.global_rules.only_listed_strategies:
+        # Naming a strategy admits it when the policy refuses the ones it does not name.
+        found += [Loosening(f"strategy:{key}", "listed", False, True) for key in new.strategies.keys() - old.strategies]
     for key, rules in old.symbols.items():
         found += _scope(f"symbol:{key}", rules, new.symbols.get(key))
     return found

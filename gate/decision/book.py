@@ -3,7 +3,6 @@ computed once when the gate adopts the snapshot (not once per control per intent
 
 from dataclasses import dataclass, field
 
-from cio_kernel.contracts.identity import canonical_strategy
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, StrategyBook
 
 
@@ -13,7 +12,7 @@ class Book:
     ts: float  # Unix seconds
     gross_exposure_usd: float
     pnl_since: float | None  # Unix seconds
-    strategies: dict[str, StrategyBook] = field(default_factory=dict)  # by canonical strategy id
+    strategies: dict[str, StrategyBook] = field(default_factory=dict)  # by strategy key
 
     @classmethod
     def of(cls, snapshot: PortfolioSnapshot) -> "Book":
@@ -22,8 +21,8 @@ class Book:
             ts=snapshot.ts.timestamp(),
             gross_exposure_usd=sum(p.notional_usd for p in snapshot.positions.values()),
             pnl_since=snapshot.pnl_since.timestamp() if snapshot.pnl_since is not None else None,
-            strategies={canonical_strategy(k): v for k, v in snapshot.strategies.items()},
+            strategies=snapshot.strategies_by_key(),
         )
 
-    def strategy(self, strategy_id: str) -> StrategyBook | None:
-        return self.strategies.get(canonical_strategy(strategy_id))
+    def strategy(self, key: str) -> StrategyBook | None:
+        return self.strategies.get(key)

@@ -6,7 +6,7 @@ All controls run and all failures are reported; only HALTED short-circuits (see 
 from collections.abc import Callable
 
 from cio_kernel.contracts.envelope import Reason
-from cio_kernel.contracts.identity import subject_identity, subject_token
+from cio_kernel.contracts.identity import IdentityError, strategy_key, strategy_subject, subject_identity, subject_token
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.context import DecisionContext
@@ -23,29 +23,64 @@ def _reject(
     return [Reason(code=code, message=message, observed=observed, limit=limit)]
 
 
+def _subject_names(kind: str, rest: str, intent: Intent) -> bool:
+    """Does the subject's remainder name the intent's strategy (by key) or symbol (exactly)?"""
+    if kind == "symbol":
+        return rest == intent.symbol
+    try:
+        return strategy_key(rest) == intent.strategy_key
+    except IdentityError:
+        return False
+
+
 def publisher_identity(ctx: DecisionContext) -> list[Reason]:
-    """The intent speaks for the strategy (or symbol) its subject names: respelling cannot borrow another's limits.
-    Subjects without a strategy token prove nothing; `require_identity_subject` refuses them."""
+    """The intent speaks for the strategy (or symbol) its subject names, by key: respelling cannot borrow
+    another's limits. A strategy with an identity of its own is admitted only on its own subject, the one its
+    identity may publish on and nobody else may (docs/access.md). Subjects without a strategy prove nothing;
+    `require_identity_subject` refuses them. In-process callers without a subject skip this control."""
     if ctx.subject is None:
         return NONE
     intent, named = ctx.intent, subject_identity(ctx.subject)
-    if named is not None:
-        kind, token = named
-        expected = subject_token(intent.strategy_id) if kind == "strategy" else intent.symbol
-        if token != expected:
-            return _reject(
-                C.IDENTITY_MISMATCH,
-                f"published on {ctx.subject} but the intent's {kind} is {expected!r}: an intent speaks only for "
-                f"the {kind} its subject names",
-                token,
-                expected,
-            )
+    key = intent.strategy_key
+    if named is not None and not _subject_names(named[0], named[1], intent):
+        kind = named[0]
+        expected = key if kind == "strategy" else intent.symbol
+        return _reject(
+            C.IDENTITY_MISMATCH,
+            f"published on {ctx.subject} but the intent's {kind} is {expected!r}: an intent speaks only for "
+            f"the {kind} its subject names",
+            named[1][:200],
+            expected,
+        )
+    own_subject = strategy_subject(key)
+    if ctx.limits.strategy_own_identity and ctx.subject != own_subject:
+        return _reject(
+            C.IDENTITY_UNVERIFIED,
+            f"strategy {key!r} publishes with an identity of its own: its intents are admitted only on "
+            f"{own_subject}, not {ctx.subject}",
+            ctx.subject[:200],
+            own_subject,
+        )
     if ctx.global_rules.require_identity_subject and (named is None or named[0] != "strategy"):
         return _reject(
             C.IDENTITY_UNVERIFIED,
             f"{ctx.subject} does not name the publishing strategy and the policy requires it: publish on "
             f"cio.intent.trading.{subject_token(intent.strategy_id)}",
-            ctx.subject,
+            ctx.subject[:200],
+        )
+    return NONE
+
+
+def strategy_admission(ctx: DecisionContext) -> list[Reason]:
+    """With `only_listed_strategies`, a strategy the policy does not name may not trade at all (not even close:
+    positions are per symbol, so an unknown bot's close would unwind the fleet's)."""
+    if ctx.global_rules.only_listed_strategies and not ctx.limits.strategy_listed:
+        key = ctx.intent.strategy_key
+        return _reject(
+            C.STRATEGY_UNLISTED,
+            f"strategy {key!r} is not named in the policy, which admits only the strategies it names: a risk "
+            "officer admits it by adding it under `strategies`",
+            key,
         )
     return NONE
 
@@ -291,15 +326,15 @@ def freshness(ctx: DecisionContext) -> list[Reason]:
 def duplicates(ctx: DecisionContext) -> list[Reason]:
     intent, reasons = ctx.intent, []
     intent_id = intent.intent_id
-    if intent_id is not None and ctx.state.was_promoted(intent.strategy_id, intent_id, ctx.now):
+    if intent_id is not None and ctx.state.was_promoted(intent.strategy_key, intent_id, ctx.now):
         reasons += _reject(C.DUPLICATE_INTENT, f"intent '{intent_id}' was already promoted", intent_id)
     window = ctx.global_rules.dedupe_window_s
     if window > 0 and intent.action != "hold":
-        last = ctx.state.last_promoted_at(intent.strategy_id, intent.symbol, intent.action)
+        last = ctx.state.last_promoted_at(intent.strategy_key, intent.symbol, intent.action)
         if last is not None and ctx.now - last < window:
             reasons += _reject(
                 C.DUPLICATE_WINDOW,
-                f"{intent.strategy_id} promoted {intent.action} {intent.symbol} {ctx.now - last:.3f} s ago; "
+                f"{intent.strategy_key} promoted {intent.action} {intent.symbol} {ctx.now - last:.3f} s ago; "
                 f"the dedupe window is {window:g} s",
                 round(ctx.now - last, 3),
                 window,
@@ -377,12 +412,12 @@ def daily_pnl_known(ctx: DecisionContext) -> list[Reason]:
         reasons += _reject(
             C.DAILY_PNL_UNKNOWN, "max_daily_loss_pct applies but the snapshot has no day_start_equity_usd"
         )
-    strategy_id = ctx.intent.strategy_id
-    if ctx.limits.strategy_max_daily_loss_usd is not None and book.strategy(strategy_id) is None:
+    key = ctx.intent.strategy_key
+    if ctx.limits.strategy_max_daily_loss_usd is not None and book.strategy(key) is None:
         reasons += _reject(
             C.DAILY_PNL_UNKNOWN,
-            f"{strategy_id} has a daily loss limit but the snapshot reports no PnL for it",
-            strategy_id,
+            f"{key} has a daily loss limit but the snapshot reports no PnL for it",
+            key,
         )
     return reasons
 
@@ -421,6 +456,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
 
 ALL_CONTROLS: tuple[Control, ...] = (
     publisher_identity,
+    strategy_admission,
     trading_state,
     symbol_access,
     order_shape,

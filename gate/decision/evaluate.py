@@ -51,7 +51,7 @@ def known_position(symbol: str, book: Book | None, max_age_s: float, now: float)
 def evaluate(
     intent: Intent, policy: CompiledPolicy, state: StateView, now: float, subject: str | None = None
 ) -> Verdict:
-    limits = policy.limits_for(intent.strategy_id, intent.symbol)
+    limits = policy.limits_for(intent.strategy_key, intent.symbol)
     if intent.action == "hold":
         reason = Reason(code=ReasonCode.HOLD_NOT_PROMOTED, message="hold intents are recorded, never promoted")
         return Verdict(False, (reason,), limits, None)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from cio_kernel.contracts.identity import canonical_strategy
 from cio_kernel.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, LatchScope, latch_id
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.spec import GlobalRules, PolicySpec
@@ -107,27 +106,24 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
     return None
 
 
-def strategy_daily_loss_breach(
-    book: Book, strategy_id: str, limit: float, rules: GlobalRules, now: float
-) -> Breach | None:
-    strategy = book.strategy(strategy_id)
+def strategy_daily_loss_breach(book: Book, key: str, limit: float, rules: GlobalRules, now: float) -> Breach | None:
+    strategy = book.strategy(key)
     if strategy is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -strategy.daily_pnl_usd
     if loss < limit:
         return None
     day = trading_day(now, rules.trading_day_start_utc)
-    key = canonical_strategy(strategy_id)  # one latch however the strategy spells its id
-    return Breach("daily_loss", "strategy", key, day, loss, limit, f"{strategy_id} lost {loss:,.2f} USD today")
+    return Breach("daily_loss", "strategy", key, day, loss, limit, f"{key} lost {loss:,.2f} USD today")
 
 
 def find_breaches(book: Book, spec: PolicySpec, now: float) -> list[Breach]:
     """Every latchable limit the snapshot breaches under `spec`."""
     rules = spec.global_rules
     found = [drawdown_breach(book, rules), global_daily_loss_breach(book, rules, now)]
-    for strategy_id, strategy in spec.strategies.items():
+    for key, strategy in spec.strategies.items():
         if strategy.max_daily_loss_usd is not None:
-            found.append(strategy_daily_loss_breach(book, strategy_id, strategy.max_daily_loss_usd, rules, now))
+            found.append(strategy_daily_loss_breach(book, key, strategy.max_daily_loss_usd, rules, now))
     return [breach for breach in found if breach is not None]
 
 

@@ -7,7 +7,6 @@ State is per gate process: see docs/policy.md, "Stateful controls with several g
 from collections import OrderedDict, deque
 from typing import Protocol
 
-from cio_kernel.contracts.identity import canonical_strategy
 from cio_kernel.contracts.intent import OPENING_ACTIONS, Intent
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
@@ -31,15 +30,15 @@ class StateView(Protocol):
     @property
     def pending_total_usd(self) -> float: ...
 
-    def was_promoted(self, strategy_id: str, intent_id: str, now: float) -> bool: ...
+    def was_promoted(self, strategy_key: str, intent_id: str, now: float) -> bool: ...
 
-    def last_promoted_at(self, strategy_id: str, symbol: str, action: str) -> float | None: ...
+    def last_promoted_at(self, strategy_key: str, symbol: str, action: str) -> float | None: ...
 
     def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int: ...
 
     def latch(self, latch_id: str) -> LatchRecord | None: ...
 
-    def state_override(self, strategy_id: str, symbol: str) -> tuple[TradingState, str] | None: ...
+    def state_override(self, strategy_key: str, symbol: str) -> tuple[TradingState, str] | None: ...
 
 
 class GateState:
@@ -75,12 +74,12 @@ class GateState:
     def pending_total_usd(self) -> float:
         return self._pending_total
 
-    def was_promoted(self, strategy_id: str, intent_id: str, now: float) -> bool:
-        expires = self._promoted_ids.get((canonical_strategy(strategy_id), intent_id))
+    def was_promoted(self, strategy_key: str, intent_id: str, now: float) -> bool:
+        expires = self._promoted_ids.get((strategy_key, intent_id))
         return expires is not None and expires > now
 
-    def last_promoted_at(self, strategy_id: str, symbol: str, action: str) -> float | None:
-        return self._last_promoted.get((canonical_strategy(strategy_id), symbol, action))
+    def last_promoted_at(self, strategy_key: str, symbol: str, action: str) -> float | None:
+        return self._last_promoted.get((strategy_key, symbol, action))
 
     def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int:
         window = self._rate_windows.get((scope, key))
@@ -97,19 +96,19 @@ class GateState:
     def latch(self, latch_id: str) -> LatchRecord | None:
         return self.latches.get(latch_id)
 
-    def state_override(self, strategy_id: str, symbol: str) -> tuple[TradingState, str] | None:
-        """The most severe override that applies to this strategy and symbol, with its scope."""
+    def state_override(self, strategy_key: str, symbol: str) -> tuple[TradingState, str] | None:
+        """The most severe override that applies to this strategy and symbol (by keys), with its scope."""
         if not self.overrides:
             return None
         found: tuple[TradingState, str] | None = None
-        for scope, key in (("global", ""), ("strategy", strategy_id), ("symbol", symbol)):
+        for scope, key in (("global", ""), ("strategy", strategy_key), ("symbol", symbol)):
             held = self.overrides.get((scope, key))
             if held is not None and (found is None or held[0].severity > found[0].severity):
                 found = (held[0], scope)
         return found
 
     def override_state(self, scope: str, key: str, state: TradingState, version: int) -> bool:
-        """Adopt a tightened state for a scope (never a looser one); True when it changed anything."""
+        """Adopt a tightened state for a scope, by key (never a looser one); True when it changed anything."""
         held = self.overrides.get((scope, key))
         if held is not None and held[0].severity >= state.severity:
             return False
@@ -133,11 +132,11 @@ class GateState:
     def record_promotion(
         self, intent: Intent, rate_rules: tuple[RateRule, ...], notional_usd: float | None, now: float
     ) -> None:
-        self.record(intent.strategy_id, intent.symbol, intent.action, intent.intent_id, rate_rules, notional_usd, now)
+        self.record(intent.strategy_key, intent.symbol, intent.action, intent.intent_id, rate_rules, notional_usd, now)
 
     def record(
         self,
-        strategy_id: str,
+        strategy_key: str,
         symbol: str,
         action: str,
         intent_id: str | None,
@@ -145,14 +144,14 @@ class GateState:
         notional_usd: float | None,
         now: float,
     ) -> None:
-        """Count one promotion, this gate's or a peer's (`cio.gate.promotion`)."""
-        strategy_id = canonical_strategy(strategy_id)  # respelling an id does not reset its counters
+        """Count one promotion, this gate's or a peer's (`cio.gate.promotion`), by keys: respelling an id does
+        not reset its counters."""
         if intent_id is not None:
-            self._promoted_ids[(strategy_id, intent_id)] = now + self._dedupe_ttl
-            self._promoted_ids.move_to_end((strategy_id, intent_id))
+            self._promoted_ids[(strategy_key, intent_id)] = now + self._dedupe_ttl
+            self._promoted_ids.move_to_end((strategy_key, intent_id))
             self._expire_ids(now)
-        last = self._last_promoted.get((strategy_id, symbol, action))
-        self._last_promoted[(strategy_id, symbol, action)] = now if last is None else max(last, now)
+        last = self._last_promoted.get((strategy_key, symbol, action))
+        self._last_promoted[(strategy_key, symbol, action)] = now if last is None else max(last, now)
         for rule in rate_rules:
             window = self._rate_windows.get((rule.scope, rule.key))
             if window is None:

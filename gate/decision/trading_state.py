@@ -7,7 +7,6 @@ it, and until a human releases it (docs/policy.md, "Latched limits").
 """
 
 from cio_kernel.contracts.envelope import Reason
-from cio_kernel.contracts.identity import canonical_strategy
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.latch import GLOBAL_KEY, latch_id
 from cio_kernel.policy.spec import TradingState
@@ -30,7 +29,7 @@ def halt_reason(intent: Intent, limits: EffectiveLimits, state: StateView) -> Re
     if limits.trading_state is TradingState.HALTED:
         scope = f"{limits.state_scope} scope"
     else:
-        override = state.state_override(intent.strategy_id, intent.symbol)
+        override = state.state_override(intent.strategy_key, intent.symbol)
         if override is None or override[0] is not TradingState.HALTED:
             return None
         scope = f"{override[1]} scope, by the control plane's signed notice"
@@ -68,7 +67,7 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
         return []
     limits, rules, intent = ctx.limits, ctx.global_rules, ctx.intent
     reasons: list[Reason] = []
-    override = ctx.state.state_override(intent.strategy_id, intent.symbol)
+    override = ctx.state.state_override(intent.strategy_key, intent.symbol)
     if limits.trading_state is TradingState.REDUCING or override is not None:
         scope = limits.state_scope if limits.trading_state is TradingState.REDUCING else f"{override[1]}, by notice"
         reasons.append(
@@ -90,12 +89,12 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
     live = global_daily_loss_breach(book, rules, ctx.now) if book is not None else None
     if (found := _latched(ctx.state, global_id, live, snapshot_ts)) is not None:
         reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
-    strategy_id = intent.strategy_id
+    key = intent.strategy_key
     strategy_limit = limits.strategy_max_daily_loss_usd
-    strategy_latch = latch_id("daily_loss", "strategy", canonical_strategy(strategy_id), day)
+    strategy_latch = latch_id("daily_loss", "strategy", key, day)
     live = None
     if book is not None and strategy_limit is not None:
-        live = strategy_daily_loss_breach(book, strategy_id, strategy_limit, rules, ctx.now)
+        live = strategy_daily_loss_breach(book, key, strategy_limit, rules, ctx.now)
     if (found := _latched(ctx.state, strategy_latch, live, snapshot_ts)) is not None:
-        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{strategy_id}'s daily loss", strategy_latch, found))
+        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{key}'s daily loss", strategy_latch, found))
     return reasons

@@ -26,11 +26,12 @@ class CompiledPolicy:
     def global_rules(self) -> GlobalRules:
         return self.document.spec.global_rules
 
-    def limits_for(self, strategy_id: str, symbol: str) -> EffectiveLimits:
-        key = (strategy_id, symbol)
+    def limits_for(self, strategy_key: str, symbol: str) -> EffectiveLimits:
+        """By keys (`Intent.strategy_key`, `Intent.symbol`): one cache entry, one answer per identity."""
+        key = (strategy_key, symbol)
         limits = self._cache.get(key)
         if limits is None:
             if len(self._cache) >= _MAX_CACHED_PAIRS:
                 self._cache.clear()  # bounded memory against a flood of made-up strategy ids
-            limits = self._cache[key] = resolve_limits(self.document.spec, strategy_id, symbol)
+            limits = self._cache[key] = resolve_limits(self.document.spec, strategy_key, symbol)
         return limits

@@ -11,7 +11,6 @@ Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
 
 from dataclasses import dataclass, field
 
-from cio_kernel.contracts.identity import canonical_strategy
 from cio_kernel.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
 
 _MAX_FIELDS = (
@@ -54,6 +53,8 @@ class EffectiveLimits:
     max_leverage: int | None
     engine_sized_notional_usd: float | None
     strategy_max_daily_loss_usd: float | None
+    strategy_listed: bool  # the policy names the strategy under `strategies`
+    strategy_own_identity: bool  # it publishes with an identity of its own (only on its own subject)
     rate_rules: tuple[RateRule, ...] = field(default=())
 
 
@@ -102,9 +103,10 @@ def _rate_rule(scope: str, key: str, rules: LimitSet | None) -> RateRule | None:
     return RateRule(scope, key, rules.max_intents_per_second, rules.max_intents_per_minute)
 
 
-def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> EffectiveLimits:
+def resolve_limits(spec: PolicySpec, strategy_key: str, symbol: str) -> EffectiveLimits:
+    """`strategy_key` and `symbol` are keys (cio_kernel/contracts/identity.py), exactly as the policy holds them."""
     global_rules = spec.global_rules
-    strategy = spec.strategy_rules(strategy_id)
+    strategy = spec.strategy_rules(strategy_key)
     symbol_rules: SymbolRules | None = spec.symbols.get(symbol)
     scopes: list[LimitSet] = [s for s in (global_rules, strategy, symbol_rules) if s is not None]
 
@@ -120,7 +122,7 @@ def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> Effective
         rule
         for rule in (
             _rate_rule("global", "*", global_rules),
-            _rate_rule("strategy", canonical_strategy(strategy_id), strategy),
+            _rate_rule("strategy", strategy_key, strategy),
             _rate_rule("symbol", symbol, symbol_rules),
         )
         if rule is not None
@@ -139,6 +141,8 @@ def resolve_limits(spec: PolicySpec, strategy_id: str, symbol: str) -> Effective
         rate_rules=rates,
         engine_sized_notional_usd=max(assumed) if assumed else None,
         strategy_max_daily_loss_usd=strategy.max_daily_loss_usd if strategy else None,
+        strategy_listed=strategy is not None,
+        strategy_own_identity=strategy is not None and strategy.own_identity,
         **sets,
         **maxima,
     )

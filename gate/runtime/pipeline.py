@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
 from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.contracts.identity import IdentityError, strategy_key
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.promotion import encode_promotion_notice
 from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
@@ -167,6 +168,7 @@ class DecisionPipeline:
                 gate_id=self._settings.gate_id,
                 ts=now,
                 strategy_id=intent.strategy_id,
+                strategy_key=intent.strategy_key,
                 symbol=intent.symbol,
                 action=intent.action,
                 intent_id=intent.intent_id,
@@ -206,6 +208,7 @@ class DecisionPipeline:
             gate_id=self._settings.gate_id,
             subject=subject,
             strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
+            strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
             symbol=intent.symbol if intent is not None else _raw_str(body, "symbol"),
             action=intent.action if intent is not None else _raw_str(body, "action"),
             intent_id=intent_id,
@@ -265,6 +268,7 @@ class DecisionPipeline:
             gate_id=self._settings.gate_id,
             subject=subject,
             strategy_id=None,
+            strategy_key=None,
             symbol=None,
             action=None,
             intent_id=None,
@@ -408,6 +412,14 @@ def _raw_str(body: Any, key: str) -> str | None:
         if isinstance(value, str):
             return value[:200]
     return None
+
+
+def _raw_strategy_key(body: Any) -> str | None:
+    """An invalid intent's strategy key when its id is a strategy id (so statistics count it for that strategy)."""
+    try:
+        return strategy_key(body.get("strategy_id")) if isinstance(body, dict) else None
+    except IdentityError:
+        return None
 
 
 def _raw_intent_id(body: Any) -> str | None:

@@ -25,6 +25,7 @@ from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_stream import audit_stream_config
 from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
+from cio_kernel.contracts.identity import IdentityError
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.policy_update import PolicyUpdate
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
@@ -381,7 +382,13 @@ class Gate:
         policy = self.policy_sync.policy
         if policy is not None and policy.version >= notice.version:
             return  # already part of the policy this gate runs
-        if self.state.override_state(notice.scope, notice.key, notice.state, notice.version):
+        try:
+            key = notice.scope_key  # however the notice spells it, the override holds for the whole identity
+        except IdentityError as exc:
+            self.counters.notices_refused += 1
+            log.error("refused a signed %s notice naming no %s: %s", subjects.TRADING_STATE, notice.scope, exc)
+            return
+        if self.state.override_state(notice.scope, key, notice.state, notice.version):
             label = notice.scope if notice.scope == "global" else f"{notice.scope} {notice.key}"
             log.warning(
                 "trading state %s: %s by %s (notice for v%d): %s",
@@ -418,9 +425,9 @@ class Gate:
         policy = self.policy_sync.policy
         if notice.gate_id == self.settings.gate_id or policy is None:
             return
-        rate_rules = policy.limits_for(notice.strategy_id, notice.symbol).rate_rules
+        rate_rules = policy.limits_for(notice.strategy_key, notice.symbol).rate_rules
         self.state.record(
-            notice.strategy_id,
+            notice.strategy_key,
             notice.symbol,
             notice.action,
             notice.intent_id,

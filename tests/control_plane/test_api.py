@@ -72,6 +72,31 @@ def test_trading_state_over_rest(api, active_v1, redis_client):
     assert redis_policy(redis_client).spec.global_rules.trading_state == "halted"
 
 
+@pytest.mark.parametrize("redis_up", [True, False])
+def test_a_kill_switch_on_any_spelling_of_a_strategy_halts_it_over_rest(api, active_v1, redis_proc, redis_up):
+    if not redis_up:
+        redis_proc.stop()  # then the halt reaches the gates as a signed notice, under the strategy's key
+    halted = api["officer1"].post(
+        "/api/trading-state",
+        {"scope": "strategy", "key": "Momentum-1", "state": "halted", "reason": "drift"},
+        format="json",
+    )
+    assert halted.status_code == 201, body(halted)
+    data = body(halted)["data"]
+    if redis_up:
+        assert body(api["viewer"].get("/api/trading-state"))["data"]["strategies"] == {"momentum_1": "halted"}
+    else:
+        assert data["pending_state"] == {"scope": "strategy", "key": "momentum_1", "state": "halted"}
+
+
+def test_a_kill_switch_on_a_lower_case_symbol_is_a_400_naming_the_symbol(api, active_v1):
+    response = api["officer1"].post(
+        "/api/trading-state", {"scope": "symbol", "key": "btc/usdt", "state": "halted", "reason": "x"}, format="json"
+    )
+    assert response.status_code == 400 and body(response)["error"]["code"] == "VAL_ERR"
+    assert "BTCUSDT" in body(response)["error"]["message"]
+
+
 def test_gate_status_reads_heartbeats_from_redis(api, active_v1, redis_client):
     beat = {
         "gate_id": "g-1",

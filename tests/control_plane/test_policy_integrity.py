@@ -175,7 +175,7 @@ def test_activations_halts_and_tightenings_at_once_leave_the_database_redis_and_
     spec = stored.spec
     assert spec.global_rules.trading_state == "halted"  # every tightening survives the others
     assert spec.symbols["DOGEUSDT"].trading_state == "halted" and spec.symbols["ETHUSDT"].trading_state == "reducing"
-    assert spec.strategies["llm-swing"].trading_state == "reducing"
+    assert spec.strategies["llm_swing"].trading_state == "reducing"
     _wait(lambda: gate_version(redis_client) == stored.version, 20)  # the gate runs that very version (via the notices)
     if outcomes[0] == "done":  # the stricter cap, once live, is never loosened by a version derived later
         assert spec.global_rules.max_order_notional_usd == 5_000.0

@@ -169,9 +169,55 @@ def test_kill_switch_per_strategy_and_symbol(active_v1, users):
         scope="symbol", key="DOGEUSDT", state="halted", by=users["officer1"], reason="delisting"
     )
     spec = policy.parsed_spec
-    assert spec.strategies["Iceberg Order Detector"].trading_state == "reducing"
+    assert spec.strategies["iceberg_order_detector"].trading_state == "reducing"  # the policy holds keys
     assert spec.symbols["DOGEUSDT"].trading_state == "halted"
     assert spec.global_rules.min_confidence == 0.5  # the rest of the policy is untouched
+
+
+def test_a_kill_switch_on_another_spelling_of_a_strategy_halts_that_strategy(active_v1, users):
+    """Other case, other separators: one strategy, one scope, one halt — never a second scope or a 500."""
+    first, _ = services.set_trading_state(
+        scope="strategy", key="iceberg_order_detector", state="reducing", by=users["officer1"], reason="drift"
+    )
+    halted, created = services.set_trading_state(
+        scope="strategy", key="ICEBERG-Order.Detector", state="halted", by=users["officer1"], reason="worse"
+    )
+    assert created and set(halted.parsed_spec.strategies) == {"iceberg_order_detector"}
+    assert halted.parsed_spec.strategies["iceberg_order_detector"].trading_state == "halted"
+    again, created = services.set_trading_state(
+        scope="strategy", key="Iceberg Order Detector", state="halted", by=users["agent"], reason="again"
+    )
+    assert not created and again.version == halted.version  # already halted under that key
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"), [("dogeusdt", "DOGEUSDT"), ("DOGE/USDT", "DOGEUSDT"), ("DOGEUSDT\n", "DOGEUSDT")]
+)
+def test_a_kill_switch_on_a_misspelt_symbol_says_which_symbol_was_meant(active_v1, users, key, hint):
+    before = PolicyVersion.objects.count()
+    with pytest.raises(errors.SpecInvalidError, match=hint):
+        services.set_trading_state(scope="symbol", key=key, state="halted", by=users["officer1"], reason="x")
+    assert PolicyVersion.objects.count() == before
+
+
+@pytest.mark.parametrize("key", ["mоmentum", "momentum\n", "a/b", "---"])
+def test_a_kill_switch_on_something_that_is_no_strategy_is_refused_not_a_500(active_v1, users, key):
+    with pytest.raises(errors.SpecInvalidError, match="strategy"):
+        services.set_trading_state(scope="strategy", key=key, state="halted", by=users["officer1"], reason="x")
+
+
+def test_halting_a_strategy_the_policy_does_not_admit_changes_nothing_and_admitting_it_is_a_release(active_v1, users):
+    spec = active_v1.parsed_spec.model_dump(mode="json", by_alias=True)
+    spec["global"]["only_listed_strategies"] = True
+    listed = services.propose(spec=spec, by=users["officer1"])
+    services.approve(listed, by=users["officer2"])
+    services.activate(listed, by=users["officer1"])
+    same, created = services.set_trading_state(
+        scope="strategy", key="rogue-bot", state="halted", by=users["agent"], reason="stop it"
+    )
+    assert not created and "rogue_bot" not in same.parsed_spec.strategies  # refused already, stricter than halted
+    with pytest.raises(errors.PermissionDeniedError):  # anything else would admit it: an officer's call
+        services.set_trading_state(scope="strategy", key="rogue-bot", state="reducing", by=users["agent"], reason="x")
 
 
 @pytest.mark.parametrize(

@@ -109,13 +109,13 @@ async def test_a_latch_tripped_while_redis_is_down_holds_and_is_stored_when_redi
 
 async def test_daily_loss_latches_per_strategy_for_today_only(make_gate, redis, nc):
     gate = await make_gate()
-    spec = make_spec(strategies={"momentum-1": {"max_daily_loss_usd": 500.0}})
+    spec = make_spec(strategies={"momentum_1": {"max_daily_loss_usd": 500.0}})
     await activate(redis, nc, spec, 1)
     await wait_for_policy(gate, 1)
     now = time.time()
     day = datetime.fromtimestamp(now // 86_400 * 86_400, UTC).date().isoformat()
     await publish_snapshot(nc, 0.0, gate, strategy_pnl={"momentum-1": -800.0, "carry": 0.0})
-    latch = latch_id("daily_loss", "strategy", "momentum-1", day)
+    latch = latch_id("daily_loss", "strategy", "momentum_1", day)
     await wait_until(lambda: stored(redis, latch), what="daily loss latch stored")
     assert await decision_codes(nc) == {C.DAILY_LOSS_REDUCING}
     envelope, _ = await request(nc, live_intent_body(signal_id=None, strategy_id="carry"))

@@ -25,7 +25,7 @@ async def test_a_repeated_signal_id_is_refused_by_every_gate(make_gate, redis, n
     signals = await collect(nc, "signals.trading.>")
     envelope, _ = await request(nc, live_intent_body(signal_id="once"))
     assert envelope.data.decision == "APPROVED"
-    await wait_until(lambda: all(g.state.was_promoted("momentum-1", "once", 0.0) for g in (first, second)))
+    await wait_until(lambda: all(g.state.was_promoted("momentum_1", "once", 0.0) for g in (first, second)))
     # Whichever gate the queue group picks, the retry is a duplicate.
     retries = [await request(nc, live_intent_body(signal_id="once")) for _ in range(20)]
     assert {e.data.decision for e, _ in retries} == {"REJECTED"}
@@ -62,7 +62,8 @@ async def test_a_gate_ignores_its_own_notices_and_garbage(make_gate, redis, nc):
     own = {
         "gate_id": "gate-1",
         "ts": time.time(),
-        "strategy_id": "x",
+        "strategy_id": "X",
+        "strategy_key": "x",
         "symbol": "BTCUSDT",
         "action": "buy",
         "intent_id": "own",

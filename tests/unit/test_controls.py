@@ -29,7 +29,7 @@ def test_default_policy_approves_a_plain_intent():
 def test_halted_at_any_scope_rejects_buy_and_short_circuits(scope):
     spec = {
         "global": make_spec(trading_state="halted"),
-        "strategy": make_spec(strategies={"momentum-1": {"trading_state": "halted"}}),
+        "strategy": make_spec(strategies={"momentum_1": {"trading_state": "halted"}}),
         "symbol": make_spec(symbols={"BTCUSDT": {"trading_state": "halted"}}),
     }[scope]
     verdict = decide(make_intent(confidence=0.0, quantity=1e9), spec)
@@ -87,7 +87,7 @@ def test_reducing_without_a_fresh_snapshot_only_admits_close():
 
 
 def test_most_severe_state_wins_across_scopes():
-    spec = make_spec(trading_state="reducing", strategies={"momentum-1": {"trading_state": "active"}})
+    spec = make_spec(trading_state="reducing", strategies={"momentum_1": {"trading_state": "active"}})
     verdict = decide(make_intent(), spec)
     assert C.TRADING_REDUCING in codes(verdict)
 
@@ -142,7 +142,7 @@ def test_strategy_deny_list_only_affects_that_strategy():
 
 def test_allow_lists_intersect():
     spec = make_spec(
-        allowed_symbols=["BTCUSDT", "ETHUSDT"], strategies={"momentum-1": {"allowed_symbols": ["ETHUSDT"]}}
+        allowed_symbols=["BTCUSDT", "ETHUSDT"], strategies={"momentum_1": {"allowed_symbols": ["ETHUSDT"]}}
     )
     assert C.SYMBOL_NOT_ALLOWED in codes(decide(make_intent(), spec))
     assert decide(make_intent(symbol="ETHUSDT", price=3000, current_price=3000, stop_loss=2900), spec).promote
@@ -234,7 +234,7 @@ def test_engine_sized_notional_takes_the_highest_scope_value():
     spec = make_spec(
         max_order_notional_usd=1_500.0,
         engine_sized_notional_usd=1_000.0,
-        strategies={"momentum-1": {"engine_sized_notional_usd": 2_000.0}},
+        strategies={"momentum_1": {"engine_sized_notional_usd": 2_000.0}},
         symbols={"BTCUSDT": {"engine_sized_notional_usd": 500.0}},
     )
     verdict = decide(make_intent(quantity=0.0), spec)
@@ -380,7 +380,7 @@ def test_dedupe_window_on_strategy_symbol_action():
 
 def test_rate_limit_per_strategy_per_second():
     state = GateState()
-    spec = make_spec(max_intent_age_s=None, strategies={"momentum-1": {"max_intents_per_second": 3}})
+    spec = make_spec(max_intent_age_s=None, strategies={"momentum_1": {"max_intents_per_second": 3}})
     results = [_promote(state, make_intent(signal_id=f"s{i}"), spec, NOW + i * 0.1).promote for i in range(5)]
     assert results == [True, True, True, False, False]
     assert _promote(state, make_intent(signal_id="later"), spec, NOW + 1.05).promote  # first one left the window
@@ -461,7 +461,7 @@ def test_leverage_above_the_maximum_is_rejected_not_clamped(field):
 
 
 def test_leverage_takes_the_lowest_scope_maximum_and_the_higher_requested_field():
-    spec = make_spec(max_leverage=20, strategies={"momentum-1": {"max_leverage": 5}}, symbols={"BTCUSDT": {}})
+    spec = make_spec(max_leverage=20, strategies={"momentum_1": {"max_leverage": 5}}, symbols={"BTCUSDT": {}})
     assert codes(decide(make_intent(recommended_leverage=6), spec)) == {C.LEVERAGE_EXCEEDED}
     assert codes(decide(make_intent(recommended_leverage=2, leverage=8), spec)) == {C.LEVERAGE_EXCEEDED}
     assert decide(make_intent(strategy_id="other", recommended_leverage=20), spec).promote

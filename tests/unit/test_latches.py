@@ -129,16 +129,16 @@ def test_the_books_daily_loss_as_a_share_of_the_days_starting_equity():
 
 
 def test_a_strategys_daily_loss_closes_only_that_strategy():
-    spec = make_spec(strategies={"momentum-1": {"max_daily_loss_usd": 300.0}, "carry": {"max_daily_loss_usd": 300.0}})
+    spec = make_spec(strategies={"momentum_1": {"max_daily_loss_usd": 300.0}, "carry": {"max_daily_loss_usd": 300.0}})
     state = GateState()
     tripped = observe(state, make_snapshot({}, strategy_pnl={"momentum-1": -300.0, "carry": -10.0}), spec)
-    assert tripped == [latch_id("daily_loss", "strategy", "momentum-1", TODAY)]
+    assert tripped == [latch_id("daily_loss", "strategy", "momentum_1", TODAY)]
     assert codes(decide(state, spec)) == {C.DAILY_LOSS_REDUCING}
     assert decide(state, spec, strategy_id="carry").promote
 
 
 def test_daily_pnl_that_does_not_cover_today_fails_closed():
-    spec = make_spec(max_daily_loss_usd=1_000.0, strategies={"momentum-1": {"max_daily_loss_usd": 100.0}})
+    spec = make_spec(max_daily_loss_usd=1_000.0, strategies={"momentum_1": {"max_daily_loss_usd": 100.0}})
     yesterday = make_snapshot({}, daily_pnl=0.0, pnl_since=MIDNIGHT - DAY, strategy_pnl={"momentum-1": 0.0})
     state = GateState()
     state.apply_snapshot(yesterday)
@@ -147,7 +147,7 @@ def test_daily_pnl_that_does_not_cover_today_fails_closed():
     assert codes(decide(state, spec, NOW + 1)) == {C.DAILY_PNL_UNKNOWN}
     state.apply_snapshot(make_snapshot({}, daily_pnl=0.0, ts=NOW + 2))  # the book, but not the strategy
     verdict = decide(state, spec, NOW + 2)
-    assert codes(verdict) == {C.DAILY_PNL_UNKNOWN} and "momentum-1" in verdict.reasons[0].message
+    assert codes(verdict) == {C.DAILY_PNL_UNKNOWN} and "momentum_1" in verdict.reasons[0].message
     assert decide(state, spec, NOW + 2, strategy_id="other").promote
 
 

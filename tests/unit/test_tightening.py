@@ -51,9 +51,20 @@ def test_removing_a_constraint_or_a_scope_loosens_and_adding_one_does_not():
         strategies={"alpha": {"max_leverage": 2}, "beta": {"max_leverage": 1}},
         symbols={"BTCUSDT": {"max_order_quantity": 1.0}, "ETHUSDT": {"max_order_quantity": 0.5}},
     ))  # fmt: skip
-    # The strategy spelled the way the fleet spells it is the same scope.
-    spelled = _spec(strategies={"Alpha": {"max_leverage": 3}}, symbols={"BTCUSDT": {"max_order_quantity": 1.0}})
-    assert only_tightens(old, spelled) == (spelled.strategy_rules("alpha") is not None)
+
+
+
+def test_naming_a_strategy_loosens_a_policy_that_admits_only_the_strategies_it_names():
+    listed = {"only_listed_strategies": True}
+    old = _spec(**{"global": listed, "strategies": {"alpha": {}}})
+    new = _spec(**{"global": listed, "strategies": {"alpha": {}, "beta": {}}})
+    assert [str(x) for x in loosenings(old, new)] == ["strategy:beta.listed: False → True is looser"]
+    assert only_tightens(new, old)  # dropping a strategy refuses it again
+    open_door = _spec(**{"global": {"only_listed_strategies": False}, "strategies": {"alpha": {}}})
+    assert [x.field for x in loosenings(old, open_door)] == ["only_listed_strategies"]
+    own = _spec(**{"global": listed, "strategies": {"alpha": {"own_identity": True}}})
+    assert only_tightens(old, own)
+    assert [x.field for x in loosenings(own, old)] == ["own_identity"]
 
 
 def test_pricing_engine_sized_orders_where_they_could_not_be_priced_loosens():
