@@ -152,4 +152,3 @@ StrategyId = Annotated[
 StrategyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=STRATEGY_ID_MAX), AfterValidator(_canonical_strategy_key)
 ]
-

@@ -176,7 +176,7 @@ def test_kill_switch_per_strategy_and_symbol(active_v1, users):
 
 def test_a_kill_switch_on_another_spelling_of_a_strategy_halts_that_strategy(active_v1, users):
     """Other case, other separators: one strategy, one scope, one halt — never a second scope or a 500."""
-    first, _ = services.set_trading_state(
+    services.set_trading_state(
         scope="strategy", key="iceberg_order_detector", state="reducing", by=users["officer1"], reason="drift"
     )
     halted, created = services.set_trading_state(

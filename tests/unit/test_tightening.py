@@ -53,7 +53,6 @@ def test_removing_a_constraint_or_a_scope_loosens_and_adding_one_does_not():
     ))  # fmt: skip
 
 
-
 def test_naming_a_strategy_loosens_a_policy_that_admits_only_the_strategies_it_names():
     listed = {"only_listed_strategies": True}
     old = _spec(**{"global": listed, "strategies": {"alpha": {}}})
