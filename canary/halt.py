@@ -99,6 +99,7 @@ class _Fleet:
 
     def __init__(self) -> None:
         self.beats: dict[str, GateHeartbeat] = {}
+        self.heard_at: dict[str, float] = {}  # monotonic time of each gate's latest beat
         self.refused_before: dict[str, int] = {}
         self.changed = asyncio.Event()
 
@@ -108,6 +109,7 @@ class _Fleet:
         except ValidationError:
             return
         self.beats[beat.gate_id] = beat
+        self.heard_at[beat.gate_id] = time.monotonic()
         self.refused_before.setdefault(beat.gate_id, beat.counters.notices_refused)
         self.changed.set()
 
@@ -127,9 +129,15 @@ class _Fleet:
         return done, waiting
 
     def why_not(self, beat: GateHeartbeat, version: int) -> str:
-        says = f"{beat.trading_state or 'no policy'} at v{beat.policy_version}"
+        if beat.policy_version is None:
+            says = f"{beat.trading_state or 'no policy'} (it runs no policy, so it approves nothing)"
+        else:
+            says = f"{beat.trading_state} at v{beat.policy_version}"
         if beat.notice_version is not None:
             says += f" (holding a notice for v{beat.notice_version})"
+        silent = time.monotonic() - self.heard_at.get(beat.gate_id, time.monotonic())
+        if silent > 2.0:
+            says += f", silent for {silent:.0f} s (stopped, stuck or cut off?)"
         if beat.counters.notices_refused > self.refused_before.get(beat.gate_id, beat.counters.notices_refused):
             return f"{says}: it REFUSED the notice (not signed by the policy key this gate trusts)"
         if (beat.policy_version or 0) >= version and beat.trading_state != HALTED:
@@ -192,7 +200,7 @@ async def _break_glass(
     if refusals.about(GATE_HEARTBEAT):
         return _failed(
             f"NATS refused this identity a subscription to {GATE_HEARTBEAT}, so no gate could confirm the halt "
-            "and nothing was sent: use the `control` identity and its inbox prefix (docs/canary.md)"
+            "and nothing was sent: use the `control` identity (docs/canary.md)"
         )
     await asyncio.sleep(listen_s)
     heard = sorted(fleet.beats)

@@ -50,7 +50,7 @@ class Secured:
     async def connect(self, role: str) -> NATS:
         return await nats.connect(self.nats_url(role), inbox_prefix=access.NATS_ROLES[role].inbox_prefix)
 
-    async def spawn_gate(self, gate_id: str, observer: NATS) -> GateProcess:
+    async def spawn_gate(self, gate_id: str, observer: NATS, **env: str) -> GateProcess:
         gate = GateProcess(
             gate_id,
             self.nats_url("gate"),
@@ -59,6 +59,7 @@ class Secured:
             self.tmp / f"{gate_id}.log",
             CIO_NATS_INBOX_PREFIX=access.NATS_ROLES["gate"].inbox_prefix,
             CIO_POLICY_MAX_AGE_S="600",  # its copy stays usable while Valkey is stopped
+            **env,
         )
         self.gates.append(gate)
         return await gate.start(observer)
@@ -234,6 +235,21 @@ async def test_a_key_the_gates_do_not_trust_halts_nothing_and_is_not_reported_as
     assert "REFUSED the notice" in out  # the gates' own counters say why
     assert PolicyDocument.model_validate_json(await fleet.control_redis.get(ACTIVE_POLICY_KEY)).version == 4
     assert set(await fleet.decide_opening_intents()) == {"APPROVED"}
+
+
+async def test_one_gate_that_does_not_confirm_makes_it_a_failure(secured, fleet, policy_key):
+    # A third gate deployed with another policy key: it runs no policy (every intent RETRY_SAFE) and refuses the
+    # notice. Two of three halted is not "halted".
+    other_key = base64.b64encode(PolicySigner.generate().public_raw).decode()
+    await secured.spawn_gate("gate-c", fleet.observer, CIO_POLICY_PUBLIC_KEY=other_key)
+
+    code, out = await break_glass(secured, policy_key, confirm="5")
+
+    assert code == 4, out
+    assert "BREAK GLASS UNCONFIRMED: 2/3 gate(s) heard confirm halted at v5 (gate-a, gate-b)" in out, out
+    assert "NOT confirmed by: gate-c: no policy (it runs no policy, so it approves nothing)" in out
+    assert "REFUSED the notice" in out
+    await wait_until(lambda: set(fleet.states().values()) == {"halted"}, 10, "the two good gates halted")
 
 
 async def test_with_no_gate_beating_and_redis_stopped_nothing_is_claimed(secured, policy_key):
