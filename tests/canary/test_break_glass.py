@@ -170,7 +170,7 @@ async def break_glass(
     )
     out, _ = await proc.communicate()
     text = out.decode()
-    assert stack.passwords["nats:control"] not in text and stack.passwords["redis:control"] not in text
+    assert stack.passwords[f"nats:{identity}"] not in text and stack.passwords["redis:control"] not in text
     return proc.returncode or 0, text
 
 
