@@ -1,7 +1,8 @@
 """`python -m canary` (check, or `--watch N`) and `python -m canary halt` (break glass). docs/canary.md.
 
-Exit codes: 0 healthy (or halted); 1 unhealthy (alarmed, or held back by deduplication); 2 bad usage;
-3 unhealthy and no alarm channel took the message (cron should escalate that itself)."""
+Exit codes: 0 healthy, or halted and confirmed by every gate heard; 1 unhealthy (alarmed, or held back by
+deduplication), or a halt that reached no gate; 2 bad usage; 3 unhealthy and no alarm channel took the message
+(cron should escalate that itself); 4 a halt sent (or written to Redis) that not every gate confirmed."""
 
 import argparse
 import asyncio
@@ -18,7 +19,12 @@ from canary.checks import Expectations, Seen, evaluate, status_line
 from canary.probe import check_health, ping_gate
 from cio_kernel.defaults import LOCAL_NATS_URL
 
-HEALTHY, UNHEALTHY, USAGE, UNALARMED = 0, 1, 2, 3
+HEALTHY, UNHEALTHY, USAGE, UNALARMED, UNCONFIRMED = 0, 1, 2, 3, 4
+HALT_EXIT = {
+    break_glass.Outcome.HALTED: HEALTHY,
+    break_glass.Outcome.FAILED: UNHEALTHY,
+    break_glass.Outcome.UNCONFIRMED: UNCONFIRMED,
+}
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -58,11 +64,29 @@ def parser() -> argparse.ArgumentParser:
         help="seconds before the same problem alarms again",
     )
     sub = p.add_subparsers(dest="command")
-    h = sub.add_parser("halt", help="break glass: halt all trading through Redis/NATS directly")
+    h = sub.add_parser(
+        "halt",
+        help="break glass: halt all trading through Redis/NATS directly, with the `control` identity",
+        description="Exit codes: 0 every gate heard confirmed the halt; 1 nothing reached the gates (NATS "
+        "unreachable or refused, no gate and no Redis, no key); 2 bad usage; 4 sent or written, but not every "
+        "gate confirmed it in time (read the output). docs/canary.md.",
+    )
     h.add_argument("--redis-url", default=_env("CIO_BREAK_GLASS_REDIS_URL", _env("REDIS_URL")))
     h.add_argument("--signing-key", type=Path, default=_env("CIO_BREAK_GLASS_SIGNING_KEY_FILE"))
     h.add_argument("--operator", required=True, help="who is breaking the glass (recorded)")
     h.add_argument("--reason", required=True, help="why (recorded)")
+    h.add_argument(
+        "--listen",
+        type=float,
+        default=float(_env("CIO_BREAK_GLASS_LISTEN_S", "3") or 3),
+        help="seconds to listen for gate heartbeats first: every gate heard must confirm (3)",
+    )
+    h.add_argument(
+        "--confirm-timeout",
+        type=float,
+        default=float(_env("CIO_BREAK_GLASS_CONFIRM_S", "10") or 10),
+        help="seconds to wait for every gate heard to report the halt (10)",
+    )
     return p
 
 
@@ -112,10 +136,21 @@ def main(argv: list[str] | None = None) -> int:
             )
             return USAGE
         result = break_glass.run(
-            args.nats_url, args.redis_url, args.signing_key, args.operator, args.reason, args.inbox_prefix, args.timeout
+            args.nats_url,
+            args.redis_url,
+            args.signing_key,
+            args.operator,
+            args.reason,
+            args.inbox_prefix,
+            args.timeout,
+            args.listen,
+            args.confirm_timeout,
         )
-        print(f"BREAK GLASS {'HALTED' if result.how else 'FAILED'} via {result.how or '-'}: {result.message}")
-        return HEALTHY if result.how else UNHEALTHY
+        *steps, last = result.lines or ("",)
+        for line in steps:
+            print(f"  {line}")
+        print(f"BREAK GLASS {result.outcome}: {last}", flush=True)
+        return HALT_EXIT[result.outcome]
     alarm = alarm_for(args)
     if args.watch is None:
         return check_once(args, alarm)

@@ -109,8 +109,11 @@ NATS_ROLES: dict[str, NatsRole] = {
             ),
             allow_responses=True,
         ),
+        # It hears gate heartbeats so that the break glass, which uses this identity, can confirm a halt.
         NatsRole(
-            "control", publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE), subscribe=()
+            "control",
+            publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE),
+            subscribe=(subjects.GATE_HEARTBEAT,),
         ),
         NatsRole(
             "audit",

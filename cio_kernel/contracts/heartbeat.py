@@ -30,6 +30,9 @@ class GateHeartbeat(BaseModel):
     ts: datetime
     policy_version: int | None
     trading_state: str | None
+    # The version of the global `cio.trading.state` notice this gate holds on top of its policy (a kill switch
+    # sent while Redis was away), until it adopts a policy of that version; None when it holds none.
+    notice_version: int | None = None
     uptime_s: float
     counters: GateCounters
     # Active risk latches (drawdown, today's daily loss); a global one makes `trading_state` at least reducing.

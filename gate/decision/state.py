@@ -108,9 +108,10 @@ class GateState:
         return found
 
     def override_state(self, scope: str, key: str, state: TradingState, version: int) -> bool:
-        """Adopt a tightened state for a scope, by key (never a looser one); True when it changed anything."""
+        """Adopt a tightened state for a scope, by key (never a looser one); True when it changed anything. The same
+        state for a later version holds it longer (until a policy of that version), so it replaces the one held."""
         held = self.overrides.get((scope, key))
-        if held is not None and held[0].severity >= state.severity:
+        if held is not None and (held[0].severity, held[1]) >= (state.severity, version):
             return False
         self.overrides[(scope, key)] = (state, version)
         return True

@@ -520,14 +520,15 @@ class Gate:
             state = policy.global_rules.trading_state
             if state is TradingState.ACTIVE and any(r.scope == "global" for r in latches):
                 state = TradingState.REDUCING
-            override = self.state.overrides.get(("global", ""))
-            if override is not None and override[0].severity > state.severity:
-                state = override[0]
+        override = self.state.overrides.get(("global", ""))
+        if override is not None and (state is None or override[0].severity > state.severity):
+            state = override[0]  # a gate without a policy still says what it holds (the break glass reads it)
         return GateHeartbeat(
             gate_id=self.settings.gate_id,
             ts=datetime.fromtimestamp(now, UTC),
             policy_version=policy.version if policy else None,
             trading_state=state.value if state else None,
+            notice_version=override[1] if override is not None else None,
             uptime_s=round(self.clock.monotonic() - self._started_monotonic, 3),
             counters=self.counters.model_copy(),
             latches=sorted(r.id for r in latches),

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from canary.halt import halt
+from canary.halt import Outcome, halt
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.factories import TEST_SIGNER
@@ -14,11 +14,14 @@ from tests.factories import TEST_SIGNER
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_break_glass_halt_is_adopted_and_recorded_when_the_control_plane_returns(active_v1, stack, tmp_path):
+def test_a_break_glass_halt_is_adopted_and_recorded_when_the_control_plane_returns(
+    active_v1, stack, gate_process, tmp_path
+):
     key = tmp_path / "break-glass.key"
     key.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
-    result = asyncio.run(halt(stack.NATS_URL, stack.REDIS_URL, key, "alice", "cluster unreachable"))
-    assert (result.how, result.version) == ("redis", 2)
+    result = asyncio.run(halt(stack.NATS_URL, stack.REDIS_URL, key, "alice", "cluster unreachable", listen_s=1.0))
+    assert (result.outcome, result.version, result.persisted) == (Outcome.HALTED, 2, True), result.lines
+    assert result.confirmed == ("flow-gate",)  # the gate beating meanwhile said it runs v2, halted
 
     services.reconcile_policies()
     adopted = PolicyVersion.objects.get(version=2)
