@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cio_kernel.contracts.identity import IdentityError, scope_key
 from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules, schema_problems
 
 Scope = Literal["global", "strategy", "symbol"]
@@ -59,15 +60,24 @@ def apply_changes(spec: PolicySpec, changes: list[Change]) -> PolicySpec:
             problems.append(f"changes[{index}]: a {change.scope} change needs the {change.scope} in `key`")
             continue
         else:
-            target = document.setdefault(_SECTIONS[change.scope], {}).setdefault(change.key, {})
+            try:  # the policy holds identities by key, however the brain spelled it
+                key = scope_key(change.scope, change.key)
+            except IdentityError as exc:
+                problems.append(f"changes[{index}]: {exc}")
+                continue
+            target = document.setdefault(_SECTIONS[change.scope], {}).setdefault(key, {})
         if change.value is None:
             target.pop(change.field, None)
         else:
             target[change.field] = change.value
     if problems:
         raise InvalidChangeError(problems)
-    for section in _SECTIONS.values():  # a scope left with no settings says nothing: drop it
-        document[section] = {key: rules for key, rules in document.get(section, {}).items() if rules}
+    # A scope left with no settings says nothing, so it goes; but a strategy the policy named stays named (with
+    # `only_listed_strategies` the name is what admits it).
+    document["symbols"] = {key: rules for key, rules in document.get("symbols", {}).items() if rules}
+    document["strategies"] = {
+        key: rules for key, rules in document.get("strategies", {}).items() if rules or key in spec.strategies
+    }
     try:
         return PolicySpec.parse(document)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
@@ -99,7 +100,7 @@ async def test_every_component_does_its_job_under_its_own_identity(secured, secu
         signals = Collector()
         await tradeengine.subscribe("signals.trading.*", queue="tradeengine-workers", cb=signals.cb)
         await flush_ordered(tradeengine)
-        envelope, _ = await request(strategy, live_intent_body())  # request/reply on the fleet's default inbox
+        envelope, _ = await request(strategy, live_intent_body())  # request/reply in its own inbox
         assert envelope.data.decision == "APPROVED"
         await signals.wait_for(1)
         beat = await canary.request("cio.gate.ping", b"", timeout=2)
@@ -241,6 +242,82 @@ async def test_a_strategy_with_its_own_identity_can_speak_only_for_itself(secure
     await wait_until(lambda: len(secured.violations(own)) == 2, what="both refused")
     reply = await sender.request("cio.intent.trading.momentum_pulse", b"{}", timeout=5)  # its own: decided
     assert b'"decision":"REJECTED"' in reply.data and b"VAL_ERR" in reply.data
+
+
+async def test_the_shared_identity_cannot_speak_for_a_strategy_with_its_own_identity(secured, secured_gate):
+    """The dedicated subject is carved out of the shared identity's permissions, and the gate refuses every other
+    spelling and subject for that strategy; the dedicated identity speaks only for its own key."""
+    control, shared = await secured.connect("control"), await secured.connect("strategy")
+    own = access.strategy_identity("momentum_pulse").name
+    dedicated = await secured.connect(own)
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    spec = make_spec(
+        only_listed_strategies=True, strategies={"momentum_pulse": {"own_identity": True}, "momentum_1": {}}
+    )
+    try:
+        await activate(control_redis, control, spec, 1)
+        await wait_for_policy(secured_gate, 1)
+        pulse = live_intent_body(strategy_id="momentum_pulse", signal_id=None)
+        await shared.publish("cio.intent.trading.momentum_pulse", orjson.dumps(pulse))  # NATS refuses it
+        await flush_ordered(shared)
+        await wait_until(lambda: secured.violations("strategy"), what="the dedicated subject refused to the shared one")
+        for subject, strategy_id in [
+            ("cio.intent.trading.Momentum_Pulse", "momentum_pulse"),
+            ("cio.intent.trading.momentum-pulse", "Momentum Pulse"),
+            ("intent.trading.BTCUSDT", "momentum_pulse"),
+            ("cio.nurse.audit", "MOMENTUM PULSE"),
+        ]:
+            envelope, _ = await request(shared, live_intent_body(strategy_id=strategy_id, signal_id=None), subject)
+            assert [r.code for r in envelope.data.reasons] == ["IDENTITY_UNVERIFIED"], subject
+        envelope, _ = await request(shared, live_intent_body(strategy_id="newcomer"), "cio.intent.trading.newcomer")
+        assert [r.code for r in envelope.data.reasons] == ["STRATEGY_UNLISTED"]
+        envelope, _ = await request(
+            dedicated, live_intent_body(strategy_id="momentum-1"), "cio.intent.trading.momentum_pulse"
+        )
+        assert [r.code for r in envelope.data.reasons] == ["IDENTITY_MISMATCH"]
+        envelope, _ = await request(
+            dedicated, pulse | {"strategy_id": "Momentum Pulse"}, "cio.intent.trading.momentum_pulse"
+        )
+        assert envelope.data.decision == "APPROVED"
+        assert secured_gate.counters.approved == 1
+    finally:
+        await control_redis.aclose()
+
+
+@pytest.mark.parametrize("role", sorted(access.NATS_ROLES))
+async def test_no_identity_may_read_another_identitys_inbox(secured, role):
+    client = await secured.connect(role)
+    others = [f"{r.inbox_prefix}.>" for r in access.NATS_ROLES.values() if r.name != role]
+    for subject in ["_INBOX.>", "_INBOX.*.>", "_INBOX.*.*", *others]:
+        await client.subscribe(subject)
+    await flush_ordered(client)
+    await wait_until(lambda: len(secured.violations(role)) >= 3 + len(others), what=f"{role}'s subscriptions refused")
+    await client.subscribe(f"{access.NATS_ROLES[role].inbox_prefix}.>")  # its own: allowed
+    await flush_ordered(client)
+    await asyncio.sleep(0.2)  # a refusal would arrive asynchronously after the flush
+    assert len(secured.violations(role)) == 3 + len(others)
+
+
+async def test_a_strategy_hears_nothing_of_the_gates_and_the_control_planes_replies(secured, secured_gate):
+    """What the issue saw: a strategy on `_INBOX.>` read every audited intent and decision in seconds."""
+    spy = await secured.connect("strategy", label="spy")
+    heard = Collector()
+    for subject in ("_INBOX.>", "_INBOX.gate.>", "_INBOX.audit.>", "_INBOX.control.>"):
+        await spy.subscribe(subject, cb=heard.cb)
+    await flush_ordered(spy)
+    control, strategy = await secured.connect("control"), await secured.connect("strategy")
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    try:
+        await activate(control_redis, control, make_spec(), 1)
+        await wait_for_policy(secured_gate, 1)
+        envelope, _ = await request(strategy, live_intent_body())  # a reply in the shared identity's own inbox
+        assert envelope.data.decision == "APPROVED"
+        await wait_until(lambda: secured_gate.heartbeat().counters.audit_published >= 1, what="audit acknowledged")
+        await flush_ordered(spy)
+        assert heard.messages == []
+        assert len(secured.violations("spy")) == 4
+    finally:
+        await control_redis.aclose()
 
 
 async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identities(

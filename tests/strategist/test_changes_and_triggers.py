@@ -28,8 +28,16 @@ def test_changes_set_and_remove_fields_in_every_scope():
         ],
     )
     assert spec.global_rules.min_confidence == 0.6
-    assert spec.strategies["llm-swing"].max_leverage == 2
+    assert spec.strategies["llm_swing"].max_leverage == 2  # a brain may spell it as it likes; the policy holds keys
     assert "BTCUSDT" not in spec.symbols  # its only setting removed: the empty scope goes too
+
+
+def test_a_strategy_the_policy_names_stays_named_when_its_last_setting_goes():
+    listed = make_spec(only_listed_strategies=True, strategies={"momentum_1": {"max_leverage": 3}, "ta_bot": {}})
+    spec = apply_changes(listed, [change(scope="strategy", key="Momentum-1", field="max_leverage", value=None)])
+    assert set(spec.strategies) == {"momentum_1", "ta_bot"}  # still admitted: dropping it would refuse it
+    with pytest.raises(InvalidChangeError, match="U\\+043E"):
+        apply_changes(listed, [change(scope="strategy", key="mоmentum_1", field="max_leverage", value=1)])
 
 
 @pytest.mark.parametrize(
@@ -40,7 +48,7 @@ def test_changes_set_and_remove_fields_in_every_scope():
         ([change(scope="global", key="X", field="max_leverage", value=2)], "the global scope takes no key"),
         ([change(scope="global", field="min_confidence", value=1.5)], "global.min_confidence"),
         ([change(scope="global", field="max_leverage", value="3")], "global.max_leverage"),
-        ([change(scope="symbol", key="btc/usdt", field="max_leverage", value=2)], "symbols.btc/usdt"),
+        ([change(scope="symbol", key="btc/usdt", field="max_leverage", value=2)], "'btc/usdt' would be 'BTCUSDT'"),
         ([change(scope="global", field="trading_state", value="paused")], "global.trading_state"),
     ],
 )
