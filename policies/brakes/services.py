@@ -125,3 +125,9 @@ def token_failure(presented: str, address: str) -> Refusal | None:
     over = [bucket for bucket, limit in limits.items() if _failures(live, bucket) >= limit]
     _record(limits, live)
     return _refusal(max(_ends(live, bucket) for bucket in over)) if over else None
+
+
+def lift_all() -> int:
+    """Forget every failure count (`manage.py lift_brakes`); how many windows there were."""
+    deleted, _ = FailureWindow.objects.all().delete()
+    return deleted

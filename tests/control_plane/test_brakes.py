@@ -8,11 +8,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import httpx2
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone
 
 from policies.brakes.login import REFUSED
@@ -116,6 +118,16 @@ def test_failed_tokens_from_a_shared_address_never_refuse_an_officers_kill_switc
             "halted"
         )
         assert attacker.get("/api/policy", headers=with_token("guess-again")).status_code == 429
+
+
+def test_every_web_process_sees_the_same_counts(serve, tokens):
+    with serve() as first, serve() as second, http(first) as a, http(second) as b:
+        statuses = [
+            (a if i % 2 else b).get("/api/gate", headers=with_token(f"guess-{i:04d}")).status_code
+            for i in range(LIMIT + 2)
+        ]
+        assert statuses == [401] * LIMIT + [429] * 2
+        assert b.get("/api/gate", headers=with_token(tokens["viewer"])).status_code == 200
 
 
 def test_spoofed_forwarded_for_is_ignored_without_trusted_proxies(serve, tokens):
@@ -240,3 +252,14 @@ def test_the_brake_lets_go_when_its_window_closes(serve, users):
         assert attacker.sign_in("officer2", "guess") == "wrong"
         assert FailureWindow.objects.count() == 2  # the expired windows were cleared when new ones opened
         assert sorted(FailureWindow.objects.values_list("failures", flat=True)) == [1, 1]
+
+
+def test_an_operator_can_lift_the_brakes_at_once(serve, users):
+    with serve() as url:
+        attacker = Browser(url)
+        assert [attacker.sign_in("officer1", "guess") for _ in range(LIMIT + 1)] == ["wrong"] * LIMIT + ["refused"]
+        assert Browser(url).sign_in("officer1", password("officer1")) == "refused"
+        out = StringIO()
+        call_command("lift_brakes", stdout=out)
+        assert "lifted 2 brake windows" in out.getvalue()
+        assert Browser(url).sign_in("officer1", password("officer1")) == "in"

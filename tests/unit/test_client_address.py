@@ -40,5 +40,5 @@ def test_trusted_proxies_are_cidrs():
         "192.168.1.7/32",
         "fd00::/8",
     ]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"ingress\.local"):
         parse_networks("10.0.0.0/8, ingress.local")
