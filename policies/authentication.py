@@ -45,7 +45,9 @@ class HashedTokenAuthentication(BaseAuthentication):
             return token.user, token
         refusal = services.token_failure(key, addresses.of_request(request))
         if refusal is not None:
-            raise exceptions.Throttled(wait=refusal.retry_after_s, detail="too many failed tokens from this address")
+            raise exceptions.Throttled(
+                wait=refusal.retry_after_s, detail="too many failed tokens from this address or with this prefix"
+            )
         if not key:
             raise exceptions.AuthenticationFailed("invalid token header: `Token <key>` expected")
         raise exceptions.AuthenticationFailed("invalid token")

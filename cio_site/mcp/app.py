@@ -76,7 +76,9 @@ def _braked(send: Send, attempt: BearerAttempt) -> Send:
             await send(message)
             return
         replaced = True
-        description = f"too many failed bearer tokens from this address: retry in {refusal.retry_after_s} s"
+        description = (
+            f"too many failed tokens from this address or with this prefix: retry in {refusal.retry_after_s} s"
+        )
         body = orjson.dumps({"error": "RATE_LIMITED", "error_description": description})
         headers = [
             (b"content-type", b"application/json"),
