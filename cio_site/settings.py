@@ -9,6 +9,7 @@ import dj_database_url
 
 from cio_kernel.audit_stream import AUDIT_STREAM
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
+from policies.brakes.addresses import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,6 +141,7 @@ INSTALLED_APPS = [
     "policies",
     "policies.strategist",
     "policies.tradeconfig",
+    "policies.brakes",
     "audit",
     "audit.alerting",
 ]
@@ -211,8 +213,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "policies.brakes.throttles.AnonRateThrottle",
+        "policies.brakes.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("CIO_ANON_RATE", "60/min"),
@@ -222,8 +224,18 @@ REST_FRAMEWORK = {
 # Request bodies above this are refused (413) before they are read; Django's own limit matches it.
 CIO_MAX_REQUEST_BYTES = int(os.environ.get("CIO_MAX_REQUEST_BYTES", str(2 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = CIO_MAX_REQUEST_BYTES
-# Failed logins (admin) and failed tokens (API) per client address and minute before it is refused for a while.
+# Brakes on guessing (docs/access.md, "Brakes on guessing"): failed admin logins per account and client address
+# (or per signed-in-before browser), and failed tokens per client address, within a minute before that party is
+# refused; failures per account (or token prefix) across all addresses before the account is on guard.
 CIO_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("CIO_AUTH_FAILURES_PER_MINUTE", "10"))
+CIO_AUTH_ACCOUNT_FAILURES_PER_MINUTE = int(os.environ.get("CIO_AUTH_ACCOUNT_FAILURES_PER_MINUTE", "30"))
+CIO_AUTH_DEVICE_DAYS = int(os.environ.get("CIO_AUTH_DEVICE_DAYS", "30"))
+# The reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; empty: the TCP peer is.
+CIO_TRUSTED_PROXIES = os.environ.get("CIO_TRUSTED_PROXIES", "")
+try:
+    parse_networks(CIO_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise RuntimeError(f"CIO_TRUSTED_PROXIES must be comma-separated CIDRs: {exc}") from exc
 SPECTACULAR_SETTINGS = {
     "TITLE": "Petrosa CIO control plane",
     "DESCRIPTION": "Policy history, four-eyes approval, activation, kill switch and gate status. Every response "

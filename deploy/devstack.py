@@ -261,6 +261,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 "--lifespan",
                 "off",
                 "--no-access-log",
+                "--no-proxy-headers",  # the client address is the settings' business (CIO_TRUSTED_PROXIES)
             ],
             env=control_env,
             port=args.web_port,

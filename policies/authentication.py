@@ -1,46 +1,32 @@
-"""Token authentication against hashed keys (`ApiToken`), with a brake on guessing.
+"""Token authentication against hashed keys (`ApiToken`), with the brake on guessing (policies/brakes).
 
-`Authorization: Token <key>` as before; the key is hashed and looked up, never stored. Failed attempts are
-counted per client address in the cache: past `CIO_AUTH_FAILURES_PER_MINUTE` within a minute, further attempts
-from that address are refused as RATE_LIMITED before any lookup (DRF's throttles run only after authentication,
-so they cannot slow down a guessing client).
+`Authorization: Token <key>` as before; the key is hashed and looked up, never stored. The token is checked
+first, so a valid token always passes whatever others sent from the same address; a failed one is counted by
+client address and prefix and answered 429 (RATE_LIMITED, with Retry-After) instead of 401 once either has failed
+too often. (DRF's throttles run only after authentication, so they never see a failing token.)
 """
 
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from policies.brakes import addresses, services
 from policies.models import ApiToken
 
 KEYWORD = b"token"
-WINDOW_S = 60
 
 
-def client_address(request: Any) -> str:
-    return str(request.META.get("REMOTE_ADDR", "unknown"))
-
-
-def _failures_key(kind: str, who: str) -> str:
-    return f"auth-failures:{kind}:{who}"
-
-
-def too_many_failures(kind: str, who: str) -> bool:
-    return int(cache.get(_failures_key(kind, who), 0)) >= settings.CIO_AUTH_FAILURES_PER_MINUTE
-
-
-def record_failure(kind: str, who: str) -> None:
-    key = _failures_key(kind, who)
-    if cache.add(key, 1, WINDOW_S):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:  # expired in between
-        cache.add(key, 1, WINDOW_S)
+def find_token(key: str) -> ApiToken | None:
+    """The active user's token with this key, marking it used (at most once a minute)."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=ApiToken.digest(key)).first()
+    if token is None or not token.user.is_active:
+        return None
+    if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token
 
 
 class HashedTokenAuthentication(BaseAuthentication):
@@ -50,24 +36,21 @@ class HashedTokenAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD:
             return None
-        address = client_address(request)
-        if too_many_failures("token", address):
-            raise exceptions.Throttled(wait=WINDOW_S, detail="too many failed token attempts from this address")
-        if len(parts) != 2:
-            record_failure("token", address)
-            raise exceptions.AuthenticationFailed("invalid token header: `Token <key>` expected")
         try:
-            key = parts[1].decode()
-        except UnicodeDecodeError as exc:
-            record_failure("token", address)
-            raise exceptions.AuthenticationFailed("invalid token") from exc
-        token = ApiToken.objects.select_related("user").filter(key_hash=ApiToken.digest(key)).first()
-        if token is None or not token.user.is_active:
-            record_failure("token", address)
-            raise exceptions.AuthenticationFailed("invalid token")
-        if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        return token.user, token
+            key = parts[1].decode() if len(parts) == 2 else ""
+        except UnicodeDecodeError:
+            key = ""
+        token = find_token(key) if key else None
+        if token is not None:
+            return token.user, token
+        refusal = services.token_failure(key, addresses.of_request(request))
+        if refusal is not None:
+            raise exceptions.Throttled(
+                wait=refusal.retry_after_s, detail="too many failed tokens from this address or with this prefix"
+            )
+        if not key:
+            raise exceptions.AuthenticationFailed("invalid token header: `Token <key>` expected")
+        raise exceptions.AuthenticationFailed("invalid token")
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword

@@ -36,7 +36,17 @@ def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[
         "CIO_STATE_DIR": str(tmp_path / "state"),
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions this process signs in must be valid there
     }
-    argv = [sys.executable, "-m", "uvicorn", "cio_site.asgi:application", "--port", str(port), "--lifespan", "off"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "cio_site.asgi:application",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--no-proxy-headers",
+    ]
     with (tmp_path / "web.log").open("ab") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -2,8 +2,6 @@
 Redis, with the SDK's own client and each role's bearer token."""
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,9 +12,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from deploy.fake_tradeengine import FakeTradeEngine
-from deploy.servers import free_port, wait_for_port
+from deploy.servers import free_port
 from policies.models import ApiToken
-from tests.audit.ingest_helpers import ROOT, database_url
+from tests.audit.ingest_helpers import database_url
 from tests.control_plane.conftest import (  # noqa: F401
     active_v1,
     api,
@@ -27,6 +25,7 @@ from tests.control_plane.conftest import (  # noqa: F401
     stack,
     users,
 )
+from tests.control_plane.web import running_web
 
 
 @pytest.fixture
@@ -50,15 +49,8 @@ def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: No
         "CIO_TRADEENGINE_URL": engine.url,
         "CIO_MCP_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    argv = [sys.executable, "-m", "uvicorn", "cio_site.asgi:application", "--port", str(port), "--lifespan", "off"]
-    with (tmp_path / "web.log").open("ab") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, 30, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_web(env, tmp_path / "web.log", port) as url:
+        yield url
 
 
 @pytest.fixture
