@@ -60,6 +60,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     mcp_tools = _mcp_tools(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
+    probe = _respelling_probe(ports["--nats-port"], ports["--web-port"], tmp_path / "state")
     # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
     # supervisor starts the gate again and both recover.
     os.kill(int((tmp_path / "state" / "gate.pid").read_text()), signal.SIGTERM)
@@ -116,6 +117,13 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert [(g["gate_id"], g["policy_version"]) for g in gates] == [("local-gate-1", 1)]
     assert anonymous, "the local NATS runs with the shipped permissions: no identity, no connection"
     assert "propose_policy_change" in mcp_tools and "get_trading_config" in mcp_tools
+    for label, (decision, codes) in probe.items():  # no respelling walks around the seeded policy
+        assert decision != "APPROVED" and codes, (label, decision, codes)
+    assert probe["symbol with a line break, deny-listed"][1] == ["VAL_ERR"]
+    assert probe["display spelling, held tighter"][1] == ["CONFIDENCE_TOO_LOW"]
+    assert probe["the shared identity speaking for momentum_pulse"][1] == ["IDENTITY_UNVERIFIED"]
+    assert probe["a strategy nobody listed"][1] == ["STRATEGY_UNLISTED"]
+    assert probe["halted by the kill switch under another spelling"][1] == ["TRADING_HALTED"]
     assert "service identities" in output and "nats user strategy" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
 
@@ -136,6 +144,74 @@ def _mcp_tools(port: int, credentials: Path) -> list[str]:
             return [tool.name for tool in (await client.list_tools()).tools]
 
     return asyncio.run(listing())
+
+
+def _respelling_probe(nats_port: int, web_port: int, state: Path) -> dict[str, tuple[str, list[str]]]:
+    """An adversary holding the fleet's shared `strategy` credentials on the running stack (and an officer's
+    kill switch under a respelled id): what the gate decides for each respelling of a key the policy holds."""
+    from datetime import UTC, datetime
+
+    passwords = json.loads((state / "service-credentials.json").read_text())
+    officer = json.loads((state / "local-credentials.json").read_text())["officer1"]["token"]
+    halt = urllib.request.Request(
+        f"http://127.0.0.1:{web_port}/api/trading-state",
+        data=json.dumps(
+            {"scope": "strategy", "key": "ICEBERG-order-detector", "state": "halted", "reason": "probe"}
+        ).encode(),
+        headers={"Authorization": f"Token {officer}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(halt, timeout=10) as response:
+        assert response.status == 201
+    time.sleep(1.0)  # the gate loads the new version on cio.strategist.update
+
+    def intent(strategy_id: str, symbol: str, **extra: object) -> dict[str, object]:
+        return {
+            "strategy_id": strategy_id, "symbol": symbol, "action": "buy", "confidence": 0.8, "price": 100.0,
+            "quantity": 1.0, "current_price": 100.0, "source": "probe", "strategy": "probe", "stop_loss": 99.0,
+            "timestamp": datetime.now(UTC).isoformat(), **extra,
+        }  # fmt: skip
+
+    cases = {
+        "symbol with a line break, deny-listed": ("intent.trading.LUNAUSDT", intent("momentum-1", "LUNAUSDT\n")),
+        "lower-case symbol under a reducing state": ("intent.trading.dogeusdt", intent("momentum-1", "dogeusdt")),
+        "display spelling, held tighter": (
+            "cio.intent.trading.LLM_Swing",
+            intent(
+                "LLM Swing",
+                "ETHUSDT",
+                confidence=0.6,
+                quantity=0.01,
+                price=3400.0,
+                current_price=3400.0,
+                stop_loss=3350.0,
+            ),
+        ),
+        "look-alike of a listed strategy": ("cio.nurse.audit", intent("mоmentum-1", "BTCUSDT")),
+        "the shared identity speaking for momentum_pulse": (
+            "cio.intent.trading.Momentum_Pulse",
+            intent("Momentum Pulse", "SOLUSDT"),
+        ),
+        "a strategy nobody listed": ("cio.intent.trading.shadow-bot", intent("shadow-bot", "SOLUSDT")),
+        "halted by the kill switch under another spelling": (
+            "cio.intent.trading.Iceberg_Order_Detector",
+            intent("Iceberg Order Detector", "SOLUSDT"),
+        ),
+    }
+
+    async def run() -> dict[str, tuple[str, list[str]]]:
+        url = f"nats://strategy:{passwords['nats:strategy']}@127.0.0.1:{nats_port}"
+        client = await nats.connect(url, inbox_prefix="_INBOX.strategy")
+        found = {}
+        try:
+            for label, (subject, body) in cases.items():
+                reply = await client.request(subject, json.dumps(body).encode(), timeout=5)
+                data = json.loads(reply.data)["data"]
+                found[label] = (data["decision"], [r["code"] for r in data["reasons"]])
+        finally:
+            await client.close()
+        return found
+
+    return asyncio.run(run())
 
 
 def _anonymous_nats_refused(port: int) -> bool:
