@@ -11,7 +11,7 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import orjson
 from pydantic import ValidationError
@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
 from cio_kernel.contracts.heartbeat import GateCounters
-from cio_kernel.contracts.identity import IdentityError, strategy_key
-from cio_kernel.contracts.intent import Intent
+from cio_kernel.contracts.identity import IdentityError, is_canonical_symbol, strategy_key
+from cio_kernel.contracts.intent import Action, Intent
 from cio_kernel.contracts.promotion import encode_promotion_notice
 from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
 from cio_kernel.reason_codes import ReasonCode
@@ -37,6 +37,8 @@ from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 log = logging.getLogger(__name__)
 
 _RAW_AUDIT_LIMIT = 4096
+_SUBJECT_LIMIT = 300  # an intake subject is the strategy's to choose; the audit record keeps a bounded prefix
+ACTIONS: frozenset[str] = frozenset(get_args(Action))
 # Decision ids need uniqueness, not secrecy: a per-process generator seeded from the OS avoids a syscall per intent.
 _ids = random.Random(os.urandom(32))
 _SUBJECT_FOR: dict[DecisionKind, str] = {
@@ -206,11 +208,11 @@ class DecisionPipeline:
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
             gate_id=self._settings.gate_id,
-            subject=subject,
+            subject=subject[:_SUBJECT_LIMIT],
             strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
             strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
-            symbol=intent.symbol if intent is not None else _raw_str(body, "symbol"),
-            action=intent.action if intent is not None else _raw_str(body, "action"),
+            symbol=intent.symbol if intent is not None else _raw_symbol(body),
+            action=intent.action if intent is not None else _raw_action(body),
             intent_id=intent_id,
             decision=decision,
             reasons=reasons,
@@ -266,7 +268,7 @@ class DecisionPipeline:
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
             gate_id=self._settings.gate_id,
-            subject=subject,
+            subject=subject[:_SUBJECT_LIMIT],
             strategy_id=None,
             strategy_key=None,
             symbol=None,
@@ -412,6 +414,18 @@ def _raw_str(body: Any, key: str) -> str | None:
         if isinstance(value, str):
             return value[:200]
     return None
+
+
+def _raw_symbol(body: Any) -> str | None:
+    """An invalid intent's symbol, when it is one (what arrived is in `raw_intent`): the audit record's indexed
+    fields hold identities and bounded values only, so no input can make the store refuse the record."""
+    value = body.get("symbol") if isinstance(body, dict) else None
+    return value if is_canonical_symbol(value) else None
+
+
+def _raw_action(body: Any) -> str | None:
+    value = body.get("action") if isinstance(body, dict) else None
+    return value if isinstance(value, str) and value in ACTIONS else None
 
 
 def _raw_strategy_key(body: Any) -> str | None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.contracts.identity import is_canonical_symbol, is_strategy_key
 from cio_kernel.contracts.intent import Intent
 from gate.config import GateSettings
 from gate.decision.state import GateState
@@ -50,6 +51,12 @@ def _check(data: bytes) -> tuple[DecisionEnvelope, AuditEvent, bool]:
     assert envelope.success == (outcome.signal is not None) == (envelope.data.decision == "APPROVED")
     if not envelope.success:
         assert envelope.error is not None and envelope.data.reasons
+    # The audit record's indexed fields hold identities and bounded values whatever arrived, so no input can make
+    # the audit store refuse the record (its columns: symbol 64, action 32, subject 300, strategy_id 200).
+    assert audit.symbol is None or is_canonical_symbol(audit.symbol)
+    assert audit.action in (None, "buy", "sell", "hold", "close")
+    assert audit.strategy_key is None or is_strategy_key(audit.strategy_key)
+    assert len(audit.subject) <= 300 and len(audit.strategy_id or "") <= 200 and len(audit.intent_id or "") <= 200
     return envelope, audit, outcome.signal is not None
 
 
