@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -319,7 +320,12 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
-                if not created:
+                if policy.status == Status.PROPOSED:
+                    message = (
+                        f"release requested as v{policy.version}: releasing the global state takes a second risk "
+                        "officer, who confirms it here with the same release"
+                    )
+                elif not created:
                     message = f"nothing to change: v{policy.version} already has that state"
                 elif policy.pending_state:
                     message = (
@@ -337,6 +343,12 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "form": form,
             "active_policy": active,
             "spec": active.parsed_spec if active else None,
+            "second_officer": settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER,
+            "release_requests": PolicyVersion.objects.filter(
+                status=Status.PROPOSED, based_on=active, rationale__startswith="release request:"
+            ).select_related("proposed_by")
+            if active
+            else [],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/trading_state.html", context)

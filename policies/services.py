@@ -5,6 +5,7 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import TradingState
 from policies import activation, live, roles
 from policies.errors import (
@@ -19,11 +21,13 @@ from policies.errors import (
     FourEyesError,
     InvalidTransitionError,
     NotFoundError,
+    OutsideEnvelopeError,
     PermissionDeniedError,
     SpecInvalidError,
     StoreUnavailableError,
 )
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
+from policies.strategist import envelope
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +116,20 @@ def propose(
     thought_id: str = "",
     kind: str | None = None,
     trace_id: str = "",
+    record_refusal: bool = False,
 ) -> PolicyVersion:
+    """A new `proposed` version. Whoever may not approve (agents, the Strategist) proposes inside the envelope,
+    on every surface: outside it, `OutsideEnvelopeError` lists each breach, or with `record_refusal` (the
+    Strategist, so officers see what it wanted) the version is recorded and rejected at once, unattended."""
     roles.require(by, roles.PROPOSE, "propose a policy")
     try:
         parsed = parse_spec(spec)
     except ValidationError as exc:
         raise SpecInvalidError("; ".join(exc.messages)) from exc
     active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
+    breaches = envelope.proposal_breaches(by, parsed, active)
+    if breaches and not record_refusal:
+        raise OutsideEnvelopeError(f"outside the envelope risk officers set: {envelope.describe(breaches)}")
     policy = _create(
         floor=_live_floor(),
         spec=compact_spec(parsed),
@@ -138,6 +149,14 @@ def propose(
         trace_id=trace_id,
         detail={"thought_id": thought_id} if thought_id else {},
     )
+    if breaches:
+        return decide_unattended(
+            policy,
+            approve=False,
+            reason=f"outside the envelope: {envelope.describe(breaches)}",
+            trace_id=trace_id,
+            detail={"breaches": [f"{b.scope}.{b.field}" for b in breaches]},
+        )
     return policy
 
 
@@ -301,6 +320,17 @@ def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: 
     def work() -> PolicyVersion:
         state = _read_live_or_fail(f"rollback to v{to.version}")
         active = activation.reconcile(state, trace_id)
+        live_spec = state.document.spec if state.document is not None else (active.parsed_spec if active else None)
+        if (
+            settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER
+            and live_spec is not None
+            and _releases_global_state(live_spec, to.parsed_spec)
+        ):
+            raise FourEyesError(
+                f"rolling back to v{to.version} would release the global trading state "
+                f"({live_spec.global_rules.trading_state.value} → {to.parsed_spec.global_rules.trading_state.value}), "
+                "which takes a second risk officer: release it through the kill switch first, or propose the change"
+            )
         row = _create(
             floor=state.version,
             spec=to.spec,
@@ -374,6 +404,8 @@ def set_trading_state(
         releasing = target.severity < current.severity
         if releasing:
             roles.require(by, roles.SET_TRADING_STATE, "release a trading state (only a risk officer can)")
+            if scope == "global" and settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER:
+                return _global_release(spec, current, target, active, current_live, by, reason, trace_id)
         now = timezone.now()
         row = _create(
             floor=current_live.version if current_live is not None else 0,
@@ -412,6 +444,79 @@ def set_trading_state(
     except ActivationFailedError as exc:
         _failed(exc, None, by, f"trading state {label} → {target.value}", trace_id)
         raise
+
+
+def _global_release(
+    spec: Any,
+    current: TradingState,
+    target: TradingState,
+    active: PolicyVersion | None,
+    live_state: live.LiveDocument | None,
+    by: AbstractBaseUser,
+    reason: str,
+    trace_id: str,
+) -> tuple[PolicyVersion, bool]:
+    """Releasing the global trading state is a loosening, so it takes two risk officers (on unless
+    `CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER=0`). The first officer's release is a request: a `proposed` version,
+    the live policy with the global state released. A second officer confirms it by asking for the same release
+    (the same surface, the same action), which approves and activates that version as a trading-state change;
+    approving and activating it as any other proposal works too. The same officer asking again changes nothing.
+    A request is tied to the live version it was made on: once anything else goes live (a new halt included)
+    it can no longer be confirmed, so a release never undoes a change made after it was asked for. Nothing here
+    ever delays a halt (tightening takes one step, as always)."""
+    label = f"global {current.value} → {target.value}"
+    if live_state is None:
+        raise ActivationFailedError("Redis is unreachable: releasing global needs it (a halt would not)")
+    wanted = compact_spec(spec)
+    checksum = policy_checksum(spec)
+    requests = [
+        p
+        for p in PolicyVersion.objects.select_related("proposed_by")
+        .filter(status=Status.PROPOSED, based_on=active, checksum=checksum)
+        .order_by("version")
+        if p.proposed_by is not None and p.proposed_by.has_perm(roles.perm(roles.SET_TRADING_STATE))
+    ]
+    other = next((p for p in requests if p.proposed_by_id != by.pk), None)
+    if other is None:
+        if requests:
+            return requests[0], False  # this officer asked already: a second officer must confirm
+        request = _create(
+            floor=live_state.version,
+            spec=wanted,
+            status=Status.PROPOSED,
+            based_on=active,
+            proposer_kind=proposer_kind_of(by),
+            proposed_by=by,
+            proposed_at=timezone.now(),
+            rationale=f"release request: trading state {label}: {reason}",
+        )
+        PolicyEvent.objects.create(
+            kind=PolicyEvent.Kind.PROPOSED,
+            policy=request,
+            actor=by,
+            reason=reason,
+            trace_id=trace_id,
+            detail={"release_request": {"scope": "global", "from": current.value, "to": target.value}},
+        )
+        return request, True
+    confirmed = _record_decision(
+        other, approve=True, decided_by=by, actor=by, reason=f"release confirmed: {reason}", trace_id=trace_id
+    )
+    requester = other.proposed_by.get_username() if other.proposed_by is not None else ""
+    detail = {
+        "scope": "global",
+        "key": "",
+        "from": current.value,
+        "to": target.value,
+        "requested_by": requester,
+        "confirmed_by": by.get_username(),
+    }
+    _commit(confirmed, live_state, by, PolicyEvent.Kind.TRADING_STATE, reason, trace_id, detail)
+    return confirmed, True
+
+
+def _releases_global_state(live_spec: Any, restored: Any) -> bool:
+    return bool(restored.global_rules.trading_state.severity < live_spec.global_rules.trading_state.severity)
 
 
 def _notify_without_redis(
