@@ -22,6 +22,7 @@ from policies.diff import diff_specs
 from policies.errors import DomainError
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latches
+from policies.strategist import envelope
 
 _STATUS_COLOURS = {
     Status.ACTIVE: "#1b7f3a",
@@ -44,11 +45,18 @@ class ProposeForm(forms.ModelForm):
         model = PolicyVersion
         fields = ["spec", "rationale"]
 
+    proposer: Any = None  # set per request by `PolicyVersionAdmin.get_form`
+
     def clean_spec(self) -> dict[str, Any]:
         try:
-            return compact_spec(parse_spec(self.cleaned_data["spec"]))
+            parsed = parse_spec(self.cleaned_data["spec"])
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+        if self.proposer is not None:  # shown on the form; `services.propose` checks the same again
+            found = envelope.proposal_breaches(self.proposer, parsed, active_version())
+            if found:
+                raise forms.ValidationError(f"OUTSIDE_ENVELOPE: {envelope.describe(found)}")
+        return compact_spec(parsed)
 
 
 class TradingStateForm(forms.Form):
@@ -173,6 +181,11 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             f"; the LLM was not used: {cycle.fallback_reason}" if cycle.fallback_reason else "",
             json.dumps(cycle.thought.get("validation", {})),
         )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        form.proposer = request.user  # a class made for this request: the envelope is checked for this user
+        return form
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         active = active_version()

@@ -49,6 +49,7 @@ def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: No
         "CIO_AUDIT_STORE": "django",
         "CIO_TRADEENGINE_URL": engine.url,
         "CIO_MCP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": stack.SECRET_KEY,  # admin sessions signed in here are valid there
     }
     argv = [sys.executable, "-m", "uvicorn", "cio_site.asgi:application", "--port", str(port), "--lifespan", "off"]
     with (tmp_path / "web.log").open("ab") as log:
