@@ -358,10 +358,10 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "spec": active.parsed_spec if active else None,
             "second_officer": settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER,
             "release_requests": PolicyVersion.objects.filter(
-                status=Status.PROPOSED, based_on=active, rationale__startswith="release request:"
-            ).select_related("proposed_by")
-            if active
-            else [],
+                status=Status.PROPOSED,
+                events__kind=PolicyEvent.Kind.PROPOSED,
+                events__detail__has_key="release_request",
+            ).select_related("proposed_by"),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/trading_state.html", context)

@@ -459,30 +459,23 @@ def _global_release(
     """Releasing the global trading state is a loosening, so it takes two risk officers (on unless
     `CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER=0`). The first officer's release is a request: a `proposed` version,
     the live policy with the global state released. A second officer confirms it by asking for the same release
-    (the same surface, the same action), which approves and activates that version as a trading-state change;
-    approving and activating it as any other proposal works too. The same officer asking again changes nothing.
-    A request is tied to the live version it was made on: once anything else goes live (a new halt included)
-    it can no longer be confirmed, so a release never undoes a change made after it was asked for. Nothing here
+    (the same surface, the same action): it is applied to the live policy as a trading-state change, so nothing
+    that went live since the request (a symbol halted meanwhile) is undone, and an agent tightening other scopes
+    cannot keep a release from being confirmed. Approving and activating the request as any other proposal works
+    too, while nothing else went live. The same officer asking again changes nothing. A request lapses when the
+    global state changes after it (a new episode needs new agreement) or its officer loses the role. Nothing here
     ever delays a halt (tightening takes one step, as always)."""
     label = f"global {current.value} → {target.value}"
     if live_state is None:
         raise ActivationFailedError("Redis is unreachable: releasing global needs it (a halt would not)")
-    wanted = compact_spec(spec)
-    checksum = policy_checksum(spec)
-    requests = [
-        p
-        for p in PolicyVersion.objects.select_related("proposed_by")
-        .filter(status=Status.PROPOSED, based_on=active, checksum=checksum)
-        .order_by("version")
-        if p.proposed_by is not None and p.proposed_by.has_perm(roles.perm(roles.SET_TRADING_STATE))
-    ]
-    other = next((p for p in requests if p.proposed_by_id != by.pk), None)
+    requests = _open_release_requests(current, target)
+    other = next((r for r in requests if r.proposed_by_id != by.pk), None)
     if other is None:
         if requests:
             return requests[0], False  # this officer asked already: a second officer must confirm
         request = _create(
             floor=live_state.version,
-            spec=wanted,
+            spec=compact_spec(spec),
             status=Status.PROPOSED,
             based_on=active,
             proposer_kind=proposer_kind_of(by),
@@ -499,20 +492,65 @@ def _global_release(
             detail={"release_request": {"scope": "global", "from": current.value, "to": target.value}},
         )
         return request, True
-    confirmed = _record_decision(
-        other, approve=True, decided_by=by, actor=by, reason=f"release confirmed: {reason}", trace_id=trace_id
-    )
-    requester = other.proposed_by.get_username() if other.proposed_by is not None else ""
+    requester = other.proposed_by
     detail = {
         "scope": "global",
         "key": "",
         "from": current.value,
         "to": target.value,
-        "requested_by": requester,
+        "requested_by": requester.get_username() if requester is not None else "",
         "confirmed_by": by.get_username(),
+        "request": other.version,
     }
+    decision = f"release confirmed by a second officer: {reason}"
+    if other.based_on_id == (active.pk if active else None) and other.checksum == policy_checksum(spec):
+        confirmed = _record_decision(other, approve=True, decided_by=by, actor=by, reason=decision, trace_id=trace_id)
+    else:  # the live policy moved on (another scope tightened): the agreed release, applied to what is live now
+        now = timezone.now()
+        confirmed = _create(
+            floor=live_state.version,
+            spec=compact_spec(spec),
+            status=Status.APPROVED,
+            based_on=active,
+            proposer_kind=other.proposer_kind,
+            proposed_by=requester,
+            proposed_at=now,
+            rationale=f"{other.rationale} (requested as v{other.version}, applied to the live v{live_state.version})",
+            decided_by=by,
+            decided_at=now,
+            decision_reason=decision,
+        )
+        decide_unattended(
+            other,
+            approve=False,
+            reason=f"confirmed as v{confirmed.version}, on top of the live v{live_state.version}",
+            trace_id=trace_id,
+        )
     _commit(confirmed, live_state, by, PolicyEvent.Kind.TRADING_STATE, reason, trace_id, detail)
     return confirmed, True
+
+
+def _open_release_requests(current: TradingState, target: TradingState) -> list[PolicyVersion]:
+    """Requests to release the global state from `current` to `target` that still stand: still proposed, made
+    by someone who may still release, and the global state has not changed since (every version that went live
+    after the one the request was made on kept it at `current`)."""
+    events = PolicyEvent.objects.filter(
+        kind=PolicyEvent.Kind.PROPOSED,
+        policy__status=Status.PROPOSED,
+        detail__release_request__from=current.value,
+        detail__release_request__to=target.value,
+    ).select_related("policy__proposed_by", "policy__based_on")
+    standing = []
+    for request in sorted({e.policy for e in events if e.policy is not None}, key=lambda r: r.version):
+        officer = request.proposed_by
+        if officer is None or not officer.has_perm(roles.perm(roles.SET_TRADING_STATE)):
+            continue
+        since = request.based_on.version if request.based_on is not None else 0
+        went_live = PolicyVersion.objects.filter(version__gt=since, activated_at__isnull=False)
+        # `current` is never `active` here (it is being released), so a stored spec always spells it out
+        if went_live.count() == went_live.filter(spec__global__trading_state=current.value).count():
+            standing.append(request)
+    return standing
 
 
 def _releases_global_state(live_spec: Any, restored: Any) -> bool:

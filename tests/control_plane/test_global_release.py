@@ -47,7 +47,7 @@ def test_one_officer_requests_a_second_confirms(active_v1, users, redis_client):
     assert (event.detail["from"], event.detail["to"], event.reason) == ("halted", "active", "checked the book")
 
 
-def test_halting_is_never_held_up_and_a_later_halt_voids_the_request(active_v1, users, redis_client):
+def test_halting_is_never_held_up_and_a_confirmed_release_keeps_later_halts(active_v1, users, redis_client):
     _halt(users)
     request, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="over")
     # an agent halts a symbol meanwhile: one step, at once, whatever request is open
@@ -57,15 +57,30 @@ def test_halting_is_never_held_up_and_a_later_halt_voids_the_request(active_v1, 
     assert created and symbol.status == Status.ACTIVE
     # engaging the global halt again is answered at once too (it is already engaged)
     assert services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="x")[1] is False
-    # the open request was made on an older live version: officer2's release is a new request, not a confirmation
-    second, _ = services.set_trading_state(scope="global", state="active", by=users["officer2"], reason="over")
-    assert second.pk != request.pk and second.status == Status.PROPOSED and _global(redis_client) == "halted"
-    released, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="agreed")
-    assert released.pk == second.pk and _global(redis_client) == "active"
+    # the agent cannot keep the release from being confirmed by tightening other scopes: the agreed release is
+    # applied to what is live now, and the symbol's halt stays
+    released, _ = services.set_trading_state(scope="global", state="active", by=users["officer2"], reason="agreed")
+    assert released.pk != request.pk and released.status == Status.ACTIVE and _global(redis_client) == "active"
+    assert released.proposed_by == users["officer1"] and released.decided_by == users["officer2"]
     assert redis_policy(redis_client).spec.symbols["DOGEUSDT"].trading_state == "halted"  # not undone
-    services.approve(request, by=users["officer2"])
-    with pytest.raises(errors.InvalidTransitionError):  # the stale request can never go live
-        services.activate(request, by=users["officer1"])
+    request.refresh_from_db()
+    assert request.status == Status.REJECTED and f"confirmed as v{released.version}" in request.decision_reason
+    event = PolicyEvent.objects.get(policy=released, kind="trading_state")
+    assert event.detail["request"] == request.version and event.detail["requested_by"] == "officer1"
+
+
+def test_a_request_lapses_when_the_global_state_changes_after_it(active_v1, users, redis_client):
+    _halt(users)
+    stale, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="over")
+    eased, _ = services.set_trading_state(scope="global", state="reducing", by=users["officer2"], reason="ease")
+    eased, _ = services.set_trading_state(scope="global", state="reducing", by=users["officer1"], reason="ok")
+    assert eased.status == Status.ACTIVE and _global(redis_client) == "reducing"
+    _halt(users)  # a new incident: a new halt, and a new agreement to release it
+    fresh, created = services.set_trading_state(scope="global", state="active", by=users["officer2"], reason="x")
+    assert created and fresh.pk != stale.pk and fresh.status == Status.PROPOSED and _global(redis_client) == "halted"
+    services.approve(stale, by=users["officer2"])
+    with pytest.raises(errors.InvalidTransitionError):  # nor can the stale request go live as a proposal
+        services.activate(stale, by=users["officer1"])
 
 
 def test_a_request_is_also_an_ordinary_proposal_under_four_eyes(active_v1, users, redis_client):
@@ -82,12 +97,13 @@ def test_nobody_releases_the_global_state_alone(active_v1, users, redis_client):
     _halt(users)
     with pytest.raises(errors.PermissionDeniedError):  # an agent cannot even ask
         services.set_trading_state(scope="global", state="active", by=users["agent"], reason="fine")
-    # an officer's own proposal of the released policy does not count as someone else's request
+    # an officer's own proposal of the released policy is not a request a kill switch could confirm alone
     live = redis_policy(redis_client).spec.model_dump(mode="json", by_alias=True)
     live["global"]["trading_state"] = "active"
     own = services.propose(spec=live, by=users["officer1"], rationale="release, quietly")
     mine, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="go")
-    assert mine.pk == own.pk and mine.status == Status.PROPOSED and _global(redis_client) == "halted"
+    assert mine.pk != own.pk and mine.status == Status.PROPOSED and _global(redis_client) == "halted"
+    assert services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="go")[1] is False
     # an agent cannot plant one either: a release is outside the envelope
     with pytest.raises(errors.OutsideEnvelopeError):
         services.propose(spec=live, by=users["agent"], rationale="release")
@@ -143,3 +159,17 @@ def test_the_gate_stays_halted_until_the_second_officer_confirms(api, active_v1,
     _wait(lambda: _gate_version(redis_client) == request["version"], 20)
     assert _decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
     assert orjson.loads(redis_client.get("gate:heartbeat:flow-gate"))["trading_state"] == "active"
+
+
+def test_the_admin_kill_switch_lists_requests_and_a_second_officer_confirms(browser, active_v1, users, redis_client):
+    _halt(users)
+    url = "/admin/policies/policyversion/trading-state/"
+    release = {"scope": "global", "key": "", "state": "active", "reason": "incident closed"}
+    first = browser("officer1").post(url, release, follow=True).content.decode()
+    assert "Release requested as v" in first and "takes a second risk officer" in first
+    page = browser("officer2").get(url).content.decode()
+    assert "Global release requests waiting for a second officer" in page and "by officer1" in page
+    assert _global(redis_client) == "halted"
+    done = browser("officer2").post(url, release, follow=True).content.decode()
+    assert "Trading state set" in done and _global(redis_client) == "active"
+    assert "waiting for a second officer" not in browser("officer2").get(url).content.decode()
