@@ -1,5 +1,5 @@
-"""Everything that changes a policy goes through here: permissions and four-eyes are enforced in this layer,
-so admin, REST and MCP (later) cannot differ."""
+"""Everything that changes a policy goes through here: permissions, four-eyes and the envelope (for whoever may not
+approve) are enforced in this layer, so admin, REST, MCP and the Strategist cannot differ."""
 
 import logging
 import time
