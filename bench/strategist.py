@@ -197,12 +197,13 @@ def measure(run: Run, cycles: int) -> None:
     from deploy.fake_openai import FakeOpenAI, Step, answer
     from policies import selectors, services
     from policies.models import compact_spec
+    from policies.selectors import baseline_version
     from policies.strategist import cycle as strategist
     from policies.strategist.brains.llm import LlmConfig
     from policies.strategist.brains.prompt import messages_for
     from policies.strategist.budget import estimate_tokens
     from policies.strategist.context import build_context
-    from policies.strategist.cycle import baseline_version, strategist_redis, strategist_user
+    from policies.strategist.cycle import strategist_redis, strategist_user
     from policies.strategist.inputs import read_portfolio, read_regimes, store_regime
     from policies.strategist.models import StrategistSettings
     from policies.strategist.triggers import SCHEDULE, Trigger

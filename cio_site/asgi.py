@@ -1,5 +1,6 @@
 """ASGI entry point (uvicorn): Django admin and the REST API over HTTP (static files served in the embedded run),
-MCP at `/mcp` (cio_site/mcp), the live audit feed over websockets (Channels, the admin's session)."""
+MCP at `/mcp` (cio_site/mcp), the live audit feed over websockets (Channels, the admin's session, the site's own
+origin only)."""
 
 import os
 
@@ -28,10 +29,10 @@ else:
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (after Django is set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from audit.routing import websocket_urlpatterns  # noqa: E402
 from cio_site.mcp.app import McpApp  # noqa: E402
+from cio_site.origins import ExactOriginValidator  # noqa: E402
 
 mcp_application = McpApp()
 
@@ -48,6 +49,8 @@ async def http_router(scope: dict, receive: object, send: object) -> None:
 application = ProtocolTypeRouter(
     {
         "http": http_router,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # The feed is opened with the admin's session cookie: only the site's own origin (scheme, host and port
+        # exactly) and CIO_TRUSTED_ORIGINS may (cio_site/origins.py).
+        "websocket": ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

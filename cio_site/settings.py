@@ -37,6 +37,9 @@ if not SECRET_KEY:
         raise RuntimeError("SECRET_KEY must be set when CIO_ENV=production")
     SECRET_KEY = _local_secret_key(STATE_DIR)
 ALLOWED_HOSTS = [h for h in os.environ.get("CIO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# Origins, exactly (`https://cio.example.com`, scheme, host and port), besides the site's own, that admin forms and
+# the live feed's websocket trust with an officer's session: the public origin behind a TLS-terminating proxy.
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CIO_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 NATS_URL = os.environ.get("NATS_URL", LOCAL_NATS_URL)
 REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
@@ -62,6 +65,9 @@ CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3")
 # test stacks create the pair in the state folder on first use; production must provide the file.
 CIO_POLICY_SIGNING_KEY_FILE = Path(os.environ.get("CIO_POLICY_SIGNING_KEY_FILE", STATE_DIR / "policy-signing.key"))
 CIO_PRODUCTION = os.environ.get("CIO_ENV", "local") == "production"
+# Releasing the global trading state (halted or reducing → less severe) takes a second risk officer, like any
+# loosening (docs/policy.md, "Releasing a global halt"). On unless set to 0.
+CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER = os.environ.get("CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER", "1") != "0"
 # Reply inboxes of the control plane's NATS connections (`_INBOX.control` under deploy/access.py).
 CIO_NATS_INBOX_PREFIX = os.environ.get("CIO_NATS_INBOX_PREFIX", "_INBOX")
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -21,6 +22,7 @@ from policies.diff import diff_specs
 from policies.errors import DomainError
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latches
+from policies.strategist import envelope
 
 _STATUS_COLOURS = {
     Status.ACTIVE: "#1b7f3a",
@@ -43,11 +45,18 @@ class ProposeForm(forms.ModelForm):
         model = PolicyVersion
         fields = ["spec", "rationale"]
 
+    proposer: Any = None  # set per request by `PolicyVersionAdmin.get_form`
+
     def clean_spec(self) -> dict[str, Any]:
         try:
-            return compact_spec(parse_spec(self.cleaned_data["spec"]))
+            parsed = parse_spec(self.cleaned_data["spec"])
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+        if self.proposer is not None:  # shown on the form; `services.propose` checks the same again
+            found = envelope.proposal_breaches(self.proposer, parsed, active_version())
+            if found:
+                raise forms.ValidationError(f"OUTSIDE_ENVELOPE: {envelope.describe(found)}")
+        return compact_spec(parsed)
 
 
 class TradingStateForm(forms.Form):
@@ -172,6 +181,11 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             f"; the LLM was not used: {cycle.fallback_reason}" if cycle.fallback_reason else "",
             json.dumps(cycle.thought.get("validation", {})),
         )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        form.proposer = request.user  # a class made for this request: the envelope is checked for this user
+        return form
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         active = active_version()
@@ -319,7 +333,12 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
-                if not created:
+                if policy.status == Status.PROPOSED:
+                    message = (
+                        f"release requested as v{policy.version}: releasing the global state takes a second risk "
+                        "officer, who confirms it here with the same release"
+                    )
+                elif not created:
                     message = f"nothing to change: v{policy.version} already has that state"
                 elif policy.pending_state:
                     message = (
@@ -337,6 +356,12 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "form": form,
             "active_policy": active,
             "spec": active.parsed_spec if active else None,
+            "second_officer": settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER,
+            "release_requests": PolicyVersion.objects.filter(
+                status=Status.PROPOSED,
+                events__kind=PolicyEvent.Kind.PROPOSED,
+                events__detail__has_key="release_request",
+            ).select_related("proposed_by"),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/trading_state.html", context)

@@ -26,6 +26,13 @@ class SpecInvalidError(DomainError):
     code = "VAL_ERR"
 
 
+class OutsideEnvelopeError(DomainError):
+    """A proposal by someone who may not approve (an agent, the Strategist) leaves the envelope risk officers
+    set; the message lists every breach."""
+
+    code = "OUTSIDE_ENVELOPE"
+
+
 class NotFoundError(DomainError):
     code = "NOT_FOUND"
 

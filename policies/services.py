@@ -1,10 +1,11 @@
-"""Everything that changes a policy goes through here: permissions and four-eyes are enforced in this layer,
-so admin, REST and MCP (later) cannot differ."""
+"""Everything that changes a policy goes through here: permissions, four-eyes and the envelope (for whoever may not
+approve) are enforced in this layer, so admin, REST, MCP and the Strategist cannot differ."""
 
 import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
@@ -13,6 +14,7 @@ from django.utils import timezone
 from cio_kernel.contracts.identity import IdentityError, scope_key
 from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import TradingState
 from policies import activation, live, roles
 from policies.errors import (
@@ -20,11 +22,13 @@ from policies.errors import (
     FourEyesError,
     InvalidTransitionError,
     NotFoundError,
+    OutsideEnvelopeError,
     PermissionDeniedError,
     SpecInvalidError,
     StoreUnavailableError,
 )
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
+from policies.strategist import envelope
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +117,20 @@ def propose(
     thought_id: str = "",
     kind: str | None = None,
     trace_id: str = "",
+    record_refusal: bool = False,
 ) -> PolicyVersion:
+    """A new `proposed` version. Whoever may not approve (agents, the Strategist) proposes inside the envelope,
+    on every surface: outside it, `OutsideEnvelopeError` lists each breach, or with `record_refusal` (the
+    Strategist, so officers see what it wanted) the version is recorded and rejected at once, unattended."""
     roles.require(by, roles.PROPOSE, "propose a policy")
     try:
         parsed = parse_spec(spec)
     except ValidationError as exc:
         raise SpecInvalidError("; ".join(exc.messages)) from exc
     active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
+    breaches = envelope.proposal_breaches(by, parsed, active)
+    if breaches and not record_refusal:
+        raise OutsideEnvelopeError(f"outside the envelope risk officers set: {envelope.describe(breaches)}")
     policy = _create(
         floor=_live_floor(),
         spec=compact_spec(parsed),
@@ -139,6 +150,14 @@ def propose(
         trace_id=trace_id,
         detail={"thought_id": thought_id} if thought_id else {},
     )
+    if breaches:
+        return decide_unattended(
+            policy,
+            approve=False,
+            reason=f"outside the envelope: {envelope.describe(breaches)}",
+            trace_id=trace_id,
+            detail={"breaches": [f"{b.scope}.{b.field}" for b in breaches]},
+        )
     return policy
 
 
@@ -302,6 +321,17 @@ def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: 
     def work() -> PolicyVersion:
         state = _read_live_or_fail(f"rollback to v{to.version}")
         active = activation.reconcile(state, trace_id)
+        live_spec = state.document.spec if state.document is not None else (active.parsed_spec if active else None)
+        if (
+            settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER
+            and live_spec is not None
+            and _releases_global_state(live_spec, to.parsed_spec)
+        ):
+            raise FourEyesError(
+                f"rolling back to v{to.version} would release the global trading state "
+                f"({live_spec.global_rules.trading_state.value} → {to.parsed_spec.global_rules.trading_state.value}), "
+                "which takes a second risk officer: release it through the kill switch first, or propose the change"
+            )
         row = _create(
             floor=state.version,
             spec=to.spec,
@@ -377,6 +407,8 @@ def set_trading_state(
         releasing = target.severity < current.severity
         if releasing:
             roles.require(by, roles.SET_TRADING_STATE, "release a trading state (only a risk officer can)")
+            if scope == "global" and settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER:
+                return _global_release(spec, current, target, active, current_live, by, reason, trace_id)
         now = timezone.now()
         row = _create(
             floor=current_live.version if current_live is not None else 0,
@@ -415,6 +447,117 @@ def set_trading_state(
     except ActivationFailedError as exc:
         _failed(exc, None, by, f"trading state {label} → {target.value}", trace_id)
         raise
+
+
+def _global_release(
+    spec: Any,
+    current: TradingState,
+    target: TradingState,
+    active: PolicyVersion | None,
+    live_state: live.LiveDocument | None,
+    by: AbstractBaseUser,
+    reason: str,
+    trace_id: str,
+) -> tuple[PolicyVersion, bool]:
+    """Releasing the global trading state is a loosening, so it takes two risk officers (on unless
+    `CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER=0`). The first officer's release is a request: a `proposed` version,
+    the live policy with the global state released. A second officer confirms it by asking for the same release
+    (the same surface, the same action): it is applied to the live policy as a trading-state change, so nothing
+    that went live since the request (a symbol halted meanwhile) is undone, and an agent tightening other scopes
+    cannot keep a release from being confirmed. Approving and activating the request as any other proposal works
+    too, while nothing else went live. The same officer asking again changes nothing. A request lapses when the
+    global state changes after it (a new episode needs new agreement) or its officer loses the role. Nothing here
+    ever delays a halt (tightening takes one step, as always)."""
+    label = f"global {current.value} → {target.value}"
+    if live_state is None:
+        raise ActivationFailedError("Redis is unreachable: releasing global needs it (a halt would not)")
+    requests = _open_release_requests(current, target)
+    other = next((r for r in requests if r.proposed_by_id != by.pk), None)
+    if other is None:
+        if requests:
+            return requests[0], False  # this officer asked already: a second officer must confirm
+        request = _create(
+            floor=live_state.version,
+            spec=compact_spec(spec),
+            status=Status.PROPOSED,
+            based_on=active,
+            proposer_kind=proposer_kind_of(by),
+            proposed_by=by,
+            proposed_at=timezone.now(),
+            rationale=f"release request: trading state {label}: {reason}",
+        )
+        PolicyEvent.objects.create(
+            kind=PolicyEvent.Kind.PROPOSED,
+            policy=request,
+            actor=by,
+            reason=reason,
+            trace_id=trace_id,
+            detail={"release_request": {"scope": "global", "from": current.value, "to": target.value}},
+        )
+        return request, True
+    requester = other.proposed_by
+    detail = {
+        "scope": "global",
+        "key": "",
+        "from": current.value,
+        "to": target.value,
+        "requested_by": requester.get_username() if requester is not None else "",
+        "confirmed_by": by.get_username(),
+        "request": other.version,
+    }
+    decision = f"release confirmed by a second officer: {reason}"
+    if other.based_on_id == (active.pk if active else None) and other.checksum == policy_checksum(spec):
+        confirmed = _record_decision(other, approve=True, decided_by=by, actor=by, reason=decision, trace_id=trace_id)
+    else:  # the live policy moved on (another scope tightened): the agreed release, applied to what is live now
+        now = timezone.now()
+        confirmed = _create(
+            floor=live_state.version,
+            spec=compact_spec(spec),
+            status=Status.APPROVED,
+            based_on=active,
+            proposer_kind=other.proposer_kind,
+            proposed_by=requester,
+            proposed_at=now,
+            rationale=f"{other.rationale} (requested as v{other.version}, applied to the live v{live_state.version})",
+            decided_by=by,
+            decided_at=now,
+            decision_reason=decision,
+        )
+        decide_unattended(
+            other,
+            approve=False,
+            reason=f"confirmed as v{confirmed.version}, on top of the live v{live_state.version}",
+            trace_id=trace_id,
+        )
+    _commit(confirmed, live_state, by, PolicyEvent.Kind.TRADING_STATE, reason, trace_id, detail)
+    return confirmed, True
+
+
+def _open_release_requests(current: TradingState, target: TradingState) -> list[PolicyVersion]:
+    """Requests to release the global state from `current` to `target` that still stand: still proposed, made
+    by someone who may still release, and the global state has not changed since (every version that went live
+    after the one the request was made on kept it at `current`)."""
+    events = PolicyEvent.objects.filter(
+        kind=PolicyEvent.Kind.PROPOSED,
+        policy__status=Status.PROPOSED,
+        detail__release_request__from=current.value,
+        detail__release_request__to=target.value,
+    ).select_related("policy__proposed_by", "policy__based_on")
+    standing = []
+    for request in sorted({e.policy for e in events if e.policy is not None}, key=lambda r: r.version):
+        officer = request.proposed_by
+        if officer is None or not officer.has_perm(roles.perm(roles.SET_TRADING_STATE)):
+            continue
+        since = request.based_on.version if request.based_on is not None else 0
+        went_live = PolicyVersion.objects.filter(version__gt=since, activated_at__isnull=False)
+        # `current` is never `active` here (it is being released), so a stored spec always spells it out
+        if went_live.count() == went_live.filter(spec__global__trading_state=current.value).count():
+            standing.append(request)
+    return standing
+
+
+def _releases_global_state(live_spec: Any, restored: Any) -> bool:
+    return bool(restored.global_rules.trading_state.severity < live_spec.global_rules.trading_state.severity)
 
 
 def _notify_without_redis(

@@ -18,16 +18,14 @@ from audit import selectors as audit_selectors
 from audit.alerting import selectors as alert_selectors
 from audit.presentation import decision_summary
 from audit.store import get_store
-from cio_kernel.policy.envelope import envelope_breaches
 from cio_site.mcp.auth import ApiTokenVerifier
 from cio_site.mcp.calls import run_tool
 from policies import errors, roles, services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
 from policies.diff import diff_specs
-from policies.models import PolicyVersion, compact_spec, parse_spec
+from policies.models import PolicyVersion, compact_spec
 from policies.selectors import active_version, gate_heartbeats
 from policies.strategist.changes import Change, InvalidChangeError, apply_changes
-from policies.strategist.models import StrategistSettings
 from policies.tradeconfig import services as config_services
 from policies.tradeconfig.models import ChangeStatus, ConfigChange
 
@@ -38,7 +36,8 @@ limits). Use these tools to read the active policy and its history, the gates' s
 (and the trace from a decision to the policy version, the reasoning behind it and its approval), incidents and
 alerts, and the trade engine's trading configuration. You may propose changes (policies and trading
 configuration); a human risk officer reviews and approves them. Errors start with a stable code such as
-PERMISSION_DENIED, VAL_ERR, NOT_FOUND, FOUR_EYES_VIOLATION or INVALID_TRANSITION, followed by what to fix."""
+PERMISSION_DENIED, VAL_ERR, OUTSIDE_ENVELOPE, NOT_FOUND, FOUR_EYES_VIOLATION or INVALID_TRANSITION, followed by
+what to fix."""
 
 
 def _plain(value: Any) -> Any:
@@ -151,17 +150,7 @@ def build_server() -> MCPServer:
                     raise errors.SpecInvalidError("; ".join(exc.problems)) from exc
             else:
                 proposed = spec
-            if not user.has_perm(roles.perm(roles.APPROVE)):  # agents propose inside the envelope
-                try:
-                    parsed = parse_spec(proposed)
-                except Exception as exc:
-                    raise errors.SpecInvalidError("; ".join(getattr(exc, "messages", [str(exc)]))) from exc
-                breaches = envelope_breaches(
-                    parsed, StrategistSettings.current().envelope(), active.parsed_spec if active else None
-                )
-                if breaches:
-                    listed = "; ".join(f"{b.scope}.{b.field}: {b.message}" for b in breaches)
-                    raise errors.SpecInvalidError(f"outside the envelope risk officers set: {listed}")
+            # The envelope binds anyone who may not approve: `services.propose` checks it, as for REST and admin.
             version = services.propose(spec=proposed, by=user, rationale=rationale, trace_id=trace_id)
             diff = diff_specs(active.parsed_spec, version.parsed_spec) if active else []
             return {"version": version.version, "status": version.status, "changes": [str(c) for c in diff]}
@@ -190,7 +179,8 @@ def build_server() -> MCPServer:
     @mcp.tool(
         description="Set a trading state (the kill switch): 'halted' admits only close, 'reducing' only intents "
         "that shrink a position, 'active' everything the limits allow. Agents may only make a state stricter; "
-        "moving towards 'active' needs a risk officer. A reason is required."
+        "moving towards 'active' needs a risk officer, and releasing the global state two: the first officer's "
+        "call is a request (status 'proposed'), a second officer's same call confirms it. A reason is required."
     )
     async def set_trading_state(
         state: Literal["active", "reducing", "halted"],
@@ -202,7 +192,13 @@ def build_server() -> MCPServer:
             version, changed = services.set_trading_state(
                 scope=scope, key=key, state=state, by=user, reason=reason, trace_id=trace_id
             )
-            return {"version": version.version, "changed": changed, "scope": scope, "key": key, "state": state}
+            answer = {"version": version.version, "changed": changed, "scope": scope, "key": key, "state": state}
+            if version.status == "proposed":  # a global release waiting for a second officer
+                answer["status"] = "proposed"
+                answer["note"] = "release requested: a second risk officer must confirm it (the same call)"
+            else:
+                answer["status"] = version.status
+            return answer
 
         arguments = {"state": state, "reason": reason, "scope": scope, "key": key}
         return await run_tool("set_trading_state", arguments, work)

@@ -5,6 +5,7 @@ from policies import errors
 HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.PermissionDeniedError: 403,
     errors.FourEyesError: 403,
+    errors.OutsideEnvelopeError: 403,
     errors.InvalidTransitionError: 409,
     errors.SpecInvalidError: 400,
     errors.NotFoundError: 404,

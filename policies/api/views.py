@@ -196,9 +196,11 @@ class TradingStateView(PolicyApiView):
     @extend_schema(
         request=TradingStateSerializer,
         responses={201: PolicyVersionSerializer, 200: PolicyVersionSerializer},
-        summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer). 201 with "
-        "the new version; 200 with the live one when the scope already has that state; with Redis down a "
-        "tightening is delivered to the gates by signed NATS notice (`pending_state` set) and written later.",
+        summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer, and "
+        "releasing the global state a second one). 201 with the new version; 202 with a `proposed` version when a "
+        "global release waits for a second officer (who confirms it with the same request); 200 with the live one "
+        "when nothing changes; with Redis down a tightening is delivered to the gates by signed NATS notice "
+        "(`pending_state` set) and written later.",
     )
     def post(self, request: Request) -> Response:
         data = self.validated(TradingStateSerializer, request)
@@ -210,7 +212,8 @@ class TradingStateView(PolicyApiView):
             reason=data["reason"],
             trace_id=trace_id_of(request),
         )
-        return Response(PolicyVersionSerializer(policy).data, status=201 if created else 200)
+        status = 202 if policy.status == Status.PROPOSED else 201 if created else 200
+        return Response(PolicyVersionSerializer(policy).data, status=status)
 
 
 class GateStatusView(PolicyApiView):

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
 from policies import roles
@@ -31,17 +31,33 @@ class SettingsForm(forms.ModelForm):
         required=False,
         help_text="states the Strategist may never set (it can never release one in any case)",
     )
+    auto_approve_states = forms.MultipleChoiceField(
+        choices=[(s.value, s.value) for s in TradingState if s is not TradingState.ACTIVE],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="auto-approval: states it may set on a strategy or symbol (never the global state)",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), help_text="recorded with the change")
 
     class Meta:
         model = StrategistSettings
-        fields = ["enabled", *CEILING_FIELDS, "min_confidence_floor", "forbidden_states", "auto_approve_tightening"]
+        fields = [
+            "enabled",
+            *CEILING_FIELDS,
+            "min_confidence_floor",
+            "forbidden_states",
+            "auto_approve_tightening",
+            "auto_approve_min_fraction",
+            "auto_approve_max_min_confidence",
+            "auto_approve_states",
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         candidate = StrategistSettings(**{k: v for k, v in data.items() if k != "reason"})
         try:
-            candidate.envelope()  # the same model the cycle checks with: a bad envelope is refused here
+            candidate.envelope()  # the same models the cycle checks with: a bad envelope is refused here
+            candidate.auto_envelope()
         except ValueError as exc:
             raise forms.ValidationError(f"not a valid envelope: {exc}") from exc
         return data
@@ -50,7 +66,26 @@ class SettingsForm(forms.ModelForm):
 @admin.register(StrategistSettings)
 class StrategistSettingsAdmin(admin.ModelAdmin):
     form = SettingsForm
-    readonly_fields = ["auto_approve_authorised_by", "updated_by", "updated_at", "history"]
+    readonly_fields = ["seeded", "auto_approve_authorised_by", "updated_by", "updated_at", "history"]
+
+    @admin.display(description="seeded")
+    def seeded(self, obj: StrategistSettings) -> str:
+        if obj.seeded_at is None:
+            return "no: set by risk officers" if obj.updated_by_id else "not yet (no policy has been active)"
+        when = f"{obj.seeded_at:%Y-%m-%d %H:%M:%S}"
+        review = " Not reviewed by an officer yet." if obj.awaiting_review else ""
+        return f"seeded on first run from v{obj.seeded_from_version}, the officers' baseline, at {when}.{review}"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        row = StrategistSettings.current()
+        if request.method == "GET" and row.awaiting_review:
+            self.message_user(
+                request,
+                f"The envelope was seeded on first run from v{row.seeded_from_version}, the officers' baseline: "
+                "agents and the Strategist may propose nothing looser than it. Review it, and save to make it yours.",
+                messages.WARNING,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [*SettingsForm.Meta.fields, "reason", *self.readonly_fields]
@@ -62,17 +97,18 @@ class StrategistSettingsAdmin(admin.ModelAdmin):
             return "none yet"
         return format_html(
             "<table>{}</table>",
-            format_html(
-                "".join(
-                    format_html(
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                (
+                    (
                         f"{r.at:%Y-%m-%d %H:%M:%S}",
                         r.by,
                         r.reason,
                         json.dumps({k: v for k, v in r.after.items() if r.before.get(k) != v}),
                     )
                     for r in rows
-                )
+                ),
             ),
         )
 

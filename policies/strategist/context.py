@@ -1,7 +1,10 @@
 """What a reasoning cycle looks at, built from an allow-list: every field below is named here and copied from
 its source one by one. Nothing else (no environment, no settings, no raw messages, no intent bodies) can reach
-a brain, a prompt or a thought; the free text that is allowed (a policy's description, incident titles, alert
-titles) passes the secret scrubber as the context is built."""
+a brain, a prompt or a thought. What others control (strategy ids and symbols in the statistics and incidents,
+reason codes, a trigger's text) enters as data (`untrusted.py`): canonical ids only, the rest counted under
+"other (N ids)", text bounded to one line; incidents by their kind, strategy, symbol and codes, never their
+free-text titles. The free text that is allowed (a policy's description, an alert's title) passes the secret
+scrubber as the context is built."""
 
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +17,11 @@ from cio_kernel.policy.envelope import StrategistEnvelope
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.redaction import SecretScrubber
 from policies.models import PolicyVersion, compact_spec
+from policies.strategist import untrusted
 from policies.strategist.inputs import PortfolioSummary, RegimeEntry
 from policies.strategist.triggers import Trigger
+
+DECISIONS = ("APPROVED", "REJECTED", "RETRY_SAFE")
 
 
 class _Context(BaseModel):
@@ -39,9 +45,11 @@ class DecisionView(_Context):
 
 class IncidentView(_Context):
     kind: str
-    title: str
     ts: datetime
     similarity: float
+    strategy: str | None
+    symbol: str | None
+    reason_codes: list[str]
 
 
 class CycleContext(_Context):
@@ -73,7 +81,7 @@ class CycleContext(_Context):
 def policy_view(version: PolicyVersion, scrubber: SecretScrubber) -> PolicyView:
     spec = compact_spec(version.parsed_spec)
     if spec.get("description"):
-        spec["description"] = scrubber.text(spec["description"])
+        spec["description"] = untrusted.text(scrubber.text(spec["description"]), untrusted.MAX_DESCRIPTION)
     return PolicyView(version=version.version, checksum=version.checksum, spec=spec)
 
 
@@ -85,14 +93,14 @@ def decision_view(window_s: int, now: datetime, top: int = 10) -> DecisionView |
     return DecisionView(
         window_s=window_s,
         total=stats.total,
-        by_decision=stats.by_decision,
-        top_reasons=stats.by_reason,
-        by_strategy=stats.by_strategy,
-        by_symbol=stats.by_symbol,
+        by_decision={k: v for k, v in stats.by_decision.items() if k in DECISIONS},
+        top_reasons=untrusted.code_counts(stats.by_reason),
+        by_strategy=untrusted.strategy_counts(stats.by_strategy),
+        by_symbol=untrusted.symbol_counts(stats.by_symbol),
     )
 
 
-def similar_incidents(trigger: Trigger, scrubber: SecretScrubber, limit: int = 3) -> list[IncidentView]:
+def similar_incidents(trigger: Trigger, limit: int = 3) -> list[IncidentView]:
     detail = {k: v for k, v in trigger.detail.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     symbol = trigger.detail.get("symbol") if isinstance(trigger.detail.get("symbol"), str) else None
     title = " ".join(str(v) for v in trigger.detail.values() if isinstance(v, str))
@@ -102,9 +110,21 @@ def similar_incidents(trigger: Trigger, scrubber: SecretScrubber, limit: int = 3
     except Exception:
         return []
     return [
-        IncidentView(kind=i.kind, title=scrubber.text(i.title), ts=i.ts, similarity=round(score, 4))
+        IncidentView(
+            kind=untrusted.text(i.kind, untrusted.MAX_ID),
+            ts=i.ts,
+            similarity=round(score, 4),
+            strategy=untrusted.strategy(i.strategy_id) if i.strategy_id else None,
+            symbol=untrusted.symbol(i.symbol) if i.symbol else None,
+            reason_codes=sorted({c for c in _codes(i.detail) if untrusted.code(c)}),
+        )
         for i, score in found
     ]
+
+
+def _codes(detail: Any) -> list[Any]:
+    codes = detail.get("reason_codes") if isinstance(detail, dict) else None
+    return list(codes) if isinstance(codes, list) else []
 
 
 def build_context(
@@ -120,8 +140,8 @@ def build_context(
     scrubber: SecretScrubber,
 ) -> CycleContext:
     return CycleContext(
-        trigger=trigger.kind,
-        trigger_detail=scrubber.value(_plain(trigger.detail)),
+        trigger=untrusted.text(trigger.kind, untrusted.MAX_ID),
+        trigger_detail=scrubber.value(untrusted.detail(_plain(trigger.detail))),
         at=now,
         policy=policy_view(active, scrubber),
         baseline=policy_view(baseline, scrubber),
@@ -129,7 +149,7 @@ def build_context(
         portfolio=portfolio,
         concentration=portfolio.concentration() if portfolio is not None else {},
         decisions=decision_view(stats_window_s, now),
-        similar_incidents=similar_incidents(trigger, scrubber),
+        similar_incidents=similar_incidents(trigger),
         envelope=envelope.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
     )
 

@@ -2,8 +2,9 @@
 
 lock → context (allow-listed, scrubbed) → the LLM brain if one is configured, else or on its failure the rule
 brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → a `proposed` version
-by the Strategist's own account (refused at once when outside the envelope; approved under an officer's standing
-authority when it provably only tightens and that officer allowed it) → the cycle row and its thought, in one
+by the Strategist's own account through `services.propose` (refused at once when outside the envelope; approved
+under an officer's standing authority when it provably only tightens, stays inside the narrower auto-approval
+envelope, and that officer allowed it) → the cycle row and its thought, in one
 transaction → the thought into the audit store (retried by `flush_thoughts` if the store is away).
 
 The Strategist never activates and never approves on its own account."""
@@ -27,14 +28,14 @@ from audit import incidents
 from audit.records import Thought, thought_from
 from audit.store import get_store
 from cio_kernel.policy.document import policy_checksum
-from cio_kernel.policy.envelope import envelope_breaches
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.tightening import loosenings
 from cio_kernel.redaction import SecretScrubber, process_scrubber
 from policies import roles, selectors, services
 from policies.errors import PermissionDeniedError
 from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
-from policies.strategist import triggers
+from policies.selectors import baseline_version
+from policies.strategist import envelope, triggers
 from policies.strategist.brains.base import Brain, BrainUnavailableError, Thinking
 from policies.strategist.brains.llm import LlmBrain, LlmConfig
 from policies.strategist.brains.rules import RuleBrain
@@ -69,17 +70,6 @@ def strategist_user() -> User:
     return user
 
 
-def baseline_version(active: PolicyVersion) -> PolicyVersion:
-    """The last version a person (or an agent, never the Strategist) made active, at or before `active`."""
-    human = (
-        PolicyVersion.objects.filter(activated_at__isnull=False, version__lte=active.version)
-        .exclude(proposer_kind=ProposerKind.STRATEGIST)
-        .order_by("-version")
-        .first()
-    )
-    return human or active
-
-
 @dataclass(frozen=True)
 class Verdict:
     outcome: str
@@ -87,8 +77,9 @@ class Verdict:
     validation: dict[str, Any]
 
 
-def judge(active: PolicyVersion, thinking: Thinking, envelope: Any) -> Verdict:
-    """What becomes of a brain's patch: valid? a change at all? inside the envelope? a pure tightening?"""
+def judge(active: PolicyVersion, thinking: Thinking, row: StrategistSettings) -> Verdict:
+    """What becomes of a brain's patch: valid? a change at all? inside the envelope (the same check
+    `services.propose` makes)? a pure tightening, and one auto-approval may cover?"""
     current = active.parsed_spec
     try:
         spec = apply_changes(current, thinking.changes)
@@ -97,9 +88,12 @@ def judge(active: PolicyVersion, thinking: Thinking, envelope: Any) -> Verdict:
     if not thinking.changes or policy_checksum(spec) == active.checksum:
         return Verdict(Outcome.NO_CHANGE, spec, {"schema": "ok", "changed": False})
     looser = [str(x) for x in loosenings(current, spec)]
-    breaches = [f"{b.scope}.{b.field}: {b.message}" for b in envelope_breaches(spec, envelope, current)]
-    validation = {"schema": "ok", "changed": True, "only_tightens": not looser, "loosenings": looser}
+    breaches = [f"{b.scope}.{b.field}: {b.message}" for b in envelope.breaches(spec, active, row.envelope())]
+    validation: dict[str, Any] = {"schema": "ok", "changed": True, "only_tightens": not looser, "loosenings": looser}
     validation["envelope"] = breaches or "inside"
+    if not looser and not breaches:
+        problems = envelope.auto_approval_problems(active, spec, row.auto_envelope())
+        validation["auto_approval"] = problems or "eligible"
     return Verdict(Outcome.OUTSIDE_ENVELOPE if breaches else Outcome.PROPOSED, spec, validation)
 
 
@@ -142,7 +136,6 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, r
         trigger, uuid.uuid4().hex, secrets.token_hex(16), timezone.now(), time.monotonic(), process_scrubber(), row
     )
     scrubber, started = run.scrubber, run.started
-    envelope = row.envelope()
     active = selectors.active_version()
     if active is None:
         return _record(run, None, None, _idle(), None, None, RuleBrain.name)
@@ -153,7 +146,7 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, r
         baseline=baseline_version(active),
         regime=read_regimes(client, float(settings.CIO_STRATEGIST_REGIME_MAX_AGE_S), started),
         portfolio=read_portfolio(client, float(settings.CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S), started),
-        envelope=envelope,
+        envelope=row.envelope(),
         stats_window_s=int(settings.CIO_STRATEGIST_STATS_WINDOW_S),
         scrubber=scrubber,
     )
@@ -170,7 +163,7 @@ def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, r
     if thinking is None:
         brain = RuleBrain()
         thinking = brain.think(context, patch_check(active.parsed_spec))
-    return _record(run, active, context, thinking, judge(active, thinking, envelope), failure, brain.name)
+    return _record(run, active, context, thinking, judge(active, thinking, row), failure, brain.name)
 
 
 def _idle() -> Thinking:
@@ -272,20 +265,22 @@ def _propose(
         thought_id=cycle_id,
         kind=ProposerKind.STRATEGIST,
         trace_id=trace_id,
+        record_refusal=True,  # outside the envelope: recorded and rejected at once, so officers see it
     )
-    if outcome == Outcome.OUTSIDE_ENVELOPE:
-        reason = "outside the Strategist envelope: " + "; ".join(verdict.validation.get("envelope", []))
-        return services.decide_unattended(proposal, approve=False, reason=reason, trace_id=trace_id), outcome
+    if proposal.status == Status.REJECTED:
+        return proposal, Outcome.OUTSIDE_ENVELOPE
     _supersede_older(proposal, trace_id)
     row = run.settings
     officer = row.auto_approve_authorised_by
-    if row.auto_approve_tightening and officer is not None and verdict.validation.get("only_tightens"):
+    eligible = verdict.validation.get("only_tightens") and verdict.validation.get("auto_approval") == "eligible"
+    if row.auto_approve_tightening and officer is not None and eligible:
         try:
             approved = services.decide_unattended(
                 proposal,
                 approve=True,
                 authorised_by=officer,
-                reason=f"auto-approved: only tightens v{active.version} (standing authority of {officer})",
+                reason=f"auto-approved: only tightens v{active.version}, inside the auto-approval envelope "
+                f"(standing authority of {officer})",
                 trace_id=trace_id,
                 detail={"authorised_by": officer.get_username(), "only_tightens": True},
             )

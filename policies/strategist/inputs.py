@@ -82,10 +82,13 @@ def store_portfolio(client: Any, snapshot: PortfolioSnapshot) -> PortfolioSummar
 def read_regimes(client: Any, max_age_s: float, now: datetime) -> dict[str, RegimeEntry]:
     """Fresh entries only: a symbol nobody has reported on for `max_age_s` is not in the context."""
     found = {}
-    for symbol, raw in (client.hgetall(REGIME_KEY) or {}).items():
+    for raw_symbol, raw in (client.hgetall(REGIME_KEY) or {}).items():
+        symbol = raw_symbol.decode(errors="replace") if isinstance(raw_symbol, bytes) else raw_symbol
+        if not is_canonical_symbol(symbol):  # the listener stores canonical symbols only; anything else is not ours
+            continue
         entry = RegimeEntry.model_validate_json(raw)
         if (now - _utc(entry.ts)).total_seconds() <= max_age_s:
-            found[symbol.decode() if isinstance(symbol, bytes) else symbol] = entry
+            found[symbol] = entry
     ranked = sorted(found.items(), key=lambda kv: -kv[1].volatility)[:MAX_SYMBOLS]
     return dict(sorted(ranked))
 

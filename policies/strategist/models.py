@@ -1,4 +1,9 @@
-"""The Strategist's settings (the human-set envelope, auto-approval, the on/off switch) and its cycles.
+"""The Strategist's settings (the human-set envelope, which binds agents too, the narrower auto-approval
+envelope, the on/off switch) and its cycles.
+
+The envelope ships empty; the first time it is read with a policy active, an envelope no officer has touched is
+seeded from the officers' baseline (its global ceilings and confidence floor), and admin says so until an officer
+reviews and saves it.
 
 A `Cycle` row is written in the same transaction as the proposal it made, with the thought it owes the audit
 store; the thought is then written there and `thought_stored_at` set. If the audit store is away, the row stays
@@ -9,12 +14,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from cio_kernel.policy.envelope import CEILINGS, StrategistEnvelope
+from cio_kernel.policy.envelope import CEILINGS, AutoApprovalEnvelope, StrategistEnvelope
 from cio_kernel.policy.spec import TradingState
 
 # The envelope's fields, edited here and checked by `cio_kernel.policy.envelope` (one definition of a breach).
 CEILING_FIELDS = CEILINGS
+
+
+def _default_auto_states() -> list[str]:
+    return [TradingState.REDUCING.value]
 
 
 class StrategistSettings(models.Model):
@@ -43,6 +53,24 @@ class StrategistSettings(models.Model):
     auto_approve_authorised_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
+    # The auto-approval envelope: narrower than the envelope above (a proposal must be inside both). A global
+    # trading-state change and any allow- or deny-list change are never approved unseen, whatever these say.
+    auto_approve_min_fraction = models.FloatField(
+        default=0.5,
+        help_text="auto-approval: no max_* limit may be cut below this fraction of the officers' baseline (0-1]",
+    )
+    auto_approve_max_min_confidence = models.FloatField(
+        default=0.9, help_text="auto-approval: no min_confidence above this (0-1)"
+    )
+    auto_approve_states = models.JSONField(
+        default=_default_auto_states,
+        blank=True,
+        help_text='auto-approval: states it may set on a strategy or symbol (never the global one), e.g. ["reducing"]',
+    )
+    seeded_from_version = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="the officers' baseline the envelope was seeded from"
+    )
+    seeded_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
@@ -58,7 +86,40 @@ class StrategistSettings(models.Model):
     @classmethod
     def current(cls) -> "StrategistSettings":
         row, _ = cls.objects.get_or_create(id=1)
+        if row.seeded_at is None and row.updated_by_id is None and row.envelope_is_empty():
+            row = row._seeded()
         return row
+
+    def envelope_is_empty(self) -> bool:
+        return (
+            all(getattr(self, name) is None for name in CEILING_FIELDS)
+            and self.min_confidence_floor is None
+            and not self.forbidden_states
+        )
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Seeded by the system and not yet saved by an officer."""
+        return self.seeded_at is not None and self.updated_by_id is None
+
+    def _seeded(self) -> "StrategistSettings":
+        """Fill an untouched, empty envelope from the officers' baseline: its global ceilings and confidence floor
+        (a limit the baseline leaves unset stays without a ceiling; the baseline rule still holds it there). A
+        conditional update, so two processes seeding at once write it once."""
+        from policies.selectors import active_version, baseline_version
+
+        active = active_version()
+        if active is None:
+            return self
+        baseline = baseline_version(active)
+        rules = baseline.parsed_spec.global_rules
+        values: dict[str, Any] = {name: getattr(rules, name) for name in CEILING_FIELDS}
+        values["min_confidence_floor"] = rules.min_confidence
+        empty = {f"{name}__isnull": True for name in CEILING_FIELDS}
+        StrategistSettings.objects.filter(
+            id=self.id, seeded_at__isnull=True, updated_by__isnull=True, min_confidence_floor__isnull=True, **empty
+        ).update(**values, seeded_from_version=baseline.version, seeded_at=timezone.now())
+        return StrategistSettings.objects.get(id=self.id)
 
     def envelope(self) -> StrategistEnvelope:
         return StrategistEnvelope.model_validate(
@@ -70,6 +131,16 @@ class StrategistSettings(models.Model):
             strict=False,
         )
 
+    def auto_envelope(self) -> AutoApprovalEnvelope:
+        return AutoApprovalEnvelope.model_validate(
+            {
+                "min_fraction_of_baseline": self.auto_approve_min_fraction,
+                "max_min_confidence": self.auto_approve_max_min_confidence,
+                "states": frozenset(TradingState(s) for s in self.auto_approve_states or ()),
+            },
+            strict=False,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
@@ -77,6 +148,9 @@ class StrategistSettings(models.Model):
             "min_confidence_floor": self.min_confidence_floor,
             "forbidden_states": sorted(self.forbidden_states or ()),
             "auto_approve_tightening": self.auto_approve_tightening,
+            "auto_approve_min_fraction": self.auto_approve_min_fraction,
+            "auto_approve_max_min_confidence": self.auto_approve_max_min_confidence,
+            "auto_approve_states": sorted(self.auto_approve_states or ()),
         }
 
 

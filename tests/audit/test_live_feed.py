@@ -24,6 +24,8 @@ from deploy.servers import free_port, wait_for_port
 from tests.audit.ingest_helpers import ROOT, create_stream, database_url, publish_records
 from tests.audit.records import chain_of
 
+PUBLIC_ORIGIN = "https://cio.example.test"
+
 
 @pytest.fixture
 def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[int]:
@@ -35,6 +37,7 @@ def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[
         "CIO_CHANNELS_REDIS_URL": redis_url,
         "CIO_STATE_DIR": str(tmp_path / "state"),
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions this process signs in must be valid there
+        "CIO_TRUSTED_ORIGINS": PUBLIC_ORIGIN,  # as behind a TLS-terminating proxy
     }
     argv = [
         sys.executable,
@@ -109,3 +112,42 @@ async def test_the_feed_refuses_anyone_not_signed_in_or_from_another_site(web, s
     with pytest.raises(InvalidStatus):  # a page on another site using the officer's cookie
         async with connect(url, additional_headers={"Cookie": session_cookie}, origin="http://evil.example") as ws:
             await asyncio.wait_for(ws.recv(), 10)
+
+
+async def _handshake(port: int, cookie: str, origin: str) -> str | int:
+    """The feed's first message type, or the HTTP status the handshake was refused with."""
+    try:
+        async with connect(
+            f"ws://127.0.0.1:{port}/ws/audit/decisions/", additional_headers={"Cookie": cookie}, origin=origin
+        ) as ws:
+            return orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"]
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+async def test_the_feed_compares_scheme_host_and_port_exactly(web, session_cookie):
+    assert await _handshake(web, session_cookie, f"http://127.0.0.1:{web}") == "hello"  # the admin's own page
+    assert await _handshake(web, session_cookie, PUBLIC_ORIGIN) == "hello"  # listed in CIO_TRUSTED_ORIGINS
+    refused = [
+        f"http://127.0.0.1:{web + 1}",  # another service on the same host: another origin
+        "http://127.0.0.1",  # the same host on port 80
+        f"https://127.0.0.1:{web}",  # another scheme
+        f"http://localhost:{web}",  # an allowed host, but not the one this socket was opened on
+        f"{PUBLIC_ORIGIN}:8443",
+        "http://cio.example.test",
+        f"http://127.0.0.1:{web}.evil.example",
+        f"http://user@127.0.0.1:{web}",
+        "null",
+    ]
+    for origin in refused:
+        assert await _handshake(web, session_cookie, origin) == 403, origin
+
+
+def test_origins_parse_to_scheme_host_and_explicit_port():
+    from cio_site.origins import parse_origin
+
+    assert parse_origin("http://127.0.0.1:8000") == ("http", "127.0.0.1", 8000)
+    assert parse_origin("HTTPS://CIO.Example.com") == ("https", "cio.example.com", 443)
+    assert parse_origin("http://[::1]:80") == ("http", "::1", 80)
+    for bad in ("null", "ftp://x", "http://x:99999", "http://x/path", "http://x?q", "127.0.0.1:8000", ""):
+        assert parse_origin(bad) is None, bad

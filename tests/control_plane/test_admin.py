@@ -112,7 +112,7 @@ def test_rollback_is_one_action(browser, active_v1, users, redis_client):
     from policies import services
 
     officer = browser("officer1")
-    services.set_trading_state(scope="global", state="halted", by=users["officer1"], reason="test")
+    services.set_trading_state(scope="symbol", key="BTCUSDT", state="halted", by=users["officer1"], reason="test")
     officer.post(
         CHANGELIST,
         {"action": "rollback_to_selected", "_selected_action": [active_v1.pk], "confirm": "yes", "reason": "undo"},

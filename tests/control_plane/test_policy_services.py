@@ -155,10 +155,12 @@ def test_kill_switch_tightening_and_release_rules(active_v1, users, redis_client
         services.set_trading_state(scope="global", state="active", by=users["agent"], reason="all good")
     with pytest.raises(errors.PermissionDeniedError):
         services.set_trading_state(scope="symbol", key="BTCUSDT", state="halted", by=users["viewer"], reason="x")
-    released, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
-    assert released.parsed_spec.global_rules.trading_state == "active"
+    request, _ = services.set_trading_state(scope="global", state="active", by=users["officer1"], reason="resolved")
+    assert request.status == Status.PROPOSED  # a global release takes a second officer (test_global_release.py)
+    released, _ = services.set_trading_state(scope="global", state="active", by=users["officer2"], reason="agreed")
+    assert released.pk == request.pk and released.parsed_spec.global_rules.trading_state == "active"
     event = PolicyEvent.objects.get(policy=released, kind="trading_state")
-    assert event.detail["from"] == "halted" and event.detail["to"] == "active" and event.reason == "resolved"
+    assert event.detail["from"] == "halted" and event.detail["to"] == "active" and event.reason == "agreed"
 
 
 def test_kill_switch_per_strategy_and_symbol(active_v1, users):

@@ -48,6 +48,7 @@ def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: No
         "CIO_AUDIT_STORE": "django",
         "CIO_TRADEENGINE_URL": engine.url,
         "CIO_MCP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": stack.SECRET_KEY,  # admin sessions signed in here are valid there
     }
     with running_web(env, tmp_path / "web.log", port) as url:
         yield url

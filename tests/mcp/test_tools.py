@@ -158,7 +158,11 @@ async def test_trading_states_agents_tighten_officers_release(connect, active_v1
         release = error(await agent.call_tool("set_trading_state", {"state": "active", "reason": "looks fine"}))
         assert release.startswith("PERMISSION_DENIED")
     async with connect("officer2") as officer:
-        assert data(await officer.call_tool("set_trading_state", {"state": "active", "reason": "checked"}))["changed"]
+        request = data(await officer.call_tool("set_trading_state", {"state": "active", "reason": "checked"}))
+        assert request["status"] == "proposed" and "second risk officer" in request["note"]
+    async with connect("officer1") as officer:
+        released = data(await officer.call_tool("set_trading_state", {"state": "active", "reason": "agreed"}))
+        assert released["status"] == "active" and released["version"] == request["version"]
 
 
 async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, active_v1):

@@ -14,7 +14,14 @@ SETTINGS_URL = "/admin/strategist/strategistsettings/1/change/"
 
 
 def form(**values):
-    data = {"enabled": "on", "reason": "desk review", "forbidden_states": ["halted"]}
+    data = {
+        "enabled": "on",
+        "reason": "desk review",
+        "forbidden_states": ["halted"],
+        "auto_approve_min_fraction": "0.5",
+        "auto_approve_max_min_confidence": "0.9",
+        "auto_approve_states": ["reducing"],
+    }
     data.update(values)
     return {k: v for k, v in data.items() if v is not None}
 
