@@ -56,8 +56,8 @@ def read_live() -> live.LiveDocument:
 def restore_floor(trace_id: str = "") -> PolicyVersion | None:
     """If Redis runs a genuine version older than the newest this control plane activated, write the newest
     again (signed anew), raise a critical alert and record an anomaly. Call it outside any act's transaction,
-    so the record stands whatever the act does next. Returns the version found below the floor's row (the one
-    written back), or None when there was nothing to restore (or Redis could not be read)."""
+    so the record stands whatever the act does next. Returns the newest activated version when Redis ran an
+    older one (written back or not: the anomaly says), else None (nothing wrong, or Redis unreadable)."""
     try:
         state = read_live()
     except live.LiveUnavailableError:
@@ -74,14 +74,14 @@ def restore_floor(trace_id: str = "") -> PolicyVersion | None:
         notice = live.publish_document(document)
         outcome = f"v{newest.version} written again"
     except live.NewerVersionActiveError:
-        notice, outcome = "not sent", "a newer version was committed meanwhile"
+        notice, outcome = "not sent", f"Redis holds v{newest.version} or newer again (written meanwhile)"
     except live.LiveUnavailableError as exc:
         notice, outcome = "not sent", f"v{newest.version} could not be written again: {exc}"
     title = (
         f"policy:active was set back to v{old.version}, older than v{newest.version} (the newest activated): {outcome}"
     )
     detail = {"redis_version": old.version, "redis_checksum": old.checksum, "floor": newest.version}
-    alert = live.raise_alert(Severity.CRITICAL, title, {**detail, "outcome": outcome})
+    alert = live.raise_alert(Severity.CRITICAL, title, {"key": "policy_rollback", **detail, "outcome": outcome})
     log.error("%s (alert %s)", title, alert)
     PolicyEvent.objects.create(
         kind=PolicyEvent.Kind.ANOMALY,
