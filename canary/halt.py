@@ -91,6 +91,10 @@ async def _through_redis(
                 return None  # not a policy this key signed: leave it, halt by notice
             if current.spec.global_rules.trading_state is TradingState.HALTED:
                 return HaltResult("redis", current.version, f"already halted in v{current.version}")
+            if await _gate_floor(nc, verifier, timeout_s) > current.version:
+                # The gates know a newer version than Redis holds: an older policy was put back. A version built on
+                # it would be refused by every gate (below their floor) or bring its old spec back: use the notice.
+                return None
             document = build_document(halted(current.spec), current.version + 1, by, signer=signer)
             try:
                 await publish_policy(redis, nc, document, within_s=timeout_s)
@@ -116,13 +120,14 @@ async def _through_notice(
 ) -> HaltResult:
     try:
         reply = await nc.request(GATE_PING, b"", timeout=timeout_s)
-        running = GateHeartbeat.model_validate_json(reply.data).policy_version
+        beat = GateHeartbeat.model_validate_json(reply.data)
     except Exception as exc:
         # No gate to halt (none answers), and a notice is not kept for gates that start later.
         return HaltResult("", None, f"no gate answered cio.gate.ping ({type(exc).__name__}): nothing was halted")
-    # The next version: every gate still on the running policy applies it; the control plane's next version
-    # (which must carry the halt, docs/canary.md) supersedes it.
-    version = (running or 0) + 1
+    floor = _verified_floor(beat, PolicyVerifier([signer.public_raw]))
+    # The next version: every gate still on the running policy (or below its floor) applies it; the control
+    # plane's next version (which must carry the halt, docs/canary.md) supersedes it.
+    version = max(beat.policy_version or 0, floor) + 1
     notice = TradingStateNotice(
         version=version,
         scope="global",
@@ -135,6 +140,20 @@ async def _through_notice(
     await nc.publish(TRADING_STATE, notice.model_dump_json().encode())
     await flush_ordered(nc, timeout_s)
     return HaltResult("notice", version, f"signed halt sent on {TRADING_STATE} (Redis not written: {operator})")
+
+
+async def _gate_floor(nc: NATS, verifier: PolicyVerifier, timeout_s: float) -> int:
+    """The version floor a gate reports (docs/policy.md, "No rollback"), if one answers and it verifies; else 0."""
+    try:
+        reply = await nc.request(GATE_PING, b"", timeout=timeout_s)
+        return _verified_floor(GateHeartbeat.model_validate_json(reply.data), verifier)
+    except Exception:
+        return 0
+
+
+def _verified_floor(beat: GateHeartbeat, verifier: PolicyVerifier) -> int:
+    floor = beat.policy_floor
+    return floor.version if floor is not None and floor.verified_by(verifier) else 0
 
 
 def run(*args: object, **kwargs: object) -> HaltResult:

@@ -168,3 +168,33 @@ async def test_break_glass_with_another_key_changes_nothing(spawn_gate, redis, n
     assert PolicyDocument.model_validate_json(await redis.get("policy:active")).version == 3
     assert await _trading_state(nc) == "active"  # the gate refused the notice: not the control plane's key
     assert "HALTED via notice" in out  # what the tool did; the gates' own check is what protects them
+
+
+async def test_break_glass_after_an_older_policy_was_put_back_halts_by_notice_above_the_gates_floor(
+    spawn_gate, redis, nc, nats_url, redis_url, break_glass_key
+):
+    await activate(redis, nc, make_spec(), 4)
+    old = await redis.get("policy:active")
+    await activate(redis, nc, make_spec(symbols={"BTCUSDT": {"trading_state": "halted"}}), 7)
+    await spawn_gate("floor-gate", CIO_POLICY_MAX_AGE_S="600")
+    await redis.set("policy:active", old)  # v4 put back: a v5 built on it would be below the gate's floor (v7)
+    code, out = await canary(
+        "--nats-url",
+        nats_url,
+        "halt",
+        "--redis-url",
+        redis_url,
+        "--signing-key",
+        str(break_glass_key),
+        "--operator",
+        "carol",
+        "--reason",
+        "replayed policy",
+    )
+    assert code == 0 and "HALTED via notice" in out, out
+    assert PolicyDocument.model_validate_json(await redis.get("policy:active")).version == 4  # nothing built on v4
+    for _ in range(100):
+        if await _trading_state(nc) == "halted":
+            break
+        await asyncio.sleep(0.05)  # the gate (another process) applies the notice
+    assert await _trading_state(nc) == "halted"
