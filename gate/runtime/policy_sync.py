@@ -185,10 +185,10 @@ class PolicySync:
         return document
 
     # -- the version floor ----------------------------------------------------------------------------------------
-    def offer_floor(self, seal: PolicySeal, source: str) -> bool:
-        """A seal from a peer's heartbeat or the control plane's notice; True when it raised the floor (the
-        caller then re-reads Redis: a newer version was activated)."""
-        return self._raise_floor(seal, source, verified=False)
+    def offer_floor(self, seal: PolicySeal, source: str, verified: bool = False) -> bool:
+        """A seal from a peer's heartbeat or the control plane's notice (`verified`: the caller checked its
+        signature); True when it raised the floor (a newer version was activated: re-read Redis)."""
+        return self._raise_floor(seal, source, verified)
 
     def _raise_floor(self, seal: PolicySeal, source: str, verified: bool) -> bool:
         if not self.floor.raise_to(seal, source, verified):

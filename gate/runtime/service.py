@@ -140,18 +140,19 @@ class Gate:
         )
         await self._outbox.start()
         nc = self._nc
+        # The floor on this volume first: nothing may be adopted before it is known (a notice can arrive at once).
+        floor = self.policy_sync.floor
+        await asyncio.to_thread(floor.load)
+        # Brand-new (no floor on this volume): learn it from peers and the control plane before deciding.
+        self.policy_sync.learning_floor = floor.seal is None and self.settings.policy_floor_wait_s > 0
         # Peers' heartbeats and the control plane's notices carry signed floors: heard before the first load.
         await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
         await nc.subscribe(subjects.GATE_HEARTBEAT, cb=self._on_peer_heartbeat)
         await flush_ordered(nc)
-        floor = self.policy_sync.floor
-        await asyncio.to_thread(floor.load)
-        if floor.seal is not None or self.settings.policy_floor_wait_s == 0:
-            await self.policy_sync.load("start")
-        else:
-            # Brand-new (no floor on this volume): learn it from peers and the control plane before deciding.
-            self.policy_sync.learning_floor = True
+        if self.policy_sync.learning_floor:
             self._learning = asyncio.create_task(self._learn_floor(), name="policy-floor-wait")
+        else:
+            await self.policy_sync.load("start")
         await self.latch_sync.refresh()
         await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
         await nc.subscribe(subjects.TRADING_STATE, cb=self._on_trading_state_notice)
@@ -355,20 +356,22 @@ class Gate:
             update = PolicyUpdate.model_validate_json(msg.data)
         except ValidationError:
             log.warning("malformed %s message; reloading the policy anyway", subjects.STRATEGIST_UPDATE)
-        else:
-            seal = update.seal
-            if seal is not None and sync.learning_floor:
-                if seal.version >= sync.floor.version and seal.verified_by(sync.verifier):
-                    # The control plane just activated this version: nothing newer exists, the wait is over.
-                    sync.offer_floor(seal, "the control plane's notice")
-                    await sync.end_floor_wait("the control plane's notice")
-                    return
-            elif seal is not None:
-                sync.offer_floor(seal, "the control plane's notice")
-            current = sync.policy
-            if current is not None and update.version <= current.version:
-                return
-        await sync.load("update")
+            await sync.load("update")
+            return
+        seal = update.seal
+        if sync.learning_floor:
+            if seal is not None and seal.version >= sync.floor.version and seal.verified_by(sync.verifier):
+                # The control plane just activated this version: nothing newer exists, the wait is over.
+                sync.offer_floor(seal, "the control plane's notice", verified=True)
+                await sync.end_floor_wait("the control plane's notice")
+            return
+        current = sync.policy
+        if current is None or update.version > current.version:
+            await sync.load("update")
+        if seal is not None and seal.version > sync.floor.version:
+            # Redis did not give us the version the notice proves was activated (an older one was put back in
+            # between): it is our floor all the same. Verified after the load, off the path of a policy pickup.
+            sync.offer_floor(seal, "the control plane's notice")
 
     async def _on_peer_heartbeat(self, msg: Msg) -> None:
         """A peer's floor above ours means a newer version was activated: keep it, and re-read Redis. Only the
