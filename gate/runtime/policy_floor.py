@@ -29,7 +29,9 @@ MAX_FILE_BYTES = 4096  # a seal is a few hundred bytes
 
 
 def floor_file(folder: Path, gate_id: str) -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in gate_id) or "gate"
+    # The audit outbox's spelling of the id: two gates whose ids spell the same cannot run on one volume (the
+    # outbox's spool lock), so each file has a single writer.
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in gate_id) or "gate"
     return folder / f"{FILE_PREFIX}{safe}.json"
 
 
