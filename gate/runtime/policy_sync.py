@@ -130,6 +130,7 @@ class PolicySync:
             document = await asyncio.to_thread(self._trusted, raw, reason)
             if document is None:
                 return True
+            floor = self.floor.version  # again: a peer's heartbeat may have raised it while the document was parsed
             if document.version < floor:
                 self._problem(
                     "rollback",
