@@ -17,6 +17,7 @@ confirmation, never per intent.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 # The control plane bounds a spec at 128 KiB of compact JSON (policies.models.MAX_SPEC_BYTES); with its envelope
 # a genuine document stays well under this.
 MAX_DOCUMENT_BYTES = 256 * 1024
+FLOOR_WRITE_DELAY_S = 0.2
 
 
 class PolicySync:
@@ -201,8 +203,10 @@ class PolicySync:
         return True
 
     async def _persist_floor(self) -> None:
-        """Write the floor to disk off the event loop and off the adoption path (an fsync can take milliseconds);
-        a rise while writing is written next."""
+        """Write the floor to disk off the event loop, a moment after it rose: an fsync commits the file system's
+        journal, which can hold up the audit spool's appends, and the decisions right after a policy switch are
+        the ones that must not wait. Rises in between are written together."""
+        await asyncio.sleep(FLOOR_WRITE_DELAY_S)
         while self.floor.unwritten:
             try:
                 await asyncio.to_thread(self.floor.persist)
@@ -215,10 +219,13 @@ class PolicySync:
                 return
 
     async def flush_floor(self) -> None:
-        if self._persisting is not None:
-            await self._persisting
+        """Write what is not written yet, now (at shutdown)."""
+        if self._persisting is not None and not self._persisting.done():
+            self._persisting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._persisting
         if self.floor.unwritten:
-            await self._persist_floor()
+            await asyncio.to_thread(self.floor.persist)
 
     async def end_floor_wait(self, reason: str) -> bool:
         """A brand-new gate has learned what it could: decide from now on, with what Redis holds if it is not below
