@@ -73,6 +73,12 @@ def halted(spec: PolicySpec) -> PolicySpec:
     return PolicySpec.parse(raw)
 
 
+def floor_of(beat: GateHeartbeat, verifier: PolicyVerifier) -> int:
+    """The version floor a gate reports (docs/policy.md, "No rollback"), when it verifies; else 0."""
+    floor = beat.policy_floor
+    return floor.version if floor is not None and floor.verified_by(verifier) else 0
+
+
 def confirms(beat: GateHeartbeat, version: int) -> bool:
     """The gate says it is halted, by a policy or a held notice of `version` or later (so it stays halted until
     a policy of at least that version replaces it)."""
@@ -116,8 +122,15 @@ class _Fleet:
     def mark_sent(self) -> None:
         self.refused_before = {gate: beat.counters.notices_refused for gate, beat in self.beats.items()}
 
-    def newest_version(self) -> int:
-        return max((max(b.policy_version or 0, b.notice_version or 0) for b in self.beats.values()), default=0)
+    def newest_version(self, verifier: PolicyVerifier) -> int:
+        """The newest version any gate heard runs, holds by notice, or knows was activated (its verified floor)."""
+        return max(
+            (max(b.policy_version or 0, b.notice_version or 0, floor_of(b, verifier)) for b in self.beats.values()),
+            default=0,
+        )
+
+    def floor(self, verifier: PolicyVerifier) -> int:
+        return max((floor_of(b, verifier) for b in self.beats.values()), default=0)
 
     def split(self, version: int) -> tuple[list[str], dict[str, str]]:
         done, waiting = [], {}
@@ -211,11 +224,13 @@ async def _break_glass(
 
     by = f"break-glass:{operator}: {reason}"[:200]
     version, persisted = None, False
+    verifier = PolicyVerifier([signer.public_raw])
     if redis_url:
-        version, persisted, said = await _through_redis(nc, refusals, redis_url, signer, by, timeout_s)
+        floor = fleet.floor(verifier)
+        version, persisted, said = await _through_redis(nc, refusals, redis_url, signer, by, timeout_s, floor)
         lines.append(said)
     if version is None:
-        version = fleet.newest_version() + 1
+        version = fleet.newest_version(verifier) + 1
         if not heard:
             return _failed("no gate is beating and Redis was not written: nothing was halted", lines)
 
@@ -280,10 +295,11 @@ async def _await_confirmation(
 
 
 async def _through_redis(
-    nc: NATS, refusals: _Refusals, redis_url: str, signer: PolicySigner, by: str, timeout_s: float
+    nc: NATS, refusals: _Refusals, redis_url: str, signer: PolicySigner, by: str, timeout_s: float, floor: int
 ) -> tuple[int | None, bool, str]:
     """The halted version Redis now runs (written by us or already there), whether Redis holds it, and what
-    happened; (None, False, why) when Redis could not be used."""
+    happened; (None, False, why) when Redis could not be used. Nothing is built on a document below the gates'
+    version floor (an older policy put back): every gate would refuse it, or it would bring the old spec back."""
     verifier = PolicyVerifier([signer.public_raw])
     redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
@@ -294,6 +310,13 @@ async def _through_redis(
             current = PolicyDocument.model_validate_json(raw)
             if not (current.checksum_matches() and current.verified_by(verifier)):
                 return None, False, "Redis holds a policy this key did not sign (the wrong key?): not written"
+            if current.version < floor:
+                return (
+                    None,
+                    False,
+                    f"Redis holds v{current.version} but the gates know v{floor} was activated (an older policy was "
+                    'put back, docs/policy.md "No rollback"): not written; halting by notice above the floor',
+                )
             if current.spec.global_rules.trading_state is TradingState.HALTED:
                 return current.version, True, f"Redis: already halted in v{current.version}"
             document = build_document(halted(current.spec), current.version + 1, by, signer=signer)
@@ -301,7 +324,7 @@ async def _through_redis(
                 continue
             said = f"Redis: v{document.version} (halted) written, signed, activated_by {by!r}"
             before = len(refusals.seen)
-            update = PolicyUpdate(version=document.version, checksum=document.checksum)
+            update = PolicyUpdate(version=document.version, checksum=document.checksum, seal=document.seal())
             await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
             await flush_ordered(nc, timeout_s)
             if refusals.about(STRATEGIST_UPDATE, before):

@@ -64,7 +64,8 @@ class ReasonCode(StrEnum):
 DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.VAL_ERR: "The message is not a valid intent (not JSON, wrong types, missing fields, "
     "non-finite or absurd numbers, oversized payload). `data.field_errors` lists each problem. Never promoted.",
-    ReasonCode.NO_POLICY: "The gate holds no active policy (none in Redis, or Redis unreachable at start-up). "
+    ReasonCode.NO_POLICY: "The gate holds no active policy (none in Redis, Redis unreachable at start-up, a "
+    "brand-new gate still learning its version floor, or Redis holding only a version below it). "
     "Decision is RETRY_SAFE.",
     ReasonCode.POLICY_STALE: "The gate could not confirm its policy against Redis for longer than "
     "`CIO_POLICY_MAX_AGE_S`. Decision is RETRY_SAFE.",

@@ -106,13 +106,15 @@ NATS_ROLES: dict[str, NatsRole] = {
                 subjects.GATE_PROMOTION,
                 subjects.RISK_LATCH,
                 subjects.TRADING_STATE,
+                subjects.GATE_HEARTBEAT,  # peers' signed version floors (docs/policy.md, "No rollback")
             ),
             allow_responses=True,
         ),
         # It hears gate heartbeats so that the break glass, which uses this identity, can confirm a halt.
         NatsRole(
             "control",
-            publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE),
+            # Alerts: an older policy put back in Redis (docs/policy.md, "No rollback").
+            publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE, subjects.ALERTS),
             subscribe=(subjects.GATE_HEARTBEAT,),
         ),
         NatsRole(

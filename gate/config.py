@@ -36,6 +36,9 @@ class GateSettings(BaseSettings):
     shed_after_ms: float = Field(50.0, gt=0)
     policy_refresh_s: float = Field(2.0, gt=0)
     policy_max_age_s: float = Field(30.0, gt=0)
+    # A gate with no version floor on its spool volume (brand-new) listens this long for its peers' heartbeats
+    # and the control plane's notices before adopting anything (docs/policy.md, "No rollback"); 0: no wait.
+    policy_floor_wait_s: float = Field(3.0, ge=0)
     # The control plane's public key(s), base64 (comma-separated during a rotation), else read from the file.
     policy_public_key: str = ""
     policy_public_key_file: Path = Path(".cio/policy-signing.pub")

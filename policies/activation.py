@@ -6,6 +6,11 @@ say what Redis says — Redis is the commit point, so after any failure past it,
 older backup, the database adopts Redis's version and records that it did. `commit` writes a new version to
 Redis (replacing a document this control plane did not sign, and recording that) and then the database.
 Version numbers are allocated above both the database's and Redis's, so they never go backwards.
+
+Reconciliation only ever moves forwards: Redis running a genuine but older version than the newest this control
+plane activated (its *floor*) means someone with Redis credentials put an old signed document back. That document
+is read as untrusted (`read_live`), never adopted, and `restore_floor` writes the newest version again, raises a
+critical alert and records an anomaly (docs/policy.md, "No rollback").
 """
 
 import logging
@@ -16,6 +21,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.identity import scope_key
 from cio_kernel.policy.document import PolicyDocument
 from cio_kernel.policy.spec import PolicySpec, TradingState
@@ -38,9 +44,69 @@ def next_version(floor: int = 0) -> int:
     return max(PolicyVersion.objects.aggregate(top=Max("version"))["top"] or 0, floor) + 1
 
 
+def floor() -> int:
+    """The newest version this control plane activated: Redis may never run an older one."""
+    return PolicyVersion.objects.filter(activated_at__isnull=False).aggregate(top=Max("version"))["top"] or 0
+
+
+def read_live() -> live.LiveDocument:
+    """What Redis holds, judged against the floor: an older genuine document is untrusted, like a forged one."""
+    return live.read_live(floor())
+
+
+def restore_floor(trace_id: str = "") -> PolicyVersion | None:
+    """If Redis runs a genuine version older than the newest this control plane activated, write the newest
+    again (signed anew), raise a critical alert and record an anomaly. Call it outside any act's transaction,
+    so the record stands whatever the act does next. Returns the newest activated version when Redis ran an
+    older one (written back or not: the anomaly says), else None (nothing wrong, or Redis unreadable)."""
+    try:
+        state = read_live()
+    except live.LiveUnavailableError:
+        return None
+    old = state.replayed
+    newest = PolicyVersion.objects.filter(activated_at__isnull=False).order_by("-version").first()
+    if old is None or newest is None:
+        return None
+    try:
+        by = str(newest.activated_by) if newest.activated_by is not None else "control-plane"
+        document = build_document(
+            newest.parsed_spec, newest.version, by, at=newest.activated_at, signer=live.policy_signer()
+        )
+        notice = live.publish_document(document)
+        outcome = f"v{newest.version} written again"
+    except live.NewerVersionActiveError:
+        notice, outcome = "not sent", f"Redis holds v{newest.version} or newer again (written meanwhile)"
+    except live.LiveUnavailableError as exc:
+        notice, outcome = "not sent", f"v{newest.version} could not be written again: {exc}"
+    title = (
+        f"policy:active was set back to v{old.version}, older than v{newest.version} (the newest activated): {outcome}"
+    )
+    detail = {"redis_version": old.version, "redis_checksum": old.checksum, "floor": newest.version}
+    alert = live.raise_alert(Severity.CRITICAL, title, {"key": "policy_rollback", **detail, "outcome": outcome})
+    log.error("%s (alert %s)", title, alert)
+    PolicyEvent.objects.create(
+        kind=PolicyEvent.Kind.ANOMALY,
+        policy=newest,
+        reason=f"Redis ran v{old.version}, older than v{newest.version}: an older policy was put back; {outcome}",
+        trace_id=trace_id,
+        detail={
+            **detail,
+            "redis_activated_by": old.activated_by,
+            "redis_activated_at": old.activated_at.isoformat(),
+            "outcome": outcome,
+            "notice": notice,
+            "alert": alert,
+        },
+    )
+    return newest
+
+
 def reconcile(state: live.LiveDocument, trace_id: str = "") -> PolicyVersion | None:
-    """Make the database agree with Redis (call holding the lock); returns the active version."""
+    """Make the database agree with Redis (call holding the lock); returns the active version. Never moves the
+    database back below its floor, whatever `state` says."""
     document = state.document
+    if document is not None and document.version < floor():
+        document = None
     if document is None:
         # Nothing trustworthy in Redis: the database's record stands (the next activation replaces what is there).
         return PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
@@ -201,7 +267,7 @@ def persist_pending(state: live.LiveDocument, trace_id: str = "") -> list[Policy
         by = row.proposed_by
         assert by is not None
         commit(target, state, by, PolicyEvent.Kind.TRADING_STATE, "persisted after Redis returned", trace_id, change)
-        state = live.read_live()
+        state = read_live()
         done.append(target)
     return done
 

@@ -6,7 +6,8 @@ fail quickly and clearly when Redis or NATS is away, never hang. Redis is the co
 NATS is connected first (so an unreachable NATS fails before anything changed), then `policy:active` is
 written with the check-and-set, then `cio.strategist.update` is sent. What Redis holds is read back *verified*:
 a document the control plane did not sign is reported as untrusted (and replaced by the next activation), never
-taken as the active policy.
+taken as the active policy; so is one it did sign that is older than the newest it activated (an older policy
+put back: `policies.activation.restore_floor` writes the newest again and raises a critical alert).
 """
 
 import asyncio
@@ -20,6 +21,8 @@ from django.conf import settings
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
+from cio_kernel.alerting import make_alert
+from cio_kernel.contracts.alert import Severity, alert_subject
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
@@ -98,15 +101,19 @@ class LiveDocument:
     """What `policy:active` holds: nothing, a document this control plane signed, or something untrusted."""
 
     raw: bytes | None
-    document: PolicyDocument | None  # set only when parsed, checksum-correct and signed by our key
+    document: PolicyDocument | None  # set only when parsed, checksum-correct, signed by our key and not put back
     problem: str | None = None  # why `raw` is untrusted
+    replayed: PolicyDocument | None = None  # a genuine document older than the floor the caller gave
 
     @property
     def version(self) -> int:
         return self.document.version if self.document is not None else 0
 
 
-def read_live() -> LiveDocument:
+def read_live(floor: int = 0) -> LiveDocument:
+    """What Redis holds; a genuine document older than `floor` (the newest version this control plane activated)
+    is untrusted, never the active policy."""
+
     async def work() -> LiveDocument:
         redis = _redis()
         try:
@@ -115,12 +122,12 @@ def read_live() -> LiveDocument:
             raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
         finally:
             await redis.aclose()
-        return judge(raw)
+        return judge(raw, floor)
 
     return _run(work)
 
 
-def judge(raw: bytes | None) -> LiveDocument:
+def judge(raw: bytes | None, floor: int = 0) -> LiveDocument:
     if raw is None:
         return LiveDocument(None, None)
     try:
@@ -129,6 +136,14 @@ def judge(raw: bytes | None) -> LiveDocument:
         return LiveDocument(raw, None, "policy:active is not a policy document")
     if not document.verified_by(policy_verifier()):
         return LiveDocument(raw, None, f"policy:active v{document.version} is not signed by this control plane")
+    if document.version < floor:
+        return LiveDocument(
+            raw,
+            None,
+            f"policy:active v{document.version} is older than v{floor}, the newest this control plane activated: "
+            "an older policy was put back",
+            replayed=document,
+        )
     return LiveDocument(raw, document)
 
 
@@ -170,6 +185,26 @@ def send_trading_state_notice(notice: TradingStateNotice) -> None:
             await nc.close()
 
     _run(work)
+
+
+def raise_alert(severity: Severity, title: str, detail: dict[str, object]) -> str:
+    """Publish an alert on `cio.alert.<severity>` as the control plane; returns "sent" or why it was not (the
+    caller records the act whatever happens to the alert)."""
+
+    async def work() -> None:
+        nc = await _nats()
+        try:
+            alert = make_alert(severity, "control-plane", title, detail)
+            await nc.publish(alert_subject(severity), alert.model_dump_json().encode())
+            await flush_ordered(nc, _timeout())
+        finally:
+            await nc.close()
+
+    try:
+        _run(work)
+    except Exception as exc:
+        return f"failed: {exc!r}"
+    return "sent"
 
 
 # -- heartbeats and latches -----------------------------------------------------------------------------------------

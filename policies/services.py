@@ -53,7 +53,7 @@ def _create(floor: int = 0, **fields: Any) -> PolicyVersion:
 def _live_floor() -> int:
     """The version Redis holds, if it can be read: a proposal's number starts above it (never reused)."""
     try:
-        return live.read_live().version
+        return activation.read_live().version
     except live.LiveUnavailableError:
         return 0
 
@@ -76,7 +76,7 @@ def _failed(
 
 def _read_live_or_fail(what: str) -> live.LiveDocument:
     try:
-        return live.read_live()
+        return activation.read_live()
     except live.LiveUnavailableError as exc:
         raise ActivationFailedError(f"{what} failed: {exc}") from exc
 
@@ -100,12 +100,14 @@ def _commit(
 
 def _after_commit_point(work: Any, what: str, trace_id: str) -> Any:
     """Run a locked act; if the database fails once Redis may already hold the change, reconcile from Redis
-    (recording it) instead of answering with an error for something that did happen."""
+    (recording it) instead of answering with an error for something that did happen. First, an older policy
+    put back in Redis is replaced by the newest (recorded outside the act, so the record stands if it fails)."""
+    activation.restore_floor(trace_id)
     try:
         return activation.in_lock(work)
     except DatabaseError:
         log.exception("%s: the database failed; reconciling it from Redis", what)
-        state = live.read_live()
+        state = activation.read_live()
         return activation.in_lock(lambda: activation.reconcile(state, trace_id))
 
 
@@ -384,12 +386,12 @@ def set_trading_state(
 
     def work() -> tuple[PolicyVersion, bool]:
         try:
-            current_live: live.LiveDocument | None = live.read_live()
+            current_live: live.LiveDocument | None = activation.read_live()
         except live.LiveUnavailableError:
             current_live = None
         if current_live is not None:
             activation.persist_pending(current_live, trace_id)
-            current_live = live.read_live()
+            current_live = activation.read_live()
             active = activation.reconcile(current_live, trace_id)
             base = current_live.document.spec if current_live.document is not None else None
         else:
@@ -573,12 +575,14 @@ def _notify_without_redis(
 
 
 def reconcile_policies(trace_id: str = "") -> list[PolicyVersion]:
-    """Write pending trading states and make the database agree with Redis (`manage.py reconcile_policies`)."""
-    state = live.read_live()
+    """Put the newest version back if an older one was (see `activation.restore_floor`), write pending trading
+    states and make the database agree with Redis (`manage.py reconcile_policies`)."""
+    activation.restore_floor(trace_id)
+    state = activation.read_live()
 
     def work() -> list[PolicyVersion]:
         done = activation.persist_pending(state, trace_id)
-        activation.reconcile(live.read_live(), trace_id)
+        activation.reconcile(activation.read_live(), trace_id)
         return done
 
     return activation.in_lock(work)

@@ -72,6 +72,9 @@ def gate_settings(nats_url: str, redis_url: str, tmp_path: Path) -> GateSettings
         fleet_heartbeat_interval_s=0.5,
         audit_ack_timeout_s=1.0,
         policy_public_key=TEST_PUBLIC_KEY,
+        # No floor-learning wait: each test's spool is new, so every gate is brand-new (tests/integration/
+        # test_policy_floor.py covers the wait itself).
+        policy_floor_wait_s=0.0,
     )
 
 

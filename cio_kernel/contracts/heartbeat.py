@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from cio_kernel.policy.document import PolicySeal
+
 
 class GateCounters(BaseModel):
     received: int = 0
@@ -20,6 +22,8 @@ class GateCounters(BaseModel):
     permission_violations: int = 0
     policy_refused: int = 0  # documents in Redis refused: unreadable, checksum mismatch, unsigned or badly signed
     policy_anomalies: int = 0  # reads where Redis did not hold this gate's version and checksum
+    # reads where Redis held a genuinely signed version below this gate's floor (a replayed older policy), refused
+    policy_rollbacks: int = 0
     notices_refused: int = 0  # trading-state notices on NATS not signed by the control plane
     decision_timeouts: int = 0  # RETRY_SAFE/DECISION_TIMEOUT: the budget ran out (part of retry_safe)
     alerts_raised: int = 0  # alerts this gate published on cio.alert.<severity>
@@ -44,6 +48,9 @@ class GateHeartbeat(BaseModel):
     # How long a bot may go without this heartbeat before it goes conservative (`gate.client`): the gate's
     # `CIO_BOT_HEARTBEAT_TIMEOUT_S`, so every bot of the fleet applies the same bound.
     heartbeat_timeout_s: float | None = None
+    # The highest version this gate knows the control plane activated, with the control plane's signature: a gate
+    # that starts with no floor of its own learns it from its peers' heartbeats (docs/policy.md, "No rollback").
+    policy_floor: PolicySeal | None = None
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -25,7 +25,7 @@ class GatesNotNotifiedError(Exception):
 
 
 async def notify_gates(nc: NATS, document: PolicyDocument, within_s: float = 5.0) -> None:
-    update = PolicyUpdate(version=document.version, checksum=document.checksum)
+    update = PolicyUpdate(version=document.version, checksum=document.checksum, seal=document.seal())
     await nc.publish(STRATEGIST_UPDATE, update.model_dump_json().encode())
     await flush_ordered(nc, within_s)
 

@@ -5,6 +5,7 @@
 | `policy_unusable` | critical | no usable policy (none, or unconfirmed past `CIO_POLICY_MAX_AGE_S`): RETRY_SAFE |
 | `redis_lost` | critical | the last policy read could not reach Redis |
 | `policy_refused` | critical | a document in `policy:active` was refused (unsigned, tampered, unreadable) |
+| `policy_rollback` | critical | `policy:active` held a signed version below the gate's floor (put back) |
 | `permission_violations` | critical | NATS refused this gate an operation (its credentials and its work disagree) |
 | `policy_anomaly` | warning | Redis did not hold this gate's version and checksum |
 | `decision_timeouts` | warning | more than `threshold` budget timeouts and sheds within a minute |
@@ -53,6 +54,12 @@ class AlertWatch:
             found.append(Finding("redis_lost", Severity.CRITICAL, "gate lost Redis (policy:active unreadable)", {}))
         for name, key, severity, title in (
             ("policy_refused", "policy_refused", Severity.CRITICAL, "gate refused the policy document in Redis"),
+            (
+                "policy_rollbacks",
+                "policy_rollback",
+                Severity.CRITICAL,
+                "gate refused an older policy put back in Redis (below its version floor)",
+            ),
             (
                 "permission_violations",
                 "permission_violations",

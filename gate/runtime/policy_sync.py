@@ -7,9 +7,17 @@ counts as *confirmed* only while Redis holds exactly its version and checksum: a
 document is an anomaly (logged, counted, never adopted), and a copy unconfirmed for `policy_max_age_s` is
 stale (→ RETRY_SAFE, `POLICY_STALE`). A document is re-read from Redis every refresh, but parsed and verified
 only when its bytes change.
+
+Nothing below the gate's version floor (`gate.runtime.policy_floor`: the highest version it knows was activated,
+kept on disk, raised by what it adopts, by its peers' heartbeats and by the control plane's signed notices) is
+ever adopted or confirms anything: a genuinely signed but older document is a replayed policy, refused and
+counted as a rollback. A brand-new gate (no floor on disk) adopts nothing while it learns its floor
+(`learning_floor`, set by the service for `CIO_POLICY_FLOOR_WAIT_S`). The floor is checked on adoption and on
+confirmation, never per intent.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,15 +26,17 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument, PolicySeal
 from cio_kernel.policy.signing import PolicyVerifier
 from gate.policy.compiled import CompiledPolicy
+from gate.runtime.policy_floor import PolicyFloor
 
 log = logging.getLogger(__name__)
 
 # The control plane bounds a spec at 128 KiB of compact JSON (policies.models.MAX_SPEC_BYTES); with its envelope
 # a genuine document stays well under this.
 MAX_DOCUMENT_BYTES = 256 * 1024
+FLOOR_WRITE_DELAY_S = 0.2
 
 
 class PolicySync:
@@ -38,6 +48,7 @@ class PolicySync:
         verifier: PolicyVerifier | None,
         monotonic: Callable[[], float] = time.monotonic,
         on_adopt: Callable[[CompiledPolicy], None] | None = None,
+        floor: PolicyFloor | None = None,
     ) -> None:
         self._redis = redis
         self._refresh_s = refresh_s
@@ -53,6 +64,10 @@ class PolicySync:
         self.loads = 0
         self.refused = 0  # documents refused: unreadable, checksum mismatch, unsigned or badly signed
         self.anomalies = 0  # reads where Redis did not hold our version and checksum
+        self.rollbacks = 0  # reads where Redis held a genuinely signed version below the floor (refused)
+        self.floor = floor or PolicyFloor(None, "", verifier)
+        self.learning_floor = False  # a brand-new gate learning its floor: nothing is adopted meanwhile
+        self._persisting: asyncio.Task[None] | None = None
         self._last_raw: bytes | None = None
         self._last_problem: str | None = None
         if verifier is None:
@@ -76,6 +91,8 @@ class PolicySync:
         """Log a refusal or an anomaly once per distinct cause (it is re-read every refresh), count every one."""
         if kind == "refused":
             self.refused += 1
+        elif kind == "rollback":
+            self.rollbacks += 1
         else:
             self.anomalies += 1
         text = message % args
@@ -94,7 +111,10 @@ class PolicySync:
                 self.redis_ok = False
                 return False
             self.redis_ok = True
+            if self.learning_floor:
+                return True  # nothing is adopted before the floor is known (`end_floor_wait`)
             current = self.policy
+            floor = self.floor.version
             if raw is None:
                 if current is not None:
                     self._problem("anomaly", "%s is gone; v%d is not confirmed", ACTIVE_POLICY_KEY, current.version)
@@ -105,12 +125,23 @@ class PolicySync:
                     "refused", "%s is %d bytes, over the %d-byte limit", ACTIVE_POLICY_KEY, len(raw), MAX_DOCUMENT_BYTES
                 )
                 return True
-            if raw == self._last_raw and current is not None:
+            if raw == self._last_raw and current is not None and current.version >= floor:
                 self.confirmed_at = self._monotonic()  # the very document we adopted: nothing to parse again
                 return True
             # Parsing, checksumming and verifying a large policy takes a while: off the event loop.
             document = await asyncio.to_thread(self._trusted, raw, reason)
             if document is None:
+                return True
+            floor = self.floor.version  # again: a peer's heartbeat may have raised it while the document was parsed
+            if document.version < floor:
+                self._problem(
+                    "rollback",
+                    "Redis holds v%d (%s), below this gate's floor v%d (%s): an older policy put back, refused",
+                    document.version,
+                    document.checksum[:19],
+                    floor,
+                    self.floor.source,
+                )
                 return True
             if current is None or document.version > current.version:
                 self.policy, self._last_raw, self._last_problem = CompiledPolicy(document), raw, None
@@ -119,6 +150,9 @@ class PolicySync:
                 log.info("policy v%d active (%s, checksum %s)", document.version, reason, document.checksum[:19])
                 if self._on_adopt is not None:
                     self._on_adopt(self.policy)
+                seal = document.seal()
+                if seal is not None:
+                    self._raise_floor(seal, "adopted", verified=True)
             elif document.version == current.version and document.checksum == current.checksum:
                 self._last_raw = raw
                 self.confirmed_at = self._monotonic()
@@ -152,6 +186,59 @@ class PolicySync:
             )
             return None
         return document
+
+    # -- the version floor ----------------------------------------------------------------------------------------
+    def offer_floor(self, seal: PolicySeal, source: str, verified: bool = False) -> bool:
+        """A seal from a peer's heartbeat or the control plane's notice (`verified`: the caller checked its
+        signature); True when it raised the floor (a newer version was activated: re-read Redis)."""
+        return self._raise_floor(seal, source, verified)
+
+    def _raise_floor(self, seal: PolicySeal, source: str, verified: bool) -> bool:
+        if not self.floor.raise_to(seal, source, verified):
+            return False
+        if source != "adopted":
+            log.info("policy floor v%d (from %s)", seal.version, source)
+        if self._persisting is None or self._persisting.done():
+            self._persisting = asyncio.create_task(self._persist_floor(), name="policy-floor")
+        return True
+
+    async def _persist_floor(self) -> None:
+        """Write the floor to disk off the event loop, a moment after it rose: an fsync commits the file system's
+        journal, which can hold up the audit spool's appends, and the decisions right after a policy switch are
+        the ones that must not wait. Rises in between are written together."""
+        await asyncio.sleep(FLOOR_WRITE_DELAY_S)
+        while self.floor.unwritten:
+            try:
+                await asyncio.to_thread(self.floor.persist)
+            except OSError as exc:
+                log.error(
+                    "policy floor v%d could not be written: %r (a restart may have to learn it again)",
+                    self.floor.version,
+                    exc,
+                )
+                return
+
+    async def flush_floor(self) -> None:
+        """Write what is not written yet, now (at shutdown)."""
+        if self._persisting is not None and not self._persisting.done():
+            self._persisting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._persisting
+        if self.floor.unwritten:
+            await asyncio.to_thread(self.floor.persist)
+
+    async def end_floor_wait(self, reason: str) -> bool:
+        """A brand-new gate has learned what it could: decide from now on, with what Redis holds if it is not below
+        the floor. Returns whether Redis answered."""
+        self.learning_floor = False
+        if self.floor.seal is None:
+            log.warning(
+                "no peer or control-plane notice vouched for any policy version (%s): taking what Redis holds",
+                reason,
+            )
+        else:
+            log.info("policy floor v%d learned from %s (%s)", self.floor.version, self.floor.source, reason)
+        return await self.load(reason)
 
     def refresh_delay_s(self) -> float:
         # Retry quickly while Redis is away, so a reconnect is noticed within a fraction of a second.

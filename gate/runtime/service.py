@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
+import orjson
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -32,6 +33,7 @@ from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.contracts.promotion import PromotionNotice
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.document import PolicySeal
 from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.policy.spec import TradingState
 from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
@@ -44,6 +46,7 @@ from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
 from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
+from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
 from gate.runtime.wire import NatsWriter, traceparent_header
@@ -94,6 +97,7 @@ class Gate:
             verifier,
             self.clock.monotonic,
             on_adopt=lambda policy: self.state.drop_overrides(policy.version),
+            floor=PolicyFloor(settings.audit_spool_dir, settings.gate_id, verifier),
         )
         self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
@@ -120,6 +124,7 @@ class Gate:
             self._publish_alert, f"gate:{settings.gate_id}", settings.alert_every_s, self.clock.monotonic
         )
         self._nats_lost_at: float | None = None
+        self._learning: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,10 +140,21 @@ class Gate:
             on_no_stream=self._recreate_audit_stream,
         )
         await self._outbox.start()
-        await self.policy_sync.load("start")
-        await self.latch_sync.refresh()
         nc = self._nc
+        # The floor on this volume first: nothing may be adopted before it is known (a notice can arrive at once).
+        floor = self.policy_sync.floor
+        await asyncio.to_thread(floor.load)
+        # Brand-new (no floor on this volume): learn it from peers and the control plane before deciding.
+        self.policy_sync.learning_floor = floor.seal is None and self.settings.policy_floor_wait_s > 0
+        # Peers' heartbeats and the control plane's notices carry signed floors: heard before the first load.
         await nc.subscribe(subjects.STRATEGIST_UPDATE, cb=self._on_policy_update)
+        await nc.subscribe(subjects.GATE_HEARTBEAT, cb=self._on_peer_heartbeat)
+        await flush_ordered(nc)
+        if self.policy_sync.learning_floor:
+            self._learning = asyncio.create_task(self._learn_floor(), name="policy-floor-wait")
+        else:
+            await self.policy_sync.load("start")
+        await self.latch_sync.refresh()
         await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
         await nc.subscribe(subjects.TRADING_STATE, cb=self._on_trading_state_notice)
         await nc.subscribe(subjects.PORTFOLIO_SNAPSHOT, cb=self._on_snapshot)
@@ -171,8 +187,19 @@ class Gate:
             "gate %s ready on %s (policy %s)",
             self.settings.gate_id,
             self.settings.nats_url,
-            f"v{policy.version}" if policy else "none: answering RETRY_SAFE",
+            f"v{policy.version}"
+            if policy
+            else f"learning its version floor for {self.settings.policy_floor_wait_s:g} s: answering RETRY_SAFE"
+            if self.policy_sync.learning_floor
+            else "none: answering RETRY_SAFE",
         )
+
+    async def _learn_floor(self) -> None:
+        """Peers beat every second with their floor; the control plane's notice of an activation ends the wait
+        early (`_on_policy_update`). Then decide with what Redis holds, unless it is below what was learned."""
+        await asyncio.sleep(self.settings.policy_floor_wait_s)
+        if self.policy_sync.learning_floor:
+            await self.policy_sync.end_floor_wait(f"after {self.settings.policy_floor_wait_s:g} s")
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -207,6 +234,10 @@ class Gate:
             await self._outbox.close()
         if self._storing is not None:
             self._tasks.append(self._storing)
+        if self._learning is not None:
+            self._tasks.append(self._learning)
+        with contextlib.suppress(Exception):
+            await self.policy_sync.flush_floor()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -321,15 +352,44 @@ class Gate:
             log.exception("could not hand this turn's messages to NATS")
 
     async def _on_policy_update(self, msg: Msg) -> None:
+        sync = self.policy_sync
         try:
             update = PolicyUpdate.model_validate_json(msg.data)
         except ValidationError:
             log.warning("malformed %s message; reloading the policy anyway", subjects.STRATEGIST_UPDATE)
-        else:
-            current = self.policy_sync.policy
-            if current is not None and update.version <= current.version:
+            await sync.load("update")
+            return
+        seal = update.seal
+        if sync.learning_floor:
+            if seal is not None and seal.version >= sync.floor.version and seal.verified_by(sync.verifier):
+                # The control plane just activated this version: nothing newer exists, the wait is over.
+                sync.offer_floor(seal, "the control plane's notice", verified=True)
+                await sync.end_floor_wait("the control plane's notice")
+            return
+        current = sync.policy
+        if current is None or update.version > current.version:
+            await sync.load("update")
+        if seal is not None and seal.version > sync.floor.version:
+            # Redis did not give us the version the notice proves was activated (an older one was put back in
+            # between): it is our floor all the same. Verified after the load, off the path of a policy pickup.
+            sync.offer_floor(seal, "the control plane's notice")
+
+    async def _on_peer_heartbeat(self, msg: Msg) -> None:
+        """A peer's floor above ours means a newer version was activated: keep it, and re-read Redis. Only the
+        floor is looked at, and only a higher one is verified (every peer beats every second)."""
+        try:
+            beat = orjson.loads(msg.data)
+            floor = beat.get("policy_floor")
+            if not isinstance(floor, dict) or not isinstance(floor.get("version"), int):
                 return
-        await self.policy_sync.load("update")
+            if floor["version"] <= self.policy_sync.floor.version:
+                return
+            seal = PolicySeal.model_validate(floor)
+        except (orjson.JSONDecodeError, AttributeError, ValidationError):
+            return
+        peer = str(beat.get("gate_id"))[:100]
+        if self.policy_sync.offer_floor(seal, f"gate {peer}") and not self.policy_sync.learning_floor:
+            await self.policy_sync.load("peer-floor")
 
     async def _on_snapshot(self, msg: Msg) -> None:
         try:
@@ -486,9 +546,9 @@ class Gate:
         """Raise what `AlertWatch` finds in this gate's state now; returns how many alerts left."""
         self._sync_counters()
         now = self.clock.monotonic()
-        findings = self.alert_watch.observe(
-            self.counters, self.policy_sync.redis_ok, self.policy_sync.usable(now) is not None, now
-        )
+        # A brand-new gate learning its floor has no policy on purpose, for a bounded time: not an alert.
+        usable = self.policy_sync.usable(now) is not None or self.policy_sync.learning_floor
+        findings = self.alert_watch.observe(self.counters, self.policy_sync.redis_ok, usable, now)
         before = self.counters.alerts_raised
         for finding in findings:
             await self._raise(finding.key, finding.severity, finding.title, finding.detail)
@@ -508,6 +568,7 @@ class Gate:
             self.counters.audit_failures = self._outbox.counters.failures
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
+        self.counters.policy_rollbacks = self.policy_sync.rollbacks
 
     def heartbeat(self) -> GateHeartbeat:
         policy = self.policy_sync.policy
@@ -535,6 +596,7 @@ class Gate:
             audit_chain=chain,
             audit_seq=chain_seq,
             heartbeat_timeout_s=self.settings.bot_heartbeat_timeout_s,
+            policy_floor=self.policy_sync.floor.seal,
         )
 
     def fleet_heartbeat(self) -> FleetHeartbeat:

@@ -259,3 +259,21 @@ async def test_with_no_gate_beating_and_redis_stopped_nothing_is_claimed(secured
 
     assert code == 1, out
     assert "heard 0 gate(s)" in out and "BREAK GLASS FAILED: no gate is beating and Redis was not written" in out
+
+
+async def test_after_an_older_policy_was_put_back_the_halt_is_a_notice_above_the_gates_floor(
+    secured, fleet, policy_key
+):
+    """A Redis `control` holder wrote v4 back over v7: nothing is built on v4 (a v5 would be below every gate's
+    floor, or bring v4's spec back); the notice is numbered above the floor the gates report, and they confirm."""
+    old = await fleet.control_redis.get(ACTIVE_POLICY_KEY)
+    await activate(fleet.control_redis, fleet.control, make_spec(max_order_notional_usd=5_000), 7)
+    await wait_until(lambda: {fleet.version(g) for g in GATES} == {7}, 20, "both gates on v7")
+    await fleet.control_redis.set(ACTIVE_POLICY_KEY, old)  # the replay
+
+    code, out = await break_glass(secured, policy_key)
+
+    assert code == 0, out
+    assert "the gates know v7 was activated" in out and "2/2 gate(s) heard confirm halted at v8" in out, out
+    assert PolicyDocument.model_validate_json(await fleet.control_redis.get(ACTIVE_POLICY_KEY)).version == 4
+    assert set(await fleet.decide_opening_intents()) == {"TRADING_HALTED"}

@@ -144,6 +144,7 @@ def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
         "CIO_POLICY_REFRESH_S": "3600",
         "CIO_POLICY_MAX_AGE_S": "7200",
         "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
+        "CIO_POLICY_FLOOR_WAIT_S": "0",
     }
     log = (tmp_path / "gate.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -29,6 +29,7 @@ class GateProcess:
             "CIO_POLICY_REFRESH_S": "0.5",
             "CIO_AUDIT_ACK_TIMEOUT_S": "0.5",
             "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
+            "CIO_POLICY_FLOOR_WAIT_S": "0",  # every test's spool is new: no floor-learning wait unless asked for
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -179,7 +179,7 @@ async def test_a_forged_policy_in_redis_is_refused_and_the_gate_fails_closed(for
         await gate.stop()
 
 
-async def test_an_older_genuine_version_in_redis_is_an_anomaly_not_a_confirmation(redis_url, nc, gate_settings):
+async def test_an_older_genuine_version_in_redis_is_a_refused_rollback_not_a_confirmation(redis_url, nc, gate_settings):
     clock = ManualClock()
     gate = Gate(gate_settings.model_copy(update={"policy_refresh_s": 3600.0}), clock=clock)
     await gate.start()
@@ -191,7 +191,7 @@ async def test_an_older_genuine_version_in_redis_is_an_anomaly_not_a_confirmatio
         await redis.set(ACTIVE_POLICY_KEY, older.model_dump_json())  # e.g. a Redis restored from an old dump
         clock.advance(gate.settings.policy_max_age_s / 2)
         await gate.policy_sync.load("test")
-        assert gate.policy_sync.policy.version == 5 and gate.policy_sync.anomalies == 1
+        assert gate.policy_sync.policy.version == 5 and gate.policy_sync.rollbacks == 1  # below its floor: refused
         clock.advance(gate.settings.policy_max_age_s / 2 + 1)
         assert gate.policy_sync.usable(clock.monotonic()) is None  # stale: v5 was last confirmed too long ago
     finally:
