@@ -150,7 +150,9 @@ def decide_btc_buy(secured: Secured, signal_id: str) -> dict:
     """One intent as a strategy sends it (the `strategy` identity)."""
 
     async def ask() -> dict:
-        client = await nats.connect(secured.nats_url("strategy"))
+        client = await nats.connect(
+            secured.nats_url("strategy"), inbox_prefix=access.NATS_ROLES["strategy"].inbox_prefix
+        )
         try:
             body = live_intent_body(signal_id=signal_id, timestamp=datetime.now(UTC).isoformat())
             reply = await client.request("intent.trading.BTCUSDT", orjson.dumps(body), timeout=5)
