@@ -120,6 +120,12 @@ class AuditOutbox:
         """This gate's audit chain and the sequence number of its latest event (0 before the first)."""
         return self._chain, self._chain_seq
 
+    @property
+    def chain_tip(self) -> tuple[str, int, str]:
+        """The chain, the sequence number of its latest spooled event and that event's link hash: what the
+        gate's signed checkpoints vouch for (gate/runtime/audit_checkpoints.py)."""
+        return self._chain, self._chain_seq, self._chain_prev
+
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
