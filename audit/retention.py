@@ -9,10 +9,9 @@ no more than retention would have, or verification finds the gap.
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import takewhile
 
 from audit.store.base import AuditStore
-from audit.verify import ChainCheck, Finding
+from audit.verify import ChainCheck, Finding, up_to
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.policy.signing import PolicyVerifier
 
@@ -38,8 +37,7 @@ def prune(store: AuditStore, keys: PolicyVerifier, retained_from: datetime, dry_
         check = ChainCheck(chain, keys, retained_from)
         for s in stored:
             check.add_checkpoint(s.checkpoint(), "the store", s.seq)
-        through = anchor.seq
-        check.feed(takewhile(lambda r, through=through: (r.seq or 0) <= through, store.chain_records(chain)))
+        check.feed(up_to(anchor.seq, store.chain_records(chain)))
         if check.records == 0 or check.from_seq > anchor.seq:
             continue  # already removed through it
         outcome = Pruned(chain, anchor, refused=list(check.findings))

@@ -20,9 +20,10 @@ starts from that checkpoint, which must be old enough to have been the retention
 a retention period, a chain must start at its first record.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import takewhile
 
 from audit.records import DecisionRecord
 from audit.store.base import AuditStore
@@ -30,6 +31,10 @@ from cio_kernel.audit_chain import GENESIS
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.policy.signing import PolicyVerifier
 
+_NOT_SIGNED = (
+    "the stored chain is not what the gate signed at this position: a record here or before it was rewritten, "
+    "removed, inserted or reordered, and the links recomputed"
+)
 PROBLEMS = ("hash", "fields", "gap", "repeat", "link", "signed", "tail", "unsigned", "forged", "fork", "unchained")
 
 
@@ -46,7 +51,7 @@ class Finding:
 class Report:
     chains: int = 0
     records: int = 0
-    vouched: int = 0  # records a trusted checkpoint vouches for
+    vouched: int = 0  # records a trusted checkpoint vouches for (in chains without findings)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -111,7 +116,7 @@ class ChainCheck:
         self.signed[seq] = checkpoint
         walked = self._unsigned.get(seq)
         if walked is not None and walked != checkpoint.hash:
-            self._find(seq, None, "signed", "the stored record is not the one the gate signed (rewritten)")
+            self._find(seq, None, "signed", _NOT_SIGNED)
         if walked is not None or seq >= self.last_seq:
             self._unsigned = {s: h for s, h in self._unsigned.items() if s > seq}
 
@@ -141,7 +146,7 @@ class ChainCheck:
             signed = self.signed.get(seq)
             if signed is not None:
                 if record.hash != signed.hash:
-                    self._find(*here, "signed", "the stored record is not the one the gate signed (rewritten)")
+                    self._find(*here, "signed", _NOT_SIGNED)
             elif seq > self.top:
                 self._unsigned.setdefault(seq, record.hash or "")
 
@@ -225,25 +230,33 @@ class StoreVerification:
         return [chain for chain, check in self.checks.items() if check.pending]
 
     def catch_up(self, outside: Mapping[str, AuditCheckpoint]) -> None:
+        """Newer checkpoints, and the records the ingest stored since, up to the newest checkpoint only: records
+        that arrived after the first pass wait for the next run, or a busy gate would never let this one end."""
         for chain in self.pending():
             check = self.checks[chain]
             latest = outside.get(chain)
             if latest is not None and latest.seq not in check.signed:
                 check.add_checkpoint(latest, "the checkpoint stream")
-            check.feed(self._store.chain_records(chain, after_seq=check.last_seq))
+            check.feed(up_to(check.top, self._store.chain_records(chain, check.last_seq)))
 
     def report(self, unchained_limit: int = 100) -> Report:
         report = Report(findings=list(self._extra))
         for check in self.checks.values():
+            findings = check.finish()
             report.chains += 1
             report.records += check.records
-            report.vouched += check.vouched
-            report.findings += check.finish()
+            report.vouched += 0 if findings else check.vouched
+            report.findings += findings
         for record in self._store.unchained_decisions(unchained_limit):
             report.findings.append(
                 Finding(None, None, record.decision_id, "unchained", "a decision without a chain link (not provable)")
             )
         return report
+
+
+def up_to(seq: int, records: Iterable[DecisionRecord]) -> Iterator[DecisionRecord]:
+    """Records in sequence order, up to and including `seq`."""
+    return takewhile(lambda record: (record.seq or 0) <= seq, records)
 
 
 def verify_store(

@@ -6,98 +6,20 @@ from dataclasses import replace
 from datetime import timedelta
 
 import orjson
-import pymongo
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit import triggers
 from audit.models import Decision, ImmutableRecordError
 from audit.records import DecisionRecord
-from audit.store.django_db import _DECISION_COLUMNS, row_values
-from audit.store.mongo import _document
-from audit.verify import verify_store
+from audit.verify import StoreVerification, verify_store
 from cio_kernel.audit_chain import GENESIS
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.policy.signing import PolicySigner
 from tests.audit.records import TRUST, chain_of, relinked, rewritten, signed, stored
+from tests.audit.tampering import Tamper
 
 CHAIN = "gate-a.1"
-
-
-class Tamper:
-    """Edits one backend's storage below the store interface, as someone with the database's admin rights."""
-
-    def __init__(self, store, mongo_url: str | None) -> None:
-        self.store = store
-        self.db = pymongo.MongoClient(mongo_url)["cio_test"] if mongo_url else None
-
-    def set(self, decision_id: str, **fields) -> None:
-        if self.db is not None:
-            self.db["audit_logs"].update_one({"_id": decision_id}, {"$set": fields})
-            return
-        assignments = ", ".join(f"{name} = %s" for name in fields)
-        self._bypassing_triggers(
-            f"UPDATE audit_logs SET {assignments} WHERE decision_id = %s", [*fields.values(), decision_id]
-        )
-
-    def put(self, record: DecisionRecord) -> None:
-        """Overwrite the stored record of `record.decision_id` with every field of `record`."""
-        if self.db is not None:
-            self.db["audit_logs"].replace_one({"_id": record.decision_id}, _document(record))
-            return
-        columns = _DECISION_COLUMNS[:-1]  # all but ingested_at
-        values = list(row_values(record, None)[:-1])
-        assignments = ", ".join(f"{name} = %s" for name in columns)
-        self._bypassing_triggers(
-            f"UPDATE audit_logs SET {assignments} WHERE decision_id = %s", [*values, record.decision_id]
-        )
-
-    def remove(self, decision_id: str) -> None:
-        if self.db is not None:
-            self.db["audit_logs"].delete_one({"_id": decision_id})
-            return
-        self._bypassing_triggers("DELETE FROM audit_logs WHERE decision_id = %s", [decision_id])
-
-    def truncate(self) -> None:
-        """Every decision gone (and the stored checkpoints with them)."""
-        if self.db is not None:
-            self.db["audit_logs"].delete_many({})
-            self.db["audit_checkpoints"].delete_many({})
-            return
-        verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
-        for table in ("audit_log_reasons", "audit_logs", "audit_checkpoints"):
-            self._bypassing_triggers(f"{verb} {table}", [], table)
-
-    def remove_checkpoints(self) -> None:
-        if self.db is not None:
-            self.db["audit_checkpoints"].delete_many({})
-            return
-        self._bypassing_triggers("DELETE FROM audit_checkpoints", [], "audit_checkpoints")
-
-    def set_checkpoint_payload(self, seq: int, payload: bytes) -> None:
-        if self.db is not None:
-            self.db["audit_checkpoints"].update_one({"seq": seq}, {"$set": {"payload": payload.decode()}})
-            return
-        self._bypassing_triggers(
-            "UPDATE audit_checkpoints SET payload = %s WHERE seq = %s", [payload.decode(), seq], "audit_checkpoints"
-        )
-
-    @staticmethod
-    def _bypassing_triggers(sql: str, params: list, table: str = "audit_logs") -> None:
-        # What an attacker with the database's admin rights does; the guard is put back afterwards, as they would to
-        # cover their tracks (and so the next test starts from the migrated schema).
-        with connection.cursor() as cursor:
-            triggers.drop(cursor.execute, connection.vendor, (table,))
-            try:
-                cursor.execute(sql, params)
-            finally:
-                triggers.create(cursor.execute, connection.vendor, (table,))
-
-
-@pytest.fixture
-def tamper(audit_store, request):
-    mongo_url = request.getfixturevalue("mongo_url") if audit_store.name == "mongodb" else None
-    return Tamper(audit_store, mongo_url)
 
 
 def _signed_trail(store, count: int = 10, stored_at: tuple[int, ...] = (4,)) -> tuple[list[DecisionRecord], dict]:
@@ -289,6 +211,42 @@ def test_checkpoints_are_needed_a_trail_without_any_proves_nothing(audit_store):
     assert _problems(verify_store(audit_store, TRUST)) == {("unsigned", 1)}
     with_the_wrong_key = verify_store(audit_store, None, {CHAIN: signed(chain_of(3)[-1])})
     assert {f.problem for f in with_the_wrong_key.findings} == {"forged", "unsigned"}
+
+
+# -- a live trail: the last moments are not signed or not stored yet ---------------------------------------------
+def test_a_busy_chain_is_proven_by_its_next_checkpoint_and_later_records_wait_for_the_next_run(audit_store):
+    records = chain_of(12)
+    audit_store.insert_decisions(records[:8])
+    verification = StoreVerification(audit_store, TRUST)
+    verification.run({CHAIN: signed(records[5])})  # the gate signed up to 6; 7 and 8 are stored, not yet signed
+    assert verification.pending() == [CHAIN]
+    audit_store.insert_decisions(records[8:])  # the gate goes on deciding
+    verification.catch_up({CHAIN: signed(records[9])})  # its next checkpoint covers 7 and 8
+    assert verification.pending() == []
+    report = verification.report()
+    assert report.intact, report.findings
+    assert (report.records, report.vouched) == (10, 10)  # 11 and 12 are the next run's
+
+
+def test_records_the_ingest_has_not_stored_yet_are_awaited(audit_store):
+    records = chain_of(10)
+    audit_store.insert_decisions(records[:6])
+    verification = StoreVerification(audit_store, TRUST)
+    verification.run({CHAIN: signed(records[-1])})
+    assert verification.pending() == [CHAIN]
+    audit_store.insert_decisions(records[6:])
+    verification.catch_up({CHAIN: signed(records[-1])})
+    assert verification.report().intact
+
+
+def test_records_no_checkpoint_comes_for_are_reported_when_the_wait_ends(audit_store):
+    records = chain_of(8)
+    audit_store.insert_decisions(records)
+    verification = StoreVerification(audit_store, TRUST)
+    verification.run({CHAIN: signed(records[5])})
+    verification.catch_up({CHAIN: signed(records[5])})  # nothing newer came
+    assert verification.pending() == [CHAIN]
+    assert _problems(verification.report()) == {("unsigned", 7)}
 
 
 # -- the database's own guard -------------------------------------------------------------------------------------
