@@ -5,6 +5,11 @@ acknowledged checkpoint, it signs `(chain, seq, hash, now)` and publishes it to 
 for the PubAck. A failed publish is not retried as such: the next step signs the head as it then is, which vouches
 for everything the missed one did. The service runs one last step at shutdown, after the outbox has drained, so a
 stopped gate's last events are vouched for too.
+
+A gate that crashed signed nothing for its last moments. When its spool is replayed by a successor (the same gate
+restarted, which continues the chain and signs its head anyway, or another gate adopting a dead gate's spool), the
+successor also signs the head of every other chain it found there: those events come from the spool's own lines,
+whose links were checked as they were read, not from the store.
 """
 
 import logging
@@ -56,6 +61,7 @@ class AuditCheckpointer:
     stream: str
     subject_prefix: str
     now: Callable[[], float]
+    replayed: dict[str, tuple[int, str]] = field(default_factory=dict)  # other chains' heads, signed once
     timeout_s: float = 2.0
     counters: CheckpointCounters = field(default_factory=CheckpointCounters)
 
@@ -76,10 +82,20 @@ class AuditCheckpointer:
         return True
 
     async def step(self) -> bool:
-        """Sign and publish the head when it moved; True when a checkpoint was acknowledged."""
+        """Sign and publish the head when it moved (and, once, the heads of chains found in replayed spool
+        segments); True when the head's checkpoint was acknowledged."""
+        for chain, (seq, digest) in list(self.replayed.items()):
+            if await self._publish(chain, seq, digest):
+                del self.replayed[chain]
         chain, seq, digest = self.tip()
         if seq == 0 or self._published == (chain, seq):
             return False
+        if not await self._publish(chain, seq, digest):
+            return False
+        self._published = (chain, seq)
+        return True
+
+    async def _publish(self, chain: str, seq: int, digest: str) -> bool:
         checkpoint = AuditCheckpoint.sign(
             self.signer, chain, seq, digest, self.gate_id, datetime.fromtimestamp(self.now(), UTC)
         )
@@ -100,6 +116,5 @@ class AuditCheckpointer:
             if self.counters.failures in (1, 10) or self.counters.failures % 100 == 0:
                 log.warning("audit checkpoint %s@%d not published (%r); the next one covers it", chain, seq, exc)
             return False
-        self._published = (chain, seq)
         self.counters.published += 1
         return True

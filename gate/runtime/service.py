@@ -146,6 +146,7 @@ class Gate:
                 self.settings.audit_checkpoint_stream,
                 self.settings.audit_checkpoint_subject_prefix,
                 self.clock.time,
+                replayed=dict(self._outbox.replayed_heads),
             )
             await self.checkpointer.ensure_stream()
         await self.policy_sync.load("start")

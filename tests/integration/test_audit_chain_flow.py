@@ -193,3 +193,19 @@ async def test_nothing_may_delete_or_purge_a_checkpoint_or_lift_that_rule(make_g
         with pytest.raises(APIError):
             await js.update_stream(StreamConfig.from_response({**config, **lifted}))
     assert (await js.stream_info(CHECKPOINT_STREAM)).state.messages == 1
+
+
+async def test_a_successor_signs_what_a_crashed_gate_left_unsigned_in_its_spool(make_gate, nc, gate_settings):
+    crashed = AuditOutbox(nc, gate_settings.audit_spool_dir, "crashy", ack_timeout_s=0.5)
+    await crashed.start()  # no stream yet: everything stays spooled, and nothing was signed
+    for i in range(3):
+        crashed.submit("cio.audit.decision.approved", f"d{i}", _event(i))
+    chain, seq, head = crashed.chain_tip
+    await crashed.close()  # its lock is free: the next gate on this volume adopts the spool
+    successor = await make_gate(gate_id="successor", run_loops=False)
+    assert await audit_events(nc, expected=3)
+    assert not await successor.checkpoint_step()  # its own chain has no event yet...
+    latest, _ = await latest_checkpoints(nc, CHECKPOINT_STREAM)
+    signed = latest[chain]  # ...but the crashed gate's head, read from its spool, is signed
+    assert seq == 3 and (signed.seq, signed.hash, signed.gate_id) == (3, head, "successor")
+    assert signed.verified_by(TRUST)
