@@ -7,7 +7,11 @@ never a loss: a crash before the ack means the batch comes again and the store s
 Several ingest processes share the consumer, each taking different batches. A message that is not an audit
 event is kept in quarantine and acknowledged, so one bad message cannot block the stream.
 
-Each unit of work is a step (`step`, `backlog_step`) that a test can call on its own; `run` repeats them.
+The gates' signed checkpoints (`CIO_AUDIT_CHECKPOINTS`, docs/audit.md) are copied into the store the same way by
+a second durable consumer (`checkpoint_step`): they anchor verification once retention removed older records.
+
+Each unit of work is a step (`step`, `backlog_step`, `checkpoint_step`) that a test can call on its own; `run`
+repeats them.
 """
 
 import asyncio
@@ -27,9 +31,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from audit.incidents import RejectionBurstDetector
-from audit.records import DecisionRecord, Incident, InvalidEventError, QuarantinedEvent
+from audit.records import DecisionRecord, Incident, InvalidEventError, QuarantinedEvent, StoredCheckpoint
 from audit.store.base import AuditStore, StoreUnavailableError
 from cio_kernel.alerting import AlertPublisher
+from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
 from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
 from cio_kernel.contracts.alert import Severity
 
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DURABLE = "cio-audit-ingest"
 SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.>"
+CHECKPOINT_DURABLE = "cio-audit-checkpoints"
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -51,6 +57,8 @@ class IngestCounters:
     backlog_warnings: int = 0
     lost_before_ingest: int = 0  # events the stream dropped (its limits) before they were stored
     incidents: int = 0
+    checkpoints: int = 0  # signed checkpoints stored (new ones)
+    checkpoints_refused: int = 0  # messages on the checkpoint stream that were not checkpoints
 
 
 @dataclass(frozen=True)
@@ -80,10 +88,14 @@ class AuditIngest:
     bursts: RejectionBurstDetector | None = None  # rejection bursts become incidents (audit/incidents.py)
     # Backlog warnings and lost events become alerts on `cio.alert.<severity>` (at most one of each a minute).
     alerts: AlertPublisher | None = None
+    checkpoint_stream: str = CHECKPOINT_STREAM
+    checkpoint_durable: str = CHECKPOINT_DURABLE
     counters: IngestCounters = field(default_factory=IngestCounters)
 
     def __post_init__(self) -> None:
         self._sub: Any = None
+        self._checkpoint_sub: Any = None
+        self._checkpoint_failures = 0
         # Store calls block (pymongo, the Django ORM): one thread keeps one database connection.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-store")
         self._failures = 0
@@ -161,6 +173,69 @@ class AuditIngest:
                 log.exception("audit ingest: the live feed did not take the batch (the records are stored)")
         return len(messages)
 
+    async def checkpoint_step(self, timeout_s: float | None = None) -> int:
+        """Fetch a batch of the gates' signed checkpoints, store them, acknowledge them; returns how many messages it
+        handled. Until the first gate has created the checkpoint stream there is nothing to read (0). Raises
+        `StoreUnavailableError` after handing the batch back for a later redelivery."""
+        if self._checkpoint_sub is None:
+            try:
+                self._checkpoint_sub = await self.nc.jetstream().pull_subscribe(
+                    f"{CHECKPOINT_SUBJECT_PREFIX}.>",
+                    durable=self.checkpoint_durable,
+                    stream=self.checkpoint_stream,
+                    config=ConsumerConfig(
+                        durable_name=self.checkpoint_durable,
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=self.ack_wait_s,
+                        max_deliver=-1,
+                    ),
+                )
+            except NotFoundError:
+                return 0
+        try:
+            messages: list[Msg] = await self._checkpoint_sub.fetch(
+                100, timeout=self.fetch_timeout_s if timeout_s is None else timeout_s
+            )
+        except TimeoutError:
+            return 0
+        checkpoints: list[StoredCheckpoint] = []
+        refused = 0
+        for msg in messages:
+            try:
+                checkpoints.append(StoredCheckpoint.from_message(msg.data))
+            except InvalidEventError:
+                refused += 1  # only gates may publish there (deploy/access.py): a bug, not an attack to hide
+        try:
+            stored = await self._call(self.store.insert_checkpoints, checkpoints)
+        except StoreUnavailableError:
+            self._checkpoint_failures += 1
+            delay = _BACKOFF_S[min(self._checkpoint_failures, len(_BACKOFF_S)) - 1]
+            for msg in messages:
+                await msg.nak(delay=delay)
+            raise
+        self._checkpoint_failures = 0
+        for msg in messages:
+            await msg.ack()
+        self.counters.checkpoints += stored
+        self.counters.checkpoints_refused += refused
+        if refused:
+            log.error("audit ingest: %d messages on %s were not checkpoints", refused, self.checkpoint_stream)
+        return len(messages)
+
+    async def _checkpoint_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.checkpoint_step()
+            except StoreUnavailableError as exc:
+                log.error("audit ingest: %s; the checkpoints will be redelivered", exc)
+                handled = -1
+            except (nats.errors.Error, ConnectionError) as exc:
+                log.warning("audit ingest: fetching from %s failed: %r; retrying", self.checkpoint_stream, exc)
+                handled = -1
+            if handled < 0 or self._checkpoint_sub is None:
+                await _sleep_unless(stop, 2.0)  # a failure, or no stream yet: no hurry, checkpoints wait in it
+
     async def record_incident(self, incident: Incident | None) -> None:
         """Store an incident (once per id); a failure is logged: incidents are memory, not the trail itself."""
         if incident is None:
@@ -235,7 +310,17 @@ class AuditIngest:
             log.warning("audit ingest: alert %s not raised: %r", key, exc)
 
     async def run(self, stop: asyncio.Event, backlog_every_s: float = 30.0) -> None:
-        """Steps until `stop` is set: batches as fast as they come, the backlog check every `backlog_every_s`."""
+        """Steps until `stop` is set: batches as fast as they come, the backlog check every `backlog_every_s`, and
+        the checkpoints beside them (their own task: they come about once a second per gate)."""
+        checkpoints = asyncio.create_task(self._checkpoint_loop(stop), name="audit-checkpoints")
+        try:
+            await self._run_events(stop, backlog_every_s)
+        finally:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
+
+    async def _run_events(self, stop: asyncio.Event, backlog_every_s: float) -> None:
         next_backlog = 0.0
         while not stop.is_set():
             try:
@@ -259,9 +344,11 @@ class AuditIngest:
                 await asyncio.sleep(0)
 
     async def close(self) -> None:
-        if self._sub is not None:
+        for sub in (self._sub, self._checkpoint_sub):
+            if sub is None:
+                continue
             try:
-                await self._sub.unsubscribe()
+                await sub.unsubscribe()
             except Exception as exc:
                 log.debug("audit ingest: unsubscribe failed: %r", exc)
         with contextlib.suppress(Exception):

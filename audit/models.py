@@ -1,9 +1,9 @@
 """The Django-database backend of the audit store (the embedded default): one table per SPEC collection.
 
 Audit records are immutable here at every level: the models refuse `save()` of an existing row, `delete()` and
-queryset `update()`/`delete()`; the database itself refuses an UPDATE (and on PostgreSQL a DELETE) through
-triggers created by the migrations. None of that stops someone with the database's admin rights, which is what
-the hash chain and `audit_verify` are for."""
+queryset `update()`/`delete()`; the database itself refuses an UPDATE or DELETE (and on PostgreSQL a TRUNCATE)
+through triggers created by the migrations (audit/triggers.py). None of that stops someone with the database's
+admin rights, which is what the hash chain, the gates' signed checkpoints and `audit_verify` are for."""
 
 from typing import Any
 
@@ -82,6 +82,20 @@ class Decision(_AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.decision} {self.strategy_id}/{self.symbol} {self.decision_id}"
+
+
+class Checkpoint(_AppendOnly):
+    """A gate's signed checkpoint of its chain (cio_kernel.audit_checkpoint), copied from `CIO_AUDIT_CHECKPOINTS`
+    by the ingest: the anchors retention leaves behind. One per chain position (the first one stored)."""
+
+    chain = models.CharField(max_length=160)
+    seq = models.BigIntegerField()
+    payload = models.TextField()  # the checkpoint exactly as published: what its signature is checked on
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "audit_checkpoints"
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_checkpoint_once")]
 
 
 class DecisionReason(_AppendOnly):

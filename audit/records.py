@@ -9,6 +9,7 @@ import orjson
 from pydantic import ValidationError
 
 from cio_kernel.audit_chain import ChainLink
+from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.contracts.audit_event import AuditEvent
 
 
@@ -106,6 +107,36 @@ class DecisionRecord:
     def at_millisecond_precision(self) -> "DecisionRecord":
         """MongoDB keeps times to the millisecond: compare stored and derived records at that precision."""
         return replace(self, ts=_ms(self.ts), snapshot_ts=_ms(self.snapshot_ts) if self.snapshot_ts else None)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A gate's signed checkpoint as the store keeps it: the chain and position it names (to find it by) and the
+    checkpoint exactly as published (what its signature is checked on; `checkpoint()` reads it)."""
+
+    chain: str
+    seq: int
+    payload: bytes
+
+    @classmethod
+    def from_message(cls, payload: bytes) -> "StoredCheckpoint":
+        try:
+            checkpoint = AuditCheckpoint.model_validate_json(payload)
+        except ValidationError as exc:
+            raise InvalidEventError(f"not an audit checkpoint: {exc.error_count()} field error(s)") from exc
+        return cls(checkpoint.chain, checkpoint.seq, payload)
+
+    @classmethod
+    def of(cls, checkpoint: AuditCheckpoint) -> "StoredCheckpoint":
+        return cls(checkpoint.chain, checkpoint.seq, checkpoint.model_dump_json().encode())
+
+    def checkpoint(self) -> AuditCheckpoint | None:
+        """The checkpoint, or None when the stored bytes are not one (or name another chain or position)."""
+        try:
+            checkpoint = AuditCheckpoint.model_validate_json(self.payload)
+        except ValidationError:
+            return None
+        return checkpoint if (checkpoint.chain, checkpoint.seq) == (self.chain, self.seq) else None
 
 
 @dataclass(frozen=True, slots=True)

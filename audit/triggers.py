@@ -1,8 +1,13 @@
-"""The database-level guard: triggers that refuse to change an audit row (created by migration 0002).
+"""The database-level guard: triggers that refuse to change or remove an audit row (created by the migrations).
 
-UPDATE is refused on every backend, DELETE on PostgreSQL too (SQLite's DELETE is what test databases are
-flushed with, so there the models refuse it instead)."""
+UPDATE and DELETE are refused on every backend (SQLite: a trigger for each; PostgreSQL: one row trigger for both),
+and TRUNCATE on PostgreSQL too (a statement trigger: TRUNCATE fires no row trigger). Only someone who may drop a
+trigger (the tables' owner) can lift the guard: `lifted` does it inside one transaction, for retention
+(`audit_prune`) and for the test suite's flush between tests. Someone with those rights can do the same, which is
+what the gates' signed checkpoints and `audit_verify` are for (docs/audit.md)."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 TABLES = (
@@ -14,6 +19,7 @@ TABLES = (
     "alerts",
     "alert_events",
     "mcp_calls",
+    "audit_checkpoints",
 )
 
 _PG_FUNCTION = (
@@ -22,30 +28,57 @@ _PG_FUNCTION = (
     "BEGIN RAISE EXCEPTION USING MESSAGE = 'audit records are immutable (' || TG_OP || ' on ' || TG_TABLE_NAME "
     "|| ')'; END $$"
 )
+_SQLITE_REFUSE = "BEGIN SELECT RAISE(ABORT, 'audit records are immutable'); END"
+
+Execute = Callable[..., Any]
 
 
-def create(execute: Any, vendor: str, tables: tuple[str, ...] = TABLES) -> None:
+def create(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES) -> None:
     if vendor == "postgresql":
         execute(_PG_FUNCTION)
     for table in tables:
         if vendor == "sqlite":
-            execute(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_append_only BEFORE UPDATE ON {table} "
-                "BEGIN SELECT RAISE(ABORT, 'audit records are immutable'); END"
-            )
+            execute(f"CREATE TRIGGER IF NOT EXISTS {table}_append_only BEFORE UPDATE ON {table} {_SQLITE_REFUSE}")
+            execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} {_SQLITE_REFUSE}")
         elif vendor == "postgresql":
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()"
             )
+            execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"
+            )
 
 
-def drop(execute: Any, vendor: str, tables: tuple[str, ...] = TABLES, drop_function: bool = False) -> None:
+def drop(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES, drop_function: bool = False) -> None:
     for table in tables:
         if vendor == "sqlite":
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only")
+            execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         elif vendor == "postgresql":
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     if vendor == "postgresql" and drop_function:  # only when no table's trigger needs it any more
         execute("DROP FUNCTION IF EXISTS audit_refuse_change()")
+
+
+def drop_removal_guard(execute: Execute, vendor: str, tables: tuple[str, ...]) -> None:
+    """Back to the guard before migration 0007: SQLite refusing UPDATE only, PostgreSQL not refusing TRUNCATE."""
+    for table in tables:
+        if vendor == "sqlite":
+            execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        elif vendor == "postgresql":
+            execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+
+
+@contextmanager
+def lifted(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES) -> Iterator[None]:
+    """The guard off for what runs inside, back on after. Call it inside a transaction: both databases change
+    triggers transactionally, so a failure rolls the guard back into place with everything else (and on PostgreSQL
+    the dropped triggers' table locks keep every other session out meanwhile)."""
+    drop(execute, vendor, tables)
+    yield
+    create(execute, vendor, tables)

@@ -552,8 +552,45 @@ async def publish(nc: Any, events: list[Event]) -> float:
     return time.perf_counter() - started
 
 
+CHECKPOINT_EVERY = 1000  # a signed checkpoint per chain every 1,000 events: more often than gates sign at this rate
+
+
+async def publish_checkpoints(nc: Any, events: list[Event]) -> int:
+    """A fresh `CIO_AUDIT_CHECKPOINTS` holding the gates' signed heads of these events' chains (one every
+    `CHECKPOINT_EVERY` events of a chain, and each chain's last): what the ingest copies beside the events."""
+    from nats.js.errors import NotFoundError
+
+    from cio_kernel.audit_checkpoint import (
+        CHECKPOINT_STREAM,
+        CHECKPOINT_SUBJECT_PREFIX,
+        AuditCheckpoint,
+        checkpoint_subject,
+    )
+    from cio_kernel.audit_stream import checkpoint_stream_config
+    from cio_kernel.policy.signing import PolicySigner
+
+    js = nc.jetstream()
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(CHECKPOINT_STREAM)
+    await js.add_stream(checkpoint_stream_config(CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX))
+    signer = PolicySigner.generate()
+    heads: dict[str, tuple[int, str]] = {}
+    chosen: list[tuple[str, int, str]] = []
+    for e in events:
+        chain, seq, digest = e.headers[CHAIN_HEADER], int(e.headers[SEQ_HEADER]), e.headers[HASH_HEADER]
+        heads[chain] = (seq, digest)
+        if seq % CHECKPOINT_EVERY == 0:
+            chosen.append((chain, seq, digest))
+    chosen += [(chain, seq, digest) for chain, (seq, digest) in heads.items() if seq % CHECKPOINT_EVERY]
+    for chain, seq, digest in chosen:
+        checkpoint = AuditCheckpoint.sign(signer, chain, seq, digest, chain.rpartition(".")[0], datetime.now(UTC))
+        await js.publish(checkpoint_subject(chain), checkpoint.model_dump_json().encode())
+    return len(chosen)
+
+
 async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: int) -> dict[str, Any]:
-    """Publish `events`, then time a real `AuditIngest` storing all of them in the current database."""
+    """Publish `events` (and the gates' signed checkpoints of them), then time a real `AuditIngest` storing all of
+    them in the current database, copying the checkpoints beside them as `manage.py audit_ingest` does."""
     import nats
     from django.db import connections
 
@@ -563,6 +600,7 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
     nc = await nats.connect(nats_url, pending_size=256 * 1024 * 1024)
     try:
         publish_s = await publish(nc, events)
+        checkpoints = await publish_checkpoints(nc, events)
         store = DjangoAuditStore()
         try:  # as `manage.py audit_ingest` runs it (rejection bursts become incidents), without the live feed
             from audit.incidents import RejectionBurstDetector
@@ -571,10 +609,14 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
         except (ImportError, TypeError):
             ingest = AuditIngest(nc, store, batch_size=batch_size)
         await ingest.start()
+        stop = asyncio.Event()
+        copying = None
         try:
             before = await ingest._call(store.count_decisions)  # opens the store thread's connection first
             batch_s: list[float] = []
             cpu, nats_cpu, started = time.process_time(), cpu_seconds(nats_pid), time.perf_counter()
+            if hasattr(ingest, "_checkpoint_loop"):  # beside the events, in its own task, as `run` does
+                copying = asyncio.create_task(ingest._checkpoint_loop(stop))
             idle_since = None
             while ingest.counters.received < len(events):
                 t = time.perf_counter()
@@ -588,9 +630,18 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
                     raise RuntimeError(f"the ingest stalled at {ingest.counters.received} of {len(events)}")
             elapsed = time.perf_counter() - started
             cpu, nats_cpu = time.process_time() - cpu, cpu_seconds(nats_pid) - nats_cpu
+            if copying is not None:  # (not timed) the few checkpoints still on their way
+                stop.set()
+                copying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await copying
+                while await ingest.checkpoint_step(timeout_s=0.2):
+                    pass
             after = await ingest._call(store.count_decisions)
             await ingest._call(connections.close_all)
         finally:
+            if copying is not None and not copying.done():
+                copying.cancel()
             await ingest.close()
     finally:
         await nc.close()
@@ -613,6 +664,8 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
         "duplicates": c.duplicates,
         "quarantined": c.quarantined,
         "incidents": getattr(c, "incidents", None),
+        "checkpoints": getattr(c, "checkpoints", None),
+        "checkpoints_published": checkpoints,
     }
 
 

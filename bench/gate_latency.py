@@ -41,6 +41,7 @@ import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import TracerProvider
 
 from bench.load import LoadResult, run_load
+from cio_kernel import audit_checkpoint
 from cio_kernel.contracts.heartbeat import GateCounters
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
@@ -167,6 +168,9 @@ class Stack:
         self.nats_url = f"nats://127.0.0.1:{self.nats.port}"
         self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # The gates sign their audit chains' heads as in a deployment (docs/audit.md): that cost is measured too.
+        PolicySigner.load_or_create(work, audit_checkpoint.PRIVATE_KEY_FILE, audit_checkpoint.PUBLIC_KEY_FILE)
+        self.audit_key = work / audit_checkpoint.PRIVATE_KEY_FILE
 
     def spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = (self.work / f"{name}.log").open("wb")
@@ -186,6 +190,7 @@ class Stack:
             CIO_AUDIT_SPOOL_DIR=str(self.work / "spool"),
             CIO_LOG_LEVEL="WARNING",
             CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
+            CIO_AUDIT_SIGNING_KEY_FILE=str(self.audit_key),
         )
 
     def stop(self, name: str) -> None:
@@ -450,7 +455,13 @@ class Bench:
             info = await self.nc.jetstream().stream_info("CIO_AUDIT")
             out = {"requests": self.sent_to_gates, "events": info.state.messages}
             out["exactly_once"] = out["requests"] == out["events"]
-            print(f"  {out['events']:,} events for {out['requests']:,} requests", flush=True)
+            signed = await self.nc.jetstream().stream_info(audit_checkpoint.CHECKPOINT_STREAM)
+            out["checkpoints"] = signed.state.messages
+            print(
+                f"  {out['events']:,} events for {out['requests']:,} requests; {out['checkpoints']:,} signed "
+                "checkpoints of the gates' heads",
+                flush=True,
+            )
             return out
 
         await self.step("audit", audit)

@@ -10,8 +10,9 @@ event, so the event body stays the contract it always was. A chain id is `<gate 
 its chain across restarts from the head it keeps in its spool folder, and starts a new epoch when it has none.
 
 `audit_verify` recomputes every hash from the stored payload, so an edited, removed, inserted or reordered
-record breaks the chain where it happened. What a chain alone cannot show is a cut at its very end; the gate's
-heartbeat reports its head (`audit_chain`, `audit_seq`) for that comparison.
+record breaks the chain where it happened, unless whoever did it recomputed the links after it: they are unkeyed.
+That, and a cut at the very end, is what the gates' signed checkpoints of their heads are for
+(`cio_kernel.audit_checkpoint`).
 """
 
 import hashlib

@@ -30,3 +30,25 @@ def audit_stream_config(
         max_age=max_age_s,
         max_bytes=max_bytes,
     )
+
+
+# Checkpoints (cio_kernel.audit_checkpoint): at most one a second per busy gate, a few hundred bytes each. Every
+# chain keeps its latest ones for good (no max age): the latest is what `audit_verify` checks the store against.
+CHECKPOINTS_PER_CHAIN = 100_000
+
+
+def checkpoint_stream_config(name: str, subject_prefix: str, per_chain: int = CHECKPOINTS_PER_CHAIN) -> StreamConfig:
+    """The stream gates publish signed checkpoints to. Nothing may delete or purge its messages through the
+    JetStream API (`deny_delete`/`deny_purge`, which cannot be lifted once set); only the per-chain limit retires
+    old checkpoints, never a chain's latest."""
+    return StreamConfig(
+        name=name,
+        subjects=[f"{subject_prefix}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_msgs_per_subject=per_chain,
+        duplicate_window=DEFAULT_DUPLICATE_WINDOW_S,
+        deny_delete=True,
+        deny_purge=True,
+    )

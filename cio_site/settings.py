@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 from cio_kernel.audit_stream import AUDIT_STREAM
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 from policies.brakes.addresses import parse_networks
@@ -50,6 +51,14 @@ if CIO_AUDIT_STORE not in ("django", "mongodb"):
     raise RuntimeError(f"CIO_AUDIT_STORE must be django or mongodb, not {CIO_AUDIT_STORE!r}")
 # How long activation waits on Redis and NATS before failing loudly.
 CIO_AUDIT_STREAM = os.environ.get("CIO_AUDIT_STREAM", AUDIT_STREAM)
+# Tamper evidence (docs/audit.md): the gates' checkpoint public key(s) audit_verify trusts (base64, comma-separated
+# during a rotation; else read from the file), the stream gates publish checkpoints to, and how long decisions are
+# kept (unset: for ever; `audit_prune` removes older ones, and verification starts at the checkpoint they end at).
+CIO_AUDIT_PUBLIC_KEY = os.environ.get("CIO_AUDIT_PUBLIC_KEY", "")
+CIO_AUDIT_PUBLIC_KEY_FILE = Path(os.environ.get("CIO_AUDIT_PUBLIC_KEY_FILE", STATE_DIR / "audit-signing.pub"))
+CIO_AUDIT_CHECKPOINT_STREAM = os.environ.get("CIO_AUDIT_CHECKPOINT_STREAM", CHECKPOINT_STREAM)
+_retention_days = os.environ.get("CIO_AUDIT_RETENTION_DAYS", "").strip()
+CIO_AUDIT_RETENTION_DAYS = float(_retention_days) if _retention_days else None
 # The live audit feed's channel layer (Channels on Redis, keys `asgi*`); its own URL so it can carry its own
 # Redis identity (deploy/access.py, role `feed`).
 CIO_CHANNELS_REDIS_URL = os.environ.get("CIO_CHANNELS_REDIS_URL", REDIS_URL)

@@ -28,6 +28,7 @@ from pathlib import Path
 import bcrypt
 
 from cio_kernel import subjects
+from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
 from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
 from cio_kernel.contracts.identity import strategy_key, strategy_subject
 
@@ -96,6 +97,9 @@ NATS_ROLES: dict[str, NatsRole] = {
                 subjects.RISK_LATCH,
                 f"{AUDIT_SUBJECT_PREFIX}.>",
                 *_js_api(AUDIT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
+                # Signed checkpoints of its audit chain (docs/audit.md): only gates publish them.
+                f"{CHECKPOINT_SUBJECT_PREFIX}.>",
+                *_js_api(CHECKPOINT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
                 subjects.ALERTS,
             ),
             subscribe=(
@@ -126,6 +130,13 @@ NATS_ROLES: dict[str, NatsRole] = {
                 f"$JS.API.CONSUMER.INFO.{AUDIT_STREAM}.>",
                 f"$JS.API.CONSUMER.MSG.NEXT.{AUDIT_STREAM}.>",
                 f"$JS.ACK.{AUDIT_STREAM}.>",
+                # The gates' signed checkpoints: copied into the store, and read by audit_verify.
+                *_js_api(CHECKPOINT_STREAM, "STREAM.INFO", "STREAM.MSG.GET"),
+                f"$JS.API.CONSUMER.CREATE.{CHECKPOINT_STREAM}.>",
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{CHECKPOINT_STREAM}.>",
+                f"$JS.API.CONSUMER.INFO.{CHECKPOINT_STREAM}.>",
+                f"$JS.API.CONSUMER.MSG.NEXT.{CHECKPOINT_STREAM}.>",
+                f"$JS.ACK.{CHECKPOINT_STREAM}.>",
                 subjects.ALERTS,  # the stream's backlog near its limits
             ),
             subscribe=(subjects.RISK_LATCH,),  # latch trips become incidents

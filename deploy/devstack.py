@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cio_kernel import audit_checkpoint
 from cio_kernel.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
@@ -132,6 +133,10 @@ def component_env(
 async def run(args: argparse.Namespace, state: Path) -> int:
     passwords = access.load_or_create_credentials(state)
     PolicySigner.load_or_create(state)  # the control plane signs policies with it; the gate trusts its public half
+    # Gates sign their audit chains' checkpoints with this one; audit_verify (control plane, ingest) trusts its
+    # public half. Only the gate is handed the private half.
+    PolicySigner.load_or_create(state, audit_checkpoint.PRIVATE_KEY_FILE, audit_checkpoint.PUBLIC_KEY_FILE)
+    audit_trust = {"CIO_AUDIT_PUBLIC_KEY_FILE": str(state / audit_checkpoint.PUBLIC_KEY_FILE)}
     nats_config, redis_acl = access.write_local_servers(state, passwords)
     nats_url = f"nats://127.0.0.1:{args.nats_port}"
     redis_url = f"redis://127.0.0.1:{args.redis_port}/0"
@@ -142,8 +147,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         **component_env("control", args, passwords, "control"),
         **feed_redis,
         "CIO_POLICY_SIGNING_KEY_FILE": str(state / PRIVATE_KEY_FILE),
+        **audit_trust,
     }
-    ingest_env = {**base, **component_env("audit", args, passwords, None), **feed_redis}
+    ingest_env = {**base, **component_env("audit", args, passwords, None), **feed_redis, **audit_trust}
     # The Strategist (worker, beat, listener): its own Redis keys, the broker under the `celery` identity.
     broker = {"CIO_CELERY_BROKER_URL": access.redis_url("celery", args.redis_port, passwords)}
     strategist_env = {
@@ -178,6 +184,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         **base,
         **component_env("gate", args, passwords, "gate"),
         "CIO_POLICY_PUBLIC_KEY_FILE": str(state / PUBLIC_KEY_FILE),
+        "CIO_AUDIT_SIGNING_KEY_FILE": str(state / audit_checkpoint.PRIVATE_KEY_FILE),
     }
     demo_env = {
         **base,

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
 from cio_kernel.audit_stream import (
     AUDIT_STREAM,
     AUDIT_SUBJECT_PREFIX,
@@ -61,6 +62,13 @@ class GateSettings(BaseSettings):
     # up to this size, then the oldest are dropped; the ingest warns at half of either.
     audit_max_age_s: float = Field(DEFAULT_MAX_AGE_S, gt=0)
     audit_max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
+    # The gates' audit checkpoint key (docs/audit.md, Tamper evidence): Ed25519, base64 of the raw 32 bytes, held by
+    # gates only. The head of the gate's chain is signed every `audit_checkpoint_interval_s` (when it moved) and
+    # published to `audit_checkpoint_stream`, outside the audit store.
+    audit_signing_key_file: Path | None = Path(".cio/audit-signing.key")
+    audit_checkpoint_stream: str = CHECKPOINT_STREAM
+    audit_checkpoint_subject_prefix: str = CHECKPOINT_SUBJECT_PREFIX
+    audit_checkpoint_interval_s: float = Field(1.0, gt=0)
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     shutdown_timeout_s: float = Field(10.0, gt=0)
     # Alerts (docs/alerting.md): each kind at most once per `alert_every_s`; budget timeouts and sheds above

@@ -1,6 +1,7 @@
 """Fixtures that start real, throwaway servers (NATS with JetStream, Valkey) on free ports for each test."""
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,40 @@ from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.clock import Clock
 from gate.runtime.service import Gate
-from tests.factories import TEST_PUBLIC_KEY
+from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_lifts_the_audit_guard() -> Iterator[None]:
+    """The database refuses to delete audit rows (audit/triggers.py). A transactional test's flush between tests
+    lifts that guard inside its own transaction, as the tables' owner may (retention does the same), and puts it
+    back before the transaction ends."""
+    from django.db import transaction
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    from audit import triggers
+
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: BaseDatabaseOperations, sql_list: list[str]) -> None:
+        with (
+            transaction.atomic(using=self.connection.alias),
+            self.connection.cursor() as cursor,
+            triggers.lifted(cursor.execute, self.connection.vendor),
+        ):
+            flush(self, sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
+def write_audit_signing_key(folder: Path) -> Path:
+    """The gates' audit checkpoint key in a file, as `make up` hands it to a gate (CIO_AUDIT_SIGNING_KEY_FILE)."""
+    path = folder / "audit-signing.key"
+    path.write_text(base64.b64encode(TEST_AUDIT_SIGNER.private_key.private_bytes_raw()).decode() + "\n")
+    path.chmod(0o600)
+    return path
 
 
 @pytest.fixture
@@ -75,6 +109,7 @@ def gate_settings(nats_url: str, redis_url: str, tmp_path: Path) -> GateSettings
         # No floor-learning wait: each test's spool is new, so every gate is brand-new (tests/integration/
         # test_policy_floor.py covers the wait itself).
         policy_floor_wait_s=0.0,
+        audit_signing_key_file=write_audit_signing_key(tmp_path),
     )
 
 

@@ -16,6 +16,10 @@ NOW = 1_800_000_000.0  # a fixed "now" for pure tests (2027-01-15)
 # The control plane's signing key as far as the tests are concerned; gates started by tests trust its public key.
 TEST_SIGNER = PolicySigner.generate()
 TEST_PUBLIC_KEY = base64.b64encode(TEST_SIGNER.public_raw).decode()
+# The gates' audit checkpoint key as far as the tests are concerned: gates started by tests sign their chains with
+# it, and audit_verify in tests trusts its public half.
+TEST_AUDIT_SIGNER = PolicySigner.generate()
+TEST_AUDIT_PUBLIC_KEY = base64.b64encode(TEST_AUDIT_SIGNER.public_raw).decode()
 
 
 def signed_document(spec: PolicySpec, version: int, activated_by: str = "tests") -> PolicyDocument:

@@ -1,5 +1,7 @@
-"""The audit store's interface. Records go in once and are never changed: the interface has no update and no
-delete, and both backends refuse them below it too (docs/audit.md)."""
+"""The audit store's interface. Records go in once and are never changed: the interface has no update, and its one
+removal is retention's (`prune_chain`, which `audit.retention` calls only for records a signed checkpoint old
+enough vouches for, after verifying them). Below the interface the Django backend's database refuses both
+(docs/audit.md)."""
 
 import base64
 from collections.abc import Iterator, Sequence
@@ -9,7 +11,16 @@ from typing import Protocol
 
 import orjson
 
-from audit.records import AlertEvent, AlertRecord, DecisionRecord, Incident, QuarantinedEvent, Thought, ToolCall
+from audit.records import (
+    AlertEvent,
+    AlertRecord,
+    DecisionRecord,
+    Incident,
+    QuarantinedEvent,
+    StoredCheckpoint,
+    Thought,
+    ToolCall,
+)
 
 MAX_PAGE = 500
 
@@ -128,11 +139,28 @@ class AuditStore(Protocol):
 
     def chains(self) -> list[str]: ...
 
-    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
-        """Every record of one chain as stored, in sequence order (ties by decision_id)."""
+    def chain_records(self, chain: str, after_seq: int = 0) -> Iterator[DecisionRecord]:
+        """Every record of one chain as stored past `after_seq`, in sequence order (ties by decision_id)."""
         ...
 
     def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]: ...
+
+    def insert_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> int:
+        """Store each checkpoint unless one for its (chain, seq) is stored; durable when this returns. Returns how
+        many were new. Raises `StoreUnavailableError` when nothing can be promised."""
+        ...
+
+    def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
+        """The stored checkpoints of one chain, in sequence order."""
+        ...
+
+    def checkpoint_chains(self) -> list[str]: ...
+
+    def prune_chain(self, chain: str, through_seq: int) -> int:
+        """Retention: remove the chain's records up to `through_seq` and its checkpoints before it (the one at
+        `through_seq` stays: verification starts from it). Returns how many records went. Only `audit.retention`
+        calls this, after verifying what goes."""
+        ...
 
     def put_thought(self, thought: Thought) -> bool:
         """Store a Strategist thought (once per `thought_id`); True when it was new."""

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from audit import models
+from audit import models, triggers
 from audit.embedding import cosine
 from audit.records import (
     ALERT_EVENT_FIELDS,
@@ -19,6 +19,7 @@ from audit.records import (
     DecisionRecord,
     Incident,
     QuarantinedEvent,
+    StoredCheckpoint,
     Thought,
     ToolCall,
     thought_from,
@@ -153,13 +154,65 @@ class DjangoAuditStore:
             models.Decision.objects.exclude(chain=None).values_list("chain", flat=True).distinct().order_by("chain")
         )
 
-    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
-        rows = models.Decision.objects.filter(chain=chain).order_by("seq", "decision_id")
+    def chain_records(self, chain: str, after_seq: int = 0) -> Iterator[DecisionRecord]:
+        rows = models.Decision.objects.filter(chain=chain, seq__gt=after_seq).order_by("seq", "decision_id")
         for row in rows.iterator(chunk_size=2000):
             yield _record(row)
 
     def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]:
         return [_record(r) for r in models.Decision.objects.filter(chain=None).order_by("ts")[:limit]]
+
+    # -- checkpoints and retention ---------------------------------------------------------------------------
+    def insert_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> int:
+        if not checkpoints:
+            return 0
+        wanted = {(c.chain, c.seq): c for c in checkpoints}  # a batch may repeat one
+        now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
+        try:
+            with transaction.atomic():
+                known = set(
+                    models.Checkpoint.objects.filter(
+                        chain__in={chain for chain, _ in wanted}, seq__in={seq for _, seq in wanted}
+                    ).values_list("chain", "seq")
+                )
+                fresh = [(c.chain, c.seq, c.payload.decode(), now) for key, c in wanted.items() if key not in known]
+                if fresh:
+                    with connection.cursor() as cursor:
+                        cursor.executemany(
+                            "INSERT INTO audit_checkpoints (chain, seq, payload, ingested_at) VALUES (%s, %s, %s, %s) "
+                            "ON CONFLICT (chain, seq) DO NOTHING",
+                            fresh,
+                        )
+            return len(fresh)
+        except DatabaseError as exc:
+            _reconnect_next_time()
+            raise StoreUnavailableError(f"the audit database did not take the checkpoints: {exc!r}") from exc
+
+    def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
+        rows = models.Checkpoint.objects.filter(chain=chain).order_by("seq").values_list("chain", "seq", "payload")
+        return [StoredCheckpoint(c, s, p.encode()) for c, s, p in rows]
+
+    def checkpoint_chains(self) -> list[str]:
+        return list(models.Checkpoint.objects.values_list("chain", flat=True).distinct().order_by("chain"))
+
+    def prune_chain(self, chain: str, through_seq: int) -> int:
+        # The database refuses DELETE: the guard is lifted for these three tables inside this transaction only
+        # (which takes their owner's rights on PostgreSQL; audit/triggers.py).
+        tables = ("audit_logs", "audit_log_reasons", "audit_checkpoints")
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            triggers.lifted(cursor.execute, connection.vendor, tables),
+        ):
+            cursor.execute(
+                "DELETE FROM audit_log_reasons WHERE decision_id IN "
+                "(SELECT decision_id FROM audit_logs WHERE chain = %s AND seq <= %s)",
+                [chain, through_seq],
+            )
+            cursor.execute("DELETE FROM audit_logs WHERE chain = %s AND seq <= %s", [chain, through_seq])
+            removed = cursor.rowcount
+            cursor.execute("DELETE FROM audit_checkpoints WHERE chain = %s AND seq < %s", [chain, through_seq])
+        return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
     def put_thought(self, thought: Thought) -> bool:

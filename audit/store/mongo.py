@@ -25,6 +25,7 @@ from audit.records import (
     DecisionRecord,
     Incident,
     QuarantinedEvent,
+    StoredCheckpoint,
     Thought,
     ToolCall,
     thought_from,
@@ -57,6 +58,7 @@ class MongoAuditStore:
         self._tool_calls = db["mcp_calls"]
         self._incidents = db["incidents"]
         self._quarantine = db["audit_quarantine"]
+        self._checkpoints = db["audit_checkpoints"]
 
     @classmethod
     def from_uri(cls, uri: str, timeout_s: float = 5.0) -> "MongoAuditStore":
@@ -77,6 +79,7 @@ class MongoAuditStore:
             self._decisions.create_index([("reason_codes", 1), ("ts", -1)], name="reason_ts")
             self._decisions.create_index("signal_id", name="signal_id")
             self._decisions.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
+            self._checkpoints.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
             self._thoughts.create_index("thought_id", unique=True, name="thought_id_unique")
             self._alerts.create_index([("received_at", -1), ("_id", -1)], name="received")
             self._alerts.create_index([("severity", 1), ("received_at", -1)], name="severity_received")
@@ -188,12 +191,49 @@ class MongoAuditStore:
     def chains(self) -> list[str]:
         return sorted(c for c in self._decisions.distinct("chain") if c is not None)
 
-    def chain_records(self, chain: str) -> Iterator[DecisionRecord]:
-        for document in self._decisions.find({"chain": chain}).sort([("seq", 1), ("decision_id", 1)]):
+    def chain_records(self, chain: str, after_seq: int = 0) -> Iterator[DecisionRecord]:
+        found = self._decisions.find({"chain": chain, "seq": {"$gt": after_seq}})
+        for document in found.sort([("seq", 1), ("decision_id", 1)]):
             yield _record(document)
 
     def unchained_decisions(self, limit: int = 100) -> list[DecisionRecord]:
         return [_record(d) for d in self._decisions.find({"chain": None}).sort("ts", 1).limit(limit)]
+
+    # -- checkpoints and retention ---------------------------------------------------------------------------
+    def insert_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> int:
+        if not checkpoints:
+            return 0
+        documents = [
+            {"_id": f"{c.chain}:{c.seq}", "chain": c.chain, "seq": c.seq, "payload": c.payload.decode()}
+            for c in {(c.chain, c.seq): c for c in checkpoints}.values()
+        ]
+        try:
+            result = self._checkpoints.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
+                raise StoreUnavailableError(f"MongoDB refused part of the checkpoints: {errors[:3]}") from exc
+            return int(exc.details.get("nInserted", 0))
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the checkpoints: {exc!r}") from exc
+        return len(result.inserted_ids)
+
+    def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
+        found = self._checkpoints.find({"chain": chain}).sort("seq", 1)
+        return [StoredCheckpoint(d["chain"], d["seq"], d["payload"].encode()) for d in found]
+
+    def checkpoint_chains(self) -> list[str]:
+        return sorted(c for c in self._checkpoints.distinct("chain") if c is not None)
+
+    def prune_chain(self, chain: str, through_seq: int) -> int:
+        # MongoDB has no triggers: a deployment refuses deletes to the ingest's own user by its role (find and
+        # insert only, docs/audit.md); retention runs as a user that may delete.
+        try:
+            removed = self._decisions.delete_many({"chain": chain, "seq": {"$lte": through_seq}}).deleted_count
+            self._checkpoints.delete_many({"chain": chain, "seq": {"$lt": through_seq}})
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB did not take the removal: {exc!r}") from exc
+        return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
     def put_thought(self, thought: Thought) -> bool:

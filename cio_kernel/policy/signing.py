@@ -63,9 +63,12 @@ class PolicySigner:
         return cls(Ed25519PrivateKey.from_private_bytes(raw))
 
     @classmethod
-    def load_or_create(cls, folder: Path) -> "PolicySigner":
-        """The local stack's key pair: created on first use (private key 0600), kept in `folder`."""
-        private = folder / PRIVATE_KEY_FILE
+    def load_or_create(
+        cls, folder: Path, private_file: str = PRIVATE_KEY_FILE, public_file: str = PUBLIC_KEY_FILE
+    ) -> "PolicySigner":
+        """The local stack's key pair: created on first use (private key 0600), kept in `folder`. Other key pairs
+        of the same kind (the gates' audit checkpoint key) pass their own file names."""
+        private = folder / private_file
         if private.exists():
             return cls.load(private)
         signer = cls.generate()
@@ -74,7 +77,7 @@ class PolicySigner:
         fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(base64.b64encode(raw).decode() + "\n")
-        (folder / PUBLIC_KEY_FILE).write_text(base64.b64encode(signer.public_raw).decode() + "\n")
+        (folder / public_file).write_text(base64.b64encode(signer.public_raw).decode() + "\n")
         return signer
 
 

@@ -110,6 +110,9 @@ class AuditOutbox:
         self._chain = ""
         self._chain_seq = 0
         self._chain_prev = GENESIS
+        # Heads of other chains found in replayed segments (a dead gate's spool adopted, or an older epoch of this
+        # gate's): chain -> (seq, hash) of the last event seen, for this gate to sign (audit_checkpoints.py).
+        self.replayed_heads: dict[str, tuple[int, str]] = {}
 
     @property
     def pending(self) -> int:
@@ -119,6 +122,12 @@ class AuditOutbox:
     def chain_head(self) -> tuple[str, int]:
         """This gate's audit chain and the sequence number of its latest event (0 before the first)."""
         return self._chain, self._chain_seq
+
+    @property
+    def chain_tip(self) -> tuple[str, int, str]:
+        """The chain, the sequence number of its latest spooled event and that event's link hash: what the
+        gate's signed checkpoints vouch for (gate/runtime/audit_checkpoints.py)."""
+        return self._chain, self._chain_seq, self._chain_prev
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -270,6 +279,10 @@ class AuditOutbox:
                 if link is not None and link.chain == self._chain and link.seq > self._chain_seq:
                     # Spooled after the head was last written (a crash in between): continue after it.
                     self._chain_seq, self._chain_prev = link.seq, link.hash
+                elif link is not None and link.chain != self._chain:
+                    known = self.replayed_heads.get(link.chain)
+                    if known is None or link.seq > known[0]:
+                        self.replayed_heads[link.chain] = (link.seq, link.hash)
                 header = link.header_lines() if link is not None else b""
                 self._enqueue(_Item(subject.decode(), decision_id, payload, segment, header))
                 self.counters.replayed += 1

@@ -42,6 +42,7 @@ from gate.decision.latches import applies_today
 from gate.decision.state import GateState
 from gate.runtime.alert_watch import AlertWatch
 from gate.runtime.arrival_clock import ArrivalClock
+from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
 from gate.runtime.latch_sync import LatchSync
@@ -109,6 +110,8 @@ class Gate:
         self._nc: NATS | None = None
         self._writer: NatsWriter | None = None
         self._outbox: AuditOutbox | None = None
+        self._audit_signer = load_signer(settings.audit_signing_key_file)
+        self.checkpointer: AuditCheckpointer | None = None
         self._intent_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started_monotonic = self.clock.monotonic()
@@ -140,6 +143,18 @@ class Gate:
             on_no_stream=self._recreate_audit_stream,
         )
         await self._outbox.start()
+        if self._audit_signer is not None:
+            self.checkpointer = AuditCheckpointer(
+                self._nc,
+                self._audit_signer,
+                self.settings.gate_id,
+                lambda: self._outbox.chain_tip if self._outbox is not None else ("", 0, ""),
+                self.settings.audit_checkpoint_stream,
+                self.settings.audit_checkpoint_subject_prefix,
+                self.clock.time,
+                replayed=dict(self._outbox.replayed_heads),
+            )
+            await self.checkpointer.ensure_stream()
         nc = self._nc
         # The floor on this volume first: nothing may be adopted before it is known (a notice can arrive at once).
         floor = self.policy_sync.floor
@@ -181,6 +196,7 @@ class Gate:
                     _every(lambda: self.settings.fleet_heartbeat_interval_s, self.fleet_heartbeat_step, first=0.0)
                 ),
                 asyncio.create_task(_every(lambda: self.settings.heartbeat_interval_s, self.alert_step)),
+                asyncio.create_task(_every(lambda: self.settings.audit_checkpoint_interval_s, self.checkpoint_step)),
             ]
         policy = self.policy_sync.policy
         log.info(
@@ -243,6 +259,8 @@ class Gate:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):
+            await self.checkpoint_step()  # vouch for the last events (spooled ones too: a successor replays them)
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
@@ -624,6 +642,12 @@ class Gate:
         ttl = max(3, int(self.settings.heartbeat_interval_s * 5))
         with contextlib.suppress(Exception):
             await self._redis.set(key, payload, ex=ttl)
+
+    async def checkpoint_step(self) -> bool:
+        """Sign and publish the audit chain's head when it moved (off the decision path); True when published."""
+        if self.checkpointer is None or self._nc is None or not self._nc.is_connected:
+            return False
+        return await self.checkpointer.step()
 
     async def fleet_heartbeat_step(self) -> bool:
         """Publish one fleet heartbeat on `cio.heartbeat`; False when the gate stays silent."""

@@ -75,3 +75,12 @@ def configured_store(audit_store, monkeypatch):
 
     monkeypatch.setattr(audit.store, "_store", audit_store)
     return audit_store
+
+
+@pytest.fixture
+def tamper(audit_store, request):
+    """Edits the backend under test below the store interface (tests/audit/tampering.py)."""
+    from tests.audit.tampering import Tamper
+
+    mongo_url = request.getfixturevalue("mongo_url") if audit_store.name == "mongodb" else None
+    return Tamper(audit_store, mongo_url)

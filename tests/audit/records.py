@@ -1,11 +1,16 @@
-"""Audit records as gates produce them: real audit events, linked into per-gate chains."""
+"""Audit records as gates produce them: real audit events, linked into per-gate chains, and the checkpoints a gate
+signs of them."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from audit.records import DecisionRecord
+from audit.records import DecisionRecord, StoredCheckpoint
 from cio_kernel.audit_chain import GENESIS, ChainLink
+from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.envelope import Reason
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+from tests.factories import TEST_AUDIT_SIGNER
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 STRATEGIES = ("momentum_pulse", "TA Bot Mean Reversion", "llm-swing")
@@ -59,3 +64,42 @@ def chain_of(count: int, gate_id: str = "gate-a", start: int = 0, chain: str | N
         prev = link.hash
         records.append(DecisionRecord.of(e, subject, payload, link))
     return records
+
+
+# What audit_verify trusts in these tests: the gates' public key.
+TRUST = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
+
+
+def signed(
+    record: DecisionRecord, ts: datetime | None = None, signer: PolicySigner = TEST_AUDIT_SIGNER
+) -> AuditCheckpoint:
+    """The checkpoint the record's gate signs when this record is its chain's head."""
+    assert record.chain is not None and record.seq is not None and record.hash is not None
+    when = ts or record.ts + timedelta(seconds=1)
+    return AuditCheckpoint.sign(signer, record.chain, record.seq, record.hash, record.gate_id, when)
+
+
+def stored(checkpoint: AuditCheckpoint) -> StoredCheckpoint:
+    return StoredCheckpoint.of(checkpoint)
+
+
+def relinked(records: list[DecisionRecord], prev: str, first: int | None = None) -> list[DecisionRecord]:
+    """What someone who can write the store does after changing records: number them on from `first` (default: the
+    first one's sequence number) and recompute every link, so the chain verifies on its own again."""
+    out = []
+    first = first if first is not None else records[0].seq
+    assert first is not None
+    for seq, record in enumerate(records, start=first):
+        assert record.chain is not None
+        link = ChainLink.first_after(record.chain, seq - 1, prev, record.audit_subject, record.payload)
+        prev = link.hash
+        out.append(replace(record, seq=link.seq, prev_hash=link.prev, hash=link.hash))
+    return out
+
+
+def rewritten(record: DecisionRecord, **event_changes: object) -> DecisionRecord:
+    """The record with its event changed (and every field derived from it: nothing but the link gives it away)."""
+    changed = record.event().model_copy(update=event_changes)
+    payload = changed.model_dump_json().encode()
+    subject = f"cio.audit.decision.{KINDS[changed.decision]}"
+    return DecisionRecord.of(changed, subject, payload, record.link)

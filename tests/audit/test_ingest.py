@@ -22,7 +22,7 @@ from tests.audit.ingest_helpers import (
     publish_records,
     wait_for,
 )
-from tests.audit.records import chain_of
+from tests.audit.records import TRUST, chain_of, signed
 
 # How long the store stays away in the outage tests (the minute; shorten locally with the variable).
 OUTAGE_S = float(os.environ.get("CIO_TEST_AUDIT_OUTAGE_S", "60"))
@@ -35,7 +35,8 @@ def _ids(store) -> set[str]:
 def _assert_exactly(store, records) -> None:
     assert store.count_decisions() == len(records)
     assert _ids(store) == {r.decision_id for r in records}
-    report = verify_store(store)
+    heads = {r.chain: signed(r) for r in sorted(records, key=lambda r: r.seq or 0)}  # each chain's last
+    report = verify_store(store, TRUST, heads)
     assert report.intact, report.findings[:5]
 
 

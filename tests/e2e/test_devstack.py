@@ -61,6 +61,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     mcp_tools = _mcp_tools(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
     probe = _respelling_probe(ports["--nats-port"], ports["--web-port"], tmp_path / "state")
+    verified = _audit_verify(ports["--nats-port"], tmp_path / "state")
     # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
     # supervisor starts the gate again and both recover.
     os.kill(int((tmp_path / "state" / "gate.pid").read_text()), signal.SIGTERM)
@@ -115,6 +116,8 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "audit outbox flushed" in output
     assert not any(_port_open(port) for port in ports.values())
     assert [(g["gate_id"], g["policy_version"]) for g in gates] == [("local-gate-1", 1)]
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "audit trail intact: 1 chains" in verified.stdout and " vouched for by signed checkpoints" in verified.stdout
     assert anonymous, "the local NATS runs with the shipped permissions: no identity, no connection"
     assert "propose_policy_change" in mcp_tools and "get_trading_config" in mcp_tools
     for label, (decision, codes) in probe.items():  # no respelling walks around the seeded policy
@@ -126,6 +129,22 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert probe["halted by the kill switch under another spelling"][1] == ["TRADING_HALTED"]
     assert "service identities" in output and "nats user strategy" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
+
+
+def _audit_verify(nats_port: int, state: Path) -> subprocess.CompletedProcess[str]:
+    """`manage.py audit_verify` on the running stack as an operator runs it: with the ingest's NATS identity (it may
+    read the gates' checkpoints) and the gates' public key `make up` keeps in the state folder; the demo goes on."""
+    from deploy import access
+
+    passwords = access.load_or_create_credentials(state)
+    env = {
+        **os.environ,
+        "CIO_STATE_DIR": str(state),
+        "NATS_URL": access.nats_url("audit", nats_port, passwords),
+        "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES["audit"].inbox_prefix,
+    }
+    argv = [sys.executable, "manage.py", "audit_verify", "--settle", "20"]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _mcp_tools(port: int, credentials: Path) -> list[str]:

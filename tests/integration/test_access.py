@@ -19,6 +19,7 @@ from deploy import access
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.service import Gate
+from tests.conftest import write_audit_signing_key
 from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
 
@@ -75,6 +76,7 @@ async def secured_gate(secured: Secured, tmp_path: Path) -> AsyncIterator[Gate]:
         audit_spool_dir=tmp_path / "spool",
         heartbeat_interval_s=0.2,
         policy_public_key=TEST_PUBLIC_KEY,
+        audit_signing_key_file=write_audit_signing_key(tmp_path),
     )
     gate = Gate(settings)
     await asyncio.wait_for(gate.start(), 20)
@@ -173,6 +175,26 @@ async def test_only_the_gate_and_the_ingest_touch_the_audit_stream(secured, secu
     info = await gate_js.stream_info("CIO_AUDIT")  # still there, and nothing forged in it (gates do publish events)
     assert info.state.messages == (1 if role == "gate" else 0)
     await client.close()
+
+
+@pytest.mark.parametrize("role", ["strategy", "control", "tradeengine", "canary", "audit", "gate"])
+async def test_only_gates_publish_checkpoints_and_nobody_removes_one(secured, secured_gate, role):
+    from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, checkpoint_subject
+
+    strategy = await secured.connect("strategy")
+    await request(strategy, live_intent_body())  # a decision, so the gate has a head to sign
+    await wait_until(secured_gate.checkpoint_step, what="the gate's checkpoint published under its own identity")
+    client = await secured.connect(role)
+    for operation in ("STREAM.PURGE", "STREAM.DELETE", "STREAM.MSG.DELETE"):
+        await client.publish(f"$JS.API.{operation}.{CHECKPOINT_STREAM}", b"")
+    if role != "gate":
+        await client.publish(checkpoint_subject("secured-gate.1"), b'{"forged": true}', headers={"Nats-Msg-Id": "x"})
+    await flush_ordered(client)
+    await wait_until(lambda: len(secured.violations(role)) >= 3, what="purge and deletes refused")
+    info = await (await secured.connect("gate")).jetstream().stream_info(CHECKPOINT_STREAM)
+    assert info.state.messages == 1  # the gate's one checkpoint, nothing forged, nothing removed
+    for client in secured.clients:
+        await client.close()
 
 
 async def test_the_gate_counts_the_violations_nats_reports(secured, tmp_path):
@@ -326,8 +348,10 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
     from asgiref.sync import sync_to_async
     from channels_redis.core import RedisChannelLayer
 
+    from audit.checkpoints import latest_checkpoints
     from audit.ingest import AuditIngest
     from audit.store.django_db import DjangoAuditStore
+    from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 
     control, strategy = await secured.connect("control"), await secured.connect("strategy")
     control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
@@ -344,6 +368,10 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
         while await ingest.step():
             pass
         status = await ingest.backlog_step()  # stream info, consumer info and a message read: all allowed
+        assert await secured_gate.checkpoint_step()  # the gate signs its head...
+        assert await ingest.checkpoint_step() == 1  # ...the ingest copies it into the store...
+        latest, _ = await latest_checkpoints(audit, CHECKPOINT_STREAM)  # ...and audit_verify reads it
+        assert latest[secured_gate.heartbeat().audit_chain].seq == 1
         await ingest.close()
         await audit.subscribe("cio.risk.latch")  # latch trips become incidents
         await flush_ordered(audit)
