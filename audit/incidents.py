@@ -73,9 +73,9 @@ class RejectionBurstDetector:
     def observe(self, records: Sequence[DecisionRecord]) -> list[Incident]:
         found = []
         for record in records:
-            if record.decision != "REJECTED" or not record.strategy_id:
-                continue
-            key = (record.strategy_id, int(record.ts.timestamp() // self.window_s))
+            if record.decision != "REJECTED" or not record.strategy_key:
+                continue  # by key: respelling an id neither splits a burst nor names an incident with free text
+            key = (record.strategy_key, int(record.ts.timestamp() // self.window_s))
             if key in self._reported:
                 continue
             bucket = self._counts[key]

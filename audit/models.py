@@ -42,7 +42,8 @@ class Decision(_AppendOnly):
     ts = models.DateTimeField()
     gate_id = models.CharField(max_length=200)
     subject = models.CharField(max_length=300)
-    strategy_id = models.CharField(max_length=200, null=True)
+    strategy_id = models.CharField(max_length=200, null=True)  # as the strategy spelled it
+    strategy_key = models.CharField(max_length=200, null=True)  # what the gate compared: filters group by it
     symbol = models.CharField(max_length=64, null=True)
     action = models.CharField(max_length=32, null=True)
     intent_id = models.CharField(max_length=200, null=True)
@@ -69,8 +70,8 @@ class Decision(_AppendOnly):
         ordering = ["-ts", "-decision_id"]
         indexes = [
             models.Index(fields=["-ts", "-decision_id"], name="audit_ts"),
-            models.Index(fields=["strategy_id", "-ts", "-decision_id"], name="audit_strategy_ts"),
-            models.Index(fields=["strategy_id", "symbol", "-ts", "-decision_id"], name="audit_strategy_symbol_ts"),
+            models.Index(fields=["strategy_key", "-ts", "-decision_id"], name="audit_strategy_key_ts"),
+            models.Index(fields=["strategy_key", "symbol", "-ts", "-decision_id"], name="audit_strategy_key_symbol_ts"),
             models.Index(fields=["symbol", "-ts", "-decision_id"], name="audit_symbol_ts"),
             models.Index(fields=["decision", "-ts", "-decision_id"], name="audit_decision_ts"),
             models.Index(fields=["policy_version", "-ts", "-decision_id"], name="audit_version_ts"),

@@ -11,6 +11,7 @@ def decision_summary(record: DecisionRecord) -> dict[str, Any]:
         "ts": record.ts.isoformat().replace("+00:00", "Z"),
         "gate_id": record.gate_id,
         "strategy_id": record.strategy_id,
+        "strategy_key": record.strategy_key,
         "symbol": record.symbol,
         "action": record.action,
         "signal_id": record.signal_id,

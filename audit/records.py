@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from cio_kernel.audit_chain import ChainLink
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.contracts.audit_event import AuditEvent
+from cio_kernel.contracts.identity import IdentityError, strategy_key
 
 
 class InvalidEventError(ValueError):
@@ -23,7 +24,8 @@ class DecisionRecord:
     ts: datetime
     gate_id: str
     subject: str  # the intake subject the intent arrived on
-    strategy_id: str | None
+    strategy_id: str | None  # as the strategy spelled it
+    strategy_key: str | None  # what the gate's controls compared: what filters and statistics group by
     symbol: str | None
     action: str | None
     intent_id: str | None
@@ -63,6 +65,7 @@ class DecisionRecord:
             gate_id=event.gate_id,
             subject=event.subject,
             strategy_id=event.strategy_id,
+            strategy_key=event.strategy_key or _key_of(event.strategy_id),
             symbol=event.symbol,
             action=event.action,
             intent_id=event.intent_id,
@@ -278,3 +281,11 @@ class ToolCall:
 
 
 TOOL_CALL_FIELDS = tuple(f.name for f in fields(ToolCall))
+
+
+def _key_of(strategy_id: str | None) -> str | None:
+    """The key of an event written before gates stamped one (None when the id is no strategy id)."""
+    try:
+        return strategy_key(strategy_id) if strategy_id is not None else None
+    except IdentityError:
+        return None

@@ -11,9 +11,10 @@ from audit.presentation import decision_detail
 from audit.records import DecisionRecord, Thought
 from audit.store import get_store
 from audit.store.base import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
+from cio_kernel.contracts.identity import IdentityError, strategy_key
 from policies.models import PolicyEvent, PolicyVersion
 
-FILTERS = ("strategy_id", "symbol", "decision", "reason_code", "gate_id", "trace_id", "decision_id", "signal_id")
+FILTERS = ("symbol", "decision", "reason_code", "gate_id", "trace_id", "decision_id", "signal_id")
 DECISIONS = ("APPROVED", "REJECTED", "RETRY_SAFE")
 
 
@@ -28,8 +29,15 @@ class QueryError(ValueError):
 
 def decision_query(params: Mapping[str, str]) -> DecisionQuery:
     """`?since=&until=&strategy_id=&symbol=&decision=&reason_code=&policy_version=&gate_id=&trace_id=&decision_id=
-    &signal_id=&cursor=&limit=` → a query; a clear error for anything that cannot be applied."""
+    &signal_id=&cursor=&limit=` → a query; a clear error for anything that cannot be applied. `strategy_id` (or
+    `strategy_key`) finds the strategy under every spelling it used: the store filters by its key."""
     values: dict[str, Any] = {name: params[name].strip() for name in FILTERS if params.get(name, "").strip()}
+    strategy = (params.get("strategy_id") or params.get("strategy_key") or "").strip()
+    if strategy:
+        try:
+            values["strategy_key"] = strategy_key(strategy)
+        except IdentityError as exc:
+            raise QueryError("strategy_id", str(exc)) from exc
     if "decision" in values:
         values["decision"] = values["decision"].upper()
         if values["decision"] not in DECISIONS:

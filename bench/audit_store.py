@@ -45,6 +45,7 @@ from typing import Any
 from cio_kernel.audit_chain import CHAIN_HEADER, GENESIS, HASH_HEADER, PREV_HEADER, SEQ_HEADER, chain_id, link_hash
 from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.identity import strategy_key
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAM = "CIO_AUDIT"
@@ -127,6 +128,7 @@ COLUMNS = (
     "gate_id",
     "subject",
     "strategy_id",
+    "strategy_key",
     "symbol",
     "action",
     "intent_id",
@@ -232,11 +234,12 @@ class Fleet:
         else:
             reasons = [self.reason(rng.choices(self.retry, cum_weights=self.retry_cum)[0])]
         if shed:  # shed unparsed: no intent, no policy, no state
-            strategy_id = symbol_id = side = intent_id = signal_id = None
+            strategy_id = key = symbol_id = side = intent_id = signal_id = None
             intent = policy_version = checksum = state = None
             intake = "intent.trading.unparsed"
         else:
             strategy_id, symbol_id, side = strategy, symbol, action
+            key = strategy_key(strategy)
             price = round(PRICES[symbol] * (1 + (rng.random() - 0.5) * 0.01), 6)
             signal_id = intent_id = f"sig-{rng.getrandbits(64):016x}"
             intent = {
@@ -264,6 +267,7 @@ class Fleet:
             gate_id=gate,
             subject=intake,
             strategy_id=strategy_id,
+            strategy_key=key,
             symbol=symbol_id,
             action=side,
             intent_id=intent_id,
@@ -296,6 +300,7 @@ class Fleet:
             gate,
             intake,
             strategy_id,
+            key,
             symbol_id,
             side,
             intent_id,
@@ -687,6 +692,7 @@ def _decision_row(r: Any) -> Any:
         gate_id=r.gate_id,
         subject=r.subject,
         strategy_id=r.strategy_id,
+        strategy_key=r.strategy_key,
         symbol=r.symbol,
         action=r.action,
         intent_id=r.intent_id,
@@ -797,7 +803,7 @@ def query_mix(fleet: Fleet, rng: random.Random, versions: int) -> list[tuple[str
         return rng.choice(("APPROVED", "REJECTED", "RETRY_SAFE"))
 
     def strategy_decision() -> Any:
-        return DecisionQuery(strategy_id=strategy(), decision=decision())
+        return DecisionQuery(strategy_key=strategy_key(strategy()), decision=decision())
 
     def symbol_range() -> Any:
         since, until = window(1, 24)

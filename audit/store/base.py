@@ -41,7 +41,7 @@ class DecisionQuery:
 
     since: datetime | None = None
     until: datetime | None = None
-    strategy_id: str | None = None
+    strategy_key: str | None = None  # every spelling of the strategy (`cio_kernel.contracts.identity.strategy_key`)
     symbol: str | None = None
     decision: str | None = None
     reason_code: str | None = None

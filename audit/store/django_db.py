@@ -37,7 +37,7 @@ from audit.store.base import (
 
 # Filters that match one column exactly (the rest: time range, cursor, reason code).
 _EXACT_FILTERS = (
-    "strategy_id",
+    "strategy_key",
     "symbol",
     "decision",
     "policy_version",
@@ -128,7 +128,7 @@ class DjangoAuditStore:
         # One pass over the window, grouped by all three columns; the three views are summed from it here.
         groups = (
             models.Decision.objects.filter(ts__gte=since)
-            .values_list("strategy_id", "symbol", "decision")
+            .values_list("strategy_key", "symbol", "decision")
             .annotate(n=Count("id"))
             .order_by()
         )
@@ -327,8 +327,8 @@ def _reconnect_next_time() -> None:
 
 
 _DECISION_COLUMNS = (
-    "decision_id", "ts", "gate_id", "subject", "strategy_id", "symbol", "action", "intent_id", "signal_id",
-    "decision", "reason_codes", "policy_version", "policy_checksum", "trace_id", "span_id", "latency_us",
+    "decision_id", "ts", "gate_id", "subject", "strategy_id", "strategy_key", "symbol", "action", "intent_id",
+    "signal_id", "decision", "reason_codes", "policy_version", "policy_checksum", "trace_id", "span_id", "latency_us",
     "trading_state", "snapshot_ts", "audit_subject", "payload", "chain", "seq", "prev_hash", "hash", "ingested_at",
 )  # fmt: skip
 _INSERT_DECISION = (  # built from the constant column names above only
@@ -361,8 +361,8 @@ def row_values(r: DecisionRecord, ingested_at: object) -> tuple[object, ...]:
     """The `audit_logs` row for a record, in `_DECISION_COLUMNS` order, as the database driver takes it."""
     adapt = connection.ops.adapt_datetimefield_value
     return (
-        r.decision_id, adapt(r.ts), r.gate_id, r.subject, r.strategy_id, r.symbol, r.action, r.intent_id,
-        r.signal_id, r.decision, " ".join(r.reason_codes), r.policy_version, r.policy_checksum,
+        r.decision_id, adapt(r.ts), r.gate_id, r.subject, r.strategy_id, r.strategy_key, r.symbol, r.action,
+        r.intent_id, r.signal_id, r.decision, " ".join(r.reason_codes), r.policy_version, r.policy_checksum,
         r.trace_id, r.span_id, r.latency_us, r.trading_state, adapt(r.snapshot_ts) if r.snapshot_ts else None,
         r.audit_subject, r.payload.decode(), r.chain, r.seq, r.prev_hash, r.hash, ingested_at,
     )  # fmt: skip
@@ -395,6 +395,7 @@ def _record(row: models.Decision) -> DecisionRecord:
         gate_id=row.gate_id,
         subject=row.subject,
         strategy_id=row.strategy_id,
+        strategy_key=row.strategy_key,
         symbol=row.symbol,
         action=row.action,
         intent_id=row.intent_id,

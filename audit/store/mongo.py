@@ -40,6 +40,7 @@ from audit.store.base import (
     most_frequent,
     page_of,
 )
+from cio_kernel.contracts.identity import IdentityError, strategy_key
 
 DUPLICATE_KEY = 11000
 VECTOR_INDEX = "incident_embedding"
@@ -74,7 +75,7 @@ class MongoAuditStore:
             self._decisions.create_index("decision_id", unique=True, name="decision_id_unique")
             self._decisions.create_index("trace_id", name="trace_id")
             self._decisions.create_index([("ts", -1), ("decision_id", -1)], name="ts")
-            self._decisions.create_index([("strategy_id", 1), ("ts", -1), ("decision_id", -1)], name="strategy_ts")
+            self._decisions.create_index([("strategy_key", 1), ("ts", -1), ("decision_id", -1)], name="strategy_key_ts")
             self._decisions.create_index([("symbol", 1), ("ts", -1), ("decision_id", -1)], name="symbol_ts")
             self._decisions.create_index([("reason_codes", 1), ("ts", -1)], name="reason_ts")
             self._decisions.create_index("signal_id", name="signal_id")
@@ -88,8 +89,20 @@ class MongoAuditStore:
             self._tool_calls.create_index([("user", 1), ("ts", -1)], name="user_ts")
             self._incidents.create_index([("ts", -1)], name="ts")
             self._incidents.create_index([("kind", 1), ("ts", -1)], name="kind_ts")
+            self._backfill_strategy_keys()
         except PyMongoError as exc:
             raise StoreUnavailableError(f"MongoDB could not create the audit indexes: {exc!r}") from exc
+
+    def _backfill_strategy_keys(self) -> None:
+        """Decisions stored before gates stamped `strategy_key` get the key of their `strategy_id`, as the
+        Django backend's migration 0008 does, so filters find them and `audit_verify` sees them as they were."""
+        missing = {"strategy_key": {"$exists": False}, "strategy_id": {"$ne": None}}
+        for strategy_id in self._decisions.distinct("strategy_id", missing):
+            try:
+                key = strategy_key(strategy_id)
+            except IdentityError:
+                key = None
+            self._decisions.update_many({**missing, "strategy_id": strategy_id}, {"$set": {"strategy_key": key}})
 
     # -- decisions -----------------------------------------------------------------------------------------
     def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
@@ -145,7 +158,7 @@ class MongoAuditStore:
     def find_decisions(self, query: DecisionQuery) -> DecisionPage:
         limit = max(1, min(query.limit, MAX_PAGE))
         conditions: list[dict[str, Any]] = []
-        for field in ("strategy_id", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id"):
+        for field in ("strategy_key", "symbol", "decision", "policy_version", "gate_id", "trace_id", "signal_id"):
             value = getattr(query, field)
             if value is not None:
                 conditions.append({field: value})
@@ -184,7 +197,7 @@ class MongoAuditStore:
             total=sum(by_decision.values()),
             by_decision=by_decision,
             by_reason=most_frequent({d["_id"]: d["n"] for d in reasons}, top),
-            by_strategy=busiest(counts("strategy_id", "decision"), top),
+            by_strategy=busiest(counts("strategy_key", "decision"), top),
             by_symbol=busiest(counts("symbol", "decision"), top),
         )
 
@@ -359,6 +372,7 @@ def _document(r: DecisionRecord) -> dict[str, Any]:
         "gate_id": r.gate_id,
         "subject": r.subject,
         "strategy_id": r.strategy_id,
+        "strategy_key": r.strategy_key,
         "symbol": r.symbol,
         "action": r.action,
         "intent_id": r.intent_id,
@@ -388,6 +402,7 @@ def _record(d: dict[str, Any]) -> DecisionRecord:
         gate_id=d["gate_id"],
         subject=d["subject"],
         strategy_id=d.get("strategy_id"),
+        strategy_key=d.get("strategy_key"),
         symbol=d.get("symbol"),
         action=d.get("action"),
         intent_id=d.get("intent_id"),

@@ -9,11 +9,20 @@ from cio_kernel.audit_chain import GENESIS, ChainLink
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.identity import strategy_key
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from tests.factories import TEST_AUDIT_SIGNER
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 STRATEGIES = ("momentum_pulse", "TA Bot Mean Reversion", "llm-swing")
+# How the same strategies are spelled by some of their intents: one strategy each (`strategy_key`).
+RESPELLED = ("Momentum Pulse", "ta_bot_mean_reversion", "LLM Swing")
+
+
+def strategy_of(i: int) -> str:
+    return (RESPELLED if i % 5 == 0 else STRATEGIES)[i % 3]
+
+
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 KINDS = {"APPROVED": "approved", "REJECTED": "rejected", "RETRY_SAFE": "retry_safe"}
 
@@ -31,8 +40,9 @@ def event(i: int, gate_id: str = "gate-a", **overrides: object) -> AuditEvent:
         "decision_id": f"{gate_id}-{i:05d}",
         "ts": T0 + timedelta(milliseconds=250 * i, microseconds=123),
         "gate_id": gate_id,
-        "subject": f"cio.intent.trading.{STRATEGIES[i % 3].replace(' ', '_')}",
-        "strategy_id": STRATEGIES[i % 3],
+        "subject": f"cio.intent.trading.{strategy_of(i).replace(' ', '_')}",
+        "strategy_id": strategy_of(i),
+        "strategy_key": strategy_key(strategy_of(i)),
         "symbol": SYMBOLS[i % 2],
         "action": "buy" if i % 2 else "sell",
         "intent_id": f"sig-{i}",
@@ -45,7 +55,7 @@ def event(i: int, gate_id: str = "gate-a", **overrides: object) -> AuditEvent:
         "traceparent": f"00-{i + 1:032x}-{i + 1:016x}-01",
         "latency_us": 40 + i,
         "signal_subject": "signals.trading.x" if decision == "APPROVED" else None,
-        "intent": {"signal_id": f"sig-{i}", "strategy_id": STRATEGIES[i % 3], "quantity": 0.0, "price": 6.5e4},
+        "intent": {"signal_id": f"sig-{i}", "strategy_id": strategy_of(i), "quantity": 0.0, "price": 6.5e4},
         "state": {"trading_state": "active", "snapshot_ts": (T0 - timedelta(seconds=3)).isoformat()},
     }
     fields.update(overrides)

@@ -29,13 +29,17 @@ def _walk(client, url: str) -> list[dict]:
 def test_the_list_filters_and_pages_to_exactly_the_matching_decisions(configured_store, api):
     records = chain_of(40)
     configured_store.insert_decisions(records)
-    seen = _walk(api["viewer"], "/api/audit?decision=rejected&strategy_id=momentum_pulse&limit=3")
+    # Any spelling of the strategy finds every decision of it, whichever spelling each intent used.
+    seen = _walk(api["viewer"], "/api/audit?decision=rejected&strategy_id=MOMENTUM-Pulse&limit=3")
     expected = sorted(
-        (r for r in records if r.decision == "REJECTED" and r.strategy_id == "momentum_pulse"),
+        (r for r in records if r.decision == "REJECTED" and r.strategy_key == "momentum_pulse"),
         key=lambda r: (r.ts, r.decision_id),
         reverse=True,
     )
     assert [d["decision_id"] for d in seen] == [r.decision_id for r in expected] and len(expected) > 3
+    assert {d["strategy_id"] for d in seen} == {"momentum_pulse", "Momentum Pulse"}
+    refused = api["viewer"].get("/api/audit?strategy_id=m%D0%BEmentum_pulse")  # a look-alike is no strategy id
+    assert refused.status_code == 400 and "strategy_id" in refused.json()["error"]["message"]
     by_reason = _walk(api["viewer"], "/api/audit?reason_code=ORDER_NOTIONAL_EXCEEDED&limit=500")
     assert {d["decision_id"] for d in by_reason} == {
         r.decision_id for r in records if "ORDER_NOTIONAL_EXCEEDED" in r.reason_codes
@@ -169,7 +173,11 @@ def test_kill_switch_and_rollback_become_incidents_found_again_by_similarity(con
     )
     services.rollback(v1, by=users["officer2"], reason="back to the reviewed v1")
     bursts = RejectionBurstDetector(threshold=5, window_s=60)
-    rejected = [replace(r, strategy_id="momentum_pulse") for r in chain_of(40) if r.decision == "REJECTED"]
+    rejected = [
+        replace(r, strategy_id="Momentum Pulse", strategy_key="momentum_pulse")
+        for r in chain_of(40)
+        if r.decision == "REJECTED"
+    ]
     found = bursts.observe(rejected) + bursts.observe(rejected)  # seen twice (a redelivery): one incident
     assert len(found) == 1
     for incident in found:

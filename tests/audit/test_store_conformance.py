@@ -8,6 +8,7 @@ import pytest
 from audit.embedding import cosine, embed, features
 from audit.records import Incident, QuarantinedEvent, Thought
 from audit.store.base import DecisionQuery, InvalidCursorError
+from cio_kernel.contracts.identity import strategy_key
 from tests.audit.records import T0, chain_of, signed, stored
 
 
@@ -34,7 +35,8 @@ def test_a_stored_record_reads_back_as_it_was_written(audit_store):
 @pytest.mark.parametrize(
     ("filters", "predicate"),
     [
-        ({"strategy_id": "TA Bot Mean Reversion"}, lambda r: r.strategy_id == "TA Bot Mean Reversion"),
+        # every spelling of the strategy: "TA Bot Mean Reversion" and "ta_bot_mean_reversion"
+        ({"strategy_key": "ta_bot_mean_reversion"}, lambda r: strategy_key(r.strategy_id) == "ta_bot_mean_reversion"),
         ({"symbol": "ETHUSDT"}, lambda r: r.symbol == "ETHUSDT"),
         ({"decision": "REJECTED"}, lambda r: r.decision == "REJECTED"),
         ({"reason_code": "ORDER_NOTIONAL_EXCEEDED"}, lambda r: "ORDER_NOTIONAL_EXCEEDED" in r.reason_codes),
@@ -194,8 +196,8 @@ def test_decision_statistics_count_by_decision_reason_strategy_and_symbol(audit_
     assert stats.by_reason == dict(sorted(expected_reasons.items(), key=lambda kv: (-kv[1], kv[0])))
     for name, counts in stats.by_strategy.items():
         assert counts == {
-            d: sum(1 for r in recent if r.strategy_id == name and r.decision == d)
-            for d in {r.decision for r in recent if r.strategy_id == name}
+            d: sum(1 for r in recent if strategy_key(r.strategy_id) == name and r.decision == d)
+            for d in {r.decision for r in recent if strategy_key(r.strategy_id) == name}
         }
     assert sum(sum(c.values()) for c in stats.by_symbol.values()) == 32
     busiest = sorted(stats.by_strategy, key=lambda n: (-sum(stats.by_strategy[n].values()), n))[0]

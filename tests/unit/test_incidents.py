@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from audit.incidents import LIMIT_BREACH, RejectionBurstDetector, from_latch_notice
+from cio_kernel.contracts.identity import strategy_key
 from cio_kernel.contracts.latch import LatchNotice
 from tests.audit.records import T0, chain_of
 
@@ -16,6 +17,7 @@ def _rejections(count: int, strategy: str = "momentum_pulse", start_s: float = 0
             base,
             decision_id=f"{strategy}-{start_s}-{i}",
             strategy_id=strategy,
+            strategy_key=strategy_key(strategy),
             decision="REJECTED",
             reason_codes=("CONFIDENCE_TOO_LOW",),
             ts=T0 + timedelta(seconds=start_s + i * 0.1),
@@ -36,9 +38,15 @@ def test_a_burst_is_one_incident_at_the_threshold_and_not_before():
 def test_bursts_are_per_strategy_and_per_window_with_ids_any_detector_would_give():
     one, other = RejectionBurstDetector(5, 60), RejectionBurstDetector(5, 60)
     a = one.observe(_rejections(5) + _rejections(5, "llm-swing") + _rejections(5, start_s=120))
-    assert sorted(i.strategy_id for i in a) == ["llm-swing", "momentum_pulse", "momentum_pulse"]
+    assert sorted(i.strategy_id for i in a) == ["llm_swing", "momentum_pulse", "momentum_pulse"]  # by key
     assert len({i.incident_id for i in a}) == 3
     assert {i.incident_id for i in other.observe(_rejections(5, "llm-swing"))} <= {i.incident_id for i in a}
+
+
+def test_respelling_an_id_does_not_split_a_burst():
+    detector = RejectionBurstDetector(threshold=6, window_s=60)
+    [burst] = detector.observe(_rejections(3, "LLM Swing") + _rejections(3, "llm-swing", start_s=1))
+    assert burst.strategy_id == "llm_swing" and "6 rejections of llm_swing" in burst.title
 
 
 def test_approvals_never_make_a_burst():
