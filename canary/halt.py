@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from canary.connection import connect_once
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.policy_update import PolicyUpdate
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
@@ -175,18 +175,7 @@ async def halt(
         return _failed(f"cannot load the signing key {signing_key} ({type(exc).__name__})")
     refusals = _Refusals()
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                nats_url,
-                connect_timeout=timeout_s,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,
-                inbox_prefix=inbox_prefix,
-                name="cio-break-glass",
-                error_cb=refusals.on_error,
-            ),
-            timeout_s * 2,
-        )
+        nc = await connect_once(nats_url, inbox_prefix, timeout_s, "cio-break-glass", refusals.on_error)
     except Exception as exc:
         return _failed(f"NATS unreachable ({redact_text(repr(exc))[:300]}): nothing was halted")
     try:

@@ -1,14 +1,13 @@
 """The canary's two probes: `cio.gate.ping` over NATS (the reply is the gate's latest heartbeat) and the control
 plane's `GET /api/health`. Each has a timeout and reports why it failed instead of raising."""
 
-import asyncio
 import urllib.error
 import urllib.request
 
-import nats
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
+from canary.connection import connect_once
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.redaction import redact_text
 from cio_kernel.subjects import GATE_PING
@@ -16,18 +15,7 @@ from cio_kernel.subjects import GATE_PING
 
 async def ping_gate(nats_url: str, inbox_prefix: str, timeout_s: float) -> tuple[GateHeartbeat | None, str | None]:
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                nats_url,
-                connect_timeout=timeout_s,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,
-                inbox_prefix=inbox_prefix,
-                name="cio-canary",
-                error_cb=_quiet,
-            ),
-            timeout_s * 2,
-        )
+        nc = await connect_once(nats_url, inbox_prefix, timeout_s, "cio-canary", _quiet)
     except Exception as exc:
         return None, f"NATS unreachable ({redact_text(repr(exc))})"
     try:

@@ -109,16 +109,7 @@ class MongoAuditStore:
         if not records:
             return 0
         documents = list({r.decision_id: _document(r) for r in records}.values())
-        try:
-            result = self._decisions.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
-                raise StoreUnavailableError(f"MongoDB refused part of the batch: {errors[:3]}") from exc
-            return int(exc.details.get("nInserted", 0))
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take the batch: {exc!r}") from exc
-        return len(result.inserted_ids)
+        return _insert_once(self._decisions, documents, "the batch")
 
     def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
         documents = [
@@ -220,16 +211,7 @@ class MongoAuditStore:
             {"_id": f"{c.chain}:{c.seq}", "chain": c.chain, "seq": c.seq, "payload": c.payload.decode()}
             for c in {(c.chain, c.seq): c for c in checkpoints}.values()
         ]
-        try:
-            result = self._checkpoints.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
-                raise StoreUnavailableError(f"MongoDB refused part of the checkpoints: {errors[:3]}") from exc
-            return int(exc.details.get("nInserted", 0))
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take the checkpoints: {exc!r}") from exc
-        return len(result.inserted_ids)
+        return _insert_once(self._checkpoints, documents, "the checkpoints")
 
     def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
         found = self._checkpoints.find({"chain": chain}).sort("seq", 1)
@@ -393,6 +375,21 @@ def _document(r: DecisionRecord) -> dict[str, Any]:
         "prev_hash": r.prev_hash,
         "hash": r.hash,
     }
+
+
+def _insert_once(collection: Any, documents: list[dict[str, Any]], what: str) -> int:
+    """Insert what is not there yet (by `_id`): a redelivered document is a duplicate, not an error. Returns how
+    many were new; anything else MongoDB refuses is `StoreUnavailableError` (the ingest retries the batch)."""
+    try:
+        result = collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
+            raise StoreUnavailableError(f"MongoDB refused part of {what}: {errors[:3]}") from exc
+        return int(exc.details.get("nInserted", 0))
+    except PyMongoError as exc:
+        raise StoreUnavailableError(f"MongoDB did not take {what}: {exc!r}") from exc
+    return len(result.inserted_ids)
 
 
 def _record(d: dict[str, Any]) -> DecisionRecord:

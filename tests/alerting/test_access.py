@@ -7,7 +7,7 @@ from redis.exceptions import NoPermissionError
 
 from cio_kernel.nats_flush import flush_ordered
 from tests.integration.helpers import wait_until
-from tests.integration.test_access import Secured
+from tests.secured_stack import Secured
 
 
 @pytest.fixture

@@ -11,64 +11,20 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from nats.aio.client import Client as NATS
 
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from deploy import access
-from deploy.servers import ServerProcess, free_port, nats_server, redis_server
-from tests.e2e.gate_process import GateProcess
 from tests.factories import TEST_SIGNER, live_intent_body, make_spec
 from tests.integration.helpers import activate, request, wait_until
+from tests.secured_stack import Secured
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 GATES = ("gate-a", "gate-b")
-
-
-class Secured:
-    """NATS and Valkey with the permissions of deploy/access.py, and a client per identity."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.passwords = access.load_or_create_credentials(tmp)
-        config, acl = access.write_local_servers(tmp, self.passwords, bcrypt_cost=4)
-        self.nats: ServerProcess = nats_server(free_port(), tmp / "js", tmp / "nats.log", config=config).start()
-        self.redis: ServerProcess = redis_server(free_port(), tmp / "redis", tmp / "redis.log", acl_file=acl).start()
-        self.gates: list[GateProcess] = []
-
-    def nats_url(self, role: str) -> str:
-        return access.nats_url(role, self.nats.port, self.passwords)
-
-    def redis_url(self, role: str) -> str:
-        return access.redis_url(role, self.redis.port, self.passwords)
-
-    async def connect(self, role: str) -> NATS:
-        return await nats.connect(self.nats_url(role), inbox_prefix=access.NATS_ROLES[role].inbox_prefix)
-
-    async def spawn_gate(self, gate_id: str, observer: NATS, **env: str) -> GateProcess:
-        gate = GateProcess(
-            gate_id,
-            self.nats_url("gate"),
-            self.redis_url("gate"),
-            self.tmp / "spool",
-            self.tmp / f"{gate_id}.log",
-            CIO_NATS_INBOX_PREFIX=access.NATS_ROLES["gate"].inbox_prefix,
-            CIO_POLICY_MAX_AGE_S="600",  # its copy stays usable while Valkey is stopped
-            **env,
-        )
-        self.gates.append(gate)
-        return await gate.start(observer)
-
-    def stop(self) -> None:
-        for gate in self.gates:
-            gate.kill()
-        self.redis.stop()
-        self.nats.stop()
 
 
 class Fleet:

@@ -29,7 +29,7 @@ from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.conftest import ROOT, _wait, redis_policy
 from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, live_intent_body, make_spec
-from tests.integration.test_access import Secured
+from tests.secured_stack import Secured
 
 pytestmark = pytest.mark.e2e
 

@@ -16,47 +16,12 @@ from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.policy.store import build_document, write_active_policy
 from deploy import access
-from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.service import Gate
 from tests.conftest import write_audit_signing_key
 from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
-
-
-class Secured:
-    def __init__(self, tmp: Path) -> None:
-        self.passwords = access.load_or_create_credentials(tmp)
-        config, acl = access.write_local_servers(tmp, self.passwords, bcrypt_cost=4)
-        self.nats: ServerProcess = nats_server(free_port(), tmp / "js", tmp / "nats.log", config=config).start()
-        self.redis: ServerProcess = redis_server(free_port(), tmp / "redis", tmp / "redis.log", acl_file=acl).start()
-        self.errors: dict[str, list[Exception]] = {}
-        self.clients: list = []
-
-    def nats_url(self, role: str) -> str:
-        return access.nats_url(role, self.nats.port, self.passwords)
-
-    def redis_url(self, role: str) -> str:
-        return access.redis_url(role, self.redis.port, self.passwords)
-
-    async def connect(self, role: str, label: str | None = None):
-        errors = self.errors.setdefault(label or role, [])
-
-        async def on_error(exc: Exception) -> None:
-            errors.append(exc)
-
-        client = await nats.connect(
-            self.nats_url(role), inbox_prefix=access.NATS_ROLES[role].inbox_prefix, error_cb=on_error
-        )
-        self.clients.append(client)
-        return client
-
-    def violations(self, role: str) -> list[str]:
-        return [str(e) for e in self.errors.get(role, []) if "permissions violation" in str(e).lower()]
-
-    def stop(self) -> None:
-        self.redis.stop()
-        self.nats.stop()
+from tests.secured_stack import Secured
 
 
 @pytest.fixture

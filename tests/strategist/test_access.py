@@ -24,7 +24,7 @@ from policies.strategist.tasks import run_cycle
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
-from tests.integration.test_access import Secured
+from tests.secured_stack import Secured
 from tests.strategist.conftest import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
 
