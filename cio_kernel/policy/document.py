@@ -7,18 +7,46 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier, signed_bytes
-from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules
 from cio_kernel.redis_keys import ACTIVE_POLICY_KEY
 
 __all__ = ["ACTIVE_POLICY_KEY", "PolicyDocument", "PolicySeal", "policy_checksum"]
 
 
 def policy_checksum(spec: PolicySpec) -> str:
-    """sha256 over the canonical JSON of the spec (sorted keys, sets sorted), prefixed with the algorithm.
+    """sha256 over the canonical JSON of the spec (sorted keys, sets sorted, every field at its default left out),
+    prefixed with the algorithm.
 
-    Every step runs in C or Rust (the spec dumps its sets sorted; orjson sorts the keys): a gate checks the
-    checksum of every policy it loads, and the largest policies are hundreds of kilobytes."""
-    canonical = orjson.dumps(orjson.loads(spec.model_dump_json(by_alias=True)), option=orjson.OPT_SORT_KEYS)
+    Defaults are left out so that a field added later with a default that keeps today's meaning changes no
+    policy's checksum: every stored, signed document stays valid. Every step runs in C or Rust (the spec dumps its
+    sets sorted; orjson sorts the keys): a gate checks the checksum of every policy it loads, and the largest
+    policies are hundreds of kilobytes."""
+    return _sha256(spec.model_dump_json(by_alias=True, exclude_defaults=True))
+
+
+# Until 2026-12 checksums covered every field with its default; documents signed then, whose spec leaves the fields
+# added since at their defaults, still hash to their checksum with those fields left out (`legacy_checksum`).
+_ADDED_SINCE_FULL_CHECKSUMS: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
+    ("global", GlobalRules, ("only_listed_strategies",)),
+    ("strategies", StrategyRules, ("own_identity",)),
+)
+
+
+def legacy_checksum(spec: PolicySpec) -> str | None:
+    """The checksum a document signed before checksums left defaults out carries; None when the spec sets a field
+    added since (no such spec was ever signed under that scheme, so none is accepted by it)."""
+    full = orjson.loads(spec.model_dump_json(by_alias=True))
+    for section, model, names in _ADDED_SINCE_FULL_CHECKSUMS:
+        scopes = [full[section]] if section == "global" else list(full[section].values())
+        for rules in scopes:
+            for name in names:
+                if rules.pop(name) != model.model_fields[name].default:
+                    return None
+    return _sha256(orjson.dumps(full))
+
+
+def _sha256(json_text: str | bytes) -> str:
+    canonical = orjson.dumps(orjson.loads(json_text), option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
@@ -62,7 +90,7 @@ class PolicyDocument(BaseModel):
     signed_by: str | None = None
 
     def checksum_matches(self) -> bool:
-        return policy_checksum(self.spec) == self.checksum
+        return policy_checksum(self.spec) == self.checksum or legacy_checksum(self.spec) == self.checksum
 
     def signed_message(self) -> bytes:
         return _signed_message(self.version, self.checksum, self.activated_at, self.activated_by)

@@ -85,7 +85,7 @@ def judge(active: PolicyVersion, thinking: Thinking, row: StrategistSettings) ->
         spec = apply_changes(current, thinking.changes)
     except InvalidChangeError as exc:
         return Verdict(Outcome.INVALID, None, {"schema": exc.problems})
-    if not thinking.changes or policy_checksum(spec) == active.checksum:
+    if not thinking.changes or policy_checksum(spec) == policy_checksum(current):  # (the row may hold an older scheme)
         return Verdict(Outcome.NO_CHANGE, spec, {"schema": "ok", "changed": False})
     looser = [str(x) for x in loosenings(current, spec)]
     breaches = [f"{b.scope}.{b.field}: {b.message}" for b in envelope.breaches(spec, active, row.envelope())]

@@ -7,7 +7,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cio_kernel.policy.document import policy_checksum
+from cio_kernel.policy.document import legacy_checksum, policy_checksum
 from cio_kernel.policy.spec import LimitSet, PolicySpec
 from gate.policy.resolve import resolve_limits
 from tests.property.strategies import _LIMIT_VALUES, policy_dicts, spec_of
@@ -78,8 +78,9 @@ def test_scopes_of_other_strategies_and_symbols_do_not_apply(unrelated, others):
     assert resolve_limits(spec, "s", "BTCUSDT") == base
 
 
-def _reference_checksum(spec: PolicySpec) -> str:
-    """The checksum as first defined: canonical JSON with every set sorted by a Python walk, keys sorted."""
+def _reference_checksum(spec: PolicySpec, exclude_defaults: bool = True) -> str:
+    """The checksum as defined: canonical JSON (every field at its default left out; with `exclude_defaults=False`
+    every field, as checksums were first defined) with every set sorted by a Python walk, keys sorted."""
 
     def canonical(value: object) -> object:
         if isinstance(value, dict):
@@ -89,7 +90,12 @@ def _reference_checksum(spec: PolicySpec) -> str:
             return sorted(items) if all(isinstance(v, str) for v in items) else items
         return value
 
-    dumped = orjson.dumps(canonical(spec.model_dump(mode="json", by_alias=True)), option=orjson.OPT_SORT_KEYS)
+    dumped = spec.model_dump(mode="json", by_alias=True, exclude_defaults=exclude_defaults)
+    if not exclude_defaults:  # the fields added since checksums covered defaults did not exist then
+        dumped["global"].pop("only_listed_strategies")
+        for rules in dumped["strategies"].values():
+            rules.pop("own_identity")
+    dumped = orjson.dumps(canonical(dumped), option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hashlib.sha256(dumped).hexdigest()
 
 
@@ -98,3 +104,4 @@ def _reference_checksum(spec: PolicySpec) -> str:
 def test_the_fast_checksum_is_the_checksum(policy):
     spec = spec_of(policy)
     assert policy_checksum(spec) == _reference_checksum(spec)
+    assert legacy_checksum(spec) == _reference_checksum(spec, exclude_defaults=False)
