@@ -14,6 +14,7 @@ Compatibility decisions (see docs/contracts.md):
 
 import math
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -149,7 +150,7 @@ class Intent(BaseModel):
     meta: dict[str, Any] | None = None
     timestamp: Timestamp = None
 
-    @property
+    @cached_property  # read by several controls per decision; computed once per (frozen, never copied) intent
     def strategy_key(self) -> str:
         """The key every control knows this intent's strategy by (`strategy_id` keeps the producer's spelling)."""
         return strategy_key(self.strategy_id)
