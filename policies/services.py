@@ -5,13 +5,14 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from cio_kernel.contracts.identity import IdentityError, scope_key
+from cio_kernel.contracts.identity import IdentityError, scope_key, strategy_key
 from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import policy_checksum
@@ -309,6 +310,84 @@ def seed_first_policy(*, spec: Any, by: AbstractBaseUser, rationale: str, trace_
         _failed(exc, None, by, "seed", trace_id)
         raise
     return PolicyVersion.objects.get(pk=seeded.pk) if seeded is not None else None
+
+
+def strategy_keys_of(spec: dict[str, Any]) -> dict[str, str]:
+    """{name as the stored spec spells it: its key} for every strategy whose name is not its key; `SpecInvalidError`
+    when a name is no strategy id, or two names are one strategy (a person must merge their limits)."""
+    renamed: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name in spec.get("strategies") or {}:
+        try:
+            key = strategy_key(name)
+        except IdentityError as exc:
+            raise SpecInvalidError(f"strategy {name[:60]!r}: {exc}") from exc
+        if key in seen:
+            raise SpecInvalidError(
+                f"strategies {seen[key]!r} and {name!r} are one strategy ({key!r}): merge their limits in a proposal"
+            )
+        seen[key] = name
+        if key != name:
+            renamed[name] = key
+    return renamed
+
+
+def rekey_strategies(*, by: AbstractBaseUser, trace_id: str = "") -> PolicyVersion | None:
+    """Upgrade step (`manage.py rekey_policy`): the active policy again as a new version whose strategies are
+    named by their keys (docs/policy.md, "Identities"), signed and activated like any version. Policies stored
+    before strategies were named by key no longer validate, and gates refuse them (failing closed); the renaming
+    changes no limit, so, like a rollback, it keeps the approval the spec had and one risk officer does it.
+    Returns the new version, or None when the active policy already names every strategy by its key."""
+    roles.require(by, roles.ACTIVATE, "re-key the active policy")
+
+    def work() -> PolicyVersion | None:
+        state = _read_live_or_fail("re-keying the active policy")
+        active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
+        if active is None:
+            raise InvalidTransitionError("there is no active policy to re-key")
+        renamed = strategy_keys_of(active.spec)
+        if not renamed:
+            return None
+        spec = {**active.spec, "strategies": {renamed.get(k, k): v for k, v in active.spec["strategies"].items()}}
+        try:
+            parsed = parse_spec(spec)
+        except ValidationError as exc:
+            raise SpecInvalidError("; ".join(exc.messages)) from exc
+        live_version = state.document.version if state.document is not None else _raw_version(state.raw)
+        now = timezone.now()
+        row = _create(
+            floor=live_version,
+            spec=compact_spec(parsed),
+            status=Status.APPROVED,
+            based_on=active,
+            proposer_kind=ProposerKind.HUMAN,
+            proposed_by=by,
+            proposed_at=now,
+            rationale=f"v{active.version} with its strategies named by their keys: "
+            + ", ".join(f"{old!r} → {new!r}" for old, new in renamed.items()),
+            decided_by=active.decided_by,
+            decided_at=active.decided_at,
+            decision_reason=f"approved as v{active.version}; only the strategies' names changed",
+        )
+        detail = {"rekeyed_from": active.version, "renamed": renamed}
+        _commit(row, state, by, PolicyEvent.Kind.ACTIVATED, "strategies named by their keys", trace_id, detail)
+        return row
+
+    try:
+        result = _after_commit_point(work, "re-keying the active policy", trace_id)
+    except ActivationFailedError as exc:
+        _failed(exc, None, by, "rekey", trace_id)
+        raise
+    return result
+
+
+def _raw_version(raw: bytes | None) -> int:
+    """The version a document Redis holds says it is, when this control plane cannot read it as a policy."""
+    try:
+        version = orjson.loads(raw).get("version") if raw else 0
+    except (orjson.JSONDecodeError, AttributeError):
+        return 0
+    return version if isinstance(version, int) else 0
 
 
 def rollback(to: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: str = "") -> PolicyVersion:

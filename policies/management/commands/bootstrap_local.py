@@ -67,3 +67,9 @@ class Command(BaseCommand):
         active = selectors.active_version()
         shown = f"v{active.version}" if active else "none"
         self.stdout.write(f"policy history kept ({PolicyVersion.objects.count()} versions, active {shown})")
+        if active is not None and services.strategy_keys_of(active.spec):
+            # A local state from before strategies were named by key: gates refuse that policy (fail closed).
+            # On the local stack officer1 does the upgrade step (`manage.py rekey_policy`) at once.
+            rekeyed = services.rekey_strategies(by=User.objects.get(username="officer1"))
+            if rekeyed is not None:
+                self.stdout.write(f"upgraded: v{rekeyed.version} active, {rekeyed.rationale}")
