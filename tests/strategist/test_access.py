@@ -3,7 +3,6 @@ the listener hears its inputs under its own NATS and Redis identities, a Celery 
 `celery` identity as its broker and the `strategist` identity for its keys, and neither can touch what is not
 theirs."""
 
-import asyncio
 import base64
 from datetime import UTC, datetime
 
@@ -24,6 +23,7 @@ from policies.strategist.tasks import run_cycle
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
+from tests.integration.helpers import wait_until
 from tests.secured_stack import Secured
 from tests.strategist.conftest import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
@@ -54,18 +54,16 @@ async def test_the_listener_hears_its_inputs_and_nothing_else(secured):
         body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.3}
         await marketdata.publish("cio.market.regime", orjson.dumps(body))
         await marketdata.flush()
-        for _ in range(200):
-            if listener.counters["regime"]:
-                break
-            await asyncio.sleep(0.01)  # the message crosses a real server
+        # The message crosses a real server and the listener's first Redis connection; a loaded CI box is slow.
+        try:
+            await wait_until(lambda: listener.counters["regime"], 20.0, "the listener hearing the regime update")
+        except AssertionError as exc:  # a callback that raised shows up here, not as a silent miss
+            raise AssertionError(f"{exc}; the listener's errors: {secured.errors.get('strategist')}") from None
         assert listener.counters["regime"] == 1 and [t.kind for t in requested] == ["regime_shift"]
         assert await client.hget(REGIME_KEY, "BTCUSDT") is not None
         await listener_nc.publish("signals.trading.x", b"{}")  # it may publish nothing at all
         await listener_nc.flush()
-        for _ in range(200):
-            if secured.violations("strategist"):
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: secured.violations("strategist"), 20.0, "the server logging the violation")
         assert secured.violations("strategist")
         with pytest.raises(NoPermissionError):
             await client.set(ACTIVE_POLICY_KEY, b"{}")
