@@ -138,6 +138,9 @@ CIO_ALERTING_REDIS_URL = os.environ.get("CIO_ALERTING_REDIS_URL", REDIS_URL)
 CIO_TRADEENGINE_URL = os.environ.get("CIO_TRADEENGINE_URL", "")
 CIO_TRADEENGINE_TOKEN = os.environ.get("CIO_TRADEENGINE_TOKEN", "")
 CIO_TRADEENGINE_TIMEOUT_S = float(os.environ.get("CIO_TRADEENGINE_TIMEOUT_S", "5"))
+# How long after a push with an unknown outcome the engine's unchanged value may be read as "not applied" (a push
+# still on its way must not be declared lost): well beyond the timeout.
+CIO_TRADEENGINE_SETTLE_S = float(os.environ.get("CIO_TRADEENGINE_SETTLE_S", "60"))
 
 # MCP at /mcp (docs/mcp.md): the public base URL clients reach this server at (the OAuth resource metadata names it).
 CIO_MCP_PUBLIC_URL = os.environ.get("CIO_MCP_PUBLIC_URL", "http://127.0.0.1:18000")

@@ -71,6 +71,16 @@ class FakeTradeEngine:
     overrides: dict[tuple[str | None, str | None], dict[str, Any]] = field(default_factory=dict)
     versions: dict[tuple[str | None, str | None], int] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
+    # Test knobs for what a real engine does on a bad day: `refuse_writes` answers a write with the engine's
+    # error envelope (certainly not applied); with `hold_writes` set, each write waits for `release` (the
+    # client may time out meanwhile), then is applied, or dropped if `drop_held`. `arrived` / `settled` count
+    # the writes that reached the handler / were finished.
+    refuse_writes: bool = False
+    hold_writes: bool = False
+    drop_held: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    settled: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,6 +144,20 @@ class FakeTradeEngine:
             return 200, {"success": False, "error": error}
         if body.get("validate_only"):
             return 200, {"success": True, "data": None, "metadata": {"validation": "passed"}}
+        if self.refuse_writes:
+            return 200, {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "storage is read-only"}}
+        self.arrived.release()
+        try:
+            return self._write(key, parameters)
+        finally:
+            self.settled.release()
+
+    def _write(self, key: tuple[str | None, str | None], parameters: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        symbol, side = key
+        if self.hold_writes:
+            self.release.wait()
+            if self.drop_held:
+                return 500, {"detail": "lost"}
         with self._lock:
             self.overrides.setdefault(key, {}).update(parameters)
             self.versions[key] = self.versions.get(key, 1) + 1
@@ -185,6 +209,7 @@ class FakeTradeEngine:
         return self
 
     def stop(self) -> None:
+        self.release.set()  # no handler thread is left waiting
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -366,9 +366,12 @@ def build_server() -> MCPServer:
         arguments = {"parameters": parameters, "rationale": rationale, "symbol": symbol, "side": side}
         return await run_tool("propose_trading_config_change", arguments, work)
 
-    @mcp.tool(description="Trading-configuration changes, newest first (proposed, rejected, applied, failed).")
+    @mcp.tool(description="Trading-configuration changes, newest first, by status (docs/tradeconfig.md).")
     async def list_trading_config_changes(
-        status: Literal["proposed", "rejected", "applied", "failed"] | None = None,
+        status: Literal[
+            "proposed", "rejected", "approved", "pushing", "applied", "failed", "unknown", "superseded", "stale"
+        ]
+        | None = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 20,
     ) -> dict[str, Any]:
         def work(user: Any, trace_id: str) -> Any:

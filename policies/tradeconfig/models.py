@@ -7,8 +7,17 @@ from django.db import models
 class ChangeStatus(models.TextChoices):
     PROPOSED = "proposed"
     REJECTED = "rejected"
+    APPROVED = "approved"  # approved, not pushed yet
+    PUSHING = "pushing"  # one push in flight (it holds the apply slot)
     APPLIED = "applied"  # approved and taken by the trade engine
-    FAILED = "failed"  # approved, but the trade engine did not take it (it can be applied again)
+    FAILED = "failed"  # approved, and the trade engine certainly did not take it (it can be applied again)
+    UNKNOWN = "unknown"  # the push's outcome is unknown (a timeout): it holds the slot until reconciled
+    SUPERSEDED = "superseded"  # a change proposed later for the same key was approved: never applied
+    STALE = "stale"  # the live value moved away from the one it was approved against: never applied
+
+
+# A change in one of these holds the single apply slot: nothing else is pushed until it is settled.
+HOLDS_SLOT = (ChangeStatus.PUSHING, ChangeStatus.UNKNOWN)
 
 
 class ConfigChange(models.Model):
@@ -26,6 +35,14 @@ class ConfigChange(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    expected = models.JSONField(
+        null=True, blank=True, help_text="the live values it was approved against: a push is conditional on them"
+    )
+    push_started_at = models.DateTimeField(null=True, blank=True)
+    # True while the change holds the apply slot, NULL otherwise: unique, so the database itself refuses a second
+    # holder (NULLs never collide, on SQLite and PostgreSQL alike).
+    in_flight = models.BooleanField(null=True, blank=True, unique=True, default=None)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     upstream_version = models.IntegerField(null=True, blank=True)
     upstream_error = models.TextField(blank=True)
     trace_id = models.CharField(max_length=32, blank=True)

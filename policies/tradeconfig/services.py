@@ -4,10 +4,12 @@ officer other than the proposer approves it, and only then is it pushed; a rejec
 errors as in `policies.errors`."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -23,7 +25,7 @@ from policies.errors import (
 )
 from policies.tradeconfig import upstream
 from policies.tradeconfig.contract import ConfigScope, TradingParameters
-from policies.tradeconfig.models import ChangeStatus, ConfigChange
+from policies.tradeconfig.models import HOLDS_SLOT, ChangeStatus, ConfigChange
 
 log = logging.getLogger(__name__)
 
@@ -107,40 +109,189 @@ def reject(change: ConfigChange, *, by: AbstractBaseUser, reason: str) -> Config
     return row
 
 
-def approve(change: ConfigChange, *, by: AbstractBaseUser, reason: str = "") -> ConfigChange:
-    """Approve (four eyes) and push upstream at once. A push that fails leaves the change approved but `failed`,
-    with the engine's error; `apply` pushes it again."""
+def live_values(change: ConfigChange) -> dict[str, Any]:
+    """The engine's current values of the parameters the change sets (raises `UpstreamUnavailableError`)."""
+    try:
+        live = upstream.get_config(scope_of(change.symbol, change.side)).parameters
+    except upstream.UpstreamError as exc:
+        raise UpstreamUnavailableError(f"the trade engine's live configuration cannot be read: {exc}") from exc
+    return {name: live.get(name) for name in change.parameters}
+
+
+def _same_key(a: ConfigChange, b: ConfigChange) -> bool:
+    """Two changes touch the same key: the same scope and at least one parameter in common (identities compared
+    in their canonical form, as the contract model stores them)."""
+    return a.symbol == b.symbol and a.side == b.side and bool(set(a.parameters) & set(b.parameters))
+
+
+def _newer_approved(row: ConfigChange) -> ConfigChange | None:
+    """A change proposed after `row` for the same key that a risk officer has approved: `row` is then history."""
+    later = ConfigChange.objects.filter(pk__gt=row.pk, symbol=row.symbol, side=row.side, decided_by__isnull=False)
+    later = later.exclude(status=ChangeStatus.REJECTED).order_by("pk")
+    return next((other for other in later if _same_key(row, other)), None)
+
+
+def approve(
+    change: ConfigChange, *, by: AbstractBaseUser, reason: str = "", expected_live: dict[str, Any] | None = None
+) -> ConfigChange:
+    """Approve (four eyes) against the engine's live values, then push. `expected_live` is what the approver was
+    shown (the change's `live`): if the engine has moved since, nothing is approved. The live values are kept as
+    `expected`, and every push of this change is conditional on them. Approving supersedes every change proposed
+    earlier for the same key that was not yet applied: an old approval can never be replayed over this one."""
     roles.require(by, roles.APPROVE, "approve configuration changes")
+    row = get(change.pk)
+    if row.status != ChangeStatus.PROPOSED:
+        raise InvalidTransitionError(f"change {row.pk} is {row.status}; only a proposed change can be approved")
+    if row.proposed_by_id == by.pk:
+        raise FourEyesError(f"change {row.pk} was proposed by {by}; a different risk officer must approve it")
+    live = live_values(row)  # no approval against values nobody has seen: an engine that is away approves nothing
+    if expected_live is not None and not _equal(expected_live, live):
+        raise InvalidTransitionError(
+            f"change {row.pk}: the live values moved since you saw them (now {live}); review it again"
+        )
     with transaction.atomic():
         row = ConfigChange.objects.select_for_update().get(pk=change.pk)
         if row.status != ChangeStatus.PROPOSED:
             raise InvalidTransitionError(f"change {row.pk} is {row.status}; only a proposed change can be approved")
-        if row.proposed_by_id == by.pk:
-            raise FourEyesError(f"change {row.pk} was proposed by {by}; a different risk officer must approve it")
         row.decided_by, row.decided_at, row.decision_reason = by, timezone.now(), reason
-        row.status = ChangeStatus.FAILED  # until the engine has taken it
+        row.status, row.expected = ChangeStatus.APPROVED, live
         row.save()
+        older = ConfigChange.objects.filter(
+            pk__lt=row.pk,
+            symbol=row.symbol,
+            side=row.side,
+            status__in=(ChangeStatus.PROPOSED, ChangeStatus.APPROVED, ChangeStatus.FAILED),
+        )
+        superseded = [other.pk for other in older if _same_key(row, other)]
+        ConfigChange.objects.filter(
+            pk__in=superseded, status__in=(ChangeStatus.PROPOSED, ChangeStatus.APPROVED, ChangeStatus.FAILED)
+        ).update(status=ChangeStatus.SUPERSEDED, superseded_by=row)
+    if superseded:
+        log.info("config change %s supersedes %s", row.pk, superseded)
     return apply(row, by=by)
 
 
+def _equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return set(a) == set(b) and all(a[name] == b[name] for name in a)
+
+
+def _claim(row: ConfigChange) -> bool:
+    """Take the single apply slot for `row` (status → pushing). A conditional UPDATE on the row's status, and the
+    unique `in_flight` column for the slot: two concurrent applies of the same change cannot both move it, and
+    two changes cannot both hold the slot — the database refuses the second (SQLite serialises writers;
+    PostgreSQL makes the second wait for the first's commit, then raises the unique violation)."""
+    try:
+        with transaction.atomic():
+            return bool(
+                ConfigChange.objects.filter(
+                    pk=row.pk, status__in=(ChangeStatus.APPROVED, ChangeStatus.FAILED), in_flight__isnull=True
+                ).update(status=ChangeStatus.PUSHING, in_flight=True, push_started_at=timezone.now())
+            )
+    except IntegrityError:
+        return False
+
+
+def _settle(row: ConfigChange, status: str, **fields: Any) -> ConfigChange:
+    """Leave the slot with `status` (only the holder settles: a row already settled elsewhere is left alone)."""
+    if status == ChangeStatus.APPLIED:
+        fields.setdefault("applied_at", timezone.now())
+    in_flight = True if status in HOLDS_SLOT else None
+    ConfigChange.objects.filter(pk=row.pk, status__in=HOLDS_SLOT).update(status=status, in_flight=in_flight, **fields)
+    return ConfigChange.objects.get(pk=row.pk)
+
+
+def _holder() -> ConfigChange | None:
+    return ConfigChange.objects.filter(in_flight=True).first()
+
+
 def apply(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
+    """Push an approved change, one at a time, conditional on the live values it was approved against: the live
+    values are read first; if they already are the change's, it is recorded applied without a write; if they
+    moved away from `expected`, it is `stale` and never pushed. A change a later approval superseded is never
+    pushed. A push whose outcome is unknown (a timeout after sending) is `unknown` and keeps the slot until
+    `reconcile` settles it from the engine's live values. The engine's API has no conditional write (its GET
+    answers version 1 for resolved scopes), so between our read and our write only a writer that bypasses the
+    control plane can interleave; through the control plane nothing can (the slot)."""
     roles.require(by, roles.APPROVE, "apply configuration changes")
-    row = ConfigChange.objects.get(pk=change.pk)
-    if row.status != ChangeStatus.FAILED or row.decided_by_id is None:
+    row = get(change.pk)
+    if row.status not in (ChangeStatus.APPROVED, ChangeStatus.FAILED) or row.decided_by_id is None:
         raise InvalidTransitionError(f"change {row.pk} is {row.status}; only an approved change not yet taken applies")
+    if row.expected is None:
+        raise InvalidTransitionError(f"change {row.pk} was approved without the live values; propose it again")
+    newer = _newer_approved(row)
+    if newer is not None:
+        ConfigChange.objects.filter(pk=row.pk, status__in=(ChangeStatus.APPROVED, ChangeStatus.FAILED)).update(
+            status=ChangeStatus.SUPERSEDED, superseded_by=newer
+        )
+        raise InvalidTransitionError(f"change {row.pk} is superseded by change {newer.pk}; it is never applied")
+    if not _claim(row):
+        holder = _holder()
+        if holder is not None and holder.pk != row.pk:
+            raise InvalidTransitionError(
+                f"change {holder.pk} is being pushed or its outcome is unknown ({holder.status}); "
+                "nothing else is pushed until it is settled (reconcile it)"
+            )
+        raise InvalidTransitionError(f"change {row.pk} is already being applied")
+    return _push_held(get(row.pk))
+
+
+def _push_held(row: ConfigChange) -> ConfigChange:
     scope = scope_of(row.symbol, row.side)
+    try:
+        live = live_values(row)
+    except UpstreamUnavailableError as exc:
+        _settle(row, ChangeStatus.FAILED, upstream_error=str(exc))
+        raise
+    if _equal(live, row.parameters):
+        return _settle(row, ChangeStatus.APPLIED, upstream_error="")  # the engine already has these values
+    if not _equal(live, row.expected or {}):
+        _settle(row, ChangeStatus.STALE, upstream_error=f"the live values moved since approval: {live}")
+        raise InvalidTransitionError(
+            f"change {row.pk}: the live values moved since it was approved (approved against {row.expected}, "
+            f"now {live}); it is never pushed, propose it again"
+        )
     try:
         answer = upstream.push(scope, row.parameters, f"petrosa-cio:{row.proposed_by}/{row.decided_by}", row.rationale)
     except upstream.UpstreamError as exc:
-        ConfigChange.objects.filter(pk=row.pk).update(upstream_error=str(exc))
+        if exc.outcome_unknown:
+            _settle(row, ChangeStatus.UNKNOWN, upstream_error=str(exc))
+            raise UpstreamUnavailableError(
+                f"change {row.pk}: the trade engine may or may not have taken it ({exc}); it stays unknown, and "
+                "nothing else is pushed, until it is reconciled with the engine"
+            ) from exc
+        _settle(row, ChangeStatus.FAILED, upstream_error=str(exc))
         raise UpstreamUnavailableError(
             f"change {row.pk} is approved but the trade engine did not take it: {exc}"
         ) from exc
     version = answer.version if answer is not None else None
-    ConfigChange.objects.filter(pk=row.pk).update(
-        status=ChangeStatus.APPLIED, applied_at=timezone.now(), upstream_version=version, upstream_error=""
-    )
-    return ConfigChange.objects.get(pk=row.pk)
+    return _settle(row, ChangeStatus.APPLIED, upstream_version=version, upstream_error="")
+
+
+def reconcile(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
+    """Settle a change whose push has an unknown outcome from the engine's live values: its values → `applied`;
+    the values it was approved against → not applied (`failed`, or `superseded` if a later change for the same
+    key was approved meanwhile), but only once `CIO_TRADEENGINE_SETTLE_S` has passed since the push, so a push
+    still on its way is not declared lost; anything else → `stale`. A `pushing` row is reconciled only after
+    that delay too (its process may still be waiting for the answer, or may have died)."""
+    roles.require(by, roles.APPROVE, "reconcile configuration changes")
+    row = get(change.pk)
+    if row.status not in (ChangeStatus.UNKNOWN, ChangeStatus.PUSHING):
+        raise InvalidTransitionError(f"change {row.pk} is {row.status}; only an unknown push is reconciled")
+    live = live_values(row)
+    if _equal(live, row.parameters):
+        return _settle(row, ChangeStatus.APPLIED, upstream_error="")
+    settle_after = timedelta(seconds=settings.CIO_TRADEENGINE_SETTLE_S)
+    if row.push_started_at is not None and timezone.now() - row.push_started_at < settle_after:
+        raise InvalidTransitionError(
+            f"change {row.pk} was pushed less than {settings.CIO_TRADEENGINE_SETTLE_S:g} s ago and the engine "
+            "does not show it yet; reconcile again later"
+        )
+    if not _equal(live, row.expected or {}):
+        return _settle(row, ChangeStatus.STALE, upstream_error=f"settled: the live values are neither: {live}")
+    newer = _newer_approved(row)
+    if newer is not None:
+        return _settle(row, ChangeStatus.SUPERSEDED, superseded_by=newer, upstream_error="settled: not applied")
+    return _settle(row, ChangeStatus.FAILED, upstream_error="settled: the engine did not take it")
 
 
 def as_dict(change: ConfigChange) -> dict[str, Any]:
@@ -159,6 +310,20 @@ def as_dict(change: ConfigChange) -> dict[str, Any]:
         "decided_at": change.decided_at,
         "decision_reason": change.decision_reason,
         "applied_at": change.applied_at,
+        "expected": change.expected,
+        "superseded_by": change.superseded_by_id,
+        "push_started_at": change.push_started_at,
         "upstream_version": change.upstream_version,
         "upstream_error": change.upstream_error or None,
     }
+
+
+def with_live(change: ConfigChange) -> dict[str, Any]:
+    """The change as a reviewer sees it: with the engine's live values of its parameters now (`live`), which is
+    what an approval is made against; `live` is null, with `live_error`, when the engine cannot be read."""
+    answer = as_dict(change)
+    try:
+        answer["live"], answer["live_error"] = live_values(change), None
+    except UpstreamUnavailableError as exc:
+        answer["live"], answer["live_error"] = None, str(exc)
+    return answer

@@ -1,5 +1,7 @@
 """The trade engine's configuration routes (`/api/v1/config/...`) at `CIO_TRADEENGINE_URL`, with its bearer token
-(`CIO_TRADEENGINE_TOKEN`) and a timeout. Every failure is an `UpstreamError` saying whether a retry can help."""
+(`CIO_TRADEENGINE_TOKEN`) and a timeout. Every failure is an `UpstreamError` saying whether a retry can help and
+whether the request may still have been carried out (a write that timed out after it was sent, or a 5xx: the
+engine may have applied it; only reading its live value settles that)."""
 
 from typing import Any
 
@@ -11,10 +13,17 @@ from policies.tradeconfig.contract import ConfigScope, UpstreamConfig
 
 
 class UpstreamError(Exception):
-    def __init__(self, message: str, *, retry_may_help: bool, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, retry_may_help: bool, details: Any = None, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_may_help = retry_may_help
         self.details = details
+        self.outcome_unknown = outcome_unknown
+
+
+# Failures that happen before the request has left: the engine cannot have acted on it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 def _request(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -30,11 +39,17 @@ def _request(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
             headers=headers,
             timeout=settings.CIO_TRADEENGINE_TIMEOUT_S,
         )
-    except httpx.HTTPError as exc:
+    except _NOT_SENT as exc:
         raise UpstreamError(f"the trade engine is unreachable: {type(exc).__name__}", retry_may_help=True) from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(
+            f"the trade engine did not answer: {type(exc).__name__}", retry_may_help=True, outcome_unknown=True
+        ) from exc
     if response.status_code >= 400:
         raise UpstreamError(
-            f"the trade engine answered HTTP {response.status_code}", retry_may_help=response.status_code >= 500
+            f"the trade engine answered HTTP {response.status_code}",
+            retry_may_help=response.status_code >= 500,
+            outcome_unknown=response.status_code >= 500,
         )
     try:
         answer = response.json()

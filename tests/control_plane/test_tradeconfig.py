@@ -86,15 +86,22 @@ def test_a_rejection_needs_a_reason_and_ends_the_change(api, engine):
     assert again["error"]["code"] == "INVALID_TRANSITION"
 
 
-def test_an_engine_that_is_away_at_approval_gets_the_change_later(api, engine):
+def test_an_engine_that_is_away_approves_nothing_and_a_refused_push_is_applied_later(api, engine):
     change = body(propose(api))["data"]
+    url = f"/api/config/change/{change['id']}"
     engine.stop()
-    failed = api["officer2"].post(f"/api/config/change/{change['id']}/approve", {}, format="json")
-    assert failed.status_code == 503 and body(failed)["error"]["code"] == "UPSTREAM_UNAVAILABLE"
-    stored = body(api["viewer"].get(f"/api/config/change/{change['id']}"))["data"]
-    assert stored["status"] == "failed" and "unreachable" in stored["upstream_error"]
+    away = api["officer2"].post(f"{url}/approve", {}, format="json")
+    assert away.status_code == 503 and body(away)["error"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert body(api["viewer"].get(url))["data"]["status"] == "proposed"  # no approval against unseen live values
     engine.start()
-    applied = body(api["officer2"].post(f"/api/config/change/{change['id']}/apply", {}, format="json"))["data"]
+    engine.refuse_writes = True  # the engine answers, and certainly did not take it
+    failed = api["officer2"].post(f"{url}/approve", {}, format="json")
+    assert failed.status_code == 503 and body(failed)["error"]["code"] == "UPSTREAM_UNAVAILABLE"
+    stored = body(api["viewer"].get(url))["data"]
+    assert stored["status"] == "failed" and "read-only" in stored["upstream_error"]
+    assert stored["expected"] == {"leverage": 10}  # what it was approved against
+    engine.refuse_writes = False
+    applied = body(api["officer2"].post(f"{url}/apply", {}, format="json"))["data"]
     assert applied["status"] == "applied" and engine.overrides[("BTCUSDT", "LONG")] == {"leverage": 5}
 
 

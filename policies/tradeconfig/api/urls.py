@@ -9,4 +9,9 @@ urlpatterns = [
     path("config/change/<int:change_id>/approve", views.ApproveChangeView.as_view(), name="config-change-approve"),
     path("config/change/<int:change_id>/reject", views.RejectChangeView.as_view(), name="config-change-reject"),
     path("config/change/<int:change_id>/apply", views.ApplyChangeView.as_view(), name="config-change-apply"),
+    path(
+        "config/change/<int:change_id>/reconcile",
+        views.ReconcileChangeView.as_view(),
+        name="config-change-reconcile",
+    ),
 ]

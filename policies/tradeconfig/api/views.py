@@ -30,6 +30,12 @@ class DecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
 
+class ApproveSerializer(DecisionSerializer):
+    expected_live = serializers.DictField(
+        required=False, help_text="the `live` values the approver was shown; refused if the engine has moved since"
+    )
+
+
 class ConfigView(PolicyApiView):
     @extend_schema(parameters=SCOPE_PARAMETERS, summary="The trade engine's configuration for a scope (resolved)")
     def get(self, request: Request) -> Response:
@@ -66,16 +72,22 @@ class ChangeListView(PolicyApiView):
 
 
 class ChangeDetailView(PolicyApiView):
-    @extend_schema(summary="One configuration change")
+    @extend_schema(summary="One configuration change, with the engine's live values of its parameters (`live`)")
     def get(self, request: Request, change_id: int) -> Response:
-        return Response(services.as_dict(services.get(change_id)))
+        return Response(services.with_live(services.get(change_id)))
 
 
 class ApproveChangeView(PolicyApiView):
-    @extend_schema(request=DecisionSerializer, summary="Approve (another risk officer) and push to the trade engine")
+    @extend_schema(request=ApproveSerializer, summary="Approve (another risk officer) and push to the trade engine")
     def post(self, request: Request, change_id: int) -> Response:
-        reason = self.validated(DecisionSerializer, request).get("reason", "")
-        return Response(services.as_dict(services.approve(services.get(change_id), by=request.user, reason=reason)))
+        data = self.validated(ApproveSerializer, request)
+        change = services.approve(
+            services.get(change_id),
+            by=request.user,
+            reason=data.get("reason", ""),
+            expected_live=data.get("expected_live"),
+        )
+        return Response(services.as_dict(change))
 
 
 class RejectChangeView(PolicyApiView):
@@ -86,6 +98,12 @@ class RejectChangeView(PolicyApiView):
 
 
 class ApplyChangeView(PolicyApiView):
-    @extend_schema(summary="Push an approved change the trade engine did not take, again")
+    @extend_schema(summary="Push an approved change again (only while the live values are the approved ones)")
     def post(self, request: Request, change_id: int) -> Response:
         return Response(services.as_dict(services.apply(services.get(change_id), by=request.user)))
+
+
+class ReconcileChangeView(PolicyApiView):
+    @extend_schema(summary="Settle a push with an unknown outcome from the engine's live values")
+    def post(self, request: Request, change_id: int) -> Response:
+        return Response(services.as_dict(services.reconcile(services.get(change_id), by=request.user)))
