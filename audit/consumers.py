@@ -2,13 +2,33 @@
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from audit.live_feed import GROUP
+from audit.live_feed import GROUP, MAX_IDS
+from audit.presentation import decision_summary
+from audit.store import get_store
+
+_MAX_ID_LEN = 64  # a decision id's column width: anything longer is not one
+
+
+def announced_ids(message: dict[str, Any]) -> list[str]:
+    """The decision ids a channel-layer message names, as far as they can be ids at all (at most `MAX_IDS`)."""
+    ids = message.get("ids")
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids[:MAX_IDS] if isinstance(i, str) and 0 < len(i) <= _MAX_ID_LEN]
+
+
+@database_sync_to_async
+def stored_summaries(ids: list[str]) -> list[dict[str, Any]]:
+    return [decision_summary(record) for record in get_store().get_decisions(ids)]
 
 
 class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
-    """Streams decisions as the ingest stores them, to signed-in staff only (the admin's own session)."""
+    """Streams decisions as the ingest stores them, to signed-in staff only (the admin's own session). The group
+    message only names decision ids; what the page shows is read from the audit store here, so a message planted
+    in the channel layer shows nothing the store does not hold."""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -24,4 +44,9 @@ class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     async def decisions(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "decisions", "decisions": message["decisions"]})
+        ids = announced_ids(message)
+        if not ids:
+            return
+        summaries = await stored_summaries(ids)
+        if summaries:
+            await self.send_json({"type": "decisions", "decisions": summaries})

@@ -62,10 +62,18 @@ CIO_AUDIT_RETENTION_DAYS = float(_retention_days) if _retention_days else None
 # The live audit feed's channel layer (Channels on Redis, keys `asgi*`); its own URL so it can carry its own
 # Redis identity (deploy/access.py, role `feed`).
 CIO_CHANNELS_REDIS_URL = os.environ.get("CIO_CHANNELS_REDIS_URL", REDIS_URL)
+# Each websocket waits for its messages with a blocking Redis read of `brpop_timeout` (5 s); redis-py's default
+# socket timeout is also 5 s, so an idle feed's read timed out and closed the socket after 5 s without traffic.
+# The socket timeout is kept well above the blocking read (a dead Redis is still noticed).
+CIO_CHANNELS_SOCKET_TIMEOUT_S = 30.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CIO_CHANNELS_REDIS_URL], "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            "hosts": [{"address": CIO_CHANNELS_REDIS_URL, "socket_timeout": CIO_CHANNELS_SOCKET_TIMEOUT_S}],
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 

@@ -101,6 +101,10 @@ class DjangoAuditStore:
         row = models.Decision.objects.filter(decision_id=decision_id).first()
         return _record(row) if row is not None else None
 
+    def get_decisions(self, decision_ids: Sequence[str]) -> list[DecisionRecord]:
+        rows = {row.decision_id: row for row in models.Decision.objects.filter(decision_id__in=list(decision_ids))}
+        return [_record(rows[i]) for i in dict.fromkeys(decision_ids) if i in rows]
+
     def find_decisions(self, query: DecisionQuery) -> DecisionPage:
         limit = max(1, min(query.limit, MAX_PAGE))
         rows = models.Decision.objects.all()

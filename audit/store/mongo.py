@@ -146,6 +146,10 @@ class MongoAuditStore:
         document = self._decisions.find_one({"_id": decision_id})
         return _record(document) if document else None
 
+    def get_decisions(self, decision_ids: Sequence[str]) -> list[DecisionRecord]:
+        documents = {d["_id"]: d for d in self._decisions.find({"_id": {"$in": list(decision_ids)}})}
+        return [_record(documents[i]) for i in dict.fromkeys(decision_ids) if i in documents]
+
     def find_decisions(self, query: DecisionQuery) -> DecisionPage:
         limit = max(1, min(query.limit, MAX_PAGE))
         conditions: list[dict[str, Any]] = []

@@ -1,8 +1,10 @@
-"""The live feed end to end: the ingest stores a batch and sends it through Channels' Redis layer; the web server
-(real uvicorn, the ASGI app `make up` runs) streams it over a websocket to a signed-in admin user, and refuses
-anyone else."""
+"""The live feed end to end: the ingest stores a batch and announces it through Channels' Redis layer; the web
+server (real uvicorn, the ASGI app `make up` runs) reads those decisions back from the audit store and streams
+them over a websocket to a signed-in admin user, and refuses anyone else. Whoever holds the feed's Redis
+identity can write the channel layer, but the page shows only what the store holds; an idle feed stays open."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -12,29 +14,34 @@ from pathlib import Path
 import nats
 import orjson
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
+from channels_redis.core import RedisChannelLayer
 from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audit.ingest import AuditIngest
-from audit.live_feed import publish_batch
+from audit.live_feed import GROUP, publish_batch
+from audit.presentation import decision_summary
 from audit.store.django_db import DjangoAuditStore
 from deploy.servers import free_port, wait_for_port
 from tests.audit.ingest_helpers import ROOT, create_stream, database_url, publish_records
 from tests.audit.records import chain_of
+from tests.secured_stack import Secured
 
 PUBLIC_ORIGIN = "https://cio.example.test"
+OLD_DROP_S = 5
 
 
-@pytest.fixture
-def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[int]:
+@contextlib.contextmanager
+def web_server(settings, tmp_path: Path, redis_url: str, channels_url: str) -> Iterator[int]:
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
-        "CIO_CHANNELS_REDIS_URL": redis_url,
+        "CIO_CHANNELS_REDIS_URL": channels_url,
         "CIO_STATE_DIR": str(tmp_path / "state"),
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions this process signs in must be valid there
         "CIO_TRUSTED_ORIGINS": PUBLIC_ORIGIN,  # as behind a TLS-terminating proxy
@@ -61,18 +68,28 @@ def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[
 
 
 @pytest.fixture
+def web(transactional_db, settings, redis_url: str, tmp_path: Path) -> Iterator[int]:
+    with web_server(settings, tmp_path, redis_url, redis_url) as port:
+        yield port
+
+
+@pytest.fixture
 def session_cookie(users) -> str:
     client = Client()
     client.force_login(users["viewer"])
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-@pytest.fixture
-def layer_on_test_redis(settings, redis_url: str) -> None:
+def use_layer(settings, url: str) -> None:
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
     }
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def layer_on_test_redis(settings, redis_url: str) -> None:
+    use_layer(settings, redis_url)
     yield
     channel_layers.backends.clear()
 
@@ -102,6 +119,79 @@ async def test_decisions_stream_to_the_admin_as_they_are_ingested(web, session_c
             received += message["decisions"]
     assert [d["decision_id"] for d in received] == [r.decision_id for r in records]
     assert received[1]["reason_codes"] == list(records[1].reason_codes) and received[0]["trace_id"]
+
+
+async def _feed(port: int, cookie: str):
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/ws/audit/decisions/",
+        additional_headers={"Cookie": cookie},
+        origin=f"http://127.0.0.1:{port}",
+    )
+    assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+    return ws
+
+
+async def _store(records) -> None:
+    await sync_to_async(DjangoAuditStore().insert_decisions)(records)
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    (tmp_path / "secured").mkdir()
+    stack = Secured(tmp_path / "secured")
+    yield stack
+    stack.stop()
+
+
+async def test_the_feed_identity_cannot_show_officers_a_decision_the_store_does_not_hold(
+    transactional_db, settings, secured, session_cookie, tmp_path
+):
+    """The web server and the attacker both hold only the `feed` Redis identity (as `make up` gives them)."""
+    stored, unstored = chain_of(2), chain_of(1, gate_id="forger", start=50)
+    await _store(stored)
+    feed_url = secured.redis_url("feed")
+    use_layer(settings, feed_url)  # this process plays the ingest, with the feed's identity
+    with web_server(settings, tmp_path, secured.redis_url("control"), feed_url) as port:
+        ws = await _feed(port, session_cookie)
+        try:
+            attacker = RedisChannelLayer(hosts=[feed_url])
+            forged = {**decision_summary(stored[0]), "decision": "REJECTED", "reason_codes": ["TRADING_HALTED"]}
+            fake = decision_summary(unstored[0])
+            # The old message shape (content to display), an id the store never saw, and a real id carrying
+            # forged content: each shows only what the store holds.
+            await attacker.group_send(GROUP, {"type": "decisions", "decisions": [fake, forged]})
+            await attacker.group_send(GROUP, {"type": "decisions", "ids": [unstored[0].decision_id]})
+            await attacker.group_send(
+                GROUP, {"type": "decisions", "ids": [stored[0].decision_id], "decisions": [forged]}
+            )
+            await attacker.group_send(GROUP, {"type": "decisions", "ids": ["x" * 10_000, {"nested": 1}, 7]})
+            await attacker.close_pools()
+            await publish_batch(stored[1:])  # the ingest's own announcement, last (one channel: FIFO)
+            shown = []
+            while stored[1].decision_id not in [d["decision_id"] for d in shown]:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert message["type"] == "decisions"
+                shown += message["decisions"]
+        finally:
+            await ws.close()
+            channel_layers.backends.clear()
+    assert [d["decision_id"] for d in shown] == [stored[0].decision_id, stored[1].decision_id]
+    assert shown[0] == decision_summary(stored[0])  # the store's record, not the forged content
+
+
+async def test_an_idle_feed_stays_open(web, session_cookie, layer_on_test_redis):
+    """It used to drop after 5 s without traffic: the channel layer's blocking Redis read (5 s) ran into
+    redis-py's default socket timeout (5 s) and the consumer died with a TimeoutError."""
+    records = chain_of(1)
+    await _store(records)
+    ws = await _feed(web, session_cookie)
+    try:
+        await asyncio.sleep(OLD_DROP_S * 3)  # idle, well past the old drop
+        await publish_batch(records)
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    finally:
+        await ws.close()
+    assert [d["decision_id"] for d in message["decisions"]] == [records[0].decision_id]
 
 
 async def test_the_feed_refuses_anyone_not_signed_in_or_from_another_site(web, session_cookie):
