@@ -385,15 +385,21 @@ def build_server() -> MCPServer:
 
     @mcp.tool(
         description="Approve a proposed trading-configuration change and push it to the trade engine (risk "
-        "officers only; never your own proposal)."
+        "officers only; never your own proposal). It is approved against the engine's live values, and every push "
+        "is conditional on them; pass `expected_live` (the values you reviewed) to refuse if they moved since."
     )
     async def approve_trading_config_change(
-        change_id: Annotated[int, Field(ge=1)], reason: Annotated[str, Field(max_length=10_000)] = ""
+        change_id: Annotated[int, Field(ge=1)],
+        reason: Annotated[str, Field(max_length=10_000)] = "",
+        expected_live: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         def work(user: Any, trace_id: str) -> Any:
-            change = config_services.approve(config_services.get(change_id), by=user, reason=reason)
+            change = config_services.approve(
+                config_services.get(change_id), by=user, reason=reason, expected_live=expected_live
+            )
             return _plain(config_services.as_dict(change))
 
-        return await run_tool("approve_trading_config_change", {"change_id": change_id, "reason": reason}, work)
+        arguments = {"change_id": change_id, "reason": reason, "expected_live": expected_live}
+        return await run_tool("approve_trading_config_change", arguments, work)
 
     return mcp

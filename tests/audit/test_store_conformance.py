@@ -30,6 +30,11 @@ def test_a_stored_record_reads_back_as_it_was_written(audit_store):
         assert stored.at_millisecond_precision() == original.at_millisecond_precision()
         assert stored.payload == original.payload and stored.derived_fields_match()
     assert audit_store.get_decision("no-such-decision") is None
+    # The live feed reads announced ids back in bulk: in the order asked, unknown ones left out, once each.
+    asked = [records[2].decision_id, "no-such-decision", records[0].decision_id, records[2].decision_id]
+    found = audit_store.get_decisions(asked)
+    assert [r.decision_id for r in found] == [records[2].decision_id, records[0].decision_id]
+    assert found[0].payload == records[2].payload and audit_store.get_decisions([]) == []
 
 
 @pytest.mark.parametrize(
