@@ -192,11 +192,14 @@ def _claim(row: ConfigChange) -> bool:
 
 
 def _settle(row: ConfigChange, status: str, **fields: Any) -> ConfigChange:
-    """Leave the slot with `status` (only the holder settles: a row already settled elsewhere is left alone)."""
+    """Leave the slot with `status`. Only the holder of this very push settles it (its start time is the claim's
+    token): a push reconciled meanwhile, or claimed again since, is left alone."""
     if status == ChangeStatus.APPLIED:
         fields.setdefault("applied_at", timezone.now())
     in_flight = True if status in HOLDS_SLOT else None
-    ConfigChange.objects.filter(pk=row.pk, status__in=HOLDS_SLOT).update(status=status, in_flight=in_flight, **fields)
+    ConfigChange.objects.filter(pk=row.pk, status__in=HOLDS_SLOT, push_started_at=row.push_started_at).update(
+        status=status, in_flight=in_flight, **fields
+    )
     return ConfigChange.objects.get(pk=row.pk)
 
 
@@ -228,8 +231,9 @@ def apply(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
         holder = _holder()
         if holder is not None and holder.pk != row.pk:
             raise InvalidTransitionError(
-                f"change {holder.pk} is being pushed or its outcome is unknown ({holder.status}); "
-                "nothing else is pushed until it is settled (reconcile it)"
+                f"change {row.pk} is {row.status} but not pushed: change {holder.pk} is being pushed or its outcome "
+                f"is unknown ({holder.status}); nothing else is pushed until it is settled (reconcile it), then "
+                f"apply change {row.pk}"
             )
         raise InvalidTransitionError(f"change {row.pk} is already being applied")
     return _push_held(get(row.pk))

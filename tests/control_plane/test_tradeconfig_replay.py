@@ -154,6 +154,8 @@ def test_two_concurrent_applies_push_once(api, engine):
         # Refused whether it lost at the claim or read the row after it (PostgreSQL makes it wait for the claim).
         assert loser.result().status_code == 409
         assert loser.result().json()["error"]["code"] == "INVALID_TRANSITION"
+        early = post(api, "officer1", change_id, "reconcile")  # a push in flight is not declared lost
+        assert early.status_code == 409 and status(api, change_id)["status"] == "pushing"
         engine.release.set()
         [winner] = [r for r in requests if r is not loser]
         assert winner.result(timeout=WAIT_S).json()["data"]["status"] == "applied"
