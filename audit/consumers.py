@@ -1,5 +1,7 @@
 """Websocket consumers (Django Channels)."""
 
+import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -9,6 +11,8 @@ from audit.live_feed import GROUP, MAX_IDS
 from audit.presentation import decision_summary
 from audit.store import get_store
 
+log = logging.getLogger(__name__)
+_REJOIN_S = 3600.0
 _MAX_ID_LEN = 64  # a decision id's column width: anything longer is not one
 
 
@@ -38,8 +42,22 @@ class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "group": GROUP})
+        self._renewal = asyncio.create_task(self._stay_in_group())
+
+    async def _stay_in_group(self) -> None:
+        # channels_redis forgets a group member after `group_expiry` (a day): a page left open longer would keep
+        # its socket but silently receive nothing. Re-joining well inside that keeps it following.
+        while True:
+            await asyncio.sleep(_REJOIN_S)
+            try:
+                await self.channel_layer.group_add(GROUP, self.channel_name)
+            except Exception as exc:  # Redis away: the next round tries again; the page's own socket says the rest
+                log.warning("live feed: could not renew a page's group membership: %r", exc)
 
     async def disconnect(self, code: int) -> None:
+        renewal = getattr(self, "_renewal", None)
+        if renewal is not None:
+            renewal.cancel()
         if self.channel_layer is not None:
             await self.channel_layer.group_discard(GROUP, self.channel_name)
 

@@ -171,8 +171,15 @@ def approve(
     return apply(row, by=by)
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    # JSON numbers compare by value (the engine answers 2.0 for 2), but `True == 1` must not pass for a flag.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
 def _equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return set(a) == set(b) and all(a[name] == b[name] for name in a)
+    return set(a) == set(b) and all(_same_value(a[name], b[name]) for name in a)
 
 
 def _claim(row: ConfigChange) -> bool:

@@ -17,6 +17,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels_redis.core import RedisChannelLayer
+from django.db import connection as db_connection
 from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -131,8 +132,15 @@ async def _feed(port: int, cookie: str):
     return ws
 
 
+def _insert(records) -> None:
+    try:
+        DjangoAuditStore().insert_decisions(records)
+    finally:
+        db_connection.close()  # the worker thread's own connection: nothing left open at the database's teardown
+
+
 async def _store(records) -> None:
-    await sync_to_async(DjangoAuditStore().insert_decisions)(records)
+    await sync_to_async(_insert)(records)
 
 
 @pytest.fixture
