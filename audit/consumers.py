@@ -29,10 +29,33 @@ def stored_summaries(ids: list[str]) -> list[dict[str, Any]]:
     return [decision_summary(record) for record in get_store().get_decisions(ids)]
 
 
+class _FromClient(dict[str, Any]):
+    """A message the ASGI server delivered from the page's own socket. Channel-layer messages arrive as plain
+    dicts (unpacked from Redis), so no holder of the layer can make one of these."""
+
+
+_CLIENT_EVENTS = frozenset({"websocket.connect", "websocket.receive", "websocket.disconnect"})
+_LAYER_EVENTS = frozenset({"decisions"})
+
+
 class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
     """Streams decisions as the ingest stores them, to signed-in staff only (the admin's own session). The group
     message only names decision ids; what the page shows is read from the audit store here, so a message planted
     in the channel layer shows nothing the store does not hold."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def from_client() -> _FromClient:
+            return _FromClient(await receive())
+
+        await super().__call__(scope, from_client, send)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels dispatches the layer's messages and the socket's alike, by their `type`, to any method of that
+        name (`send.json`, `websocket.disconnect`, `close`…), and an unknown type kills the consumer: from the
+        layer only `decisions` is taken, and socket events only from the socket; the rest is ignored."""
+        allowed = _CLIENT_EVENTS if isinstance(message, _FromClient) else _LAYER_EVENTS
+        if message.get("type") in allowed:
+            await super().dispatch(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -173,6 +173,11 @@ async def test_the_feed_identity_cannot_show_officers_a_decision_the_store_does_
                 GROUP, {"type": "decisions", "ids": [stored[0].decision_id], "decisions": [forged]}
             )
             await attacker.group_send(GROUP, {"type": "decisions", "ids": ["x" * 10_000, {"nested": 1}, 7]})
+            # Channels would call any consumer method named by `type`: say it to the page, or close it.
+            await attacker.group_send(GROUP, {"type": "send.json", "decisions": [fake]})
+            await attacker.group_send(GROUP, {"type": "websocket.receive", "text": "{}"})
+            await attacker.group_send(GROUP, {"type": "no.such.handler"})
+            await attacker.group_send(GROUP, {"type": "websocket.disconnect", "code": 1000})
             await attacker.close_pools()
             await publish_batch(stored[1:])  # the ingest's own announcement, last (one channel: FIFO)
             shown = []
