@@ -224,6 +224,8 @@ def apply(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
     control plane can interleave; through the control plane nothing can (the slot)."""
     roles.require(by, roles.APPROVE, "apply configuration changes")
     row = get(change.pk)
+    if row.status == ChangeStatus.UNKNOWN:
+        raise InvalidTransitionError(f"change {row.pk}'s last push has an unknown outcome: reconcile it first")
     if row.status not in (ChangeStatus.APPROVED, ChangeStatus.FAILED) or row.decided_by_id is None:
         raise InvalidTransitionError(f"change {row.pk} is {row.status}; only an approved change not yet taken applies")
     if row.expected is None:
@@ -279,14 +281,30 @@ def _push_held(row: ConfigChange) -> ConfigChange:
 
 
 def reconcile(change: ConfigChange, *, by: AbstractBaseUser) -> ConfigChange:
-    """Settle a change whose push has an unknown outcome from the engine's live values: its values → `applied`;
-    the values it was approved against → not applied (`failed`, or `superseded` if a later change for the same
-    key was approved meanwhile), but only once `CIO_TRADEENGINE_SETTLE_S` has passed since the push, so a push
-    still on its way is not declared lost; anything else → `stale`. A `pushing` row is reconciled only after
-    that delay too (its process may still be waiting for the answer, or may have died)."""
+    """A risk officer settles a change whose push has an unknown outcome (`_settle_from_engine`)."""
     roles.require(by, roles.APPROVE, "reconcile configuration changes")
-    row = get(change.pk)
-    if row.status not in (ChangeStatus.UNKNOWN, ChangeStatus.PUSHING):
+    return _settle_from_engine(get(change.pk))
+
+
+def settle_pending() -> list[ConfigChange]:
+    """The unattended pass (`manage.py reconcile_policies`): settle every push with an unknown outcome that the
+    engine's live values can settle now; the rest wait for the next pass. It only reads the engine, never pushes."""
+    settled = []
+    for row in ConfigChange.objects.filter(status__in=HOLDS_SLOT).order_by("pk"):
+        try:
+            settled.append(_settle_from_engine(row))
+        except (InvalidTransitionError, UpstreamUnavailableError) as exc:
+            log.info("config change %s not settled yet: %s", row.pk, exc)
+    return settled
+
+
+def _settle_from_engine(row: ConfigChange) -> ConfigChange:
+    """Settle from the engine's live values: the change's values → `applied`; the values it was approved against →
+    not applied (`failed`, or `superseded` if a later change for the same key was approved meanwhile), but only
+    once `CIO_TRADEENGINE_SETTLE_S` has passed since the push, so a push still on its way is not declared lost;
+    anything else → `stale`. A `pushing` row is settled as not applied only after that delay too (its process
+    may still be waiting for the answer, or may have died)."""
+    if row.status not in HOLDS_SLOT:
         raise InvalidTransitionError(f"change {row.pk} is {row.status}; only an unknown push is reconciled")
     live = live_values(row)
     if _equal(live, row.parameters):

@@ -6,8 +6,10 @@ one push is ever in flight — two real concurrent requests, on SQLite and on Po
 
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from deploy.fake_tradeengine import FakeTradeEngine
@@ -117,6 +119,21 @@ def test_a_timeout_is_unknown_until_reconciled_and_blocks_other_pushes(api, engi
     engine.hold_writes = False
     assert post(api, "officer1", other, "apply").json()["data"]["status"] == "applied"  # the slot is free again
     assert engine.resolved("ETHUSDT", None)["leverage"] == 4
+
+
+def test_the_unattended_reconcile_pass_settles_an_unknown_push(api, engine, settings, stack):
+    settings.CIO_TRADEENGINE_TIMEOUT_S = 0.5
+    change_id = propose(api, 3)
+    engine.hold_writes = True
+    assert post(api, "officer2", change_id, "approve").status_code == 503
+    out = StringIO()
+    call_command("reconcile_policies", stdout=out)  # as `make up` runs it: too early to say, left unknown
+    assert status(api, change_id)["status"] == "unknown"
+    engine.release.set()
+    assert engine.settled.acquire(timeout=WAIT_S)
+    call_command("reconcile_policies", stdout=out)
+    assert status(api, change_id)["status"] == "applied"
+    assert f"configuration change {change_id} settled as applied" in out.getvalue()
 
 
 def test_a_lost_push_settles_as_not_applied_after_the_settle_delay(api, engine, settings):

@@ -1,6 +1,7 @@
 """Keep the database and Redis in agreement: write trading states that reached the gates by notice while Redis
-was away, and adopt into the database whatever version Redis runs. `--watch N` repeats every N seconds (as
-`make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage)."""
+was away, and adopt into the database whatever version Redis runs. Also settle trade-engine configuration
+pushes whose outcome is unknown from the engine's live values (docs/tradeconfig.md). `--watch N` repeats every
+N seconds (as `make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage)."""
 
 import logging
 import time
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from policies import live, services
+from policies.tradeconfig import services as config_services
 
 log = logging.getLogger(__name__)
 
@@ -37,4 +39,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"reconcile: v{policy.version} written to Redis (a trading state sent while Redis was away)"
             )
+        for change in config_services.settle_pending():
+            self.stdout.write(f"reconcile: configuration change {change.pk} settled as {change.status}")
         return False
