@@ -192,6 +192,12 @@ class AuditStore(Protocol):
         """Newest first; with `since`, only alerts received at or after it."""
         ...
 
+    def escalation_candidates(self, since: datetime, rounds: int) -> list[AlertRecord]:
+        """Critical alerts received at or after `since` that are originals (not repeats), unacknowledged and
+        escalated fewer than `rounds` times: oldest first, every one of them. Selected directly, so no number of
+        repeats or newer alerts can push one out (issue 17)."""
+        ...
+
     def add_alert_event(self, event: AlertEvent) -> bool:
         """Append what happened to an alert (a delivery attempt, an acknowledgement, an escalation), once per
         `event_id`."""
