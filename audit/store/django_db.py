@@ -278,14 +278,29 @@ class DjangoAuditStore:
         return AlertRecord(**row) if row is not None else None
 
     def recent_alerts(
-        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+        self,
+        limit: int = 100,
+        severity: str | None = None,
+        since: datetime | None = None,
+        originals_only: bool = False,
     ) -> list[AlertRecord]:
         rows = models.Alert.objects.order_by("-received_at", "-alert_id")
+        if originals_only:
+            rows = rows.filter(duplicate_of__isnull=True)
         if severity is not None:
             rows = rows.filter(severity=severity)
         if since is not None:
             rows = rows.filter(received_at__gte=since)
         return [AlertRecord(**row) for row in rows.values(*ALERT_FIELDS)[:limit]]
+
+    def repeat_counts(self, alert_ids: Sequence[str]) -> dict[str, int]:
+        rows = (
+            models.Alert.objects.filter(duplicate_of__in=list(alert_ids))
+            .order_by()
+            .values("duplicate_of")
+            .annotate(n=Count("alert_id"))
+        )
+        return {row["duplicate_of"]: row["n"] for row in rows}
 
     def escalation_candidates(self, since: datetime, rounds: int) -> list[AlertRecord]:
         events = models.AlertEvent.objects.filter(alert_id=OuterRef("alert_id"))

@@ -306,15 +306,26 @@ class MongoAuditStore:
         return _alert(document) if document is not None else None
 
     def recent_alerts(
-        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+        self,
+        limit: int = 100,
+        severity: str | None = None,
+        since: datetime | None = None,
+        originals_only: bool = False,
     ) -> list[AlertRecord]:
         query: dict[str, Any] = {}
+        if originals_only:
+            query["duplicate_of"] = None
         if severity is not None:
             query["severity"] = severity
         if since is not None:
             query["received_at"] = {"$gte": since}
         found = self._alerts.find(query).sort([("received_at", -1), ("_id", -1)]).limit(limit)
         return [_alert(d) for d in found]
+
+    def repeat_counts(self, alert_ids: Sequence[str]) -> dict[str, int]:
+        match = {"$match": {"duplicate_of": {"$in": list(alert_ids)}}}
+        group = {"$group": {"_id": "$duplicate_of", "n": {"$sum": 1}}}
+        return {d["_id"]: d["n"] for d in self._alerts.aggregate([match, group])}
 
     def escalation_candidates(self, since: datetime, rounds: int) -> list[AlertRecord]:
         # Originals only, oldest first, in batches: repeats are never read, so they cannot crowd one out.

@@ -329,6 +329,13 @@ def test_escalation_candidates_are_the_unacknowledged_critical_originals_however
     assert audit_store.escalation_candidates(real.received_at + timedelta(seconds=1), rounds=3) == [
         audit_store.get_alert("al-3")
     ]
+    # What people read is selected the same way: the originals, with their repeats counted.
+    assert [a.alert_id for a in audit_store.recent_alerts(limit=3, originals_only=True)] == [
+        "al-4",
+        "al-3",
+        "al-2",
+    ]
+    assert audit_store.repeat_counts(["al-1", "al-2", "al-3"]) == {"al-3": 600}
 
 
 def test_tool_calls_are_kept_once_newest_first(audit_store):
