@@ -26,7 +26,7 @@ from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Severity, alert_subject
 from cio_kernel.nats_flush import flush_ordered
 from tests.audit.ingest_helpers import wait_for
-from tests.celery_processes import celery_env, start_worker
+from tests.celery_processes import celery_env, start_beat, start_worker
 from tests.factories import TEST_SIGNER
 from tests.integration.helpers import wait_until
 from tests.secured_stack import Secured
@@ -244,3 +244,46 @@ async def test_a_flood_of_critical_repeats_does_not_push_a_real_alert_out_of_the
     assert await sync_to_async(escalation.sweep)(now=now) == 2  # the real alert and the flood's first
     rounds = await sync_to_async(events_of)(real.alert_id, "escalated")
     assert [e.detail["round"] for e in rounds] == [1]
+
+
+def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(
+    secured, celery_broker, worker_settings, smtp, tmp_path
+):
+    """The `celery` identity lost pub/sub and the pidbox keys: beat still sends the sweep, a worker still runs it
+    and delivers the escalation round (the sweep's own dispatch and nonces)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from audit.records import AlertRecord
+
+    t0 = datetime.now(UTC) - timedelta(minutes=15)  # round 1 due (after 10), round 2 not before 20
+    get_store().insert_alert(AlertRecord("crit-old", t0, "critical", GATE, NO_POLICY, {}, None, t0))
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(task="alerting.escalate").update(interval=every_second, enabled=True)
+    PeriodicTask.objects.exclude(task="alerting.escalate").update(enabled=False)
+    broker_url = secured.redis_url("celery")
+    env = celery_env(
+        worker_settings,
+        broker_url,
+        tmp_path,
+        CIO_STRATEGIST_REDIS_URL=secured.redis_url("strategist"),
+        CIO_SMTP_HOST="127.0.0.1",
+        CIO_SMTP_PORT=str(smtp.port),
+        CIO_ALERT_EMAIL_TO="oncall@example.test",
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    beat = None
+    try:
+        beat = start_beat(env, tmp_path / "beat.log", tmp_path)
+        wait_for(
+            lambda: any(e.outcome == "delivered" for e in events_of("crit-old", DELIVERY)),
+            60,
+            "the escalation round delivered",
+        )
+    finally:
+        if beat is not None:
+            beat.stop()
+        worker.stop()
+    [round_] = events_of("crit-old", "escalated")
+    assert round_.detail == {"round": 1}
+    assert f"[CRITICAL] {NO_POLICY} ({GATE})" in smtp.subjects()
+    assert "NOPERM" not in worker.log() and "NOPERM" not in beat.log()
