@@ -8,6 +8,7 @@ holds (NATS and Valkey started with the shipped permissions), against the real b
 
 import base64
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
 
 import pytest
 import redis as sync_redis
@@ -246,20 +247,23 @@ async def test_a_flood_of_critical_repeats_does_not_push_a_real_alert_out_of_the
     assert [e.detail["round"] for e in rounds] == [1]
 
 
-def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(
-    secured, celery_broker, worker_settings, smtp, tmp_path
-):
+def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(secured, worker_settings, smtp, tmp_path):
     """The `celery` identity lost pub/sub and the pidbox keys: beat still sends the sweep, a worker still runs it
     and delivers the escalation round (the sweep's own dispatch and nonces)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     from audit.records import AlertRecord
 
+    schedule = import_module("audit.alerting.migrations.0001_escalation_schedule").NAME
+
     t0 = datetime.now(UTC) - timedelta(minutes=15)  # round 1 due (after 10), round 2 not before 20
     get_store().insert_alert(AlertRecord("crit-old", t0, "critical", GATE, NO_POLICY, {}, None, t0))
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.filter(task="alerting.escalate").update(interval=every_second, enabled=True)
     PeriodicTask.objects.exclude(task="alerting.escalate").update(enabled=False)
+    PeriodicTask.objects.update_or_create(  # the row the migration made, when this test runs first
+        name=schedule,
+        defaults={"task": "alerting.escalate", "interval": every_second, "kwargs": "{}", "enabled": True},
+    )
     broker_url = secured.redis_url("celery")
     env = celery_env(
         worker_settings,
