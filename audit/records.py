@@ -246,6 +246,12 @@ class AlertRecord:
 DELIVERY = "delivery"  # one attempt on one channel: `outcome` delivered | retrying | failed | dead_letter | skipped
 ACKNOWLEDGED = "acknowledged"  # a person acknowledged it (`detail.by`)
 ESCALATED = "escalated"  # a critical alert nobody acknowledged was sent again (`detail.round`)
+# The bridge (or the escalation sweep) queued a delivery: `channel`, `detail.round` and the SHA-256 of the nonce the
+# task must echo. Only a task carrying that nonce may deliver; the broker never sees this record.
+DISPATCHED = "dispatched"
+# A delivery task the store has no dispatch for (forged, replayed against another round or channel, mangled): not
+# delivered. Its own kind, so it never shows as a channel's outcome.
+REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)

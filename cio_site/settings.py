@@ -99,6 +99,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING (the redacting formatter) stays in charge
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# No remote control: the worker delivers alerts, and the broker's credentials alone must not be able to tell it to
+# stop consuming `alerts` (`cancel_consumer`), shut down or revoke tasks (issue 17). Nothing here uses it; the
+# broker's Redis identity no longer reaches the control channels either (deploy/access.py).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

@@ -206,16 +206,18 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"resetkeys %R~policy:active ~strategist:* resetchannels -@all "
             f"+get +set +del +hget +hset +hgetall +incrby +expire +pexpire +pttl +eval +evalsha {_CONNECTION}",
         ),
-        # Celery's broker (kombu's Redis transport): its queues, bindings, unacknowledged messages and the
-        # workers' control channels; nothing of the policy's, the gates' or the Strategist's.
+        # Celery's broker (kombu's Redis transport): its queues, bindings and unacknowledged messages; nothing of
+        # the policy's, the gates' or the Strategist's. No pub/sub and no pidbox reply queues: workers run without
+        # remote control, events or gossip, so there is no control channel to reach (issue 17).
         RedisRole(
             "celery",
-            "resetkeys ~celery* ~alerts* ~_kombu.* ~unacked* ~*.reply.celery.pidbox resetchannels &* -@all "
-            f"+@read +@write +@list +@set +@sortedset +@hash +@string +@keyspace +@pubsub +@scripting "
-            f"+time -@dangerous {_TRANSACTIONS} {_CONNECTION}",
+            "resetkeys ~celery* ~alerts* ~_kombu.* ~unacked* resetchannels -@all "
+            f"+@read +@write +@list +@set +@sortedset +@hash +@string +@keyspace +@scripting "
+            f"+time -@dangerous -@pubsub {_TRANSACTIONS} {_CONNECTION}",
         ),
-        # The alerting bridge's deduplication windows.
-        RedisRole("alerting", f"resetkeys ~alerting:* resetchannels -@all +get +set {_CONNECTION}"),
+        # The alerting bridge's deduplication windows: it reads a window's expiry too, to tell its own (signed,
+        # expiring within the window) from anything planted there (audit/alerting/dedup.py).
+        RedisRole("alerting", f"resetkeys ~alerting:* resetchannels -@all +get +set +pttl {_CONNECTION}"),
         # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
         # its own keys only, the data commands and scripts it runs, nothing administrative.
         RedisRole(

@@ -23,7 +23,8 @@ from deploy.servers import die_with_parent, nats_server_binary, valkey_server_bi
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Celery worker: threads (a cycle and the alert deliveries share it; each delivery has its own timeout), both
-# queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them).
+# queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them); remote
+# control is off in the settings (the broker's identity must not be able to stop alert delivery, issue 17).
 WORKER_ARGS = [
     "worker",
     "-P",

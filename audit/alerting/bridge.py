@@ -4,30 +4,46 @@ handed to every channel as its own Celery task.
 Alerts matter most when things are broken, so nothing here waits on a part that may be down: the store's
 failure does not stop delivery, and a **critical** alert that no channel has delivered within
 `CIO_ALERT_DIRECT_EMAIL_AFTER_S` (the broker refused it, no worker is running, every worker is stuck) is emailed
-by the bridge itself, straight through SMTP. Tested with the Celery worker stopped."""
+by the bridge itself, straight through SMTP. Tested with the Celery worker stopped.
+
+No credential but the bridge's own decides that an alert is a repeat (audit/alerting/dedup.py), and only a
+delivery that the bridge's dispatch produced counts for the fallback: the broker can drop or forge tasks, and a
+dropped one still ends in the direct email (audit/alerting/dispatch.py). Issue 17."""
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from audit.alerting import dedup
 from audit.alerting.channels import email
+from audit.alerting.dedup import Deduplicator, Verdict
 from audit.alerting.delivery import DELIVERED, record_event
-from audit.records import DELIVERY, AlertEvent, AlertRecord
+from audit.alerting.dispatch import DispatchNotRecordedError
+from audit.records import DELIVERY, DISPATCHED, AlertEvent, AlertRecord
 from audit.store import AuditStore
+from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Alert, Severity
 from cio_kernel.subjects import ALERTS
 
 log = logging.getLogger(__name__)
 QUEUE = "cio-alerting"
 DIRECT = "email_direct"
+SOURCE = "alerting-bridge"
+TAMPER_ALERT_EVERY_S = 60.0
+
+
+def genuinely_delivered(events: list[AlertEvent]) -> bool:
+    """A channel delivered it for one of its own dispatches (not merely: some record says `delivered`)."""
+    dispatches = {e.event_id for e in events if e.kind == DISPATCHED}
+    return any(e.kind == DELIVERY and e.outcome == DELIVERED and e.detail.get("dispatch") in dispatches for e in events)
 
 
 class AlertBridge:
@@ -40,14 +56,15 @@ class AlertBridge:
         dedup_window_s: float,
         direct_after_s: float,
         send_direct: Callable[[Alert], None] = email.send,
+        dedup_secret: str | bytes | None = None,
     ) -> None:
         self._store = store
-        self._redis = redis
+        self._dedup = Deduplicator(redis, dedup_secret or settings.SECRET_KEY, dedup_window_s)
         self._dispatch = dispatch
-        self._dedup_window_s = dedup_window_s
         self._direct_after_s = direct_after_s
         self._send_direct = send_direct
         self._watchdogs: dict[asyncio.Task[None], Alert] = {}
+        self._tamper_alerted_at: float | None = None
         self.counters: Counter[str] = Counter()
 
     async def subscribe(self, nc: NATS) -> None:
@@ -62,20 +79,37 @@ class AlertBridge:
             return
         await self.handle(alert)
 
-    async def handle(self, alert: Alert) -> str:
-        """Keep, deduplicate, dispatch; returns what became of it: `dispatched`, `duplicate` or `direct`."""
+    async def handle(self, alert: Alert, *, deduplicate: bool = True) -> str:
+        """Keep, deduplicate, dispatch; returns what became of it: `dispatched`, `duplicate`, `direct` or
+        `undelivered`."""
         self.counters["received"] += 1
-        try:
-            first = await dedup.first_of(self._redis, alert, self._dedup_window_s)
-        except Exception as exc:  # Redis away: deliver rather than risk swallowing an alert
-            log.warning("alert %s: deduplication unavailable (%r); delivering", alert.alert_id, exc)
-            first = None
-        await self._keep(alert, first)
+        verdict = Verdict(None)
+        if deduplicate:
+            try:
+                verdict = await self._dedup.first_of(alert)
+            except Exception as exc:  # Redis away: deliver rather than risk swallowing an alert
+                log.warning("alert %s: deduplication unavailable (%r); delivering", alert.alert_id, exc)
+        first = verdict.first
+        kept = await self._keep(alert, first)
         if first is not None and first != alert.alert_id:
             self.counters["duplicates"] += 1
             return "duplicate"
         try:
+            return await self._deliver(alert, kept)
+        finally:
+            if verdict.tampered is not None:
+                await self._report_tampering(alert, verdict.tampered)
+
+    async def _deliver(self, alert: Alert, kept: bool) -> str:
+        if not kept:  # the workers deliver only what the store holds: this one leaves from here, whatever its severity
+            await self._direct(alert, "the audit store did not keep it")
+            return "direct"
+        try:
             await asyncio.to_thread(self._dispatch, alert)
+        except DispatchNotRecordedError as exc:
+            self.counters["dispatch_failed"] += 1
+            await self._direct(alert, f"the audit store did not take its dispatch: {exc}")
+            return "direct"
         except Exception as exc:
             self.counters["dispatch_failed"] += 1
             log.error("alert %s: the broker did not take its deliveries (%r)", alert.alert_id, exc)
@@ -90,7 +124,24 @@ class AlertBridge:
             task.add_done_callback(lambda done: self._watchdogs.pop(done, None))
         return "dispatched"
 
-    async def _keep(self, alert: Alert, duplicate_of: str | None) -> None:
+    async def _report_tampering(self, alert: Alert, why: str) -> None:
+        """Someone wrote a deduplication key that is not a window of ours: a critical alert of our own, at most one
+        a minute per bridge (never deduplicated, so a planted key cannot hold it back either)."""
+        self.counters["dedup_tampered"] += 1
+        log.error("alert %s: its deduplication key held something the bridge did not write (%s)", alert.alert_id, why)
+        now = time.monotonic()
+        if self._tamper_alerted_at is not None and now - self._tamper_alerted_at < TAMPER_ALERT_EVERY_S:
+            return
+        self._tamper_alerted_at = now
+        report = make_alert(
+            Severity.CRITICAL,
+            SOURCE,
+            "alert deduplication key tampered with",
+            {"why": why, "alert_id": alert.alert_id, "severity": alert.severity.value, "source": alert.source},
+        )
+        await self.handle(report, deduplicate=False)
+
+    async def _keep(self, alert: Alert, duplicate_of: str | None) -> bool:
         record = AlertRecord(
             alert_id=alert.alert_id,
             ts=alert.ts,
@@ -106,13 +157,15 @@ class AlertBridge:
             await asyncio.to_thread(self._store.insert_alert, record)
         except Exception as exc:
             log.warning("alert %s not kept in the audit store (%r); delivering it anyway", alert.alert_id, exc)
+            return False
+        return True
 
     async def _watch(self, alert: Alert, after_s: float) -> None:
         """Critical: if no channel has delivered it in time, email it from here."""
         await asyncio.sleep(after_s)
         try:
             events = await asyncio.to_thread(self._store.alert_events, [alert.alert_id])
-            delivered = any(e.kind == DELIVERY and e.outcome == DELIVERED for e in events)
+            delivered = genuinely_delivered(events)
         except Exception:
             delivered = False  # cannot tell: sending twice beats not sending
         if not delivered:

@@ -2,8 +2,14 @@
 
 Every attempt appends an event to the audit store (`delivered`, `retrying`, `failed`, `dead_letter` or `skipped`)
 with a deterministic id, so a task Celery delivers twice records once. Recording is best effort: an alert must
-leave the building even when the audit store is away, so a failure to record is logged, never raised."""
+leave the building even when the audit store is away, so a failure to record is logged, never raised.
 
+A task from the broker is only a request: `deliver_dispatched` sends nothing unless the store holds the dispatch
+it claims (same alert, channel, round and nonce), and then sends the alert as the store kept it, never anything
+from the message. Anything else is refused and recorded as `refused` (audit/alerting/dispatch.py)."""
+
+import hashlib
+import hmac
 import logging
 import time
 from dataclasses import replace
@@ -14,7 +20,8 @@ from django.conf import settings
 
 from audit.alerting.channels import CHANNELS
 from audit.alerting.channels.base import DeliveryError, NotConfiguredError
-from audit.records import DELIVERY, AlertEvent, AlertRecord
+from audit.alerting.dispatch import dispatch_event_id, nonce_digest
+from audit.records import DELIVERY, DISPATCHED, REFUSED, AlertEvent, AlertRecord
 from audit.store import get_store
 from cio_kernel.contracts.alert import Alert
 from cio_kernel.redaction import process_scrubber
@@ -43,7 +50,7 @@ def record_event(event: AlertEvent) -> None:
         log.warning("alert %s: could not record %s on %s (%r)", event.alert_id, event.outcome, event.channel, exc)
 
 
-def deliver(alert: Alert, channel: str, attempt: int, round_: int = 0) -> str:
+def deliver(alert: Alert, channel: str, attempt: int, round_: int = 0, dispatch_id: str | None = None) -> str:
     """Send `alert` on `channel` once. Returns the final outcome, or raises `RetryLaterError` for a transient
     failure with attempts left (`CIO_ALERT_MAX_ATTEMPTS`); the last transient failure is a dead letter."""
     started = time.monotonic()
@@ -71,7 +78,7 @@ def deliver(alert: Alert, channel: str, attempt: int, round_: int = 0) -> str:
             channel=channel,
             attempt=attempt,
             outcome=outcome,
-            detail={**detail, "round": round_},
+            detail={**detail, "round": round_, **({"dispatch": dispatch_id} if dispatch_id else {})},
         )
     )
     level = logging.INFO if outcome in (DELIVERED, SKIPPED) else logging.WARNING
@@ -79,6 +86,54 @@ def deliver(alert: Alert, channel: str, attempt: int, round_: int = 0) -> str:
     if outcome == RETRYING:
         raise RetryLaterError(backoff_s(attempt), detail["error"])
     return outcome
+
+
+def _refuse(alert_id: str, channel: str, round_: Any, nonce: str, why: str) -> str:
+    # Deterministic per claim, so a forged task replayed a thousand times is one record.
+    claim = hashlib.sha256(f"{alert_id}\x00{channel}\x00{round_}\x00{nonce}".encode()).hexdigest()
+    log.warning("refused a delivery task for alert %.64s on %.40s: %s", alert_id, channel, why)
+    record_event(
+        AlertEvent(
+            f"refused:{claim[:48]}",
+            alert_id[:64],
+            datetime.now(UTC),
+            REFUSED,
+            channel[:40] or None,
+            0,
+            REFUSED,
+            {"why": why, "round": round_ if isinstance(round_, int) else None},
+        )
+    )
+    return REFUSED
+
+
+def deliver_dispatched(alert_id: Any, channel: Any, round_: Any, nonce: Any, attempt: int) -> str:
+    """A delivery task as the broker handed it over: delivered only when it is the bridge's own dispatch."""
+    if isinstance(alert_id, dict):  # the shape before issue 17 (the whole alert in the message): named, refused
+        alert_id, nonce = alert_id.get("alert_id"), None
+    alert_id, channel = str(alert_id), str(channel)
+    if not (isinstance(round_, int) and isinstance(nonce, str) and channel in CHANNELS and 0 < len(alert_id) <= 64):
+        return _refuse(alert_id, channel, round_, repr(nonce)[:80], "not a delivery task of this version")
+    store = get_store()
+    digest = nonce_digest(nonce)
+    try:
+        dispatched = [
+            e
+            for e in store.alert_events([alert_id])
+            if e.kind == DISPATCHED
+            and e.channel == channel
+            and e.detail.get("round") == round_
+            and hmac.compare_digest(str(e.detail.get("nonce_sha256", "")), digest)
+        ]
+        record = store.get_alert(alert_id) if dispatched else None
+    except Exception as exc:  # cannot tell whether it is genuine: wait for the store (a critical one has its fallback)
+        log.warning("alert %.64s on %s: the audit store cannot confirm the dispatch (%r)", alert_id, channel, exc)
+        if attempt < settings.CIO_ALERT_MAX_ATTEMPTS:
+            raise RetryLaterError(backoff_s(attempt), "the audit store is unavailable") from exc
+        return DEAD_LETTER
+    if record is None:
+        return _refuse(alert_id, channel, round_, nonce, "no dispatch of this alert, channel and round has that nonce")
+    return deliver(alert_of(record), channel, attempt, round_, dispatch_event_id(digest))
 
 
 def alert_of(record: AlertRecord) -> Alert:
@@ -91,7 +146,3 @@ def alert_of(record: AlertRecord) -> Alert:
         detail=record.detail,
         trace_id=record.trace_id,
     )
-
-
-def as_task_argument(alert: Alert) -> dict[str, Any]:
-    return alert.model_dump(mode="json")

@@ -35,8 +35,8 @@ def sweep(now: datetime | None = None) -> int:
     every = timedelta(seconds=settings.CIO_ALERT_ESCALATE_AFTER_S)
     rounds = settings.CIO_ALERT_ESCALATIONS
     store = get_store()
-    recent = store.recent_alerts(limit=500, severity="critical", since=now - every * (rounds + 2))
-    alerts = [a for a in recent if a.duplicate_of is None]
+    # Originals, unacknowledged, with rounds left: selected directly, so a flood of repeats cannot push one out.
+    alerts = store.escalation_candidates(since=now - every * (rounds + 2), rounds=rounds)
     events: dict[str, list[AlertEvent]] = {}
     for event in store.alert_events([a.alert_id for a in alerts]):
         events.setdefault(event.alert_id, []).append(event)

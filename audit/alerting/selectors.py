@@ -33,12 +33,11 @@ class AlertView:
 
 def recent(limit: int = 100, severity: str | None = None) -> list[AlertView]:
     store = get_store()
-    alerts = store.recent_alerts(limit=limit * 5, severity=severity)
-    firsts = [a for a in alerts if a.duplicate_of is None][:limit]
+    # Originals selected directly: however many repeats arrive, they cannot push an original off the page.
+    firsts = store.recent_alerts(limit=limit, severity=severity, originals_only=True)
     views = {a.alert_id: AlertView(a) for a in firsts}
-    for alert in alerts:
-        if alert.duplicate_of in views:
-            views[alert.duplicate_of].repeats += 1
+    for alert_id, repeats in store.repeat_counts(list(views)).items():
+        views[alert_id].repeats = repeats
     for event in store.alert_events(list(views)):
         views[event.alert_id].events.append(event)
     return list(views.values())

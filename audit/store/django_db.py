@@ -6,13 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from audit import models, triggers
 from audit.embedding import cosine
 from audit.records import (
+    ACKNOWLEDGED,
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    ESCALATED,
     TOOL_CALL_FIELDS,
     AlertEvent,
     AlertRecord,
@@ -279,14 +282,43 @@ class DjangoAuditStore:
         return AlertRecord(**row) if row is not None else None
 
     def recent_alerts(
-        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+        self,
+        limit: int = 100,
+        severity: str | None = None,
+        since: datetime | None = None,
+        originals_only: bool = False,
     ) -> list[AlertRecord]:
         rows = models.Alert.objects.order_by("-received_at", "-alert_id")
+        if originals_only:
+            rows = rows.filter(duplicate_of__isnull=True)
         if severity is not None:
             rows = rows.filter(severity=severity)
         if since is not None:
             rows = rows.filter(received_at__gte=since)
         return [AlertRecord(**row) for row in rows.values(*ALERT_FIELDS)[:limit]]
+
+    def repeat_counts(self, alert_ids: Sequence[str]) -> dict[str, int]:
+        rows = (
+            models.Alert.objects.filter(duplicate_of__in=list(alert_ids))
+            .order_by()
+            .values("duplicate_of")
+            .annotate(n=Count("alert_id"))
+        )
+        return {row["duplicate_of"]: row["n"] for row in rows}
+
+    def escalation_candidates(self, since: datetime, rounds: int) -> list[AlertRecord]:
+        events = models.AlertEvent.objects.filter(alert_id=OuterRef("alert_id"))
+        escalated = (
+            events.filter(kind=ESCALATED).order_by().values("alert_id").annotate(n=Count("event_id")).values("n")
+        )
+        rows = (
+            models.Alert.objects.filter(severity="critical", duplicate_of__isnull=True, received_at__gte=since)
+            .exclude(Exists(events.filter(kind=ACKNOWLEDGED)))
+            .annotate(done=Coalesce(Subquery(escalated), 0))
+            .filter(done__lt=rounds)
+            .order_by("received_at", "alert_id")
+        )
+        return [AlertRecord(**row) for row in rows.values(*ALERT_FIELDS)]
 
     def add_alert_event(self, event: AlertEvent) -> bool:
         return self._insert_once(models.AlertEvent, asdict(event), "the alert event")

@@ -17,8 +17,10 @@ from pymongo.write_concern import WriteConcern
 
 from audit.embedding import cosine
 from audit.records import (
+    ACKNOWLEDGED,
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    ESCALATED,
     TOOL_CALL_FIELDS,
     AlertEvent,
     AlertRecord,
@@ -308,15 +310,52 @@ class MongoAuditStore:
         return _alert(document) if document is not None else None
 
     def recent_alerts(
-        self, limit: int = 100, severity: str | None = None, since: datetime | None = None
+        self,
+        limit: int = 100,
+        severity: str | None = None,
+        since: datetime | None = None,
+        originals_only: bool = False,
     ) -> list[AlertRecord]:
         query: dict[str, Any] = {}
+        if originals_only:
+            query["duplicate_of"] = None
         if severity is not None:
             query["severity"] = severity
         if since is not None:
             query["received_at"] = {"$gte": since}
         found = self._alerts.find(query).sort([("received_at", -1), ("_id", -1)]).limit(limit)
         return [_alert(d) for d in found]
+
+    def repeat_counts(self, alert_ids: Sequence[str]) -> dict[str, int]:
+        match = {"$match": {"duplicate_of": {"$in": list(alert_ids)}}}
+        group = {"$group": {"_id": "$duplicate_of", "n": {"$sum": 1}}}
+        return {d["_id"]: d["n"] for d in self._alerts.aggregate([match, group])}
+
+    def escalation_candidates(self, since: datetime, rounds: int) -> list[AlertRecord]:
+        # Originals only, oldest first, in batches: repeats are never read, so they cannot crowd one out.
+        query = {"severity": "critical", "duplicate_of": None, "received_at": {"$gte": since}}
+        found = self._alerts.find(query).sort([("received_at", 1), ("_id", 1)]).batch_size(500)
+        due: list[AlertRecord] = []
+        batch: list[AlertRecord] = []
+
+        def settle() -> None:
+            done: dict[str, int] = {}
+            acknowledged: set[str] = set()
+            ids = [a.alert_id for a in batch]
+            for e in self._alert_events.find({"alert_id": {"$in": ids}, "kind": {"$in": [ACKNOWLEDGED, ESCALATED]}}):
+                if e["kind"] == ACKNOWLEDGED:
+                    acknowledged.add(e["alert_id"])
+                else:
+                    done[e["alert_id"]] = done.get(e["alert_id"], 0) + 1
+            due.extend(a for a in batch if a.alert_id not in acknowledged and done.get(a.alert_id, 0) < rounds)
+            batch.clear()
+
+        for document in found:
+            batch.append(_alert(document))
+            if len(batch) == 500:
+                settle()
+        settle()
+        return due
 
     def add_alert_event(self, event: AlertEvent) -> bool:
         return self._insert_once(self._alert_events, event.event_id, asdict(event), "the alert event")

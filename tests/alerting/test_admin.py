@@ -42,3 +42,15 @@ def test_an_officer_acknowledges_and_a_viewer_cannot(browser, stored_alert):
     assert "officer2" in page and "HTTP 503" in page and 'value="Acknowledge"' not in page
     [ack] = [e for e in get_store().alert_events([stored_alert]) if e.kind == "acknowledged"]
     assert ack.detail == {"by": "officer2", "note": "restarting Redis"}
+
+
+def test_a_flood_of_repeats_does_not_push_the_original_off_the_list(browser, stored_alert):
+    """Issue 17: the list used to read the newest 500 records and drop repeats afterwards."""
+    now = datetime.now(UTC)
+    store = get_store()
+    for i in range(600):
+        first = None if i == 0 else "flood-0"
+        store.insert_alert(AlertRecord(f"flood-{i}", now, "critical", "gate:g1", "noise", {}, None, now, first))
+    page = browser("viewer").get("/admin/audit/alert/").content.decode()
+    assert "gate lost Redis" in page and "<td>1</td>" in page  # the original, still with its one repeat
+    assert page.count("noise") == 1 and "<td>599</td>" in page  # the flood is one line with its count

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from audit.alerting import escalation
 from audit.alerting.bridge import AlertBridge
 from audit.alerting.dispatch import dispatch
-from audit.records import AlertRecord
+from audit.records import DELIVERY, DISPATCHED, AlertRecord
 from audit.store import get_store
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Severity, alert_subject
@@ -62,7 +62,7 @@ async def bridge(nc, redis_url):
 def outcomes(alert_id: str) -> dict[str, str]:
     latest = {}
     for event in get_store().alert_events([alert_id]):
-        if event.channel:
+        if event.kind == DELIVERY:
             latest[event.channel] = event.outcome
     return latest
 
@@ -100,7 +100,7 @@ async def test_every_channel_delivers_and_one_failing_does_not_stop_the_others(
     }
     assert "[CRITICAL] gate lost Redis (gate:g1)" in smtp.subjects()
     events = await sync_to_async(get_store().alert_events)([second.alert_id])
-    attempts = [e for e in events if e.channel == "grafana"]
+    attempts = [e for e in events if e.channel == "grafana" and e.kind == DELIVERY]
     assert [(e.attempt, e.outcome) for e in attempts] == [(1, "retrying"), (2, "dead_letter")]
 
 
@@ -166,5 +166,10 @@ def test_an_unacknowledged_critical_alert_is_sent_again_until_acknowledged(chann
     assert escalation.sweep(now=t0 + timedelta(minutes=12)) == 0  # round 2 waits its own interval
     escalation.acknowledge("crit-1", "officer2", "on it")
     assert escalation.sweep(now=t0 + timedelta(minutes=25)) == 0
-    kinds = [e.kind for e in store.alert_events(["crit-1"])]
-    assert kinds == ["escalated", "acknowledged"]
+    events = store.alert_events(["crit-1"])
+    assert [e.kind for e in events if e.kind != DISPATCHED] == ["escalated", "acknowledged"]
+    assert sorted(e.channel for e in events if e.kind == DISPATCHED and e.detail["round"] == 1) == [
+        "email",
+        "grafana",
+        "otel",
+    ]  # each queued delivery has its dispatch record, which the worker checks before sending

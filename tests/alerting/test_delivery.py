@@ -1,10 +1,18 @@
 """One delivery attempt at a time, recorded in the audit store: delivered, retried with backoff, refused for
 good, dead after the last attempt, skipped where a channel is not configured."""
 
+import base64
+import json
+from datetime import UTC, datetime
+
 import pytest
+import redis
 
 from audit.alerting import delivery
+from audit.alerting.bridge import genuinely_delivered
 from audit.alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED, RetryLaterError
+from audit.alerting.dispatch import dispatch
+from audit.records import REFUSED, AlertRecord
 from audit.store import get_store
 from tests.alerting.test_channels import alert
 
@@ -62,3 +70,37 @@ def test_a_second_delivery_of_the_same_attempt_records_once(channels, smtp):
     delivery.deliver(sent, "email", 1)
     delivery.deliver(sent, "email", 1)  # Celery delivered the task twice (acks late, a worker restart)
     assert outcomes(sent.alert_id) == [("email", 1, DELIVERED)]
+
+
+def test_only_a_task_of_the_dispatchers_own_delivers_and_it_sends_what_the_store_kept(channels, smtp, broker):
+    """Issue 17: the broker's identity can read and add tasks. A task carries ids and a nonce; the worker delivers
+    only one matching a dispatch record, with the stored text; anything else is refused and recorded."""
+    sent = alert()
+    now = datetime.now(UTC)
+    get_store().insert_alert(
+        AlertRecord(sent.alert_id, sent.ts, "critical", sent.source, sent.title, sent.detail, sent.trace_id, now)
+    )
+    assert dispatch(sent, only=["email"]) == ["email"]
+    queue = redis.Redis.from_url(broker)
+    [message] = queue.lrange("alerts", 0, -1)  # what the broker's identity sees: ids and the nonce, no text
+    queue.close()
+    args = json.loads(base64.b64decode(json.loads(message)["body"]))[0]
+    assert args[:3] == [sent.alert_id, "email", 0] and len(args) == 4
+    nonce = args[3]
+    assert nonce not in json.dumps([e.detail for e in get_store().alert_events([sent.alert_id])])  # hash only
+
+    forged = [
+        (sent.alert_id, "email", 0, "a-guess"),
+        (sent.alert_id, "grafana", 0, nonce),  # another channel
+        (sent.alert_id, "email", 1, nonce),  # another round
+        ({**sent.model_dump(mode="json"), "title": "all clear"}, "email", 0, None),  # the old shape, own text
+    ]
+    for args in forged:
+        assert delivery.deliver_dispatched(*args, attempt=1) == REFUSED
+    assert smtp.subjects() == []
+    assert not genuinely_delivered(get_store().alert_events([sent.alert_id]))
+    assert delivery.deliver_dispatched(sent.alert_id, "email", 0, nonce, attempt=1) == DELIVERED
+    assert smtp.subjects() == ["[CRITICAL] gate lost Redis (gate:g1)"]
+    events = get_store().alert_events([sent.alert_id])
+    assert genuinely_delivered(events)
+    assert len([e for e in events if e.kind == REFUSED]) == 4

@@ -315,6 +315,34 @@ def test_alerts_and_what_happened_to_them_are_kept_once_and_in_order(audit_store
     assert {e.event_id for e in audit_store.alert_events(["al-1", "al-2"])} == {"ev-1", "ev-2", "ev-3"}
 
 
+def test_escalation_candidates_are_the_unacknowledged_critical_originals_however_many_repeats_follow(audit_store):
+    """Issue 17: 500 critical repeats used to push an earlier real alert out of the sweep (newest 500, then
+    filtered). The store now selects the originals with rounds left directly, oldest first."""
+    from audit.records import ACKNOWLEDGED, ESCALATED, AlertEvent
+
+    real, acked, done, warning = _alert(1), _alert(2), _alert(3), _alert(4, "warning")
+    for alert in (real, acked, done, warning):
+        audit_store.insert_alert(alert)
+    for i in range(600):  # the flood: repeats of a newer critical alert
+        audit_store.insert_alert(_alert(10 + i, duplicate_of="al-3"))
+    audit_store.add_alert_event(AlertEvent("ack", "al-2", T0, ACKNOWLEDGED, detail={"by": "officer2"}))
+    for r in (1, 2):
+        audit_store.add_alert_event(AlertEvent(f"esc-{r}", "al-3", T0, ESCALATED, detail={"round": r}))
+    audit_store.add_alert_event(AlertEvent("esc-1-of-1", "al-1", T0, ESCALATED, detail={"round": 1}))
+    assert [a.alert_id for a in audit_store.escalation_candidates(T0, rounds=2)] == ["al-1"]
+    assert [a.alert_id for a in audit_store.escalation_candidates(T0, rounds=3)] == ["al-1", "al-3"]
+    assert audit_store.escalation_candidates(real.received_at + timedelta(seconds=1), rounds=3) == [
+        audit_store.get_alert("al-3")
+    ]
+    # What people read is selected the same way: the originals, with their repeats counted.
+    assert [a.alert_id for a in audit_store.recent_alerts(limit=3, originals_only=True)] == [
+        "al-4",
+        "al-3",
+        "al-2",
+    ]
+    assert audit_store.repeat_counts(["al-1", "al-2", "al-3"]) == {"al-3": 600}
+
+
 def test_tool_calls_are_kept_once_newest_first(audit_store):
     from audit.records import ToolCall
 
