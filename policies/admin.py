@@ -123,7 +123,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         active = active_version()
         extra = {
             "active_policy": active,
-            "gates": gate_heartbeats(),
+            "gates": (beats := gate_heartbeats()).live,
+            "unverified_gates": beats.unverified,
             "trading_state_url": reverse("admin:policies_trading_state"),
             "latches_url": reverse("admin:policies_latches"),
         }

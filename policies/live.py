@@ -23,9 +23,9 @@ from pydantic import ValidationError
 
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Severity, alert_subject
-from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.heartbeats import GateBeats
 from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
@@ -93,6 +93,11 @@ def policy_signer() -> PolicySigner:
 
 def policy_verifier() -> PolicyVerifier:
     return PolicyVerifier([policy_signer().public_raw])
+
+
+def gate_verifier() -> PolicyVerifier | None:
+    """The gates' public key(s) (their audit key: heartbeats, latch trips, checkpoints); None when none is set."""
+    return PolicyVerifier.from_config(settings.CIO_AUDIT_PUBLIC_KEY, settings.CIO_AUDIT_PUBLIC_KEY_FILE)
 
 
 # -- the active policy ----------------------------------------------------------------------------------------------
@@ -208,11 +213,14 @@ def raise_alert(severity: Severity, title: str, detail: dict[str, object]) -> st
 
 
 # -- heartbeats and latches -----------------------------------------------------------------------------------------
-def read_gate_heartbeats() -> list[GateHeartbeat]:
-    async def work() -> list[GateHeartbeat]:
+def read_gate_heartbeats() -> GateBeats:
+    """The gates' heartbeats in Redis, judged (cio_kernel.heartbeats): verified live gates, and the rest."""
+    verifier = gate_verifier()
+
+    async def work() -> GateBeats:
         redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            return await read_heartbeats(redis)
+            return await read_heartbeats(redis, verifier)
         finally:
             await redis.aclose()
 

@@ -51,6 +51,13 @@ class GateHeartbeat(BaseModel):
     # The highest version this gate knows the control plane activated, with the control plane's signature: a gate
     # that starts with no floor of its own learns it from its peers' heartbeats (docs/policy.md, "No rollback").
     policy_floor: PolicySeal | None = None
+    # How long the gate keeps this body in Redis (`gate:heartbeat:<gate_id>`); signed, so a reader bounds the
+    # key's time to live and the beat's age by what the gate said (cio_kernel.heartbeats).
+    ttl_s: float | None = None
+    # The gate's Ed25519 signature over every other field (cio_kernel.heartbeat_seal, the gates' audit key): a
+    # heartbeat read from Redis proves a gate made it. Both null from a gate without the key ("unverified").
+    key_id: str | None = None
+    signature: str | None = None
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -21,7 +21,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
-from cio_kernel import subjects
+from cio_kernel import heartbeat_seal, subjects
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_stream import audit_stream_config
 from cio_kernel.contracts.alert import Severity
@@ -518,7 +518,7 @@ class Gate:
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply and self._healthy():
             assert self._nc is not None
-            await self._nc.publish(msg.reply, self.heartbeat().model_dump_json().encode())
+            await self._nc.publish(msg.reply, self._sealed(self.heartbeat()))
 
     async def _on_nats_error(self, exc: Exception) -> None:
         # nats-py reports a refused publish or subscribe here, asynchronously; the call itself returned normally.
@@ -615,7 +615,16 @@ class Gate:
             audit_seq=chain_seq,
             heartbeat_timeout_s=self.settings.bot_heartbeat_timeout_s,
             policy_floor=self.policy_sync.floor.seal,
+            ttl_s=self._heartbeat_ttl_s(),
         )
+
+    def _heartbeat_ttl_s(self) -> int:
+        return max(3, int(self.settings.heartbeat_interval_s * 5))
+
+    def _sealed(self, beat: GateHeartbeat) -> bytes:
+        """The beat's wire bytes, signed with the gates' audit key when this gate has it (off the decision path:
+        once a second, and on a ping)."""
+        return heartbeat_seal.seal(beat.model_dump(mode="json"), self._audit_signer)
 
     def fleet_heartbeat(self) -> FleetHeartbeat:
         beat = self.heartbeat()
@@ -630,7 +639,7 @@ class Gate:
     async def heartbeat_step(self) -> bool:
         """Publish one heartbeat on `cio.gate.heartbeat` and store it in Redis; False when a stuck or
         disconnected gate stays silent."""
-        payload = self.heartbeat().model_dump_json().encode()
+        payload = self._sealed(self.heartbeat())
         published = await self._beat(subjects.GATE_HEARTBEAT, payload)
         # The control plane shows live gates from Redis; a slow Redis must never delay the NATS beat.
         if published and (self._storing is None or self._storing.done()):
@@ -639,9 +648,8 @@ class Gate:
 
     async def _store_heartbeat(self, payload: bytes) -> None:
         key = f"{GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
-        ttl = max(3, int(self.settings.heartbeat_interval_s * 5))
         with contextlib.suppress(Exception):
-            await self._redis.set(key, payload, ex=ttl)
+            await self._redis.set(key, payload, ex=self._heartbeat_ttl_s())
 
     async def checkpoint_step(self) -> bool:
         """Sign and publish the audit chain's head when it moved (off the decision path); True when published."""
@@ -651,7 +659,7 @@ class Gate:
 
     async def fleet_heartbeat_step(self) -> bool:
         """Publish one fleet heartbeat on `cio.heartbeat`; False when the gate stays silent."""
-        return await self._beat(subjects.FLEET_HEARTBEAT, self.fleet_heartbeat().model_dump_json().encode())
+        return await self._beat(subjects.FLEET_HEARTBEAT, self._sealed(self.fleet_heartbeat()))
 
     async def _beat(self, subject: str, payload: bytes) -> bool:
         if self._nc is None or not self._nc.is_connected or not self._healthy():

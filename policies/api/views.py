@@ -24,7 +24,7 @@ from policies.api.serializers import (
 )
 from policies.diff import diff_specs
 from policies.models import PolicyEvent, PolicyVersion, Status
-from policies.selectors import active_version, gate_heartbeats, risk_latches
+from policies.selectors import active_version, gate_heartbeats, risk_latches, unverified_json
 
 
 class CanViewPolicies(permissions.BasePermission):
@@ -217,13 +217,15 @@ class TradingStateView(PolicyApiView):
 
 
 class GateStatusView(PolicyApiView):
-    @extend_schema(summary="Live gates, from their heartbeats")
+    @extend_schema(summary="Live gates, from their verified heartbeats (and the entries that did not verify)")
     def get(self, request: Request) -> Response:
         active = active_version()
+        beats = gate_heartbeats()
         return Response(
             {
                 "active_policy_version": active.version if active else None,
-                "gates": [beat.model_dump(mode="json") for beat in gate_heartbeats()],
+                "gates": [beat.model_dump(mode="json") for beat in beats.live],
+                "unverified_gates": unverified_json(beats),
             }
         )
 
