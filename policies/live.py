@@ -29,7 +29,7 @@ from cio_kernel.heartbeats import GateBeats
 from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
-from cio_kernel.policy.latch_store import read_latches, release_latch
+from cio_kernel.policy.latch_store import LatchRead, read_latches, release_latch
 from cio_kernel.policy.publication import GatesNotNotifiedError, NewerVersionActiveError, publish_policy
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.store import read_active_raw
@@ -227,11 +227,15 @@ def read_gate_heartbeats() -> GateBeats:
     return _run(work)
 
 
-def read_risk_latches() -> dict[str, LatchRecord]:
-    async def work() -> dict[str, LatchRecord]:
+def read_risk_latches() -> LatchRead:
+    """The latches as the gates take them: released only by a release this control plane signed (a record that
+    says otherwise is listed in `problems` and shown as holding)."""
+    trips, releases = gate_verifier(), policy_verifier()
+
+    async def work() -> LatchRead:
         redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            return await read_latches(redis)
+            return await read_latches(redis, trips, releases)
         finally:
             await redis.aclose()
 
@@ -245,7 +249,7 @@ def release_risk_latch(latch: str, at: float, by: str, reason: str) -> tuple[Lat
         redis = _redis()
         try:
             try:
-                released = await release_latch(redis, latch, at, by, reason)
+                released = await release_latch(redis, latch, at, by, reason, policy_signer(), gate_verifier())
             except Exception as exc:
                 raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
         finally:

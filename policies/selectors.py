@@ -50,5 +50,13 @@ def unverified_json(beats: GateBeats) -> list[dict[str, object]]:
 
 def risk_latches(active_only: bool = True) -> list[LatchRecord]:
     """Latches held in Redis (drawdown, daily loss), newest trip first; raises when Redis is unreachable."""
-    records = read_risk_latches().values()
-    return sorted((r for r in records if r.active or not active_only), key=lambda r: r.tripped_at, reverse=True)
+    return risk_latch_state(active_only)[0]
+
+
+def risk_latch_state(active_only: bool = True) -> tuple[list[LatchRecord], dict[str, str]]:
+    """The latches as the gates take them (released only by a release this control plane signed), newest trip
+    first, and the records not taken as they read, with why; raises when Redis is unreachable."""
+    read = read_risk_latches()
+    records = read.records.values()
+    chosen = sorted((r for r in records if r.active or not active_only), key=lambda r: r.tripped_at, reverse=True)
+    return chosen, read.problems

@@ -27,6 +27,10 @@ class GateCounters(BaseModel):
     notices_refused: int = 0  # trading-state notices on NATS not signed by the control plane
     decision_timeouts: int = 0  # RETRY_SAFE/DECISION_TIMEOUT: the budget ran out (part of retry_safe)
     alerts_raised: int = 0  # alerts this gate published on cio.alert.<severity>
+    # risk:latches records refused (a release the policy key does not verify, unreadable) or overruled (an active
+    # latch lost from Redis or under an earlier trip's release): the latch held each time
+    latches_refused: int = 0
+    latches_unverified: int = 0  # latch trips no gate key verifies (held all the same)
 
 
 class GateHeartbeat(BaseModel):

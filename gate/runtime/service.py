@@ -100,7 +100,15 @@ class Gate:
             on_adopt=lambda policy: self.state.drop_overrides(policy.version),
             floor=PolicyFloor(settings.audit_spool_dir, settings.gate_id, verifier),
         )
-        self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
+        self._audit_signer = load_signer(settings.audit_signing_key_file)
+        self.latch_sync = LatchSync(
+            self._redis,
+            self.state.latches,
+            settings.gate_id,
+            self._announce_latch,
+            signer=self._audit_signer,
+            releases=verifier,
+        )
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
         self.pipeline = DecisionPipeline(
@@ -110,7 +118,6 @@ class Gate:
         self._nc: NATS | None = None
         self._writer: NatsWriter | None = None
         self._outbox: AuditOutbox | None = None
-        self._audit_signer = load_signer(settings.audit_signing_key_file)
         self.checkpointer: AuditCheckpointer | None = None
         self._intent_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -587,6 +594,8 @@ class Gate:
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
         self.counters.policy_rollbacks = self.policy_sync.rollbacks
+        self.counters.latches_refused = self.latch_sync.refused
+        self.counters.latches_unverified = self.latch_sync.unverified
 
     def heartbeat(self) -> GateHeartbeat:
         policy = self.policy_sync.policy

@@ -11,8 +11,13 @@ import pytest
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord, latch_id
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
+from cio_kernel.policy.signing import PolicyVerifier
 from policies.models import PolicyEvent
 from tests.control_plane.test_api import body
+from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER
+
+GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
+POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
 
 DRAWDOWN = latch_id("drawdown", "global")
 
@@ -29,7 +34,7 @@ def trip(redis_client, latch: str = DRAWDOWN) -> LatchRecord:
         snapshot_ts=time.time(),
         observed=0.2,
         limit=0.15,
-    )
+    ).signed_trip(TEST_AUDIT_SIGNER)
     redis_client.hset(LATCHES_KEY, record.id, record.model_dump_json())
     return record
 
@@ -87,7 +92,7 @@ async def _read(url: str) -> dict[str, LatchRecord]:
 
     client = aioredis.Redis.from_url(url)
     try:
-        return await read_latches(client)
+        return (await read_latches(client, GATES_KEY, POLICY_KEY)).records
     finally:
         await client.aclose()
 
