@@ -102,7 +102,8 @@ class LatchSync:
             return False
         self.redis_ok = True
         problems = dict(read.problems)
-        for record in self._book.replace(read.records, keep=set(self._unsaved)):
+        put_back = self._book.replace(read.records, keep=set(self._unsaved))
+        for record in put_back:
             log.error(
                 "risk latch %s: Redis lost it or holds an earlier trip's release over it; held and stored again",
                 record.id,
@@ -110,6 +111,8 @@ class LatchSync:
             problems[f"{record.id} put back"] = "held by this gate, lifted in Redis without a release covering it"
             self._unsaved[record.id] = record
         self._count(problems, read.refused)
+        if put_back:
+            await self.save()  # at once: other readers (gates starting, the control plane) see the latch again
         return True
 
     def _count(self, problems: dict[str, str], refused: set[str]) -> None:
