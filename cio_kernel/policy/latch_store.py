@@ -28,7 +28,16 @@ from cio_kernel.redis_keys import LATCHES_KEY
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LATCHES_KEY", "LatchRead", "judge", "read_latches", "release_latch", "store_tripped"]
+__all__ = [
+    "LATCHES_KEY",
+    "LatchRead",
+    "judge",
+    "legacy_releases",
+    "read_latches",
+    "release_latch",
+    "sign_release",
+    "store_tripped",
+]
 
 # What each kind of problem is called (the gate counts `refused` ones as critical, `unverified` trips as warnings).
 REFUSED = "refused"
@@ -153,5 +162,43 @@ async def release_latch(
                 pipe.hset(LATCHES_KEY, latch, released.model_dump_json())
                 await pipe.execute()
                 return released
+            except WatchError:
+                continue
+
+
+async def legacy_releases(redis: aioredis.Redis, releases: PolicyVerifier) -> list[LatchRecord]:
+    """Released records whose release the policy key does not verify, as stored (the upgrade step's input)."""
+    raw = await redis.hgetall(LATCHES_KEY)
+    found = []
+    for value in raw.values():
+        try:
+            record = LatchRecord.model_validate_json(value)
+        except ValidationError:
+            continue
+        if record.released_at is not None and not record.release_verified_by(releases):
+            found.append(record)
+    return found
+
+
+async def sign_release(redis: aioredis.Redis, record: LatchRecord, signer: PolicySigner) -> bool:
+    """Upgrade step: store `record` (a release made before releases were signed, which the control plane's own
+    records confirm) again with its release signed; False when Redis no longer holds exactly that record."""
+    assert record.released_at is not None and record.released_by is not None
+    async with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(LATCHES_KEY)
+                raw = await pipe.hget(LATCHES_KEY, record.id)
+                try:
+                    current = LatchRecord.model_validate_json(raw) if raw is not None else None
+                except ValidationError:
+                    current = None
+                if current != record:
+                    return False
+                signed = record.released(record.released_at, record.released_by, record.release_reason or "", signer)
+                pipe.multi()
+                pipe.hset(LATCHES_KEY, record.id, signed.model_dump_json())
+                await pipe.execute()
+                return True
             except WatchError:
                 continue
