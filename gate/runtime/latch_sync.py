@@ -13,6 +13,7 @@ decision path reads the in-process `LatchBook`. What was refused is counted (`la
 `latches_unverified` for trips no gate key verifies, held all the same).
 """
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,7 @@ from cio_kernel.policy.latch_store import read_latches, store_tripped
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.spec import PolicySpec
 from gate.decision.latches import LatchBook, trip_latches
+from gate.runtime.latch_keep import LatchKeep
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class LatchSync:
         announce: Callable[[LatchRecord], Awaitable[None]] | None = None,
         signer: PolicySigner | None = None,
         releases: PolicyVerifier | None = None,
+        keep: LatchKeep | None = None,
     ) -> None:
         """`signer`: the gates' audit key, which signs this gate's trips (and verifies its peers'); `releases`: the
         policy key(s), the only ones a release verifies with (None: no release is ever taken, the latches hold)."""
@@ -48,6 +51,7 @@ class LatchSync:
         self._signer = signer
         self._trips = PolicyVerifier([signer.public_raw]) if signer is not None else None
         self._releases = releases
+        self._keep = keep or LatchKeep(None, gate_id)
         self._unsaved: dict[str, LatchRecord] = {}
         self._reported: dict[str, str] = {}  # problems already counted, so each is counted once while it lasts
         self.redis_ok = False
@@ -68,6 +72,25 @@ class LatchSync:
             self._unsaved[record.id] = record
         return tripped
 
+    async def load_kept(self) -> int:
+        """At start, before the first read of Redis: hold the latches kept on the spool volume (Redis then lifts
+        one only with a release that covers it). Returns how many."""
+        kept = await asyncio.to_thread(self._keep.load)
+        for record in kept:
+            current = self._book.get(record.id)
+            if current is None or current.snapshot_ts < record.snapshot_ts:
+                self._book.put(record)
+        return len(kept)
+
+    async def _persist(self) -> None:
+        active = self._book.active()
+        if not self._keep.changed(active):
+            return
+        try:
+            await asyncio.to_thread(self._keep.persist, active)
+        except OSError as exc:
+            log.error("risk latches not kept on the spool volume (%r); held in memory", exc)
+
     @property
     def unsaved(self) -> int:
         return len(self._unsaved)
@@ -85,6 +108,7 @@ class LatchSync:
             self._unsaved.pop(latch, None)
             if stored and self._announce is not None:
                 await self._announce(record)
+        await self._persist()
         return True
 
     async def refresh(self) -> bool:
@@ -113,6 +137,7 @@ class LatchSync:
         self._count(problems, read.refused)
         if put_back:
             await self.save()  # at once: other readers (gates starting, the control plane) see the latch again
+        await self._persist()
         return True
 
     def _count(self, problems: dict[str, str], refused: set[str]) -> None:

@@ -45,6 +45,7 @@ from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
+from gate.runtime.latch_keep import LatchKeep
 from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
@@ -108,6 +109,7 @@ class Gate:
             self._announce_latch,
             signer=self._audit_signer,
             releases=verifier,
+            keep=LatchKeep(settings.audit_spool_dir, settings.gate_id),
         )
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
@@ -176,6 +178,7 @@ class Gate:
             self._learning = asyncio.create_task(self._learn_floor(), name="policy-floor-wait")
         else:
             await self.policy_sync.load("start")
+        await self.latch_sync.load_kept()
         await self.latch_sync.refresh()
         await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
         await nc.subscribe(subjects.TRADING_STATE, cb=self._on_trading_state_notice)

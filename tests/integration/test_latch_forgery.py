@@ -55,13 +55,13 @@ class Stack:
         await activate(self.control, self.control_nc, SPEC, 1)
         return self
 
-    async def gate(self, gate_id: str) -> Gate:
+    async def gate(self, gate_id: str, spool: str | None = None) -> Gate:
         settings = GateSettings(
             nats_url=self.secured.nats_url("gate"),
             redis_url=self.secured.redis_url("gate"),
             nats_inbox_prefix=access.NATS_ROLES["gate"].inbox_prefix,
             gate_id=gate_id,
-            audit_spool_dir=self.tmp_path / f"spool-{gate_id}",
+            audit_spool_dir=self.tmp_path / f"spool-{spool or gate_id}",
             heartbeat_interval_s=0.2,
             policy_refresh_s=3600,  # each test refreshes the latches itself: what a gate reads, when it reads
             policy_public_key=TEST_PUBLIC_KEY,
@@ -206,3 +206,31 @@ async def test_a_trip_planted_with_the_gate_password_only_makes_trading_more_car
     assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "planted", TEST_SIGNER, GATES_KEY)
     await gate.latch_refresh_step()
     assert not gate.state.latches.get(DRAWDOWN).active
+
+
+async def test_a_gate_restarted_after_an_earlier_release_was_put_back_still_holds_its_latch(stack):
+    gate = await stack.gate("gate-a", spool="shared")
+    await stack.tripped(gate)
+    assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "first", TEST_SIGNER, GATES_KEY)
+    await gate.latch_refresh_step()
+    old_release = await stack.raw()
+    second = await stack.tripped(gate, drawdown=0.4)
+    await gate.stop()
+    stack.gates.remove(gate)
+
+    await stack.attacker.hset(LATCHES_KEY, DRAWDOWN, old_release)  # while no gate runs
+    successor = await stack.gate("gate-a2", spool="shared")  # the same volume: it holds what gate-a held
+    held = successor.state.latches.get(DRAWDOWN)
+    assert held.active and held.same_trip(second) and successor.latch_sync.refused == 1
+    await wait_until(lambda: successor.latch_sync.unsaved == 0, what="the trip stored again")
+    assert (await stack.stored()).same_trip(second)
+    await stack.snapshot(0.0, successor)
+    assert await stack.codes() == {C.DRAWDOWN_REDUCING}
+    # The officer's release of that trip lifts it, for the successor and for a gate restarted after it.
+    assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "second", TEST_SIGNER, GATES_KEY)
+    await successor.latch_refresh_step()
+    assert not successor.state.latches.get(DRAWDOWN).active
+    await successor.stop()
+    stack.gates.remove(successor)
+    third = await stack.gate("gate-a3", spool="shared")
+    assert not third.state.latches.get(DRAWDOWN).active
