@@ -243,13 +243,15 @@ def read_risk_latches() -> LatchRead:
 
 
 def release_risk_latch(latch: str, at: float, by: str, reason: str) -> tuple[LatchRecord | None, str]:
-    """Release a latch in Redis (the commit point) and tell the gates; (released record or None, notice outcome)."""
+    """Release a latch in Redis (the commit point), signed with the policy key, and tell the gates; (released record
+    or None, notice outcome)."""
+    signer, trips = policy_signer(), gate_verifier()  # no key: LiveUnavailableError, before anything is written
 
     async def work() -> tuple[LatchRecord | None, str]:
         redis = _redis()
         try:
             try:
-                released = await release_latch(redis, latch, at, by, reason, policy_signer(), gate_verifier())
+                released = await release_latch(redis, latch, at, by, reason, signer, trips)
             except Exception as exc:
                 raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
         finally:
