@@ -164,3 +164,27 @@ def test_the_signed_body_is_the_one_on_the_wire():
     assert not heartbeat_seal.verify({**orjson.loads(wire), "uptime_s": 0.3}, PolicyVerifier([signer.public_raw]))
     other = PolicyVerifier([PolicySigner.generate().public_raw])
     assert not heartbeat_seal.verify(orjson.loads(wire), other)
+
+
+async def test_a_killed_gate_process_is_not_kept_alive_by_its_last_heartbeat(secured, clients, tmp_path):
+    """A real `python -m gate` under the gate identity, killed: its last signed beat, put back with the gate's
+    password the way the gate wrote it, counts only as long as the gate's own key would have lived."""
+    attacker, control = clients
+    observer = await secured.connect("canary")
+    key_file = write_audit_signing_key(tmp_path)
+    process = await secured.spawn_gate("proc-gate", observer, CIO_AUDIT_SIGNING_KEY_FILE=str(key_file))
+
+    async def verified() -> bool:
+        return await _live_ids(control) == ["proc-gate"]
+
+    await wait_until(verified, timeout_s=20, what="the process's heartbeat verified")
+    process.kill()
+    last = await attacker.get("gate:heartbeat:proc-gate")
+    assert last is not None
+    await attacker.set("gate:heartbeat:proc-gate", last)  # kept forever
+    assert _problems(await _beats(control))["proc-gate"].startswith("kept in Redis without expiry")
+    body = orjson.loads(last)
+    ts = datetime.fromisoformat(body["ts"]).timestamp()
+    await attacker.set("gate:heartbeat:proc-gate", last, ex=3)  # refreshed like a live gate's, forever after
+    gone = await _beats(control, now=ts + body["ttl_s"] + CLOCK_SKEW_S + 0.5)
+    assert gone.live == [] and _problems(gone)["proc-gate"].startswith("stale")
