@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import orjson
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
 from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import GateHeartbeat
@@ -56,10 +55,10 @@ def judge(
     """The verified heartbeat `raw` holds, or why it is not one."""
     try:
         body = orjson.loads(raw)
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
         beat = GateHeartbeat.model_validate(body)
-    except (ValidationError, orjson.JSONDecodeError):
-        return UnverifiedBeat(gate_id, "unreadable: not a gate heartbeat", None)
-    if not isinstance(body, dict):
+    except (ValueError, orjson.JSONDecodeError):  # ValidationError is a ValueError
         return UnverifiedBeat(gate_id, "unreadable: not a gate heartbeat", None)
 
     def refused(problem: str) -> UnverifiedBeat:
