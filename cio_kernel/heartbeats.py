@@ -1,28 +1,119 @@
-"""Reading the gates' heartbeats as the control plane and the canary see them: `gate:heartbeat:<gate_id>` in
-Redis, written by each gate every second with a short TTL (a stopped gate vanishes within seconds)."""
+"""Reading the gates' heartbeats as the control plane sees them: `gate:heartbeat:<gate_id>` in Redis, written by
+each gate every second with a short TTL (a stopped gate vanishes within seconds).
+
+Whoever holds the `gate` Redis password can write those keys, so nothing in them is taken on trust. A heartbeat
+counts as a live gate's only when all of these hold; otherwise it is listed as *unverified*, with the reason, and
+never counted live nor trusted as an audit head:
+
+- it is signed by a trusted gate key (`cio_kernel.heartbeat_seal`: the gates' audit key, which the Redis
+  password does not give) and names the gate its key names;
+- its key expires (PTTL > 0) no later than the `ttl_s` the gate signed: a key kept without expiry, or for longer,
+  was not written by a gate;
+- it is fresh: written no longer ago than that `ttl_s` (plus `CLOCK_SKEW_S` between the gate's clock and ours),
+  so a genuine beat copied back after its gate died stops counting as soon as the gate's own key would have
+  expired.
+
+A gate without its signing key (local development, some tests) beats unsigned: its heartbeats are listed as
+unverified ("not signed"), by design.
+"""
 
 import logging
+import time
+from dataclasses import dataclass, field
 
 import orjson
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
+from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import GateHeartbeat
+from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
+CLOCK_SKEW_S = 5.0  # how far a gate's clock may differ from the reader's before its beat is called stale
 
-async def read_gate_heartbeats(redis: aioredis.Redis) -> list[GateHeartbeat]:
-    """The latest heartbeat of every live gate, by gate id; unreadable entries are skipped."""
+
+@dataclass(frozen=True)
+class UnverifiedBeat:
+    """A `gate:heartbeat:*` entry that is not a live gate's verified heartbeat: why, and what it claims."""
+
+    gate_id: str  # as the key names it
+    problem: str
+    beat: GateHeartbeat | None  # what it claims, when readable (shown, never trusted)
+
+
+@dataclass(frozen=True)
+class GateBeats:
+    live: list[GateHeartbeat] = field(default_factory=list)  # verified, by gate id
+    unverified: list[UnverifiedBeat] = field(default_factory=list)
+
+
+def judge(
+    gate_id: str, raw: bytes, pttl_ms: int, verifier: PolicyVerifier | None, now: float
+) -> GateHeartbeat | UnverifiedBeat:
+    """The verified heartbeat `raw` holds, or why it is not one."""
+    try:
+        body = orjson.loads(raw)
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        beat = GateHeartbeat.model_validate(body)
+    except (ValueError, orjson.JSONDecodeError):  # ValidationError is a ValueError
+        return UnverifiedBeat(gate_id, "unreadable: not a gate heartbeat", None)
+
+    def refused(problem: str) -> UnverifiedBeat:
+        return UnverifiedBeat(gate_id, problem, beat)
+
+    if beat.gate_id != gate_id:
+        return refused(f"names gate {beat.gate_id[:80]!r}, not the gate its key names")
+    if pttl_ms < 0:
+        return refused("kept in Redis without expiry: no gate writes it so")
+    if beat.signature is None:
+        return refused("not signed (a gate without its audit signing key, or not written by a gate)")
+    if verifier is None:
+        return refused("cannot be verified: no trusted gate key (CIO_AUDIT_PUBLIC_KEY or CIO_AUDIT_PUBLIC_KEY_FILE)")
+    if not heartbeat_seal.verify(body, verifier):
+        return refused("its signature does not verify with a trusted gate key")
+    if beat.ttl_s is None or beat.ttl_s <= 0:
+        return refused("signed without a time to live")
+    if pttl_ms > beat.ttl_s * 1000:
+        return refused(f"kept in Redis for longer ({pttl_ms / 1000:g} s) than its gate asked ({beat.ttl_s:g} s)")
+    age = now - beat.ts.timestamp()
+    if age > beat.ttl_s + CLOCK_SKEW_S or age < -CLOCK_SKEW_S:
+        return refused(f"stale: written {age:.0f} s ago (a copy of an old heartbeat put back)")
+    return beat
+
+
+async def read_gate_heartbeats(
+    redis: aioredis.Redis, verifier: PolicyVerifier | None, now: float | None = None
+) -> GateBeats:
+    """Every `gate:heartbeat:*` entry, judged: verified live gates and the rest, each sorted by gate id."""
     keys = [key async for key in redis.scan_iter(match=f"{GATE_HEARTBEAT_KEY_PREFIX}*", count=100)]
-    values = await redis.mget(keys) if keys else []
-    beats = []
-    for value in values:
+    if not keys:
+        return GateBeats()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.mget(keys)
+        for key in keys:
+            pipe.pttl(key)
+        values, *ttls = await pipe.execute()
+    now = time.time() if now is None else now
+    beats = GateBeats()
+    for key, value, pttl in zip(keys, values, ttls, strict=True):
         if value is None:
-            continue
-        try:
-            beats.append(GateHeartbeat.model_validate(orjson.loads(value)))
-        except (ValidationError, orjson.JSONDecodeError):
-            log.warning("skipping an unreadable gate heartbeat in Redis")
-    return sorted(beats, key=lambda beat: beat.gate_id)
+            continue  # expired between the scan and the read
+        name = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+        gate_id = name.removeprefix(GATE_HEARTBEAT_KEY_PREFIX)[:200]
+        judged = judge(gate_id, value, int(pttl), verifier, now)
+        if isinstance(judged, UnverifiedBeat):
+            beats.unverified.append(judged)
+        else:
+            beats.live.append(judged)
+    if beats.unverified:
+        log.info(
+            "%d gate heartbeat(s) in Redis not verified: %s",
+            len(beats.unverified),
+            "; ".join(f"{u.gate_id[:80]}: {u.problem}" for u in beats.unverified[:5]),
+        )
+    beats.live.sort(key=lambda beat: beat.gate_id)
+    beats.unverified.sort(key=lambda u: u.gate_id)
+    return beats

@@ -193,11 +193,12 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"resetkeys %R~policy:active ~gate:heartbeat:* ~risk:latches resetchannels -@all "
             f"+get +set +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
         ),
-        # The control plane writes the policy through the check-and-set script, reads heartbeats, releases latches.
+        # The control plane writes the policy through the check-and-set script, reads heartbeats (PTTL: a key kept
+        # without expiry is no gate's), releases latches (signed with the policy key: docs/policy.md, latches).
         RedisRole(
             "control",
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
-            f"+get +set +eval +evalsha +scan +mget +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+            f"+get +set +eval +evalsha +scan +mget +pttl +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
         ),
         # The Strategist (listener and cycles): its own keys (inputs, cycle lock, token budget, debouncing) and
         # reading the active policy (a proposal's version number starts above it).

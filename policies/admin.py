@@ -21,7 +21,7 @@ from policies import roles, services
 from policies.diff import diff_specs
 from policies.errors import DomainError
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
-from policies.selectors import active_version, gate_heartbeats, risk_latches
+from policies.selectors import active_version, gate_heartbeats, risk_latch_state
 from policies.strategist import envelope
 
 _STATUS_COLOURS = {
@@ -123,7 +123,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         active = active_version()
         extra = {
             "active_policy": active,
-            "gates": gate_heartbeats(),
+            "gates": (beats := gate_heartbeats()).live,
+            "unverified_gates": beats.unverified,
             "trading_state_url": reverse("admin:policies_trading_state"),
             "latches_url": reverse("admin:policies_latches"),
         }
@@ -383,9 +384,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"latch {released.id} released", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:policies_latches"))
         try:
-            latches, error = risk_latches(active_only=False), ""
+            (latches, problems), error = risk_latch_state(active_only=False), ""
         except Exception as exc:
-            latches, error = [], f"Redis is unreachable: {exc!r}"
+            latches, problems, error = [], {}, f"Redis is unreachable: {exc!r}"
         context = {
             **self.admin_site.each_context(request),
             "title": "Risk latches (drawdown, daily loss)",
@@ -393,6 +394,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "active": [r for r in latches if r.active],
             "released": [r for r in latches if not r.active][:50],
             "error": error,
+            "problems": sorted(problems.items()),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/latches.html", context)

@@ -23,13 +23,13 @@ from pydantic import ValidationError
 
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Severity, alert_subject
-from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.heartbeats import GateBeats
 from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
-from cio_kernel.policy.latch_store import read_latches, release_latch
+from cio_kernel.policy.latch_store import LatchRead, read_latches, release_latch
 from cio_kernel.policy.publication import GatesNotNotifiedError, NewerVersionActiveError, publish_policy
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.store import read_active_raw
@@ -93,6 +93,11 @@ def policy_signer() -> PolicySigner:
 
 def policy_verifier() -> PolicyVerifier:
     return PolicyVerifier([policy_signer().public_raw])
+
+
+def gate_verifier() -> PolicyVerifier | None:
+    """The gates' public key(s) (their audit key: heartbeats, latch trips, checkpoints); None when none is set."""
+    return PolicyVerifier.from_config(settings.CIO_AUDIT_PUBLIC_KEY, settings.CIO_AUDIT_PUBLIC_KEY_FILE)
 
 
 # -- the active policy ----------------------------------------------------------------------------------------------
@@ -208,22 +213,29 @@ def raise_alert(severity: Severity, title: str, detail: dict[str, object]) -> st
 
 
 # -- heartbeats and latches -----------------------------------------------------------------------------------------
-def read_gate_heartbeats() -> list[GateHeartbeat]:
-    async def work() -> list[GateHeartbeat]:
+def read_gate_heartbeats() -> GateBeats:
+    """The gates' heartbeats in Redis, judged (cio_kernel.heartbeats): verified live gates, and the rest."""
+    verifier = gate_verifier()
+
+    async def work() -> GateBeats:
         redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            return await read_heartbeats(redis)
+            return await read_heartbeats(redis, verifier)
         finally:
             await redis.aclose()
 
     return _run(work)
 
 
-def read_risk_latches() -> dict[str, LatchRecord]:
-    async def work() -> dict[str, LatchRecord]:
+def read_risk_latches() -> LatchRead:
+    """The latches as the gates take them: released only by a release this control plane signed (a record that
+    says otherwise is listed in `problems` and shown as holding)."""
+    trips, releases = gate_verifier(), policy_verifier()
+
+    async def work() -> LatchRead:
         redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            return await read_latches(redis)
+            return await read_latches(redis, trips, releases)
         finally:
             await redis.aclose()
 
@@ -231,13 +243,15 @@ def read_risk_latches() -> dict[str, LatchRecord]:
 
 
 def release_risk_latch(latch: str, at: float, by: str, reason: str) -> tuple[LatchRecord | None, str]:
-    """Release a latch in Redis (the commit point) and tell the gates; (released record or None, notice outcome)."""
+    """Release a latch in Redis (the commit point), signed with the policy key, and tell the gates; (released record
+    or None, notice outcome)."""
+    signer, trips = policy_signer(), gate_verifier()  # no key: LiveUnavailableError, before anything is written
 
     async def work() -> tuple[LatchRecord | None, str]:
         redis = _redis()
         try:
             try:
-                released = await release_latch(redis, latch, at, by, reason)
+                released = await release_latch(redis, latch, at, by, reason, signer, trips)
             except Exception as exc:
                 raise LiveUnavailableError(f"Redis is unreachable: {exc!r}") from exc
         finally:

@@ -2,8 +2,8 @@
 
 import logging
 
-from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.heartbeats import GateBeats
 from policies.live import read_gate_heartbeats, read_risk_latches
 from policies.models import PolicyVersion, ProposerKind, Status
 
@@ -30,16 +30,33 @@ def baseline_version(active: PolicyVersion) -> PolicyVersion:
     return human or active
 
 
-def gate_heartbeats() -> list[GateHeartbeat]:
-    """The latest heartbeat of every live gate (gates keep `gate:heartbeat:<id>` in Redis with a short TTL)."""
+def gate_heartbeats() -> GateBeats:
+    """The latest heartbeat of every live gate, verified (signed by a gate, expiring, fresh), and the entries of
+    `gate:heartbeat:*` that are not (shown as unverified, never counted live); nothing when Redis is away."""
     try:
         return read_gate_heartbeats()
     except Exception as exc:
         log.warning("gate heartbeats unavailable: %r", exc)
-        return []
+        return GateBeats()
+
+
+def unverified_json(beats: GateBeats) -> list[dict[str, object]]:
+    """What the API and MCP show of heartbeats that did not verify: whose key, why, and what it claims."""
+    return [
+        {"gate_id": u.gate_id, "problem": u.problem, "claims": u.beat.model_dump(mode="json") if u.beat else None}
+        for u in beats.unverified
+    ]
 
 
 def risk_latches(active_only: bool = True) -> list[LatchRecord]:
     """Latches held in Redis (drawdown, daily loss), newest trip first; raises when Redis is unreachable."""
-    records = read_risk_latches().values()
-    return sorted((r for r in records if r.active or not active_only), key=lambda r: r.tripped_at, reverse=True)
+    return risk_latch_state(active_only)[0]
+
+
+def risk_latch_state(active_only: bool = True) -> tuple[list[LatchRecord], dict[str, str]]:
+    """The latches as the gates take them (released only by a release this control plane signed), newest trip
+    first, and the records not taken as they read, with why; raises when Redis is unreachable."""
+    read = read_risk_latches()
+    records = read.records.values()
+    chosen = sorted((r for r in records if r.active or not active_only), key=lambda r: r.tripped_at, reverse=True)
+    return chosen, read.problems

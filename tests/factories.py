@@ -4,6 +4,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from cio_kernel.policy.document import PolicyDocument
@@ -88,3 +89,19 @@ def make_snapshot(
         day_start_equity_usd=day_start_equity,
         strategies={k: StrategyBook(daily_pnl_usd=v) for k, v in (strategy_pnl or {}).items()},
     )
+
+
+def signed_heartbeat(gate_id: str, ttl_s: float = 10, **fields: Any) -> bytes:
+    """A gate's heartbeat as a gate with the tests' audit key writes it (signed, `ts` now unless given): what the
+    control plane counts as a live gate when the key holding it expires within `ttl_s`."""
+    body: dict[str, Any] = {
+        "gate_id": gate_id,
+        "ts": datetime.now(UTC).isoformat(),
+        "policy_version": 1,
+        "trading_state": "active",
+        "uptime_s": 1.0,
+        "counters": {},
+        "ttl_s": ttl_s,
+        **fields,
+    }
+    return heartbeat_seal.seal(body, TEST_AUDIT_SIGNER)

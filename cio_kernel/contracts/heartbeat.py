@@ -27,6 +27,10 @@ class GateCounters(BaseModel):
     notices_refused: int = 0  # trading-state notices on NATS not signed by the control plane
     decision_timeouts: int = 0  # RETRY_SAFE/DECISION_TIMEOUT: the budget ran out (part of retry_safe)
     alerts_raised: int = 0  # alerts this gate published on cio.alert.<severity>
+    # risk:latches records refused (a release the policy key does not verify, unreadable) or overruled (an active
+    # latch lost from Redis or under an earlier trip's release): the latch held each time
+    latches_refused: int = 0
+    latches_unverified: int = 0  # latch trips no gate key verifies (held all the same)
 
 
 class GateHeartbeat(BaseModel):
@@ -51,6 +55,13 @@ class GateHeartbeat(BaseModel):
     # The highest version this gate knows the control plane activated, with the control plane's signature: a gate
     # that starts with no floor of its own learns it from its peers' heartbeats (docs/policy.md, "No rollback").
     policy_floor: PolicySeal | None = None
+    # How long the gate keeps this body in Redis (`gate:heartbeat:<gate_id>`); signed, so a reader bounds the
+    # key's time to live and the beat's age by what the gate said (cio_kernel.heartbeats).
+    ttl_s: float | None = None
+    # The gate's Ed25519 signature over every other field (cio_kernel.heartbeat_seal, the gates' audit key): a
+    # heartbeat read from Redis proves a gate made it. Both null from a gate without the key ("unverified").
+    key_id: str | None = None
+    signature: str | None = None
 
 
 class FleetHeartbeat(GateHeartbeat):

@@ -3,14 +3,25 @@
 A latch is recorded in Redis (`risk:latches`, one hash field per latch, see `cio_kernel/policy/latch_store.py`) so
 it survives restarts and holds for every gate; `cio.risk.latch` carries a `LatchNotice` so peers re-read at
 once instead of on their next refresh. The notice is only a hint: Redis holds the truth.
+
+Redis is writable by the gates' and the control plane's passwords, so a record proves itself: a gate signs the
+trip it stores (`signed_trip`, the gates' audit key), the control plane signs the release it writes
+(`signed_release`, the policy key, over the trip it releases). A record counts as released only when the release
+verifies with the policy key; anything else, however it reads, holds the latch (cio_kernel/policy/latch_store.py).
 """
 
+import hashlib
 import re
 from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from cio_kernel.contracts.identity import IdentityError, strategy_key
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+
+_TRIP_DOMAIN = b"petrosa-cio latch trip v1\n"  # never mistaken for a policy, a checkpoint or a heartbeat
+_RELEASE_DOMAIN = b"petrosa-cio latch release v1\n"
+UNREADABLE_BY = "(unreadable record)"  # `tripped_by` of a latch held for a record that could not be read
 
 LatchKind = Literal["drawdown", "daily_loss"]
 LatchScope = Literal["global", "strategy"]
@@ -55,6 +66,12 @@ class LatchRecord(BaseModel):
     released_at: float | None = None
     released_by: str | None = None
     release_reason: str | None = None
+    # The tripping gate's signature over the trip (the gates' audit key), and the control plane's over the release
+    # (the policy key); null on records written before they were signed (docs/policy.md, "Latched limits").
+    trip_key_id: str | None = None
+    trip_signature: str | None = None
+    release_key_id: str | None = None
+    release_signature: str | None = None
 
     @property
     def id(self) -> str:
@@ -64,8 +81,68 @@ class LatchRecord(BaseModel):
     def active(self) -> bool:
         return self.released_at is None
 
-    def released(self, at: float, by: str, reason: str) -> "LatchRecord":
-        return self.model_copy(update={"released_at": at, "released_by": by, "release_reason": reason})
+    def trip_bytes(self) -> bytes:
+        """What a trip's signature covers: which latch, when, by whom, from which snapshot, at what figures
+        (floats as `repr`, which a JSON round trip keeps exactly)."""
+        fields = (self.id, repr(self.tripped_at), self.tripped_by, repr(self.snapshot_ts))
+        return _TRIP_DOMAIN + "\n".join((*fields, repr(self.observed), repr(self.limit))).encode()
+
+    def release_bytes(self) -> bytes:
+        """What a release's signature covers: the trip it releases (its digest), when, by whom and why."""
+        trip = hashlib.sha256(self.trip_bytes()).hexdigest()
+        fields = (trip, repr(self.released_at), self.released_by or "", self.release_reason or "")
+        return _RELEASE_DOMAIN + "\n".join(fields).encode()
+
+    def same_trip(self, other: "LatchRecord") -> bool:
+        return self.trip_bytes() == other.trip_bytes()
+
+    def signed_trip(self, signer: PolicySigner | None) -> "LatchRecord":
+        if signer is None:
+            return self
+        return self.model_copy(update={"trip_key_id": signer.key_id, "trip_signature": signer.sign(self.trip_bytes())})
+
+    def trip_verified_by(self, verifier: PolicyVerifier | None) -> bool:
+        return verifier is not None and verifier.verify(self.trip_bytes(), self.trip_signature, self.trip_key_id)
+
+    def release_verified_by(self, verifier: PolicyVerifier | None) -> bool:
+        if self.released_at is None or verifier is None:
+            return False
+        return verifier.verify(self.release_bytes(), self.release_signature, self.release_key_id)
+
+    def released(self, at: float, by: str, reason: str, signer: PolicySigner) -> "LatchRecord":
+        """This trip released by `by`, signed by the control plane (the only holder of the policy key)."""
+        released = self.model_copy(update={"released_at": at, "released_by": by, "release_reason": reason})
+        signature = signer.sign(released.release_bytes())
+        return released.model_copy(update={"release_key_id": signer.key_id, "release_signature": signature})
+
+    def unreleased(self) -> "LatchRecord":
+        """The trip without a release that did not verify: the latch holds."""
+        return self.model_copy(
+            update={
+                "released_at": None,
+                "released_by": None,
+                "release_reason": None,
+                "release_key_id": None,
+                "release_signature": None,
+            }
+        )
+
+    @classmethod
+    def unreadable(cls, latch: str) -> "LatchRecord":
+        """The latch `latch` held for a record nobody can read: an unreadable record never releases anything. A
+        risk officer can release it like any other (the release covers this exact placeholder)."""
+        parts = latch.split(":")
+        return cls(
+            kind=cast(LatchKind, parts[0]),
+            scope=cast(LatchScope, parts[1]),
+            key=parts[2],
+            day=parts[3] if len(parts) == 4 else None,
+            tripped_at=0.0,
+            tripped_by=UNREADABLE_BY,
+            snapshot_ts=0.0,
+            observed=0.0,
+            limit=0.0,
+        )
 
 
 class LatchNotice(BaseModel):

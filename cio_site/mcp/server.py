@@ -24,7 +24,7 @@ from policies import errors, roles, services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
 from policies.diff import diff_specs
 from policies.models import PolicyVersion, compact_spec
-from policies.selectors import active_version, gate_heartbeats
+from policies.selectors import active_version, gate_heartbeats, unverified_json
 from policies.strategist.changes import Change, InvalidChangeError, apply_changes
 from policies.tradeconfig import services as config_services
 from policies.tradeconfig.models import ChangeStatus, ConfigChange
@@ -204,14 +204,19 @@ def build_server() -> MCPServer:
         return await run_tool("set_trading_state", arguments, work)
 
     # -- gates, decisions, incidents, alerts ---------------------------------------------------------------------
-    @mcp.tool(description="Live gates from their heartbeats: policy version, trading state, latches and counters.")
+    @mcp.tool(
+        description="Live gates from their verified heartbeats: policy version, trading state, latches and counters "
+        "(`unverified_gates`: heartbeats in Redis that are not signed, expiring and fresh; never live)."
+    )
     async def get_gate_status() -> dict[str, Any]:
         def work(user: Any, trace_id: str) -> Any:
             _view(user)
             active = active_version()
+            beats = gate_heartbeats()
             return {
                 "active_policy_version": active.version if active else None,
-                "gates": [beat.model_dump(mode="json") for beat in gate_heartbeats()],
+                "gates": [beat.model_dump(mode="json") for beat in beats.live],
+                "unverified_gates": unverified_json(beats),
             }
 
         return await run_tool("get_gate_status", {}, work)

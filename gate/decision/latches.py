@@ -157,10 +157,34 @@ class LatchBook:
     def put(self, record: LatchRecord) -> None:
         self._records[record.id] = record
 
-    def replace(self, records: dict[str, LatchRecord], keep: set[str]) -> None:
-        """Adopt what Redis holds; ids in `keep` (tripped here, not yet stored) stay as they are."""
-        kept = {latch: self._records[latch] for latch in keep if latch in self._records}
-        self._records = {**records, **kept}
+    def replace(self, records: dict[str, LatchRecord], keep: set[str]) -> list[LatchRecord]:
+        """Adopt what Redis holds (judged: released only by a release the control plane signed), except what would
+        release a latch this gate holds without a release that covers it; ids in `keep` (tripped here, not yet
+        stored) stay as they are. Returns the active latches Redis lost or holds an older release over: the caller
+        stores them again (a Redis emptied, or an old genuine release put back, releases nothing)."""
+        adopted: dict[str, LatchRecord] = {}
+        put_back: list[LatchRecord] = []
+        for latch in self._records.keys() | records.keys():
+            held, stored = self._records.get(latch), records.get(latch)
+            if held is not None and (latch in keep or stored is None):
+                adopted[latch] = held
+                if stored is None and held.active and latch not in keep:
+                    put_back.append(held)
+            elif stored is not None and (held is None or stored.active or not held.active or _covers(stored, held)):
+                adopted[latch] = stored
+            elif held is not None:
+                adopted[latch] = held  # a release of an earlier trip, put back over this one
+                put_back.append(held)
+        self._records = adopted
+        return put_back
+
+
+def _covers(release: LatchRecord, trip: LatchRecord) -> bool:
+    """A (verified) release lifts the trip it names, or one from a snapshot no newer than the release (two gates
+    tripped the same latch; one record was stored). A trip from a later snapshot came after it: not lifted."""
+    if release.same_trip(trip):
+        return True
+    return release.released_at is not None and trip.snapshot_ts <= release.released_at
 
 
 def trip_latches(

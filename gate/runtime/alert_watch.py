@@ -7,6 +7,8 @@
 | `policy_refused` | critical | a document in `policy:active` was refused (unsigned, tampered, unreadable) |
 | `policy_rollback` | critical | `policy:active` held a signed version below the gate's floor (put back) |
 | `permission_violations` | critical | NATS refused this gate an operation (its credentials and its work disagree) |
+| `latch_refused` | critical | a `risk:latches` record refused or overruled (an unsigned release, unreadable): held |
+| `latch_unverified` | warning | a latch trip in Redis not signed by a gate key (held all the same) |
 | `policy_anomaly` | warning | Redis did not hold this gate's version and checksum |
 | `decision_timeouts` | warning | more than `threshold` budget timeouts and sheds within a minute |
 | `audit_failing` | warning | audit publishes failing, or more than `audit_pending_limit` events waiting |
@@ -65,6 +67,18 @@ class AlertWatch:
                 "permission_violations",
                 Severity.CRITICAL,
                 "NATS refused this gate operations its credentials do not allow",
+            ),
+            (
+                "latches_refused",
+                "latch_refused",
+                Severity.CRITICAL,
+                "gate refused a risk latch record in Redis (the latch holds)",
+            ),
+            (
+                "latches_unverified",
+                "latch_unverified",
+                Severity.WARNING,
+                "a risk latch trip in Redis is not signed by a gate key (held)",
             ),
             (
                 "policy_anomalies",

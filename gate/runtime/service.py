@@ -21,7 +21,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
-from cio_kernel import subjects
+from cio_kernel import heartbeat_seal, subjects
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_stream import audit_stream_config
 from cio_kernel.contracts.alert import Severity
@@ -45,6 +45,7 @@ from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
+from gate.runtime.latch_keep import LatchKeep
 from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
@@ -100,7 +101,16 @@ class Gate:
             on_adopt=lambda policy: self.state.drop_overrides(policy.version),
             floor=PolicyFloor(settings.audit_spool_dir, settings.gate_id, verifier),
         )
-        self.latch_sync = LatchSync(self._redis, self.state.latches, settings.gate_id, self._announce_latch)
+        self._audit_signer = load_signer(settings.audit_signing_key_file)
+        self.latch_sync = LatchSync(
+            self._redis,
+            self.state.latches,
+            settings.gate_id,
+            self._announce_latch,
+            signer=self._audit_signer,
+            releases=verifier,
+            keep=LatchKeep(settings.audit_spool_dir, settings.gate_id),
+        )
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
         self.pipeline = DecisionPipeline(
@@ -110,7 +120,6 @@ class Gate:
         self._nc: NATS | None = None
         self._writer: NatsWriter | None = None
         self._outbox: AuditOutbox | None = None
-        self._audit_signer = load_signer(settings.audit_signing_key_file)
         self.checkpointer: AuditCheckpointer | None = None
         self._intent_subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -169,6 +178,7 @@ class Gate:
             self._learning = asyncio.create_task(self._learn_floor(), name="policy-floor-wait")
         else:
             await self.policy_sync.load("start")
+        await self.latch_sync.load_kept()
         await self.latch_sync.refresh()
         await nc.subscribe(subjects.RISK_LATCH, cb=self._on_latch_notice)
         await nc.subscribe(subjects.TRADING_STATE, cb=self._on_trading_state_notice)
@@ -518,7 +528,7 @@ class Gate:
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply and self._healthy():
             assert self._nc is not None
-            await self._nc.publish(msg.reply, self.heartbeat().model_dump_json().encode())
+            await self._nc.publish(msg.reply, self._sealed(self.heartbeat()))
 
     async def _on_nats_error(self, exc: Exception) -> None:
         # nats-py reports a refused publish or subscribe here, asynchronously; the call itself returned normally.
@@ -587,6 +597,8 @@ class Gate:
         self.counters.policy_refused = self.policy_sync.refused
         self.counters.policy_anomalies = self.policy_sync.anomalies
         self.counters.policy_rollbacks = self.policy_sync.rollbacks
+        self.counters.latches_refused = self.latch_sync.refused
+        self.counters.latches_unverified = self.latch_sync.unverified
 
     def heartbeat(self) -> GateHeartbeat:
         policy = self.policy_sync.policy
@@ -615,7 +627,16 @@ class Gate:
             audit_seq=chain_seq,
             heartbeat_timeout_s=self.settings.bot_heartbeat_timeout_s,
             policy_floor=self.policy_sync.floor.seal,
+            ttl_s=self._heartbeat_ttl_s(),
         )
+
+    def _heartbeat_ttl_s(self) -> int:
+        return max(3, int(self.settings.heartbeat_interval_s * 5))
+
+    def _sealed(self, beat: GateHeartbeat) -> bytes:
+        """The beat's wire bytes, signed with the gates' audit key when this gate has it (off the decision path:
+        once a second, and on a ping)."""
+        return heartbeat_seal.seal(beat.model_dump(mode="json"), self._audit_signer)
 
     def fleet_heartbeat(self) -> FleetHeartbeat:
         beat = self.heartbeat()
@@ -630,7 +651,7 @@ class Gate:
     async def heartbeat_step(self) -> bool:
         """Publish one heartbeat on `cio.gate.heartbeat` and store it in Redis; False when a stuck or
         disconnected gate stays silent."""
-        payload = self.heartbeat().model_dump_json().encode()
+        payload = self._sealed(self.heartbeat())
         published = await self._beat(subjects.GATE_HEARTBEAT, payload)
         # The control plane shows live gates from Redis; a slow Redis must never delay the NATS beat.
         if published and (self._storing is None or self._storing.done()):
@@ -639,9 +660,8 @@ class Gate:
 
     async def _store_heartbeat(self, payload: bytes) -> None:
         key = f"{GATE_HEARTBEAT_KEY_PREFIX}{self.settings.gate_id}"
-        ttl = max(3, int(self.settings.heartbeat_interval_s * 5))
         with contextlib.suppress(Exception):
-            await self._redis.set(key, payload, ex=ttl)
+            await self._redis.set(key, payload, ex=self._heartbeat_ttl_s())
 
     async def checkpoint_step(self) -> bool:
         """Sign and publish the audit chain's head when it moved (off the decision path); True when published."""
@@ -651,7 +671,7 @@ class Gate:
 
     async def fleet_heartbeat_step(self) -> bool:
         """Publish one fleet heartbeat on `cio.heartbeat`; False when the gate stays silent."""
-        return await self._beat(subjects.FLEET_HEARTBEAT, self.fleet_heartbeat().model_dump_json().encode())
+        return await self._beat(subjects.FLEET_HEARTBEAT, self._sealed(self.fleet_heartbeat()))
 
     async def _beat(self, subject: str, payload: bytes) -> bool:
         if self._nc is None or not self._nc.is_connected or not self._healthy():

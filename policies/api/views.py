@@ -24,7 +24,7 @@ from policies.api.serializers import (
 )
 from policies.diff import diff_specs
 from policies.models import PolicyEvent, PolicyVersion, Status
-from policies.selectors import active_version, gate_heartbeats, risk_latches
+from policies.selectors import active_version, gate_heartbeats, risk_latch_state, unverified_json
 
 
 class CanViewPolicies(permissions.BasePermission):
@@ -217,13 +217,15 @@ class TradingStateView(PolicyApiView):
 
 
 class GateStatusView(PolicyApiView):
-    @extend_schema(summary="Live gates, from their heartbeats")
+    @extend_schema(summary="Live gates, from their verified heartbeats (and the entries that did not verify)")
     def get(self, request: Request) -> Response:
         active = active_version()
+        beats = gate_heartbeats()
         return Response(
             {
                 "active_policy_version": active.version if active else None,
-                "gates": [beat.model_dump(mode="json") for beat in gate_heartbeats()],
+                "gates": [beat.model_dump(mode="json") for beat in beats.live],
+                "unverified_gates": unverified_json(beats),
             }
         )
 
@@ -236,10 +238,10 @@ class LatchView(PolicyApiView):
     def get(self, request: Request) -> Response:
         everything = request.query_params.get("all", "").lower() in ("1", "true", "yes")
         try:
-            latches = risk_latches(active_only=not everything)
+            latches, problems = risk_latch_state(active_only=not everything)
         except Exception as exc:
             raise errors.StoreUnavailableError(f"Redis is unreachable: {exc!r}") from exc
-        return Response({"latches": [dict(r.model_dump(mode="json"), id=r.id) for r in latches]})
+        return Response({"latches": [dict(r.model_dump(mode="json"), id=r.id) for r in latches], "problems": problems})
 
 
 class LatchReleaseView(PolicyApiView):

@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from policies import roles, services
 from policies.models import ApiToken, PolicyVersion
-from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, make_spec
+from tests.conftest import write_audit_signing_key
+from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_PUBLIC_KEY, TEST_SIGNER, make_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +55,7 @@ def stack(settings: Any, nats_url: str, redis_url: str, tmp_path: Path) -> Any:
     key_file = tmp_path / "policy-signing.key"
     key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
     settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
+    settings.CIO_AUDIT_PUBLIC_KEY = TEST_AUDIT_PUBLIC_KEY  # the gates' heartbeats and latch trips verify with it
     return settings
 
 
@@ -145,6 +147,7 @@ def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
         "CIO_POLICY_MAX_AGE_S": "7200",
         "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
         "CIO_POLICY_FLOOR_WAIT_S": "0",
+        "CIO_AUDIT_SIGNING_KEY_FILE": str(write_audit_signing_key(tmp_path)),
     }
     log = (tmp_path / "gate.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -6,30 +6,27 @@ import orjson
 
 from policies.models import PolicyVersion, Status
 from tests.control_plane.conftest import redis_policy
+from tests.factories import signed_heartbeat
 
 CHANGELIST = "/admin/policies/policyversion/"
 
 
 def test_changelist_shows_active_version_and_live_gates(browser, active_v1, redis_client):
-    redis_client.set(
-        "gate:heartbeat:gate-7",
-        orjson.dumps(
-            {
-                "gate_id": "gate-7",
-                "ts": "2026-11-24T10:00:00Z",
-                "policy_version": 1,
-                "trading_state": "active",
-                "uptime_s": 3.0,
-                "counters": {"received": 42},
-            }
-        ),
-        ex=10,
-    )
+    redis_client.set("gate:heartbeat:gate-7", signed_heartbeat("gate-7", counters={"received": 42}), ex=10)
     page = browser("viewer").get(CHANGELIST)
     assert page.status_code == 200
     html = page.content.decode()
     assert "Active:" in html and "v1</a>" in html
     assert "gate-7" in html and "42 /" in html
+    assert "did not verify" not in html
+
+
+def test_changelist_shows_an_unsigned_heartbeat_as_unverified_not_live(browser, active_v1, redis_client):
+    beat = {"gate_id": "ghost", "ts": "2026-11-24T10:00:00Z", "policy_version": 1, "trading_state": "active"}
+    redis_client.set("gate:heartbeat:ghost", orjson.dumps({**beat, "uptime_s": 3.0, "counters": {}}))
+    html = browser("viewer").get(CHANGELIST).content.decode()
+    assert "No gate has sent a heartbeat" in html  # not counted as a live gate
+    assert "1 heartbeat(s) in Redis did not verify" in html and "ghost" in html and "without expiry" in html
 
 
 def test_changelist_warns_when_no_gate_is_alive(browser, active_v1):

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from tests.control_plane.conftest import redis_policy
-from tests.factories import make_spec
+from tests.factories import make_spec, signed_heartbeat
 
 TRACE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -98,18 +98,15 @@ def test_a_kill_switch_on_a_lower_case_symbol_is_a_400_naming_the_symbol(api, ac
 
 
 def test_gate_status_reads_heartbeats_from_redis(api, active_v1, redis_client):
-    beat = {
-        "gate_id": "g-1",
-        "ts": "2026-11-24T10:00:00Z",
-        "policy_version": 1,
-        "trading_state": "active",
-        "uptime_s": 12.5,
-        "counters": {"received": 3},
-    }
-    redis_client.set("gate:heartbeat:g-1", orjson.dumps(beat), ex=10)
+    redis_client.set("gate:heartbeat:g-1", signed_heartbeat("g-1", uptime_s=12.5, counters={"received": 3}), ex=10)
+    tampered = orjson.loads(signed_heartbeat("g-2", counters={"received": 3}))
+    redis_client.set("gate:heartbeat:g-2", orjson.dumps({**tampered, "policy_version": 9}), ex=10)
     data = body(api["viewer"].get("/api/gate"))["data"]
     assert data["active_policy_version"] == 1
     assert [g["gate_id"] for g in data["gates"]] == ["g-1"] and data["gates"][0]["counters"]["received"] == 3
+    [unverified] = data["unverified_gates"]
+    assert unverified["gate_id"] == "g-2" and "signature does not verify" in unverified["problem"]
+    assert unverified["claims"]["policy_version"] == 9
 
 
 def test_openapi_schema_is_generated(api):

@@ -9,7 +9,7 @@ import pytest
 from canary.halt import Outcome, halt
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.factories import TEST_SIGNER
+from tests.factories import TEST_SIGNER, signed_heartbeat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,14 +36,13 @@ def test_health_needs_no_token_and_says_what_it_checked(api, stack, redis_client
     response = api["anonymous"].get("/api/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["success"] is True and body["data"] == {"status": "ok", "checks": {"database": "ok", "gates": 0}}
-    redis_client.set(
-        "gate:heartbeat:g1",
-        b'{"gate_id": "g1", "ts": "2026-11-24T10:00:00Z", "policy_version": 1, '
-        b'"trading_state": "active", "uptime_s": 1, "counters": {}}',
-        ex=10,
-    )
-    assert api["anonymous"].get("/api/health").json()["data"]["checks"]["gates"] == 1
+    checks = {"database": "ok", "gates": 0, "unverified_gates": 0}
+    assert body["success"] is True and body["data"] == {"status": "ok", "checks": checks}
+    redis_client.set("gate:heartbeat:g1", signed_heartbeat("g1"), ex=10)
+    # Written without expiry, as only someone with the gate's Redis password and not its key would.
+    redis_client.set("gate:heartbeat:g2", signed_heartbeat("g2"))
+    checks = api["anonymous"].get("/api/health").json()["data"]["checks"]
+    assert checks["gates"] == 1 and checks["unverified_gates"] == 1
 
 
 def test_health_is_never_refused_for_other_clients_traffic(api, stack, monkeypatch):

@@ -11,8 +11,13 @@ import pytest
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord, latch_id
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
+from cio_kernel.policy.signing import PolicyVerifier
 from policies.models import PolicyEvent
 from tests.control_plane.test_api import body
+from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER
+
+GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
+POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
 
 DRAWDOWN = latch_id("drawdown", "global")
 
@@ -29,7 +34,7 @@ def trip(redis_client, latch: str = DRAWDOWN) -> LatchRecord:
         snapshot_ts=time.time(),
         observed=0.2,
         limit=0.15,
-    )
+    ).signed_trip(TEST_AUDIT_SIGNER)
     redis_client.hset(LATCHES_KEY, record.id, record.model_dump_json())
     return record
 
@@ -87,7 +92,7 @@ async def _read(url: str) -> dict[str, LatchRecord]:
 
     client = aioredis.Redis.from_url(url)
     try:
-        return await read_latches(client)
+        return (await read_latches(client, GATES_KEY, POLICY_KEY)).records
     finally:
         await client.aclose()
 
@@ -129,3 +134,34 @@ def test_the_admin_lists_and_releases_latches(client, users, stack, redis_client
     done = client.post("/admin/policies/policyversion/latches/", {"latch": DRAWDOWN, "reason": "reviewed"})
     assert done.status_code == 302
     assert orjson.loads(redis_client.hget(LATCHES_KEY, DRAWDOWN))["released_by"] == "officer2"
+
+
+def test_the_upgrade_signs_only_the_releases_the_database_records(api, users, stack, redis_client):
+    """Releases stored before they were signed: `sign_latch_releases` signs those a `latch_released` event
+    records; one the database does not know stays unsigned, so the gates keep that latch holding."""
+    from django.core.management import call_command
+
+    recorded = trip(redis_client).model_copy(
+        update={"released_at": time.time(), "released_by": "officer1", "release_reason": "reviewed"}
+    )
+    redis_client.hset(LATCHES_KEY, recorded.id, recorded.model_dump_json())
+    PolicyEvent.objects.create(
+        kind=PolicyEvent.Kind.LATCH_RELEASED,
+        actor=users["officer1"],
+        reason="reviewed",
+        detail={**recorded.model_dump(mode="json"), "latch_id": recorded.id, "notice": "sent"},
+    )
+    daily = latch_id("daily_loss", "global", "*", "2026-12-01")
+    unknown = trip(redis_client, daily).model_copy(
+        update={"released_at": time.time(), "released_by": "officer2", "release_reason": "written by someone else"}
+    )
+    redis_client.hset(LATCHES_KEY, daily, unknown.model_dump_json())
+    assert asyncio.run(_read(stack.REDIS_URL))[DRAWDOWN].active  # unsigned: the latch holds
+
+    call_command("sign_latch_releases")
+    latches = asyncio.run(_read(stack.REDIS_URL))
+    assert not latches[DRAWDOWN].active and latches[DRAWDOWN].release_verified_by(POLICY_KEY)
+    assert latches[DRAWDOWN].released_by == "officer1"
+    assert latches[daily].active  # no release on record: left holding for an officer
+    call_command("sign_latch_releases")  # nothing left to do, nothing changed
+    assert asyncio.run(_read(stack.REDIS_URL)) == latches

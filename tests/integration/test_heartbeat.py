@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
+from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateHeartbeat
 from cio_kernel.nats_flush import flush_ordered
-from tests.factories import live_intent_body, make_spec
+from cio_kernel.policy.signing import PolicyVerifier
+from tests.factories import TEST_AUDIT_SIGNER, live_intent_body, make_spec
 from tests.integration.helpers import ManualClock, activate, collect, request, wait_for_policy
 
 MARKER = b"marker"
@@ -43,9 +45,12 @@ async def test_gate_heartbeat_reports_policy_state_and_counters(make_gate, redis
     assert await gate.heartbeat_step()
     clock.advance(0.2)
     assert await gate.heartbeat_step()
-    first, second = (
-        GateHeartbeat.model_validate_json(m.data) for m in await _after_step(gate, beats, "cio.gate.heartbeat")
+    sent = await _after_step(gate, beats, "cio.gate.heartbeat")
+    # Signed with the gates' audit key: the body a reader finds in Redis is verifiably this one.
+    assert all(
+        heartbeat_seal.verify(orjson.loads(m.data), PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])) for m in sent
     )
+    first, second = (GateHeartbeat.model_validate_json(m.data) for m in sent)
     assert second.gate_id == "test-gate"
     assert second.policy_version == 4
     assert second.trading_state == "reducing"

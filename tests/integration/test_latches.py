@@ -9,12 +9,15 @@ import redis.asyncio as aioredis
 from cio_kernel.contracts.latch import LatchNotice, latch_id
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches, release_latch
+from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.reason_codes import ReasonCode as C
-from tests.factories import live_intent_body, make_snapshot, make_spec
+from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER, live_intent_body, make_snapshot, make_spec
 from tests.integration.helpers import activate, request, wait_for_policy, wait_until
 
 DRAWDOWN = latch_id("drawdown", "global")
 SPEC = make_spec(max_drawdown_pct=0.10)
+GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])  # trips
+POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])  # releases
 
 
 async def publish_snapshot(nc, drawdown: float, *gates, **fields) -> None:
@@ -32,7 +35,7 @@ async def decision_codes(nc) -> set[str]:
 
 
 async def stored(redis, latch: str = DRAWDOWN):
-    return (await read_latches(redis)).get(latch)
+    return (await read_latches(redis, GATES_KEY, POLICY_KEY)).records.get(latch)
 
 
 async def test_a_breach_is_stored_and_a_gate_started_later_is_latched_too(make_gate, redis, nc):
@@ -62,9 +65,10 @@ async def test_a_release_reaches_every_gate_and_a_new_breach_latches_again(make_
         await wait_for_policy(gate, 1)
     await publish_snapshot(nc, 0.3, *gates)
     await wait_until(lambda: all(g.state.latches.get(DRAWDOWN) for g in gates), what="both gates latched")
+    await wait_until(lambda: stored(redis), what="the latch stored (what an officer releases)")
     await publish_snapshot(nc, 0.02, *gates)
 
-    released = await release_latch(redis, DRAWDOWN, time.time(), "officer2", "drawdown recovered")
+    released = await release_latch(redis, DRAWDOWN, time.time(), "officer2", "drawdown recovered", TEST_SIGNER)
     assert released is not None and not released.active
     notice = LatchNotice(latch_id=DRAWDOWN, event="released", at=released.released_at, by="officer2")
     await nc.publish("cio.risk.latch", notice.model_dump_json().encode())
@@ -83,7 +87,7 @@ async def test_a_release_reaches_every_gate_and_a_new_breach_latches_again(make_
 
 
 async def test_releasing_a_latch_that_is_not_active_changes_nothing(redis):
-    assert await release_latch(redis, DRAWDOWN, time.time(), "officer2", "nothing to release") is None
+    assert await release_latch(redis, DRAWDOWN, time.time(), "officer2", "nothing to release", TEST_SIGNER) is None
     assert await redis.hlen(LATCHES_KEY) == 0
 
 

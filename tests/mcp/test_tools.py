@@ -168,7 +168,7 @@ async def test_trading_states_agents_tighten_officers_release(connect, active_v1
 async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, active_v1):
     async with connect("viewer") as viewer:
         gates = data(await viewer.call_tool("get_gate_status", {}))
-        assert gates["active_policy_version"] == 1 and gates["gates"] == []
+        assert gates["active_policy_version"] == 1 and gates["gates"] == [] and gates["unverified_gates"] == []
         assert data(await viewer.call_tool("query_decisions", {"limit": 5})) == {"decisions": [], "next_cursor": None}
         bad_time = error(await viewer.call_tool("query_decisions", {"since": "yesterday"}))
         assert bad_time.startswith("VAL_ERR: since")

@@ -11,7 +11,7 @@ from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import evaluate
 from gate.decision.latches import trading_day, trip_latches
 from gate.decision.state import GateState
-from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
+from tests.factories import NOW, TEST_SIGNER, compile_spec, make_intent, make_snapshot, make_spec
 
 DRAWDOWN_LIMIT, LOSS_LIMIT = 0.10, 1_000.0
 SPEC = make_spec(max_drawdown_pct=DRAWDOWN_LIMIT, max_daily_loss_usd=LOSS_LIMIT)
@@ -55,7 +55,7 @@ def test_an_opening_intent_is_refused_exactly_while_a_latch_holds(events):
         else:
             record = state.latches.get(LATCHES[value])
             if record is not None and record.active:
-                state.latches.put(record.released(now, "officer", "reviewed"))
+                state.latches.put(record.released(now, "officer", "reviewed", TEST_SIGNER))
             if latched[value]:
                 latched[value], released_at[value] = False, now
         intent = make_intent(timestamp=datetime.fromtimestamp(now, UTC).isoformat())

@@ -12,7 +12,7 @@ from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.latches import trading_day, trading_day_start, trip_latches
 from gate.decision.state import GateState
-from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
+from tests.factories import NOW, TEST_SIGNER, compile_spec, make_intent, make_snapshot, make_spec
 
 DAY = 86_400.0
 MIDNIGHT = NOW // DAY * DAY
@@ -37,7 +37,7 @@ def codes(verdict: Verdict) -> set[str]:
 def release(state: GateState, latch: str, at: float) -> None:
     record = state.latches.get(latch)
     assert record is not None and record.active
-    state.latches.put(record.released(at, "officer2", "drawdown recovered, reviewed"))
+    state.latches.put(record.released(at, "officer2", "drawdown recovered, reviewed", TEST_SIGNER))
 
 
 # -- trading day ----------

@@ -25,6 +25,7 @@ from audit.store import get_store
 from audit.verify import StoreVerification
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.heartbeats import read_gate_heartbeats
+from cio_kernel.policy.signing import PolicyVerifier
 
 _POLL_S = 0.5
 
@@ -50,7 +51,10 @@ class Command(BaseCommand):
             raise SystemExit(2)
         heads = dict(_parse_head(value) for value in options["head"])
         if options["live_heads"]:
-            heads.update(asyncio.run(_live_heads()))
+            live, unverified = asyncio.run(_live_heads(keys))
+            for problem in unverified:
+                self.stderr.write(f"--live-heads: not trusted: {problem}")
+            heads.update({chain: seq for chain, seq in live.items() if seq > heads.get(chain, 0)})
         retained_from = None
         if settings.CIO_AUDIT_RETENTION_DAYS is not None:
             retained_from = datetime.now(UTC) - timedelta(days=settings.CIO_AUDIT_RETENTION_DAYS)
@@ -123,12 +127,15 @@ def _parse_head(value: str) -> tuple[str, int]:
     return chain, int(seq)
 
 
-async def _live_heads() -> dict[str, int]:
+async def _live_heads(keys: PolicyVerifier) -> tuple[dict[str, int], list[str]]:
+    """Heads from the heartbeats that verify with a trusted gate key (signed, expiring, fresh), and why the others
+    were not used: whoever holds the gate's Redis password could write any head there."""
     redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
     try:
-        beats = await read_gate_heartbeats(redis)
+        beats = await read_gate_heartbeats(redis, keys)
     except Exception as exc:
         raise CommandError(f"Redis is unreachable for --live-heads: {exc!r}") from exc
     finally:
         await redis.aclose()
-    return {beat.audit_chain: beat.audit_seq for beat in beats if beat.audit_chain and beat.audit_seq}
+    heads = {beat.audit_chain: beat.audit_seq for beat in beats.live if beat.audit_chain and beat.audit_seq}
+    return heads, [f"gate:heartbeat:{u.gate_id}: {u.problem}" for u in beats.unverified]

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
-from policies import roles, selectors, services
+from policies import latch_upgrade, roles, selectors, services
 from policies.errors import DomainError
 from policies.models import ApiToken, PolicyVersion
 
@@ -73,3 +73,17 @@ class Command(BaseCommand):
             rekeyed = services.rekey_strategies(by=User.objects.get(username="officer1"))
             if rekeyed is not None:
                 self.stdout.write(f"upgraded: v{rekeyed.version} active, {rekeyed.rationale}")
+        self._sign_latch_releases()
+
+    def _sign_latch_releases(self) -> None:
+        """A local state from before latch releases were signed: sign the releases this database records (gates
+        would otherwise take them as holding). Redis may not be up yet on a first run: then there is nothing."""
+        try:
+            report = latch_upgrade.sign_legacy_releases()
+        except Exception as exc:
+            self.stdout.write(f"latch releases not checked ({exc!r}): run `manage.py sign_latch_releases`")
+            return
+        for latch in report.signed:
+            self.stdout.write(f"upgraded: the release of latch {latch} signed")
+        for latch in report.unknown:
+            self.stdout.write(f"latch {latch}: released in Redis with no release on record: it holds")
