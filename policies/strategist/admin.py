@@ -222,12 +222,13 @@ class CycleAdmin(admin.ModelAdmin):
         if request.method != "POST" or not _officer(request):
             self.message_user(request, "only a risk officer can start a cycle", messages.ERROR)
             return back
+        from policies.strategist import cycle_requests
         from policies.strategist.tasks import run_cycle
 
         try:
-            run_cycle.apply_async(
-                kwargs={"trigger": MANUAL, "detail": {"by": request.user.get_username()}}, retry=False
-            )
+            # Who asked is this session's officer, recorded here; the task names only the row (docs/strategist.md).
+            asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=request.user)
+            run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked}, retry=False)
         except Exception as exc:
             self.message_user(request, f"the cycle could not be queued (is the broker up?): {exc!r}", messages.ERROR)
             return back
