@@ -52,10 +52,10 @@ class _Detail(BaseModel):
 
 class RegimeShiftDetail(_Detail):
     symbol: SymbolKey
-    from_band: Band | None
+    from_band: Band | None = None
     to_band: Band
-    from_label: Label | None
-    to_label: Label | None
+    from_label: Label | None = None
+    to_label: Label | None = None
     volatility: Annotated[float, Field(ge=0, le=10)]
 
 
