@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
 from policies import roles
-from policies.strategist.models import CEILING_FIELDS, Cycle, SettingsChange, StrategistSettings
+from policies.strategist.models import CEILING_FIELDS, Anomaly, Cycle, SettingsChange, StrategistSettings
 from policies.strategist.triggers import MANUAL
 
 
@@ -169,6 +169,7 @@ class CycleAdmin(admin.ModelAdmin):
         "cycle_id",
         "trigger",
         "trigger_detail",
+        "request",
         "started_at",
         "finished_at",
         "brain",
@@ -234,6 +235,29 @@ class CycleAdmin(admin.ModelAdmin):
             return back
         self.message_user(request, "a cycle was queued; it appears here when a worker has run it", messages.SUCCESS)
         return back
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _viewer(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _viewer(request)
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(admin.ModelAdmin):
+    """What only a holder of a component's credentials could have done, counted (docs/strategist.md); read-only."""
+
+    list_display = ["kind", "count", "alerted_count", "first_seen", "last_seen", "last_detail"]
+    readonly_fields = list_display
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

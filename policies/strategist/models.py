@@ -201,7 +201,8 @@ class CycleRequest(models.Model):
         ordering = ["-requested_at"]
 
     def __str__(self) -> str:
-        return f"{self.kind} cycle requested via {self.via} at {self.requested_at:%Y-%m-%d %H:%M:%S}"
+        by = f" by {self.requested_by}" if self.requested_by_id else ""
+        return f"{self.kind} cycle requested via {self.via}{by} at {self.requested_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Anomaly(models.Model):
