@@ -64,13 +64,27 @@ def screen(kind: object, detail: object, request: object) -> None:
         raise refuse("no request row named", kind)
 
 
-def claim_request(kind: str, request_id: str) -> triggers.Trigger:
-    """Take the row (once: a conditional update under the cycle lock) and build the trigger from it alone."""
+def _row(kind: str, request_id: str) -> CycleRequest:
     row = CycleRequest.objects.select_related("requested_by").filter(id=request_id).first()
     if row is None:
         raise refuse("no such request", kind)
     if row.kind != kind:
         raise refuse("the message's kind is not the request's", kind)
+    return row
+
+
+def precheck(kind: str, request_id: str | None) -> None:
+    """Before the lock: refuse a task whose row is missing, of another kind or spent, without waiting for a cycle
+    to finish (the claim under the lock decides again)."""
+    if kind == triggers.SCHEDULE:
+        return
+    if _row(kind, request_id or "").consumed_at is not None:
+        raise refuse("the request was run already (a replay)", kind)
+
+
+def claim_request(kind: str, request_id: str) -> triggers.Trigger:
+    """Take the row (once: a conditional update under the cycle lock) and build the trigger from it alone."""
+    row = _row(kind, request_id)
     now = timezone.now()
     if not CycleRequest.objects.filter(id=request_id, consumed_at__isnull=True).update(consumed_at=now):
         raise refuse("the request was run already (a replay)", kind)

@@ -26,10 +26,18 @@ FLUSH_THOUGHTS = "strategist.flush_thoughts"
 
 @shared_task(bind=True, name=RUN_CYCLE, max_retries=5)
 def run_cycle(
-    self: Any, trigger: str = SCHEDULE, detail: dict[str, Any] | None = None, request: str | None = None
+    self: Any,
+    trigger: str = SCHEDULE,
+    detail: dict[str, Any] | None = None,
+    request: str | None = None,
+    *args: Any,
+    **unknown: Any,
 ) -> str | None:
     try:
+        if args or unknown:  # counted like any other forgery, not lost as a TypeError
+            raise cycle_requests.refuse("arguments the task does not take", trigger)
         cycle_requests.screen(trigger, detail, request)
+        cycle_requests.precheck(trigger, request)
         cycle = cycles.run_cycle(Trigger(trigger, {}), claim=lambda: cycle_requests.claim(trigger, request))
     except TriggerRefusedError as exc:
         log.warning("cycle task refused: %s", exc.reason)
