@@ -155,8 +155,8 @@ class Listener:
             if await self._redis.set(key, token, nx=True, px=window_ms):
                 return True
             held, pttl = await self._redis.get(key), await self._redis.pttl(key)
-            if held is None:
-                continue
+            if held is None or pttl == -2:
+                continue  # lapsed meanwhile
             why = owned_keys.illegitimate(DEBOUNCE_PURPOSE, held, pttl, window_ms)
             if why is None:
                 return False

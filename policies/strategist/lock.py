@@ -59,7 +59,7 @@ class CycleLock:
                 self._renewer.start()
                 return True
             held, pttl = self._client.get(self._key), self._client.pttl(self._key)
-            if held is None:
+            if held is None or pttl == -2:
                 continue  # released meanwhile
             why = owned_keys.illegitimate(PURPOSE, held, pttl, self._ttl_ms)
             if why is None:

@@ -31,7 +31,7 @@ def token(purpose: str, hold_ms: int) -> str:
 def illegitimate(purpose: str, value: bytes | str | None, pttl_ms: int, max_ttl_ms: int) -> str | None:
     """Why a key found taken is held by nobody legitimate, or None when it is (or has just gone)."""
     if value is None or pttl_ms == -2:
-        return None  # gone meanwhile: take it
+        return None  # gone meanwhile: the caller tries to take it again
     if pttl_ms == -1:
         return "it never expires"
     if pttl_ms > max_ttl_ms + _SLACK_MS:
