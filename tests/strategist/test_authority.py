@@ -5,6 +5,7 @@ in institutional memory, no version is approved, every attempt is counted as an 
 recorded by the control plane, runs once; its replay is refused too."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 import redis
@@ -121,3 +122,25 @@ def test_forged_and_replayed_cycle_tasks_are_refused_and_counted(worker, attacke
     assert not [i for i in get_store().recent_incidents() if i.kind == "regime_shift"]
     assert INJECTED not in str(cycle.thought)
     assert "NOPERM" not in worker.log()
+
+
+def test_a_schedule_tick_runs_only_when_due_and_a_stale_request_not_at_all(active_policy, redis_client, users):
+    """The task's own checks, run in this process (`apply`) against the real database and Redis."""
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule
+
+    from policies.strategist.tasks import run_cycle
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=900, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(task=cycle_requests.RUN_CYCLE).delete()
+    PeriodicTask.objects.create(name="strategist: reasoning cycle", task=cycle_requests.RUN_CYCLE, interval=every)
+    first = run_cycle.apply(kwargs={"trigger": "schedule"}).get()
+    assert first is not None and Cycle.objects.get(cycle_id=first).thought["inputs_summary"]["trigger_verified"]
+    assert run_cycle.apply(kwargs={"trigger": "schedule"}).get() is None  # not due for another 450 s
+    assert Cycle.objects.count() == 1 and refused() == 0  # early ticks are skipped, not taken for forgeries
+
+    asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=users["officer1"])
+    CycleRequest.objects.filter(id=asked).update(requested_at=timezone.now() - timedelta(hours=2))
+    assert run_cycle.apply(kwargs={"trigger": MANUAL, "request": asked}).get() is None
+    assert Cycle.objects.count() == 1 and refused() == 1
+    assert CycleRequest.objects.get(id=asked).consumed_at is not None  # spent: it can never run later
