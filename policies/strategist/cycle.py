@@ -3,8 +3,8 @@
 lock → context (allow-listed, scrubbed) → the LLM brain if one is configured, else or on its failure the rule
 brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → a `proposed` version
 by the Strategist's own account through `services.propose` (refused at once when outside the envelope; approved
-under an officer's standing authority when it provably only tightens, stays inside the narrower auto-approval
-envelope, that officer allowed it, and the cycle is verified: its trigger re-derived from a record the broker
+by the auto-approval rule when it provably only tightens, stays inside the narrower auto-approval envelope, an
+officer enabled the rule, and the cycle is verified: its trigger re-derived from a record the broker
 cannot write and none of its inputs refused) → the cycle row and its thought, in one transaction → the thought
 into the audit store (retried by `flush_thoughts` if the store is away).
 
