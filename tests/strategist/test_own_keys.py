@@ -170,3 +170,18 @@ def test_forged_and_edited_inputs_are_refused_and_never_auto_approved(live_polic
     assert tightening.thought["validation"]["auto_approval"] == [
         "3 cached input(s) refused as not ours or out of bounds"
     ]
+
+
+def test_what_makes_a_held_key_illegitimate():
+    from policies.strategist import owned_keys
+
+    good = owned_keys.token("cycle_lock", 60_000)
+    assert owned_keys.illegitimate("cycle_lock", good, 5_000, 5_000) is None
+    assert owned_keys.illegitimate("cycle_lock", good, -1, 5_000) == "it never expires"
+    assert "beyond its maximum" in owned_keys.illegitimate("cycle_lock", good, 60_000, 5_000)
+    assert owned_keys.illegitimate("debounce", good, 5_000, 5_000) == "its value is not a token we sealed"  # purpose
+    expired = owned_keys.token("cycle_lock", -10_000)  # a real token whose holder's deadline has passed
+    assert owned_keys.illegitimate("cycle_lock", expired, 5_000, 5_000) == "its holder's deadline has passed"
+    nonce, deadline, mark = good.split(".")
+    stretched = f"{nonce}.{int(deadline) + 3_600_000}.{mark}"  # a copied token with its deadline pushed out
+    assert owned_keys.illegitimate("cycle_lock", stretched, 5_000, 5_000) == "its value is not a token we sealed"
