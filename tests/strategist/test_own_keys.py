@@ -185,3 +185,41 @@ def test_what_makes_a_held_key_illegitimate():
     nonce, deadline, mark = good.split(".")
     stretched = f"{nonce}.{int(deadline) + 3_600_000}.{mark}"  # a copied token with its deadline pushed out
     assert owned_keys.illegitimate("cycle_lock", stretched, 5_000, 5_000) == "its value is not a token we sealed"
+
+
+def test_a_forged_previous_regime_cannot_hide_a_shift_from_the_listener(secured):
+    from tests.integration.helpers import wait_until
+
+    async def scenario():
+        attacker = aioredis.Redis.from_url(secured.redis_url("strategist"))
+        listener_redis = aioredis.Redis.from_url(secured.redis_url("strategist"))
+        listener_nc = await secured.connect("strategist")
+        marketdata = await secured.connect("marketdata")
+        requested = []
+
+        async def enqueue(trigger):
+            requested.append(trigger)
+
+        try:
+            # "Already extreme": were it believed, the real extreme report below would be no shift at all.
+            fake = RegimeEntry(ts=datetime.now(UTC), volatility=0.5).model_dump(mode="json")
+            await attacker.hset(REGIME_KEY, "BTCUSDT", orjson.dumps(fake))
+            listener = Listener(listener_redis, enqueue, SETTINGS)
+            await listener.subscribe(listener_nc)
+            await listener_nc.flush()
+            body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.2}
+            await marketdata.publish("cio.market.regime", orjson.dumps(body))
+            await marketdata.flush()
+            await wait_until(lambda: listener.counters["regime"], 20.0, "the listener hearing the report")
+            return listener.counters, requested
+        finally:
+            await attacker.aclose()
+            await listener_redis.aclose()
+            await secured.close_clients()
+
+    counters, requested = asyncio.run(scenario())
+    assert counters["refused_regime"] == 1
+    assert [(t.kind, t.detail["to_band"], t.detail["from_band"]) for t in requested] == [
+        (REGIME_SHIFT, "extreme", None)
+    ]
+    assert anomalies.count(anomalies.INPUT_REFUSED) == 1
