@@ -12,7 +12,14 @@ from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
 from policies import roles
-from policies.strategist.models import CEILING_FIELDS, Anomaly, Cycle, SettingsChange, StrategistSettings
+from policies.strategist.models import (
+    CEILING_FIELDS,
+    Anomaly,
+    Cycle,
+    CycleRequest,
+    SettingsChange,
+    StrategistSettings,
+)
 from policies.strategist.triggers import MANUAL
 
 
@@ -252,13 +259,7 @@ class CycleAdmin(admin.ModelAdmin):
         return _viewer(request)
 
 
-@admin.register(Anomaly)
-class AnomalyAdmin(admin.ModelAdmin):
-    """What only a holder of a component's credentials could have done, counted (docs/strategist.md); read-only."""
-
-    list_display = ["kind", "count", "alerted_count", "first_seen", "last_seen", "last_detail"]
-    readonly_fields = list_display
-
+class _ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -273,3 +274,20 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _viewer(request)
+
+
+@admin.register(CycleRequest)
+class CycleRequestAdmin(_ReadOnly):
+    """Who asked for which cycle (the record a cycle task must name); read-only."""
+
+    list_display = ["requested_at", "kind", "via", "requested_by", "consumed_at", "detail"]
+    list_filter = ["kind", "via"]
+    readonly_fields = list_display
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(_ReadOnly):
+    """What only a holder of a component's credentials could have done, counted (docs/strategist.md); read-only."""
+
+    list_display = ["kind", "count", "alerted_count", "first_seen", "last_seen", "last_detail"]
+    readonly_fields = list_display

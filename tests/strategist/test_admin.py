@@ -92,6 +92,10 @@ def test_run_now_queues_a_manual_cycle(browser, strategist_stack, broker, redis_
     browser("viewer").post("/admin/strategist/cycle/run/")
     assert redis_client.llen("celery") == 1  # a viewer's request queued nothing
     assert CycleRequest.objects.count() == 1
+    requests_page = browser("viewer").get("/admin/strategist/cyclerequest/").content.decode()
+    assert "officer1" in requests_page and "admin" in requests_page
+    assert browser("viewer").get("/admin/strategist/anomaly/").status_code == 200
+    assert browser("officer1").get("/admin/strategist/cyclerequest/add/").status_code == 403
 
 
 def test_officers_edit_the_schedule_and_viewers_read_it(browser):
