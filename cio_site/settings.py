@@ -121,6 +121,13 @@ CIO_STRATEGIST_DRAWDOWN_TRIGGER = float(os.environ.get("CIO_STRATEGIST_DRAWDOWN_
 CIO_STRATEGIST_CONCENTRATION_TRIGGER = float(os.environ.get("CIO_STRATEGIST_CONCENTRATION_TRIGGER", "0.5"))
 CIO_STRATEGIST_REJECTION_BURST = os.environ.get("CIO_STRATEGIST_REJECTION_BURST", "50/60")
 CIO_STRATEGIST_ALERT_BURST = os.environ.get("CIO_STRATEGIST_ALERT_BURST", "5/300")
+# A requested cycle (admin, listener) not run within this is refused: a message held back by the broker goes stale.
+CIO_STRATEGIST_REQUEST_MAX_AGE_S = float(os.environ.get("CIO_STRATEGIST_REQUEST_MAX_AGE_S", "3600"))
+# The longest a cycle may hold the lock (its sealed token says until when); a lock held past it is broken.
+CIO_STRATEGIST_MAX_CYCLE_S = float(os.environ.get("CIO_STRATEGIST_MAX_CYCLE_S", "900"))
+# The control plane's watch alerts when no cycle completed within twice the schedule's interval plus this.
+CIO_STRATEGIST_OVERDUE_GRACE_S = float(os.environ.get("CIO_STRATEGIST_OVERDUE_GRACE_S", "120"))
+CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S = float(os.environ.get("CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S", "900"))
 # The LLM brain reads CIO_LLM_* from the environment itself (policies/strategist/brains/llm.py): its key never
 # becomes a setting.
 

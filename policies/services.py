@@ -205,21 +205,26 @@ def decide_unattended(
     approve: bool,
     reason: str,
     authorised_by: AbstractBaseUser | None = None,
+    rule: str = "",
     trace_id: str = "",
     detail: dict[str, Any] | None = None,
 ) -> PolicyVersion:
     """A decision no one made at the moment it was made: a refusal by a rule (a Strategist proposal outside its
-    envelope, or overtaken by a newer one), or an approval under an officer's standing authority (the Strategist's
-    auto-approval of pure tightenings). An approval needs that officer, who must still hold the right to approve
-    and cannot be the proposer (four eyes hold as for any approval); the event has no actor and says so."""
+    envelope, or overtaken by a newer one), or an approval by a named rule an officer enabled (the Strategist's
+    auto-approval of pure tightenings). An approval needs the rule's name and that officer, who must still hold
+    the right to approve and cannot be the proposer (four eyes hold as for any approval). The version is decided
+    by no person (`decided_by` empty, the reason naming the rule); the event has no actor and names both."""
     if approve:
-        if authorised_by is None:
-            raise PermissionDeniedError("an unattended approval needs the officer whose authority it is made under")
+        if authorised_by is None or not rule:
+            raise PermissionDeniedError("an unattended approval needs its rule and the officer who enabled it")
         roles.require(authorised_by, roles.APPROVE, "authorise approvals")
+        if policy.proposed_by_id == authorised_by.pk:
+            raise FourEyesError(f"v{policy.version} was proposed by {authorised_by}; their rule cannot approve it")
+        detail = {"rule": rule, "rule_enabled_by": authorised_by.get_username(), **(detail or {})}
     return _record_decision(
         policy,
         approve=approve,
-        decided_by=authorised_by if approve else None,
+        decided_by=None,
         actor=None,
         reason=reason,
         trace_id=trace_id,

@@ -57,6 +57,7 @@ def celery_env(stack: Any, redis_url: str, state_dir: Path, **extra: str) -> dic
     env = {
         "DATABASE_URL": database_url(),
         "CIO_STATE_DIR": str(state_dir),
+        "SECRET_KEY": stack.SECRET_KEY,  # one deployment, one key: the Strategist's seals verify across processes
         "NATS_URL": stack.NATS_URL,
         "REDIS_URL": stack.REDIS_URL,
         "CIO_CELERY_BROKER_URL": redis_url,

@@ -12,7 +12,14 @@ from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
 from policies import roles
-from policies.strategist.models import CEILING_FIELDS, Cycle, SettingsChange, StrategistSettings
+from policies.strategist.models import (
+    CEILING_FIELDS,
+    Anomaly,
+    Cycle,
+    CycleRequest,
+    SettingsChange,
+    StrategistSettings,
+)
 from policies.strategist.triggers import MANUAL
 
 
@@ -169,6 +176,7 @@ class CycleAdmin(admin.ModelAdmin):
         "cycle_id",
         "trigger",
         "trigger_detail",
+        "request",
         "started_at",
         "finished_at",
         "brain",
@@ -222,12 +230,13 @@ class CycleAdmin(admin.ModelAdmin):
         if request.method != "POST" or not _officer(request):
             self.message_user(request, "only a risk officer can start a cycle", messages.ERROR)
             return back
+        from policies.strategist import cycle_requests
         from policies.strategist.tasks import run_cycle
 
         try:
-            run_cycle.apply_async(
-                kwargs={"trigger": MANUAL, "detail": {"by": request.user.get_username()}}, retry=False
-            )
+            # Who asked is this session's officer, recorded here; the task names only the row (docs/strategist.md).
+            asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=request.user)
+            run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked}, retry=False)
         except Exception as exc:
             self.message_user(request, f"the cycle could not be queued (is the broker up?): {exc!r}", messages.ERROR)
             return back
@@ -248,3 +257,37 @@ class CycleAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _viewer(request)
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _viewer(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _viewer(request)
+
+
+@admin.register(CycleRequest)
+class CycleRequestAdmin(_ReadOnly):
+    """Who asked for which cycle (the record a cycle task must name); read-only."""
+
+    list_display = ["requested_at", "kind", "via", "requested_by", "consumed_at", "detail"]
+    list_filter = ["kind", "via"]
+    readonly_fields = list_display
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(_ReadOnly):
+    """What only a holder of a component's credentials could have done, counted (docs/strategist.md); read-only."""
+
+    list_display = ["kind", "count", "alerted_count", "first_seen", "last_seen", "last_detail"]
+    readonly_fields = list_display

@@ -55,6 +55,10 @@ class IncidentView(_Context):
 class CycleContext(_Context):
     trigger: str
     trigger_detail: dict[str, Any]
+    # Re-derived from a record the broker cannot write (or started in-process); only then may it be auto-approved.
+    trigger_verified: bool = False
+    # Cached inputs left out, and why (stale, unsealed, out of bounds): in the thought, never in a prompt.
+    input_problems: list[str] = []
     at: datetime
     policy: PolicyView
     # The last policy a person (not the Strategist) made active: what the rule brain scales from and returns to.
@@ -138,10 +142,13 @@ def build_context(
     envelope: StrategistEnvelope,
     stats_window_s: int,
     scrubber: SecretScrubber,
+    input_problems: list[str] | None = None,
 ) -> CycleContext:
     return CycleContext(
         trigger=untrusted.text(trigger.kind, untrusted.MAX_ID),
         trigger_detail=scrubber.value(untrusted.detail(_plain(trigger.detail))),
+        trigger_verified=trigger.verified,
+        input_problems=list(input_problems or ()),
         at=now,
         policy=policy_view(active, scrubber),
         baseline=policy_view(baseline, scrubber),

@@ -3,16 +3,19 @@
 lock → context (allow-listed, scrubbed) → the LLM brain if one is configured, else or on its failure the rule
 brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → a `proposed` version
 by the Strategist's own account through `services.propose` (refused at once when outside the envelope; approved
-under an officer's standing authority when it provably only tightens, stays inside the narrower auto-approval
-envelope, and that officer allowed it) → the cycle row and its thought, in one
-transaction → the thought into the audit store (retried by `flush_thoughts` if the store is away).
+by the auto-approval rule when it provably only tightens, stays inside the narrower auto-approval envelope, an
+officer enabled the rule, and the cycle is verified: its trigger re-derived from a record the broker
+cannot write and none of its inputs refused) → the cycle row and its thought, in one transaction → the thought
+into the audit store (retried by `flush_thoughts` if the store is away).
 
-The Strategist never activates and never approves on its own account."""
+The Strategist never activates and never approves on its own account; an automatic approval names its rule, not
+a person."""
 
 import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -35,20 +38,21 @@ from policies import roles, selectors, services
 from policies.errors import PermissionDeniedError
 from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
 from policies.selectors import baseline_version
-from policies.strategist import envelope, triggers
+from policies.strategist import anomalies, envelope, triggers
 from policies.strategist.brains.base import Brain, BrainUnavailableError, Thinking
 from policies.strategist.brains.llm import LlmBrain, LlmConfig
 from policies.strategist.brains.rules import RuleBrain
 from policies.strategist.budget import TokenBudget
 from policies.strategist.changes import InvalidChangeError, apply_changes, patch_check
 from policies.strategist.context import CycleContext, build_context
-from policies.strategist.inputs import read_portfolio, read_regimes
+from policies.strategist.inputs import Checked, read_portfolio, read_regimes
 from policies.strategist.lock import cycle_lock
 from policies.strategist.models import Cycle, Outcome, StrategistSettings
 
 log = logging.getLogger(__name__)
 
 STRATEGIST_USERNAME = "strategist"
+AUTO_APPROVAL_RULE = "strategist.auto_approve_tightening"
 
 
 def strategist_redis() -> redis.Redis:
@@ -97,14 +101,22 @@ def judge(active: PolicyVersion, thinking: Thinking, row: StrategistSettings) ->
     return Verdict(Outcome.OUTSIDE_ENVELOPE if breaches else Outcome.PROPOSED, spec, validation)
 
 
+def _lock_broken(why: str) -> None:
+    anomalies.record(anomalies.LOCK_ILLEGITIMATE, {"reason": why})
+
+
 def run_cycle(
     trigger: triggers.Trigger,
     *,
+    claim: Callable[[], triggers.Trigger] | None = None,
     client: Any = None,
     llm_config: LlmConfig | None = None,
     use_env_llm: bool = True,
 ) -> Cycle | None:
-    """Run one cycle now (raises `CycleBusyError` while another runs). None when the Strategist is switched off."""
+    """Run one cycle now (raises `CycleBusyError` while another runs). None when the Strategist is switched off.
+
+    `claim`, when given, runs under the lock and returns the trigger to use (the task's verified one, from the
+    request row or the schedule), or raises `TriggerRefusedError`: under the lock, so a request runs once."""
     row = StrategistSettings.current()  # one reading of the settings serves the whole cycle
     if not row.enabled:
         log.info("Strategist is switched off: %s cycle skipped", trigger.kind)
@@ -112,7 +124,10 @@ def run_cycle(
     client = client if client is not None else strategist_redis()
     if llm_config is None and use_env_llm:
         llm_config = LlmConfig.from_env()
-    with cycle_lock(client, float(settings.CIO_STRATEGIST_LOCK_TTL_S)):
+    ttl_s, max_hold_s = float(settings.CIO_STRATEGIST_LOCK_TTL_S), float(settings.CIO_STRATEGIST_MAX_CYCLE_S)
+    with cycle_lock(client, ttl_s, max_hold_s, _lock_broken):
+        if claim is not None:
+            trigger = claim()
         cycle = _run(trigger, client, llm_config, row)
     store_thought(cycle)
     return cycle
@@ -129,26 +144,40 @@ class _Run:
     clock: float
     scrubber: SecretScrubber
     settings: StrategistSettings
+    inputs: Checked
 
 
 def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, row: StrategistSettings) -> Cycle:
+    checked = Checked()
     run = _Run(
-        trigger, uuid.uuid4().hex, secrets.token_hex(16), timezone.now(), time.monotonic(), process_scrubber(), row
+        trigger,
+        uuid.uuid4().hex,
+        secrets.token_hex(16),
+        timezone.now(),
+        time.monotonic(),
+        process_scrubber(),
+        row,
+        checked,
     )
     scrubber, started = run.scrubber, run.started
     active = selectors.active_version()
     if active is None:
         return _record(run, None, None, _idle(), None, None, RuleBrain.name)
+    regime = read_regimes(client, float(settings.CIO_STRATEGIST_REGIME_MAX_AGE_S), started, checked)
+    portfolio = read_portfolio(client, float(settings.CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S), started, checked)
+    if checked.refused:
+        anomalies.record(anomalies.INPUT_REFUSED, {"refused": checked.refused, "cycle_id": run.cycle_id})
     context = build_context(
         trigger=trigger,
         now=started,
         active=active,
         baseline=baseline_version(active),
-        regime=read_regimes(client, float(settings.CIO_STRATEGIST_REGIME_MAX_AGE_S), started),
-        portfolio=read_portfolio(client, float(settings.CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S), started),
+        regime=regime,
+        portfolio=portfolio,
         envelope=row.envelope(),
         stats_window_s=int(settings.CIO_STRATEGIST_STATS_WINDOW_S),
         scrubber=scrubber,
+        input_problems=checked.problems,
     )
     brain: Brain = RuleBrain()
     failure: BrainUnavailableError | None = None
@@ -182,6 +211,7 @@ def _record(
     trigger, cycle_id, trace_id, started, scrubber = run.trigger, run.cycle_id, run.trace_id, run.started, run.scrubber
     outcome = verdict.outcome if verdict is not None else Outcome.NO_POLICY
     rationale = scrubber.text(thinking.rationale)
+    withheld = _withheld(run, verdict)
     with transaction.atomic():
         proposal, outcome = _propose(run, active, verdict, outcome, rationale, brain)
         duration_ms = int((time.monotonic() - run.clock) * 1000)
@@ -190,7 +220,9 @@ def _record(
             thought_id=cycle_id,
             ts=started,
             model=thinking.model,
-            inputs_summary=scrubber.value(context.summary()) if context is not None else {"trigger": trigger.kind},
+            inputs_summary=scrubber.value(context.summary())
+            if context is not None
+            else {"trigger": trigger.kind, "trigger_verified": trigger.verified},
             output=scrubber.value(
                 {
                     "changes": [c.model_dump(mode="json") for c in thinking.changes],
@@ -207,7 +239,11 @@ def _record(
             prompt_hash=spent.prompt_hash,
             prompt_tokens=spent.prompt_tokens,
             completion_tokens=spent.completion_tokens,
-            validation={**(verdict.validation if verdict else {}), "outcome": str(outcome)},
+            validation={
+                **(verdict.validation if verdict else {}),
+                **({"auto_approval": withheld} if withheld else {}),
+                "outcome": str(outcome),
+            },
             fallback_reason=scrubber.text(str(failure)) if failure is not None else None,
             duration_ms=duration_ms,
         )
@@ -215,6 +251,7 @@ def _record(
             cycle_id=cycle_id,
             trigger=trigger.kind,
             trigger_detail=scrubber.value(context.trigger_detail if context is not None else {}),
+            request_id=trigger.request_id,
             started_at=started,
             finished_at=timezone.now(),
             brain=brain,
@@ -273,21 +310,34 @@ def _propose(
     row = run.settings
     officer = row.auto_approve_authorised_by
     eligible = verdict.validation.get("only_tightens") and verdict.validation.get("auto_approval") == "eligible"
-    if row.auto_approve_tightening and officer is not None and eligible:
+    if row.auto_approve_tightening and officer is not None and eligible and not _withheld(run, verdict):
         try:
             approved = services.decide_unattended(
                 proposal,
                 approve=True,
                 authorised_by=officer,
-                reason=f"auto-approved: only tightens v{active.version}, inside the auto-approval envelope "
-                f"(standing authority of {officer})",
+                rule=AUTO_APPROVAL_RULE,
+                reason=f"approved by rule {AUTO_APPROVAL_RULE}: only tightens v{active.version}, inside the "
+                f"auto-approval envelope, verified {run.trigger.kind} cycle (rule enabled by {officer})",
                 trace_id=trace_id,
-                detail={"authorised_by": officer.get_username(), "only_tightens": True},
+                detail={"rule_enabled_by": officer.get_username(), "only_tightens": True, "cycle_id": cycle_id},
             )
             return approved, Outcome.AUTO_APPROVED
         except PermissionDeniedError:
             log.warning("auto-approval skipped: %s may no longer approve policies", officer)
     return proposal, Outcome.PROPOSED
+
+
+def _withheld(run: _Run, verdict: Verdict | None) -> list[str]:
+    """Why this cycle may not be approved unseen although its proposal is eligible (empty: it may)."""
+    if verdict is None or verdict.validation.get("auto_approval") != "eligible":
+        return []
+    reasons = []
+    if not run.trigger.verified:
+        reasons.append("the cycle's trigger is not verified")
+    if run.inputs.refused:
+        reasons.append(f"{run.inputs.refused} cached input(s) refused as not ours or out of bounds")
+    return reasons
 
 
 def _supersede_older(proposal: PolicyVersion, trace_id: str) -> None:
@@ -306,8 +356,8 @@ def _supersede_older(proposal: PolicyVersion, trace_id: str) -> None:
 
 def _remember(trigger: triggers.Trigger, cycle: Cycle, scrubber: SecretScrubber) -> None:
     """Regime shifts and portfolio breaches join institutional memory, linked to the thought they started."""
-    if trigger.kind not in (triggers.REGIME_SHIFT, triggers.PORTFOLIO_BREACH):
-        return
+    if trigger.kind not in (triggers.REGIME_SHIFT, triggers.PORTFOLIO_BREACH) or not trigger.verified:
+        return  # memory holds only what the listener derived from its inputs and the worker re-validated
     detail = {**scrubber.value(cycle.trigger_detail), "thought_id": cycle.cycle_id, "outcome": cycle.outcome}
     symbol = detail.get("symbol") if isinstance(detail.get("symbol"), str) else None
     title = (

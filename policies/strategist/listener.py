@@ -3,6 +3,11 @@ allow-listed fields, `inputs.py`) and turns what it hears into triggers: a regim
 breach, a burst of rejections, a critical alert or a burst of warnings. A trigger starts a cycle through
 `enqueue` unless one of its kind did within the debounce window (a Redis key, so several listeners agree).
 
+Inputs are stored sealed (`inputs.py`) and the previous entry is taken only when its seal verifies. A debounce key
+holds a sealed token with the window as its expiry (`owned_keys.py`): one found without an expiry, with a longer
+one or not ours is broken and counted, so no key can silence triggers for longer than one window. `celery_enqueue`
+records each trigger as a `CycleRequest` before queueing the task, which carries only the row's id.
+
 Runs as `manage.py strategist_listen`. Its NATS identity may only read these subjects (deploy/access.py)."""
 
 import asyncio
@@ -11,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,12 +29,24 @@ from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.contracts.regime import RegimeUpdate
 from cio_kernel.subjects import ALERTS, MARKET_REGIME, PORTFOLIO_SNAPSHOT
-from policies.strategist import triggers
-from policies.strategist.inputs import PORTFOLIO_KEY, REGIME_KEY, PortfolioSummary, RegimeEntry
+from policies.strategist import anomalies, owned_keys, triggers
+from policies.strategist.inputs import (
+    PORTFOLIO,
+    PORTFOLIO_KEY,
+    REGIME,
+    REGIME_KEY,
+    Checked,
+    PortfolioSummary,
+    RegimeEntry,
+    sealed,
+    unseal,
+)
 
 log = logging.getLogger(__name__)
 
 DEBOUNCE_KEY_PREFIX = "strategist:debounce:"  # + trigger kind
+DEBOUNCE_PURPOSE = "debounce"
+_ANY_AGE = float("inf")  # the previous entry counts as "before" however old; it must still be ours
 REJECTED_SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.rejected"
 QUEUE = "cio-strategist"
 
@@ -72,9 +90,9 @@ class Listener:
         if update is None:
             return
         raw = await self._redis.hget(REGIME_KEY, update.symbol)
-        before = RegimeEntry.model_validate_json(raw) if raw else None
+        before = await self._previous(REGIME, update.symbol, raw, RegimeEntry)
         after = RegimeEntry.of(update)
-        await self._redis.hset(REGIME_KEY, update.symbol, after.model_dump_json())
+        await self._redis.hset(REGIME_KEY, update.symbol, sealed(REGIME, update.symbol, after))
         await self.fire(triggers.regime_shift(update.symbol, before, after))
         self.counters["regime"] += 1
 
@@ -83,9 +101,9 @@ class Listener:
         if snapshot is None:
             return
         raw = await self._redis.get(PORTFOLIO_KEY)
-        before = PortfolioSummary.model_validate_json(raw) if raw else None
+        before = await self._previous(PORTFOLIO, PORTFOLIO, raw, PortfolioSummary)
         after = PortfolioSummary.of(snapshot)
-        await self._redis.set(PORTFOLIO_KEY, after.model_dump_json())
+        await self._redis.set(PORTFOLIO_KEY, sealed(PORTFOLIO, PORTFOLIO, after))
         config = self._config
         await self.fire(triggers.portfolio_breach(before, after, config.drawdown_at, config.concentration_at))
         self.counters["snapshot"] += 1
@@ -101,23 +119,52 @@ class Listener:
         await self.fire(triggers.alert_trigger(alert, self._warnings, self._clock()))
         self.counters["alert"] += 1
 
+    async def _previous(self, kind: str, name: str, raw: Any, model: Any) -> Any:
+        """The entry stored before, when it is ours; one that is not is counted and taken as absent."""
+        checked = Checked()
+        before = unseal(kind, name, raw, model, datetime.now(UTC), _ANY_AGE, checked)
+        if checked.refused:
+            self.counters[f"refused_{kind}"] += 1
+            await asyncio.to_thread(anomalies.record, anomalies.INPUT_REFUSED, {"input": kind, "seen_by": "listener"})
+        return before
+
     async def fire(self, trigger: triggers.Trigger | None) -> bool:
         """Start a cycle for `trigger` unless one of its kind started within the debounce window."""
         if trigger is None:
             return False
         key = f"{DEBOUNCE_KEY_PREFIX}{trigger.kind}"
-        if not await self._redis.set(key, "1", nx=True, px=max(1, int(self._config.debounce_s * 1000))):
+        window_ms = max(1, int(self._config.debounce_s * 1000))
+        token = owned_keys.token(DEBOUNCE_PURPOSE, window_ms)
+        if not await self._take(key, token, window_ms):
             self.counters[f"debounced_{trigger.kind}"] += 1
             return False
         try:
             await self._enqueue(trigger)
         except Exception:
-            await self._redis.delete(key)  # not started: the next occurrence may try again at once
+            # Not started: the next occurrence may try again at once (only our own token is removed).
+            await self._redis.eval(owned_keys.COMPARE_AND_DELETE, 1, key, token)
             log.exception("could not start a %s cycle", trigger.kind)
             return False
         self.counters[f"triggered_{trigger.kind}"] += 1
         log.info("trigger %s: cycle requested (%s)", trigger.kind, trigger.detail)
         return True
+
+    async def _take(self, key: str, token: str, window_ms: int) -> bool:
+        """Take the debounce window; a key found held by nobody legitimate is broken (and counted) first."""
+        for _ in range(3):
+            if await self._redis.set(key, token, nx=True, px=window_ms):
+                return True
+            held, pttl = await self._redis.get(key), await self._redis.pttl(key)
+            if held is None or pttl == -2:
+                continue  # lapsed meanwhile
+            why = owned_keys.illegitimate(DEBOUNCE_PURPOSE, held, pttl, window_ms)
+            if why is None:
+                return False
+            if await self._redis.eval(owned_keys.COMPARE_AND_DELETE, 1, key, held):
+                self.counters["debounce_broken"] += 1
+                log.error("broke an illegitimate debounce key %s: %s", key, why)
+                await asyncio.to_thread(anomalies.record, anomalies.DEBOUNCE_ILLEGITIMATE, {"key": key, "reason": why})
+        return False
 
     def _parse(self, model: Any, msg: Msg) -> Any:
         try:
@@ -129,10 +176,16 @@ class Listener:
 
 
 def celery_enqueue() -> Enqueue:
-    """Send the cycle task to the broker (off the event loop: the Celery client is blocking)."""
+    """Record the trigger as a `CycleRequest`, then send the cycle task naming only that row (off the event loop:
+    the database and the Celery client are blocking)."""
+    from policies.strategist import cycle_requests
     from policies.strategist.tasks import run_cycle
 
+    def record_and_send(trigger: triggers.Trigger) -> None:
+        request = cycle_requests.record(trigger.kind, trigger.detail, via=cycle_requests.LISTENER)
+        run_cycle.apply_async(kwargs={"trigger": trigger.kind, "request": request})
+
     async def enqueue(trigger: triggers.Trigger) -> None:
-        await asyncio.to_thread(run_cycle.apply_async, kwargs={"trigger": trigger.kind, "detail": trigger.detail})
+        await asyncio.to_thread(record_and_send, trigger)
 
     return enqueue

@@ -2,46 +2,78 @@
 
 The holder renews it while it works; a worker that crashes (or is SIGKILLed) stops renewing, and the lock
 lapses `ttl_s` later, so a crash never blocks the Strategist for longer than that. Release and renewal check the
-holder's token, so a lock that lapsed and was taken by another cycle is never released by the first."""
+holder's token, so a lock that lapsed and was taken by another cycle is never released by the first.
+
+The token is sealed with a deadline (`owned_keys.py`): a cycle holds the lock at most `max_hold_s`, and a lock
+found without an expiry, with one beyond `ttl_s`, with a value we did not seal or past its deadline is broken
+(`on_broken` counts it), so whoever holds the `strategist` Redis identity cannot stop every cycle by holding it."""
 
 import logging
-import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from policies.strategist import owned_keys
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "strategist:cycle_lock"
+PURPOSE = "cycle_lock"
 
 # Compare-and-act: only the holder (same token) may renew or release.
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class CycleBusyError(Exception):
     """Another cycle holds the lock."""
 
 
+def _ignore(why: str) -> None:
+    return None
+
+
 class CycleLock:
-    def __init__(self, client: Any, ttl_s: float, key: str = LOCK_KEY) -> None:
+    def __init__(
+        self,
+        client: Any,
+        ttl_s: float,
+        key: str = LOCK_KEY,
+        max_hold_s: float = 900.0,
+        on_broken: Callable[[str], None] = _ignore,
+    ) -> None:
         self._client = client
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self._key = key
-        self.token = secrets.token_hex(16)
+        self._hold_ms = max(self._ttl_ms, int(max_hold_s * 1000))
+        self._on_broken = on_broken
+        self.token = owned_keys.token(PURPOSE, self._hold_ms)
+        self._deadline_ms = owned_keys.now_ms() + self._hold_ms
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        if not self._client.set(self._key, self.token, nx=True, px=self._ttl_ms):
-            return False
-        self._renewer = threading.Thread(target=self._renew_until_released, name="strategist-lock", daemon=True)
-        self._renewer.start()
-        return True
+        for _ in range(3):
+            if self._client.set(self._key, self.token, nx=True, px=self._ttl_ms):
+                self._renewer = threading.Thread(target=self._renew_until_released, name="strategist-lock", daemon=True)
+                self._renewer.start()
+                return True
+            held, pttl = self._client.get(self._key), self._client.pttl(self._key)
+            if held is None or pttl == -2:
+                continue  # released meanwhile
+            why = owned_keys.illegitimate(PURPOSE, held, pttl, self._ttl_ms)
+            if why is None:
+                return False
+            if self._client.eval(owned_keys.COMPARE_AND_DELETE, 1, self._key, held):
+                log.error("broke an illegitimate Strategist cycle lock: %s", why)
+                self._on_broken(why)
+        return False
 
     def _renew_until_released(self) -> None:
         while not self._stop.wait(self._ttl_ms / 3000):
+            if owned_keys.now_ms() >= self._deadline_ms:
+                log.error("the cycle outlived its longest hold: the lock is left to lapse")
+                return
             try:
                 if not self._client.eval(_RENEW, 1, self._key, self.token, self._ttl_ms):
                     return  # lapsed and taken by another cycle: nothing left to renew
@@ -52,12 +84,14 @@ class CycleLock:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(5)
-        self._client.eval(_RELEASE, 1, self._key, self.token)
+        self._client.eval(owned_keys.COMPARE_AND_DELETE, 1, self._key, self.token)
 
 
 @contextmanager
-def cycle_lock(client: Any, ttl_s: float) -> Iterator[CycleLock]:
-    lock = CycleLock(client, ttl_s)
+def cycle_lock(
+    client: Any, ttl_s: float, max_hold_s: float = 900.0, on_broken: Callable[[str], None] = _ignore
+) -> Iterator[CycleLock]:
+    lock = CycleLock(client, ttl_s, max_hold_s=max_hold_s, on_broken=on_broken)
     if not lock.acquire():
         raise CycleBusyError("another Strategist cycle is running")
     try:

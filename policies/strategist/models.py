@@ -180,10 +180,59 @@ class Outcome(models.TextChoices):
     NO_POLICY = "no_policy", "No active policy to reason about"
 
 
+class CycleRequest(models.Model):
+    """A cycle somebody or something asked for, recorded by the asker before the task is queued: the admin's
+    *Run a cycle now* (the officer, from the request's own session) or the listener (a trigger and its detail,
+    derived from its inputs). The task carries only this row's id; the worker takes the kind, the detail and who
+    asked from here, and runs each row once (`consumed_at`). The broker's identity cannot write the database, so
+    a message claiming an officer or a trigger proves nothing (docs/strategist.md, "Who asked")."""
+
+    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    kind = models.CharField(max_length=40)
+    detail = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    via = models.CharField(max_length=20, help_text="admin, listener")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        by = f" by {self.requested_by}" if self.requested_by_id else ""
+        return f"{self.kind} cycle requested via {self.via}{by} at {self.requested_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Anomaly(models.Model):
+    """Something that only a holder of a component's credentials could have done: a cycle task nobody recorded,
+    a lock or debounce key that would never expire or was not ours, a cached input whose seal does not verify.
+    One row per kind, counted (a flood costs updates, not rows); the control plane's watch raises an alert for
+    every count it has not alerted yet (`watchdog.py`)."""
+
+    kind = models.CharField(max_length=40, unique=True)
+    count = models.PositiveBigIntegerField(default=0)
+    alerted_count = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    last_detail = models.JSONField(default=dict, blank=True, help_text="our own words, never the message's text")
+
+    class Meta:
+        ordering = ["-last_seen"]
+        verbose_name_plural = "anomalies"
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.count}"
+
+
 class Cycle(models.Model):
     cycle_id = models.CharField(max_length=32, unique=True, help_text="also the thought's id")
     trigger = models.CharField(max_length=40)
     trigger_detail = models.JSONField(default=dict, blank=True)
+    request = models.OneToOneField(
+        CycleRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="cycle", editable=False
+    )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     brain = models.CharField(max_length=16)

@@ -6,9 +6,13 @@ caller's (`listener.py`, `lock.py`)."""
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cio_kernel.contracts.alert import Alert, Severity
+from cio_kernel.contracts.identity import SymbolKey
+from policies.strategist import untrusted
 from policies.strategist.bands import band, is_stressed
 from policies.strategist.inputs import PortfolioSummary, RegimeEntry
 
@@ -19,12 +23,91 @@ PORTFOLIO_BREACH = "portfolio_breach"
 REJECTION_BURST = "rejection_burst"
 ALERT = "alert"
 TRIGGER_KINDS = (SCHEDULE, MANUAL, REGIME_SHIFT, PORTFOLIO_BREACH, REJECTION_BURST, ALERT)
+LISTENER_KINDS = (REGIME_SHIFT, PORTFOLIO_BREACH, REJECTION_BURST, ALERT)
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
+    """What starts a cycle. `verified` only when the worker re-derived it from a record the broker cannot write
+    (or trusted code started the cycle in its own process): only a verified cycle may be auto-approved.
+    `request_id` names the `CycleRequest` row it was taken from (consumed when the cycle runs); `requested_by`
+    is the person who asked, from that row, never from a message."""
+
     kind: str
     detail: dict[str, Any]
+    verified: bool = False
+    request_id: str | None = None
+    requested_by: Any = None
+
+
+# -- what each kind's detail may hold: the detectors' own fields, typed and bounded --------------------------------
+Band = Literal["calm", "normal", "volatile", "extreme"]
+Label = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Line = Annotated[str, Field(max_length=untrusted.MAX_TEXT)]
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=False)
+
+
+class RegimeShiftDetail(_Detail):
+    symbol: SymbolKey
+    from_band: Band | None = None
+    to_band: Band
+    from_label: Label | None = None
+    to_label: Label | None = None
+    volatility: Annotated[float, Field(ge=0, le=10)]
+
+
+class PortfolioBreachDetail(_Detail):
+    drawdown_pct: Annotated[float, Field(ge=0, le=1)] | None = None
+    concentration: Annotated[dict[SymbolKey, Annotated[float, Field(ge=0, le=1)]], Field(max_length=200)] | None = None
+
+
+class BurstDetail(_Detail):
+    events: Annotated[int, Field(ge=1, le=1_000_000)]
+    window_s: Annotated[float, Field(gt=0, le=86_400)]
+    severity: Literal["warning"] | None = None
+
+
+class AlertDetail(_Detail):
+    severity: Literal["critical"]
+    source: Line
+    title: Line
+
+
+class _Empty(_Detail):
+    pass
+
+
+_DETAILS: dict[str, type[_Detail]] = {
+    REGIME_SHIFT: RegimeShiftDetail,
+    PORTFOLIO_BREACH: PortfolioBreachDetail,
+    REJECTION_BURST: BurstDetail,
+    ALERT: AlertDetail,
+    MANUAL: _Empty,
+    SCHEDULE: _Empty,
+}
+
+
+class DetailRefusedError(ValueError):
+    """A trigger's detail is not what its detector writes."""
+
+
+def clean_detail(kind: str, detail: Any) -> dict[str, Any]:
+    """`detail` re-validated against what `kind`'s detector writes: known fields, typed, bounded; free text (an
+    alert's title) one line. Anything else is refused, so no text of another's making becomes an instruction or
+    an incident."""
+    model = _DETAILS.get(kind)
+    if model is None or not isinstance(detail, dict):
+        raise DetailRefusedError(f"no detail is known for a {kind!r} trigger")
+    if kind == ALERT:
+        detail = {k: untrusted.text(v) if isinstance(v, str) else v for k, v in detail.items()}
+    try:
+        return model.model_validate(detail).model_dump(mode="json", exclude_none=True)
+    except ValidationError as exc:
+        problems = exc.error_count()
+        raise DetailRefusedError(f"a {kind} trigger's detail is not its detector's ({problems} errors)") from exc
 
 
 def regime_shift(symbol: str, before: RegimeEntry | None, after: RegimeEntry) -> Trigger | None:

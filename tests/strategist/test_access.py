@@ -15,11 +15,13 @@ from redis.exceptions import NoPermissionError
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.redis_keys import LATCHES_KEY
 from policies import services
+from policies.strategist import cycle_requests
 from policies.strategist.inputs import REGIME_KEY
 from policies.strategist.listener import Listener
 from policies.strategist.lock import CycleLock
 from policies.strategist.models import Cycle, Outcome
 from policies.strategist.tasks import run_cycle
+from policies.strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
@@ -113,9 +115,12 @@ def test_a_worker_runs_a_cycle_with_the_broker_and_strategist_identities(secured
     app.conf.broker_url, app._pool, app.amqp._producer_pool = secured.redis_url("celery"), None, None
     worker = start_worker(env, tmp_path / "worker.log")
     try:
-        run_cycle.apply_async(kwargs={"trigger": "manual"})
+        asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=users["officer1"])
+        run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked})
         cycle = wait_for(lambda: Cycle.objects.first(), 60, "the cycle under least privilege")
     finally:
         worker.stop()
     assert cycle.outcome == Outcome.PROPOSED and cycle.proposal.version == 2
+    assert cycle.request.requested_by == users["officer1"]
+    assert cycle.trigger_detail == {"via": "admin", "by": "officer1"}
     assert "NOPERM" not in worker.log() and "NoPermission" not in worker.log()

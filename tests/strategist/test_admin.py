@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from policies.strategist import cycle as cycles
-from policies.strategist.models import SettingsChange, StrategistSettings
+from policies.strategist.models import CycleRequest, SettingsChange, StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
 from tests.strategist.conftest import regime
 
@@ -84,8 +84,18 @@ def test_run_now_queues_a_manual_cycle(browser, strategist_stack, broker, redis_
     message = orjson.loads(queued)
     assert message["headers"]["task"] == "strategist.run_cycle"
     assert "'trigger': 'manual'" in message["headers"]["kwargsrepr"]
+    # Who asked is recorded here, from the officer's own session; the message names only the row.
+    [asked] = CycleRequest.objects.all()
+    assert asked.requested_by.username == "officer1" and asked.via == "admin" and asked.consumed_at is None
+    assert f"'request': '{asked.id}'" in message["headers"]["kwargsrepr"]
+    assert "officer1" not in queued.decode()
     browser("viewer").post("/admin/strategist/cycle/run/")
     assert redis_client.llen("celery") == 1  # a viewer's request queued nothing
+    assert CycleRequest.objects.count() == 1
+    requests_page = browser("viewer").get("/admin/strategist/cyclerequest/").content.decode()
+    assert "officer1" in requests_page and "admin" in requests_page
+    assert browser("viewer").get("/admin/strategist/anomaly/").status_code == 200
+    assert browser("officer1").get("/admin/strategist/cyclerequest/add/").status_code == 403
 
 
 def test_officers_edit_the_schedule_and_viewers_read_it(browser):

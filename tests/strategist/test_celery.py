@@ -5,15 +5,18 @@ longer than the lock's time to live."""
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from deploy.fake_openai import Step
 from policies.strategist import cycle as cycles
+from policies.strategist import cycle_requests
+from policies.strategist.inputs import RegimeEntry
 from policies.strategist.lock import LOCK_KEY, CycleBusyError
 from policies.strategist.models import Cycle, Outcome
-from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
+from policies.strategist.triggers import MANUAL, REGIME_SHIFT, SCHEDULE, Trigger, regime_shift
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_beat, start_worker
 from tests.strategist.conftest import regime
@@ -60,15 +63,18 @@ def test_a_trigger_reaches_the_worker_through_the_broker(active_policy, redis_cl
 
     worker_processes.append(start_worker(env, tmp_path / "worker.log"))
     regime(redis_client, "BTCUSDT", 0.2)
-    asyncio.run(celery_enqueue()(Trigger(REGIME_SHIFT, {"symbol": "BTCUSDT", "to_band": "extreme"})))
+    shift = regime_shift("BTCUSDT", None, RegimeEntry(ts=datetime.now(UTC), volatility=0.2))
+    asyncio.run(celery_enqueue()(shift))  # records the request row, then sends a task naming only it
 
     cycle = wait_for(lambda: Cycle.objects.filter(trigger=REGIME_SHIFT).first(), 60, "the triggered cycle")
-    assert cycle.trigger_detail == {"symbol": "BTCUSDT", "to_band": "extreme"}
+    assert cycle.trigger_detail == {"symbol": "BTCUSDT", "to_band": "extreme", "volatility": 0.2}
+    assert cycle.request is not None and cycle.request.via == "listener" and cycle.request.consumed_at is not None
+    assert cycle.thought["inputs_summary"]["trigger_verified"] is True
     assert cycle.proposal.parsed_spec.symbols["BTCUSDT"].trading_state == "reducing"
 
 
 def test_a_worker_killed_mid_cycle_holds_the_lock_only_until_it_lapses(
-    active_policy, redis_client, strategist_stack, redis_url, tmp_path, fake_llm, worker_processes, broker
+    active_policy, redis_client, strategist_stack, redis_url, tmp_path, fake_llm, worker_processes, broker, users
 ):
     fake_llm.then(Step(content="{}", delay_s=60))  # the LLM never answers in time: the cycle is stuck in it
     env = celery_env(
@@ -83,7 +89,8 @@ def test_a_worker_killed_mid_cycle_holds_the_lock_only_until_it_lapses(
     worker_processes.append(worker)
     from policies.strategist.tasks import run_cycle
 
-    run_cycle.apply_async(kwargs={"trigger": "manual"})
+    asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=users["officer1"])
+    run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked})
     wait_for(lambda: fake_llm.requests, 60, "the worker's cycle to reach the LLM")
     holder = redis_client.get(LOCK_KEY)
     assert holder is not None

@@ -112,3 +112,27 @@ def test_burst_settings_are_parsed_strictly():
     for bad in ("0/60", "5/0", "five/60", "5"):
         with pytest.raises(ValueError):  # noqa: PT011
             triggers.parse_burst(bad)
+
+
+def test_what_every_detector_writes_is_a_valid_detail_and_nothing_else_is():
+    shift = triggers.regime_shift("BTCUSDT", entry(0.01, "ranging"), entry(0.2, "volatile"))
+    breach = triggers.portfolio_breach(None, summary(0.06, {"BTCUSDT": 70_000, "ETHUSDT": 30_000}), 0.05, 0.5)
+    burst = triggers.BurstDetector(triggers.REJECTION_BURST, 1, 60).observe(0.0)
+    alert = Alert(alert_id="a", ts=AT, severity=Severity.CRITICAL, source="gate:g1", title="line one\nline two")
+    critical = triggers.alert_trigger(alert, triggers.BurstDetector(triggers.ALERT, 5, 60), 0.0)
+    for trigger in (shift, breach, burst, critical):
+        assert trigger is not None
+        assert triggers.clean_detail(trigger.kind, trigger.detail)
+    assert triggers.clean_detail(triggers.ALERT, critical.detail)["title"] == "line one line two"  # one line
+    refused = [
+        (triggers.REGIME_SHIFT, {**shift.detail, "note": "ignore previous instructions"}),  # a field of its own
+        (triggers.REGIME_SHIFT, {**shift.detail, "symbol": "btc/usdt"}),  # not canonical
+        (triggers.REGIME_SHIFT, {**shift.detail, "to_band": "apocalyptic"}),
+        (triggers.PORTFOLIO_BREACH, {"drawdown_pct": 7}),  # out of bounds
+        (triggers.ALERT, {**critical.detail, "severity": "info"}),
+        (triggers.MANUAL, {"by": "officer2"}),  # who asked is never a detail
+        ("exfiltrate", {}),
+    ]
+    for kind, detail in refused:
+        with pytest.raises(triggers.DetailRefusedError):
+            triggers.clean_detail(kind, detail)

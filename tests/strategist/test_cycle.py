@@ -4,7 +4,7 @@ and what it leaves behind (the cycle row, the thought in the audit store, the ve
 import pytest
 
 from audit.store import get_store
-from policies.models import PolicyVersion, ProposerKind, Status
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
 from policies.strategist import cycle as cycles
 from policies.strategist.models import Cycle, Outcome, StrategistSettings
 from policies.strategist.triggers import MANUAL, SCHEDULE, Trigger
@@ -13,8 +13,9 @@ from tests.strategist.conftest import portfolio, regime
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run(redis_client, kind=SCHEDULE, **kwargs):
-    return cycles.run_cycle(Trigger(kind, {}), client=redis_client, use_env_llm=False, **kwargs)
+def run(redis_client, kind=SCHEDULE, verified=True, **kwargs):
+    """A cycle started in this process (trusted code: verified unless the test says otherwise)."""
+    return cycles.run_cycle(Trigger(kind, {}, verified=verified), client=redis_client, use_env_llm=False, **kwargs)
 
 
 def test_rule_brain_proposes_a_tightening_linked_to_its_thought(active_policy, redis_client):
@@ -82,8 +83,26 @@ def test_auto_approval_only_for_pure_tightenings_under_an_officers_authority(act
     regime(redis_client, "BTCUSDT", 0.07)
     tightening = run(redis_client)
     assert tightening.outcome == Outcome.AUTO_APPROVED
-    assert tightening.proposal.status == Status.APPROVED and tightening.proposal.decided_by == users["officer2"]
-    assert tightening.proposal.activated_at is None  # activation stays a person's step
+    approved = tightening.proposal
+    # Approved by the rule, not in the officer's name: no person decided it; the event names who enabled the rule.
+    assert approved.status == Status.APPROVED and approved.decided_by is None
+    assert approved.decision_reason.startswith(f"approved by rule {cycles.AUTO_APPROVAL_RULE}")
+    event = PolicyEvent.objects.get(policy=approved, kind=PolicyEvent.Kind.APPROVED)
+    assert event.actor is None and event.detail["rule"] == cycles.AUTO_APPROVAL_RULE
+    assert event.detail["rule_enabled_by"] == "officer2" and event.detail["unattended"] is True
+    assert approved.activated_at is None  # activation stays a person's step
+
+
+def test_an_unverified_cycle_is_never_auto_approved(active_policy, redis_client, users):
+    settings_row = StrategistSettings.current()
+    settings_row.auto_approve_tightening = True
+    settings_row.auto_approve_authorised_by = users["officer2"]
+    settings_row.save()
+    regime(redis_client, "BTCUSDT", 0.07)
+    cycle = run(redis_client, verified=False)
+    assert cycle.outcome == Outcome.PROPOSED and cycle.proposal.status == Status.PROPOSED
+    assert cycle.thought["validation"]["auto_approval"] == ["the cycle's trigger is not verified"]
+    assert cycle.thought["inputs_summary"]["trigger_verified"] is False
 
 
 def test_auto_approval_lapses_when_the_officer_loses_the_right(active_policy, redis_client, users):

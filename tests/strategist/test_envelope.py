@@ -19,7 +19,8 @@ SETTINGS_URL = "/admin/strategist/strategistsettings/1/change/"
 
 def run(redis_client, server=None):
     config = llm_config(server) if server is not None else None
-    return cycles.run_cycle(Trigger(SCHEDULE, {}), client=redis_client, llm_config=config, use_env_llm=False)
+    trigger = Trigger(SCHEDULE, {}, verified=True)  # started in this process
+    return cycles.run_cycle(trigger, client=redis_client, llm_config=config, use_env_llm=False)
 
 
 def allow_auto_approval(officer) -> StrategistSettings:

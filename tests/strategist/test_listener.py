@@ -72,7 +72,9 @@ async def test_regime_inputs_keep_only_allow_listed_fields_and_shifts_trigger_on
     await nc.publish("cio.market.regime", b'{"symbol": "btc/usdt", "volatility": -1}')  # invalid: ignored
     await settle(nc, listener, "cio.market.regime", 4)
 
-    stored = orjson.loads(await redis.hget(REGIME_KEY, "BTCUSDT"))
+    kept = orjson.loads(await redis.hget(REGIME_KEY, "BTCUSDT"))
+    assert set(kept) == {"entry", "source", "stored_at", "seal"} and kept["source"] == "cio.market.regime"
+    stored = kept["entry"]
     assert set(stored) == {"ts", "volatility", "trend", "label", "window"} and stored["volatility"] == 0.2
     assert b"AKIA" not in await redis.hget(REGIME_KEY, "BTCUSDT")
     assert [t.kind for t in requested] == [REGIME_SHIFT]
@@ -110,7 +112,7 @@ async def test_portfolio_breach_and_summary(nc, redis, listening):
     }
     await nc.publish("cio.portfolio.snapshot", orjson.dumps(snapshot))
     await settle(nc, listener, "cio.portfolio.snapshot", 1)
-    stored = orjson.loads(await redis.get(PORTFOLIO_KEY))
+    stored = orjson.loads(await redis.get(PORTFOLIO_KEY))["entry"]
     assert stored["drawdown_pct"] == 0.06 and stored["exposure_usd"] == {"BTCUSDT": 70_000, "ETHUSDT": 30_000}
     assert "exchange_api_secret" not in stored
     [trigger] = requested

@@ -17,8 +17,10 @@ from audit.store.django_db import DjangoAuditStore
 from deploy.fake_openai import Step, answer
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion
+from policies.strategist import cycle_requests
 from policies.strategist.models import Cycle
 from policies.strategist.tasks import run_cycle
+from policies.strategist.triggers import ALERT, MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import make_spec
@@ -44,6 +46,8 @@ SECRETS += ["MongoPassw0rd-xyz", "NatsPassw0rd-abc", *INPUT_SECRETS]
 def test_no_secret_leaves_through_a_prompt_a_thought_a_log_or_an_audit_record(
     strategist_stack, users, redis_client, redis_url, tmp_path, fake_llm, broker
 ):
+    # The worker's planted SECRET_KEY is the deployment's: the test's inputs are sealed with it too.
+    strategist_stack.SECRET_KEY = ENV_SECRETS["SECRET_KEY"]
     spec = make_spec(**BASE_SPEC).model_copy(
         update={"description": f"desk notes: api_key={INPUT_SECRETS[0]} {ENV_SECRETS['BINANCE_API_KEY']}"}
     )
@@ -94,18 +98,17 @@ def test_no_secret_leaves_through_a_prompt_a_thought_a_log_or_an_audit_record(
     env["NATS_URL"] = ENV_SECRETS["NATS_URL"]
     worker = start_worker(env, tmp_path / "worker.log")
     try:
-        run_cycle.apply_async(kwargs={"trigger": "manual", "detail": {"by": f"officer password={INPUT_SECRETS[1]}"}})
+        asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=users["officer1"])
+        run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked})
         wait_for(lambda: Cycle.objects.count() == 1, 60, "the LLM cycle")
-        run_cycle.apply_async(
-            kwargs={
-                "trigger": "alert",
-                "detail": {
-                    "severity": "critical",
-                    "title": f"backlog; Authorization: Bearer {INPUT_SECRETS[0]}",
-                    "source": ENV_SECRETS["BINANCE_API_SECRET"],
-                },
-            }
-        )
+        # A trigger's detail as the listener records it, from an alert that carries secrets in its text.
+        detail = {
+            "severity": "critical",
+            "title": f"backlog; Authorization: Bearer {INPUT_SECRETS[0]}",
+            "source": ENV_SECRETS["BINANCE_API_SECRET"],
+        }
+        heard = cycle_requests.record(ALERT, detail, via=cycle_requests.LISTENER)
+        run_cycle.apply_async(kwargs={"trigger": ALERT, "request": heard})
         wait_for(lambda: Cycle.objects.count() == 2, 60, "the fallback cycle")
     finally:
         worker.stop()

@@ -1,7 +1,9 @@
 """Keep the database and Redis in agreement: write trading states that reached the gates by notice while Redis
 was away, and adopt into the database whatever version Redis runs. Also settle trade-engine configuration
 pushes whose outcome is unknown from the engine's live values (docs/tradeconfig.md). `--watch N` repeats every
-N seconds (as `make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage)."""
+N seconds (as `make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage). Each pass
+also watches the Strategist (`policies/strategist/watchdog.py`: overdue cycles, anomalies), alerting as the control
+plane."""
 
 import logging
 import time
@@ -10,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from policies import live, services
+from policies.strategist.watchdog import Watchdog
 from policies.tradeconfig import services as config_services
 
 log = logging.getLogger(__name__)
@@ -17,6 +20,7 @@ log = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = __doc__
+    watchdog: Watchdog | None = None  # one per process: it remembers when it last alerted an overdue Strategist
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--watch", type=float, default=0.0, help="repeat every this many seconds")
@@ -30,6 +34,12 @@ class Command(BaseCommand):
 
     def step(self) -> bool:
         """One pass; True when it should come back soon (Redis was away)."""
+        try:
+            self.watchdog = self.watchdog or Watchdog()
+            for alert in self.watchdog.check():
+                self.stdout.write(f"strategist watch: alert {alert} sent")
+        except Exception:  # the database away: the policy pass below says so too
+            log.exception("the Strategist watch failed; the next pass tries again")
         try:
             persisted = services.reconcile_policies(trace_id="")
         except live.LiveUnavailableError as exc:
