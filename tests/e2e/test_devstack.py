@@ -208,7 +208,9 @@ def _respelling_probe(nats_port: int, web_port: int, state: Path) -> dict[str, t
         "look-alike of a listed strategy": ("cio.nurse.audit", intent("mоmentum-1", "BTCUSDT")),
         "the shared identity speaking for momentum_pulse": (
             "cio.intent.trading.Momentum_Pulse",
-            intent("Momentum Pulse", "SOLUSDT"),
+            # Not SOLUSDT: the real momentum_pulse (deploy/demo_bot.py) buys it every few seconds, and the dedupe
+            # window (strategy, symbol, action) would add DUPLICATE_WINDOW whenever one was just promoted.
+            intent("Momentum Pulse", "ETHUSDT", quantity=0.01, price=3400.0, current_price=3400.0, stop_loss=3350.0),
         ),
         "a strategy nobody listed": ("cio.intent.trading.shadow-bot", intent("shadow-bot", "SOLUSDT")),
         "halted by the kill switch under another spelling": (
