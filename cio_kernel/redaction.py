@@ -17,14 +17,23 @@ _SECRET_KEY = re.compile(
     r"signature|session[_-]?id|cookie|seed|mnemonic|bearer)",
     re.IGNORECASE,
 )
-# `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON.
-_SECRET_IN_TEXT = re.compile(
-    r"""(?P<key>["']?[\w.-]*?(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|apikey|private[_-]?key|"""
-    r"""credential|authorization|signature|seed|mnemonic)[\w.-]*["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s,}&]+)""",
+# `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON. Written to run in linear time: a
+# key is a whole run of `[\w.-]` (possessive, starting where a run starts), and whether it names a secret is a
+# second look at that run. The earlier single pattern (`[\w.-]*?word[\w.-]*`) backtracked in cubic time:
+# 1 KB of "tokentoken…" in an intent's free text held the gate for seconds.
+_KEY_VALUE_IN_TEXT = re.compile(
+    r"""(?<![\w.-])(?P<key>["']?(?P<name>[\w.-]++)["']?\s*+[:=]\s*+)(?P<value>"[^"]*+"|'[^']*+'|[^\s,}&]++)"""
+)
+_SECRET_WORD_IN_TEXT = re.compile(
+    r"pass|secret|token|api[_-]?key|apikey|private[_-]?key|credential|authorization|signature|seed|mnemonic",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.IGNORECASE)
+# A scheme is the run of `[a-z0-9+.-]` before `://` that holds a letter (matched once per run, possessively).
+_URL_USERINFO = re.compile(
+    r"(?<![a-z0-9+.-])(?P<scheme>[0-9+.-]*+[a-z][a-z0-9+.-]*+://)(?P<user>[^:/@\s]*+):(?P<secret>[^@/\s]++)@",
+    re.IGNORECASE,
+)
 # A cheap first look: text without any of these words cannot match the patterns above.
 _HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
 
@@ -79,7 +88,26 @@ def redact_text(text: str) -> str:
     if _HINT.search(text) is None:
         return text
     text = _BEARER.sub("Bearer " + REDACTED, text)
-    return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
+    return _redact_key_values(text)
+
+
+def _redact_key_values(text: str) -> str:
+    """Replace the value after every key that names a secret. A key that names none is passed over up to its
+    value, which is read again from its start (`a=password=x` still hides `x`)."""
+    parts: list[str] = []
+    done = pos = 0
+    search = _KEY_VALUE_IN_TEXT.search
+    while (match := search(text, pos)) is not None:
+        if _SECRET_WORD_IN_TEXT.search(match.group("name")) is None:
+            pos = match.start("value")
+            continue
+        parts.append(text[done : match.start()])
+        parts.append(match.group("key") + '"' + REDACTED + '"')
+        done = pos = match.end()
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 # -- secrets known by value -----------------------------------------------------------------------------------------
