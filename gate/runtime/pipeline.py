@@ -1,8 +1,10 @@
 """One intent's way through the gate, minus the network: bytes in, the messages to send out.
 
-`DecisionPipeline.process` validates, decides (with `gate.decision.evaluate`), records a promotion in the
-gate state, and returns the reply envelope, the signal to promote (if any) and the audit event. `shed` answers
-an intent the gate will not decide (it waited too long in the queue) without parsing it. The service only
+`DecisionPipeline.process` charges the intent to its strategy's share of the gate
+(`fair_share`), measures its raw bytes against the intake limits (`prescan`), validates, decides (with
+`gate.decision.evaluate`), records a promotion in the gate state, and returns the reply envelope, the signal to
+promote (if any) and the audit event. `shed` answers an intent the gate will not decide (it waited too long in
+the queue) without parsing it; an intent over its strategy's share is answered the same way. The service only
 publishes what these return, so everything here is exercised by tests without timing games.
 """
 
@@ -32,11 +34,14 @@ from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.runtime.clock import Clock, SystemClock
+from gate.runtime.fair_share import FairShare, intent_cost, share_key
+from gate.runtime.prescan import IntakeLimits, prescan
 from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 
 log = logging.getLogger(__name__)
 
 _RAW_AUDIT_LIMIT = 4096
+_RAW_AUDIT_STRING = 1024  # an invalid intent's strings are cut to this before redaction (the record keeps 4 KB)
 _SUBJECT_LIMIT = 300  # an intake subject is the strategy's to choose; the audit record keeps a bounded prefix
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 # Decision ids need uniqueness, not secrecy: a per-process generator seeded from the OS avoids a syscall per intent.
@@ -104,6 +109,10 @@ _SHED_REASON = Reason(
     code=ReasonCode.OVERLOADED,
     message="the gate is overloaded: this intent waited too long in its queue and was not decided; retry with backoff",
 )
+_OVER_BUDGET_REASON = Reason(
+    code=ReasonCode.STRATEGY_OVER_BUDGET,
+    message="this strategy used up its share of the gate: the intent was not decided; retry with backoff",
+)
 
 
 class DecisionPipeline:
@@ -127,6 +136,15 @@ class DecisionPipeline:
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
         self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
+        self._limits = IntakeLimits(
+            max_bytes=settings.max_intent_bytes,
+            max_depth=settings.max_intent_depth,
+            max_members=settings.max_intent_members,
+            max_string_bytes=settings.max_intent_string_bytes,
+        )
+        # The burst always pays for the largest intent the gate takes, so no intent is refused for its size alone.
+        burst = max(settings.strategy_budget_burst, intent_cost(settings.max_intent_bytes))
+        self._share = FairShare(settings.strategy_budget_per_s, burst)
 
     def process(
         self,
@@ -139,6 +157,9 @@ class DecisionPipeline:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
         started = self._monotonic()
+        if not self._share.admit(share_key(subject, data), intent_cost(len(data)), started):
+            self._counters.over_budget += 1
+            return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         now = self._wall()
         self._counters.received += 1
         body, invalid = self._parse(data)
@@ -244,13 +265,24 @@ class DecisionPipeline:
     ) -> Outcome:
         """Answer an intent the gate will not decide, at a small fraction of the cost of deciding: no parsing, no
         validation; RETRY_SAFE/OVERLOADED, audited like every decision (without the unparsed intent)."""
+        self._counters.shed += 1
+        return self._unparsed(subject, data, headers, reply_to, queued_s, _SHED_REASON)
+
+    def _unparsed(
+        self,
+        subject: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        reply_to: str | None,
+        queued_s: float,
+        reason: Reason,
+    ) -> Outcome:
         now = self._wall()
         self._counters.received += 1
         self._counters.retry_safe += 1
-        self._counters.shed += 1
         trace = self._tracer.start(traceparent_without_parsing(headers, data))
         decision_id = f"{_ids.getrandbits(128):032x}"
-        reasons = (_SHED_REASON,)
+        reasons = (reason,)
         reply = None
         if reply_to:
             envelope = encode_decision_envelope(
@@ -315,11 +347,9 @@ class DecisionPipeline:
         }
 
     def _parse(self, data: bytes) -> tuple[Any, _Invalid | None]:
-        if len(data) > self._settings.max_intent_bytes:
-            return None, _Invalid(
-                f"payload is {len(data)} bytes; the limit is {self._settings.max_intent_bytes}",
-                [FieldError(field="(body)", message="payload too large", type="too_large")],
-            )
+        over = prescan(data, self._limits)
+        if over is not None:
+            return None, _Invalid(over.message, [FieldError(field="(body)", message=over.message, type=over.kind)])
         try:
             return orjson.loads(data), None
         except orjson.JSONDecodeError as exc:
@@ -445,9 +475,33 @@ def _raw_intent_id(body: Any) -> str | None:
 
 
 def _raw_for_audit(raw: bytes, body: Any) -> str:
-    """What arrived, for the audit trail of a VAL_ERR: redacted, and truncated to a few KB."""
+    """What arrived, for the audit trail of a VAL_ERR: redacted, and truncated to a few KB. A body the intake
+    limits refused was never parsed (`body` is None): its first bytes are kept as text. Strings are cut before
+    they are redacted, so the work is bounded by what the record keeps, not by what was sent."""
     if isinstance(body, dict | list):
-        text = orjson.dumps(redact(body)).decode()
+        text = orjson.dumps(redact(_clipped(body))).decode()
     else:
-        text = redact_text(raw[: _RAW_AUDIT_LIMIT * 2].decode("utf-8", errors="replace"))
+        text = redact_text(_cut(raw[: _RAW_AUDIT_LIMIT * 2].decode("utf-8", errors="replace"), _RAW_AUDIT_LIMIT * 2))
     return text[:_RAW_AUDIT_LIMIT]
+
+
+def _clipped(value: Any) -> Any:
+    """`value` with every string value cut to `_RAW_AUDIT_STRING` characters (nesting is bounded by the intake
+    limits). Keys stay whole: a secret-looking key hides its value whatever the value's length."""
+    if isinstance(value, dict):
+        return {k: _clipped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clipped(v) for v in value]
+    if isinstance(value, str) and len(value) > _RAW_AUDIT_STRING:
+        return _cut(value, _RAW_AUDIT_STRING)
+    return value
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at the last whitespace before it: a secret cut in half could no longer be
+    recognised by its pattern (`https://user:hal` has no `@`), so the partial last word is dropped, not kept."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[:end] + " [cut]" if end > 0 else "[cut]"
