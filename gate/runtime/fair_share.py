@@ -18,6 +18,7 @@ Who pays is found without parsing (`share_key`):
 - nothing readable: one shared bucket.
 """
 
+import functools
 import re
 
 from cio_kernel.contracts.identity import STRATEGY_SUBJECT_PREFIX, IdentityError, strategy_key
@@ -42,10 +43,13 @@ def share_key(subject: str, data: bytes) -> str:
             except IdentityError:
                 return SHARED
     found = _CLAIM.search(data)
-    if found is None:
-        return SHARED
+    return SHARED if found is None else _claimed(found.group(1))
+
+
+@functools.lru_cache(maxsize=4096)  # the same few ids arrive on every intent
+def _claimed(raw_id: bytes) -> str:
     try:
-        return "claimed:" + strategy_key(found.group(1).decode("ascii"))
+        return "claimed:" + strategy_key(raw_id.decode("ascii"))
     except IdentityError:
         return SHARED
 
