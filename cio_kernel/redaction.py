@@ -83,7 +83,7 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
-    if "@" in text:
+    if "@" in text and "://" in text:
         text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
     if _HINT.search(text) is None:
         return text

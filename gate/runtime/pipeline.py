@@ -109,6 +109,7 @@ _SHED_REASON = Reason(
     code=ReasonCode.OVERLOADED,
     message="the gate is overloaded: this intent waited too long in its queue and was not decided; retry with backoff",
 )
+_INTERNAL_REASON = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
 _OVER_BUDGET_REASON = Reason(
     code=ReasonCode.STRATEGY_OVER_BUDGET,
     message="this strategy used up its share of the gate: the intent was not decided; retry with backoff",
@@ -160,8 +161,25 @@ class DecisionPipeline:
         if not self._share.admit(share_key(subject, data), intent_cost(len(data)), started):
             self._counters.over_budget += 1
             return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
-        now = self._wall()
         self._counters.received += 1
+        try:
+            return self._process(subject, data, headers, reply_to, queued_s, started)
+        except Exception:
+            # A bug must not cost the strategy its answer or the trail its record: RETRY_SAFE, never promoted (a
+            # signal built before the failure is dropped with the rest), audited without the intent.
+            log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
+            return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
+
+    def _process(
+        self,
+        subject: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        reply_to: str | None,
+        queued_s: float,
+        started: float,
+    ) -> Outcome:
+        now = self._wall()
         body, invalid = self._parse(data)
         trace = self._tracer.start(incoming_traceparent(headers, body))
         intent: Intent | None = None
@@ -276,9 +294,11 @@ class DecisionPipeline:
         reply_to: str | None,
         queued_s: float,
         reason: Reason,
+        counted: bool = False,
     ) -> Outcome:
         now = self._wall()
-        self._counters.received += 1
+        if not counted:
+            self._counters.received += 1
         self._counters.retry_safe += 1
         trace = self._tracer.start(traceparent_without_parsing(headers, data))
         decision_id = f"{_ids.getrandbits(128):032x}"
