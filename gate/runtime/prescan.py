@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 # A JSON string with its escapes, written unrolled (possessive) so it runs in linear time.
-_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
+_STRING = re.compile(rb'"([^"\\]*+(?:\\.[^"\\]*+)*+)"')  # group 1: the content
 _BRACKETS = b"{}[]"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
 # `{` and `[` to +1, `}` and `]` to -1 (as signed bytes), so running sums are nesting depths.
@@ -62,14 +62,20 @@ def prescan(data: bytes, limits: IntakeLimits) -> OverLimit | None:
 
 
 def _exact(data: bytes, limits: IntakeLimits) -> OverLimit | None:
-    if len(data) > limits.max_string_bytes:
-        longest = max((m.end() - m.start() - 2 for m in _STRING.finditer(data)), default=0)
-        if longest > limits.max_string_bytes:
-            return OverLimit(
-                f"payload holds a string of {longest} bytes; the limit is {limits.max_string_bytes}",
-                "string_too_long",
-            )
-    structure = _STRING.sub(b'""', data)
+    if b'\\"' in data:
+        # A quote inside a string (or a string ending in a backslash): only the full pattern knows where strings end.
+        strings = _STRING.findall(data)
+        structure = _STRING.sub(b'""', data)
+    else:
+        # No escaped quote: every other piece between quotes is a string's content, all in C.
+        pieces = data.split(b'"')
+        strings = pieces[1::2]
+        structure = b'""'.join(pieces[0::2])
+    longest = max(map(len, strings), default=0)
+    if longest > limits.max_string_bytes:
+        return OverLimit(
+            f"payload holds a string of {longest} bytes; the limit is {limits.max_string_bytes}", "string_too_long"
+        )
     members = _members(structure)
     if members > limits.max_members:
         return OverLimit(

@@ -36,7 +36,7 @@ _PIECES = [
     "password", "Pass", "api_key", "API-KEY", "apikey", "private_key", "token", "secret", "seed", "mnemonic",
     "credential", "Authorization", "signature", "note", "x", "1", "_", ".", "-", "a.b", "=", ":", " ", "  ",
     '"', "'", ",", "}", "&", "@", "/", "://", "http", "h1+", "9", "u", "pw", "Bearer ", "bearer\t", "abc.DEF~",
-    "é", "\n",
+    "é", "\u017f", "\u212a", "\n",
 ]  # fmt: skip
 texts = st.lists(st.sampled_from(_PIECES), max_size=14).map("".join)
 
