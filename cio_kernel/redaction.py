@@ -87,9 +87,11 @@ def redact(value: Any) -> Any:
 def redact_text(text: str) -> str:
     if "@" in text and "://" in text:
         text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
-    if (_HINT_LOWER.search(text.lower()) if text.isascii() else _HINT.search(text)) is None:
+    ascii_lower = text.lower() if text.isascii() else None
+    if (_HINT.search(text) if ascii_lower is None else _HINT_LOWER.search(ascii_lower)) is None:
         return text
-    text = _BEARER.sub("Bearer " + REDACTED, text)
+    if ascii_lower is None or "bearer" in ascii_lower:
+        text = _BEARER.sub("Bearer " + REDACTED, text)
     return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
 
 

@@ -501,7 +501,8 @@ def _raw_for_audit(raw: bytes, body: Any) -> str:
     if isinstance(body, dict | list):
         text = orjson.dumps(redact(_clipped(body))).decode()
     else:
-        text = redact_text(_cut(raw[: _RAW_AUDIT_LIMIT * 2].decode("utf-8", errors="replace"), _RAW_AUDIT_LIMIT * 2))
+        # Only what the record keeps is redacted: a secret cut at the end loses its last word (`_cut`), not more.
+        text = redact_text(_cut(raw[: _RAW_AUDIT_LIMIT + 4].decode("utf-8", errors="replace"), _RAW_AUDIT_LIMIT))
     return text[:_RAW_AUDIT_LIMIT]
 
 
