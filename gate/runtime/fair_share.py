@@ -18,7 +18,6 @@ Who pays is found without parsing (`share_key`):
 - nothing readable: one shared bucket.
 """
 
-import functools
 import re
 
 from cio_kernel.contracts.identity import STRATEGY_SUBJECT_PREFIX, IdentityError, strategy_key
@@ -43,15 +42,22 @@ def share_key(subject: str, data: bytes) -> str:
             except IdentityError:
                 return SHARED
     found = _CLAIM.search(data)
-    return SHARED if found is None else _claimed(found.group(1))
-
-
-@functools.lru_cache(maxsize=4096)  # the same few ids arrive on every intent
-def _claimed(raw_id: bytes) -> str:
-    try:
-        return "claimed:" + strategy_key(raw_id.decode("ascii"))
-    except IdentityError:
+    if found is None:
         return SHARED
+    raw_id = found.group(1)
+    key = _claimed.get(raw_id)
+    if key is None:
+        if len(_claimed) >= 4096:
+            _claimed.clear()
+        try:
+            key = "claimed:" + strategy_key(raw_id.decode("ascii"))
+        except IdentityError:
+            key = SHARED
+        _claimed[raw_id] = key
+    return key
+
+
+_claimed: dict[bytes, str] = {}  # the same few ids arrive on every intent
 
 
 class FairShare:

@@ -158,7 +158,7 @@ class DecisionPipeline:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
         started = self._monotonic()
-        if not self._share.admit(share_key(subject, data), intent_cost(len(data)), started):
+        if not self._share.admit(share_key(subject, data), 1.0 + (len(data) >> 9), started):  # intent_cost
             self._counters.over_budget += 1
             return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         self._counters.received += 1

@@ -7,10 +7,10 @@ every intent is measured first, in C-speed byte operations, against four limits 
 its nesting depth, its number of members (keys, array elements and containers: the `:`, `,`, `{` and `[`
 outside strings) and its longest string. Anything over a limit is a `VAL_ERR` without being parsed.
 
-A normal intent (a few hundred bytes, two levels, a few dozen members) is cleared by counting bytes over the
-whole payload, which can only over-count (a `:` inside a string counts too); only a payload those counts cannot
-clear is measured exactly, with its strings cut out first. The exact measure is linear in the payload and the
-payload is bounded, so no intent costs more than a few times a normal one before it is refused.
+A normal intent (a few hundred bytes, two levels, a few dozen members) is cleared by its length and two byte
+counts over the whole payload, which can only over-count (a `{` inside a string counts too); only a payload those
+counts cannot clear is measured exactly, with its strings cut out first. The exact measure is linear in the
+payload and the payload is bounded, so no intent costs more than a few times a normal one before it is refused.
 """
 
 import re
@@ -52,12 +52,13 @@ def prescan(data: bytes, limits: IntakeLimits) -> OverLimit | None:
     if size > limits.max_bytes:
         return OverLimit(f"payload is {size} bytes; the limit is {limits.max_bytes}", "too_large")
     opens = data.count(b"{") + data.count(b"[")
-    if (
-        opens <= limits.max_depth
-        and opens + data.count(b":") + data.count(b",") <= limits.max_members
-        and size <= limits.max_string_bytes
-    ):
-        return None  # no count can be exceeded: the common case, a handful of byte counts
+    if opens <= limits.max_depth:
+        # Every member and every string byte is a byte of the payload: a payload no longer than both limits
+        # cannot exceed either (the common case: two byte counts in all).
+        if size <= limits.max_members and size <= limits.max_string_bytes:
+            return None
+        if opens + data.count(b":") + data.count(b",") <= limits.max_members and size <= limits.max_string_bytes:
+            return None
     return _exact(data, limits)
 
 

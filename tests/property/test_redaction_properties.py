@@ -5,7 +5,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cio_kernel.redaction import REDACTED, redact, redact_text
+from cio_kernel.redaction import _RAW_HINTS, REDACTED, may_hold_secrets, redact, redact_text
 
 # The patterns as they were before they were rewritten to run in linear time: the reference for short texts only
 # (on a kilobyte of "tokentoken…" they take seconds).
@@ -67,3 +67,12 @@ def test_redacting_long_secret_looking_text_is_bounded():
         assert redact_text(large).startswith(redact_text(small)[: len(small) // 2])
     nested = {"metadata": {"note": "token" * 4000, "password": "x"}}
     assert redact(nested)["metadata"]["password"] == REDACTED
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from([*_RAW_HINTS, b"PASS", b"Key", b"x", b"\\", b"u", b"s", b"se", b"cre", b" "]), max_size=8)
+)
+def test_the_factored_raw_scan_finds_exactly_the_listed_hints(pieces):
+    raw = b"".join(pieces)
+    assert may_hold_secrets(raw) == any(hint in raw.lower() for hint in _RAW_HINTS)
