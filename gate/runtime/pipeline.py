@@ -163,120 +163,109 @@ class DecisionPipeline:
             return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         self._counters.received += 1
         try:
-            return self._process(subject, data, headers, reply_to, queued_s, started)
+            now = self._wall()
+            body, invalid = self._parse(data)
+            trace = self._tracer.start(incoming_traceparent(headers, body))
+            intent: Intent | None = None
+            if invalid is None:
+                intent, invalid = self._validate(body)
+
+            policy: CompiledPolicy | None = None
+            verdict: Verdict | None = None
+            if invalid is not None:
+                decision: DecisionKind = "REJECTED"
+                reasons: tuple[Reason, ...] = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
+                self._counters.invalid += 1
+            else:
+                assert intent is not None
+                decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
+
+            decision_id = f"{_ids.getrandbits(128):032x}"
+            intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
+            if intent is not None and intent.timestamp is not None and intent_dump is not None:
+                intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
+            signal: Outbound | None = None
+            promotion: bytes | None = None
+            if decision == "APPROVED":
+                assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
+                signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, trace.traceparent)
+                promotion = encode_promotion_notice(
+                    gate_id=self._settings.gate_id,
+                    ts=now,
+                    strategy_id=intent.strategy_id,
+                    strategy_key=intent.strategy_key,
+                    symbol=intent.symbol,
+                    action=intent.action,
+                    intent_id=intent.intent_id,
+                    notional_usd=verdict.notional_usd,
+                    policy_version=policy.version,
+                )
+                self._counters.approved += 1
+            elif decision == "REJECTED":
+                self._counters.rejected += 1
+            else:
+                self._counters.retry_safe += 1
+
+            signal_subject = signal.subject if signal is not None else None
+            field_errors = invalid.field_errors if invalid is not None else None
+            intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
+            policy_version = policy.version if policy is not None else None
+            reply = None
+            if reply_to:
+                envelope = encode_decision_envelope(
+                    decision=decision,
+                    decision_id=decision_id,
+                    intent_id=intent_id,
+                    policy_version=policy_version,
+                    reasons=reasons,
+                    signal_subject=signal_subject,
+                    field_errors=field_errors,
+                    trace_id=trace.trace_id,
+                )
+                reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+            if intent_dump is not None and may_hold_secrets(data):
+                audited_intent: dict[str, Any] | None = redact(intent_dump)
+            else:
+                audited_intent = intent_dump
+            audit = encode_audit_event(
+                decision_id=decision_id,
+                ts=datetime.fromtimestamp(now, UTC),
+                gate_id=self._settings.gate_id,
+                subject=subject[:_SUBJECT_LIMIT],
+                strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
+                strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
+                symbol=intent.symbol if intent is not None else _raw_symbol(body),
+                action=intent.action if intent is not None else _raw_action(body),
+                intent_id=intent_id,
+                decision=decision,
+                reasons=reasons,
+                field_errors=field_errors,
+                policy_version=policy_version,
+                policy_checksum=policy.checksum if policy is not None else None,
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                traceparent=trace.traceparent,
+                latency_us=int((self._monotonic() - started + queued_s) * 1e6),
+                signal_subject=signal_subject,
+                intent=audited_intent,
+                raw_intent=_raw_for_audit(data, body) if intent is None else None,
+                state=self._audited_state(verdict),
+            )
+            self._finish(trace, decision, decision_id, intent, reasons)
+            return Outcome(
+                decision=decision,
+                decision_id=decision_id,
+                reply=reply,
+                signal=signal,
+                promotion=promotion,
+                audit_subject=self._audit_subjects[decision],
+                audit_payload=audit,
+            )
         except Exception:
             # A bug must not cost the strategy its answer or the trail its record: RETRY_SAFE, never promoted (a
             # signal built before the failure is dropped with the rest), audited without the intent.
             log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
             return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
-
-    def _process(
-        self,
-        subject: str,
-        data: bytes,
-        headers: dict[str, str] | None,
-        reply_to: str | None,
-        queued_s: float,
-        started: float,
-    ) -> Outcome:
-        now = self._wall()
-        body, invalid = self._parse(data)
-        trace = self._tracer.start(incoming_traceparent(headers, body))
-        intent: Intent | None = None
-        if invalid is None:
-            intent, invalid = self._validate(body)
-
-        policy: CompiledPolicy | None = None
-        verdict: Verdict | None = None
-        if invalid is not None:
-            decision: DecisionKind = "REJECTED"
-            reasons: tuple[Reason, ...] = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
-            self._counters.invalid += 1
-        else:
-            assert intent is not None
-            decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
-
-        decision_id = f"{_ids.getrandbits(128):032x}"
-        intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
-        if intent is not None and intent.timestamp is not None and intent_dump is not None:
-            intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
-        signal: Outbound | None = None
-        promotion: bytes | None = None
-        if decision == "APPROVED":
-            assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
-            signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, trace.traceparent)
-            promotion = encode_promotion_notice(
-                gate_id=self._settings.gate_id,
-                ts=now,
-                strategy_id=intent.strategy_id,
-                strategy_key=intent.strategy_key,
-                symbol=intent.symbol,
-                action=intent.action,
-                intent_id=intent.intent_id,
-                notional_usd=verdict.notional_usd,
-                policy_version=policy.version,
-            )
-            self._counters.approved += 1
-        elif decision == "REJECTED":
-            self._counters.rejected += 1
-        else:
-            self._counters.retry_safe += 1
-
-        signal_subject = signal.subject if signal is not None else None
-        field_errors = invalid.field_errors if invalid is not None else None
-        intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
-        policy_version = policy.version if policy is not None else None
-        reply = None
-        if reply_to:
-            envelope = encode_decision_envelope(
-                decision=decision,
-                decision_id=decision_id,
-                intent_id=intent_id,
-                policy_version=policy_version,
-                reasons=reasons,
-                signal_subject=signal_subject,
-                field_errors=field_errors,
-                trace_id=trace.trace_id,
-            )
-            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
-        if intent_dump is not None and may_hold_secrets(data):
-            audited_intent: dict[str, Any] | None = redact(intent_dump)
-        else:
-            audited_intent = intent_dump
-        audit = encode_audit_event(
-            decision_id=decision_id,
-            ts=datetime.fromtimestamp(now, UTC),
-            gate_id=self._settings.gate_id,
-            subject=subject[:_SUBJECT_LIMIT],
-            strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
-            strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
-            symbol=intent.symbol if intent is not None else _raw_symbol(body),
-            action=intent.action if intent is not None else _raw_action(body),
-            intent_id=intent_id,
-            decision=decision,
-            reasons=reasons,
-            field_errors=field_errors,
-            policy_version=policy_version,
-            policy_checksum=policy.checksum if policy is not None else None,
-            trace_id=trace.trace_id,
-            span_id=trace.span_id,
-            traceparent=trace.traceparent,
-            latency_us=int((self._monotonic() - started + queued_s) * 1e6),
-            signal_subject=signal_subject,
-            intent=audited_intent,
-            raw_intent=_raw_for_audit(data, body) if intent is None else None,
-            state=self._audited_state(verdict),
-        )
-        self._finish(trace, decision, decision_id, intent, reasons)
-        return Outcome(
-            decision=decision,
-            decision_id=decision_id,
-            reply=reply,
-            signal=signal,
-            promotion=promotion,
-            audit_subject=self._audit_subjects[decision],
-            audit_payload=audit,
-        )
 
     def shed(
         self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None, queued_s: float
