@@ -191,6 +191,10 @@ class Stack:
             CIO_LOG_LEVEL="WARNING",
             CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
             CIO_AUDIT_SIGNING_KEY_FILE=str(self.audit_key),
+            # Four synthetic strategies carry the whole load here: what is measured is the gate's capacity, so
+            # no strategy's share may cap it (the shares are tested in tests/integration/test_intake_budget.py).
+            CIO_STRATEGY_BUDGET_PER_S="1e9",
+            CIO_STRATEGY_BUDGET_BURST="1e9",
         )
 
     def stop(self, name: str) -> None:
