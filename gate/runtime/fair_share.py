@@ -63,20 +63,24 @@ _claimed: dict[bytes, str] = {}  # the same few ids arrive on every intent
 class FairShare:
     """Token buckets per share key, refilled on the gate's monotonic clock (no timers, no I/O)."""
 
-    __slots__ = ("_buckets", "_burst", "_max_buckets", "_rate")
+    __slots__ = ("_buckets", "_burst", "_max_buckets", "_next_sweep", "_rate")
 
     def __init__(self, rate_per_s: float, burst: float, max_buckets: int = 4096) -> None:
         self._rate = rate_per_s
         self._burst = burst
         self._max_buckets = max_buckets
         self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last refill]
+        self._next_sweep = float("-inf")  # a full table is swept at most once per refill time
 
     def admit(self, key: str, cost: float, now: float) -> bool:
         """Charge `cost` to `key`'s bucket; False (nothing charged) when the bucket cannot pay for it."""
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_buckets:
-                self._forget_full(now)
+                if now >= self._next_sweep:
+                    # A sweep walks the whole table: a stream of new keys must not buy one per intent.
+                    self._forget_full(now)
+                    self._next_sweep = now + min(self._burst / self._rate, 60.0)
                 if len(self._buckets) >= self._max_buckets:
                     key = SHARED  # a flood of new keys shares one bucket instead of growing the table
             bucket = self._buckets.setdefault(key, [self._burst, now])

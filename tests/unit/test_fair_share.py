@@ -29,7 +29,7 @@ def test_a_flood_of_new_keys_cannot_grow_the_table():
         assert share.admit(f"k{i}", 2.0, 0.0)
     assert share.admit("k3", 1.0, 0.0) and share.admit("k4", 1.0, 0.0)  # both land in the shared bucket
     assert not share.admit("k5", 1.0, 0.0)
-    assert share.admit("k6", 2.0, 10.0)  # once the others refilled they are forgotten, and keys get their own
+    assert share.admit("k7", 2.0, 10.0)  # once the others refilled they are forgotten, and keys get their own
 
 
 def test_cost_grows_with_size():
