@@ -191,6 +191,10 @@ class Stack:
             CIO_LOG_LEVEL="WARNING",
             CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
             CIO_AUDIT_SIGNING_KEY_FILE=str(self.audit_key),
+            # Four synthetic strategies carry the whole load here: what is measured is the gate's capacity, so
+            # no strategy's share may cap it (the shares are tested in tests/integration/test_intake_budget.py).
+            CIO_STRATEGY_BUDGET_PER_S="1e9",
+            CIO_STRATEGY_BUDGET_BURST="1e9",
         )
 
     def stop(self, name: str) -> None:
@@ -491,7 +495,9 @@ def decision_cost_us(iterations: int) -> dict[str, float]:
         ("pipeline_us", DecisionTracer(None)),
         ("pipeline_traced_us", DecisionTracer(TracerProvider())),
     ):
-        settings = GateSettings(gate_id="bench", dedupe_id_ttl_s=1e-9)
+        # Each strategy's share is charged as usual, with a rate no tight loop reaches: the cost of deciding is
+        # measured here, not the cost of shedding.
+        settings = GateSettings(gate_id="bench", dedupe_id_ttl_s=1e-9, strategy_budget_per_s=1e9)
         pipeline = DecisionPipeline(settings, FixedPolicy(policy), state, tracer, GateCounters())
         payloads = [orjson.dumps(intent_body(name, i)) for i in range(iterations)]
         started = time.perf_counter()

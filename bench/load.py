@@ -1,6 +1,6 @@
 """Open-loop load over real NATS: requests are sent on a fixed schedule whatever the responder does, and
 latency is measured from each request's *scheduled* time (no coordinated omission). Replies are classified
-without parsing (approved, shed as OVERLOADED, anything else)."""
+without parsing (approved, shed as OVERLOADED or STRATEGY_OVER_BUDGET, anything else)."""
 
 import asyncio
 import contextlib
@@ -14,6 +14,8 @@ from cio_kernel.nats_flush import flush_ordered
 
 _APPROVED = b'"decision":"APPROVED"'
 _OVERLOADED = b'"code":"OVERLOADED"'
+# Answered without deciding because a strategy spent its share: not a decision either, so never "sustained".
+_OVER_BUDGET = b'"code":"STRATEGY_OVER_BUDGET"'
 
 
 @dataclass
@@ -83,7 +85,7 @@ async def run_load(
             counts["approved"] += 1
             if latency > budget_us:
                 counts["late"] += 1
-        elif _OVERLOADED in data:
+        elif _OVERLOADED in data or _OVER_BUDGET in data:
             counts["shed"] += 1
         if counts["received"] == total:
             done.set()

@@ -15,6 +15,7 @@ class ReasonCode(StrEnum):
     POLICY_STALE = "POLICY_STALE"
     DECISION_TIMEOUT = "DECISION_TIMEOUT"
     OVERLOADED = "OVERLOADED"
+    STRATEGY_OVER_BUDGET = "STRATEGY_OVER_BUDGET"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # Acknowledged but never promoted.
     HOLD_NOT_PROMOTED = "HOLD_NOT_PROMOTED"
@@ -63,7 +64,11 @@ class ReasonCode(StrEnum):
 
 DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.VAL_ERR: "The message is not a valid intent (not JSON, wrong types, missing fields, "
-    "non-finite or absurd numbers, oversized payload). `data.field_errors` lists each problem. Never promoted.",
+    "non-finite or absurd numbers, oversized payload). `data.field_errors` lists each problem. Never promoted. "
+    "Size and shape are checked on the raw bytes before parsing: more than `CIO_MAX_INTENT_BYTES` bytes "
+    "(`too_large`), nested deeper than `CIO_MAX_INTENT_DEPTH` (`too_deep`), more than `CIO_MAX_INTENT_MEMBERS` "
+    "keys, array elements and containers (`too_many_members`), or a string longer than "
+    "`CIO_MAX_INTENT_STRING_BYTES` (`string_too_long`).",
     ReasonCode.NO_POLICY: "The gate holds no active policy (none in Redis, Redis unreachable at start-up, a "
     "brand-new gate still learning its version floor, or Redis holding only a version below it). "
     "Decision is RETRY_SAFE.",
@@ -75,6 +80,10 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.OVERLOADED: "The gate is overloaded: the intent waited longer than `CIO_SHED_AFTER_MS` in its "
     "queue and was answered without being parsed or decided, so the gate keeps answering every request within "
     "its budget. Decision is RETRY_SAFE; retry with backoff.",
+    ReasonCode.STRATEGY_OVER_BUDGET: "The strategy used up its share of this gate (`CIO_STRATEGY_BUDGET_PER_S` "
+    "work units a second, at most `CIO_STRATEGY_BUDGET_BURST` at once; an intent costs one unit plus one per 512 "
+    "bytes): the intent was answered without being parsed or decided, so one strategy's flood cannot slow the "
+    "others. Decision is RETRY_SAFE; retry with backoff.",
     ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
     ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
     ReasonCode.IDENTITY_MISMATCH: "The intake subject names another strategy (`cio.intent.trading.<token>`, "
@@ -146,6 +155,7 @@ RETRY_SAFE_CODES = frozenset(
         ReasonCode.POLICY_STALE,
         ReasonCode.DECISION_TIMEOUT,
         ReasonCode.OVERLOADED,
+        ReasonCode.STRATEGY_OVER_BUDGET,
         ReasonCode.INTERNAL_ERROR,
     }
 )

@@ -17,16 +17,27 @@ _SECRET_KEY = re.compile(
     r"signature|session[_-]?id|cookie|seed|mnemonic|bearer)",
     re.IGNORECASE,
 )
-# `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON.
+# `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON. Written to run in linear time: a key
+# is a whole run of `[\w.-]`, tried only where a run starts, that holds a secret word (a look ahead bounded by the
+# run), then taken possessively. The earlier pattern (`[\w.-]*?word[\w.-]*` from every position) backtracked in
+# cubic time: 1 KB of "tokentoken…" in an intent's free text held the gate for seconds.
 _SECRET_IN_TEXT = re.compile(
-    r"""(?P<key>["']?[\w.-]*?(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|apikey|private[_-]?key|"""
-    r"""credential|authorization|signature|seed|mnemonic)[\w.-]*["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s,}&]+)""",
+    r"""(?P<key>(?:["'](?=[\w.-]))?(?<![\w.-])"""
+    r"""(?=[\w.-]*?(?:pass|secret|token|api[_-]?key|apikey|private[_-]?key|credential|authorization|signature|"""
+    r"""seed|mnemonic))[\w.-]++["']?\s*+[:=]\s*+)(?P<value>"[^"]*+"|'[^']*+'|[^\s,}&]++)""",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.IGNORECASE)
-# A cheap first look: text without any of these words cannot match the patterns above.
+# A scheme is the run of `[a-z0-9+.-]` before `://` that holds a letter (matched once per run, possessively).
+_URL_USERINFO = re.compile(
+    r"(?<![a-z0-9+.-])(?P<scheme>[0-9+.-]*+[a-z][a-z0-9+.-]*+://)(?P<user>[^:/@\s]*+):(?P<secret>[^@/\s]++)@",
+    re.IGNORECASE,
+)
+# A cheap first look: text without any of these words cannot match the patterns above. Case-insensitive matching
+# costs ~80 ns a character in `re`; ASCII text is lower-cased and searched case-sensitively instead (15x faster).
+# Other text keeps the case-insensitive search, which also folds letters such as `ſ` and `K` that `lower()` keeps.
 _HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
+_HINT_LOWER = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer")
 
 
 # On raw bytes: a payload with none of these (case-insensitive) cannot hold anything `redact` would change.
@@ -49,7 +60,11 @@ _RAW_HINTS = (
 )
 
 
-_RAW_HINT = re.compile(b"|".join(re.escape(hint) for hint in _RAW_HINTS))
+# The same literals, factored by their first letters: `re` tries fewer alternatives per byte (a sixth faster on
+# every intent; tests/property/test_redaction_properties.py checks it finds exactly what `_RAW_HINTS` names).
+_RAW_HINT = re.compile(
+    rb"pass|s(?:ecret|ignature|ession|eed)|token|key|c(?:redential|ookie)|auth|mnemonic|bearer|@|\\u"
+)
 
 
 def may_hold_secrets(raw: bytes) -> bool:
@@ -74,11 +89,13 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
-    if "@" in text:
+    if "@" in text and "://" in text:
         text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
-    if _HINT.search(text) is None:
+    ascii_lower = text.lower() if text.isascii() else None
+    if (_HINT.search(text) if ascii_lower is None else _HINT_LOWER.search(ascii_lower)) is None:
         return text
-    text = _BEARER.sub("Bearer " + REDACTED, text)
+    if ascii_lower is None or "bearer" in ascii_lower:
+        text = _BEARER.sub("Bearer " + REDACTED, text)
     return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
 
 

@@ -51,6 +51,14 @@ class GateSettings(BaseSettings):
     # Announced in every heartbeat: how long bots (gate.client) may miss heartbeats before going conservative.
     bot_heartbeat_timeout_s: float = Field(3.0, gt=0)
     max_intent_bytes: int = Field(64 * 1024, gt=0)
+    # Checked on the raw bytes before parsing (gate/runtime/prescan.py): deeper, busier or longer is VAL_ERR.
+    max_intent_depth: int = Field(32, gt=0, le=200)  # the audit serialiser stops at 254 levels
+    max_intent_members: int = Field(2048, gt=0)  # keys, array elements and containers
+    max_intent_string_bytes: int = Field(16 * 1024, gt=0)
+    # Each strategy's share of this gate (gate/runtime/fair_share.py), in work units (1 per intent + 1 per 512
+    # bytes): refilled per second, and the most it may hold (its slice of the queue). Over it: STRATEGY_OVER_BUDGET.
+    strategy_budget_per_s: float = Field(2000.0, gt=0)
+    strategy_budget_burst: float = Field(2000.0, gt=0)
     dedupe_id_ttl_s: float = Field(86_400.0, gt=0)
     audit_stream: str = AUDIT_STREAM
     audit_subject_prefix: str = AUDIT_SUBJECT_PREFIX

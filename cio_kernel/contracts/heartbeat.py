@@ -14,6 +14,8 @@ class GateCounters(BaseModel):
     rejected: int = 0
     retry_safe: int = 0
     shed: int = 0  # RETRY_SAFE/OVERLOADED answers given without deciding (part of retry_safe)
+    # RETRY_SAFE/STRATEGY_OVER_BUDGET: a strategy over its share of the gate, answered unparsed (part of retry_safe)
+    over_budget: int = 0
     invalid: int = 0
     peer_promotions: int = 0
     audit_pending: int = 0

@@ -1,8 +1,10 @@
 """One intent's way through the gate, minus the network: bytes in, the messages to send out.
 
-`DecisionPipeline.process` validates, decides (with `gate.decision.evaluate`), records a promotion in the
-gate state, and returns the reply envelope, the signal to promote (if any) and the audit event. `shed` answers
-an intent the gate will not decide (it waited too long in the queue) without parsing it. The service only
+`DecisionPipeline.process` charges the intent to its strategy's share of the gate
+(`fair_share`), measures its raw bytes against the intake limits (`prescan`), validates, decides (with
+`gate.decision.evaluate`), records a promotion in the gate state, and returns the reply envelope, the signal to
+promote (if any) and the audit event. `shed` answers an intent the gate will not decide (it waited too long in
+the queue) without parsing it; an intent over its strategy's share is answered the same way. The service only
 publishes what these return, so everything here is exercised by tests without timing games.
 """
 
@@ -32,11 +34,14 @@ from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.runtime.clock import Clock, SystemClock
+from gate.runtime.fair_share import FairShare, intent_cost, share_key
+from gate.runtime.prescan import IntakeLimits, prescan
 from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 
 log = logging.getLogger(__name__)
 
 _RAW_AUDIT_LIMIT = 4096
+_RAW_AUDIT_STRING = 1024  # an invalid intent's strings are cut to this before redaction (the record keeps 4 KB)
 _SUBJECT_LIMIT = 300  # an intake subject is the strategy's to choose; the audit record keeps a bounded prefix
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 # Decision ids need uniqueness, not secrecy: a per-process generator seeded from the OS avoids a syscall per intent.
@@ -104,6 +109,11 @@ _SHED_REASON = Reason(
     code=ReasonCode.OVERLOADED,
     message="the gate is overloaded: this intent waited too long in its queue and was not decided; retry with backoff",
 )
+_INTERNAL_REASON = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
+_OVER_BUDGET_REASON = Reason(
+    code=ReasonCode.STRATEGY_OVER_BUDGET,
+    message="this strategy used up its share of the gate: the intent was not decided; retry with backoff",
+)
 
 
 class DecisionPipeline:
@@ -127,6 +137,15 @@ class DecisionPipeline:
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
         self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
+        self._limits = IntakeLimits(
+            max_bytes=settings.max_intent_bytes,
+            max_depth=settings.max_intent_depth,
+            max_members=settings.max_intent_members,
+            max_string_bytes=settings.max_intent_string_bytes,
+        )
+        # The burst always pays for the largest intent the gate takes, so no intent is refused for its size alone.
+        burst = max(settings.strategy_budget_burst, intent_cost(settings.max_intent_bytes))
+        self._share = FairShare(settings.strategy_budget_per_s, burst)
 
     def process(
         self,
@@ -139,118 +158,140 @@ class DecisionPipeline:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
         started = self._monotonic()
-        now = self._wall()
+        if not self._share.admit(share_key(subject, data), 1.0 + (len(data) >> 9), started):  # intent_cost
+            self._counters.over_budget += 1
+            return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         self._counters.received += 1
-        body, invalid = self._parse(data)
-        trace = self._tracer.start(incoming_traceparent(headers, body))
-        intent: Intent | None = None
-        if invalid is None:
-            intent, invalid = self._validate(body)
+        try:
+            now = self._wall()
+            body, invalid = self._parse(data)
+            trace = self._tracer.start(incoming_traceparent(headers, body))
+            intent: Intent | None = None
+            if invalid is None:
+                intent, invalid = self._validate(body)
 
-        policy: CompiledPolicy | None = None
-        verdict: Verdict | None = None
-        if invalid is not None:
-            decision: DecisionKind = "REJECTED"
-            reasons: tuple[Reason, ...] = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
-            self._counters.invalid += 1
-        else:
-            assert intent is not None
-            decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
+            policy: CompiledPolicy | None = None
+            verdict: Verdict | None = None
+            if invalid is not None:
+                decision: DecisionKind = "REJECTED"
+                reasons: tuple[Reason, ...] = (Reason(code=ReasonCode.VAL_ERR, message=str(invalid)),)
+                self._counters.invalid += 1
+            else:
+                assert intent is not None
+                decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
 
-        decision_id = f"{_ids.getrandbits(128):032x}"
-        intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
-        if intent is not None and intent.timestamp is not None and intent_dump is not None:
-            intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
-        signal: Outbound | None = None
-        promotion: bytes | None = None
-        if decision == "APPROVED":
-            assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
-            signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, trace.traceparent)
-            promotion = encode_promotion_notice(
+            decision_id = f"{_ids.getrandbits(128):032x}"
+            intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
+            if intent is not None and intent.timestamp is not None and intent_dump is not None:
+                intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
+            signal: Outbound | None = None
+            promotion: bytes | None = None
+            if decision == "APPROVED":
+                assert intent is not None and intent_dump is not None and policy is not None and verdict is not None
+                signal = self._promote(intent, intent_dump, policy, verdict, decision_id, now, trace.traceparent)
+                promotion = encode_promotion_notice(
+                    gate_id=self._settings.gate_id,
+                    ts=now,
+                    strategy_id=intent.strategy_id,
+                    strategy_key=intent.strategy_key,
+                    symbol=intent.symbol,
+                    action=intent.action,
+                    intent_id=intent.intent_id,
+                    notional_usd=verdict.notional_usd,
+                    policy_version=policy.version,
+                )
+                self._counters.approved += 1
+            elif decision == "REJECTED":
+                self._counters.rejected += 1
+            else:
+                self._counters.retry_safe += 1
+
+            signal_subject = signal.subject if signal is not None else None
+            field_errors = invalid.field_errors if invalid is not None else None
+            intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
+            policy_version = policy.version if policy is not None else None
+            reply = None
+            if reply_to:
+                envelope = encode_decision_envelope(
+                    decision=decision,
+                    decision_id=decision_id,
+                    intent_id=intent_id,
+                    policy_version=policy_version,
+                    reasons=reasons,
+                    signal_subject=signal_subject,
+                    field_errors=field_errors,
+                    trace_id=trace.trace_id,
+                )
+                reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+            if intent_dump is not None and may_hold_secrets(data):
+                audited_intent: dict[str, Any] | None = redact(intent_dump)
+            else:
+                audited_intent = intent_dump
+            audit = encode_audit_event(
+                decision_id=decision_id,
+                ts=datetime.fromtimestamp(now, UTC),
                 gate_id=self._settings.gate_id,
-                ts=now,
-                strategy_id=intent.strategy_id,
-                strategy_key=intent.strategy_key,
-                symbol=intent.symbol,
-                action=intent.action,
-                intent_id=intent.intent_id,
-                notional_usd=verdict.notional_usd,
-                policy_version=policy.version,
+                subject=subject[:_SUBJECT_LIMIT],
+                strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
+                strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
+                symbol=intent.symbol if intent is not None else _raw_symbol(body),
+                action=intent.action if intent is not None else _raw_action(body),
+                intent_id=intent_id,
+                decision=decision,
+                reasons=reasons,
+                field_errors=field_errors,
+                policy_version=policy_version,
+                policy_checksum=policy.checksum if policy is not None else None,
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                traceparent=trace.traceparent,
+                latency_us=int((self._monotonic() - started + queued_s) * 1e6),
+                signal_subject=signal_subject,
+                intent=audited_intent,
+                raw_intent=_raw_for_audit(data, body) if intent is None else None,
+                state=self._audited_state(verdict),
             )
-            self._counters.approved += 1
-        elif decision == "REJECTED":
-            self._counters.rejected += 1
-        else:
-            self._counters.retry_safe += 1
-
-        signal_subject = signal.subject if signal is not None else None
-        field_errors = invalid.field_errors if invalid is not None else None
-        intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
-        policy_version = policy.version if policy is not None else None
-        reply = None
-        if reply_to:
-            envelope = encode_decision_envelope(
+            self._finish(trace, decision, decision_id, intent, reasons)
+            return Outcome(
                 decision=decision,
                 decision_id=decision_id,
-                intent_id=intent_id,
-                policy_version=policy_version,
-                reasons=reasons,
-                signal_subject=signal_subject,
-                field_errors=field_errors,
-                trace_id=trace.trace_id,
+                reply=reply,
+                signal=signal,
+                promotion=promotion,
+                audit_subject=self._audit_subjects[decision],
+                audit_payload=audit,
             )
-            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
-        if intent_dump is not None and may_hold_secrets(data):
-            audited_intent: dict[str, Any] | None = redact(intent_dump)
-        else:
-            audited_intent = intent_dump
-        audit = encode_audit_event(
-            decision_id=decision_id,
-            ts=datetime.fromtimestamp(now, UTC),
-            gate_id=self._settings.gate_id,
-            subject=subject[:_SUBJECT_LIMIT],
-            strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
-            strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
-            symbol=intent.symbol if intent is not None else _raw_symbol(body),
-            action=intent.action if intent is not None else _raw_action(body),
-            intent_id=intent_id,
-            decision=decision,
-            reasons=reasons,
-            field_errors=field_errors,
-            policy_version=policy_version,
-            policy_checksum=policy.checksum if policy is not None else None,
-            trace_id=trace.trace_id,
-            span_id=trace.span_id,
-            traceparent=trace.traceparent,
-            latency_us=int((self._monotonic() - started + queued_s) * 1e6),
-            signal_subject=signal_subject,
-            intent=audited_intent,
-            raw_intent=_raw_for_audit(data, body) if intent is None else None,
-            state=self._audited_state(verdict),
-        )
-        self._finish(trace, decision, decision_id, intent, reasons)
-        return Outcome(
-            decision=decision,
-            decision_id=decision_id,
-            reply=reply,
-            signal=signal,
-            promotion=promotion,
-            audit_subject=self._audit_subjects[decision],
-            audit_payload=audit,
-        )
+        except Exception:
+            # A bug must not cost the strategy its answer or the trail its record: RETRY_SAFE, never promoted (a
+            # signal built before the failure is dropped with the rest), audited without the intent.
+            log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
+            return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
 
     def shed(
         self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None, queued_s: float
     ) -> Outcome:
         """Answer an intent the gate will not decide, at a small fraction of the cost of deciding: no parsing, no
         validation; RETRY_SAFE/OVERLOADED, audited like every decision (without the unparsed intent)."""
-        now = self._wall()
-        self._counters.received += 1
-        self._counters.retry_safe += 1
         self._counters.shed += 1
+        return self._unparsed(subject, data, headers, reply_to, queued_s, _SHED_REASON)
+
+    def _unparsed(
+        self,
+        subject: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        reply_to: str | None,
+        queued_s: float,
+        reason: Reason,
+        counted: bool = False,
+    ) -> Outcome:
+        now = self._wall()
+        if not counted:
+            self._counters.received += 1
+        self._counters.retry_safe += 1
         trace = self._tracer.start(traceparent_without_parsing(headers, data))
         decision_id = f"{_ids.getrandbits(128):032x}"
-        reasons = (_SHED_REASON,)
+        reasons = (reason,)
         reply = None
         if reply_to:
             envelope = encode_decision_envelope(
@@ -315,11 +356,9 @@ class DecisionPipeline:
         }
 
     def _parse(self, data: bytes) -> tuple[Any, _Invalid | None]:
-        if len(data) > self._settings.max_intent_bytes:
-            return None, _Invalid(
-                f"payload is {len(data)} bytes; the limit is {self._settings.max_intent_bytes}",
-                [FieldError(field="(body)", message="payload too large", type="too_large")],
-            )
+        over = prescan(data, self._limits)
+        if over is not None:
+            return None, _Invalid(over.message, [FieldError(field="(body)", message=over.message, type=over.kind)])
         try:
             return orjson.loads(data), None
         except orjson.JSONDecodeError as exc:
@@ -445,9 +484,34 @@ def _raw_intent_id(body: Any) -> str | None:
 
 
 def _raw_for_audit(raw: bytes, body: Any) -> str:
-    """What arrived, for the audit trail of a VAL_ERR: redacted, and truncated to a few KB."""
+    """What arrived, for the audit trail of a VAL_ERR: redacted, and truncated to a few KB. A body the intake
+    limits refused was never parsed (`body` is None): its first bytes are kept as text. Strings are cut before
+    they are redacted, so the work is bounded by what the record keeps, not by what was sent."""
     if isinstance(body, dict | list):
-        text = orjson.dumps(redact(body)).decode()
+        text = orjson.dumps(redact(_clipped(body))).decode()
     else:
-        text = redact_text(raw[: _RAW_AUDIT_LIMIT * 2].decode("utf-8", errors="replace"))
+        # Only what the record keeps is redacted: a secret cut at the end loses its last word (`_cut`), not more.
+        text = redact_text(_cut(raw[: _RAW_AUDIT_LIMIT + 4].decode("utf-8", errors="replace"), _RAW_AUDIT_LIMIT))
     return text[:_RAW_AUDIT_LIMIT]
+
+
+def _clipped(value: Any) -> Any:
+    """`value` with every string value cut to `_RAW_AUDIT_STRING` characters (nesting is bounded by the intake
+    limits). Keys stay whole: a secret-looking key hides its value whatever the value's length."""
+    if isinstance(value, dict):
+        return {k: _clipped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clipped(v) for v in value]
+    if isinstance(value, str) and len(value) > _RAW_AUDIT_STRING:
+        return _cut(value, _RAW_AUDIT_STRING)
+    return value
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at the last whitespace before it: a secret cut in half could no longer be
+    recognised by its pattern (`https://user:hal` has no `@`), so the partial last word is dropped, not kept."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[:end] + " [cut]" if end > 0 else "[cut]"

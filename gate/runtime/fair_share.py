@@ -1,0 +1,102 @@
+"""Each strategy's share of a gate: its own rate and its own slice of the queue.
+
+Intents are decided one at a time in arrival order, so without a share per strategy one strategy's flood (or
+its expensive intents) sits in front of every other strategy's intents. Each strategy key has a token bucket of
+*work units*: an intent costs one unit plus one per 512 bytes (what deciding it costs grows with its size),
+the bucket refills at `strategy_budget_per_s` and holds at most `strategy_budget_burst`. The burst is the
+strategy's slice of the queue: however fast it publishes, at most that much of its work waits in front of
+others. An intent its bucket cannot pay for is answered at once, unparsed, RETRY_SAFE with
+`STRATEGY_OVER_BUDGET` (shedding costs a fraction of deciding), and audited like every answer.
+
+Who pays is found without parsing (`share_key`):
+- `cio.intent.trading.<token>`: the strategy key of the token. A strategy with an identity of its own is the
+  only one that can publish there, so nobody else can spend its share.
+- any other intake subject: the key of the first `"strategy_id": "<id>"` in the bytes, in a bucket of its own
+  kind (`claimed:<key>`), so a claim on a shared subject never spends the share of a strategy that publishes
+  on its own subject. (The shared strategy identity may claim any id: its publishers share the gate as fairly as
+  their claims are honest, which is no more than they could already do by sending intents in that name.)
+- nothing readable: one shared bucket.
+"""
+
+import re
+
+from cio_kernel.contracts.identity import STRATEGY_SUBJECT_PREFIX, IdentityError, strategy_key
+
+SHARED = ""
+_CLAIM = re.compile(rb'"strategy_id"\s*:\s*"([A-Za-z0-9 _.\-]{1,200})"')
+_PREFIX_LEN = len(STRATEGY_SUBJECT_PREFIX)
+
+
+def intent_cost(size: int) -> float:
+    """Work units for an intent of `size` bytes: 1 for a normal intent, up to 129 for the largest allowed."""
+    return 1.0 + (size >> 9)
+
+
+def share_key(subject: str, data: bytes) -> str:
+    """The bucket an intent is charged to, found in the subject or with one bounded search of the bytes."""
+    if subject.startswith(STRATEGY_SUBJECT_PREFIX):
+        token = subject[_PREFIX_LEN:]
+        if "." not in token:
+            try:
+                return strategy_key(token)
+            except IdentityError:
+                return SHARED
+    found = _CLAIM.search(data)
+    if found is None:
+        return SHARED
+    raw_id = found.group(1)
+    key = _claimed.get(raw_id)
+    if key is None:
+        if len(_claimed) >= 4096:
+            _claimed.clear()
+        try:
+            key = "claimed:" + strategy_key(raw_id.decode("ascii"))
+        except IdentityError:
+            key = SHARED
+        _claimed[raw_id] = key
+    return key
+
+
+_claimed: dict[bytes, str] = {}  # the same few ids arrive on every intent
+
+
+class FairShare:
+    """Token buckets per share key, refilled on the gate's monotonic clock (no timers, no I/O)."""
+
+    __slots__ = ("_buckets", "_burst", "_max_buckets", "_next_sweep", "_rate")
+
+    def __init__(self, rate_per_s: float, burst: float, max_buckets: int = 4096) -> None:
+        self._rate = rate_per_s
+        self._burst = burst
+        self._max_buckets = max_buckets
+        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last refill]
+        self._next_sweep = float("-inf")  # a full table is swept at most once per refill time
+
+    def admit(self, key: str, cost: float, now: float) -> bool:
+        """Charge `cost` to `key`'s bucket; False (nothing charged) when the bucket cannot pay for it."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_buckets:
+                if now >= self._next_sweep:
+                    # A sweep walks the whole table: a stream of new keys must not buy one per intent.
+                    self._forget_full(now)
+                    self._next_sweep = now + min(self._burst / self._rate, 60.0)
+                if len(self._buckets) >= self._max_buckets:
+                    key = SHARED  # a flood of new keys shares one bucket instead of growing the table
+            bucket = self._buckets.setdefault(key, [self._burst, now])
+        tokens = bucket[0] + (now - bucket[1]) * self._rate
+        if tokens > self._burst:
+            tokens = self._burst
+        bucket[1] = now
+        if tokens < cost:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - cost
+        return True
+
+    def _forget_full(self, now: float) -> None:
+        """A bucket that has refilled to its burst is the same as a new one: drop those."""
+        rate, burst = self._rate, self._burst
+        full = [k for k, (tokens, last) in self._buckets.items() if tokens + (now - last) * rate >= burst]
+        for k in full:
+            del self._buckets[k]

@@ -1,0 +1,87 @@
+"""The pipeline's own budget in process: what is over the intake limits or over a strategy's share is answered
+and audited without being parsed, and even a failure inside the pipeline leaves an answer and a record."""
+
+import orjson
+
+from cio_kernel.contracts.audit_event import AuditEvent
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.reason_codes import ReasonCode as C
+from gate.config import GateSettings
+from gate.decision.state import GateState
+from gate.policy.compiled import CompiledPolicy
+from gate.runtime.pipeline import DecisionPipeline, FixedPolicy, PolicySource
+from gate.runtime.telemetry import DecisionTracer
+from tests.factories import NOW, compile_spec, intent_body, make_spec
+
+
+class FrozenClock:
+    def time(self) -> float:
+        return NOW
+
+    def monotonic(self) -> float:
+        return 1_000.0
+
+
+class FailingPolicySource:
+    """A policy source whose every read fails: stands for any bug between parsing and the answer."""
+
+    def usable(self, now_monotonic: float) -> CompiledPolicy | None:
+        raise RuntimeError("boom")
+
+    def is_stale(self, now_monotonic: float) -> bool:
+        raise RuntimeError("boom")
+
+
+def _pipeline(source: PolicySource, **settings: object) -> tuple[DecisionPipeline, GateCounters]:
+    counters = GateCounters()
+    pipeline = DecisionPipeline(
+        GateSettings(gate_id="t", **settings), source, GateState(), DecisionTracer(None), counters, FrozenClock()
+    )
+    return pipeline, counters
+
+
+def _nested(depth: int) -> bytes:
+    """A valid intent whose `metadata` takes the whole payload to `depth` levels."""
+    lists = depth - 2
+    return orjson.dumps(intent_body())[:-1] + b',"metadata":{"a":' + b"[" * lists + b"]" * lists + b"}}"
+
+
+def test_a_deep_intent_is_val_err_with_a_bounded_audit_record():
+    pipeline, counters = _pipeline(FixedPolicy(compile_spec(make_spec())))
+    for depth in (33, 250, 400):
+        outcome = pipeline.process("cio.nurse.audit", _nested(depth), None, "_INBOX.r")
+        assert outcome.reply is not None
+        envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+        assert envelope.error.code == C.VAL_ERR and envelope.data.field_errors[0].type == "too_deep"
+        event = AuditEvent.model_validate_json(outcome.audit_payload)
+        assert event.raw_intent is not None and len(event.raw_intent) <= 4096 and event.intent is None
+    outcome = pipeline.process("cio.nurse.audit", _nested(32), None, "_INBOX.r")  # within the limit: decided
+    assert AuditEvent.model_validate_json(outcome.audit_payload).intent is not None
+    assert counters.invalid == 3 and counters.received == 4
+
+
+def test_a_failure_inside_the_pipeline_is_answered_retry_safe_and_audited():
+    pipeline, counters = _pipeline(FailingPolicySource())
+    outcome = pipeline.process("cio.nurse.audit", orjson.dumps(intent_body()), None, "_INBOX.r")
+    assert outcome.signal is None and outcome.promotion is None and outcome.reply is not None
+    envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+    assert envelope.data.decision == "RETRY_SAFE" and envelope.error.code == C.INTERNAL_ERROR
+    assert AuditEvent.model_validate_json(outcome.audit_payload).decision == "RETRY_SAFE"
+    assert (counters.received, counters.retry_safe, counters.approved) == (1, 1, 0)
+
+
+def test_a_strategy_over_its_share_is_answered_unparsed_and_others_are_decided():
+    payload = orjson.dumps(intent_body(strategy_id="flood"))
+    pipeline, counters = _pipeline(
+        FixedPolicy(compile_spec(make_spec(max_intent_age_s=None))),
+        strategy_budget_burst=3.0,
+        max_intent_bytes=1024,
+    )
+    kinds = [pipeline.process("cio.nurse.audit", payload, None, "_INBOX.r").decision for _ in range(5)]
+    assert kinds.count("RETRY_SAFE") == 5 - int(3 // (1 + (len(payload) >> 9)))
+    outcome = pipeline.process("cio.nurse.audit", orjson.dumps(intent_body(strategy_id="quiet")), None, "_INBOX.r")
+    assert outcome.decision == "APPROVED"
+    event = AuditEvent.model_validate_json(pipeline.process("cio.nurse.audit", payload, None, None).audit_payload)
+    assert [r.code for r in event.reasons] == [C.STRATEGY_OVER_BUDGET] and event.intent is None
+    assert counters.over_budget == kinds.count("RETRY_SAFE") + 1
