@@ -40,10 +40,24 @@ SOURCE = "alerting-bridge"
 TAMPER_ALERT_EVERY_S = 60.0
 
 
-def genuinely_delivered(events: list[AlertEvent]) -> bool:
-    """A channel delivered it for one of its own dispatches (not merely: some record says `delivered`)."""
+def genuinely_delivered(events: list[AlertEvent], channel: str | None = None) -> bool:
+    """A channel (`channel`, when given) delivered it for one of its own dispatches (not merely: some record says
+    `delivered`)."""
     dispatches = {e.event_id for e in events if e.kind == DISPATCHED}
-    return any(e.kind == DELIVERY and e.outcome == DELIVERED and e.detail.get("dispatch") in dispatches for e in events)
+    return any(
+        e.kind == DELIVERY
+        and e.outcome == DELIVERED
+        and e.detail.get("dispatch") in dispatches
+        and (channel is None or e.channel == channel)
+        for e in events
+    )
+
+
+def reached_on_call(events: list[AlertEvent]) -> bool:
+    """What stands the direct email down. With email configured, only a genuine email delivery: the broker's
+    identity can drop the email task alone and let a Grafana annotation or an OpenTelemetry record through, and
+    neither pages anyone. Without email, any channel's genuine delivery (the direct email could not leave anyway)."""
+    return genuinely_delivered(events, email.NAME if email.configured() else None)
 
 
 class AlertBridge:
@@ -165,7 +179,7 @@ class AlertBridge:
         await asyncio.sleep(after_s)
         try:
             events = await asyncio.to_thread(self._store.alert_events, [alert.alert_id])
-            delivered = genuinely_delivered(events)
+            delivered = reached_on_call(events)
         except Exception:
             delivered = False  # cannot tell: sending twice beats not sending
         if not delivered:

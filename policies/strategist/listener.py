@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 
 DEBOUNCE_KEY_PREFIX = "strategist:debounce:"  # + trigger kind
 DEBOUNCE_PURPOSE = "debounce"
+
+
+def debounce_purpose(kind: str) -> str:
+    # One purpose per kind: a genuine token read from one kind's window must not hold another kind's (a quiet
+    # kind's window copied over a regime shift's would swallow the shift: the detectors are edge-triggered).
+    return f"{DEBOUNCE_PURPOSE}.{kind}"
+
+
 _ANY_AGE = float("inf")  # the previous entry counts as "before" however old; it must still be ours
 REJECTED_SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.rejected"
 QUEUE = "cio-strategist"
@@ -134,8 +142,9 @@ class Listener:
             return False
         key = f"{DEBOUNCE_KEY_PREFIX}{trigger.kind}"
         window_ms = max(1, int(self._config.debounce_s * 1000))
-        token = owned_keys.token(DEBOUNCE_PURPOSE, window_ms)
-        if not await self._take(key, token, window_ms):
+        purpose = debounce_purpose(trigger.kind)
+        token = owned_keys.token(purpose, window_ms)
+        if not await self._take(key, purpose, token, window_ms):
             self.counters[f"debounced_{trigger.kind}"] += 1
             return False
         try:
@@ -149,7 +158,7 @@ class Listener:
         log.info("trigger %s: cycle requested (%s)", trigger.kind, trigger.detail)
         return True
 
-    async def _take(self, key: str, token: str, window_ms: int) -> bool:
+    async def _take(self, key: str, purpose: str, token: str, window_ms: int) -> bool:
         """Take the debounce window; a key found held by nobody legitimate is broken (and counted) first."""
         for _ in range(3):
             if await self._redis.set(key, token, nx=True, px=window_ms):
@@ -157,7 +166,7 @@ class Listener:
             held, pttl = await self._redis.get(key), await self._redis.pttl(key)
             if held is None or pttl == -2:
                 continue  # lapsed meanwhile
-            why = owned_keys.illegitimate(DEBOUNCE_PURPOSE, held, pttl, window_ms)
+            why = owned_keys.illegitimate(purpose, held, pttl, window_ms)
             if why is None:
                 return False
             if await self._redis.eval(owned_keys.COMPARE_AND_DELETE, 1, key, held):

@@ -7,6 +7,7 @@ holds (NATS and Valkey started with the shipped permissions), against the real b
 - a gate flooding critical repeats to push a real alert out of the escalation sweep."""
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 
@@ -291,3 +292,49 @@ def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(se
     assert round_.detail == {"round": 1}
     assert f"[CRITICAL] {NO_POLICY} ({GATE})" in smtp.subjects()
     assert "NOPERM" not in worker.log() and "NOPERM" not in beat.log()
+
+
+async def test_the_broker_dropping_only_the_email_task_still_ends_in_the_direct_email(
+    secured, bridge, celery_broker, worker_settings, smtp, grafana, tmp_path
+):
+    """Dropping the email delivery alone and letting the Grafana annotation through: an annotation pages nobody, so
+    with email configured only a genuine email delivery stands the direct email down."""
+    broker_url = secured.redis_url("celery")
+    real = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    assert await bridge.handle(real) == "dispatched"
+    queue = sync_redis.Redis.from_url(broker_url)
+    try:
+        for message in queue.lrange("alerts", 0, -1):
+            if json.loads(base64.b64decode(json.loads(message)["body"]))[0][1] == "email":
+                assert queue.lrem("alerts", 1, message) == 1
+        assert queue.llen("alerts") == 2
+    finally:
+        queue.close()
+    env = celery_env(
+        worker_settings,
+        broker_url,
+        tmp_path,
+        CIO_STRATEGIST_REDIS_URL=secured.redis_url("strategist"),
+        CIO_SMTP_HOST="127.0.0.1",
+        CIO_SMTP_PORT=str(smtp.port),
+        CIO_ALERT_EMAIL_TO="oncall@example.test",
+        CIO_GRAFANA_URL=grafana.url,
+        CIO_GRAFANA_TOKEN="glsa_test_token",
+        CIO_ALERT_CHANNEL_TIMEOUT_S="2",
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        await sync_to_async(wait_for)(
+            lambda: any(
+                e.channel == "grafana" and e.outcome == "delivered" for e in events_of(real.alert_id, DELIVERY)
+            ),
+            60,
+            "the Grafana annotation the broker let through",
+        )
+    finally:
+        worker.stop()
+    assert smtp.subjects() == []  # nobody was mailed by a worker
+    await bridge.drain()
+    delivered = {e.channel: e.outcome for e in await sync_to_async(events_of)(real.alert_id, DELIVERY)}
+    assert delivered.get("email_direct") == "delivered" and "email" not in delivered
+    assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
