@@ -38,6 +38,7 @@ from policies.strategist.inputs import (
     Checked,
     PortfolioSummary,
     RegimeEntry,
+    Sealed,
     sealed,
     unseal,
 )
@@ -66,6 +67,10 @@ class ListenerSettings:
     concentration_at: float
     rejection_burst: tuple[int, float]
     alert_burst: tuple[int, float]
+    # How old the previous entry may be to count as "before" (the cycles' own limits under `make up`); older is
+    # taken as absent, so a stressed report after a silence fires as a first report does.
+    regime_max_age_s: float = float("inf")
+    portfolio_max_age_s: float = float("inf")
 
 
 Enqueue = Callable[[triggers.Trigger], Awaitable[None]]
@@ -86,6 +91,9 @@ class Listener:
         self._rejections = triggers.BurstDetector(triggers.REJECTION_BURST, *config.rejection_burst)
         self._warnings = triggers.BurstDetector(triggers.ALERT, *config.alert_burst)
         self.counters: Counter[str] = Counter()
+        # When this listener last stored each input: Redis may hold nothing older (the `strategist` password can
+        # write back an earlier sealed entry, e.g. an old "extreme" one so that a new extreme report is no shift).
+        self._stored: dict[tuple[str, str], datetime] = {}
 
     async def subscribe(self, nc: NATS) -> None:
         await nc.subscribe(MARKET_REGIME, queue=QUEUE, cb=self.on_regime)
@@ -98,9 +106,10 @@ class Listener:
         if update is None:
             return
         raw = await self._redis.hget(REGIME_KEY, update.symbol)
-        before = await self._previous(REGIME, update.symbol, raw, RegimeEntry)
+        before = await self._previous(REGIME, update.symbol, raw, RegimeEntry, self._config.regime_max_age_s)
         after = RegimeEntry.of(update)
-        await self._redis.hset(REGIME_KEY, update.symbol, sealed(REGIME, update.symbol, after))
+        now = self._stamp(REGIME, update.symbol)
+        await self._redis.hset(REGIME_KEY, update.symbol, sealed(REGIME, update.symbol, after, now))
         await self.fire(triggers.regime_shift(update.symbol, before, after))
         self.counters["regime"] += 1
 
@@ -109,9 +118,10 @@ class Listener:
         if snapshot is None:
             return
         raw = await self._redis.get(PORTFOLIO_KEY)
-        before = await self._previous(PORTFOLIO, PORTFOLIO, raw, PortfolioSummary)
+        before = await self._previous(PORTFOLIO, PORTFOLIO, raw, PortfolioSummary, self._config.portfolio_max_age_s)
         after = PortfolioSummary.of(snapshot)
-        await self._redis.set(PORTFOLIO_KEY, sealed(PORTFOLIO, PORTFOLIO, after))
+        now = self._stamp(PORTFOLIO, PORTFOLIO)
+        await self._redis.set(PORTFOLIO_KEY, sealed(PORTFOLIO, PORTFOLIO, after, now))
         config = self._config
         await self.fire(triggers.portfolio_breach(before, after, config.drawdown_at, config.concentration_at))
         self.counters["snapshot"] += 1
@@ -127,10 +137,20 @@ class Listener:
         await self.fire(triggers.alert_trigger(alert, self._warnings, self._clock()))
         self.counters["alert"] += 1
 
-    async def _previous(self, kind: str, name: str, raw: Any, model: Any) -> Any:
-        """The entry stored before, when it is ours; one that is not is counted and taken as absent."""
+    def _stamp(self, kind: str, name: str) -> datetime:
+        now = datetime.now(UTC)
+        self._stored[(kind, name)] = now
+        return now
+
+    async def _previous(self, kind: str, name: str, raw: Any, model: Any, max_age_s: float = _ANY_AGE) -> Any:
+        """The entry stored before, when it is ours, not older than what this listener last stored there, and
+        within `max_age_s`; one that is not ours or older than our own last write is counted and taken as absent."""
         checked = Checked()
-        before = unseal(kind, name, raw, model, datetime.now(UTC), _ANY_AGE, checked)
+        before = unseal(kind, name, raw, model, datetime.now(UTC), max_age_s, checked)
+        last = self._stored.get((kind, name))
+        if before is not None and last is not None and Sealed.model_validate_json(raw).stored_at < last:
+            checked.refuse(kind, "an earlier entry of ours written back (older than our last write)")
+            before = None
         if checked.refused:
             self.counters[f"refused_{kind}"] += 1
             await asyncio.to_thread(anomalies.record, anomalies.INPUT_REFUSED, {"input": kind, "seen_by": "listener"})
