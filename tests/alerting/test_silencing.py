@@ -338,3 +338,37 @@ async def test_the_broker_dropping_only_the_email_task_still_ends_in_the_direct_
     delivered = {e.channel: e.outcome for e in await sync_to_async(events_of)(real.alert_id, DELIVERY)}
     assert delivered.get("email_direct") == "delivered" and "email" not in delivered
     assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
+
+
+async def test_escalation_rounds_the_broker_drops_are_emailed_by_the_bridge(
+    secured, bridge, celery_broker, channels, smtp, settings
+):
+    """Beat's sweep and every round's deliveries travel through the broker, whose identity can drop them: the
+    bridge sweeps too, and emails a round no channel genuinely delivered (once, whichever sweep dispatched it)."""
+    from audit.records import AlertRecord
+
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 3
+    t0 = datetime.now(UTC) - timedelta(minutes=15)  # round 1 due (after 10), round 2 not before 20
+    await sync_to_async(get_store().insert_alert)(
+        AlertRecord("crit-dropped", t0, "critical", GATE, NO_POLICY, {}, None, t0)
+    )
+    await sync_to_async(get_store().insert_alert)(
+        AlertRecord("crit-acked", t0, "critical", GATE, "acked", {}, None, t0)
+    )
+    await sync_to_async(escalation.acknowledge)("crit-acked", by="officer1")
+    queue = sync_redis.Redis.from_url(secured.redis_url("celery"))
+    try:
+        now = datetime.now(UTC)
+        assert await bridge.escalate(now) == 0  # round 1 dispatched (beat's sweep may not even have run)
+        assert [e.detail["round"] for e in await sync_to_async(events_of)("crit-dropped", DISPATCHED)] == [1, 1, 1]
+        assert queue.llen("alerts") == 3
+        queue.delete("alerts")  # the broker's identity drops the round's deliveries
+    finally:
+        queue.close()
+    later = now + timedelta(seconds=600)  # the bridge fixture's fallback wait (round 2 is dispatched then too)
+    assert await bridge.escalate(later) == 1
+    assert await bridge.escalate(later) == 0  # once
+    direct = [e for e in await sync_to_async(events_of)("crit-dropped", DELIVERY) if e.channel == "email_direct"]
+    assert [(e.outcome, e.detail["round"]) for e in direct] == [("delivered", 1)]
+    assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
+    assert not await sync_to_async(events_of)("crit-acked", DISPATCHED)  # acknowledged: no round, no email
