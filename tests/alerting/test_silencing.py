@@ -372,3 +372,25 @@ async def test_escalation_rounds_the_broker_drops_are_emailed_by_the_bridge(
     assert [(e.outcome, e.detail["round"]) for e in direct] == [("delivered", 1)]
     assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
     assert not await sync_to_async(events_of)("crit-acked", DISPATCHED)  # acknowledged: no round, no email
+
+
+async def test_a_flood_of_distinct_critical_alerts_does_not_push_an_earlier_one_out_of_the_escalation_sweep(
+    secured, bridge, settings
+):
+    """Not repeats this time: more distinct critical originals than the old sweep read (the newest 500), all newer."""
+    from audit.records import AlertRecord
+
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 3
+    t0 = datetime.now(UTC) - timedelta(minutes=15)
+    store = get_store()
+    await sync_to_async(store.insert_alert)(
+        AlertRecord("crit-real", t0, "critical", "gate:g2", NO_POLICY, {}, None, t0)
+    )
+    for n in range(520):
+        at = t0 + timedelta(milliseconds=n + 1)
+        flood = AlertRecord(f"crit-flood-{n}", at, "critical", GATE, f"flood {n}", {}, None, at)
+        await sync_to_async(store.insert_alert)(flood)
+    escalated = await sync_to_async(escalation.sweep)()
+    assert escalated == 521
+    rounds = await sync_to_async(events_of)("crit-real", "escalated")
+    assert [e.detail["round"] for e in rounds] == [1]
