@@ -394,3 +394,21 @@ async def test_a_flood_of_distinct_critical_alerts_does_not_push_an_earlier_one_
     assert escalated == 521
     rounds = await sync_to_async(events_of)("crit-real", "escalated")
     assert [e.detail["round"] for e in rounds] == [1]
+
+
+async def test_a_genuine_window_copied_from_the_milder_key_does_not_hold_back_the_critical_alert(secured, bridge):
+    """The bridge's Redis identity reads the window a warning opened (signed, expiring) and writes it, expiry and
+    all, under the critical alert's key: the signature names the key it was made for."""
+    attacker = aioredis.Redis.from_url(secured.redis_url("alerting"))
+    try:
+        warning = make_alert(Severity.WARNING, GATE, NO_POLICY)
+        assert await bridge.handle(warning) == "dispatched"
+        critical = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+        genuine, pttl = await attacker.get(key(warning)), await attacker.pttl(key(warning))
+        await attacker.set(key(critical), genuine, px=pttl)
+        assert await bridge.handle(critical) == "dispatched"
+        assert bridge.counters["dedup_tampered"] == 1
+        stored = await sync_to_async(get_store().get_alert)(critical.alert_id)
+        assert stored is not None and stored.duplicate_of is None
+    finally:
+        await attacker.aclose()
