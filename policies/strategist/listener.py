@@ -55,7 +55,7 @@ def debounce_purpose(kind: str) -> str:
     return f"{DEBOUNCE_PURPOSE}.{kind}"
 
 
-_ANY_AGE = float("inf")  # the previous entry counts as "before" however old; it must still be ours
+_ANY_AGE = float("inf")  # no age limit on "before" unless the settings give one (`strategist_listen` does)
 REJECTED_SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.rejected"
 QUEUE = "cio-strategist"
 
