@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from audit.alerting.channels import email
 from audit.alerting.dedup import Deduplicator, Verdict
 from audit.alerting.delivery import DELIVERED, record_event
 from audit.alerting.dispatch import DispatchNotRecordedError
-from audit.records import DELIVERY, DISPATCHED, AlertEvent, AlertRecord
+from audit.records import DELIVERY, DISPATCHED, ESCALATED, AlertEvent, AlertRecord
 from audit.store import AuditStore
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Alert, Severity
@@ -40,10 +40,30 @@ SOURCE = "alerting-bridge"
 TAMPER_ALERT_EVERY_S = 60.0
 
 
-def genuinely_delivered(events: list[AlertEvent]) -> bool:
-    """A channel delivered it for one of its own dispatches (not merely: some record says `delivered`)."""
-    dispatches = {e.event_id for e in events if e.kind == DISPATCHED}
-    return any(e.kind == DELIVERY and e.outcome == DELIVERED and e.detail.get("dispatch") in dispatches for e in events)
+def genuinely_delivered(events: list[AlertEvent], channel: str | None = None, round_: int | None = None) -> bool:
+    """A channel (`channel`, when given) delivered it for one of its own dispatches (of `round_`, when given), not
+    merely: some record says `delivered`."""
+    dispatches = {
+        e.event_id for e in events if e.kind == DISPATCHED and (round_ is None or e.detail.get("round") == round_)
+    }
+    return any(
+        e.kind == DELIVERY
+        and e.outcome == DELIVERED
+        and e.detail.get("dispatch") in dispatches
+        and (channel is None or e.channel == channel)
+        for e in events
+    )
+
+
+def reached_on_call(events: list[AlertEvent], round_: int | None = None) -> bool:
+    """What stands the direct email down. With email configured, only a genuine email delivery: the broker's
+    identity can drop the email task alone and let a Grafana annotation or an OpenTelemetry record through, and
+    neither pages anyone. Without email, any channel's genuine delivery (the direct email could not leave anyway)."""
+    return genuinely_delivered(events, email.NAME if email.configured() else None, round_)
+
+
+def direct_event_id(alert_id: str, round_: int = 0) -> str:
+    return f"{alert_id}:{DIRECT}" if round_ == 0 else f"{alert_id}:{DIRECT}:{round_}"
 
 
 class AlertBridge:
@@ -57,6 +77,7 @@ class AlertBridge:
         direct_after_s: float,
         send_direct: Callable[[Alert], None] = email.send,
         dedup_secret: str | bytes | None = None,
+        escalate_every_s: float | None = None,
     ) -> None:
         self._store = store
         self._dedup = Deduplicator(redis, dedup_secret or settings.SECRET_KEY, dedup_window_s)
@@ -65,10 +86,59 @@ class AlertBridge:
         self._send_direct = send_direct
         self._watchdogs: dict[asyncio.Task[None], Alert] = {}
         self._tamper_alerted_at: float | None = None
+        self._escalate_every_s = escalate_every_s
+        self._escalator: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
 
     async def subscribe(self, nc: NATS) -> None:
         await nc.subscribe(ALERTS, queue=QUEUE, cb=self.on_message)
+        if self._escalate_every_s and self._escalator is None:
+            self._escalator = asyncio.create_task(self._escalate_forever(self._escalate_every_s))
+
+    async def _escalate_forever(self, every_s: float) -> None:
+        while True:
+            try:
+                await self.escalate()
+            except Exception as exc:  # the store away for a moment: the next pass tries again
+                log.warning("escalation pass failed (%r)", exc)
+            await asyncio.sleep(every_s)
+
+    async def escalate(self, now: datetime | None = None) -> int:
+        """One escalation pass run here, beside beat's: beat's sweep travels through the broker, whose identity can
+        drop it, and so can it drop a round's deliveries. So the bridge sweeps too (rounds have deterministic ids:
+        two sweeps escalate once), then emails directly every round, whoever dispatched it, that no channel
+        genuinely delivered within `direct_after_s`. Returns how many rounds it emailed."""
+        from audit.alerting import escalation
+        from audit.alerting.delivery import alert_of
+
+        now = now or datetime.now(UTC)
+        await asyncio.to_thread(escalation.sweep, now)
+        late = await asyncio.to_thread(self._undelivered_rounds, now)
+        for record, round_ in late:
+            why = f"escalation round {round_}: no channel delivered it within {self._direct_after_s:g} s"
+            await self._direct(alert_of(record), why, round_)
+        return len(late)
+
+    def _undelivered_rounds(self, now: datetime) -> list[tuple[AlertRecord, int]]:
+        every = timedelta(seconds=settings.CIO_ALERT_ESCALATE_AFTER_S)
+        rounds = settings.CIO_ALERT_ESCALATIONS
+        # Unacknowledged critical originals, every one of them (rounds + 1: those with all their rounds done too).
+        alerts = self._store.escalation_candidates(since=now - every * (rounds + 2), rounds=rounds + 1)
+        history: dict[str, list[AlertEvent]] = {}
+        for event in self._store.alert_events([a.alert_id for a in alerts]):
+            history.setdefault(event.alert_id, []).append(event)
+        wait = timedelta(seconds=self._direct_after_s)
+        late = []
+        for alert in alerts:
+            events = history.get(alert.alert_id, [])
+            emailed = {e.event_id for e in events if e.channel == DIRECT}
+            for event in events:
+                round_ = event.detail.get("round") if event.kind == ESCALATED else None
+                if not isinstance(round_, int) or now - event.ts < wait:
+                    continue
+                if direct_event_id(alert.alert_id, round_) not in emailed and not reached_on_call(events, round_):
+                    late.append((alert, round_))
+        return late
 
     async def on_message(self, msg: Msg) -> None:
         try:
@@ -165,13 +235,13 @@ class AlertBridge:
         await asyncio.sleep(after_s)
         try:
             events = await asyncio.to_thread(self._store.alert_events, [alert.alert_id])
-            delivered = genuinely_delivered(events)
+            delivered = reached_on_call(events, 0)
         except Exception:
             delivered = False  # cannot tell: sending twice beats not sending
         if not delivered:
             await self._direct(alert, f"no channel delivered it within {self._direct_after_s:g} s")
 
-    async def _direct(self, alert: Alert, why: str) -> None:
+    async def _direct(self, alert: Alert, why: str, round_: int = 0) -> None:
         self.counters["direct"] += 1
         log.error("alert %s: %s; emailing it directly", alert.alert_id, why)
         try:
@@ -183,13 +253,22 @@ class AlertBridge:
         await asyncio.to_thread(
             record_event,
             AlertEvent(
-                f"{alert.alert_id}:{DIRECT}", alert.alert_id, datetime.now(UTC), DELIVERY, DIRECT, 1, outcome, detail
+                direct_event_id(alert.alert_id, round_),
+                alert.alert_id,
+                datetime.now(UTC),
+                DELIVERY,
+                DIRECT,
+                1,
+                outcome,
+                {**detail, **({"round": round_} if round_ else {})},
             ),
         )
 
     async def drain(self) -> None:
         """On shutdown: check every critical alert still being watched now, instead of after its wait, so none
         loses its fallback to the bridge stopping."""
+        if self._escalator is not None:
+            self._escalator.cancel()
         pending = list(self._watchdogs.items())
         for task, _ in pending:
             task.cancel()

@@ -109,19 +109,35 @@ def sealed(kind: str, name: str, value: _Input, now: datetime | None = None) -> 
     return Sealed(entry=entry, source=source, stored_at=stored_at, seal=mark).model_dump_json()
 
 
+MAX_PROBLEMS = 50  # listed in a thought; the `strategist` password can plant any number of entries
+
+
 @dataclass
 class Checked:
-    """What a read kept, what it skipped as stale, and what it refused (not ours, or out of bounds)."""
+    """What a read kept, what it skipped as stale, and what it refused (not ours, or out of bounds). At most
+    `MAX_PROBLEMS` are listed (the last line then counts the rest), so planted entries cannot bloat a thought."""
 
     problems: list[str] = field(default_factory=list)
     refused: int = 0
+    unlisted: int = 0
 
     def skip(self, what: str, why: str) -> None:
-        self.problems.append(f"{what}: {why} (not used)")
+        self._note(f"{what}: {why} (not used)")
 
     def refuse(self, what: str, why: str) -> None:
         self.refused += 1
-        self.problems.append(f"{what}: {why} (refused)")
+        self._note(f"{what}: {why} (refused)")
+
+    def _note(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS - 1:
+            self.problems.append(text)
+            return
+        self.unlisted += 1
+        more = f"... and {self.unlisted} more (not listed)"
+        if len(self.problems) == MAX_PROBLEMS:
+            self.problems[-1] = more
+        else:
+            self.problems.append(more)
 
 
 def unseal[T: _Input](

@@ -38,6 +38,7 @@ from policies.strategist.inputs import (
     Checked,
     PortfolioSummary,
     RegimeEntry,
+    Sealed,
     sealed,
     unseal,
 )
@@ -46,7 +47,15 @@ log = logging.getLogger(__name__)
 
 DEBOUNCE_KEY_PREFIX = "strategist:debounce:"  # + trigger kind
 DEBOUNCE_PURPOSE = "debounce"
-_ANY_AGE = float("inf")  # the previous entry counts as "before" however old; it must still be ours
+
+
+def debounce_purpose(kind: str) -> str:
+    # One purpose per kind: a genuine token read from one kind's window must not hold another kind's (a quiet
+    # kind's window copied over a regime shift's would swallow the shift: the detectors are edge-triggered).
+    return f"{DEBOUNCE_PURPOSE}.{kind}"
+
+
+_ANY_AGE = float("inf")  # no age limit on "before" unless the settings give one (`strategist_listen` does)
 REJECTED_SUBJECT = f"{AUDIT_SUBJECT_PREFIX}.rejected"
 QUEUE = "cio-strategist"
 
@@ -58,6 +67,10 @@ class ListenerSettings:
     concentration_at: float
     rejection_burst: tuple[int, float]
     alert_burst: tuple[int, float]
+    # How old the previous entry may be to count as "before" (the cycles' own limits under `make up`); older is
+    # taken as absent, so a stressed report after a silence fires as a first report does.
+    regime_max_age_s: float = float("inf")
+    portfolio_max_age_s: float = float("inf")
 
 
 Enqueue = Callable[[triggers.Trigger], Awaitable[None]]
@@ -78,6 +91,9 @@ class Listener:
         self._rejections = triggers.BurstDetector(triggers.REJECTION_BURST, *config.rejection_burst)
         self._warnings = triggers.BurstDetector(triggers.ALERT, *config.alert_burst)
         self.counters: Counter[str] = Counter()
+        # When this listener last stored each input: Redis may hold nothing older (the `strategist` password can
+        # write back an earlier sealed entry, e.g. an old "extreme" one so that a new extreme report is no shift).
+        self._stored: dict[tuple[str, str], datetime] = {}
 
     async def subscribe(self, nc: NATS) -> None:
         await nc.subscribe(MARKET_REGIME, queue=QUEUE, cb=self.on_regime)
@@ -90,9 +106,10 @@ class Listener:
         if update is None:
             return
         raw = await self._redis.hget(REGIME_KEY, update.symbol)
-        before = await self._previous(REGIME, update.symbol, raw, RegimeEntry)
+        before = await self._previous(REGIME, update.symbol, raw, RegimeEntry, self._config.regime_max_age_s)
         after = RegimeEntry.of(update)
-        await self._redis.hset(REGIME_KEY, update.symbol, sealed(REGIME, update.symbol, after))
+        now = self._stamp(REGIME, update.symbol)
+        await self._redis.hset(REGIME_KEY, update.symbol, sealed(REGIME, update.symbol, after, now))
         await self.fire(triggers.regime_shift(update.symbol, before, after))
         self.counters["regime"] += 1
 
@@ -101,9 +118,10 @@ class Listener:
         if snapshot is None:
             return
         raw = await self._redis.get(PORTFOLIO_KEY)
-        before = await self._previous(PORTFOLIO, PORTFOLIO, raw, PortfolioSummary)
+        before = await self._previous(PORTFOLIO, PORTFOLIO, raw, PortfolioSummary, self._config.portfolio_max_age_s)
         after = PortfolioSummary.of(snapshot)
-        await self._redis.set(PORTFOLIO_KEY, sealed(PORTFOLIO, PORTFOLIO, after))
+        now = self._stamp(PORTFOLIO, PORTFOLIO)
+        await self._redis.set(PORTFOLIO_KEY, sealed(PORTFOLIO, PORTFOLIO, after, now))
         config = self._config
         await self.fire(triggers.portfolio_breach(before, after, config.drawdown_at, config.concentration_at))
         self.counters["snapshot"] += 1
@@ -119,10 +137,20 @@ class Listener:
         await self.fire(triggers.alert_trigger(alert, self._warnings, self._clock()))
         self.counters["alert"] += 1
 
-    async def _previous(self, kind: str, name: str, raw: Any, model: Any) -> Any:
-        """The entry stored before, when it is ours; one that is not is counted and taken as absent."""
+    def _stamp(self, kind: str, name: str) -> datetime:
+        now = datetime.now(UTC)
+        self._stored[(kind, name)] = now
+        return now
+
+    async def _previous(self, kind: str, name: str, raw: Any, model: Any, max_age_s: float = _ANY_AGE) -> Any:
+        """The entry stored before, when it is ours, not older than what this listener last stored there, and
+        within `max_age_s`; one that is not ours or older than our own last write is counted and taken as absent."""
         checked = Checked()
-        before = unseal(kind, name, raw, model, datetime.now(UTC), _ANY_AGE, checked)
+        before = unseal(kind, name, raw, model, datetime.now(UTC), max_age_s, checked)
+        last = self._stored.get((kind, name))
+        if before is not None and last is not None and Sealed.model_validate_json(raw).stored_at < last:
+            checked.refuse(kind, "an earlier entry of ours written back (older than our last write)")
+            before = None
         if checked.refused:
             self.counters[f"refused_{kind}"] += 1
             await asyncio.to_thread(anomalies.record, anomalies.INPUT_REFUSED, {"input": kind, "seen_by": "listener"})
@@ -134,8 +162,9 @@ class Listener:
             return False
         key = f"{DEBOUNCE_KEY_PREFIX}{trigger.kind}"
         window_ms = max(1, int(self._config.debounce_s * 1000))
-        token = owned_keys.token(DEBOUNCE_PURPOSE, window_ms)
-        if not await self._take(key, token, window_ms):
+        purpose = debounce_purpose(trigger.kind)
+        token = owned_keys.token(purpose, window_ms)
+        if not await self._take(key, purpose, token, window_ms):
             self.counters[f"debounced_{trigger.kind}"] += 1
             return False
         try:
@@ -149,7 +178,7 @@ class Listener:
         log.info("trigger %s: cycle requested (%s)", trigger.kind, trigger.detail)
         return True
 
-    async def _take(self, key: str, token: str, window_ms: int) -> bool:
+    async def _take(self, key: str, purpose: str, token: str, window_ms: int) -> bool:
         """Take the debounce window; a key found held by nobody legitimate is broken (and counted) first."""
         for _ in range(3):
             if await self._redis.set(key, token, nx=True, px=window_ms):
@@ -157,7 +186,7 @@ class Listener:
             held, pttl = await self._redis.get(key), await self._redis.pttl(key)
             if held is None or pttl == -2:
                 continue  # lapsed meanwhile
-            why = owned_keys.illegitimate(DEBOUNCE_PURPOSE, held, pttl, window_ms)
+            why = owned_keys.illegitimate(purpose, held, pttl, window_ms)
             if why is None:
                 return False
             if await self._redis.eval(owned_keys.COMPARE_AND_DELETE, 1, key, held):

@@ -4,9 +4,12 @@ The holder renews it while it works; a worker that crashes (or is SIGKILLed) sto
 lapses `ttl_s` later, so a crash never blocks the Strategist for longer than that. Release and renewal check the
 holder's token, so a lock that lapsed and was taken by another cycle is never released by the first.
 
-The token is sealed with a deadline (`owned_keys.py`): a cycle holds the lock at most `max_hold_s`, and a lock
-found without an expiry, with one beyond `ttl_s`, with a value we did not seal or past its deadline is broken
-(`on_broken` counts it), so whoever holds the `strategist` Redis identity cannot stop every cycle by holding it."""
+The token is sealed with a deadline (`owned_keys.py`), and a lock found without an expiry, with one beyond
+`ttl_s`, with a value we did not seal or past its deadline is broken (`on_broken` counts it), so whoever holds
+the `strategist` Redis identity cannot stop every cycle by holding it. A token's deadline is one `ttl_s` away, and
+every renewal swaps in a fresh one: the value is readable by that identity, so a token copied back after its cycle
+ended must stop counting within one time to live, not only at the longest hold (`max_hold_s`, after which the
+holder stops renewing)."""
 
 import logging
 import threading
@@ -21,8 +24,11 @@ log = logging.getLogger(__name__)
 LOCK_KEY = "strategist:cycle_lock"
 PURPOSE = "cycle_lock"
 
-# Compare-and-act: only the holder (same token) may renew or release.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# Compare-and-act: only the holder (same token) may renew (swapping in its next token) or release.
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) and 1 or 0 end return 0"
+)
 
 
 class CycleBusyError(Exception):
@@ -47,10 +53,14 @@ class CycleLock:
         self._key = key
         self._hold_ms = max(self._ttl_ms, int(max_hold_s * 1000))
         self._on_broken = on_broken
-        self.token = owned_keys.token(PURPOSE, self._hold_ms)
         self._deadline_ms = owned_keys.now_ms() + self._hold_ms
+        self.token = self._next_token()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+
+    def _next_token(self) -> str:
+        # Good for one time to live (never past the longest hold): the renewer replaces it every third of that.
+        return owned_keys.token(PURPOSE, min(self._ttl_ms, max(0, self._deadline_ms - owned_keys.now_ms())))
 
     def acquire(self) -> bool:
         for _ in range(3):
@@ -74,9 +84,11 @@ class CycleLock:
             if owned_keys.now_ms() >= self._deadline_ms:
                 log.error("the cycle outlived its longest hold: the lock is left to lapse")
                 return
+            following = self._next_token()
             try:
-                if not self._client.eval(_RENEW, 1, self._key, self.token, self._ttl_ms):
+                if not self._client.eval(_RENEW, 1, self._key, self.token, following, self._ttl_ms):
                     return  # lapsed and taken by another cycle: nothing left to renew
+                self.token = following
             except Exception as exc:  # Redis away for a moment: keep trying until the lock would lapse anyway
                 log.warning("could not renew the Strategist lock: %r", exc)
 

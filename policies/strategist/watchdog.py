@@ -3,9 +3,11 @@
 
 - a **critical** alert for every anomaly counted since the last alert (`anomalies.py`: a forged or replayed cycle
   task, an illegitimate lock or debounce key broken, a cached input refused);
-- a **warning** while no cycle has completed within twice the schedule's shortest interval plus
-  `CIO_STRATEGIST_OVERDUE_GRACE_S` (the Strategist is enabled and a schedule row is), repeated every
-  `CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S`.
+- a **warning** when no cycle has completed within twice the schedule's shortest interval plus
+  `CIO_STRATEGIST_OVERDUE_GRACE_S` (the Strategist is enabled and a schedule row is), and a **critical** alert
+  every `CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S` after it while that lasts. The broker's identity can both drop the
+  cycle tasks and drop a warning's deliveries (only a critical alert has the bridge's direct email), so the
+  reminder must be critical for a Strategist kept from running to reach someone.
 
 Both are read from the database, which neither the broker's nor the Strategist's Redis identity can write: a
 Strategist kept from running, or kept quiet, is still noticed."""
@@ -33,6 +35,7 @@ class Watchdog:
     def __init__(self, alert: Alert = live.raise_alert) -> None:
         self._alert = alert
         self._overdue_alerted_at: datetime | None = None
+        self._overdue_alerts = 0
 
     def check(self, now: datetime | None = None) -> list[str]:
         """One pass; the alerts it sent (their keys)."""
@@ -77,14 +80,15 @@ class Watchdog:
     def _overdue(self, now: datetime) -> list[str]:
         late = self.overdue_s(now)
         if late is None:
-            self._overdue_alerted_at = None
+            self._overdue_alerted_at, self._overdue_alerts = None, 0
             return []
         every = timedelta(seconds=float(settings.CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S))
         if self._overdue_alerted_at is not None and now - self._overdue_alerted_at < every:
             return []
         finished = Cycle.objects.aggregate(at=Max("finished_at"))["at"]
         detail = {"key": OVERDUE, "late_s": int(late), "last_cycle": finished.isoformat() if finished else None}
-        if self._alert(Severity.WARNING, "Strategist: no cycle completed within its schedule", detail) != "sent":
+        severity = Severity.WARNING if self._overdue_alerts == 0 else Severity.CRITICAL
+        if self._alert(severity, "Strategist: no cycle completed within its schedule", detail) != "sent":
             return []
-        self._overdue_alerted_at = now
+        self._overdue_alerted_at, self._overdue_alerts = now, self._overdue_alerts + 1
         return [OVERDUE]

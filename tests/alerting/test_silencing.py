@@ -7,6 +7,7 @@ holds (NATS and Valkey started with the shipped permissions), against the real b
 - a gate flooding critical repeats to push a real alert out of the escalation sweep."""
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 
@@ -291,3 +292,123 @@ def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(se
     assert round_.detail == {"round": 1}
     assert f"[CRITICAL] {NO_POLICY} ({GATE})" in smtp.subjects()
     assert "NOPERM" not in worker.log() and "NOPERM" not in beat.log()
+
+
+async def test_the_broker_dropping_only_the_email_task_still_ends_in_the_direct_email(
+    secured, bridge, celery_broker, worker_settings, smtp, grafana, tmp_path
+):
+    """Dropping the email delivery alone and letting the Grafana annotation through: an annotation pages nobody, so
+    with email configured only a genuine email delivery stands the direct email down."""
+    broker_url = secured.redis_url("celery")
+    real = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    assert await bridge.handle(real) == "dispatched"
+    queue = sync_redis.Redis.from_url(broker_url)
+    try:
+        for message in queue.lrange("alerts", 0, -1):
+            if json.loads(base64.b64decode(json.loads(message)["body"]))[0][1] == "email":
+                assert queue.lrem("alerts", 1, message) == 1
+        assert queue.llen("alerts") == 2
+    finally:
+        queue.close()
+    env = celery_env(
+        worker_settings,
+        broker_url,
+        tmp_path,
+        CIO_STRATEGIST_REDIS_URL=secured.redis_url("strategist"),
+        CIO_SMTP_HOST="127.0.0.1",
+        CIO_SMTP_PORT=str(smtp.port),
+        CIO_ALERT_EMAIL_TO="oncall@example.test",
+        CIO_GRAFANA_URL=grafana.url,
+        CIO_GRAFANA_TOKEN="glsa_test_token",
+        CIO_ALERT_CHANNEL_TIMEOUT_S="2",
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        await sync_to_async(wait_for)(
+            lambda: any(
+                e.channel == "grafana" and e.outcome == "delivered" for e in events_of(real.alert_id, DELIVERY)
+            ),
+            60,
+            "the Grafana annotation the broker let through",
+        )
+    finally:
+        worker.stop()
+    assert smtp.subjects() == []  # nobody was mailed by a worker
+    await bridge.drain()
+    delivered = {e.channel: e.outcome for e in await sync_to_async(events_of)(real.alert_id, DELIVERY)}
+    assert delivered.get("email_direct") == "delivered" and "email" not in delivered
+    assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
+
+
+async def test_escalation_rounds_the_broker_drops_are_emailed_by_the_bridge(
+    secured, bridge, celery_broker, channels, smtp, settings
+):
+    """Beat's sweep and every round's deliveries travel through the broker, whose identity can drop them: the
+    bridge sweeps too, and emails a round no channel genuinely delivered (once, whichever sweep dispatched it)."""
+    from audit.records import AlertRecord
+
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 3
+    t0 = datetime.now(UTC) - timedelta(minutes=15)  # round 1 due (after 10), round 2 not before 20
+    await sync_to_async(get_store().insert_alert)(
+        AlertRecord("crit-dropped", t0, "critical", GATE, NO_POLICY, {}, None, t0)
+    )
+    await sync_to_async(get_store().insert_alert)(
+        AlertRecord("crit-acked", t0, "critical", GATE, "acked", {}, None, t0)
+    )
+    await sync_to_async(escalation.acknowledge)("crit-acked", by="officer1")
+    queue = sync_redis.Redis.from_url(secured.redis_url("celery"))
+    try:
+        now = datetime.now(UTC)
+        assert await bridge.escalate(now) == 0  # round 1 dispatched (beat's sweep may not even have run)
+        assert [e.detail["round"] for e in await sync_to_async(events_of)("crit-dropped", DISPATCHED)] == [1, 1, 1]
+        assert queue.llen("alerts") == 3
+        queue.delete("alerts")  # the broker's identity drops the round's deliveries
+    finally:
+        queue.close()
+    later = now + timedelta(seconds=600)  # the bridge fixture's fallback wait (round 2 is dispatched then too)
+    assert await bridge.escalate(later) == 1
+    assert await bridge.escalate(later) == 0  # once
+    direct = [e for e in await sync_to_async(events_of)("crit-dropped", DELIVERY) if e.channel == "email_direct"]
+    assert [(e.outcome, e.detail["round"]) for e in direct] == [("delivered", 1)]
+    assert smtp.subjects() == [f"[CRITICAL] {NO_POLICY} ({GATE})"]
+    assert not await sync_to_async(events_of)("crit-acked", DISPATCHED)  # acknowledged: no round, no email
+
+
+async def test_a_flood_of_distinct_critical_alerts_does_not_push_an_earlier_one_out_of_the_escalation_sweep(
+    secured, bridge, settings
+):
+    """Not repeats this time: more distinct critical originals than the old sweep read (the newest 500), all newer."""
+    from audit.records import AlertRecord
+
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 3
+    t0 = datetime.now(UTC) - timedelta(minutes=15)
+    store = get_store()
+    await sync_to_async(store.insert_alert)(
+        AlertRecord("crit-real", t0, "critical", "gate:g2", NO_POLICY, {}, None, t0)
+    )
+    for n in range(520):
+        at = t0 + timedelta(milliseconds=n + 1)
+        flood = AlertRecord(f"crit-flood-{n}", at, "critical", GATE, f"flood {n}", {}, None, at)
+        await sync_to_async(store.insert_alert)(flood)
+    escalated = await sync_to_async(escalation.sweep)()
+    assert escalated == 521
+    rounds = await sync_to_async(events_of)("crit-real", "escalated")
+    assert [e.detail["round"] for e in rounds] == [1]
+
+
+async def test_a_genuine_window_copied_from_the_milder_key_does_not_hold_back_the_critical_alert(secured, bridge):
+    """The bridge's Redis identity reads the window a warning opened (signed, expiring) and writes it, expiry and
+    all, under the critical alert's key: the signature names the key it was made for."""
+    attacker = aioredis.Redis.from_url(secured.redis_url("alerting"))
+    try:
+        warning = make_alert(Severity.WARNING, GATE, NO_POLICY)
+        assert await bridge.handle(warning) == "dispatched"
+        critical = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+        genuine, pttl = await attacker.get(key(warning)), await attacker.pttl(key(warning))
+        await attacker.set(key(critical), genuine, px=pttl)
+        assert await bridge.handle(critical) == "dispatched"
+        assert bridge.counters["dedup_tampered"] == 1
+        stored = await sync_to_async(get_store().get_alert)(critical.alert_id)
+        assert stored is not None and stored.duplicate_of is None
+    finally:
+        await attacker.aclose()

@@ -15,6 +15,7 @@ from audit.store import get_store
 from cio_site.nats_listener import listen_until_stopped
 
 log = logging.getLogger("alerting.bridge")
+ESCALATION_PASS_S = 60.0  # as often as beat's sweep
 
 
 class Command(BaseCommand):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             dispatch,
             dedup_window_s=settings.CIO_ALERT_DEDUP_WINDOW_S,
             direct_after_s=settings.CIO_ALERT_DIRECT_EMAIL_AFTER_S,
+            escalate_every_s=ESCALATION_PASS_S,
         )
 
         async def finish() -> None:

@@ -36,6 +36,8 @@ class Command(BaseCommand):
                 concentration_at=settings.CIO_STRATEGIST_CONCENTRATION_TRIGGER,
                 rejection_burst=parse_burst(settings.CIO_STRATEGIST_REJECTION_BURST),
                 alert_burst=parse_burst(settings.CIO_STRATEGIST_ALERT_BURST),
+                regime_max_age_s=float(settings.CIO_STRATEGIST_REGIME_MAX_AGE_S),
+                portfolio_max_age_s=float(settings.CIO_STRATEGIST_PORTFOLIO_MAX_AGE_S),
             ),
         )
         log.info("strategist listener: regime, portfolio, rejections and alerts -> triggers")
