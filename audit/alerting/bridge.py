@@ -27,7 +27,7 @@ from audit.alerting.channels import email
 from audit.alerting.dedup import Deduplicator, Verdict
 from audit.alerting.delivery import DELIVERED, record_event
 from audit.alerting.dispatch import DispatchNotRecordedError
-from audit.records import DELIVERY, DISPATCHED, ESCALATED, AlertEvent, AlertRecord
+from audit.records import ACKNOWLEDGED, DELIVERY, DISPATCHED, ESCALATED, AlertEvent, AlertRecord
 from audit.store import AuditStore
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Alert, Severity
@@ -160,6 +160,16 @@ class AlertBridge:
             except Exception as exc:  # Redis away: deliver rather than risk swallowing an alert
                 log.warning("alert %s: deduplication unavailable (%r); delivering", alert.alert_id, exc)
         first = verdict.first
+        if first is not None and first != alert.alert_id and await self._acknowledged(first):
+            # Alert sources are not authenticated on `cio.alert.>`: someone could raise a gate's title first and
+            # have it acknowledged, so that the gate's real alert would be a silent repeat of it. After an
+            # acknowledgement a repeat is news: it opens a window of its own and is delivered.
+            self.counters["after_acknowledged"] += 1
+            first = None
+            try:
+                await self._dedup.reopen(alert)
+            except Exception as exc:
+                log.warning("alert %s: could not reopen its deduplication window (%r)", alert.alert_id, exc)
         kept = await self._keep(alert, first)
         if first is not None and first != alert.alert_id:
             self.counters["duplicates"] += 1
@@ -210,6 +220,15 @@ class AlertBridge:
             {"why": why, "alert_id": alert.alert_id, "severity": alert.severity.value, "source": alert.source},
         )
         await self.handle(report, deduplicate=False)
+
+    async def _acknowledged(self, alert_id: str) -> bool:
+        """Whether a person acknowledged `alert_id`; True when the store cannot say (deliver rather than swallow)."""
+        try:
+            events = await asyncio.to_thread(self._store.alert_events, [alert_id])
+        except Exception as exc:
+            log.warning("alert %s: cannot read whether it was acknowledged (%r); delivering its repeat", alert_id, exc)
+            return True
+        return any(event.kind == ACKNOWLEDGED for event in events)
 
     async def _keep(self, alert: Alert, duplicate_of: str | None) -> bool:
         record = AlertRecord(

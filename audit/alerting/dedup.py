@@ -89,3 +89,9 @@ class Deduplicator:
             await self._redis.set(name, value, px=self._window_ms)
             return Verdict(None, tampered=why)
         return Verdict(None)
+
+    async def reopen(self, alert: Alert) -> None:
+        """Open a fresh window with `alert` as its first, over whatever the key holds: the window's first alert was
+        acknowledged, and what comes after an acknowledgement is news (see `AlertBridge.handle`)."""
+        name = key(alert)
+        await self._redis.set(name, self._value(name, alert.alert_id, time.time_ns() // 1_000_000), px=self._window_ms)

@@ -412,3 +412,37 @@ async def test_a_genuine_window_copied_from_the_milder_key_does_not_hold_back_th
         assert stored is not None and stored.duplicate_of is None
     finally:
         await attacker.aclose()
+
+
+async def test_a_gates_critical_alert_after_an_acknowledged_lookalike_is_delivered_not_a_repeat(secured, bridge):
+    """Sources are not authenticated on `cio.alert.>`: the control plane's identity raises a gate's critical title
+    first, on-call acknowledges it (nothing is wrong yet), then the gate's real alert comes within the window."""
+    bridge_nc = await secured.connect("alerting")
+    await bridge.subscribe(bridge_nc)
+    control = await secured.connect("control")
+    gate = await secured.connect("gate")
+    await flush_ordered(bridge_nc)
+    lookalike = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    await control.publish(alert_subject(Severity.CRITICAL), lookalike.model_dump_json().encode())
+    await flush_ordered(control)
+    await wait_until(lambda: settled(bridge) == 1, 20.0, "the bridge settling the look-alike")
+    unacknowledged_repeat = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    assert await bridge.handle(unacknowledged_repeat) == "duplicate"  # deduplication itself still holds
+    await sync_to_async(escalation.acknowledge)(lookalike.alert_id, "officer1")
+    real = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    await gate.publish(alert_subject(Severity.CRITICAL), real.model_dump_json().encode())
+    await flush_ordered(gate)
+    await wait_until(lambda: settled(bridge) == 3, 20.0, "the bridge settling the gate's real alert")
+    assert bridge.counters["after_acknowledged"] == 1 and bridge.counters["dispatched"] == 2
+    stored = await sync_to_async(get_store().get_alert)(real.alert_id)
+    assert stored is not None and stored.duplicate_of is None
+    assert {e.channel for e in await sync_to_async(events_of)(real.alert_id, DISPATCHED)} == {
+        "email",
+        "grafana",
+        "otel",
+    }
+    # It opened the window again: its own repeats are repeats of it, not of the acknowledged look-alike.
+    again = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
+    assert await bridge.handle(again) == "duplicate"
+    kept = await sync_to_async(get_store().get_alert)(again.alert_id)
+    assert kept is not None and kept.duplicate_of == real.alert_id
