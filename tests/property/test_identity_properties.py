@@ -5,12 +5,13 @@ The respellings run through the gate's real intake (bytes → validation → dec
 event) on the subject a producer would publish them on, under policies and notices that hold the canonical key.
 """
 
+import contextlib
 import re
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -216,6 +217,9 @@ def test_the_canonical_spellings_pass_an_open_policy_so_the_property_above_can_f
 @given(strategy_id=respelled("llm_swing"))
 def test_respelling_does_not_reset_counters_shared_with_peers(strategy_id):
     """What one gate promotes counts for its peers under the same key, however either intent spelled it."""
+    # Inserted text can name another strategy (`0llm_swing`); a spelling refused at intake still has the property.
+    with contextlib.suppress(IdentityError):
+        assume(strategy_key(strategy_id) == "llm_swing")
     spec = make_spec(dedupe_window_s=60, strategies={"llm_swing": {"max_intents_per_minute": 1}})
     first = _pipeline(spec)
     decision, _, audit = _decide(first, "cio.nurse.audit", live_intent_body(strategy_id="llm-swing", signal_id="a"))
