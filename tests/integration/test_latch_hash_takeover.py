@@ -1,0 +1,54 @@
+"""Variations on the latch forgeries (tests/integration/test_latch_forgery.py) that go for the hash itself or move
+genuine records about: neither the gate's nor the control plane's Redis password can replace `risk:latches` with
+another type (one `SET` would erase every latch and leave no gate able to store one again, while the gates only
+logged it), and a genuine record moved under another latch's field releases nothing. Written with the attacker's
+own identity against the shipped ACLs."""
+
+import time
+
+import pytest
+from redis.exceptions import ResponseError
+
+from cio_kernel.contracts.latch import UNREADABLE_BY, latch_id
+from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches, release_latch
+from cio_kernel.reason_codes import ReasonCode as C
+from tests.factories import TEST_SIGNER
+from tests.integration import test_latch_forgery as forgery
+from tests.integration.test_latch_forgery import DRAWDOWN, GATES_KEY, POLICY_KEY
+
+secured, stack = forgery.secured, forgery.stack  # the same servers and gates as the forgeries next door
+
+_OVERWRITE = "return redis.call('SET', KEYS[1], ARGV[1])"
+
+
+async def test_neither_password_can_replace_the_latch_hash(stack):
+    gate = await stack.gate("gate-a")
+    trip = await stack.tripped(gate)
+    with pytest.raises(ResponseError, match="No permissions"):
+        await stack.attacker.set(LATCHES_KEY, "gone")
+    with pytest.raises(ResponseError, match="No permissions"):
+        await stack.control.set(LATCHES_KEY, "gone")
+    with pytest.raises(ResponseError, match="No permissions"):  # nor through a script, which runs with the caller's ACL
+        await stack.control.eval(_OVERWRITE, 1, LATCHES_KEY, "gone")
+    assert (await stack.stored()).same_trip(trip)
+    # So a gate started now, on a volume of its own, still learns the latch from Redis and holds it.
+    fresh = await stack.gate("gate-b")
+    held = fresh.state.latches.get(DRAWDOWN)
+    assert held is not None and held.active and held.same_trip(trip)
+    await stack.snapshot(0.0, gate, fresh)
+    assert await stack.codes() == {C.DRAWDOWN_REDUCING}
+
+
+async def test_a_genuine_release_moved_under_another_latch_releases_nothing(stack):
+    gate = await stack.gate("gate-a")
+    await stack.tripped(gate)
+    assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "ok", TEST_SIGNER, GATES_KEY)
+    genuine_release = await stack.raw()
+    daily = latch_id("daily_loss", "global", day=time.strftime("%Y-%m-%d", time.gmtime()))
+    await stack.attacker.hset(LATCHES_KEY, daily, genuine_release)  # signed by the policy key, for another latch
+    await gate.latch_refresh_step()
+    held = gate.state.latches.get(daily)
+    assert held is not None and held.active and held.tripped_by == UNREADABLE_BY
+    read = await read_latches(stack.control, GATES_KEY, POLICY_KEY)  # what the admin and REST show
+    assert read.records[daily].active and daily in read.refused
+    assert not read.records[DRAWDOWN].active  # the genuine release still releases its own latch
