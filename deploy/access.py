@@ -196,12 +196,12 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"+get +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION} (~gate:heartbeat:* +get +set)",
         ),
         # The control plane writes the policy through the check-and-set script, reads heartbeats (PTTL: a key kept
-        # without expiry is no gate's), releases latches (signed with the policy key: docs/policy.md, latches).
-        # SET (the check-and-set script's write) only on the policy, for the same reason as the gate's.
+        # without expiry is no gate's; STRLEN: a huge one is never fetched), releases latches (signed with the policy
+        # key: docs/policy.md, latches). SET (the script's write) only on the policy, as for the gate.
         RedisRole(
             "control",
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
-            f"+get +eval +evalsha +scan +mget +pttl +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION} "
+            f"+get +eval +evalsha +scan +mget +strlen +pttl +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION} "
             f"(~policy:active +set)",
         ),
         # The Strategist (listener and cycles): its own keys (inputs, cycle lock, token budget, debouncing) and
