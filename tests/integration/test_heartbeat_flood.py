@@ -4,7 +4,7 @@ nothing planted that way counts as a live gate. Written with the `gate` identity
 
 import orjson
 
-from cio_kernel.heartbeats import MAX_BEAT_BYTES, MAX_BEAT_KEYS, TOO_MANY
+from cio_kernel.heartbeats import MAX_BEAT_BYTES, MAX_BEAT_KEYS, MAX_READ_BYTES, TOO_MANY
 from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import wait_until
 
@@ -23,6 +23,15 @@ async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, 
         assert [b.gate_id for b in beats.live] == ["real-gate"]
         [planted] = beats.unverified
         assert planted.gate_id == "huge" and planted.problem.startswith("too large") and planted.beat is None
+        # Many just under the limit: fetched smallest first up to the read budget; the real gate's small beat is in.
+        large = b"x" * MAX_BEAT_BYTES
+        for n in range(MAX_READ_BYTES // MAX_BEAT_BYTES + 2):
+            await attacker.set(f"gate:heartbeat:large-{n}", large, ex=30)
+        beats = await forgery._beats(control)
+        assert [b.gate_id for b in beats.live] == ["real-gate"]
+        problems = [u.problem for u in beats.unverified if u.gate_id.startswith("large-")]
+        assert any(p.startswith("not read: over") for p in problems)
+        assert all(p.startswith(("not read: over", "unreadable")) for p in problems)
     finally:
         await gate.stop()
 
