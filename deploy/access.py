@@ -193,7 +193,7 @@ REDIS_ROLES: dict[str, RedisRole] = {
         RedisRole(
             "gate",
             f"resetkeys %R~policy:active ~risk:latches resetchannels -@all "
-            f"+get +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION} (~gate:heartbeat:* +get +set)",
+            f"+get +hget +hgetall +hlen +hset {_TRANSACTIONS} {_CONNECTION} (~gate:heartbeat:* +get +set)",
         ),
         # The control plane writes the policy through the check-and-set script, reads heartbeats (PTTL: a key kept
         # without expiry is no gate's; STRLEN: a huge one is never fetched), releases latches (signed with the policy
@@ -201,7 +201,7 @@ REDIS_ROLES: dict[str, RedisRole] = {
         RedisRole(
             "control",
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
-            f"+get +eval +evalsha +scan +mget +strlen +pttl +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION} "
+            f"+get +eval +evalsha +scan +mget +strlen +pttl +hget +hgetall +hlen +hset {_TRANSACTIONS} {_CONNECTION} "
             f"(~policy:active +set)",
         ),
         # The Strategist (listener and cycles): its own keys (inputs, cycle lock, token budget, debouncing) and

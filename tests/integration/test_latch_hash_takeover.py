@@ -10,8 +10,9 @@ import pytest
 from redis.exceptions import ResponseError
 
 from cio_kernel.contracts.latch import UNREADABLE_BY, latch_id
-from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches, release_latch
+from cio_kernel.policy.latch_store import LATCHES_KEY, MAX_LATCH_FIELDS, read_latches, release_latch
 from cio_kernel.reason_codes import ReasonCode as C
+from gate.runtime.latch_sync import NOT_READ_BY
 from tests.factories import TEST_SIGNER
 from tests.integration import test_latch_forgery as forgery
 from tests.integration.test_latch_forgery import DRAWDOWN, GATES_KEY, POLICY_KEY
@@ -52,3 +53,28 @@ async def test_a_genuine_release_moved_under_another_latch_releases_nothing(stac
     read = await read_latches(stack.control, GATES_KEY, POLICY_KEY)  # what the admin and REST show
     assert read.records[daily].active and daily in read.refused
     assert not read.records[DRAWDOWN].active  # the genuine release still releases its own latch
+
+
+async def test_a_latch_hash_filled_with_junk_is_not_read_and_a_gate_started_then_trades_reducing_only(stack):
+    """Filled far past any real book (200k fields made a read outlast the gate's Redis timeout: a gate started then
+    learned no latch at all and traded as if none held)."""
+    gate = await stack.gate("gate-a")
+    await stack.tripped(gate)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    async with stack.attacker.pipeline(transaction=False) as pipe:
+        for n in range(MAX_LATCH_FIELDS + 1):
+            pipe.hset(LATCHES_KEY, f"daily_loss:strategy:s{n}:{day}", "x" * 300)
+        await pipe.execute()
+    refused = gate.latch_sync.refused
+    await gate.latch_refresh_step()
+    assert gate.state.latches.get(DRAWDOWN).active and not gate.latch_sync.redis_ok
+    assert gate.latch_sync.refused == refused + 1  # counted: the gate's critical alert
+    read = await read_latches(stack.control, GATES_KEY, POLICY_KEY)  # what the admin shows: not read, and why
+    assert not read.complete and LATCHES_KEY in read.refused
+    await gate.stop()  # the next gate to start is then the only one answering
+    stack.gates.remove(gate)
+    fresh = await stack.gate("gate-b")  # a volume of its own: nothing kept
+    held = fresh.state.latches.get(DRAWDOWN)
+    assert held is not None and held.active and held.tripped_by == NOT_READ_BY
+    await stack.snapshot(0.0, fresh)
+    assert await stack.codes() == {C.DRAWDOWN_REDUCING}
