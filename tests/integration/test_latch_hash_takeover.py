@@ -6,10 +6,11 @@ own identity against the shipped ACLs."""
 
 import time
 
+import orjson
 import pytest
 from redis.exceptions import ResponseError
 
-from cio_kernel.contracts.latch import UNREADABLE_BY, latch_id
+from cio_kernel.contracts.latch import UNREADABLE_BY, LatchRecord, latch_id
 from cio_kernel.policy.latch_store import LATCHES_KEY, MAX_LATCH_FIELDS, read_latches, release_latch
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.latch_sync import NOT_READ_BY
@@ -78,3 +79,47 @@ async def test_a_latch_hash_filled_with_junk_is_not_read_and_a_gate_started_then
     assert held is not None and held.active and held.tripped_by == NOT_READ_BY
     await stack.snapshot(0.0, fresh)
     assert await stack.codes() == {C.DRAWDOWN_REDUCING}
+
+
+async def test_junk_trips_cannot_make_a_restarted_gate_forget_the_latch_it_kept(stack):
+    """Thousands of planted trips (each held, as any trip is) used to swell the gate's latch file on its volume
+    past what it would load, so a restarted gate started from Redis alone, where an earlier genuine release was
+    put back over its trip."""
+    gate = await stack.gate("gate-a", spool="shared")
+    await stack.tripped(gate)
+    assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "first", TEST_SIGNER, GATES_KEY)
+    await gate.latch_refresh_step()
+    old_release = await stack.raw()
+    second = await stack.tripped(gate, drawdown=0.4)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    junk = LatchRecord(
+        kind="daily_loss", scope="strategy", key="k", day=day, tripped_at=1.0, tripped_by="j" * 256,
+        snapshot_ts=1.0, observed=1.0, limit=0.1, trip_key_id="k" * 256, trip_signature="s" * 256,
+    )  # fmt: skip
+    async with stack.attacker.pipeline(transaction=False) as pipe:
+        for n in range(4000):
+            record = junk.model_copy(update={"key": f"s{n}"})
+            pipe.hset(LATCHES_KEY, record.id, record.model_dump_json())
+        await pipe.execute()
+    await gate.latch_refresh_step()
+    assert len(gate.state.latches.active()) == 4001
+    await gate.stop()
+    stack.gates.remove(gate)
+
+    await stack.attacker.hset(LATCHES_KEY, DRAWDOWN, old_release)
+    successor = await stack.gate("gate-a2", spool="shared")
+    held = successor.state.latches.get(DRAWDOWN)
+    assert held.active and held.same_trip(second)
+    await stack.snapshot(0.0, successor)
+    assert await stack.codes() == {C.DRAWDOWN_REDUCING}
+
+
+async def test_an_oversized_record_holds_its_latch_as_a_small_placeholder(stack):
+    gate = await stack.gate("gate-a")
+    daily = latch_id("daily_loss", "global", day=time.strftime("%Y-%m-%d", time.gmtime()))
+    huge = {"kind": "daily_loss", "scope": "global", "key": "*", "day": daily.rsplit(":", 1)[1], "tripped_at": 1.0,
+            "tripped_by": "x" * 100_000, "snapshot_ts": 1.0, "observed": 1.0, "limit": 0.1}  # fmt: skip
+    await stack.attacker.hset(LATCHES_KEY, daily, orjson.dumps(huge))
+    await gate.latch_refresh_step()
+    held = gate.state.latches.get(daily)
+    assert held.active and held.tripped_by == UNREADABLE_BY and gate.latch_sync.refused == 1
