@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             args.listen,
             args.confirm_timeout,
+            PolicyVerifier.from_config(args.gate_public_key or "", args.gate_public_key_file),
         )
         *steps, last = result.lines or ("",)
         for line in steps:
