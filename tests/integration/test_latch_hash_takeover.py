@@ -10,12 +10,14 @@ import orjson
 import pytest
 from redis.exceptions import ResponseError
 
-from cio_kernel.contracts.latch import UNREADABLE_BY, LatchRecord, latch_id
+from cio_kernel.contracts.latch import UNREADABLE_BY, LatchNotice, LatchRecord, latch_id
+from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, MAX_LATCH_FIELDS, read_latches, release_latch
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.latch_sync import NOT_READ_BY
 from tests.factories import TEST_SIGNER
 from tests.integration import test_latch_forgery as forgery
+from tests.integration.helpers import wait_until
 from tests.integration.test_latch_forgery import DRAWDOWN, GATES_KEY, POLICY_KEY
 
 secured, stack = forgery.secured, forgery.stack  # the same servers and gates as the forgeries next door
@@ -123,3 +125,21 @@ async def test_an_oversized_record_holds_its_latch_as_a_small_placeholder(stack)
     await gate.latch_refresh_step()
     held = gate.state.latches.get(daily)
     assert held.active and held.tripped_by == UNREADABLE_BY and gate.latch_sync.refused == 1
+
+
+async def test_a_flood_of_latch_notices_costs_a_gate_a_few_reads_not_one_each(stack):
+    """`cio.risk.latch` is a hint to re-read Redis, and any gate identity may publish it: thousands of notices make
+    a gate re-read a handful of times, not once each; a genuine release still reaches it."""
+    gate = await stack.gate("gate-a")
+    await stack.tripped(gate)
+    attacker = await stack.secured.connect("gate", "attacker")
+    notice = LatchNotice(latch_id=DRAWDOWN, event="released", at=time.time(), by="someone").model_dump_json()
+    for _ in range(5000):
+        await attacker.publish("cio.risk.latch", notice.encode())
+    await flush_ordered(attacker)
+    assert await release_latch(stack.control, DRAWDOWN, time.time(), "officer2", "ok", TEST_SIGNER, GATES_KEY)
+    await attacker.publish("cio.risk.latch", notice.encode())  # the control plane's own notice, in effect
+    await flush_ordered(attacker)
+    await wait_until(lambda: not gate.state.latches.get(DRAWDOWN).active, what="the release adopted")
+    assert gate.latch_notice_reads < 500  # one re-read per notice would be 5001
+    assert stack.secured.violations("attacker") == []
