@@ -6,6 +6,7 @@ import functools
 import gc
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,10 @@ from gate.runtime.wire import NatsWriter, traceparent_header
 
 log = logging.getLogger(__name__)
 _LATCH_NOTICE_GAP_S = 0.05
+# Signature checks of peers' higher floors per second. Peers send their floor every beat, but only one above this
+# gate's is checked, so real traffic needs a handful; more comes from a holder of a gate's NATS password sending
+# ever higher forged floors, and is skipped (a genuine floor is in the peer's next beat, and in Redis).
+_PEER_FLOOR_CHECKS_PER_S = 50
 
 _TURN_S = 0.002  # the longest stretch of intents handled before the event loop gets a turn
 
@@ -137,6 +142,8 @@ class Gate:
         self._latch_follow: asyncio.Task[None] | None = None
         self._latch_wanted = False
         self.latch_notice_reads = 0  # re-reads made for notices (however many notices arrived)
+        self.peer_floor_checks = 0  # peers' higher floors whose signature was checked
+        self._floor_window = (0.0, 0)  # (monotonic second, checks made in it)
         self.alert_watch = AlertWatch(settings.alert_timeouts_per_minute)
         self.alerts = AlertPublisher(
             self._publish_alert, f"gate:{settings.gate_id}", settings.alert_every_s, self.clock.monotonic
@@ -423,6 +430,14 @@ class Gate:
             seal = PolicySeal.model_validate(floor)
         except (orjson.JSONDecodeError, AttributeError, ValidationError):
             return
+        second = float(int(time.monotonic()))
+        start, checks = self._floor_window
+        if start != second:
+            start, checks = second, 0
+        if checks >= _PEER_FLOOR_CHECKS_PER_S:
+            return
+        self._floor_window = (start, checks + 1)
+        self.peer_floor_checks += 1
         peer = str(beat.get("gate_id"))[:100]
         if self.policy_sync.offer_floor(seal, f"gate {peer}") and not self.policy_sync.learning_floor:
             await self.policy_sync.load("peer-floor")
