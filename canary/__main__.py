@@ -18,6 +18,7 @@ from canary.alarm import Alarm, AlarmSettings
 from canary.checks import Expectations, Seen, evaluate, status_line
 from canary.probe import check_health, ping_gate
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.policy.signing import PolicyVerifier
 
 HEALTHY, UNHEALTHY, USAGE, UNALARMED, UNCONFIRMED = 0, 1, 2, 3, 4
 HALT_EXIT = {
@@ -39,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox-prefix", default=_env("CIO_NATS_INBOX_PREFIX", "_INBOX"))
     p.add_argument("--health-url", default=_env("CIO_CANARY_HEALTH_URL"), help="the control plane's /api/health")
     p.add_argument("--max-heartbeat-age", type=float, default=float(_env("CIO_CANARY_MAX_HEARTBEAT_AGE_S", "5")))
+    p.add_argument(
+        "--gate-public-key",
+        default=_env("CIO_AUDIT_PUBLIC_KEY", ""),
+        help="the gates' audit public key(s), base64: only a ping answer a gate signed counts",
+    )
+    p.add_argument("--gate-public-key-file", type=Path, default=_env("CIO_AUDIT_PUBLIC_KEY_FILE"))
     p.add_argument("--min-policy-version", type=int, default=None)
     p.add_argument("--expect-state", default=_env("CIO_CANARY_EXPECT_STATE"), help="e.g. active")
     p.add_argument("--timeout", type=float, default=float(_env("CIO_CANARY_TIMEOUT_S", "3")))
@@ -109,7 +116,8 @@ def alarm_for(args: argparse.Namespace) -> Alarm:
 
 
 def check_once(args: argparse.Namespace, alarm: Alarm) -> int:
-    beat, ping_error = asyncio.run(ping_gate(args.nats_url, args.inbox_prefix, args.timeout))
+    verifier = PolicyVerifier.from_config(args.gate_public_key or "", args.gate_public_key_file)
+    beat, ping_error = asyncio.run(ping_gate(args.nats_url, args.inbox_prefix, args.timeout, verifier))
     web_status, web_error = check_health(args.health_url, args.timeout) if args.health_url else (None, None)
     seen = Seen(beat, ping_error, web_status, web_error)
     expect = Expectations(args.max_heartbeat_age, args.min_policy_version, args.expect_state, bool(args.health_url))
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             args.listen,
             args.confirm_timeout,
+            PolicyVerifier.from_config(args.gate_public_key or "", args.gate_public_key_file),
         )
         *steps, last = result.lines or ("",)
         for line in steps:

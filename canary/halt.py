@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+import orjson
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from canary.connection import connect_once
+from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.contracts.policy_update import PolicyUpdate
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
@@ -101,18 +103,26 @@ class _Refusals:
 
 class _Fleet:
     """The latest heartbeat of every gate heard (the gates that must confirm) and the notices each had refused
-    before we sent ours."""
+    before we sent ours. With the gates' public key only heartbeats a gate signed count: whoever holds a gate's
+    NATS password can publish `cio.gate.heartbeat` too, and could otherwise "confirm" a halt for a gate that is
+    still trading, or make up gates that never confirm."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate_key: PolicyVerifier | None = None) -> None:
         self.beats: dict[str, GateHeartbeat] = {}
         self.heard_at: dict[str, float] = {}  # monotonic time of each gate's latest beat
         self.refused_before: dict[str, int] = {}
         self.changed = asyncio.Event()
+        self.gate_key = gate_key
+        self.unsigned = 0  # heartbeats ignored: not signed by a trusted gate key
 
     async def on_beat(self, msg: Msg) -> None:
         try:
-            beat = GateHeartbeat.model_validate_json(msg.data)
-        except ValidationError:
+            body = orjson.loads(msg.data)
+            beat = GateHeartbeat.model_validate(body)
+        except (ValueError, orjson.JSONDecodeError):  # ValidationError is a ValueError
+            return
+        if self.gate_key is not None and not (isinstance(body, dict) and heartbeat_seal.verify(body, self.gate_key)):
+            self.unsigned += 1
             return
         self.beats[beat.gate_id] = beat
         self.heard_at[beat.gate_id] = time.monotonic()
@@ -168,7 +178,9 @@ async def halt(
     timeout_s: float = 5.0,
     listen_s: float = 3.0,
     confirm_s: float = 10.0,
+    gate_key: PolicyVerifier | None = None,
 ) -> HaltResult:
+    """`gate_key`: the gates' public key (their audit key); with it only heartbeats a gate signed count."""
     try:
         signer = PolicySigner.load(signing_key)
     except Exception as exc:  # a missing, unreadable or malformed key file: say which, never its content
@@ -179,7 +191,9 @@ async def halt(
     except Exception as exc:
         return _failed(f"NATS unreachable ({redact_text(repr(exc))[:300]}): nothing was halted")
     try:
-        return await _break_glass(nc, refusals, redis_url, signer, operator, reason, timeout_s, listen_s, confirm_s)
+        return await _break_glass(
+            nc, refusals, redis_url, signer, operator, reason, timeout_s, listen_s, confirm_s, gate_key
+        )
     finally:
         await nc.close()
 
@@ -194,9 +208,10 @@ async def _break_glass(
     timeout_s: float,
     listen_s: float,
     confirm_s: float,
+    gate_key: PolicyVerifier | None = None,
 ) -> HaltResult:
     lines: list[str] = []
-    fleet = _Fleet()
+    fleet = _Fleet(gate_key)
     await nc.subscribe(GATE_HEARTBEAT, cb=fleet.on_beat)
     await flush_ordered(nc, timeout_s)
     if refusals.about(GATE_HEARTBEAT):
@@ -257,6 +272,8 @@ async def _break_glass(
     summary += f" ({', '.join(confirmed)})" if confirmed else ""
     if waiting:
         summary += f"; within {confirm_s:g} s NOT confirmed by: " + "; ".join(f"{g}: {w}" for g, w in waiting.items())
+    if fleet.unsigned:
+        summary += f"; {fleet.unsigned} heartbeat(s) not signed by a gate ignored (a gate's NATS password in use?)"
     lines.append(summary)
     outcome = Outcome.HALTED if total and not waiting and not refused else Outcome.UNCONFIRMED
     return HaltResult(outcome, version, persisted, tuple(confirmed), waiting, tuple(lines))

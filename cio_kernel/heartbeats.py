@@ -32,6 +32,13 @@ from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_S = 5.0  # how far a gate's clock may differ from the reader's before its beat is called stale
+# A gate's beat is a few kB (each latch it holds adds ~50 bytes) and goes out on NATS too, whose payloads stop at
+# 1 MiB: a larger value is no gate's and is never fetched. Values are fetched smallest first, up to MAX_READ_BYTES in
+# all, so keys planted large cannot make one read expensive nor push a real gate's small beat out.
+MAX_BEAT_BYTES = 1024 * 1024
+MAX_READ_BYTES = 8 * 1024 * 1024
+MAX_BEAT_KEYS = 256  # keys read per look: far more gates than any deployment runs
+TOO_MANY = "(too many keys)"  # the entry that says the read stopped at MAX_BEAT_KEYS
 
 
 @dataclass(frozen=True)
@@ -87,22 +94,55 @@ def judge(
 async def read_gate_heartbeats(
     redis: aioredis.Redis, verifier: PolicyVerifier | None, now: float | None = None
 ) -> GateBeats:
-    """Every `gate:heartbeat:*` entry, judged: verified live gates and the rest, each sorted by gate id."""
-    keys = [key async for key in redis.scan_iter(match=f"{GATE_HEARTBEAT_KEY_PREFIX}*", count=100)]
-    if not keys:
-        return GateBeats()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.mget(keys)
-        for key in keys:
-            pipe.pttl(key)
-        values, *ttls = await pipe.execute()
-    now = time.time() if now is None else now
+    """Every `gate:heartbeat:*` entry, judged: verified live gates and the rest, each sorted by gate id.
+
+    What one read costs is bounded, because the `gate` password can write as many keys, as large, as it likes and
+    `GET /api/health` (no authentication) reads them on every request: at most `MAX_BEAT_KEYS` keys are read, a
+    value over `MAX_BEAT_BYTES` is never fetched, nor any beyond `MAX_READ_BYTES` in all (each listed unverified).
+    Past the key limit the read says so (an entry named `TOO_MANY`): real gates may then be missing from the live
+    list — shown as fewer live gates, an alarm, never as a gate that is not there."""
+    found: dict[bytes, None] = {}  # SCAN may return a key twice
+    async for key in redis.scan_iter(match=f"{GATE_HEARTBEAT_KEY_PREFIX}*", count=100):
+        found[key] = None
+        if len(found) > MAX_BEAT_KEYS:
+            break
+    keys = list(found)
     beats = GateBeats()
-    for key, value, pttl in zip(keys, values, ttls, strict=True):
-        if value is None:
-            continue  # expired between the scan and the read
+    if len(keys) > MAX_BEAT_KEYS:
+        keys = keys[:MAX_BEAT_KEYS]
+        beats.unverified.append(
+            UnverifiedBeat(TOO_MANY, f"more than {MAX_BEAT_KEYS} heartbeat keys: the rest were not read", None)
+        )
+    if not keys:
+        return beats
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.strlen(key)
+            pipe.pttl(key)
+        answers = await pipe.execute(raise_on_error=False)
+    # A key that is no string (STRLEN answers an error) is no gate's: no value to read.
+    sizes = [size if isinstance(size, int) else -1 for size in answers[0::2]]
+    ttls = [ttl if isinstance(ttl, int) else -1 for ttl in answers[1::2]]
+    budget, fetch = MAX_READ_BYTES, []
+    for size, key in sorted((size, key) for key, size in zip(keys, sizes, strict=True) if size >= 0):
+        if size > MAX_BEAT_BYTES or size > budget:
+            break
+        budget -= size
+        fetch.append(key)
+    values = dict(zip(fetch, await redis.mget(fetch), strict=True)) if fetch else {}
+    now = time.time() if now is None else now
+    for key, size, pttl in zip(keys, sizes, ttls, strict=True):
         name = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
         gate_id = name.removeprefix(GATE_HEARTBEAT_KEY_PREFIX)[:200]
+        if size > MAX_BEAT_BYTES:
+            beats.unverified.append(UnverifiedBeat(gate_id, f"too large ({size} bytes): not read", None))
+            continue
+        if size >= 0 and key not in values:
+            beats.unverified.append(UnverifiedBeat(gate_id, f"not read: over {MAX_READ_BYTES} bytes in all", None))
+            continue
+        value = values.get(key)
+        if value is None:
+            continue  # expired between the scan and the read, or not a string (no gate writes one)
         judged = judge(gate_id, value, int(pttl), verifier, now)
         if isinstance(judged, UnverifiedBeat):
             beats.unverified.append(judged)

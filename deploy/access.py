@@ -187,18 +187,22 @@ _TRANSACTIONS = "+watch +unwatch +multi +exec +discard"
 REDIS_ROLES: dict[str, RedisRole] = {
     role.name: role
     for role in (
-        # The gate reads the policy (never writes it), keeps its heartbeat and trips latches.
+        # The gate reads the policy (never writes it), keeps its heartbeat and trips latches. SET only on its
+        # heartbeat (a selector): SET on `risk:latches` would replace the whole hash with a string, erasing every
+        # latch and leaving no gate able to store one again (docs/access.md, "Gate state in Redis").
         RedisRole(
             "gate",
-            f"resetkeys %R~policy:active ~gate:heartbeat:* ~risk:latches resetchannels -@all "
-            f"+get +set +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+            f"resetkeys %R~policy:active ~risk:latches resetchannels -@all "
+            f"+get +hget +hgetall +hlen +hset {_TRANSACTIONS} {_CONNECTION} (~gate:heartbeat:* +get +set)",
         ),
         # The control plane writes the policy through the check-and-set script, reads heartbeats (PTTL: a key kept
-        # without expiry is no gate's), releases latches (signed with the policy key: docs/policy.md, latches).
+        # without expiry is no gate's; STRLEN: a huge one is never fetched), releases latches (signed with the policy
+        # key: docs/policy.md, latches). SET (the script's write) only on the policy, as for the gate.
         RedisRole(
             "control",
             f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
-            f"+get +set +eval +evalsha +scan +mget +pttl +hget +hgetall +hset {_TRANSACTIONS} {_CONNECTION}",
+            f"+get +eval +evalsha +scan +mget +strlen +pttl +hget +hgetall +hlen +hset {_TRANSACTIONS} {_CONNECTION} "
+            f"(~policy:active +set)",
         ),
         # The Strategist (listener and cycles): its own keys (inputs, cycle lock, token budget, debouncing) and
         # reading the active policy (a proposal's version number starts above it).

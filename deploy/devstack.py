@@ -298,7 +298,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     children.append(
         Child("alert", [sys.executable, "manage.py", "alert_bridge", "--stats-every", "60"], env=alerting_env)
     )
-    canary_env = {**base, **component_env("canary", args, passwords, None)}
+    canary_env = {**base, **component_env("canary", args, passwords, None), **audit_trust}  # signed answers only
     children.append(
         Child(
             "oob",

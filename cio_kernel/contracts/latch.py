@@ -12,9 +12,9 @@ verifies with the policy key; anything else, however it reads, holds the latch (
 
 import hashlib
 import re
-from typing import Literal, cast, get_args
+from typing import Annotated, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cio_kernel.contracts.identity import IdentityError, strategy_key
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
@@ -26,6 +26,10 @@ UNREADABLE_BY = "(unreadable record)"  # `tripped_by` of a latch held for a reco
 LatchKind = Literal["drawdown", "daily_loss"]
 LatchScope = Literal["global", "strategy"]
 GLOBAL_KEY = "*"
+# Bounds on what a record may hold, so that what a gate holds (and keeps on its volume, and lists in its heartbeat)
+# stays small however large a record planted in Redis is: a record over them is unreadable and holds its latch.
+_Short = Annotated[str, Field(max_length=256)]
+_Reason = Annotated[str, Field(max_length=10_000)]  # as the release API takes it
 
 
 def latch_id(kind: LatchKind, scope: LatchScope, key: str = GLOBAL_KEY, day: str | None = None) -> str:
@@ -56,22 +60,22 @@ class LatchRecord(BaseModel):
 
     kind: LatchKind
     scope: LatchScope
-    key: str
-    day: str | None = None  # the trading day a daily-loss latch belongs to; it lapses when the day ends
+    key: _Short
+    day: _Short | None = None  # the trading day a daily-loss latch belongs to; it lapses when the day ends
     tripped_at: float  # Unix seconds, the tripping gate's clock
-    tripped_by: str  # gate id
+    tripped_by: _Short  # gate id
     snapshot_ts: float  # the snapshot that showed the breach
     observed: float
     limit: float
     released_at: float | None = None
-    released_by: str | None = None
-    release_reason: str | None = None
+    released_by: _Short | None = None
+    release_reason: _Reason | None = None
     # The tripping gate's signature over the trip (the gates' audit key), and the control plane's over the release
     # (the policy key); null on records written before they were signed (docs/policy.md, "Latched limits").
-    trip_key_id: str | None = None
-    trip_signature: str | None = None
-    release_key_id: str | None = None
-    release_signature: str | None = None
+    trip_key_id: _Short | None = None
+    trip_signature: _Short | None = None
+    release_key_id: _Short | None = None
+    release_signature: _Short | None = None
 
     @property
     def id(self) -> str:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "LATCHES_KEY",
+    "MAX_LATCH_FIELDS",
     "LatchRead",
     "judge",
     "legacy_releases",
@@ -38,6 +39,11 @@ __all__ = [
     "sign_release",
     "store_tripped",
 ]
+
+# Far more latches than any book trips (a few per strategy per day). A hash larger than this was filled by whoever
+# holds a password that writes it: reading and judging it all would take each gate seconds, past its Redis timeout
+# (so a gate started then would learn no latch at all), on every refresh. It is not read; that is reported.
+MAX_LATCH_FIELDS = 10_000
 
 # What each kind of problem is called (the gate counts `refused` ones as critical, `unverified` trips as warnings).
 REFUSED = "refused"
@@ -56,6 +62,7 @@ class LatchRead:
     records: dict[str, LatchRecord] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # latch id (or field) -> why it is not taken as read
     refused: set[str] = field(default_factory=set)  # the ids of problems that are refusals, not unsigned trips
+    complete: bool = True  # False: the hash was not read (over MAX_LATCH_FIELDS); `records` knows nothing
 
 
 def judge(latch: str, raw: bytes | str | None, trips: PolicyVerifier | None, releases: PolicyVerifier | None) -> Judged:
@@ -83,9 +90,17 @@ async def read_latches(
     redis: aioredis.Redis, trips: PolicyVerifier | None, releases: PolicyVerifier | None
 ) -> LatchRead:
     """Every latch in `risk:latches`, judged. A field that names no latch is reported and ignored (no gate looks
-    a latch up by it)."""
-    raw = await redis.hgetall(LATCHES_KEY)
+    a latch up by it). A hash over `MAX_LATCH_FIELDS` is not read (`complete` False, a refused problem under
+    `LATCHES_KEY`): what a gate holds then stays as it is."""
     read = LatchRead()
+    fields = await redis.hlen(LATCHES_KEY)
+    if fields > MAX_LATCH_FIELDS:
+        read.complete = False
+        read.problems[LATCHES_KEY] = f"more than {MAX_LATCH_FIELDS} fields: not read (filled by a writer)"
+        read.refused.add(LATCHES_KEY)
+        log.error("%s holds %d fields, more than %d: not read", LATCHES_KEY, fields, MAX_LATCH_FIELDS)
+        return read
+    raw = await redis.hgetall(LATCHES_KEY)
     for key, value in raw.items():
         name = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
         try:

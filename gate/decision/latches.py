@@ -157,6 +157,11 @@ class LatchBook:
     def put(self, record: LatchRecord) -> None:
         self._records[record.id] = record
 
+    def discard(self, record: LatchRecord) -> None:
+        """Forget `record` if it is still the one held under its id (a later record replaced it otherwise)."""
+        if self._records.get(record.id) is record:
+            del self._records[record.id]
+
     def replace(self, records: dict[str, LatchRecord], keep: set[str]) -> list[LatchRecord]:
         """Adopt what Redis holds (judged: released only by a release the control plane signed), except what would
         release a latch this gate holds without a release that covers it; ids in `keep` (tripped here, not yet

@@ -24,7 +24,10 @@ from cio_kernel.contracts.latch import LatchRecord
 log = logging.getLogger(__name__)
 
 FILE_PREFIX = "latches."
-MAX_FILE_BYTES = 1024 * 1024
+# An active record is under ~1.5 kB (its fields are bounded: cio_kernel/contracts/latch.py) and a gate reads at
+# most MAX_LATCH_FIELDS of them, so a file of every latch a flooded hash could make a gate hold still loads: a file
+# it refused would let a restarted gate forget the latches it held.
+MAX_FILE_BYTES = 32 * 1024 * 1024
 _RECORDS = TypeAdapter(list[LatchRecord])
 
 

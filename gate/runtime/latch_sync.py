@@ -11,6 +11,11 @@ key verifies it, and an active latch this gate holds is never lifted by a record
 trip's release put back (it is stored again). Signatures are checked here, on refresh, never per intent: the
 decision path reads the in-process `LatchBook`. What was refused is counted (`latches_refused`, critical alert;
 `latches_unverified` for trips no gate key verifies, held all the same).
+
+Until it has read the latches once, a gate does not know which hold, so it holds the global drawdown latch
+(`NOT_READ_BY`: never stored nor kept, lifted by the first complete read): a gate that starts while the hash
+cannot be read (Redis answers the policy but the hash is too large to read, or the read times out) trades
+reducing-only rather than as if no latch held.
 """
 
 import asyncio
@@ -20,7 +25,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cio_kernel.contracts.latch import LatchRecord
+from cio_kernel.contracts.latch import LatchRecord, latch_id
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.latch_store import read_latches, store_tripped
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
@@ -29,6 +34,8 @@ from gate.decision.latches import LatchBook, trip_latches
 from gate.runtime.latch_keep import LatchKeep
 
 log = logging.getLogger(__name__)
+
+NOT_READ_BY = "(latches not read yet)"  # `tripped_by` of the latch a gate holds until it has read Redis's
 
 
 class LatchSync:
@@ -55,6 +62,10 @@ class LatchSync:
         self._unsaved: dict[str, LatchRecord] = {}
         self._reported: dict[str, str] = {}  # problems already counted, so each is counted once while it lasts
         self.redis_ok = False
+        self._not_read: LatchRecord | None = LatchRecord.unreadable(latch_id("drawdown", "global")).model_copy(
+            update={"tripped_by": NOT_READ_BY}
+        )
+        book.put(self._not_read)
         self.refused = 0  # records refused or overruled: a release nobody signed, unreadable, an old release put back
         self.unverified = 0  # trips no gate key verifies (held all the same)
 
@@ -83,7 +94,7 @@ class LatchSync:
         return len(kept)
 
     async def _persist(self) -> None:
-        active = self._book.active()
+        active = [record for record in self._book.active() if record is not self._not_read]
         if not self._keep.changed(active):
             return
         try:
@@ -119,12 +130,18 @@ class LatchSync:
         except (RedisError, OSError) as exc:
             log.debug("risk latches: %r", exc)
             read = None
+        if read is not None and not read.complete:
+            self._count(dict(read.problems), read.refused)
+            read = None
         if read is None:
             if self.redis_ok:
-                log.error("risk latches: Redis unreachable; keeping the latches held in memory")
+                log.error("risk latches: Redis unreachable or unreadable; keeping the latches held in memory")
             self.redis_ok = False
             return False
         self.redis_ok = True
+        if self._not_read is not None:
+            self._book.discard(self._not_read)
+            self._not_read = None
         problems = dict(read.problems)
         put_back = self._book.replace(read.records, keep=set(self._unsaved))
         for record in put_back:

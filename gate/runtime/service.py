@@ -6,6 +6,7 @@ import functools
 import gc
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,11 @@ from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
 from gate.runtime.wire import NatsWriter, traceparent_header
 
 log = logging.getLogger(__name__)
+_LATCH_NOTICE_GAP_S = 0.05
+# Signature checks of peers' higher floors per second. Peers send their floor every beat, but only one above this
+# gate's is checked, so real traffic needs a handful; more comes from a holder of a gate's NATS password sending
+# ever higher forged floors, and is skipped (a genuine floor is in the peer's next beat, and in Redis).
+_PEER_FLOOR_CHECKS_PER_S = 50
 
 _TURN_S = 0.002  # the longest stretch of intents handled before the event loop gets a turn
 
@@ -131,6 +137,13 @@ class Gate:
         self._turn_scheduled = False
         self._turn_started = 0.0
         self._storing: asyncio.Task[None] | None = None
+        # Latch notices are hints to re-read Redis; any number arriving while a re-read runs need one more, not one
+        # each (whoever may publish them could otherwise keep this gate re-reading back to back).
+        self._latch_follow: asyncio.Task[None] | None = None
+        self._latch_wanted = False
+        self.latch_notice_reads = 0  # re-reads made for notices (however many notices arrived)
+        self.peer_floor_checks = 0  # peers' higher floors whose signature was checked
+        self._floor_window = (0.0, 0)  # (monotonic second, checks made in it)
         self.alert_watch = AlertWatch(settings.alert_timeouts_per_minute)
         self.alerts = AlertPublisher(
             self._publish_alert, f"gate:{settings.gate_id}", settings.alert_every_s, self.clock.monotonic
@@ -262,6 +275,8 @@ class Gate:
             self._tasks.append(self._storing)
         if self._learning is not None:
             self._tasks.append(self._learning)
+        if self._latch_follow is not None:
+            self._tasks.append(self._latch_follow)
         with contextlib.suppress(Exception):
             await self.policy_sync.flush_floor()
         for task in self._tasks:
@@ -415,6 +430,14 @@ class Gate:
             seal = PolicySeal.model_validate(floor)
         except (orjson.JSONDecodeError, AttributeError, ValidationError):
             return
+        second = float(int(time.monotonic()))
+        start, checks = self._floor_window
+        if start != second:
+            start, checks = second, 0
+        if checks >= _PEER_FLOOR_CHECKS_PER_S:
+            return
+        self._floor_window = (start, checks + 1)
+        self.peer_floor_checks += 1
         peer = str(beat.get("gate_id"))[:100]
         if self.policy_sync.offer_floor(seal, f"gate {peer}") and not self.policy_sync.learning_floor:
             await self.policy_sync.load("peer-floor")
@@ -495,7 +518,18 @@ class Gate:
         else:
             if notice.by == self.settings.gate_id:
                 return
-        await self.latch_sync.refresh()
+        self._latch_wanted = True
+        if self._latch_follow is None or self._latch_follow.done():
+            self._latch_follow = asyncio.create_task(self._follow_latch_notices())
+
+    async def _follow_latch_notices(self) -> None:
+        while True:
+            self._latch_wanted = False
+            self.latch_notice_reads += 1
+            await self.latch_sync.refresh()
+            if not self._latch_wanted:
+                return
+            await asyncio.sleep(_LATCH_NOTICE_GAP_S)  # notices keep coming: at most ~20 re-reads a second
 
     def _latch_refresh_delay_s(self) -> float:
         return self.settings.policy_refresh_s if self.latch_sync.redis_ok else 0.25
