@@ -24,7 +24,7 @@ def test_a_refused_intent_is_not_charged():
 
 
 def test_a_flood_of_new_keys_cannot_grow_the_table():
-    share = FairShare(rate_per_s=1.0, burst=2.0, max_buckets=3)
+    share = FairShare(rate_per_s=1.0, burst=2.0, max_buckets=3, open_share=100.0)
     for i in range(3):
         assert share.admit(f"k{i}", 2.0, 0.0)
     assert share.admit("k3", 1.0, 0.0) and share.admit("k4", 1.0, 0.0)  # both land in the shared bucket
