@@ -7,11 +7,12 @@ from hypothesis import strategies as st
 
 from cio_kernel.redaction import (
     _BEARER,
-    _HINT,
     _RAW_HINTS,
     _SECRET_IN_TEXT,
+    _SECRET_KEY,
     _URL_USERINFO,
     REDACTED,
+    is_secret_key,
     may_hold_secrets,
     redact,
     redact_text,
@@ -93,8 +94,6 @@ def unfiltered_redact_text(text: str) -> str:
     secret word and no lower-cased ASCII copy: what `redact_text` must equal on texts of any length."""
     if "@" in text and "://" in text:
         text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
-    if _HINT.search(text) is None:
-        return text
     text = _BEARER.sub("Bearer " + REDACTED, text)
     return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
 
@@ -117,3 +116,9 @@ def test_the_first_look_and_the_ascii_copy_change_no_redaction(text):
 @given(texts)
 def test_the_first_look_and_the_ascii_copy_change_no_redaction_on_short_pieces(text):
     assert redact_text(text) == unfiltered_redact_text(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts)
+def test_a_key_is_secret_exactly_when_the_case_insensitive_pattern_says_so(key):
+    assert is_secret_key(key) == (_SECRET_KEY.search(key) is not None)
