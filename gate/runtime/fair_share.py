@@ -16,6 +16,12 @@ Who pays is found without parsing (`share_key`):
   on its own subject. (The shared strategy identity may claim any id: its publishers share the gate as fairly as
   their claims are honest, which is no more than they could already do by sending intents in that name.)
 - nothing readable: one shared bucket.
+
+Every key but a strategy's own subject can be minted by the shared identity: a new claimed id (or subject token)
+per intent gets a fresh bucket each time, and once the table is full every newcomer shares the one overflow
+bucket the flood keeps empty. So those keys also pay, together, one *open* bucket (`strategy_budget_open_share`
+times one strategy's share), and a strategy the policy marks `own_identity`, on its own subject, keeps its
+bucket in a table of its own that no minted key reaches.
 """
 
 import re
