@@ -85,3 +85,33 @@ def test_a_strategy_over_its_share_is_answered_unparsed_and_others_are_decided()
     event = AuditEvent.model_validate_json(pipeline.process("cio.nurse.audit", payload, None, None).audit_payload)
     assert [r.code for r in event.reasons] == [C.STRATEGY_OVER_BUDGET] and event.intent is None
     assert counters.over_budget == kinds.count("RETRY_SAFE") + 1
+
+
+def test_only_a_strategy_the_policy_marks_own_identity_is_spared_the_open_share():
+    # The flood claims a new strategy on a new subject token each time (as the shared identity may); the open
+    # share (1.5 bursts of 4 intents) is all it gets. `momentum_pulse` is marked own_identity: decided after it.
+    # `momentum_1` is not: on its subject it pays the open share like any other, and is refused with the flood.
+    spec = make_spec(max_intent_age_s=None, strategies={"momentum_pulse": {"own_identity": True}})
+    pipeline, counters = _pipeline(FixedPolicy(compile_spec(spec)), strategy_budget_burst=4.0, max_intent_bytes=511)
+    flood = [
+        pipeline.process(f"cio.intent.trading.rot_{i}", orjson.dumps(intent_body(strategy_id=f"rot_{i}")), None, None)
+        for i in range(20)
+    ]
+    assert sum(o.decision != "RETRY_SAFE" for o in flood) == 6 and counters.over_budget == 14
+    for strategy, subject, decision in [
+        ("momentum_pulse", "cio.intent.trading.momentum_pulse", "APPROVED"),
+        ("momentum-1", "cio.intent.trading.momentum_1", "RETRY_SAFE"),
+    ]:
+        payload = orjson.dumps(intent_body(strategy_id=strategy, signal_id=f"s-{strategy}"))
+        assert pipeline.process(subject, payload, None, None).decision == decision, strategy
+
+
+def test_a_failing_policy_read_for_the_share_still_answers_and_audits():
+    pipeline, counters = _pipeline(FailingPolicySource())
+    payload = orjson.dumps(intent_body(strategy_id="momentum_pulse"))
+    outcome = pipeline.process("cio.intent.trading.momentum_pulse", payload, None, "_INBOX.r")
+    assert outcome.reply is not None and outcome.signal is None
+    envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+    assert envelope.data.decision == "RETRY_SAFE" and envelope.error.code == C.INTERNAL_ERROR
+    assert AuditEvent.model_validate_json(outcome.audit_payload).decision == "RETRY_SAFE"
+    assert (counters.received, counters.retry_safe) == (1, 1)
