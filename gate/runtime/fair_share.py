@@ -9,8 +9,10 @@ others. An intent its bucket cannot pay for is answered at once, unparsed, RETRY
 `STRATEGY_OVER_BUDGET` (shedding costs a fraction of deciding), and audited like every answer.
 
 Who pays is found without parsing (`share_key`):
-- `cio.intent.trading.<token>`: the strategy key of the token. A strategy with an identity of its own is the
-  only one that can publish there, so nobody else can spend its share.
+- `cio.intent.trading.<key>`: the strategy key. A strategy with an identity of its own is the only one that can
+  publish there, so nobody else can spend its share. A token that is not a key (`Momentum-Pulse`) is a claim
+  (`claimed:<key>`): the shared identity may publish on it, and folding it to the key would let it spend the
+  share of the strategy that owns `cio.intent.trading.momentum_pulse`.
 - any other intake subject: the key of the first `"strategy_id": "<id>"` in the bytes, in a bucket of its own
   kind (`claimed:<key>`), so a claim on a shared subject never spends the share of a strategy that publishes
   on its own subject. (The shared strategy identity may claim any id: its publishers share the gate as fairly as
@@ -45,9 +47,12 @@ def share_key(subject: str, data: bytes) -> str:
         token = subject[_PREFIX_LEN:]
         if "." not in token:
             try:
-                return strategy_key(token)
+                key = strategy_key(token)
             except IdentityError:
                 return SHARED
+            # Only the exact subject `cio.intent.trading.<key>` is a strategy's own (NATS permissions are exact):
+            # anyone may publish on `cio.intent.trading.Momentum-Pulse`, which is a claim like any other.
+            return key if key == token else CLAIMED + key
     found = _CLAIM.search(data)
     if found is None:
         return SHARED

@@ -241,3 +241,33 @@ async def test_a_new_claimed_id_per_intent_neither_escapes_the_share_nor_crowds_
     assert [e.data.decision for e in decided] == ["APPROVED"] * BURST_INTENTS, [e.data.reasons for e in decided]
     assert budget_gate.counters.over_budget == shed
     assert budget_gate.counters.received == flood + BURST_INTENTS
+
+
+async def test_another_spelling_of_a_strategys_own_subject_does_not_spend_its_share(secured, start_gate):
+    # `cio.intent.trading.Momentum-Pulse` folds to the key `momentum_pulse`, but NATS denies the shared identity
+    # only the exact subject `cio.intent.trading.momentum_pulse`: the spelling is the shared identity's to use.
+    cost = intent_cost(len(_payload(strategy_id="momentum_pulse", signal_id="spell-00")))
+    budget_gate = await start_gate(
+        strategy_budget_per_s=1e-6, strategy_budget_burst=BURST_INTENTS * cost, max_intent_bytes=2048
+    )
+    flooder = await secured.connect("strategy")
+    victim = await secured.connect(access.strategy_identity("momentum_pulse").name)
+    flood = []
+    for i, spelling in enumerate(["Momentum-Pulse", "MOMENTUM_PULSE", "momentum-pulse", "Momentum.Pulse"] * 5):
+        envelope, _ = await request(
+            flooder, _payload(strategy_id="momentum_pulse", signal_id=f"spell-{i:02}"), f"cio.intent.trading.{spelling}"
+        )
+        flood.append(envelope)
+    assert all(e.data.decision != "APPROVED" for e in flood)  # never decided in the owner's name off its subject
+    decided = []
+    for i in range(BURST_INTENTS):
+        envelope, _ = await request(
+            victim,
+            live_intent_body(strategy_id="momentum_pulse", signal_id=f"own-{i}", symbol=("BTCUSDT", "ETHUSDT")[i % 2]),
+            "cio.intent.trading.momentum_pulse",
+        )
+        decided.append(envelope)
+    assert [e.data.decision for e in decided] == ["APPROVED"] * BURST_INTENTS, [e.data.reasons for e in decided]
+    assert budget_gate.counters.over_budget == sum(
+        e.error is not None and e.error.code == C.STRATEGY_OVER_BUDGET for e in flood
+    )

@@ -39,7 +39,8 @@ def test_cost_grows_with_size():
 
 def test_the_subject_names_the_payer_when_it_names_a_strategy():
     body = orjson.dumps(live_intent_body(strategy_id="someone else"))
-    assert share_key("cio.intent.trading.Momentum-Pulse", body) == "momentum_pulse"
+    # Only the exact subject is the strategy's own: any other spelling of its key is a claim anyone may make.
+    assert share_key("cio.intent.trading.Momentum-Pulse", body) == "claimed:momentum_pulse"
     assert share_key("cio.intent.trading.momentum_pulse", b"") == "momentum_pulse"
 
 
