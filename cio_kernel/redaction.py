@@ -28,8 +28,6 @@ _SECRET_IN_TEXT = re.compile(
     r"""seed|mnemonic))[\w.-]++["']?\s*+[:=]\s*+)(?P<value>"[^"]*+"|'[^']*+'|[^\s,}&]++)""",
     re.IGNORECASE,
 )
-# The same on lower-cased ASCII text, matched case-sensitively: the same matches at half the cost.
-_SECRET_IN_LOWER = re.compile(_SECRET_IN_TEXT.pattern)
 # Where a match of `_SECRET_IN_TEXT` can start: before a `:` or `=`, a run of `[\w.-]` that holds a secret word.
 # Searched in the reversed text, from each `:` or `=` back over its own run only, so the text is read once; the
 # pattern above, tried at every run, costs 75-500 ns a character, so it is only tried where one of these says a
@@ -40,6 +38,9 @@ _CANDIDATE_REVERSED = re.compile(
     r"""noitazirohtua|erutangis|dees|cinomenm))[\w.-]*+"""
 )
 _CANDIDATE_REVERSED_ANY_CASE = re.compile(_CANDIDATE_REVERSED.pattern, re.IGNORECASE)
+# What follows a candidate's `:` or `=` in a match: the value (group 1), as `_SECRET_IN_TEXT` takes it.
+_VALUE_AFTER_SEP = re.compile(r"""\s*+("[^"]*+"|'[^']*+'|[^\s,}&]++)""")
+_MASKED = '"' + REDACTED + '"'
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
 # A scheme is the run of `[a-z0-9+.-]` before `://` that holds a letter (matched once per run, possessively).
 _URL_USERINFO = re.compile(
@@ -124,32 +125,36 @@ def redact_text(text: str) -> str:
         # No first look for a hint here: case-insensitive, it costs ~90 ns a character on such text, more than
         # the two scans it would spare (each a few ns: neither can match where no hint is).
         text = _BEARER.sub("Bearer " + REDACTED, text)
-        return _mask_secrets(text, text, _SECRET_IN_TEXT, _CANDIDATE_REVERSED_ANY_CASE)
+        return _mask_secrets(text, text, _CANDIDATE_REVERSED_ANY_CASE)
     lower = text.lower()  # ASCII: the same length, so a match's span in `lower` is its span in `text`
     if _HINT_LOWER.search(lower) is None:
         return text
     if "bearer" in lower:
         text = _BEARER.sub("Bearer " + REDACTED, text)
         lower = text.lower()
-    return _mask_secrets(text, lower, _SECRET_IN_LOWER, _CANDIDATE_REVERSED)
+    return _mask_secrets(text, lower, _CANDIDATE_REVERSED)
 
 
-def _mask_secrets(text: str, scan: str, secret: re.Pattern[str], candidates: re.Pattern[str]) -> str:
-    """`secret.sub` (value masked, key kept) on `text`, matched in `scan` (`text` or its lower-cased copy), trying
-    the pattern only where `candidates` says a match can start: exactly the matches `sub` finds, left to right and
-    not overlapping, since a match can only start at such a run or at the quote before it."""
-    size = len(scan)
-    run_starts = [size - found.end() for found in candidates.finditer(scan[::-1])]
+def _mask_secrets(text: str, scan: str, candidates: re.Pattern[str]) -> str:
+    """`_SECRET_IN_TEXT.sub` (value masked, key kept) on `text`, found in `scan` (`text` or its lower-cased copy)
+    from the candidates alone: a match starts at a candidate's run (or the quote before it) and ends with the value
+    after the candidate's separator, so only the value is left to match. Left to right, a candidate inside what
+    the previous match's value took is skipped, as `sub` would: exactly the matches `sub` finds, at one small
+    match per candidate instead of the pattern's look ahead at every run (tests/property holds them equal)."""
+    spans = list(map(re.Match.span, candidates.finditer(scan[::-1])))  # (separator, run start), reversed
     parts: list[str] = []
+    add = parts.append
+    value_at = _VALUE_AFTER_SEP.match
+    after = len(scan)  # reversed position `p` is `after - p` in `scan`, one past the character
     last = 0
-    for run_start in reversed(run_starts):
-        start = run_start - 1 if run_start > last and scan[run_start - 1] in "\"'" else run_start
-        if start < last:
-            continue  # inside what the previous match's value took
-        match = secret.match(scan, start)
-        if match is not None:
-            parts += (text[last : match.end("key")], '"', REDACTED, '"')
-            last = match.end()
+    for separator, run_end in reversed(spans):
+        if after - run_end < last:
+            continue
+        value = value_at(scan, after - separator)
+        if value is not None:
+            add(text[last : value.start(1)])
+            add(_MASKED)
+            last = value.end()
     if not parts:
         return text
     parts.append(text[last:])
