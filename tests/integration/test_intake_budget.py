@@ -110,6 +110,12 @@ EXPENSIVE = {
     "nested 300 levels": (lambda: _nested(300), "too_deep", "payload nests 302 levels deep; the limit is 32"),
     "5000 keys": (lambda: _payload(metadata={f"k{i}": i for i in range(5000)}), "too_many_members", "keys"),
     "40 KB of secret-looking text": (lambda: _payload(rationale="token" * 8000), "string_too_long", "40000 bytes"),
+    # Each escaped quote in a string left open once started a new search to the end: seconds per intent.
+    "a string left open, of 30,000 escaped quotes": (
+        lambda: _payload()[:-1] + b',"rationale":"' + b'\\"' * 30_000,
+        "string_too_long",
+        "60000 bytes",
+    ),
 }
 
 
