@@ -17,6 +17,7 @@ _SECRET_KEY = re.compile(
     r"signature|session[_-]?id|cookie|seed|mnemonic|bearer)",
     re.IGNORECASE,
 )
+_SECRET_KEY_LOWER = re.compile(_SECRET_KEY.pattern)  # for lower-cased ASCII keys
 # `"api_key": "abc"` / `api_key=abc` inside text we could not parse as JSON. Written to run in linear time: a key
 # is a whole run of `[\w.-]`, tried only where a run starts, that holds a secret word (a look ahead bounded by the
 # run), then taken possessively. The earlier pattern (`[\w.-]*?word[\w.-]*` from every position) backtracked in
@@ -27,16 +28,32 @@ _SECRET_IN_TEXT = re.compile(
     r"""seed|mnemonic))[\w.-]++["']?\s*+[:=]\s*+)(?P<value>"[^"]*+"|'[^']*+'|[^\s,}&]++)""",
     re.IGNORECASE,
 )
+# Where a match of `_SECRET_IN_TEXT` can start: before a `:` or `=`, a run of `[\w.-]` that holds a secret word.
+# Searched in the reversed text, from each `:` or `=` back over its own run only, so the text is read once; the
+# pattern above, tried at every run, costs 75-500 ns a character, so it is only tried where one of these says a
+# match can start (searched forwards, every secret word would look ahead to the end of its run: quadratic).
+# The match ends where the run (reversed) ends: at the run's start in the text.
+_CANDIDATE_REVERSED = re.compile(
+    r"""[:=]\s*+["']?(?=[\w.-]*?(?:ssap|terces|nekot|yek[_-]?ipa|yekipa|yek[_-]?etavirp|laitnederc|"""
+    r"""noitazirohtua|erutangis|dees|cinomenm))[\w.-]*+"""
+)
+_CANDIDATE_REVERSED_ANY_CASE = re.compile(_CANDIDATE_REVERSED.pattern, re.IGNORECASE)
+# What follows a candidate's `:` or `=` in a match: the value (group 1), as `_SECRET_IN_TEXT` takes it.
+_VALUE_AFTER_SEP = re.compile(r"""\s*+("[^"]*+"|'[^']*+'|[^\s,}&]++)""")
+_MASKED = '"' + REDACTED + '"'
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+")
 # A scheme is the run of `[a-z0-9+.-]` before `://` that holds a letter (matched once per run, possessively).
 _URL_USERINFO = re.compile(
     r"(?<![a-z0-9+.-])(?P<scheme>[0-9+.-]*+[a-z][a-z0-9+.-]*+://)(?P<user>[^:/@\s]*+):(?P<secret>[^@/\s]++)@",
     re.IGNORECASE,
 )
-# A cheap first look: text without any of these words cannot match the patterns above. Case-insensitive matching
-# costs ~80 ns a character in `re`; ASCII text is lower-cased and searched case-sensitively instead (15x faster).
-# Other text keeps the case-insensitive search, which also folds letters such as `ſ` and `K` that `lower()` keeps.
-_HINT = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer", re.IGNORECASE)
+# The same for ASCII text, with both cases spelled out: case-insensitive matching costs twice as much in `re`.
+_URL_USERINFO_ASCII = re.compile(
+    r"(?<![a-zA-Z0-9+.-])(?P<scheme>[0-9+.-]*+[a-zA-Z][a-zA-Z0-9+.-]*+://)(?P<user>[^:/@\s]*+):(?P<secret>[^@/\s]++)@"
+)
+# A cheap first look at lower-cased ASCII text: text without any of these words cannot match the patterns above.
+# (Other text skips it: searched case-insensitively, to fold letters such as `ſ` and `K` that `lower()` keeps, it
+# costs more than the scans it would spare.)
 _HINT_LOWER = re.compile(r"pass|secret|token|key|credential|authorization|signature|seed|mnemonic|bearer")
 
 
@@ -72,9 +89,20 @@ def may_hold_secrets(raw: bytes) -> bool:
     return _RAW_HINT.search(raw.lower()) is not None
 
 
-@lru_cache(maxsize=4096)
+_CACHED_KEY_LENGTH = 128  # the cache holds 4096 keys: of at most this length, not of 16 KB each (64 MB)
+
+
 def is_secret_key(key: str) -> bool:
+    return _is_secret_short_key(key) if len(key) <= _CACHED_KEY_LENGTH else _is_secret_key(key)
+
+
+def _is_secret_key(key: str) -> bool:
+    if key.isascii():  # a strategy chooses its keys, up to 16 KB each: case-sensitive on a copy is 5x cheaper
+        return _SECRET_KEY_LOWER.search(key.lower()) is not None
     return _SECRET_KEY.search(key) is not None
+
+
+_is_secret_short_key = lru_cache(maxsize=4096)(_is_secret_key)
 
 
 def redact(value: Any) -> Any:
@@ -89,14 +117,48 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
+    ascii = text.isascii()
     if "@" in text and "://" in text:
-        text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
-    ascii_lower = text.lower() if text.isascii() else None
-    if (_HINT.search(text) if ascii_lower is None else _HINT_LOWER.search(ascii_lower)) is None:
-        return text
-    if ascii_lower is None or "bearer" in ascii_lower:
+        url = _URL_USERINFO_ASCII if ascii else _URL_USERINFO
+        text = url.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
+    if not ascii:
+        # No first look for a hint here: case-insensitive, it costs ~90 ns a character on such text, more than
+        # the two scans it would spare (each a few ns: neither can match where no hint is).
         text = _BEARER.sub("Bearer " + REDACTED, text)
-    return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
+        return _mask_secrets(text, text, _CANDIDATE_REVERSED_ANY_CASE)
+    lower = text.lower()  # ASCII: the same length, so a match's span in `lower` is its span in `text`
+    if _HINT_LOWER.search(lower) is None:
+        return text
+    if "bearer" in lower:
+        text = _BEARER.sub("Bearer " + REDACTED, text)
+        lower = text.lower()
+    return _mask_secrets(text, lower, _CANDIDATE_REVERSED)
+
+
+def _mask_secrets(text: str, scan: str, candidates: re.Pattern[str]) -> str:
+    """`_SECRET_IN_TEXT.sub` (value masked, key kept) on `text`, found in `scan` (`text` or its lower-cased copy)
+    from the candidates alone: a match starts at a candidate's run (or the quote before it) and ends with the value
+    after the candidate's separator, so only the value is left to match. Left to right, a candidate inside what
+    the previous match's value took is skipped, as `sub` would: exactly the matches `sub` finds, at one small
+    match per candidate instead of the pattern's look ahead at every run (tests/property holds them equal)."""
+    spans = list(map(re.Match.span, candidates.finditer(scan[::-1])))  # (separator, run start), reversed
+    parts: list[str] = []
+    add = parts.append
+    value_at = _VALUE_AFTER_SEP.match
+    after = len(scan)  # reversed position `p` is `after - p` in `scan`, one past the character
+    last = 0
+    for separator, run_end in reversed(spans):
+        if after - run_end < last:
+            continue
+        value = value_at(scan, after - separator)
+        if value is not None:
+            add(text[last : value.start(1)])
+            add(_MASKED)
+            last = value.end()
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 # -- secrets known by value -----------------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class GateSettings(BaseSettings):
     # bytes): refilled per second, and the most it may hold (its slice of the queue). Over it: STRATEGY_OVER_BUDGET.
     strategy_budget_per_s: float = Field(2000.0, gt=0)
     strategy_budget_burst: float = Field(2000.0, gt=0)
+    # What every key the shared identity can mint (claimed ids, subject tokens no strategy owns) may spend together,
+    # as a multiple of one strategy's share: changing the claimed id per intent buys no more than this.
+    strategy_budget_open_share: float = Field(1.5, gt=0)
     dedupe_id_ttl_s: float = Field(86_400.0, gt=0)
     audit_stream: str = AUDIT_STREAM
     audit_subject_prefix: str = AUDIT_SUBJECT_PREFIX

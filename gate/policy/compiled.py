@@ -8,11 +8,14 @@ _MAX_CACHED_PAIRS = 50_000
 
 
 class CompiledPolicy:
-    __slots__ = ("_cache", "document")
+    __slots__ = ("_cache", "document", "own_identity_keys")
 
     def __init__(self, document: PolicyDocument) -> None:
         self.document = document
         self._cache: dict[tuple[str, str], EffectiveLimits] = {}
+        # Strategies whose own subject proves who sent an intent: their share of the gate is kept apart from what
+        # the shared identity can reach (gate/runtime/fair_share.py).
+        self.own_identity_keys = frozenset(k for k, rules in document.spec.strategies.items() if rules.own_identity)
 
     @property
     def version(self) -> int:

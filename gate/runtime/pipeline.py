@@ -34,7 +34,7 @@ from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
 from gate.policy.compiled import CompiledPolicy
 from gate.runtime.clock import Clock, SystemClock
-from gate.runtime.fair_share import FairShare, intent_cost, share_key
+from gate.runtime.fair_share import CLAIMED, FairShare, intent_cost, share_key
 from gate.runtime.prescan import IntakeLimits, prescan
 from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 
@@ -145,7 +145,7 @@ class DecisionPipeline:
         )
         # The burst always pays for the largest intent the gate takes, so no intent is refused for its size alone.
         burst = max(settings.strategy_budget_burst, intent_cost(settings.max_intent_bytes))
-        self._share = FairShare(settings.strategy_budget_per_s, burst)
+        self._share = FairShare(settings.strategy_budget_per_s, burst, open_share=settings.strategy_budget_open_share)
 
     def process(
         self,
@@ -158,7 +158,8 @@ class DecisionPipeline:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
         call; it counts against the decision budget like the decision itself."""
         started = self._monotonic()
-        if not self._share.admit(share_key(subject, data), 1.0 + (len(data) >> 9), started):  # intent_cost
+        key = share_key(subject, data)
+        if not self._share.admit(key, 1.0 + (len(data) >> 9), started, self._own_identity(key, started)):
             self._counters.over_budget += 1
             return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         self._counters.received += 1
@@ -266,6 +267,17 @@ class DecisionPipeline:
             # signal built before the failure is dropped with the rest), audited without the intent.
             log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
             return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
+
+    def _own_identity(self, key: str, now: float) -> bool:
+        """Whether `key` is a strategy's own subject and the policy says only it publishes there (fail closed: with
+        no usable policy, or any error, the intent is charged like any other)."""
+        if not key or key.startswith(CLAIMED):
+            return False
+        try:
+            policy = self._policy_source.usable(now)
+        except Exception:
+            return False
+        return policy is not None and key in policy.own_identity_keys
 
     def shed(
         self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None, queued_s: float

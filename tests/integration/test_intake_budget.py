@@ -110,6 +110,12 @@ EXPENSIVE = {
     "nested 300 levels": (lambda: _nested(300), "too_deep", "payload nests 302 levels deep; the limit is 32"),
     "5000 keys": (lambda: _payload(metadata={f"k{i}": i for i in range(5000)}), "too_many_members", "keys"),
     "40 KB of secret-looking text": (lambda: _payload(rationale="token" * 8000), "string_too_long", "40000 bytes"),
+    # Each escaped quote in a string left open once started a new search to the end: seconds per intent.
+    "a string left open, of 30,000 escaped quotes": (
+        lambda: _payload()[:-1] + b',"rationale":"' + b'\\"' * 30_000,
+        "string_too_long",
+        "60000 bytes",
+    ),
 }
 
 
@@ -139,7 +145,10 @@ async def test_a_flooding_strategy_is_shed_while_another_is_still_decided(secure
     # largest intent must fit in a burst: it is never refused for its size alone).
     cost = intent_cost(len(_payload(strategy_id="momentum_pulse", signal_id="flood-000")))
     budget_gate = await start_gate(
-        strategy_budget_per_s=1e-6, strategy_budget_burst=BURST_INTENTS * cost, max_intent_bytes=2048
+        strategy_budget_per_s=1e-6,
+        strategy_budget_burst=BURST_INTENTS * cost,
+        max_intent_bytes=2048,
+        strategy_budget_open_share=2.0,  # room for both keys the flooder reaches: each key's own bucket is tested
     )
     flooder = await secured.connect("strategy")
     victim = await secured.connect(access.strategy_identity("momentum_pulse").name)
@@ -194,3 +203,77 @@ async def test_a_flooding_strategy_is_shed_while_another_is_still_decided(secure
 
 def _over_budget(envelope: DecisionEnvelope) -> object:
     return next((r for r in envelope.data.reasons if r.code == C.STRATEGY_OVER_BUDGET), None)
+
+
+async def test_a_new_claimed_id_per_intent_neither_escapes_the_share_nor_crowds_out_an_own_identity(
+    secured, start_gate
+):
+    # The shared identity changes the strategy it claims (and the subject token it publishes on) with every
+    # intent, more of them than the gate keeps buckets for. What all those keys spend together is the open share
+    # (1.5 bursts); the strategy with an identity of its own, arriving only after the flood, keeps its whole share.
+    cost = intent_cost(len(_payload(strategy_id="rot-00000", signal_id="rot-00000")))
+    budget_gate = await start_gate(
+        strategy_budget_per_s=1e-6, strategy_budget_burst=BURST_INTENTS * cost, max_intent_bytes=2048
+    )
+    flooder = await secured.connect("strategy")
+    victim = await secured.connect(access.strategy_identity("momentum_pulse").name)
+    answered = 0
+    shed = 0
+    inbox = flooder.new_inbox()
+
+    async def keep(msg: Msg) -> None:
+        nonlocal answered, shed
+        answered += 1
+        shed += DecisionEnvelope.model_validate_json(msg.data).error.code == C.STRATEGY_OVER_BUDGET
+
+    await flooder.subscribe(f"{inbox}.*", cb=keep)
+    flood = 4096 + 4 * BURST_INTENTS  # more keys than the table holds
+    for i in range(flood):
+        name = f"rot-{i:05}"
+        subject = "cio.intent.trading" if i % 2 else f"cio.intent.trading.{name.replace('-', '_')}"
+        await flooder.publish(subject, _payload(strategy_id=name, signal_id=name), reply=f"{inbox}.{i}")
+    await flush_ordered(flooder)
+    await wait_until(lambda: answered == flood, 60, what="every flooded intent answered")
+    decided = []
+    for i in range(BURST_INTENTS):
+        envelope, _ = await request(
+            victim,
+            live_intent_body(strategy_id="momentum_pulse", signal_id=f"v-{i}", symbol=("BTCUSDT", "ETHUSDT")[i % 2]),
+            "cio.intent.trading.momentum_pulse",
+        )
+        decided.append(envelope)
+
+    assert flood - shed == int(1.5 * BURST_INTENTS), shed  # the open share, however many ids it claimed
+    assert [e.data.decision for e in decided] == ["APPROVED"] * BURST_INTENTS, [e.data.reasons for e in decided]
+    assert budget_gate.counters.over_budget == shed
+    assert budget_gate.counters.received == flood + BURST_INTENTS
+
+
+async def test_another_spelling_of_a_strategys_own_subject_does_not_spend_its_share(secured, start_gate):
+    # `cio.intent.trading.Momentum-Pulse` folds to the key `momentum_pulse`, but NATS denies the shared identity
+    # only the exact subject `cio.intent.trading.momentum_pulse`: the spelling is the shared identity's to use.
+    cost = intent_cost(len(_payload(strategy_id="momentum_pulse", signal_id="spell-00")))
+    budget_gate = await start_gate(
+        strategy_budget_per_s=1e-6, strategy_budget_burst=BURST_INTENTS * cost, max_intent_bytes=2048
+    )
+    flooder = await secured.connect("strategy")
+    victim = await secured.connect(access.strategy_identity("momentum_pulse").name)
+    flood = []
+    for i, spelling in enumerate(["Momentum-Pulse", "MOMENTUM_PULSE", "momentum-pulse", "Momentum.Pulse"] * 5):
+        envelope, _ = await request(
+            flooder, _payload(strategy_id="momentum_pulse", signal_id=f"spell-{i:02}"), f"cio.intent.trading.{spelling}"
+        )
+        flood.append(envelope)
+    assert all(e.data.decision != "APPROVED" for e in flood)  # never decided in the owner's name off its subject
+    decided = []
+    for i in range(BURST_INTENTS):
+        envelope, _ = await request(
+            victim,
+            live_intent_body(strategy_id="momentum_pulse", signal_id=f"own-{i}", symbol=("BTCUSDT", "ETHUSDT")[i % 2]),
+            "cio.intent.trading.momentum_pulse",
+        )
+        decided.append(envelope)
+    assert [e.data.decision for e in decided] == ["APPROVED"] * BURST_INTENTS, [e.data.reasons for e in decided]
+    assert budget_gate.counters.over_budget == sum(
+        e.error is not None and e.error.code == C.STRATEGY_OVER_BUDGET for e in flood
+    )

@@ -5,7 +5,18 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cio_kernel.redaction import _RAW_HINTS, REDACTED, may_hold_secrets, redact, redact_text
+from cio_kernel.redaction import (
+    _BEARER,
+    _RAW_HINTS,
+    _SECRET_IN_TEXT,
+    _SECRET_KEY,
+    _URL_USERINFO,
+    REDACTED,
+    is_secret_key,
+    may_hold_secrets,
+    redact,
+    redact_text,
+)
 
 # The patterns as they were before they were rewritten to run in linear time: the reference for short texts only
 # (on a kilobyte of "tokentoken…" they take seconds).
@@ -76,3 +87,40 @@ def test_redacting_long_secret_looking_text_is_bounded():
 def test_the_factored_raw_scan_finds_exactly_the_listed_hints(pieces):
     raw = b"".join(pieces)
     assert may_hold_secrets(raw) == any(hint in raw.lower() for hint in _RAW_HINTS)
+
+
+def unfiltered_redact_text(text: str) -> str:
+    """The linear patterns applied to the whole text, case-insensitively, with no first look for `:`/`=` after a
+    secret word and no lower-cased ASCII copy: what `redact_text` must equal on texts of any length."""
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
+    text = _BEARER.sub("Bearer " + REDACTED, text)
+    return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + '"' + REDACTED + '"', text)
+
+
+# Long runs that almost match (a secret word far from its separator, runs of key characters, URLs without `@`),
+# with the few characters that complete a match dropped in anywhere.
+_LONG_PIECES = st.sampled_from(
+    ["tokentoken" * 40, "a." * 150, "bearer " * 30, "Secret" * 30, "x" * 200, "a://b:c" * 20, "\u017fecret" * 9,
+     "api_KEY" * 20, "password", "=", ":", " ", '"', "'", "@", "é", "\u212a", "1", "ſ"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LONG_PIECES, max_size=10).map("".join))
+def test_the_first_look_and_the_ascii_copy_change_no_redaction(text):
+    assert redact_text(text) == unfiltered_redact_text(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts)
+def test_the_first_look_and_the_ascii_copy_change_no_redaction_on_short_pieces(text):
+    assert redact_text(text) == unfiltered_redact_text(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts)
+def test_a_key_is_secret_exactly_when_the_case_insensitive_pattern_says_so(key):
+    assert is_secret_key(key) == (_SECRET_KEY.search(key) is not None)
+    long_key = "x" * 200 + key  # past the cached length: the same answer, uncached
+    assert is_secret_key(long_key) == (_SECRET_KEY.search(long_key) is not None)

@@ -1,6 +1,8 @@
 """The pipeline's own budget in process: what is over the intake limits or over a strategy's share is answered
 and audited without being parsed, and even a failure inside the pipeline leaves an answer and a record."""
 
+from collections import Counter
+
 import orjson
 
 from cio_kernel.contracts.audit_event import AuditEvent
@@ -85,3 +87,93 @@ def test_a_strategy_over_its_share_is_answered_unparsed_and_others_are_decided()
     event = AuditEvent.model_validate_json(pipeline.process("cio.nurse.audit", payload, None, None).audit_payload)
     assert [r.code for r in event.reasons] == [C.STRATEGY_OVER_BUDGET] and event.intent is None
     assert counters.over_budget == kinds.count("RETRY_SAFE") + 1
+
+
+def test_only_a_strategy_the_policy_marks_own_identity_is_spared_the_open_share():
+    # The flood claims a new strategy on a new subject token each time (as the shared identity may); the open
+    # share (1.5 bursts of 4 intents) is all it gets. `momentum_pulse` is marked own_identity: decided after it.
+    # `momentum_1` is not: on its subject it pays the open share like any other, and is refused with the flood.
+    spec = make_spec(max_intent_age_s=None, strategies={"momentum_pulse": {"own_identity": True}})
+    pipeline, counters = _pipeline(FixedPolicy(compile_spec(spec)), strategy_budget_burst=4.0, max_intent_bytes=511)
+    flood = [
+        pipeline.process(f"cio.intent.trading.rot_{i}", orjson.dumps(intent_body(strategy_id=f"rot_{i}")), None, None)
+        for i in range(20)
+    ]
+    assert sum(o.decision != "RETRY_SAFE" for o in flood) == 6 and counters.over_budget == 14
+    for strategy, subject, decision in [
+        ("momentum_pulse", "cio.intent.trading.momentum_pulse", "APPROVED"),
+        ("momentum-1", "cio.intent.trading.momentum_1", "RETRY_SAFE"),
+    ]:
+        payload = orjson.dumps(intent_body(strategy_id=strategy, signal_id=f"s-{strategy}"))
+        assert pipeline.process(subject, payload, None, None).decision == decision, strategy
+
+
+def test_a_failing_policy_read_for_the_share_still_answers_and_audits():
+    pipeline, counters = _pipeline(FailingPolicySource())
+    payload = orjson.dumps(intent_body(strategy_id="momentum_pulse"))
+    outcome = pipeline.process("cio.intent.trading.momentum_pulse", payload, None, "_INBOX.r")
+    assert outcome.reply is not None and outcome.signal is None
+    envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+    assert envelope.data.decision == "RETRY_SAFE" and envelope.error.code == C.INTERNAL_ERROR
+    assert AuditEvent.model_validate_json(outcome.audit_payload).decision == "RETRY_SAFE"
+    assert (counters.received, counters.retry_safe) == (1, 1)
+
+
+class SteppingClock:
+    """The gate's clocks, moved by the test: simulated seconds of fleet traffic run in a fraction of one."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def time(self) -> float:
+        return NOW + self.elapsed
+
+    def monotonic(self) -> float:
+        return 1_000.0 + self.elapsed
+
+
+def _fleet_intent(strategy_id: str, i: int, clock: SteppingClock) -> bytes:
+    """The fleet's shapes (SPEC §3): the TA bot's engine-sized `quantity 0.0` with null sizing, display-name ids,
+    the trace context in the body, an extra field, exponent floats."""
+    return orjson.dumps(
+        intent_body(
+            strategy_id=strategy_id,
+            signal_id=f"{strategy_id}-{i}",
+            quantity=0.0,
+            position_size_pct=None,
+            quote_quantity=None,
+            confidence_score=7.5e-01,
+            indicators={"rsi": 4.21e1, "atr_pct": 1.2e-05},
+            timestamp=clock.time(),
+            _otel_trace_context={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        )
+    )
+
+
+def test_the_fleet_at_its_normal_rates_is_never_over_its_share():
+    # 40 strategies on the shared identity (display names, on the subjects the fleet uses) and one with its own,
+    # each sending 5 intents a second for a simulated minute, all in the same instants: not one is shed.
+    clock = SteppingClock()
+    counters = GateCounters()
+    pipeline = DecisionPipeline(
+        GateSettings(gate_id="t"),
+        FixedPolicy(
+            compile_spec(make_spec(max_intent_age_s=None, strategies={"momentum_pulse": {"own_identity": True}}))
+        ),
+        GateState(),
+        DecisionTracer(None),
+        counters,
+        clock,
+    )
+    fleet = [(f"TA Bot {n}", "cio.intent.trading" if n % 2 else "intent.trading.BTCUSDT") for n in range(40)]
+    fleet.append(("momentum_pulse", "cio.intent.trading.momentum_pulse"))
+    codes: Counter[str] = Counter()
+    for tick in range(300):
+        clock.elapsed = tick * 0.2
+        for strategy_id, subject in fleet:
+            outcome = pipeline.process(subject, _fleet_intent(strategy_id, tick, clock), None, "_INBOX.r")
+            assert outcome.reply is not None
+            envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+            codes[envelope.error.code if envelope.error else "none"] += 1
+    assert counters.over_budget == 0 and C.STRATEGY_OVER_BUDGET not in codes, codes
+    assert counters.received == 300 * len(fleet) and codes[C.VAL_ERR] == 0, codes

@@ -68,6 +68,20 @@ def test_a_long_string_is_refused_and_a_long_payload_of_short_strings_is_not():
     assert prescan(orjson.dumps(many), LIMITS) is None
 
 
+@pytest.mark.parametrize(
+    "unit",
+    [b'\\"', b'\\"{', b'\\"\\\n', b'\\"\\\\'],
+    ids=["escaped quote", "and a bracket", "escaped newline", "and a backslash"],
+)
+def test_a_string_left_open_is_read_once(unit):
+    # Each quote inside a string left open used to start a new search that read to the end of the payload:
+    # 32 KB of `\"` held the gate for about 14 s. Read once, it is one string running to the end.
+    data = b'{"a":1,"b":"' + unit * (60_000 // len(unit))
+    over = prescan(data, LIMITS)
+    assert over is not None and over.kind == "string_too_long"
+    assert prescan(b'["' + unit * 4000, IntakeLimits(64 * 1024, 32, 2048, 64 * 1024)) is None  # open: the parser's
+
+
 def test_size_is_checked_first():
     over = prescan(b"[" * 70_000, LIMITS)
     assert over is not None and over.kind == "too_large"
