@@ -8,7 +8,7 @@ _MAX_CACHED_PAIRS = 50_000
 
 
 class CompiledPolicy:
-    __slots__ = ("_cache", "document", "own_identity_keys")
+    __slots__ = ("_cache", "document", "listed_shared_keys", "own_identity_keys")
 
     def __init__(self, document: PolicyDocument) -> None:
         self.document = document
@@ -16,6 +16,9 @@ class CompiledPolicy:
         # Strategies whose own subject proves who sent an intent: their share of the gate is kept apart from what
         # the shared identity can reach (gate/runtime/fair_share.py).
         self.own_identity_keys = frozenset(k for k, rules in document.spec.strategies.items() if rules.own_identity)
+        # Strategies the policy names that publish with the shared identity: each keeps a share of its own, which
+        # ids nobody listed (minted per intent by a flood) cannot reach.
+        self.listed_shared_keys = frozenset(document.spec.strategies) - self.own_identity_keys
 
     @property
     def version(self) -> int:

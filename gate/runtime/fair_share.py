@@ -21,9 +21,12 @@ Who pays is found without parsing (`share_key`):
 
 Every key but a strategy's own subject can be minted by the shared identity: a new claimed id (or subject token)
 per intent gets a fresh bucket each time, and once the table is full every newcomer shares the one overflow
-bucket the flood keeps empty. So those keys also pay, together, one *open* bucket (`strategy_budget_open_share`
-times one strategy's share), and a strategy the policy marks `own_identity`, on its own subject, keeps its
-bucket in a table of its own that no minted key reaches.
+bucket the flood keeps empty. So keys the policy does not name also pay, together, one *open* bucket
+(`strategy_budget_open_share` times one strategy's share). Keys it names keep their buckets in a table of their
+own (`protected`), bounded by the policy, that no minted key reaches: a strategy marked `own_identity` on its own
+subject, and a listed strategy of the shared identity (its subject token or the id in its body). A flood under
+made-up ids then sheds only made-up ids; one claiming a listed strategy's id spends that strategy's share (the
+shared identity may speak for it anyway), never another's.
 """
 
 import re
@@ -75,11 +78,11 @@ _claimed: dict[bytes, str] = {}  # the same few ids arrive on every intent
 class FairShare:
     """Token buckets per share key, refilled on the gate's monotonic clock (no timers, no I/O).
 
-    Keys anyone with the shared identity can mint (a claimed id, a subject token no strategy owns) are also
-    charged together to one *open* bucket: a publisher that changes its claimed id per intent gets a fresh bucket
-    each time, so only the sum of what all those keys spend can be bounded. A strategy with an identity of its
-    own (`own=True`: its own subject, marked `own_identity` in the policy) is charged only to its bucket, which
-    is kept in a table of its own: a flood of minted keys can neither fill that table nor drain what it pays from.
+    Keys anyone with the shared identity can mint (a claimed id, a subject token) that the policy does not name
+    are also charged together to one *open* bucket: a publisher that changes its claimed id per intent gets a
+    fresh bucket each time, so only the sum of what all those keys spend can be bounded. A key the policy names
+    (`protected=True`, decided by the pipeline) is charged only to its bucket, kept in a table of its own: a flood
+    of minted keys can neither fill that table nor drain what it pays from.
     """
 
     __slots__ = ("_buckets", "_burst", "_max_buckets", "_next_sweep", "_open", "_own", "_rate")
@@ -89,18 +92,18 @@ class FairShare:
         self._burst = burst
         self._max_buckets = max_buckets
         self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last refill]
-        self._own: dict[str, list[float]] = {}  # bounded by the policy's `own_identity` strategies
+        self._own: dict[str, list[float]] = {}  # bounded by the strategies the policy names
         self._open = _Bucket(rate_per_s * open_share, burst * open_share)
         self._next_sweep = float("-inf")  # a full table is swept at most once per refill time
 
-    def admit(self, key: str, cost: float, now: float, own: bool = False) -> bool:
-        """Charge `cost` to `key`'s bucket (and, unless `own`, to the open bucket); False, with nothing charged,
+    def admit(self, key: str, cost: float, now: float, protected: bool = False) -> bool:
+        """Charge `cost` to `key`'s bucket (and, unless `protected`, to the open bucket); False, nothing charged,
         when either cannot pay for it."""
-        if own:
+        if protected:
             bucket = self._own.get(key)
             if bucket is None:
                 if len(self._own) >= self._max_buckets:
-                    self._own.clear()  # only a policy naming thousands of own identities gets here
+                    self._own.clear()  # only a policy naming thousands of strategies gets here
                 bucket = self._own[key] = [self._burst, now]
             return self._charge(bucket, cost, now)
         bucket = self._buckets.get(key)

@@ -41,6 +41,7 @@ from gate.runtime.telemetry import DecisionTrace, DecisionTracer
 log = logging.getLogger(__name__)
 
 _RAW_AUDIT_LIMIT = 4096
+_CLAIMED_LEN = len(CLAIMED)
 _RAW_AUDIT_STRING = 1024  # an invalid intent's strings are cut to this before redaction (the record keeps 4 KB)
 _SUBJECT_LIMIT = 300  # an intake subject is the strategy's to choose; the audit record keeps a bounded prefix
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
@@ -159,7 +160,7 @@ class DecisionPipeline:
         call; it counts against the decision budget like the decision itself."""
         started = self._monotonic()
         key = share_key(subject, data)
-        if not self._share.admit(key, 1.0 + (len(data) >> 9), started, self._own_identity(key, started)):
+        if not self._share.admit(key, 1.0 + (len(data) >> 9), started, self._protected_share(key, started)):
             self._counters.over_budget += 1
             return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
         self._counters.received += 1
@@ -268,16 +269,22 @@ class DecisionPipeline:
             log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
             return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
 
-    def _own_identity(self, key: str, now: float) -> bool:
-        """Whether `key` is a strategy's own subject and the policy says only it publishes there (fail closed: with
-        no usable policy, or any error, the intent is charged like any other)."""
-        if not key or key.startswith(CLAIMED):
+    def _protected_share(self, key: str, now: float) -> bool:
+        """Whether `key`'s bucket is kept apart from the open share: a strategy the policy marks `own_identity` on
+        its own subject, or one the policy lists that publishes with the shared identity (by subject or by the id
+        in its body). Ids nobody listed pay the open share too (fail closed: with no usable policy, or any error,
+        every key pays it)."""
+        if not key:
             return False
         try:
             policy = self._policy_source.usable(now)
         except Exception:
             return False
-        return policy is not None and key in policy.own_identity_keys
+        if policy is None:
+            return False
+        if key.startswith(CLAIMED):
+            return key[_CLAIMED_LEN:] in policy.listed_shared_keys
+        return key in policy.own_identity_keys or key in policy.listed_shared_keys
 
     def shed(
         self, subject: str, data: bytes, headers: dict[str, str] | None, reply_to: str | None, queued_s: float

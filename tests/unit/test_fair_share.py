@@ -79,7 +79,7 @@ def test_a_new_claimed_id_per_intent_buys_no_more_than_the_open_share():
     assert admitted == [True] * 10 + [False] * 40  # the open bucket: twice one strategy's burst, then nothing
     assert not share.admit(SHARED, 1.0, 0.0) and not share.admit("minted_token", 1.0, 0.0)
     assert share.admit("claimed:rot_x", 1.0, 0.05)  # it refills at twice one strategy's rate
-    assert share.admit("momentum_pulse", 1.0, 0.05, own=True)  # an own identity never paid from it
+    assert share.admit("momentum_pulse", 1.0, 0.05, protected=True)  # an own identity never paid from it
 
 
 def test_a_flood_of_minted_keys_cannot_push_an_own_identity_out_of_its_share():
@@ -90,7 +90,7 @@ def test_a_flood_of_minted_keys_cannot_push_an_own_identity_out_of_its_share():
     for i in range(400):
         share.admit(f"claimed:rot_{i}", 1.0, 0.0)
     assert not share.admit("claimed:late", 1.0, 0.0)
-    assert [share.admit("momentum_pulse", 1.0, 0.0, own=True) for _ in range(4)] == [True] * 3 + [False]
+    assert [share.admit("momentum_pulse", 1.0, 0.0, protected=True) for _ in range(4)] == [True] * 3 + [False]
 
 
 @settings(max_examples=300, deadline=None)
@@ -102,7 +102,7 @@ def test_minted_keys_together_never_spend_more_than_the_open_share(calls):
     now, minted, own = 0.0, 0.0, 0.0
     for key, is_own, cost, step in calls:
         now += step
-        if share.admit("momentum_pulse" if is_own else f"claimed:k{key}", cost, now, own=is_own):
+        if share.admit("momentum_pulse" if is_own else f"claimed:k{key}", cost, now, protected=is_own):
             if is_own:
                 own += cost
             else:

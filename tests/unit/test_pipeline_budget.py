@@ -89,11 +89,12 @@ def test_a_strategy_over_its_share_is_answered_unparsed_and_others_are_decided()
     assert counters.over_budget == kinds.count("RETRY_SAFE") + 1
 
 
-def test_only_a_strategy_the_policy_marks_own_identity_is_spared_the_open_share():
+def test_only_strategies_the_policy_names_are_spared_the_open_share():
     # The flood claims a new strategy on a new subject token each time (as the shared identity may); the open
-    # share (1.5 bursts of 4 intents) is all it gets. `momentum_pulse` is marked own_identity: decided after it.
-    # `momentum_1` is not: on its subject it pays the open share like any other, and is refused with the flood.
-    spec = make_spec(max_intent_age_s=None, strategies={"momentum_pulse": {"own_identity": True}})
+    # share (1.5 bursts of 4 intents) is all it gets. `momentum_pulse` (own_identity, on its own subject) and
+    # `momentum_1` (listed, shared identity: by its subject or the id in its body) are decided after it;
+    # `momentum_2`, which the policy does not name, pays the open share like the flood and is refused with it.
+    spec = make_spec(max_intent_age_s=None, strategies={"momentum_pulse": {"own_identity": True}, "momentum_1": {}})
     pipeline, counters = _pipeline(FixedPolicy(compile_spec(spec)), strategy_budget_burst=4.0, max_intent_bytes=511)
     flood = [
         pipeline.process(f"cio.intent.trading.rot_{i}", orjson.dumps(intent_body(strategy_id=f"rot_{i}")), None, None)
@@ -102,7 +103,12 @@ def test_only_a_strategy_the_policy_marks_own_identity_is_spared_the_open_share(
     assert sum(o.decision != "RETRY_SAFE" for o in flood) == 6 and counters.over_budget == 14
     for strategy, subject, decision in [
         ("momentum_pulse", "cio.intent.trading.momentum_pulse", "APPROVED"),
-        ("momentum-1", "cio.intent.trading.momentum_1", "RETRY_SAFE"),
+        ("momentum-1", "cio.intent.trading.momentum_1", "APPROVED"),
+        ("Momentum 1", "intent.trading.BTCUSDT", "APPROVED"),
+        ("momentum-2", "cio.intent.trading.momentum_2", "RETRY_SAFE"),
+        ("momentum-2", "intent.trading.BTCUSDT", "RETRY_SAFE"),
+        # Claiming `momentum_pulse` off its subject is a made-up claim (its intents come only on its own subject).
+        ("momentum_pulse", "intent.trading.BTCUSDT", "RETRY_SAFE"),
     ]:
         payload = orjson.dumps(intent_body(strategy_id=strategy, signal_id=f"s-{strategy}"))
         assert pipeline.process(subject, payload, None, None).decision == decision, strategy
