@@ -13,13 +13,13 @@ A file that does not parse is ignored and logged. A record in it can only hold a
 """
 
 import logging
-import os
 import threading
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
 from cio_kernel.contracts.latch import LatchRecord
+from gate.runtime.durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,5 @@ class LatchKeep:
                 return
             path = self._path
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, _RECORDS.dump_json(sorted(active, key=lambda r: r.id)))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, path)
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)  # the rename itself survives a power cut
-            finally:
-                os.close(folder)
+            replace_durably(path, _RECORDS.dump_json(sorted(active, key=lambda r: r.id)))
             self._written = marks

@@ -13,7 +13,6 @@ or whose seal does not verify is ignored and logged: the gate then learns its fl
 """
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from cio_kernel.policy.document import PolicySeal
 from cio_kernel.policy.signing import PolicyVerifier
+from gate.runtime.durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +112,5 @@ class PolicyFloor:
             if seal.version <= self._written:
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, seal.model_dump_json().encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, path)
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)  # the rename itself survives a power cut
-            finally:
-                os.close(folder)
+            replace_durably(path, seal.model_dump_json().encode())
             self._written = seal.version

@@ -154,8 +154,25 @@ class StrategistSettingsAdmin(admin.ModelAdmin):
         )
 
 
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _viewer(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _viewer(request)
+
+
 @admin.register(Cycle)
-class CycleAdmin(admin.ModelAdmin):
+class CycleAdmin(_ReadOnly):
     list_display = [
         "started_at",
         "trigger",
@@ -242,38 +259,6 @@ class CycleAdmin(admin.ModelAdmin):
             return back
         self.message_user(request, "a cycle was queued; it appears here when a worker has run it", messages.SUCCESS)
         return back
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _viewer(request)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _viewer(request)
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _viewer(request)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _viewer(request)
 
 
 @admin.register(CycleRequest)
