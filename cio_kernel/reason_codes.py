@@ -131,8 +131,8 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     "(the gate never substitutes 'now').",
     ReasonCode.INTENT_STALE: "The intent's timestamp is older than `max_intent_age_s`.",
     ReasonCode.INTENT_FROM_FUTURE: "The intent's timestamp is more than `max_clock_skew_s` in the future.",
-    ReasonCode.DUPLICATE_INTENT: "An intent with the same `signal_id`/`id`/`client_order_id` from this strategy "
-    "was already promoted.",
+    ReasonCode.DUPLICATE_INTENT: "An intent with the same `signal_id`/`intent_id`/`id`/`client_order_id` from this "
+    "strategy was already promoted.",
     ReasonCode.DUPLICATE_WINDOW: "The same strategy+symbol+action was promoted less than `dedupe_window_s` ago.",
     ReasonCode.RATE_LIMITED: "Promoting this intent would exceed a per-second or per-minute rate limit "
     "(strategy, symbol or global counter). Over-limit intents are rejected, never queued.",

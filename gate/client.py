@@ -41,6 +41,7 @@ from cio_kernel.contracts.identity import (
     strategy_subject,
     subject_token,
 )
+from cio_kernel.contracts.intent import INTENT_ID_FIELDS
 from cio_kernel.subjects import GATE_HEARTBEAT
 
 Callback = Callable[[], Any] | Callable[[], Awaitable[Any]]
@@ -149,7 +150,7 @@ class GateClient:
             )
         payload = orjson.dumps(intent)
         subject = subject or self.subject_for(intent)
-        has_id = any(intent.get(k) for k in ("signal_id", "id", "client_order_id"))
+        has_id = any(intent.get(k) for k in INTENT_ID_FIELDS)
         envelope: DecisionEnvelope | None = None
         for attempt in range(self.retries + 1):
             if attempt:

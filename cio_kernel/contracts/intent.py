@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from cio_kernel.contracts.identity import StrategyId, Symbol, strategy_key
 
@@ -103,6 +103,12 @@ def _as_utc(value: datetime | None) -> datetime | None:
 Timestamp = Annotated[datetime | None, BeforeValidator(_parse_timestamp), AfterValidator(_as_utc)]
 
 
+# Where a producer's id for its intent is read, first found wins: `signal_id` (the Signal contract), `intent_id`
+# (the TA bot's, which always sends `signal_id: null`), `id`, `client_order_id` (docs/contracts.md).
+INTENT_ID_FIELDS = ("signal_id", "intent_id", "id", "client_order_id")
+_FLEET_ID = "intent_id"  # not a declared field: `Intent.intent_id` is the id found by the order above
+
+
 class Intent(BaseModel):
     """A strategy's request to trade. Field names and meanings are the fleet's Signal contract."""
 
@@ -155,10 +161,19 @@ class Intent(BaseModel):
         """The key every control knows this intent's strategy by (`strategy_id` keeps the producer's spelling)."""
         return strategy_key(self.strategy_id)
 
+    @model_validator(mode="after")
+    def _fleet_intent_id_is_an_identifier(self) -> "Intent":
+        extra = self.__pydantic_extra__
+        value = extra.get(_FLEET_ID) if extra else None
+        if value is not None and not (isinstance(value, str) and 1 <= len(value) <= 200):
+            raise ValueError("intent_id must be a string of 1 to 200 characters (or null)")
+        return self
+
     @property
     def intent_id(self) -> str | None:
-        """The producer's identifier for this intent, if it sent one."""
-        return self.signal_id or self.id or self.client_order_id
+        """The producer's identifier for this intent, if it sent one (`INTENT_ID_FIELDS`, first found)."""
+        extra = self.__pydantic_extra__
+        return self.signal_id or (extra.get(_FLEET_ID) if extra else None) or self.id or self.client_order_id
 
     @property
     def effective_order_type(self) -> str:

@@ -22,7 +22,7 @@ from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, encode_decision_envelope
 from cio_kernel.contracts.heartbeat import GateCounters
 from cio_kernel.contracts.identity import IdentityError, is_canonical_symbol, strategy_key
-from cio_kernel.contracts.intent import Action, Intent
+from cio_kernel.contracts.intent import INTENT_ID_FIELDS, Action, Intent
 from cio_kernel.contracts.promotion import encode_promotion_notice
 from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
 from cio_kernel.reason_codes import ReasonCode
@@ -495,7 +495,7 @@ def _raw_strategy_key(body: Any) -> str | None:
 
 
 def _raw_intent_id(body: Any) -> str | None:
-    for key in ("signal_id", "id", "client_order_id"):
+    for key in INTENT_ID_FIELDS:
         found = _raw_str(body, key)
         if found:
             return found

@@ -207,6 +207,29 @@ async def test_a_ta_bot_intent_is_approved_and_promoted_as_published(gate, redis
     assert record.event.decision == "APPROVED" and record.event.subject == "cio.intent.trading.Volume_Surge_Breakout"
 
 
+async def test_the_ta_bots_intent_id_is_its_id_for_duplicates_and_the_audit_trail(gate, redis, nc):
+    """The TA bot sends `signal_id: null` and its id in `intent_id`: the same intent published twice is promoted
+    once, and both records carry the producer's id (found by id in the audit trail)."""
+    await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.*")
+    naive_utc = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    body = orjson.loads(TA_BOT_PAYLOAD.format(ts=naive_utc, tp=INCOMING_TP))
+    payload = orjson.dumps({**body, "intent_id": "ta-7f3c2a"})
+    for _ in range(2):
+        await nc.publish("cio.intent.trading.Volume_Surge_Breakout", payload)  # fire and forget, as the bot does
+    first, second = await audit_events(nc, expected=2)
+    assert (first.event.decision, second.event.decision) == ("APPROVED", "REJECTED")
+    assert [r.code for r in second.event.reasons] == [C.DUPLICATE_INTENT]
+    assert first.event.intent_id == second.event.intent_id == "ta-7f3c2a"
+    assert len(await signals.wait_for(1)) == 1
+    # The Signal contract's own field still comes first; a malformed fleet id is refused, not ignored.
+    envelope, _ = await request(nc, {**body, "timestamp": naive_utc, "signal_id": "s-1", "intent_id": "ta-x"})
+    assert envelope.data.intent_id == "s-1"
+    envelope, _ = await request(nc, {**body, "timestamp": naive_utc, "intent_id": 42})
+    assert envelope.data.decision == "REJECTED" and [r.code for r in envelope.data.reasons] == [C.VAL_ERR]
+
+
 async def test_the_audit_stream_is_recreated_when_jetstream_loses_it(gate, redis, nc):
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
