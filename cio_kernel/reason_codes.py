@@ -17,6 +17,7 @@ class ReasonCode(StrEnum):
     OVERLOADED = "OVERLOADED"
     STRATEGY_OVER_BUDGET = "STRATEGY_OVER_BUDGET"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    INTAKE_EXPIRED = "INTAKE_EXPIRED"
     # Acknowledged but never promoted.
     HOLD_NOT_PROMOTED = "HOLD_NOT_PROMOTED"
     # Who the intent speaks for.
@@ -80,6 +81,10 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.OVERLOADED: "The gate is overloaded: the intent waited longer than `CIO_SHED_AFTER_MS` in its "
     "queue and was answered without being parsed or decided, so the gate keeps answering every request within "
     "its budget. Decision is RETRY_SAFE; retry with backoff.",
+    ReasonCode.INTAKE_EXPIRED: "A plain-published intent (no reply wanted) was not decided while fresh "
+    "(`CIO_INTAKE_FRESH_S` after the intake stream stored it: no policy, overload, or no gate running), so it is "
+    "recorded once and never promoted, whatever the policy would say now. Nothing happened; the strategy may send "
+    "a new intent.",
     ReasonCode.STRATEGY_OVER_BUDGET: "The strategy used up its share of this gate (`CIO_STRATEGY_BUDGET_PER_S` "
     "work units a second, at most `CIO_STRATEGY_BUDGET_BURST` at once; an intent costs one unit plus one per 512 "
     "bytes): the intent was answered without being parsed or decided, so one strategy's flood cannot slow the "
@@ -157,6 +162,7 @@ RETRY_SAFE_CODES = frozenset(
         ReasonCode.OVERLOADED,
         ReasonCode.STRATEGY_OVER_BUDGET,
         ReasonCode.INTERNAL_ERROR,
+        ReasonCode.INTAKE_EXPIRED,
     }
 )
 

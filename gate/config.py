@@ -4,8 +4,9 @@ uses (`NATS_URL`, `REDIS_URL`), everything else prefixed `CIO_` (README, Configu
 import os
 import socket
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
@@ -17,6 +18,15 @@ from cio_kernel.audit_stream import (
     DEFAULT_MAX_BYTES,
 )
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
+from cio_kernel.intake_stream import (
+    CLAIM_SUBJECT_PREFIX,
+    DECISION_SUBJECT_PREFIX,
+    INTAKE_CLAIMS_STREAM,
+    INTAKE_CONSUMER,
+    INTAKE_STREAM,
+)
+from cio_kernel.intake_stream import DEFAULT_MAX_AGE_S as INTAKE_MAX_AGE_S
+from cio_kernel.intake_stream import DEFAULT_MAX_BYTES as INTAKE_MAX_BYTES
 
 
 def _default_gate_id() -> str:
@@ -86,5 +96,35 @@ class GateSettings(BaseSettings):
     # `alert_timeouts_per_minute` in a minute raise one.
     alert_every_s: float = Field(60.0, gt=0)
     alert_timeouts_per_minute: int = Field(50, gt=0)
+    # Producers that never listen (docs/contracts.md): plain publishes are decided from the `intake_stream`
+    # (created at start), not on the fast path; off, the gate decides them on the fast path as they arrive (and
+    # one published while no gate listens is lost).
+    intake_stream_enabled: bool = True
+    intake_stream: str = INTAKE_STREAM
+    intake_claims_stream: str = INTAKE_CLAIMS_STREAM
+    intake_consumer: str = INTAKE_CONSUMER
+    intake_claim_subject_prefix: str = CLAIM_SUBJECT_PREFIX
+    # Kept this long / up to this size, then the oldest are dropped (an alert says so).
+    intake_max_age_s: float = Field(INTAKE_MAX_AGE_S, gt=0)
+    intake_max_bytes: int = Field(INTAKE_MAX_BYTES, gt=0)
+    # A stored intent is looked at only once it is this old: the claim of a request answered on the fast path
+    # must have landed by then.
+    intake_hold_ms: float = Field(500.0, ge=0)
+    # A plain-published intent is decided (and may be promoted) while younger than this, counted from when the
+    # stream stored it; RETRY_SAFE is retried every `intake_retry_s` meanwhile, then recorded once, unpromoted.
+    intake_fresh_s: float = Field(60.0, gt=0)
+    intake_retry_s: float = Field(0.5, gt=0)
+    # An intent a gate took and did not settle (it died) goes to another gate after this.
+    intake_ack_wait_s: float = Field(10.0, gt=0)
+    intake_batch: int = Field(64, gt=0, le=1000)
+    # Every decision's envelope is also published on `<prefix>.<strategy key>`.
+    decision_subject_prefix: str = DECISION_SUBJECT_PREFIX
     log_level: str = "INFO"
     version: str = "0.1.0"
+
+    @model_validator(mode="after")
+    def _intake_windows(self) -> Self:
+        # An intent must still be in the stream when its freshness ends, or it would vanish without a record.
+        if self.intake_fresh_s + self.intake_hold_ms / 1000.0 + self.intake_retry_s >= self.intake_max_age_s:
+            raise ValueError("CIO_INTAKE_FRESH_S (+ hold and retry) must be below CIO_INTAKE_MAX_AGE_S")
+        return self

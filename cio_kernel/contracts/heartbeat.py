@@ -33,6 +33,13 @@ class GateCounters(BaseModel):
     # latch lost from Redis or under an earlier trip's release): the latch held each time
     latches_refused: int = 0
     latches_unverified: int = 0  # latch trips no gate key verifies (held all the same)
+    # The intake stream (docs/contracts.md, "Producers that never listen"): plain publishes decided from it,
+    # stored requests skipped because a gate claimed them on the fast path, RETRY_SAFE decisions put off for a
+    # retry while fresh, and intents recorded unpromoted once their freshness ran out (INTAKE_EXPIRED).
+    intake_decided: int = 0
+    intake_claimed: int = 0
+    intake_deferred: int = 0
+    intake_expired: int = 0
 
 
 class GateHeartbeat(BaseModel):

@@ -25,6 +25,7 @@ from cio_kernel.contracts.identity import IdentityError, is_canonical_symbol, st
 from cio_kernel.contracts.intent import INTENT_ID_FIELDS, Action, Intent
 from cio_kernel.contracts.promotion import encode_promotion_notice
 from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
+from cio_kernel.intake_stream import decision_token
 from cio_kernel.reason_codes import ReasonCode
 from cio_kernel.redaction import may_hold_secrets, redact, redact_text
 from cio_kernel.subjects import subject_token
@@ -91,6 +92,10 @@ class Outcome:
     promotion: bytes | None  # PromotionNotice for peer gates, when promoted
     audit_subject: str
     audit_payload: bytes
+    # The reply envelope, also published on the strategy's decision subject (docs/contracts.md).
+    decision_subject: str
+    envelope: bytes
+    traceparent: str
 
 
 class _Invalid(Exception):
@@ -137,6 +142,7 @@ class DecisionPipeline:
         self._monotonic = self._clock.monotonic
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
+        self._decision_subjects: dict[str, str] = {}
         self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
         self._limits = IntakeLimits(
             max_bytes=settings.max_intent_bytes,
@@ -155,14 +161,20 @@ class DecisionPipeline:
         headers: dict[str, str] | None,
         reply_to: str | None,
         queued_s: float = 0.0,
+        decision_id: str | None = None,
+        final: Reason | None = None,
     ) -> Outcome:
         """Decide one message. `queued_s` is how long it is estimated to have waited in the gate before this
-        call; it counts against the decision budget like the decision itself."""
+        call; it counts against the decision budget like the decision itself. `decision_id` is given by the
+        intake stream's path (the same id on every delivery). `final` marks an intent past its freshness: it is
+        never promoted; unless rejected, it is RETRY_SAFE with `final` as its first reason."""
         started = self._monotonic()
         key = share_key(subject, data)
         if not self._share.admit(key, 1.0 + (len(data) >> 9), started, self._protected_share(key, started)):
             self._counters.over_budget += 1
-            return self._unparsed(subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON)
+            return self._unparsed(
+                subject, data, headers, reply_to, queued_s, _OVER_BUDGET_REASON, decision_id=decision_id, final=final
+            )
         self._counters.received += 1
         try:
             now = self._wall()
@@ -181,8 +193,13 @@ class DecisionPipeline:
             else:
                 assert intent is not None
                 decision, reasons, policy, verdict = self._decide(intent, now, started - queued_s, subject)
+            if final is not None and decision != "REJECTED":
+                # Too late to promote, whatever the policy says (one with no timestamp rule would approve).
+                reasons = (final, *reasons) if decision == "RETRY_SAFE" else (final,)
+                decision, verdict = "RETRY_SAFE", None
 
-            decision_id = f"{_ids.getrandbits(128):032x}"
+            if decision_id is None:
+                decision_id = f"{_ids.getrandbits(128):032x}"
             intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
             if intent is not None and intent.timestamp is not None and intent_dump is not None:
                 intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
@@ -212,19 +229,18 @@ class DecisionPipeline:
             field_errors = invalid.field_errors if invalid is not None else None
             intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
             policy_version = policy.version if policy is not None else None
-            reply = None
-            if reply_to:
-                envelope = encode_decision_envelope(
-                    decision=decision,
-                    decision_id=decision_id,
-                    intent_id=intent_id,
-                    policy_version=policy_version,
-                    reasons=reasons,
-                    signal_subject=signal_subject,
-                    field_errors=field_errors,
-                    trace_id=trace.trace_id,
-                )
-                reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+            envelope = encode_decision_envelope(
+                decision=decision,
+                decision_id=decision_id,
+                intent_id=intent_id,
+                policy_version=policy_version,
+                reasons=reasons,
+                signal_subject=signal_subject,
+                field_errors=field_errors,
+                trace_id=trace.trace_id,
+            )
+            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent}) if reply_to else None
+            body_key = intent.strategy_key if intent is not None else _raw_strategy_key(body)
             if intent_dump is not None and may_hold_secrets(data):
                 audited_intent: dict[str, Any] | None = redact(intent_dump)
             else:
@@ -235,7 +251,7 @@ class DecisionPipeline:
                 gate_id=self._settings.gate_id,
                 subject=subject[:_SUBJECT_LIMIT],
                 strategy_id=intent.strategy_id if intent is not None else _raw_str(body, "strategy_id"),
-                strategy_key=intent.strategy_key if intent is not None else _raw_strategy_key(body),
+                strategy_key=body_key,
                 symbol=intent.symbol if intent is not None else _raw_symbol(body),
                 action=intent.action if intent is not None else _raw_action(body),
                 intent_id=intent_id,
@@ -262,12 +278,17 @@ class DecisionPipeline:
                 promotion=promotion,
                 audit_subject=self._audit_subjects[decision],
                 audit_payload=audit,
+                decision_subject=self._decision_subject(subject, body_key),
+                envelope=envelope,
+                traceparent=trace.traceparent,
             )
         except Exception:
             # A bug must not cost the strategy its answer or the trail its record: RETRY_SAFE, never promoted (a
             # signal built before the failure is dropped with the rest), audited without the intent.
             log.exception("intent on %s could not be decided; answered RETRY_SAFE", subject[:_SUBJECT_LIMIT])
-            return self._unparsed(subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, counted=True)
+            return self._unparsed(
+                subject, data, headers, reply_to, queued_s, _INTERNAL_REASON, True, decision_id, final
+            )
 
     def _protected_share(self, key: str, now: float) -> bool:
         """Whether `key`'s bucket is kept apart from the open share: a strategy the policy marks `own_identity` on
@@ -294,6 +315,15 @@ class DecisionPipeline:
         self._counters.shed += 1
         return self._unparsed(subject, data, headers, reply_to, queued_s, _SHED_REASON)
 
+    def _decision_subject(self, subject: str, body_key: str | None) -> str:
+        token = decision_token(subject, body_key)
+        found = self._decision_subjects.get(token)
+        if found is None:
+            if len(self._decision_subjects) > 10_000:
+                self._decision_subjects.clear()
+            found = self._decision_subjects[token] = f"{self._settings.decision_subject_prefix}.{token}"
+        return found
+
     def _unparsed(
         self,
         subject: str,
@@ -303,27 +333,28 @@ class DecisionPipeline:
         queued_s: float,
         reason: Reason,
         counted: bool = False,
+        decision_id: str | None = None,
+        final: Reason | None = None,
     ) -> Outcome:
         now = self._wall()
         if not counted:
             self._counters.received += 1
         self._counters.retry_safe += 1
         trace = self._tracer.start(traceparent_without_parsing(headers, data))
-        decision_id = f"{_ids.getrandbits(128):032x}"
-        reasons = (reason,)
-        reply = None
-        if reply_to:
-            envelope = encode_decision_envelope(
-                decision="RETRY_SAFE",
-                decision_id=decision_id,
-                intent_id=None,
-                policy_version=None,
-                reasons=reasons,
-                signal_subject=None,
-                field_errors=None,
-                trace_id=trace.trace_id,
-            )
-            reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent})
+        if decision_id is None:
+            decision_id = f"{_ids.getrandbits(128):032x}"
+        reasons = (reason,) if final is None else (final, reason)
+        envelope = encode_decision_envelope(
+            decision="RETRY_SAFE",
+            decision_id=decision_id,
+            intent_id=None,
+            policy_version=None,
+            reasons=reasons,
+            signal_subject=None,
+            field_errors=None,
+            trace_id=trace.trace_id,
+        )
+        reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent}) if reply_to else None
         audit = encode_audit_event(
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
@@ -349,7 +380,18 @@ class DecisionPipeline:
             state=None,
         )
         self._finish(trace, "RETRY_SAFE", decision_id, None, reasons)
-        return Outcome("RETRY_SAFE", decision_id, reply, None, None, self._audit_subjects["RETRY_SAFE"], audit)
+        return Outcome(
+            "RETRY_SAFE",
+            decision_id,
+            reply,
+            None,
+            None,
+            self._audit_subjects["RETRY_SAFE"],
+            audit,
+            self._decision_subject(subject, None),
+            envelope,
+            trace.traceparent,
+        )
 
     @staticmethod
     def _finish(

@@ -33,6 +33,7 @@ from cio_kernel.contracts.policy_update import PolicyUpdate
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.contracts.promotion import PromotionNotice
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
+from cio_kernel.intake_stream import fingerprint
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicySeal
 from cio_kernel.policy.signing import PolicyVerifier
@@ -46,9 +47,10 @@ from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
+from gate.runtime.intake_consumer import IntakeConsumer, claim_payload
 from gate.runtime.latch_keep import LatchKeep
 from gate.runtime.latch_sync import LatchSync
-from gate.runtime.pipeline import DecisionPipeline
+from gate.runtime.pipeline import DecisionPipeline, Outcome
 from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
@@ -150,6 +152,11 @@ class Gate:
         )
         self._nats_lost_at: float | None = None
         self._learning: asyncio.Task[None] | None = None
+        # Plain publishes are decided from the intake stream once it is set up (docs/contracts.md); until then,
+        # and with the stream turned off, on the fast path as they arrive.
+        self.intake: IntakeConsumer | None = None
+        self._claim_prefix = f"{settings.intake_claim_subject_prefix}."
+        self._claim_payload = claim_payload(settings.gate_id)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -165,6 +172,18 @@ class Gate:
             on_no_stream=self._recreate_audit_stream,
         )
         await self._outbox.start()
+        if self.settings.intake_stream_enabled:
+            intake = IntakeConsumer(
+                self._nc,
+                self.settings,
+                self.pipeline,
+                self._dispatch,
+                self.counters,
+                self.clock.time,
+                self._intake_alert,
+            )
+            await intake.ensure()
+            self.intake = intake
         if self._audit_signer is not None:
             self.checkpointer = AuditCheckpointer(
                 self._nc,
@@ -209,6 +228,8 @@ class Gate:
             )
             self._intent_subs.append(sub)
         await flush_ordered(nc)
+        if self.intake is not None:
+            self.intake.start()
         if self._run_loops:
             # Each periodic job is one step (what a test drives directly) repeated by `_every`.
             self._tasks = [
@@ -221,6 +242,8 @@ class Gate:
                 asyncio.create_task(_every(lambda: self.settings.heartbeat_interval_s, self.alert_step)),
                 asyncio.create_task(_every(lambda: self.settings.audit_checkpoint_interval_s, self.checkpoint_step)),
             ]
+            if self.intake is not None:
+                self._tasks.append(asyncio.create_task(_every(lambda: 5.0, self.intake.watch_step)))
         policy = self.policy_sync.policy
         log.info(
             "gate %s ready on %s (policy %s)",
@@ -256,6 +279,8 @@ class Gate:
     async def stop(self) -> None:
         """Stop taking intents, finish in-flight ones, flush audit publishes, then close."""
         log.info("gate %s stopping: draining intake", self.settings.gate_id)
+        if self.intake is not None:
+            await self.intake.stop()
         for sub in self._intent_subs:
             with contextlib.suppress(Exception):
                 await sub.drain()
@@ -343,32 +368,23 @@ class Gate:
     # -- NATS callbacks --------------------------------------------------------------------------------------
     async def _on_intent(self, intake: "_Intake", msg: Msg) -> None:
         arrived = self.clock.monotonic()
+        reply_to = msg.reply or None
+        if reply_to is None and self.intake is not None:
+            return  # nobody waits for it: decided from the intake stream, which stored it too
         self._inflight_since = arrived
         queued_s = intake.clock.waited(intake.sub.delivered, arrived) if intake.sub else 0.0
-        reply_to = msg.reply or None
         try:
+            assert self._writer is not None
+            if reply_to is not None and self.intake is not None:
+                # The stream stored this request too: the claim (sent in this turn, with the reply) tells the
+                # stream path to skip it. Before deciding, so a request shed or failing is claimed all the same.
+                self._writer.hold(self._claim_prefix + fingerprint(msg.subject, msg.data), self._claim_payload)
             if queued_s > self._shed_after_s:
                 # Overloaded: answer at once without parsing, so the queue drains and every request is answered.
                 outcome = self.pipeline.shed(msg.subject, msg.data, msg.headers, reply_to, queued_s)
             else:
                 outcome = self.pipeline.process(msg.subject, msg.data, msg.headers, reply_to, queued_s=queued_s)
-            assert self._writer is not None and self._outbox is not None
-            # Durable first (spool write), then promote, then answer: an APPROVED reply means the signal was sent.
-            # Everything decided in this turn of the event loop is spooled with one write and sent with one flush.
-            self._outbox.stage(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
-            writer = self._writer
-            if outcome.signal is not None:
-                signal = outcome.signal
-                writer.hold(signal.subject, signal.payload, traceparent_header(signal.headers["traceparent"]))
-            if outcome.promotion is not None:
-                writer.hold(subjects.GATE_PROMOTION, outcome.promotion)
-            if outcome.reply is not None:
-                reply = outcome.reply
-                writer.hold(reply.subject, reply.payload, traceparent_header(reply.headers["traceparent"]))
-            if not self._turn_scheduled:
-                self._turn_scheduled = True
-                self._turn_started = arrived
-                asyncio.get_running_loop().call_soon(self._end_of_turn)
+            self._dispatch(outcome, None, arrived)
         except Exception:
             log.exception("intent on %s could not be handled", msg.subject)
         finally:
@@ -378,6 +394,32 @@ class Gate:
             # replies leave, heartbeats beat and the socket is read. Reading it moves a backlog from the kernel
             # into the client's queue, where the arrival clock sees how long intents wait (and sheds them).
             await asyncio.sleep(0)
+
+    def _dispatch(self, outcome: Outcome, ack: str | None, arrived: float | None = None) -> None:
+        """Send what a decision produced. Durable first (spool write), then promote, then answer (and, for an
+        intent taken from the intake stream, acknowledge it): an APPROVED reply means the signal was sent.
+        Everything decided in this turn of the event loop is spooled with one write and sent with one flush."""
+        assert self._writer is not None and self._outbox is not None
+        self._outbox.stage(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
+        writer = self._writer
+        if outcome.signal is not None:
+            signal = outcome.signal
+            writer.hold(signal.subject, signal.payload, traceparent_header(signal.headers["traceparent"]))
+        if outcome.promotion is not None:
+            writer.hold(subjects.GATE_PROMOTION, outcome.promotion)
+        traceparent = traceparent_header(outcome.traceparent)
+        if outcome.reply is not None:
+            writer.hold(outcome.reply.subject, outcome.reply.payload, traceparent)
+        writer.hold(outcome.decision_subject, outcome.envelope, traceparent)
+        if ack is not None:
+            writer.hold(ack, b"+ACK")
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            self._turn_started = self.clock.monotonic() if arrived is None else arrived
+            asyncio.get_running_loop().call_soon(self._end_of_turn)
+
+    async def _intake_alert(self, key: str, title: str, detail: dict[str, object]) -> None:
+        await self._raise(key, Severity.WARNING, title, dict(detail))
 
     def _end_of_turn(self) -> None:
         """Spool this turn's audit events (one write), then release its signals, notices and replies."""

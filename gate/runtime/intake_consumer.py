@@ -1,0 +1,277 @@
+"""The stream path: intents nobody waits for, decided from the intake stream (docs/contracts.md, "Producers that
+never listen").
+
+Every gate pulls from one durable consumer (`CIO_INTAKE_CONSUMER`), so each stored intent goes to one gate at a
+time. A stored intent is looked at once it is `CIO_INTAKE_HOLD_MS` old; one whose fingerprint a gate claimed
+(it was a request, answered on the fast path) is acknowledged without a decision. The others are decided with
+a decision id derived from the stream and the sequence number (the same on every delivery); the audit event,
+signal, notices and the acknowledgement then leave in one turn, after the event is spooled (`Gate._dispatch`).
+A RETRY_SAFE decision is not recorded while the intent is fresh: the message is handed back with a delay and
+decided again. Past `CIO_INTAKE_FRESH_S` the next decision is the final one: recorded once, never promoted.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig, StreamInfo
+from nats.js.errors import BadRequestError, NotFoundError
+
+from cio_kernel.contracts.envelope import Reason
+from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.intake_stream import (
+    claims_stream_config,
+    fingerprint,
+    intake_stream_config,
+    stream_decision_id,
+)
+from cio_kernel.reason_codes import ReasonCode
+from gate.config import GateSettings
+from gate.runtime.pipeline import DecisionPipeline, Outcome
+
+log = logging.getLogger(__name__)
+
+_SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (a lost ack) is only acked again
+_API_TIMEOUT_S = 2.0
+_FETCH_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the acknowledgement subject says about a delivered message."""
+
+    sequence: int
+    stored_at: float  # the stream's clock, Unix seconds
+    delivered: int
+
+
+def stored_meta(reply: str) -> Stored:
+    # `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>` (and the longer
+    # form with a domain and an account hash in front): parsed from the end, which both forms share.
+    tokens = reply.split(".")
+    return Stored(sequence=int(tokens[-4]), stored_at=int(tokens[-2]) / 1e9, delivered=int(tokens[-5]))
+
+
+class IntakeConsumer:
+    def __init__(
+        self,
+        nc: NATS,
+        settings: GateSettings,
+        pipeline: DecisionPipeline,
+        dispatch: Callable[[Outcome, str], None],
+        counters: GateCounters,
+        wall: Callable[[], float],
+        alert: Callable[[str, str, dict[str, object]], Awaitable[None]],
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream(timeout=_API_TIMEOUT_S)
+        self._settings = settings
+        self._pipeline = pipeline
+        self._dispatch = dispatch
+        self._counters = counters
+        self._wall = wall
+        self._alert = alert
+        self._hold_s = settings.intake_hold_ms / 1000.0
+        claims = settings.intake_claims_stream
+        self._claim_prefix = f"$JS.API.DIRECT.GET.{claims}.{settings.intake_claim_subject_prefix}"
+        self._created_ns = 0
+        self._settled: OrderedDict[int, None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._busy = asyncio.Event()
+        self._busy.set()  # set while no message is being handled
+        self._final = Reason(
+            code=ReasonCode.INTAKE_EXPIRED,
+            message=(
+                f"not decided within {settings.intake_fresh_s:g} s of being published (no reply was wanted): "
+                "recorded once, never promoted"
+            ),
+        )
+
+    # -- setup ---------------------------------------------------------------------------------------------------
+    async def ensure(self) -> None:
+        """Create or update both streams and the shared consumer (what `python -m gate` needs and nothing more)."""
+        s = self._settings
+        info = await self._upsert_stream(intake_stream_config(s.intake_stream, s.intake_max_age_s, s.intake_max_bytes))
+        await self._upsert_stream(
+            claims_stream_config(s.intake_claims_stream, s.intake_claim_subject_prefix, s.intake_max_age_s)
+        )
+        created = info.created
+        self._created_ns = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
+        # Unbounded deliveries would hand a poison message round the gates forever; this many covers every retry
+        # while fresh (the final decision comes before it runs out), with room for crashes and lost acks.
+        max_deliver = int(s.intake_fresh_s / s.intake_retry_s) + 50
+        config = ConsumerConfig(
+            name=s.intake_consumer,
+            durable_name=s.intake_consumer,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=s.intake_ack_wait_s,
+            max_deliver=max_deliver,
+            # Deferred (RETRY_SAFE) intents stay pending while they wait: a minute without a policy must not stop
+            # newer intents from being delivered.
+            max_ack_pending=100_000,
+        )
+        await self._js.add_consumer(s.intake_stream, config)
+
+    async def _upsert_stream(self, config: StreamConfig) -> StreamInfo:
+        try:
+            return await self._js.add_stream(config)
+        except BadRequestError:
+            pass  # exists with another configuration: bring it to ours
+        try:
+            return await self._js.update_stream(config)
+        except BadRequestError as exc:
+            # An edit JetStream refuses (storage type, say): keep the stream as it is and say so.
+            assert config.name is not None
+            log.error("stream %s keeps its own configuration (%s)", config.name, exc)
+            return await self._js.stream_info(config.name)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="intake-stream")
+
+    async def stop(self) -> None:
+        """Stop fetching and let the message in hand finish (what was fetched and not settled is redelivered)."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._busy.wait(), 5.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        s = self._settings
+        delay = 0.2
+        while not self._stopping:
+            try:
+                sub = await self._js.pull_subscribe_bind(s.intake_consumer, s.intake_stream)
+                delay = 0.2
+                while not self._stopping:
+                    try:
+                        msgs = await sub.fetch(s.intake_batch, timeout=_FETCH_WAIT_S)
+                    except NatsTimeoutError:
+                        continue
+                    await self.handle_batch(msgs)
+            except asyncio.CancelledError:
+                raise
+            except NotFoundError:
+                log.error("intake stream or consumer is gone; recreating them")
+                with contextlib.suppress(Exception):
+                    await self.ensure()
+            except Exception as exc:
+                log.warning("intake stream: %r; retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        self._busy.clear()
+        try:
+            metas = [stored_meta(m.reply) for m in msgs]
+            # The batch is in stream order: waiting for its youngest holds every one long enough.
+            wait = max(meta.stored_at for meta in metas) + self._hold_s - self._wall()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            claims = await asyncio.gather(
+                *(self._claimed(m.subject, m.data, meta.stored_at) for m, meta in zip(msgs, metas, strict=True))
+            )
+            for msg, meta, claimed in zip(msgs, metas, claims, strict=True):
+                try:
+                    await self._handle(msg, meta, claimed)
+                except Exception:
+                    log.exception("intake message %d could not be handled; it will be redelivered", meta.sequence)
+        finally:
+            self._busy.set()
+
+    async def _handle(self, msg: Msg, meta: Stored, claimed: bool | None) -> None:
+        if meta.sequence in self._settled:
+            await msg.ack()  # settled here before: our acknowledgement was lost
+            return
+        if claimed is None:
+            # Whether it was answered is unknown (the claims stream did not answer): decide nothing yet.
+            await msg.nak(delay=self._settings.intake_retry_s)
+            return
+        if claimed:
+            self._counters.intake_claimed += 1
+            self._settle(meta.sequence)
+            await msg.ack()
+            return
+        age = self._wall() - meta.stored_at
+        final = self._final if age >= self._settings.intake_fresh_s else None
+        decision_id = stream_decision_id(self._settings.intake_stream, self._created_ns, meta.sequence)
+        outcome = self._pipeline.process(msg.subject, msg.data, msg.headers, None, decision_id=decision_id, final=final)
+        if outcome.decision == "RETRY_SAFE" and final is None:
+            self._counters.intake_deferred += 1
+            left = self._settings.intake_fresh_s - age
+            # Decided again once more while fresh, or (just) after: then for the last time.
+            await msg.nak(delay=max(0.0, min(self._settings.intake_retry_s, left + 0.01)))
+            return
+        if final is not None:
+            self._counters.intake_expired += 1
+        self._counters.intake_decided += 1
+        self._settle(meta.sequence)
+        self._dispatch(outcome, msg.reply)
+
+    def _settle(self, sequence: int) -> None:
+        self._settled[sequence] = None
+        if len(self._settled) > _SETTLED_KEPT:
+            self._settled.popitem(last=False)
+
+    async def _claimed(self, subject: str, data: bytes, stored_at: float) -> bool | None:
+        """Whether a gate claimed this subject and payload (a request it answered) no earlier than `hold` before
+        the stream stored it; None when the claims stream could not be asked."""
+        try:
+            reply = await self._nc.request(f"{self._claim_prefix}.{fingerprint(subject, data)}", b"", _API_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("intake claims lookup failed: %r", exc)
+            return None
+        headers = reply.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return False
+        if status:
+            log.warning("intake claims lookup answered %s %s", status, headers.get("Description", ""))
+            return None
+        stamp = headers.get("Nats-Time-Stamp")
+        if not stamp:
+            return True
+        claimed_at = datetime.fromisoformat(stamp).timestamp()
+        return claimed_at >= stored_at - self._hold_s
+
+    # -- watching the stream's limits ------------------------------------------------------------------------------
+    async def watch_step(self) -> None:
+        """Alert when the stream holds half its limit in bytes, or dropped intents the gates had not taken yet
+        (full, or older than its max age: they were never decided)."""
+        s = self._settings
+        info = await self._js.stream_info(s.intake_stream)
+        consumer = await self._js.consumer_info(s.intake_stream, s.intake_consumer)
+        state = info.state
+        if state.bytes >= s.intake_max_bytes // 2:
+            await self._alert(
+                "intake_backlog",
+                f"intake stream {s.intake_stream} holds {state.bytes} bytes (limit {s.intake_max_bytes})",
+                {"bytes": state.bytes, "messages": state.messages},
+            )
+        floor = consumer.ack_floor.stream_seq if consumer.ack_floor is not None else 0
+        if state.messages and floor is not None and floor + 1 < state.first_seq:
+            await self._alert(
+                "intake_dropped",
+                f"intake stream {s.intake_stream} dropped intents no gate had settled (sequences up to "
+                f"{state.first_seq - 1}): they were never decided",
+                {"first_seq": state.first_seq, "ack_floor": floor},
+            )
+
+
+def claim_payload(gate_id: str) -> bytes:
+    """What a claim carries (only its subject and time are read): the claiming gate, for whoever looks."""
+    return orjson.dumps({"gate_id": gate_id, "ts": time.time()})
