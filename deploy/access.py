@@ -31,6 +31,13 @@ from cio_kernel import subjects
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
 from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
 from cio_kernel.contracts.identity import strategy_key, strategy_subject
+from cio_kernel.intake_stream import (
+    CLAIM_SUBJECT_PREFIX,
+    DECISION_SUBJECT_PREFIX,
+    INTAKE_CLAIMS_STREAM,
+    INTAKE_CONSUMER,
+    INTAKE_STREAM,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"
@@ -50,6 +57,8 @@ class NatsRole:
     subscribe: tuple[str, ...]
     allow_responses: bool = False  # may answer requests it receives (on their reply subjects, once)
     deny_publish: tuple[str, ...] = ()  # carved out of `publish` (NATS applies deny over allow)
+    # Carved out of `subscribe`: NATS also withholds these subjects' messages from a wildcard subscription.
+    deny_subscribe: tuple[str, ...] = ()
 
     @property
     def inbox_prefix(self) -> str:
@@ -67,6 +76,24 @@ def _js_api(stream: str, *operations: str) -> tuple[str, ...]:
     return tuple(f"$JS.API.{operation}.{stream}" for operation in operations)
 
 
+def decision_subject(key: str) -> str:
+    """Where the gates publish the decisions on a strategy's intents (docs/contracts.md)."""
+    return f"{DECISION_SUBJECT_PREFIX}.{key}"
+
+
+# The stream path (docs/contracts.md, "Producers that never listen"): the gates' shared consumer of the intake
+# stream, by its exact name, and direct reads of the claims stream (the only read of it anyone makes).
+_INTAKE_API = (
+    *_js_api(INTAKE_STREAM, "STREAM.CREATE", "STREAM.UPDATE", "STREAM.INFO"),
+    *_js_api(INTAKE_CLAIMS_STREAM, "STREAM.CREATE", "STREAM.UPDATE", "STREAM.INFO"),
+    f"$JS.API.CONSUMER.CREATE.{INTAKE_STREAM}.{INTAKE_CONSUMER}",
+    f"$JS.API.CONSUMER.INFO.{INTAKE_STREAM}.{INTAKE_CONSUMER}",
+    f"$JS.API.CONSUMER.MSG.NEXT.{INTAKE_STREAM}.{INTAKE_CONSUMER}",
+    f"$JS.ACK.{INTAKE_STREAM}.{INTAKE_CONSUMER}.>",
+    f"$JS.API.DIRECT.GET.{INTAKE_CLAIMS_STREAM}.{CLAIM_SUBJECT_PREFIX}.>",
+)
+
+
 def strategy_identity(key: str) -> NatsRole:
     """A strategy's own identity: it may publish only on `cio.intent.trading.<key>`, which the shared `strategy`
     identity may not; a policy that marks the strategy `own_identity` admits its intents only there, so the
@@ -76,7 +103,7 @@ def strategy_identity(key: str) -> NatsRole:
     return NatsRole(
         f"strategy-{key}",
         publish=(strategy_subject(key),),
-        subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT),
+        subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT, decision_subject(key)),
     )
 
 
@@ -101,6 +128,10 @@ NATS_ROLES: dict[str, NatsRole] = {
                 f"{CHECKPOINT_SUBJECT_PREFIX}.>",
                 *_js_api(CHECKPOINT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
                 subjects.ALERTS,
+                # Only gates claim requests (a claim makes the stream path skip an intent) and publish decisions.
+                f"{CLAIM_SUBJECT_PREFIX}.>",
+                f"{DECISION_SUBJECT_PREFIX}.>",
+                *_INTAKE_API,
             ),
             subscribe=(
                 *subjects.INTENT_SUBJECTS,
@@ -119,7 +150,8 @@ NATS_ROLES: dict[str, NatsRole] = {
             "control",
             # Alerts: an older policy put back in Redis (docs/policy.md, "No rollback").
             publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE, subjects.ALERTS),
-            subscribe=(subjects.GATE_HEARTBEAT,),
+            # Every strategy's decisions, for dashboards (docs/contracts.md, "Producers that never listen").
+            subscribe=(subjects.GATE_HEARTBEAT, f"{DECISION_SUBJECT_PREFIX}.>"),
         ),
         NatsRole(
             "audit",
@@ -144,8 +176,11 @@ NATS_ROLES: dict[str, NatsRole] = {
         NatsRole(
             "strategy",
             publish=subjects.INTENT_SUBJECTS,
-            subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT),
+            # Decisions on the shared identity's strategies (its members can already read each other's replies in
+            # `_INBOX.strategy`), not those of a strategy with an identity of its own.
+            subscribe=(subjects.GATE_HEARTBEAT, subjects.FLEET_HEARTBEAT, f"{DECISION_SUBJECT_PREFIX}.>"),
             deny_publish=tuple(strategy_subject(key) for key in DEDICATED_STRATEGIES),
+            deny_subscribe=tuple(decision_subject(key) for key in DEDICATED_STRATEGIES),
         ),
         NatsRole(
             "tradeengine",
@@ -246,6 +281,11 @@ def _publish_permissions(role: NatsRole) -> str:
     return f"        publish: {{ allow: {_list(role.publish)}{deny} }}"
 
 
+def _subscribe_permissions(role: NatsRole) -> str:
+    deny = f", deny: {_list(role.deny_subscribe)}" if role.deny_subscribe else ""
+    return f"        subscribe: {{ allow: {_list(role.subscriptions())}{deny} }}"
+
+
 def render_nats_config() -> str:
     lines = [
         "# Generated by `python -m deploy.access` from the table in deploy/access.py: edit it there and regenerate.",
@@ -265,7 +305,7 @@ def render_nats_config() -> str:
             "      permissions: {",
             # An empty allow list would mean "no restriction" to NATS: an identity that publishes nothing is denied all.
             _publish_permissions(role),
-            f"        subscribe: {{ allow: {_list(role.subscriptions())} }}",
+            _subscribe_permissions(role),
         ]
         if role.allow_responses:
             lines.append("        allow_responses: true")
