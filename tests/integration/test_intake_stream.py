@@ -1,0 +1,167 @@
+"""Producers that never listen (docs/contracts.md): plain publishes decided from the intake stream, requests on the
+fast path only, RETRY_SAFE retried while fresh, decisions on `cio.decision.<strategy key>`. Real NATS (JetStream)
+and Redis, gates in the test's event loop."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from cio_kernel.contracts.envelope import DecisionEnvelope
+from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stream_config, stream_decision_id
+from cio_kernel.reason_codes import ReasonCode as C
+from tests.factories import live_intent_body, make_spec
+from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
+
+FAST = {"intake_hold_ms": 150.0, "intake_retry_s": 0.2}
+
+
+def ta_bot_body(intent_id: str, **overrides: object) -> dict[str, object]:
+    """The TA bot's shape: quantity 0.0 (the engine sizes it), null sizing, its id in `intent_id`."""
+    body: dict[str, object] = {
+        "strategy_id": "Volume Surge Breakout",
+        "symbol": "BTCUSDT",
+        "action": "buy",
+        "confidence": 0.72,
+        "current_price": 9.7e4,
+        "price": 9.7e4,
+        "quantity": 0.0,
+        "source": "ta_bot",
+        "strategy": "Volume Surge Breakout",
+        "position_size_pct": None,
+        "stop_loss": 95_060.0,
+        "stop_loss_pct": None,
+        "take_profit_pct": None,
+        "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        "signal_id": None,
+        "intent_id": intent_id,
+    }
+    body.update(overrides)
+    return body
+
+
+async def settled(nc, timeout_s: float = 10.0) -> None:
+    """The shared consumer has nothing left to deliver and nothing unacknowledged."""
+    js = nc.jetstream()
+
+    async def done() -> bool:
+        info = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await wait_until(done, timeout_s, "the intake consumer settled")
+
+
+async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_once(make_gate, redis, nc):
+    gate = await make_gate(**FAST)
+    await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.>")
+    decisions = await collect(nc, "cio.decision.>")
+    subjects = ["cio.intent.trading", "cio.intent.trading.Volume_Surge_Breakout", "intent.trading.BTCUSDT"]
+    for i, subject in enumerate(subjects):
+        await nc.publish(subject, orjson.dumps(ta_bot_body(f"ta-{i}")))  # fire and forget, as the bot does
+    promoted = await signals.wait_for(3)
+    await settled(nc)
+    records = await audit_events(nc, expected=3)
+    assert Counter(r.event.intent_id for r in records) == Counter(f"ta-{i}" for i in range(3))
+    assert {r.event.decision for r in records} == {"APPROVED"}
+    assert sorted(r.event.subject for r in records) == sorted(subjects)
+    info = await nc.jetstream().stream_info(INTAKE_STREAM)
+    created_ns = int(info.created.timestamp() * 1e9)
+    # Deterministic ids: the stream, its creation and the sequence (what a redelivery re-creates).
+    assert {r.event.decision_id for r in records} == {
+        stream_decision_id(INTAKE_STREAM, created_ns, seq) for seq in (1, 2, 3)
+    }
+    assert {orjson.loads(m.data)["meta"]["cio"]["decision_id"] for m in promoted} == {
+        r.event.decision_id for r in records
+    }
+    assert gate.counters.intake_decided == 3 and gate.counters.intake_claimed == 0
+    # The decision subject carries the reply envelope, under the strategy's key.
+    await decisions.wait_for(3)
+    assert {m.subject for m in decisions.messages} == {"cio.decision.volume_surge_breakout"}
+    envelopes = [DecisionEnvelope.model_validate_json(m.data) for m in decisions.messages]
+    assert {e.data.decision_id for e in envelopes} == {r.event.decision_id for r in records}
+    assert all(e.success and e.data.decision == "APPROVED" for e in envelopes)
+    await asyncio.sleep(0.5)
+    assert len(signals.messages) == 3
+
+
+async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make_gate, redis, nc):
+    gate = await make_gate(**FAST)
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.>")
+    decisions = await collect(nc, "cio.decision.>")
+    envelope, _ = await request(nc, live_intent_body(signal_id="req-1"))
+    assert envelope.data.decision == "APPROVED"
+    await settled(nc)
+    assert gate.counters.intake_claimed == 1 and gate.counters.intake_decided == 0
+    [record] = await audit_events(nc, expected=1)
+    assert record.event.decision_id == envelope.data.decision_id
+    [decision] = await decisions.wait_for(1)
+    assert decision.subject == "cio.decision.momentum_1"
+    assert DecisionEnvelope.model_validate_json(decision.data) == envelope
+    assert len(signals.messages) == 1
+    # A request shed or refused unparsed is claimed too (the claim is sent before deciding).
+    assert (await nc.jetstream().stream_info(INTAKE_STREAM)).state.messages == 1
+
+
+async def test_a_retry_safe_plain_publish_waits_while_fresh_and_is_promoted_once_a_policy_arrives(make_gate, redis, nc):
+    gate = await make_gate(intake_fresh_s=20.0, **FAST)
+    signals = await collect(nc, "signals.trading.>")
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="early")))
+    await wait_until(lambda: gate.counters.intake_deferred >= 3, what="the intent retried while fresh")
+    assert (await nc.jetstream().stream_info("CIO_AUDIT")).state.messages == 0  # nothing recorded yet
+    await activate(redis, nc, make_spec(), 1)
+    [msg] = await signals.wait_for(1)
+    assert orjson.loads(msg.data)["signal_id"] == "early"
+    await settled(nc)
+    [record] = await audit_events(nc, expected=1)
+    assert record.event.decision == "APPROVED" and record.event.policy_version == 1
+
+
+async def test_an_intent_undecidable_past_freshness_is_recorded_once_and_never_promoted(make_gate, redis, nc):
+    gate = await make_gate(intake_fresh_s=1.5, **FAST)
+    signals = await collect(nc, "signals.trading.>")
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="late")))
+    [record] = await audit_events(nc, expected=1)
+    await settled(nc)
+    event = record.event
+    assert event.decision == "RETRY_SAFE" and event.intent_id == "late"
+    assert [r.code for r in event.reasons] == [C.INTAKE_EXPIRED, C.NO_POLICY]
+    assert gate.counters.intake_expired == 1
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    await asyncio.sleep(0.5)
+    assert signals.messages == []
+    assert len(await audit_events(nc)) == 1
+
+
+async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_would(make_gate, redis, nc):
+    """Published while no gate ran, looked at after its freshness: recorded once, unpromoted, although the policy
+    (no timestamp required) would approve it."""
+    await nc.jetstream().add_stream(intake_stream_config())
+    body = live_intent_body(signal_id="stale", timestamp=...)
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(body))
+    await activate(redis, nc, make_spec(require_timestamp=False), 1)
+    await asyncio.sleep(1.2)
+    signals = await collect(nc, "signals.trading.>")
+    await make_gate(intake_fresh_s=1.0, **FAST)
+    [record] = await audit_events(nc, expected=1)
+    assert record.event.decision == "RETRY_SAFE"
+    assert [r.code for r in record.event.reasons] == [C.INTAKE_EXPIRED]
+    await settled(nc)
+    assert signals.messages == []
+
+
+@pytest.mark.parametrize("enabled", [False])
+async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arrive(make_gate, redis, nc, enabled):
+    gate = await make_gate(intake_stream_enabled=enabled)
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.>")
+    await nc.publish("intent.trading.BTCUSDT", orjson.dumps(live_intent_body(signal_id="direct")))
+    await signals.wait_for(1)
+    assert INTAKE_STREAM not in [s.config.name for s in await nc.jetstream().streams_info()]
