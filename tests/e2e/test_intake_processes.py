@@ -1,0 +1,113 @@
+"""Producers that never listen, with real gate processes: intents published while no gate runs, and a gate killed
+(SIGKILL) in the middle of the intake stream, are each decided and audited exactly once."""
+
+import asyncio
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM
+from tests.factories import make_spec
+from tests.integration.helpers import activate, audit_events, collect, wait_until
+
+pytestmark = pytest.mark.e2e
+
+FAST = {"CIO_INTAKE_HOLD_MS": "200", "CIO_INTAKE_ACK_WAIT_S": "2"}
+
+
+def ta_bot_payload(intent_id: str) -> bytes:
+    """What the TA bot publishes (fire and forget): quantity 0.0, null sizing, its id in `intent_id`."""
+    return orjson.dumps(
+        {
+            "strategy_id": "Volume Surge Breakout",
+            "symbol": "BTCUSDT",
+            "action": "buy",
+            "confidence": 0.72,
+            "current_price": 9.7e4,
+            "price": 9.7e4,
+            "strategy_mode": "deterministic",
+            "quantity": 0.0,
+            "source": "ta_bot",
+            "strategy": "Volume Surge Breakout",
+            "position_size_pct": None,
+            "stop_loss": 95_060.0,
+            "stop_loss_pct": None,
+            "take_profit_pct": None,
+            "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+            "signal_id": None,
+            "intent_id": intent_id,
+        }
+    )
+
+
+SUBJECTS = ("cio.intent.trading", "cio.intent.trading.Volume_Surge_Breakout")
+
+
+async def _publish(nc, prefix: str, count: int) -> list[str]:
+    ids = [f"{prefix}-{i}" for i in range(count)]
+    for i, intent_id in enumerate(ids):
+        await nc.publish(SUBJECTS[i % 2], ta_bot_payload(intent_id))
+    await nc.flush()
+    return ids
+
+
+async def _settled(nc, timeout_s: float = 30.0) -> None:
+    js = nc.jetstream()
+
+    async def done() -> bool:
+        info = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await wait_until(done, timeout_s, "the intake consumer settled")
+
+
+async def test_intents_published_while_no_gate_runs_are_decided_once_by_the_next_gate(spawn_gate, redis, nc):
+    await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
+    first = await spawn_gate("gate-first", **FAST)  # creates the intake stream and its consumer
+    assert await first.terminate() == 0
+    signals = await collect(nc, "signals.trading.>")
+    ids = await _publish(nc, "down", 60)  # nobody is subscribed: only the intake stream hears them
+    await spawn_gate("gate-next", **FAST)
+    await _settled(nc)
+    records = await audit_events(nc, expected=60)
+    assert Counter(r.event.intent_id for r in records) == Counter(ids)
+    assert {r.event.decision for r in records} == {"APPROVED"}
+    assert {r.msg_id for r in records} == {r.event.decision_id for r in records}
+    await signals.wait_for(60, timeout_s=10)
+    await asyncio.sleep(0.5)
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)
+
+
+async def test_a_gate_killed_mid_stream_leaves_every_intent_audited_exactly_once(spawn_gate, redis, nc):
+    await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
+    signals = await collect(nc, "signals.trading.>")
+    victim = await spawn_gate("gate-victim", CIO_INTAKE_BATCH="8", **FAST)
+    ids = [f"k-{i}" for i in range(600)]
+
+    async def produce() -> None:  # a steady flow, so the kill lands with intents fetched and not yet settled
+        for i, intent_id in enumerate(ids):
+            await nc.publish(SUBJECTS[i % 2], ta_bot_payload(intent_id))
+            await asyncio.sleep(0.002)
+
+    producing = asyncio.create_task(produce())
+    await wait_until(lambda: len(signals.messages) >= 100, 20, "the first promotions")
+    victim.kill()  # SIGKILL: what it fetched and did not acknowledge is redelivered; its spool is adopted
+    await spawn_gate("gate-successor", **FAST)
+    await producing
+    await _settled(nc)
+    records = await audit_events(nc, expected=len(ids))
+    assert Counter(r.event.intent_id for r in records) == Counter(ids), "each intent audited exactly once"
+    assert len({r.event.decision_id for r in records}) == len(ids)
+    assert {r.event.gate_id for r in records} == {"gate-victim", "gate-successor"}
+    by_intent = {r.event.intent_id: r.event.decision_id for r in records}
+    await asyncio.sleep(0.5)
+    # Every intent promoted; one promoted again after the crash (its acknowledgement lost with the gate) carries
+    # the audited decision's id.
+    promoted: dict[str, set[str]] = defaultdict(set)
+    for m in signals.messages:
+        body = orjson.loads(m.data)
+        promoted[body["intent_id"]].add(body["meta"]["cio"]["decision_id"])
+    assert set(promoted) == set(ids)
+    assert all(promoted[i] == {by_intent[i]} for i in ids)
