@@ -101,6 +101,9 @@ FORBIDDEN = [
     ("canary", "cio.strategist.update", "gate"),
     ("marketdata", "cio.portfolio.snapshot", "gate"),
     ("audit", "signals.trading.momentum-1", "tradeengine"),
+    # Decisions come from gates only (docs/contracts.md, "Producers that never listen").
+    ("strategy", "cio.decision.momentum_1", "control"),
+    ("tradeengine", "cio.decision.momentum_1", "control"),
 ]
 
 
@@ -355,3 +358,42 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
     finally:
         await control_redis.aclose()
         await feed_redis.aclose()
+
+
+async def test_decisions_reach_the_identities_that_may_read_them(secured, secured_gate):
+    """Plain publishes are decided from the intake stream under the gate's own permissions; every decision goes to
+    `cio.decision.<strategy key>`: the control plane reads all, the shared strategy identity its strategies', a
+    strategy with its own identity only its own (and the shared identity never that one's)."""
+    control, shared, dedicated = [await secured.connect(r) for r in ("control", "strategy", "strategy-momentum_pulse")]
+    control_redis = aioredis.Redis.from_url(secured.redis_url("control"))
+    try:
+        await activate(control_redis, control, make_spec(), 1)
+        await wait_for_policy(secured_gate, 1)
+        seen = {name: Collector() for name in ("control", "shared", "dedicated")}
+        await control.subscribe("cio.decision.>", cb=seen["control"].cb)
+        await shared.subscribe("cio.decision.>", cb=seen["shared"].cb)
+        await dedicated.subscribe("cio.decision.momentum_pulse", cb=seen["dedicated"].cb)
+        for client in (control, shared, dedicated):
+            await flush_ordered(client)
+        await shared.publish("intent.trading.BTCUSDT", orjson.dumps(live_intent_body(signal_id="shared-1")))
+        pulse = live_intent_body(signal_id="pulse-1", strategy_id="momentum_pulse")
+        await dedicated.publish("cio.intent.trading.momentum_pulse", orjson.dumps(pulse))
+        both = await seen["control"].wait_for(2)
+        assert sorted(m.subject for m in both) == ["cio.decision.momentum_1", "cio.decision.momentum_pulse"]
+        assert all(orjson.loads(m.data)["data"]["decision"] == "APPROVED" for m in both)
+        [own] = await seen["dedicated"].wait_for(1)
+        assert orjson.loads(own.data)["data"]["intent_id"] == "pulse-1"
+        await seen["shared"].wait_for(1)
+        await flush_ordered(shared)
+        assert [m.subject for m in seen["shared"].messages] == ["cio.decision.momentum_1"]
+        # The shared identity may neither ask for a dedicated strategy's decisions nor forge a claim (which would
+        # make the gates skip a stored intent).
+        await shared.subscribe("cio.decision.momentum_pulse")
+        await shared.publish("cio.intake.claim.00000000000000000000000000000000", b"{}")
+        await flush_ordered(shared)
+        await wait_until(lambda: len(secured.violations("strategy")) >= 2, what="both refused")
+        assert not secured.violations("control") and not secured.violations("strategy-momentum_pulse")
+        await wait_until(lambda: secured_gate.counters.intake_decided == 2, what="both decided from the stream")
+        assert secured_gate.counters.permission_violations == 0
+    finally:
+        await control_redis.aclose()
