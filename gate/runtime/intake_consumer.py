@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 _SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (a lost ack) is only acked again
 _API_TIMEOUT_S = 2.0
 _FETCH_WAIT_S = 1.0
+_TURN_S = 0.001  # the longest stretch of stored intents decided before requests get a turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +108,9 @@ class IntakeConsumer:
         )
         created = info.created
         self._created_ns = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
-        # Unbounded deliveries would hand a poison message round the gates forever; this many covers every retry
-        # while fresh (the final decision comes before it runs out), with room for crashes and lost acks.
-        max_deliver = int(s.intake_fresh_s / s.intake_retry_s) + 50
+        # Unbounded deliveries would hand a poison message round the gates forever; this many covers a retry every
+        # `intake_retry_s` for as long as the stream keeps the intent (the final decision comes long before).
+        max_deliver = int(s.intake_max_age_s / s.intake_retry_s) + 50
         config = ConsumerConfig(
             name=s.intake_consumer,
             durable_name=s.intake_consumer,
@@ -154,6 +155,7 @@ class IntakeConsumer:
         s = self._settings
         delay = 0.2
         while not self._stopping:
+            sub = None
             try:
                 sub = await self._js.pull_subscribe_bind(s.intake_consumer, s.intake_stream)
                 delay = 0.2
@@ -171,6 +173,10 @@ class IntakeConsumer:
                     await self.ensure()
             except Exception as exc:
                 log.warning("intake stream: %r; retrying in %.1f s", exc, delay)
+            finally:
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -185,11 +191,16 @@ class IntakeConsumer:
             claims = await asyncio.gather(
                 *(self._claimed(m.subject, m.data, meta.stored_at) for m, meta in zip(msgs, metas, strict=True))
             )
+            turn = time.monotonic()
             for msg, meta, claimed in zip(msgs, metas, claims, strict=True):
                 try:
                     await self._handle(msg, meta, claimed)
                 except Exception:
                     log.exception("intake message %d could not be handled; it will be redelivered", meta.sequence)
+                if time.monotonic() - turn > _TURN_S:
+                    # Requests wait on the same event loop: a backlog is worked off in short stretches.
+                    await asyncio.sleep(0)
+                    turn = time.monotonic()
         finally:
             self._busy.set()
 
@@ -253,8 +264,18 @@ class IntakeConsumer:
         """Alert when the stream holds half its limit in bytes, or dropped intents the gates had not taken yet
         (full, or older than its max age: they were never decided)."""
         s = self._settings
-        info = await self._js.stream_info(s.intake_stream)
-        consumer = await self._js.consumer_info(s.intake_stream, s.intake_consumer)
+        try:
+            info = await self._js.stream_info(s.intake_stream)
+            consumer = await self._js.consumer_info(s.intake_stream, s.intake_consumer)
+        except NotFoundError:
+            await self._alert(
+                "intake_missing",
+                f"intake stream {s.intake_stream} or its consumer is missing: recreating them; plain publishes "
+                "sent meanwhile are lost",
+                {},
+            )
+            await self.ensure()
+            return
         state = info.state
         if state.bytes >= s.intake_max_bytes // 2:
             await self._alert(

@@ -165,3 +165,18 @@ async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arr
     await nc.publish("intent.trading.BTCUSDT", orjson.dumps(live_intent_body(signal_id="direct")))
     await signals.wait_for(1)
     assert INTAKE_STREAM not in [s.config.name for s in await nc.jetstream().streams_info()]
+
+
+async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate, redis, nc):
+    gate = await make_gate(**FAST)
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    signals = await collect(nc, "signals.trading.>")
+    await nc.jetstream().delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
+    await asyncio.sleep(1.5)  # the gate's pulls fail meanwhile
+    assert gate.intake is not None
+    await gate.intake.watch_step()  # the periodic check recreates the stream and the consumer (and alerts)
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="after")))
+    [msg] = await signals.wait_for(1, timeout_s=10)
+    assert orjson.loads(msg.data)["signal_id"] == "after"
+    assert gate.counters.alerts_raised >= 1
