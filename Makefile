@@ -50,6 +50,7 @@ fmt: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.gate_latency
 	$(PY) -m bench.intake_cost
+	$(PY) -m bench.intake_stream
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
 
