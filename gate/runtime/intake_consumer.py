@@ -86,6 +86,11 @@ class IntakeConsumer:
         self._claim_prefix = f"$JS.API.DIRECT.GET.{claims}.{settings.intake_claim_subject_prefix}"
         self._created_ns = 0
         self._settled: OrderedDict[int, None] = OrderedDict()
+        # Claims this gate published (fingerprint -> when, wall clock): with one gate, or when the stored copy of
+        # a request comes back to the gate that answered it, no lookup is needed.
+        self._own_claims: OrderedDict[str, float] = OrderedDict()
+        self._own_claims_kept_s = max(5.0, 4 * self._hold_s)
+        self.lookups = 0  # claims looked up in the claims stream (another gate may have made them)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._busy = asyncio.Event()
@@ -238,11 +243,28 @@ class IntakeConsumer:
         if len(self._settled) > _SETTLED_KEPT:
             self._settled.popitem(last=False)
 
+    def note_claim(self, fp: str, now: float) -> None:
+        """A claim this gate just published (called on the fast path: a dict write, old entries dropped)."""
+        claims = self._own_claims
+        claims[fp] = now
+        claims.move_to_end(fp)
+        horizon = now - self._own_claims_kept_s
+        while claims:
+            oldest = next(iter(claims.values()))
+            if oldest >= horizon:
+                break
+            claims.popitem(last=False)
+
     async def _claimed(self, subject: str, data: bytes, stored_at: float) -> bool | None:
         """Whether a gate claimed this subject and payload (a request it answered) no earlier than `hold` before
         the stream stored it; None when the claims stream could not be asked."""
+        fp = fingerprint(subject, data)
+        own = self._own_claims.get(fp)
+        if own is not None and own >= stored_at - self._hold_s:
+            return True
+        self.lookups += 1
         try:
-            reply = await self._nc.request(f"{self._claim_prefix}.{fingerprint(subject, data)}", b"", _API_TIMEOUT_S)
+            reply = await self._nc.request(f"{self._claim_prefix}.{fp}", b"", _API_TIMEOUT_S)
         except Exception as exc:
             log.warning("intake claims lookup failed: %r", exc)
             return None

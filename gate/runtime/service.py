@@ -378,7 +378,9 @@ class Gate:
             if reply_to is not None and self.intake is not None:
                 # The stream stored this request too: the claim (sent in this turn, with the reply) tells the
                 # stream path to skip it. Before deciding, so a request shed or failing is claimed all the same.
-                self._writer.hold(self._claim_prefix + fingerprint(msg.subject, msg.data), self._claim_payload)
+                fp = fingerprint(msg.subject, msg.data)
+                self._writer.hold(self._claim_prefix + fp, self._claim_payload)
+                self.intake.note_claim(fp, self.clock.time())
             if queued_s > self._shed_after_s:
                 # Overloaded: answer at once without parsing, so the queue drains and every request is answered.
                 outcome = self.pipeline.shed(msg.subject, msg.data, msg.headers, reply_to, queued_s)

@@ -108,6 +108,23 @@ async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make
     assert (await nc.jetstream().stream_info(INTAKE_STREAM)).state.messages == 1
 
 
+async def test_requests_answered_by_one_gate_are_skipped_by_another(make_gate, redis, nc):
+    """Two gates: a request's stored copy often goes to the gate that did not answer it, which finds the claim in
+    the claims stream."""
+    gates = [await make_gate(gate_id=f"g{i}", **FAST) for i in range(2)]
+    await activate(redis, nc, make_spec(), 1)
+    for g in gates:
+        await wait_for_policy(g, 1)
+    envelopes = await asyncio.gather(*(request(nc, live_intent_body(signal_id=f"two-{i}")) for i in range(40)))
+    assert {e.data.decision for e, _ in envelopes} == {"APPROVED"}
+    await settled(nc)
+    assert sum(g.counters.intake_claimed for g in gates) == 40
+    assert sum(g.counters.intake_decided for g in gates) == 0
+    assert sum(g.intake.lookups for g in gates if g.intake is not None) > 0
+    records = await audit_events(nc, expected=40)
+    assert len(records) == 40 and {r.event.decision_id for r in records} == {e.data.decision_id for e, _ in envelopes}
+
+
 async def test_a_retry_safe_plain_publish_waits_while_fresh_and_is_promoted_once_a_policy_arrives(make_gate, redis, nc):
     gate = await make_gate(intake_fresh_s=20.0, **FAST)
     signals = await collect(nc, "signals.trading.>")
