@@ -37,12 +37,14 @@ from cio_kernel.intake_stream import (
 from cio_kernel.reason_codes import ReasonCode
 from gate.config import GateSettings
 from gate.runtime.pipeline import DecisionPipeline, Outcome
+from gate.runtime.wire import NatsWriter
 
 log = logging.getLogger(__name__)
 
 _SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (a lost ack) is only acked again
 _API_TIMEOUT_S = 2.0
 _FETCH_WAIT_S = 1.0
+_ACK = b"+ACK"
 _TURN_S = 0.001  # the longest stretch of stored intents decided before requests get a turn
 
 
@@ -69,6 +71,7 @@ class IntakeConsumer:
         settings: GateSettings,
         pipeline: DecisionPipeline,
         dispatch: Callable[[Outcome, str], None],
+        writer: NatsWriter,
         counters: GateCounters,
         wall: Callable[[], float],
         alert: Callable[[str, str, dict[str, object]], Awaitable[None]],
@@ -78,6 +81,7 @@ class IntakeConsumer:
         self._settings = settings
         self._pipeline = pipeline
         self._dispatch = dispatch
+        self._writer = writer
         self._counters = counters
         self._wall = wall
         self._alert = alert
@@ -204,14 +208,16 @@ class IntakeConsumer:
                     log.exception("intake message %d could not be handled; it will be redelivered", meta.sequence)
                 if time.monotonic() - turn > _TURN_S:
                     # Requests wait on the same event loop: a backlog is worked off in short stretches.
+                    await self._writer.flush()
                     await asyncio.sleep(0)
                     turn = time.monotonic()
+            await self._writer.flush()
         finally:
             self._busy.set()
 
     async def _handle(self, msg: Msg, meta: Stored, claimed: bool | None) -> None:
         if meta.sequence in self._settled:
-            await msg.ack()  # settled here before: our acknowledgement was lost
+            self._writer.add(msg.reply, _ACK)  # settled here before: our acknowledgement was lost
             return
         if claimed is None:
             # Whether it was answered is unknown (the claims stream did not answer): decide nothing yet.
@@ -220,7 +226,8 @@ class IntakeConsumer:
         if claimed:
             self._counters.intake_claimed += 1
             self._settle(meta.sequence)
-            await msg.ack()
+            # Queued with the batch's other acknowledgements, one flush for all (a request skipped costs little).
+            self._writer.add(msg.reply, _ACK)
             return
         age = self._wall() - meta.stored_at
         final = self._final if age >= self._settings.intake_fresh_s else None

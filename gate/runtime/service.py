@@ -63,6 +63,7 @@ _LATCH_NOTICE_GAP_S = 0.05
 # ever higher forged floors, and is skipped (a genuine floor is in the peer's next beat, and in Redis).
 _PEER_FLOOR_CHECKS_PER_S = 50
 
+_ACK = b"+ACK"  # a JetStream acknowledgement's body
 _TURN_S = 0.002  # the longest stretch of intents handled before the event loop gets a turn
 
 
@@ -178,6 +179,7 @@ class Gate:
                 self.settings,
                 self.pipeline,
                 self._dispatch,
+                self._writer,
                 self.counters,
                 self.clock.time,
                 self._intake_alert,
@@ -414,7 +416,7 @@ class Gate:
             writer.hold(outcome.reply.subject, outcome.reply.payload, traceparent)
         writer.hold(outcome.decision_subject, outcome.envelope, traceparent)
         if ack is not None:
-            writer.hold(ack, b"+ACK")
+            writer.hold(ack, _ACK)
         if not self._turn_scheduled:
             self._turn_scheduled = True
             self._turn_started = self.clock.monotonic() if arrived is None else arrived
