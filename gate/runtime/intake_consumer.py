@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +22,7 @@ from datetime import datetime
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 _SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (a lost ack) is only acked again
 _API_TIMEOUT_S = 2.0
-_FETCH_WAIT_S = 1.0
+_PULL_EXPIRES_S = 5.0
+_MAX_IN_GATE = 20_000
 _ACK = b"+ACK"
 _TURN_S = 0.001  # the longest stretch of stored intents decided before requests get a turn
 
@@ -99,6 +100,14 @@ class IntakeConsumer:
         self._stopping = False
         self._busy = asyncio.Event()
         self._busy.set()  # set while no message is being handled
+        self._queue: deque[tuple[Msg, Stored]] = deque()
+        self._ready = asyncio.Event()
+        self._credit = 0  # messages asked for and not yet delivered
+        self._in_hand = 0
+        self._missing = False
+        self._sub: Subscription | None = None
+        self._inbox = ""
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.intake_stream}.{settings.intake_consumer}"
         self._final = Reason(
             code=ReasonCode.INTAKE_EXPIRED,
             message=(
@@ -150,58 +159,105 @@ class IntakeConsumer:
         self._task = asyncio.create_task(self._run(), name="intake-stream")
 
     async def stop(self) -> None:
-        """Stop fetching and let the message in hand finish (what was fetched and not settled is redelivered)."""
+        """Stop asking for intents and let the ones in hand finish; what was delivered to this gate and not settled
+        goes to another gate after `ack_wait`."""
         self._stopping = True
+        self._ready.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._busy.wait(), 5.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
 
-    # -- the loop ------------------------------------------------------------------------------------------------
+    # -- pulling -------------------------------------------------------------------------------------------------
+    # A continuous pull: requests for `intake_batch` more are sent whenever what is asked for and not yet arrived,
+    # plus what waits in this gate, leaves room (nats-py's `fetch` waits for a whole batch, up to its timeout: an
+    # intent published alone would wait that long). Intents wait here for their hold, so the room is large:
+    # `_MAX_IN_GATE` covers the hold at several thousand intents a second and is decided well within `ack_wait`.
+    async def _on_delivery(self, msg: Msg) -> None:
+        headers = msg.headers
+        if not msg.data and headers and "Status" in headers:
+            status = headers["Status"]
+            if status in ("408", "409"):
+                # The request expired or ended: what it still had coming will not come.
+                left = headers.get("Nats-Pending-Messages")
+                self._credit = max(0, self._credit - int(left)) if left and left.isdigit() else 0
+                if status == "409" and "deleted" in headers.get("Description", "").lower():
+                    self._missing = True
+            elif status == "503":
+                self._credit, self._missing = 0, True  # no consumer answered: the stream or consumer is gone
+            self._ready.set()
+            return
+        self._credit = max(0, self._credit - 1)
+        try:
+            meta = stored_meta(msg.reply)
+        except (ValueError, IndexError):
+            log.error("intake delivery without a JetStream acknowledgement subject: %r", msg.reply[:200])
+            return
+        self._queue.append((msg, meta))
+        self._ready.set()
+
+    def reconnected(self) -> None:
+        """Pull requests do not survive a lost connection: ask again at once."""
+        self._credit = 0
+        self._ready.set()
+
+    async def _ask(self) -> None:
+        """Ask for more when there is room (one request of `intake_batch`, expiring after `_PULL_EXPIRES_S`)."""
+        if self._stopping or self._sub is None:
+            return
+        batch = self._settings.intake_batch
+        if self._credit > batch // 2 or self._credit + len(self._queue) + self._in_hand + batch > _MAX_IN_GATE:
+            return
+        self._credit += batch
+        request = orjson.dumps({"batch": batch, "expires": int(_PULL_EXPIRES_S * 1e9)})
+        await self._nc.publish(self._next_subject, request, reply=self._inbox)
+
     async def _run(self) -> None:
-        s = self._settings
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_delivery, pending_msgs_limit=_MAX_IN_GATE * 4)
         delay = 0.2
         while not self._stopping:
-            sub = None
             try:
-                sub = await self._js.pull_subscribe_bind(s.intake_consumer, s.intake_stream)
-                delay = 0.2
-                while not self._stopping:
+                if self._missing:
+                    self._missing = False
+                    await self._recreate()
+                await self._ask()
+                if not self._queue:
+                    self._ready.clear()
                     try:
-                        msgs = await sub.fetch(s.intake_batch, timeout=_FETCH_WAIT_S)
-                    except NatsTimeoutError:
-                        continue
-                    await self.handle_batch(msgs)
+                        await asyncio.wait_for(self._ready.wait(), _PULL_EXPIRES_S + 1.0)
+                    except TimeoutError:
+                        self._credit = 0  # nothing heard for longer than a request lives: ask again
+                    continue
+                due = self._queue[0][1].stored_at + self._hold_s - self._wall()
+                if due > 0:
+                    await asyncio.sleep(due)
+                now = self._wall()
+                chunk = []
+                while self._queue and self._queue[0][1].stored_at + self._hold_s <= now:
+                    chunk.append(self._queue.popleft())
+                await self.handle_batch(chunk)
+                delay = 0.2
             except asyncio.CancelledError:
                 raise
-            except NotFoundError:
-                log.error("intake stream or consumer is gone; recreating them")
-                with contextlib.suppress(Exception):
-                    await self.ensure()
             except Exception as exc:
                 log.warning("intake stream: %r; retrying in %.1f s", exc, delay)
-            finally:
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
-    async def handle_batch(self, msgs: list[Msg]) -> None:
+    async def handle_batch(self, chunk: list[tuple[Msg, Stored]]) -> None:
+        """Settle intents that have been held long enough: their claims looked up together, then one by one."""
         self._busy.clear()
+        self._in_hand = len(chunk)
         try:
-            metas = [stored_meta(m.reply) for m in msgs]
-            # The batch is in stream order: waiting for its youngest holds every one long enough.
-            wait = max(meta.stored_at for meta in metas) + self._hold_s - self._wall()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            claims = await asyncio.gather(
-                *(self._claimed(m.subject, m.data, meta.stored_at) for m, meta in zip(msgs, metas, strict=True))
-            )
+            claims = await asyncio.gather(*(self._claimed(m.subject, m.data, meta.stored_at) for m, meta in chunk))
             turn = time.monotonic()
-            for msg, meta, claimed in zip(msgs, metas, claims, strict=True):
+            for (msg, meta), claimed in zip(chunk, claims, strict=True):
                 try:
                     await self._handle(msg, meta, claimed)
                 except Exception:
@@ -213,6 +269,7 @@ class IntakeConsumer:
                     turn = time.monotonic()
             await self._writer.flush()
         finally:
+            self._in_hand = 0
             self._busy.set()
 
     async def _handle(self, msg: Msg, meta: Stored, claimed: bool | None) -> None:
@@ -288,6 +345,18 @@ class IntakeConsumer:
         claimed_at = datetime.fromisoformat(stamp).timestamp()
         return claimed_at >= stored_at - self._hold_s
 
+    async def _recreate(self) -> None:
+        s = self._settings
+        log.error("intake stream %s or its consumer %s is gone; recreating them", s.intake_stream, s.intake_consumer)
+        await self._alert(
+            "intake_missing",
+            f"intake stream {s.intake_stream} or its consumer was missing (recreated); plain publishes sent "
+            "meanwhile were lost",
+            {},
+        )
+        await self.ensure()
+        self._credit = 0
+
     # -- watching the stream's limits ------------------------------------------------------------------------------
     async def watch_step(self) -> None:
         """Alert when the stream holds half its limit in bytes, or dropped intents the gates had not taken yet
@@ -297,13 +366,7 @@ class IntakeConsumer:
             info = await self._js.stream_info(s.intake_stream)
             consumer = await self._js.consumer_info(s.intake_stream, s.intake_consumer)
         except NotFoundError:
-            await self._alert(
-                "intake_missing",
-                f"intake stream {s.intake_stream} or its consumer is missing: recreating them; plain publishes "
-                "sent meanwhile are lost",
-                {},
-            )
-            await self.ensure()
+            await self._recreate()
             return
         state = info.state
         if state.bytes >= s.intake_max_bytes // 2:

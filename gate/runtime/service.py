@@ -625,6 +625,8 @@ class Gate:
 
     async def _on_nats_reconnected(self) -> None:
         log.info("NATS reconnected; re-reading the policy and the risk latches")
+        if self.intake is not None:
+            self.intake.reconnected()
         await self.policy_sync.load("nats-reconnect")
         await self.latch_sync.refresh()
         if self._nats_lost_at is not None:  # the alert can only leave now that NATS is back
