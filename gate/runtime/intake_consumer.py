@@ -172,6 +172,11 @@ class IntakeConsumer:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+        # Handed back now, so another gate takes them at once rather than after `ack_wait`.
+        while self._queue:
+            msg, _ = self._queue.popleft()
+            with contextlib.suppress(Exception):
+                await msg.nak()
 
     # -- pulling -------------------------------------------------------------------------------------------------
     # A continuous pull: requests for `intake_batch` more are sent whenever what is asked for and not yet arrived,
