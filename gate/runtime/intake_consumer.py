@@ -45,6 +45,7 @@ _SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (
 _API_TIMEOUT_S = 2.0
 _PULL_EXPIRES_S = 5.0
 _MAX_IN_GATE = 20_000
+_GATHER_S = 0.02
 _ACK = b"+ACK"
 _TURN_S = 0.001  # the longest stretch of stored intents decided before requests get a turn
 
@@ -241,7 +242,9 @@ class IntakeConsumer:
                     continue
                 due = self._queue[0][1].stored_at + self._hold_s - self._wall()
                 if due > 0:
-                    await asyncio.sleep(due)
+                    # A little past the first one's hold, so intents held together are settled together (one
+                    # wake-up, one spool write and one socket write for many, between requests).
+                    await asyncio.sleep(due + _GATHER_S)
                 now = self._wall()
                 chunk = []
                 while self._queue and self._queue[0][1].stored_at + self._hold_s <= now:
