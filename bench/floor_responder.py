@@ -1,5 +1,6 @@
 """A second baseline: a responder that sends exactly the messages the gate sends per intent (a JetStream audit
-event with its PubAck, the signal, the promotion notice and the reply, through the gate's own `NatsWriter`),
+event with its PubAck, the signal, the promotion notice, the reply, the decision on `cio.decision.<key>` and the
+request's claim (docs/contracts.md, "Producers that never listen"), through the gate's own `NatsWriter`),
 and decides nothing. The gate's CPU above this floor is the cost of deciding; the floor above the echo is the
 cost of the messages themselves."""
 
@@ -18,6 +19,8 @@ PROMOTION = (
     b'{"gate_id":"floor","ts":1.0,"strategy_id":"s","symbol":"BTCUSDT","action":"buy","intent_id":null,'
     b'"notional_usd":1.0,"policy_version":1}'
 )
+
+CLAIM = b'{"gate_id":"floor","ts":1.0}'
 
 
 async def main(url: str) -> None:
@@ -42,6 +45,8 @@ async def main(url: str) -> None:
         writer.add("bench.floor.signal", msg.data, header)
         writer.add("bench.floor.promotion", PROMOTION)
         writer.add(msg.reply, msg.data, header)
+        writer.add("bench.floor.decision", msg.data, header)
+        writer.add("bench.floor.claim", CLAIM)
         await writer.flush()
 
     await nc.subscribe(f"{inbox}.*", cb=on_ack, pending_msgs_limit=1_000_000)
