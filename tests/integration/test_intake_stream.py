@@ -104,8 +104,9 @@ async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make
     assert decision.subject == "cio.decision.momentum_1"
     assert DecisionEnvelope.model_validate_json(decision.data) == envelope
     assert len(signals.messages) == 1
-    # A request shed or refused unparsed is claimed too (the claim is sent before deciding).
+    # The stream did store the request (JetStream keeps no reply subject): the claim is what kept it undecided.
     assert (await nc.jetstream().stream_info(INTAKE_STREAM)).state.messages == 1
+    assert (await nc.jetstream().stream_info("CIO_INTAKE_CLAIMS")).state.messages == 1
 
 
 async def test_requests_answered_by_one_gate_are_skipped_by_another(make_gate, redis, nc):
