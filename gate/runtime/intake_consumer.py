@@ -46,6 +46,7 @@ _API_TIMEOUT_S = 2.0
 _PULL_EXPIRES_S = 5.0
 _MAX_IN_GATE = 20_000
 _GATHER_S = 0.02
+_RETRY_CAP_S = 5.0
 _ACK = b"+ACK"
 _TURN_S = 0.001  # the longest stretch of stored intents decided before requests get a turn
 
@@ -301,8 +302,10 @@ class IntakeConsumer:
         if outcome.decision == "RETRY_SAFE" and final is None:
             self._counters.intake_deferred += 1
             left = self._settings.intake_fresh_s - age
-            # Decided again once more while fresh, or (just) after: then for the last time.
-            await msg.nak(delay=max(0.0, min(self._settings.intake_retry_s, left + 0.01)))
+            # Doubling delays: a flood kept out by its strategy's share, or an overloaded gate, is not decided a
+            # hundred times over. The last retry comes (just) after freshness ends: the final decision.
+            backoff = self._settings.intake_retry_s * 2 ** min(meta.delivered - 1, 16)
+            await msg.nak(delay=max(0.0, min(backoff, _RETRY_CAP_S, left + 0.01)))
             return
         if final is not None:
             self._counters.intake_expired += 1
@@ -373,6 +376,7 @@ class IntakeConsumer:
         try:
             info = await self._js.stream_info(s.intake_stream)
             consumer = await self._js.consumer_info(s.intake_stream, s.intake_consumer)
+            await self._js.stream_info(s.intake_claims_stream)
         except NotFoundError:
             await self._recreate()
             return
