@@ -111,7 +111,8 @@ class GateSettings(BaseSettings):
     # must have landed by then.
     intake_hold_ms: float = Field(500.0, ge=0)
     # A plain-published intent is decided (and may be promoted) while younger than this, counted from when the
-    # stream stored it; RETRY_SAFE is retried every `intake_retry_s` meanwhile, then recorded once, unpromoted.
+    # stream stored it; RETRY_SAFE is retried meanwhile (after `intake_retry_s`, doubling up to 5 s), then
+    # recorded once, unpromoted.
     intake_fresh_s: float = Field(60.0, gt=0)
     intake_retry_s: float = Field(0.5, gt=0)
     # An intent a gate took and did not settle (it died) goes to another gate after this.
