@@ -60,11 +60,10 @@ class Stored:
     delivered: int
 
 
-def stored_meta(reply: str) -> Stored:
-    # `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>` (and the longer
-    # form with a domain and an account hash in front): parsed from the end, which both forms share.
-    tokens = reply.split(".")
-    return Stored(sequence=int(tokens[-4]), stored_at=int(tokens[-2]) / 1e9, delivered=int(tokens[-5]))
+def stored_meta(msg: Msg) -> Stored:
+    """Read from the acknowledgement subject (nats-py knows both its forms, with and without a domain)."""
+    meta = msg.metadata
+    return Stored(sequence=meta.sequence.stream, stored_at=meta.timestamp.timestamp(), delivered=meta.num_delivered)
 
 
 class IntakeConsumer:
@@ -201,8 +200,8 @@ class IntakeConsumer:
             return
         self._credit = max(0, self._credit - 1)
         try:
-            meta = stored_meta(msg.reply)
-        except (ValueError, IndexError):
+            meta = stored_meta(msg)
+        except Exception:
             log.error("intake delivery without a JetStream acknowledgement subject: %r", msg.reply[:200])
             return
         self._queue.append((msg, meta))
