@@ -105,3 +105,29 @@ def signed_heartbeat(gate_id: str, ttl_s: float = 10, **fields: Any) -> bytes:
         **fields,
     }
     return heartbeat_seal.seal(body, TEST_AUDIT_SIGNER)
+
+
+def ta_bot_body(intent_id: str, **overrides: Any) -> dict[str, Any]:
+    """What the TA bot publishes without listening (`Signal.to_dict()`): quantity 0.0 (the trade engine sizes
+    it), null sizing fields, `signal_id: null` and its id in `intent_id`, a naive UTC timestamp of now."""
+    body: dict[str, Any] = {
+        "strategy_id": "Volume Surge Breakout",
+        "symbol": "BTCUSDT",
+        "action": "buy",
+        "confidence": 0.72,
+        "current_price": 9.7e4,
+        "price": 9.7e4,
+        "strategy_mode": "deterministic",
+        "quantity": 0.0,
+        "source": "ta_bot",
+        "strategy": "Volume Surge Breakout",
+        "position_size_pct": None,
+        "stop_loss": 95_060.0,
+        "stop_loss_pct": None,
+        "take_profit_pct": None,
+        "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        "signal_id": None,
+        "intent_id": intent_id,
+    }
+    body.update(overrides)
+    return body

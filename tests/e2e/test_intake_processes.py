@@ -3,13 +3,12 @@
 
 import asyncio
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM
-from tests.factories import make_spec
+from tests.factories import make_spec, ta_bot_body
 from tests.integration.helpers import activate, audit_events, collect, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -18,28 +17,7 @@ FAST = {"CIO_INTAKE_HOLD_MS": "200", "CIO_INTAKE_ACK_WAIT_S": "2"}
 
 
 def ta_bot_payload(intent_id: str) -> bytes:
-    """What the TA bot publishes (fire and forget): quantity 0.0, null sizing, its id in `intent_id`."""
-    return orjson.dumps(
-        {
-            "strategy_id": "Volume Surge Breakout",
-            "symbol": "BTCUSDT",
-            "action": "buy",
-            "confidence": 0.72,
-            "current_price": 9.7e4,
-            "price": 9.7e4,
-            "strategy_mode": "deterministic",
-            "quantity": 0.0,
-            "source": "ta_bot",
-            "strategy": "Volume Surge Breakout",
-            "position_size_pct": None,
-            "stop_loss": 95_060.0,
-            "stop_loss_pct": None,
-            "take_profit_pct": None,
-            "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
-            "signal_id": None,
-            "intent_id": intent_id,
-        }
-    )
+    return orjson.dumps(ta_bot_body(intent_id))
 
 
 SUBJECTS = ("cio.intent.trading", "cio.intent.trading.Volume_Surge_Breakout")

@@ -4,7 +4,6 @@ and Redis, gates in the test's event loop."""
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -12,34 +11,10 @@ import pytest
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stream_config, stream_decision_id
 from cio_kernel.reason_codes import ReasonCode as C
-from tests.factories import live_intent_body, make_spec
+from tests.factories import live_intent_body, make_spec, ta_bot_body
 from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
 
 FAST = {"intake_hold_ms": 150.0, "intake_retry_s": 0.2}
-
-
-def ta_bot_body(intent_id: str, **overrides: object) -> dict[str, object]:
-    """The TA bot's shape: quantity 0.0 (the engine sizes it), null sizing, its id in `intent_id`."""
-    body: dict[str, object] = {
-        "strategy_id": "Volume Surge Breakout",
-        "symbol": "BTCUSDT",
-        "action": "buy",
-        "confidence": 0.72,
-        "current_price": 9.7e4,
-        "price": 9.7e4,
-        "quantity": 0.0,
-        "source": "ta_bot",
-        "strategy": "Volume Surge Breakout",
-        "position_size_pct": None,
-        "stop_loss": 95_060.0,
-        "stop_loss_pct": None,
-        "take_profit_pct": None,
-        "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
-        "signal_id": None,
-        "intent_id": intent_id,
-    }
-    body.update(overrides)
-    return body
 
 
 async def settled(nc, timeout_s: float = 10.0) -> None:
