@@ -181,7 +181,7 @@ class Gate:
                 self._dispatch,
                 self._writer,
                 self.counters,
-                self.clock.time,
+                time.time,  # compared with the NATS server's timestamps, not with the gate's (testable) clock
                 self._intake_alert,
             )
             await intake.ensure()
@@ -382,7 +382,7 @@ class Gate:
                 # stream path to skip it. Before deciding, so a request shed or failing is claimed all the same.
                 fp = fingerprint(msg.subject, msg.data)
                 self._writer.hold(self._claim_prefix + fp, self._claim_payload)
-                self.intake.note_claim(fp, self.clock.time())
+                self.intake.note_claim(fp, time.time())
             if queued_s > self._shed_after_s:
                 # Overloaded: answer at once without parsing, so the queue drains and every request is answered.
                 outcome = self.pipeline.shed(msg.subject, msg.data, msg.headers, reply_to, queued_s)
