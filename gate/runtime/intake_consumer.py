@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 _SETTLED_KEPT = 100_000  # stream sequences this gate settled, so a redelivery (a lost ack) is only acked again
 _API_TIMEOUT_S = 2.0
 _PULL_EXPIRES_S = 5.0
-_MAX_IN_GATE = 20_000
+# Intents this gate holds (asked for, waiting for their hold, in hand): enough for the hold at 16 000 intents a second,
+# few enough to be settled in a few seconds, well within `ack_wait` (past it, another gate would take them too).
+_MAX_IN_GATE = 8192
 _GATHER_S = 0.02
 _RETRY_CAP_S = 5.0
 _ACK = b"+ACK"
@@ -182,8 +184,7 @@ class IntakeConsumer:
     # -- pulling -------------------------------------------------------------------------------------------------
     # A continuous pull: requests for `intake_batch` more are sent whenever what is asked for and not yet arrived,
     # plus what waits in this gate, leaves room (nats-py's `fetch` waits for a whole batch, up to its timeout: an
-    # intent published alone would wait that long). Intents wait here for their hold, so the room is large:
-    # `_MAX_IN_GATE` covers the hold at several thousand intents a second and is decided well within `ack_wait`.
+    # intent published alone would wait that long). Intents wait here for their hold, up to `_MAX_IN_GATE`.
     async def _on_delivery(self, msg: Msg) -> None:
         headers = msg.headers
         if not msg.data and headers and "Status" in headers:

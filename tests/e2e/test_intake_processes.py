@@ -89,3 +89,27 @@ async def test_a_gate_killed_mid_stream_leaves_every_intent_audited_exactly_once
         promoted[body["intent_id"]].add(body["meta"]["cio"]["decision_id"])
     assert set(promoted) == set(ids)
     assert all(promoted[i] == {by_intent[i]} for i in ids)
+
+
+async def test_a_rolling_restart_under_a_steady_flow_decides_every_intent_once(spawn_gate, redis, nc):
+    """SIGTERM (a rollout): the stopping gate hands back what it holds; its successor takes over."""
+    await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
+    signals = await collect(nc, "signals.trading.>")
+    old = await spawn_gate("gate-old", **FAST)
+    ids = [f"r-{i}" for i in range(600)]
+
+    async def produce() -> None:
+        for i, intent_id in enumerate(ids):
+            await nc.publish(SUBJECTS[i % 2], ta_bot_payload(intent_id))
+            await asyncio.sleep(0.002)
+
+    producing = asyncio.create_task(produce())
+    await wait_until(lambda: len(signals.messages) >= 100, 20, "the first promotions")
+    assert await old.terminate() == 0
+    await spawn_gate("gate-new", **FAST)
+    await producing
+    await _settled(nc)
+    records = await audit_events(nc, expected=len(ids))
+    assert Counter(r.event.intent_id for r in records) == Counter(ids)
+    await asyncio.sleep(0.5)
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)  # none twice
