@@ -20,7 +20,7 @@ PROMOTION = (
     b'"notional_usd":1.0,"policy_version":1}'
 )
 
-CLAIM = b'{"gate_id":"floor","ts":1.0}'
+CLAIM = b'{"gate_id":"floor"}'
 
 
 async def main(url: str) -> None:

@@ -72,11 +72,12 @@ def fingerprint(subject: str, payload: bytes) -> str:
     return digest.hexdigest()
 
 
-def stream_decision_id(stream: str, created_ns: int, sequence: int) -> str:
-    """The decision id of the intent stored at `sequence`: the same on every delivery of that message, so a
-    redelivery after a crash re-creates the id the first attempt audited (and JetStream and the store drop the
-    second event). The stream's creation time tells a recreated stream's sequence numbers apart."""
-    return uuid.uuid5(_DECISION_NAMESPACE, f"{stream}:{created_ns}:{sequence}").hex
+def stream_decision_id(stream: str, sequence: int, stored_us: int) -> str:
+    """The decision id of the intent stored at `sequence` at `stored_us` (the stream's timestamp, microseconds):
+    the same on every delivery of that message, so a redelivery after a crash re-creates the id the first attempt
+    audited (and JetStream and the store drop the second event). The timestamp tells a recreated stream's reused
+    sequence numbers apart, and every gate reads it from the message itself."""
+    return uuid.uuid5(_DECISION_NAMESPACE, f"{stream}:{sequence}:{stored_us}").hex
 
 
 def decision_token(subject: str, body_key: str | None) -> str:

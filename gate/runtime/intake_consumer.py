@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from nats.aio.client import Client as NATS
@@ -58,14 +58,24 @@ class Stored:
     """What the acknowledgement subject says about a delivered message."""
 
     sequence: int
-    stored_at: float  # the stream's clock, Unix seconds
+    stored_us: int  # the stream's clock, Unix microseconds: with the sequence, names the stored message
     delivered: int
+
+    @property
+    def stored_at(self) -> float:
+        return self.stored_us / 1e6
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.sequence, self.stored_us
 
 
 def stored_meta(msg: Msg) -> Stored:
     """Read from the acknowledgement subject (nats-py knows both its forms, with and without a domain)."""
     meta = msg.metadata
-    return Stored(sequence=meta.sequence.stream, stored_at=meta.timestamp.timestamp(), delivered=meta.num_delivered)
+    stored = meta.timestamp
+    stored_us = (int(stored.replace(tzinfo=UTC).timestamp()) * 1_000_000) + stored.microsecond
+    return Stored(sequence=meta.sequence.stream, stored_us=stored_us, delivered=meta.num_delivered)
 
 
 class IntakeConsumer:
@@ -92,8 +102,7 @@ class IntakeConsumer:
         self._hold_s = settings.intake_hold_ms / 1000.0
         claims = settings.intake_claims_stream
         self._claim_prefix = f"$JS.API.DIRECT.GET.{claims}.{settings.intake_claim_subject_prefix}"
-        self._created_ns = 0
-        self._settled: OrderedDict[int, None] = OrderedDict()
+        self._settled: OrderedDict[tuple[int, int], None] = OrderedDict()
         # Claims this gate published (fingerprint -> when, wall clock): with one gate, or when the stored copy of
         # a request comes back to the gate that answered it, no lookup is needed.
         self._own_claims: OrderedDict[str, float] = OrderedDict()
@@ -123,12 +132,10 @@ class IntakeConsumer:
     async def ensure(self) -> None:
         """Create or update both streams and the shared consumer (what `python -m gate` needs and nothing more)."""
         s = self._settings
-        info = await self._upsert_stream(intake_stream_config(s.intake_stream, s.intake_max_age_s, s.intake_max_bytes))
+        await self._upsert_stream(intake_stream_config(s.intake_stream, s.intake_max_age_s, s.intake_max_bytes))
         await self._upsert_stream(
             claims_stream_config(s.intake_claims_stream, s.intake_claim_subject_prefix, s.intake_max_age_s)
         )
-        created = info.created
-        self._created_ns = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
         # Unbounded deliveries would hand a poison message round the gates forever; this many covers a retry every
         # `intake_retry_s` for as long as the stream keeps the intent (the final decision comes long before).
         max_deliver = int(s.intake_max_age_s / s.intake_retry_s) + 50
@@ -282,7 +289,7 @@ class IntakeConsumer:
             self._busy.set()
 
     async def _handle(self, msg: Msg, meta: Stored, claimed: bool | None) -> None:
-        if meta.sequence in self._settled:
+        if meta.key in self._settled:
             self._writer.add(msg.reply, _ACK)  # settled here before: our acknowledgement was lost
             return
         if claimed is None:
@@ -291,13 +298,13 @@ class IntakeConsumer:
             return
         if claimed:
             self._counters.intake_claimed += 1
-            self._settle(meta.sequence)
+            self._settle(meta.key)
             # Queued with the batch's other acknowledgements, one flush for all (a request skipped costs little).
             self._writer.add(msg.reply, _ACK)
             return
         age = self._wall() - meta.stored_at
         final = self._final if age >= self._settings.intake_fresh_s else None
-        decision_id = stream_decision_id(self._settings.intake_stream, self._created_ns, meta.sequence)
+        decision_id = stream_decision_id(self._settings.intake_stream, meta.sequence, meta.stored_us)
         outcome = self._pipeline.process(msg.subject, msg.data, msg.headers, None, decision_id=decision_id, final=final)
         if outcome.decision == "RETRY_SAFE" and final is None:
             self._counters.intake_deferred += 1
@@ -310,11 +317,11 @@ class IntakeConsumer:
         if final is not None:
             self._counters.intake_expired += 1
         self._counters.intake_decided += 1
-        self._settle(meta.sequence)
+        self._settle(meta.key)
         self._dispatch(outcome, msg.reply)
 
-    def _settle(self, sequence: int) -> None:
-        self._settled[sequence] = None
+    def _settle(self, key: tuple[int, int]) -> None:
+        self._settled[key] = None
         if len(self._settled) > _SETTLED_KEPT:
             self._settled.popitem(last=False)
 
@@ -395,8 +402,3 @@ class IntakeConsumer:
                 f"{state.first_seq - 1}): they were never decided",
                 {"first_seq": state.first_seq, "ack_floor": floor},
             )
-
-
-def claim_payload(gate_id: str) -> bytes:
-    """What a claim carries (only its subject and time are read): the claiming gate, for whoever looks."""
-    return orjson.dumps({"gate_id": gate_id, "ts": time.time()})

@@ -28,6 +28,7 @@ from cio_kernel.audit_stream import audit_stream_config
 from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
 from cio_kernel.contracts.identity import IdentityError
+from cio_kernel.contracts.intake_claim import IntakeClaim
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.policy_update import PolicyUpdate
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
@@ -47,7 +48,7 @@ from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
 from gate.runtime.audit_outbox import AuditOutbox
 from gate.runtime.clock import Clock, SystemClock
-from gate.runtime.intake_consumer import IntakeConsumer, claim_payload
+from gate.runtime.intake_consumer import IntakeConsumer
 from gate.runtime.latch_keep import LatchKeep
 from gate.runtime.latch_sync import LatchSync
 from gate.runtime.pipeline import DecisionPipeline, Outcome
@@ -157,7 +158,7 @@ class Gate:
         # and with the stream turned off, on the fast path as they arrive.
         self.intake: IntakeConsumer | None = None
         self._claim_prefix = f"{settings.intake_claim_subject_prefix}."
-        self._claim_payload = claim_payload(settings.gate_id)
+        self._claim_payload = IntakeClaim(gate_id=settings.gate_id).model_dump_json().encode()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:

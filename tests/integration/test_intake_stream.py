@@ -11,6 +11,7 @@ import pytest
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stream_config, stream_decision_id
 from cio_kernel.reason_codes import ReasonCode as C
+from gate.runtime.intake_consumer import stored_meta
 from tests.factories import live_intent_body, make_spec, ta_bot_body
 from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
 
@@ -43,11 +44,13 @@ async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_o
     assert Counter(r.event.intent_id for r in records) == Counter(f"ta-{i}" for i in range(3))
     assert {r.event.decision for r in records} == {"APPROVED"}
     assert sorted(r.event.subject for r in records) == sorted(subjects)
-    info = await nc.jetstream().stream_info(INTAKE_STREAM)
-    created_ns = int(info.created.timestamp() * 1e9)
-    # Deterministic ids: the stream, its creation and the sequence (what a redelivery re-creates).
+    # Deterministic ids: the stream, the sequence and the stored time (what a redelivery re-creates).
+    stored = await nc.jetstream().subscribe("cio.intent.trading.>", stream=INTAKE_STREAM, ordered_consumer=True)
+    bare = await nc.jetstream().subscribe("cio.intent.trading", stream=INTAKE_STREAM, ordered_consumer=True)
+    other = await nc.jetstream().subscribe("intent.trading.>", stream=INTAKE_STREAM, ordered_consumer=True)
+    metas = [stored_meta(await sub.next_msg(timeout=2)) for sub in (stored, bare, other)]
     assert {r.event.decision_id for r in records} == {
-        stream_decision_id(INTAKE_STREAM, created_ns, seq) for seq in (1, 2, 3)
+        stream_decision_id(INTAKE_STREAM, m.sequence, m.stored_us) for m in metas
     }
     assert {orjson.loads(m.data)["meta"]["cio"]["decision_id"] for m in promoted} == {
         r.event.decision_id for r in records

@@ -28,11 +28,11 @@ class FixedClock:
 
 
 def test_stream_decision_ids_are_deterministic_and_distinct():
-    first = stream_decision_id("CIO_INTAKE", 1_700_000_000_000_000_000, 7)
-    assert first == stream_decision_id("CIO_INTAKE", 1_700_000_000_000_000_000, 7)
+    first = stream_decision_id("CIO_INTAKE", 7, 1_700_000_000_000_000)
+    assert first == stream_decision_id("CIO_INTAKE", 7, 1_700_000_000_000_000)
     assert len(first) == 32 and int(first, 16) >= 0
-    assert first != stream_decision_id("CIO_INTAKE", 1_700_000_000_000_000_000, 8)
-    assert first != stream_decision_id("CIO_INTAKE", 1_700_000_000_000_000_001, 7)  # a recreated stream
+    assert first != stream_decision_id("CIO_INTAKE", 8, 1_700_000_000_000_000)
+    assert first != stream_decision_id("CIO_INTAKE", 7, 1_700_000_000_000_001)  # a recreated stream's seq 7
 
 
 def test_fingerprints_tell_subject_and_payload_apart():
