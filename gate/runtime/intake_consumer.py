@@ -395,7 +395,7 @@ class IntakeConsumer:
                 {"bytes": state.bytes, "messages": state.messages},
             )
         floor = consumer.ack_floor.stream_seq if consumer.ack_floor is not None else 0
-        if state.messages and floor is not None and floor + 1 < state.first_seq:
+        if floor is not None and floor + 1 < state.first_seq:
             await self._alert(
                 "intake_dropped",
                 f"intake stream {s.intake_stream} dropped intents no gate had settled (sequences up to "

@@ -232,6 +232,9 @@ class Gate:
             self._intent_subs.append(sub)
         await flush_ordered(nc)
         if self.intake is not None:
+            with contextlib.suppress(Exception):
+                # Before deciding anything: intents the stream dropped while no gate ran are alerted now.
+                await self.intake.watch_step()
             self.intake.start()
         if self._run_loops:
             # Each periodic job is one step (what a test drives directly) repeated by `_every`.

@@ -7,7 +7,9 @@ from collections import Counter
 
 import orjson
 import pytest
+from nats.js.api import ConsumerConfig
 
+from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stream_config, stream_decision_id
 from cio_kernel.reason_codes import ReasonCode as C
@@ -176,3 +178,23 @@ async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate,
     [msg] = await signals.wait_for(1, timeout_s=10)
     assert orjson.loads(msg.data)["signal_id"] == "after"
     assert gate.counters.alerts_raised >= 1
+
+
+async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gate, nc):
+    """Older than the stream keeps them (every gate down for longer): undecided, and said so when a gate starts."""
+    js = nc.jetstream()
+    await js.add_stream(intake_stream_config(max_age_s=2.0))
+    # The gates' consumer, as a gate that ran before left it.
+    await js.add_consumer(INTAKE_STREAM, ConsumerConfig(name=INTAKE_CONSUMER, durable_name=INTAKE_CONSUMER))
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="lost")))
+    await asyncio.sleep(2.5)  # past the stream's max age: dropped
+    assert (await js.stream_info(INTAKE_STREAM)).state.messages == 0
+    alerts = await collect(nc, "cio.alert.>")
+    await make_gate(intake_max_age_s=2.0, intake_fresh_s=1.0, **FAST)
+
+    def dropped() -> list[Alert]:
+        found = [Alert.model_validate_json(m.data) for m in alerts.messages]
+        return [a for a in found if a.detail.get("key") == "intake_dropped"]
+
+    await wait_until(dropped, what="the intake_dropped alert")
+    assert "dropped intents no gate had settled" in dropped()[0].title
