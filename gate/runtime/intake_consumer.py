@@ -89,6 +89,7 @@ class IntakeConsumer:
         counters: GateCounters,
         wall: Callable[[], float],
         alert: Callable[[str, str, dict[str, object]], Awaitable[None]],
+        may_decide: Callable[[], bool] = lambda: True,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream(timeout=_API_TIMEOUT_S)
@@ -99,6 +100,7 @@ class IntakeConsumer:
         self._counters = counters
         self._wall = wall
         self._alert = alert
+        self._may_decide = may_decide
         self._hold_s = settings.intake_hold_ms / 1000.0
         claims = settings.intake_claims_stream
         self._claim_prefix = f"$JS.API.DIRECT.GET.{claims}.{settings.intake_claim_subject_prefix}"
@@ -240,6 +242,10 @@ class IntakeConsumer:
                 if self._missing:
                     self._missing = False
                     await self._recreate()
+                if not self._may_decide():
+                    # A gate still learning its version floor would only defer (and back off) a backlog.
+                    await asyncio.sleep(0.05)
+                    continue
                 await self._ask()
                 if not self._queue:
                     self._ready.clear()

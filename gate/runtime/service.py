@@ -184,6 +184,7 @@ class Gate:
                 self.counters,
                 time.time,  # compared with the NATS server's timestamps, not with the gate's (testable) clock
                 self._intake_alert,
+                may_decide=lambda: not self.policy_sync.learning_floor,
             )
             await intake.ensure()
             self.intake = intake
