@@ -6,7 +6,6 @@ import asyncio
 from collections import Counter
 
 import orjson
-import pytest
 from nats.js.api import ConsumerConfig
 
 from cio_kernel.contracts.alert import Alert
@@ -154,9 +153,8 @@ async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_wou
     assert signals.messages == []
 
 
-@pytest.mark.parametrize("enabled", [False])
-async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arrive(make_gate, redis, nc, enabled):
-    gate = await make_gate(intake_stream_enabled=enabled)
+async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arrive(make_gate, redis, nc):
+    gate = await make_gate(intake_stream_enabled=False)
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
     signals = await collect(nc, "signals.trading.>")
