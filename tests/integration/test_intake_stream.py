@@ -196,3 +196,20 @@ async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gat
 
     await wait_until(dropped, what="the intake_dropped alert")
     assert "dropped intents no gate had settled" in dropped()[0].title
+
+
+async def test_a_plain_publish_byte_identical_to_an_answered_request_is_taken_to_be_it(make_gate, redis, nc):
+    """The documented edge: same subject, same bytes, within the hold: one decision (the request's)."""
+    gate = await make_gate(**FAST)
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    payload = orjson.dumps(live_intent_body(signal_id="twin"))
+    envelope, _ = await request(nc, payload)
+    await nc.publish("intent.trading.BTCUSDT", payload)
+    other = orjson.dumps(live_intent_body(signal_id="twin", confidence=0.81))  # one byte apart: its own intent
+    await nc.publish("intent.trading.BTCUSDT", other)
+    await settled(nc)
+    assert gate.counters.intake_claimed == 2 and gate.counters.intake_decided == 1
+    records = await audit_events(nc, expected=2)
+    assert [r.event.decision for r in records] == ["APPROVED", "REJECTED"]  # the other: a duplicate id
+    assert records[0].event.decision_id == envelope.data.decision_id
