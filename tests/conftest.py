@@ -16,6 +16,7 @@ from gate.config import GateSettings
 from gate.runtime.clock import Clock
 from gate.runtime.service import Gate
 from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY
+from tests.secured_stack import Secured
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -133,6 +134,14 @@ async def make_gate(gate_settings: GateSettings) -> AsyncIterator[Callable[..., 
 async def gate(make_gate: Callable[..., Awaitable[Gate]]) -> Gate:
     """A gate running in the test's event loop, against the test's own NATS and Redis."""
     return await make_gate()
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    """NATS and Valkey started with the shipped permissions (tests/secured_stack.py), stopped after the test."""
+    stack = Secured(tmp_path)
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture

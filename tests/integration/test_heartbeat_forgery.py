@@ -4,7 +4,7 @@ forgery here is written with the `gate` Redis identity alone, against the shippe
 plane's identity."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -24,13 +24,6 @@ from tests.integration.helpers import wait_until
 from tests.secured_stack import Secured
 
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])  # what the control plane trusts (CIO_AUDIT_PUBLIC_KEY)
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 async def _gate(secured: Secured, tmp_path: Path, **overrides: object) -> Gate:

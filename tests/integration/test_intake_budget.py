@@ -8,7 +8,7 @@ clock stands still, so no bucket refills during a test: every count below is exa
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import nats.errors
@@ -33,13 +33,6 @@ from tests.integration.helpers import ManualClock, activate, request, wait_for_p
 from tests.secured_stack import Secured
 
 BURST_INTENTS = 10
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 def _payload(**overrides: object) -> bytes:

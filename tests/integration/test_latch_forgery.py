@@ -6,7 +6,7 @@ intents from the strategies', releases from the control plane's."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -30,13 +30,6 @@ DRAWDOWN = latch_id("drawdown", "global")
 SPEC = make_spec(max_drawdown_pct=0.10)
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
 POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 class Stack:

@@ -5,7 +5,6 @@ and neither the URL nor the log carries the password."""
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from canary.connection import connect_once
 from cio_kernel.nats_credentials import NatsCredentialsError, nats_credentials
 from deploy import access
 from tests.e2e.gate_process import ROOT, GateProcess
-from tests.secured_stack import Secured
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 def _password_file(folder: Path, password: str) -> Path:
