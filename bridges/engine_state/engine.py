@@ -72,6 +72,10 @@ class StateReader:
             raise EngineReadError(
                 "unreachable", f"the engine's state API is unreachable: {type(exc).__name__}"
             ) from None
+        except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+            raise EngineReadError(
+                "http_error", f"the engine's answer for {symbol} is unreadable: {type(exc).__name__}"
+            ) from None
 
     async def _read(self, symbol: str, headers: dict[str, str]) -> EngineState:
         async with self.client.stream("GET", self.url, params={"symbol": symbol}, headers=headers) as response:

@@ -91,6 +91,10 @@ class SnapshotBridge:
     async def _on_nats_error(self, exc: Exception) -> None:
         log.warning("NATS: %s", exc)
 
+    def request_stop(self) -> None:
+        """End `run_until_stopped` after the round in progress (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
     async def stop(self) -> None:
         self._stop.set()
         if self.nc is not None and not self.nc.is_closed:
@@ -101,8 +105,14 @@ class SnapshotBridge:
 
     async def _read_all(self) -> dict[str, EngineState]:
         assert self._reader is not None
-        answers = await asyncio.gather(*(self._reader.read(symbol) for symbol in self.symbols))
-        return dict(zip(self.symbols, answers, strict=True))
+        reader = self._reader
+        try:
+            # A task group: the first failure cancels the other reads (the round is lost anyway).
+            async with asyncio.TaskGroup() as group:
+                tasks = {symbol: group.create_task(reader.read(symbol)) for symbol in self.symbols}
+        except* EngineReadError as failed:
+            raise failed.exceptions[0] from None
+        return {symbol: task.result() for symbol, task in tasks.items()}
 
     async def step(self) -> Round:
         """One round. Its time is taken before the first request, so the snapshot never claims to be newer than
@@ -119,6 +129,9 @@ class SnapshotBridge:
         except (EngineReadError, Unconvertible) as exc:
             detail = getattr(exc, "detail", {})
             return await self._failed(exc.kind, exc.message, detail)
+        except Exception as exc:  # a fault of ours: still nothing published, and still said
+            log.exception("snapshot round failed")
+            return await self._failed("internal", f"the bridge failed: {type(exc).__name__}", {})
         await self.nc.publish(PORTFOLIO_SNAPSHOT, snapshot.model_dump_json().encode())
         await flush_ordered(self.nc)
         self.published += 1
@@ -176,10 +189,11 @@ class SnapshotBridge:
         if self.nc is not None:
             await flush_ordered(self.nc)
 
-    async def run_until_stopped(self) -> None:
+    async def run_until_stopped(self, handle_signals: bool = True) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
         await self.start()
         try:
             while not self._stop.is_set():
