@@ -58,6 +58,7 @@ class SnapshotBridge:
         self.alerts: AlertPublisher | None = None
         self.published = 0
         self.failed_rounds = 0
+        self.permission_violations = 0
         self._failing_since: float | None = None  # monotonic, while rounds fail
         self._failures_in_outage = 0
         self._stop = asyncio.Event()
@@ -89,6 +90,9 @@ class SnapshotBridge:
         )
 
     async def _on_nats_error(self, exc: Exception) -> None:
+        # NATS reports a refused publish here, asynchronously: counted, so a misconfigured identity shows.
+        if "permissions violation" in str(exc).lower():
+            self.permission_violations += 1
         log.warning("NATS: %s", exc)
 
     def request_stop(self) -> None:
