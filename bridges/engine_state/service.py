@@ -168,9 +168,10 @@ class SnapshotBridge:
             await self.alerts.raise_alert(
                 "snapshot_outage",
                 Severity.CRITICAL,
-                f"snapshot bridge: no portfolio snapshot for {outage_s:.0f} s; gates refuse opening intents "
-                "under exposure, drawdown and daily-loss limits",
-                {"why": message, "failed_rounds": self._failures_in_outage},
+                # A fixed title: alerting deduplicates by title, and the outage's length is in the detail.
+                "snapshot bridge: no portfolio snapshot; gates refuse opening intents under exposure, drawdown "
+                "and daily-loss limits",
+                {"why": message, "outage_s": round(outage_s, 1), "failed_rounds": self._failures_in_outage},
             )
         if self.nc is not None and self.nc.is_connected:
             await flush_ordered(self.nc)
