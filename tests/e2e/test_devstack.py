@@ -98,6 +98,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     for name in (
         "mkt",
         "demo",
+        "snap",
         "bot",
         "oob",
         "alert",
@@ -122,11 +123,21 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "propose_policy_change" in mcp_tools and "get_trading_config" in mcp_tools
     for label, (decision, codes) in probe.items():  # no respelling walks around the seeded policy
         assert decision != "APPROVED" and codes, (label, decision, codes)
-    assert probe["symbol with a line break, deny-listed"][1] == ["VAL_ERR"]
-    assert probe["display spelling, held tighter"][1] == ["CONFIDENCE_TOO_LOW"]
-    assert probe["the shared identity speaking for momentum_pulse"][1] == ["IDENTITY_UNVERIFIED"]
-    assert probe["a strategy nobody listed"][1] == ["STRATEGY_UNLISTED"]
-    assert probe["halted by the kill switch under another spelling"][1] == ["TRADING_HALTED"]
+    # The example policy's daily loss limits cannot be judged on today's engine figures (the snapshot bridge leaves
+    # the daily PnL unknown: docs/contracts.md), so opening intents also carry DAILY_PNL_UNKNOWN, after the reason
+    # each probe is about.
+    expected = {
+        "symbol with a line break, deny-listed": "VAL_ERR",
+        "display spelling, held tighter": "CONFIDENCE_TOO_LOW",
+        "the shared identity speaking for momentum_pulse": "IDENTITY_UNVERIFIED",
+        "a strategy nobody listed": "STRATEGY_UNLISTED",
+        "halted by the kill switch under another spelling": "TRADING_HALTED",
+    }
+    for label, code in expected.items():
+        codes = probe[label][1]
+        assert codes[0] == code and set(codes[1:]) <= {"DAILY_PNL_UNKNOWN"}, (label, codes)
+    # The book reaches the CIO through the snapshot bridge, which reads the stand-in's GET /state.
+    assert "[ snap]" in output and "first snapshot published: equity 250000.00 USD, 3 positions" in output
     assert "service identities" in output and "nats user strategy" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
 

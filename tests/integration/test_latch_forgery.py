@@ -42,7 +42,7 @@ class Stack:
         self.attacker = aioredis.Redis.from_url(s.redis_url("gate"))
         self.control = aioredis.Redis.from_url(s.redis_url("control"))
         self.control_nc = await s.connect("control")
-        self.tradeengine = await s.connect("tradeengine")
+        self.snapshots = await s.connect("snapshot-bridge")  # the only identity that publishes snapshots
         self.strategy = await s.connect("strategy")
         self.alerts = await collect(await s.connect("alerting"), "cio.alert.critical")
         await activate(self.control, self.control_nc, SPEC, 1)
@@ -68,8 +68,8 @@ class Stack:
 
     async def snapshot(self, drawdown: float, *gates: Gate) -> None:
         snapshot = make_snapshot({}, drawdown=drawdown, ts=time.time())
-        await self.tradeengine.publish("cio.portfolio.snapshot", snapshot.model_dump_json().encode())
-        await flush_ordered(self.tradeengine)
+        await self.snapshots.publish("cio.portfolio.snapshot", snapshot.model_dump_json().encode())
+        await flush_ordered(self.snapshots)
         await wait_until(lambda: all(g.state.portfolio == snapshot for g in gates), what="snapshot adopted")
 
     async def codes(self) -> set[str]:
