@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.nats_credentials import nats_credentials
 from deploy import access
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
@@ -136,7 +137,9 @@ async def wait_for_gate(nc: nats.NATS, stop: asyncio.Event) -> None:
 async def run(nats_url: str, engine_url: str, rate: float, duration: float | None) -> None:
     # Two identities, as in production: the strategies (intents only) and the trade engine (signals).
     # Replies arrive in the shared strategy identity's own inbox; no identity may read another's (docs/access.md).
-    nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1, inbox_prefix=STRATEGY_INBOX)
+    nc = await nats.connect(
+        nats_url, **nats_credentials(), name="demo-fleet", max_reconnect_attempts=-1, inbox_prefix=STRATEGY_INBOX
+    )
     engine = await nats.connect(
         engine_url, name="demo-trade-engine", max_reconnect_attempts=-1, inbox_prefix=ENGINE_INBOX
     )

@@ -125,9 +125,17 @@ def prepare_state_dir(path: str) -> Path:
 def component_env(
     role: str, args: argparse.Namespace, passwords: dict[str, str], redis_role: str | None
 ) -> dict[str, str]:
-    """NATS_URL (and REDIS_URL) carrying this component's own credentials, and its private reply inboxes."""
+    """This component's NATS user and password file beside a NATS_URL that holds no secret (a URL gets printed:
+    docs/access.md), its REDIS_URL and its private reply inboxes."""
+    password_file = Path(args.state_dir).resolve() / "credentials" / f"nats-{role}"
+    password_file.parent.mkdir(mode=0o700, exist_ok=True)
+    password_file.touch(mode=0o600)
+    password_file.chmod(0o600)  # before the password is in it
+    password_file.write_text(passwords[f"nats:{role}"] + "\n", encoding="utf-8")
     env = {
-        "NATS_URL": access.nats_url(role, args.nats_port, passwords),
+        "NATS_URL": f"nats://127.0.0.1:{args.nats_port}",
+        "CIO_NATS_USER": role,
+        "CIO_NATS_PASSWORD_FILE": str(password_file),
         "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES[role].inbox_prefix,
     }
     if redis_role is not None:

@@ -25,6 +25,7 @@ from bridges.engine_state.engine import EngineReadError, StateReader
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.subjects import PORTFOLIO_SNAPSHOT
 
@@ -75,6 +76,7 @@ class SnapshotBridge:
         self._reader = StateReader(self._http, s.engine_state_url, s.engine_timeout_s, s.engine_max_bytes, token)
         self.nc = await nats.connect(
             s.nats_url,
+            **nats_credentials(),
             name="cio-snapshot-bridge",
             inbox_prefix=s.nats_inbox_prefix,
             max_reconnect_attempts=-1,
