@@ -142,7 +142,7 @@ def backend(request, transactional_db, tmp_path):
         yield "django", DjangoAuditStore(), None
         return
     from audit.store.mongo import MongoAuditStore
-    from tests.audit.conftest import MONGO_DB
+    from tests.plugins.mongo import MONGO_DB
 
     proc: ServerProcess = request.getfixturevalue("persistent_mongo_proc")
     url = f"mongodb://127.0.0.1:{proc.port}/{MONGO_DB}?directConnection=true&serverSelectionTimeoutMS=2000"

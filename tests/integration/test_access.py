@@ -18,8 +18,7 @@ from cio_kernel.policy.store import build_document, write_active_policy
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec, write_audit_signing_key
 from tests.integration.helpers import Collector, activate, collect, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 

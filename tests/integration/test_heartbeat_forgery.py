@@ -18,8 +18,7 @@ from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY
+from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY, write_audit_signing_key
 from tests.integration.helpers import wait_until
 from tests.secured_stack import Secured
 

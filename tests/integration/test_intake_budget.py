@@ -27,8 +27,7 @@ from deploy import access
 from gate.config import GateSettings
 from gate.runtime.fair_share import intent_cost
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec, write_audit_signing_key
 from tests.integration.helpers import ManualClock, activate, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 

@@ -21,8 +21,15 @@ from cio_kernel.reason_codes import ReasonCode as C
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY, TEST_SIGNER, live_intent_body, make_snapshot, make_spec
+from tests.factories import (
+    TEST_AUDIT_SIGNER,
+    TEST_PUBLIC_KEY,
+    TEST_SIGNER,
+    live_intent_body,
+    make_snapshot,
+    make_spec,
+    write_audit_signing_key,
+)
 from tests.integration.helpers import activate, collect, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 

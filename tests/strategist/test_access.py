@@ -26,7 +26,7 @@ from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
 from tests.integration.helpers import wait_until
-from tests.strategist.conftest import BASE_SPEC, regime
+from tests.strategist.helpers import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ from policies.strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
-from tests.strategist.conftest import BASE_SPEC, regime
+from tests.strategist.helpers import BASE_SPEC, regime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
