@@ -18,7 +18,8 @@ timestamps carry whole microseconds, so 1 µs is their floor.
 The latched limits (drawdown, daily loss) trip when the value *reaches* the limit: `reaches` is the same equality,
 so a drawdown equal to its limit up to the tolerance trips the latch, as one exactly at it does.
 
-Every function is plain float arithmetic, and the usual case (well inside the limit) costs one comparison.
+Every function is plain float arithmetic. Callers on the decision path compare first (`value > limit and
+exceeds(value, limit)`): a value inside its limit, nearly every one, then costs one comparison and no call.
 """
 
 REL_TOL = 1e-9
@@ -32,23 +33,30 @@ def tolerance(limit: float, floor: float = ABS_TOL) -> float:
     return scaled if scaled > floor else floor
 
 
+# The three comparisons spell the tolerance out rather than call `tolerance`: the latches' check runs on every
+# decision with the value well inside (so past the first comparison), and a nested call would double its cost.
 def exceeds(value: float, limit: float, floor: float = ABS_TOL) -> bool:
     """Whether `value` is above the maximum `limit` by more than the tolerance."""
     if value <= limit:
         return False
-    return value - limit > tolerance(limit, floor)
+    scaled = abs(limit) * REL_TOL
+    return value - limit > (scaled if scaled > floor else floor)
 
 
 def below(value: float, limit: float, floor: float = ABS_TOL) -> bool:
     """Whether `value` is under the minimum `limit` by more than the tolerance."""
     if value >= limit:
         return False
-    return limit - value > tolerance(limit, floor)
+    scaled = abs(limit) * REL_TOL
+    return limit - value > (scaled if scaled > floor else floor)
 
 
 def reaches(value: float, limit: float, floor: float = ABS_TOL) -> bool:
     """Whether `value` is at or above the trip level `limit` (equal up to the tolerance counts as at)."""
-    return not below(value, limit, floor)
+    if value >= limit:
+        return True
+    scaled = abs(limit) * REL_TOL
+    return limit - value <= (scaled if scaled > floor else floor)
 
 
 # -- what a refusal prints ---------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def order_shape(ctx: DecisionContext) -> list[Reason]:
 
 def confidence(ctx: DecisionContext) -> list[Reason]:
     minimum = ctx.limits.min_confidence
-    if minimum is not None and below(ctx.intent.confidence, minimum):
+    if minimum is not None and ctx.intent.confidence < minimum and below(ctx.intent.confidence, minimum):
         shown, bound = figures(ctx.intent.confidence, minimum)
         return _reject(
             C.CONFIDENCE_TOO_LOW,
@@ -177,7 +177,9 @@ def order_size_known(ctx: DecisionContext) -> list[Reason]:
 def leverage(ctx: DecisionContext) -> list[Reason]:
     """Requested leverage above the scope's maximum is rejected, never clamped (`close` carries no leverage)."""
     maximum, requested = ctx.limits.max_leverage, ctx.intent.requested_leverage
-    if maximum is None or requested is None or not ctx.intent.opens_or_adds or not exceeds(requested, maximum):
+    if maximum is None or requested is None or not ctx.intent.opens_or_adds:
+        return NONE
+    if requested <= maximum or not exceeds(requested, maximum):  # whole numbers: exact, but one rule everywhere
         return NONE
     return _reject(
         C.LEVERAGE_EXCEEDED,
@@ -194,7 +196,7 @@ def order_size(ctx: DecisionContext) -> list[Reason]:
         return NONE
     reasons: list[Reason] = []
     max_quantity = limits.max_order_quantity
-    if max_quantity is not None and exceeds(intent.quantity, max_quantity):
+    if max_quantity is not None and intent.quantity > max_quantity and exceeds(intent.quantity, max_quantity):
         shown, bound = figures(intent.quantity, max_quantity)
         reasons += _reject(
             C.ORDER_QUANTITY_EXCEEDED,
@@ -203,7 +205,12 @@ def order_size(ctx: DecisionContext) -> list[Reason]:
             max_quantity,
         )
     notional, max_notional = ctx.notional_usd, limits.max_order_notional_usd
-    if max_notional is not None and notional is not None and exceeds(notional, max_notional):
+    if (
+        max_notional is not None
+        and notional is not None
+        and notional > max_notional
+        and exceeds(notional, max_notional)
+    ):
         shown, bound = figures(notional, max_notional, ",f", 2)
         reasons += _reject(
             C.ORDER_NOTIONAL_EXCEEDED,
@@ -212,7 +219,7 @@ def order_size(ctx: DecisionContext) -> list[Reason]:
             max_notional,
         )
     pct, max_pct = intent.position_size_pct, limits.max_position_size_pct
-    if max_pct is not None and pct is not None and exceeds(pct, max_pct):
+    if max_pct is not None and pct is not None and pct > max_pct and exceeds(pct, max_pct):
         shown, bound = figures(pct, max_pct)
         reasons += _reject(
             C.POSITION_SIZE_EXCEEDED,
@@ -259,7 +266,7 @@ def stop_loss(ctx: DecisionContext) -> list[Reason]:
             distances.append(abs(entry - intent.stop_loss) / entry)
     widest, maximum = max(distances, default=None), limits.max_stop_distance_pct
     # A stop exactly at the maximum distance reads back a few ulps wider (60000.5 and 57000.475: 0.050000000000000024).
-    if maximum is not None and widest is not None and exceeds(widest, maximum):
+    if maximum is not None and widest is not None and widest > maximum and exceeds(widest, maximum):
         shown, bound = figures(widest, maximum, "%", 4)
         reasons += _reject(
             C.STOP_LOSS_TOO_WIDE,
@@ -296,7 +303,7 @@ def price_collar(ctx: DecisionContext) -> list[Reason]:
     if collar is None or not intent.is_priced_order or intent.current_price <= 0 or intent.price <= 0:
         return NONE
     deviation_bps = abs(intent.price - intent.current_price) / intent.current_price * 10_000
-    if exceeds(deviation_bps, collar):
+    if deviation_bps > collar and exceeds(deviation_bps, collar):
         shown, bound = figures(deviation_bps, collar, "f", 1)
         return _reject(
             C.PRICE_COLLAR_BREACHED,
@@ -315,7 +322,7 @@ def freshness(ctx: DecisionContext) -> list[Reason]:
             return _reject(C.TIMESTAMP_MISSING, "the intent carries no timestamp and the policy requires one")
         return NONE
     age, max_age, skew = ctx.now - ts.timestamp(), rules.max_intent_age_s, rules.max_clock_skew_s
-    if max_age is not None and exceeds(age, max_age, TIME_TOL_S):
+    if max_age is not None and age > max_age and exceeds(age, max_age, TIME_TOL_S):
         shown, bound = figures(age, max_age, "f", 3)
         return _reject(
             C.INTENT_STALE,
@@ -323,7 +330,7 @@ def freshness(ctx: DecisionContext) -> list[Reason]:
             rounded(age, max_age, 3),
             max_age,
         )
-    if exceeds(-age, skew, TIME_TOL_S):
+    if -age > skew and exceeds(-age, skew, TIME_TOL_S):
         shown, bound = figures(-age, skew, "f", 3)
         return _reject(
             C.INTENT_FROM_FUTURE,
@@ -343,7 +350,7 @@ def duplicates(ctx: DecisionContext) -> list[Reason]:
     if window > 0 and intent.action != "hold":
         last = ctx.state.last_promoted_at(intent.strategy_key, intent.symbol, intent.action)
         # The window is a minimum interval: a repeat exactly `window` seconds later is outside it.
-        if last is not None and below(ctx.now - last, window, TIME_TOL_S):
+        if last is not None and ctx.now - last < window and below(ctx.now - last, window, TIME_TOL_S):
             shown, bound = figures(ctx.now - last, window, "f", 3)
             reasons += _reject(
                 C.DUPLICATE_WINDOW,
@@ -395,7 +402,7 @@ def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
     if book is None:
         return _reject(C.SNAPSHOT_MISSING, "no portfolio snapshot has been received; exposure cannot be checked")
     age, max_age = ctx.now - book.ts, ctx.global_rules.max_snapshot_age_s
-    if exceeds(age, max_age, TIME_TOL_S):
+    if age > max_age and exceeds(age, max_age, TIME_TOL_S):
         shown, bound = figures(age, max_age, "f", 1)
         return _reject(
             C.SNAPSHOT_STALE,
@@ -450,7 +457,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
     if symbol_limit is not None:
         held = book.snapshot.positions.get(symbol)
         projected = (held.notional_usd if held else 0.0) + ctx.state.pending_exposure_usd(symbol) + ctx.notional_usd
-        if exceeds(projected, symbol_limit):
+        if projected > symbol_limit and exceeds(projected, symbol_limit):
             shown, bound = figures(projected, symbol_limit, ",f", 2)
             reasons += _reject(
                 C.SYMBOL_EXPOSURE_EXCEEDED,
@@ -460,7 +467,7 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
             )
     if total_limit is not None:
         projected = book.gross_exposure_usd + ctx.state.pending_total_usd + ctx.notional_usd
-        if exceeds(projected, total_limit):
+        if projected > total_limit and exceeds(projected, total_limit):
             shown, bound = figures(projected, total_limit, ",f", 2)
             reasons += _reject(
                 C.TOTAL_EXPOSURE_EXCEEDED,

@@ -43,7 +43,7 @@ def order_notional_usd(intent: Intent, limits: EffectiveLimits, state: StateView
 
 def known_position(symbol: str, book: Book | None, max_age_s: float, now: float) -> float | None:
     """The net position from a fresh snapshot; None when unknown (a stale book cannot prove an order reduces)."""
-    if book is None or exceeds(now - book.ts, max_age_s, TIME_TOL_S):
+    if book is None or (now - book.ts > max_age_s and exceeds(now - book.ts, max_age_s, TIME_TOL_S)):
         return None
     held = book.snapshot.positions.get(symbol)
     return held.quantity if held is not None else 0.0

@@ -13,7 +13,7 @@ from cio_kernel.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, Latch
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.spec import GlobalRules, PolicySpec
 from gate.decision.book import Book
-from gate.decision.bounds import below, figures, reaches
+from gate.decision.bounds import figures, reaches
 from gate.policy.compiled import CompiledPolicy
 
 DAY_S = 86_400.0
@@ -70,7 +70,7 @@ class Breach:
 def drawdown_breach(book: Book, rules: GlobalRules) -> Breach | None:
     snapshot, limit = book.snapshot, rules.max_drawdown_pct
     # Latched limits trip when reached; reached up to the tolerance is reached (gate/decision/bounds.py).
-    if limit is None or below(snapshot.drawdown_pct, limit):
+    if limit is None or not reaches(snapshot.drawdown_pct, limit):
         return None
     shown, bound = figures(snapshot.drawdown_pct, limit, "%", 2)
     return Breach(
@@ -115,7 +115,7 @@ def strategy_daily_loss_breach(book: Book, key: str, limit: float, rules: Global
     if strategy is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -strategy.daily_pnl_usd
-    if below(loss, limit):
+    if not reaches(loss, limit):
         return None
     day = trading_day(now, rules.trading_day_start_utc)
     shown, _ = figures(loss, limit, ",f", 2)
