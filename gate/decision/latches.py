@@ -93,11 +93,12 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
     day = trading_day(now, rules.trading_day_start_utc)
     usd = rules.max_daily_loss_usd
     if usd is not None and reaches(loss, usd):
-        shown, _ = figures(loss, usd, ",f", 2)
-        return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, f"the book lost {shown} USD today")
+        shown, bound = figures(loss, usd, ",f", 2)
+        why = f"the book lost {shown} USD today; the limit is {bound} USD"
+        return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, why)
     pct, start_equity = rules.max_daily_loss_pct, snapshot.day_start_equity_usd
     if pct is not None and start_equity and reaches(share := loss / start_equity, pct):
-        shown, _ = figures(share, pct, "%", 2)
+        shown, bound = figures(share, pct, "%", 2)
         return Breach(
             "daily_loss",
             "global",
@@ -105,7 +106,7 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
             day,
             round(share, 6),
             pct,
-            f"the book lost {shown} of the day's starting equity today",
+            f"the book lost {shown} of the day's starting equity today; the limit is {bound}",
         )
     return None
 
@@ -118,8 +119,9 @@ def strategy_daily_loss_breach(book: Book, key: str, limit: float, rules: Global
     if not reaches(loss, limit):
         return None
     day = trading_day(now, rules.trading_day_start_utc)
-    shown, _ = figures(loss, limit, ",f", 2)
-    return Breach("daily_loss", "strategy", key, day, loss, limit, f"{key} lost {shown} USD today")
+    shown, bound = figures(loss, limit, ",f", 2)
+    why = f"{key} lost {shown} USD today; the limit is {bound} USD"
+    return Breach("daily_loss", "strategy", key, day, loss, limit, why)
 
 
 def find_breaches(book: Book, spec: PolicySpec, now: float) -> list[Breach]:
