@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.reason_codes import ReasonCode as C
+from gate.decision.bounds import below, exceeds, figures, rounded
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.latches import trading_day_start, trip_latches
 from gate.decision.state import GateState
@@ -333,3 +334,24 @@ def test_strategy_max_daily_loss_trips_when_reached(maximum: float, realised_sha
     passes(decide(make_intent(), spec, book(maximum * (1 - STEP))))
     verdict = decide(make_intent(), spec, book(maximum))
     latched(verdict, C.DAILY_LOSS_REDUCING, r"momentum_1 lost (\S+) USD today; the limit is (\S+) USD")
+
+
+# -- the printed figures themselves ----------
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.one_of(fractions, usd, seconds, st.floats(1e-6, 1e9)),
+    beyond=st.one_of(st.integers(1, 10**6).map(lambda k: k * 1e-9), st.floats(1e-9, 10.0)),
+    kind=st.sampled_from([("g", 6), ("%", 4), ("%", 2), (",f", 2), ("f", 3), ("f", 1)]),
+    maximum=st.booleans(),
+)
+def test_a_refusal_never_prints_its_value_as_its_limit(
+    limit: float, beyond: float, kind: tuple[str, int], maximum: bool
+) -> None:
+    """However little a value is beyond its limit (past the tolerance), the printed figures show which side it is."""
+    value = limit * (1 + beyond) if maximum else limit * (1 - min(beyond, 0.5))
+    if not (exceeds(value, limit) if maximum else below(value, limit)):
+        return
+    shown, bound = (Decimal(text.replace(",", "").rstrip("%")) for text in figures(value, limit, *kind))
+    assert shown > bound if maximum else shown < bound
+    observed = rounded(value, limit, kind[1])
+    assert observed > limit if maximum else observed < limit
