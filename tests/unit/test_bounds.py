@@ -110,7 +110,7 @@ def test_the_realtime_intent_passes_the_example_policy():
 
 
 def test_a_stop_really_beyond_the_maximum_is_refused_with_figures_that_show_it():
-    stop = 57_000.47  # half a cent further: 5.0000008%
+    stop = 57_000.47  # half a cent further: 5.0000083%, printed "5.00001%" against "5.00000%"
     verdict = decide(
         make_intent(price=RT_PRICE, current_price=RT_PRICE, stop_loss=stop), make_spec(max_stop_distance_pct=0.05)
     )
