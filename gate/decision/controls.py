@@ -9,7 +9,7 @@ from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.identity import IdentityError, strategy_key, strategy_subject, subject_identity, subject_token
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.reason_codes import ReasonCode as C
-from gate.decision.bounds import TIME_TOL_S, below, exceeds, figures, rounded
+from gate.decision.bounds import TIME_TOL_S, below, exceeds, figures, rounded, tolerance
 from gate.decision.context import DecisionContext
 from gate.decision.latches import daily_pnl_window_matches
 from gate.decision.trading_state import reducing_reasons
@@ -362,13 +362,19 @@ def duplicates(ctx: DecisionContext) -> list[Reason]:
     return reasons
 
 
+# A rate window counts the promotions younger than it: one exactly a window old, up to the tolerance of durations,
+# has left it. So each window is counted over its length less that tolerance (computed once, not per decision).
+_SECOND_S = 1.0 - tolerance(1.0, TIME_TOL_S)
+_MINUTE_S = 60.0 - tolerance(60.0, TIME_TOL_S)
+
+
 def rate_limits(ctx: DecisionContext) -> list[Reason]:
     reasons: list[Reason] = []
     for rule in ctx.limits.rate_rules:
-        for limit, window, unit in ((rule.per_second, 1.0, "second"), (rule.per_minute, 60.0, "minute")):
+        for limit, window, unit in ((rule.per_second, _SECOND_S, "second"), (rule.per_minute, _MINUTE_S, "minute")):
             if limit is None:
                 continue
-            # Counts and limits are integers: compared exactly (the window's edge has the tolerance, in the state).
+            # Counts and limits are whole numbers: compared exactly.
             count = ctx.state.promoted_count(rule.scope, rule.key, window, ctx.now)
             if count + 1 > limit:
                 reasons += _reject(

@@ -12,7 +12,6 @@ from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.spec import TradingState
 from gate.decision.book import Book
-from gate.decision.bounds import TIME_TOL_S, tolerance
 from gate.decision.latches import LatchBook
 from gate.policy.resolve import RateRule
 
@@ -86,8 +85,7 @@ class GateState:
         window = self._rate_windows.get((scope, key))
         if not window:
             return 0
-        # A promotion exactly `window_s` old (up to the tolerance of durations) has left the window.
-        cutoff = now - window_s + tolerance(window_s, TIME_TOL_S)
+        cutoff = now - window_s
         count = 0
         for ts in reversed(window):  # newest first; stops at the first entry outside the window
             if ts <= cutoff:
