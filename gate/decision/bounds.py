@@ -9,7 +9,7 @@ only when it is beyond it by more than the tolerance
 
 Why these figures: a double carries 2.2e-16 relative error per operation, and recomputing a ratio such as a stop
 distance magnifies the producer's rounding by at most the inverse of the ratio (20× at 5%, 10,000× at one basis
-point), so real rounding stays below 1e-11 relative; 1e-9 covers it with margin and is far below any step that
+point), so real rounding stays below 1e-11 of the limit; 1e-9 covers it with margin and is far below any step that
 means something (a cent in 25,000 USD is 4e-7, one satoshi in 0.5 BTC 2e-8). The absolute floor only matters for
 limits of 0. Durations (intent age, clock skew, snapshot age, the dedupe and rate windows) are differences of Unix
 timestamps near 1.8e9 s, whose spacing is 2.4e-7 s, so their error is absolute, not relative to the limit; the
