@@ -247,14 +247,14 @@ def test_rate_window_edge(unit: str, promoted: float) -> None:
 
 
 # -- exposure ----------
-@BOUNDARY_SETTINGS
-@given(
-    maximum=usd,
-    held_share=st.integers(0, 90).map(lambda k: k / 100),
-    price=prices.filter(lambda p: 0.01 <= p <= 1e6),
-    gross=st.booleans(),
-)
-def test_max_exposure(maximum: float, held_share: float, price: float, gross: bool) -> None:
+exposure_cases = {
+    "maximum": usd,
+    "held_share": st.integers(0, 90).map(lambda k: k / 100),
+    "price": prices.filter(lambda p: 0.01 <= p <= 1e6),
+}
+
+
+def _exposure_at_the_boundary(maximum: float, held_share: float, price: float, gross: bool) -> None:
     held = maximum * held_share
     # The order is sized to the room left under the limit; gross exposure counts another symbol's position too.
     state = GateState()
@@ -269,6 +269,18 @@ def test_max_exposure(maximum: float, held_share: float, price: float, gross: bo
     verdict = decide(sized_to(maximum * (1 + STEP)), spec, state)
     code = C.TOTAL_EXPOSURE_EXCEEDED if gross else C.SYMBOL_EXPOSURE_EXCEEDED
     refused_above(verdict, code, r"exposure (\S+) USD exceeds the limit (\S+) USD")
+
+
+@BOUNDARY_SETTINGS
+@given(**exposure_cases)
+def test_max_symbol_exposure(maximum: float, held_share: float, price: float) -> None:
+    _exposure_at_the_boundary(maximum, held_share, price, gross=False)
+
+
+@BOUNDARY_SETTINGS
+@given(**exposure_cases)
+def test_max_total_exposure(maximum: float, held_share: float, price: float) -> None:
+    _exposure_at_the_boundary(maximum, held_share, price, gross=True)
 
 
 # -- latched limits: they trip when reached ----------

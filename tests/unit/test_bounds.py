@@ -153,3 +153,15 @@ def test_a_drawdown_computed_at_the_limit_trips_the_latch():
         make_intent(timestamp=datetime.fromtimestamp(NOW, UTC).isoformat()), make_spec(max_drawdown_pct=0.15), state
     )
     assert codes(verdict) == {C.DRAWDOWN_REDUCING}
+
+
+def test_a_snapshot_exactly_at_its_maximum_age_still_proves_a_reducing_order():
+    """`known_position` and `snapshot_freshness` read one limit the same way: the book is fresh at exactly its age."""
+    state = GateState()
+    state.apply_snapshot(make_snapshot({"BTCUSDT": (0.5, 25_000.0)}, ts=NOW + 0.123456))
+    assert state.book is not None
+    book_ts = state.book.ts
+    spec = make_spec(trading_state="reducing", max_snapshot_age_s=30.0, max_intent_age_s=None)
+    sell = make_intent(action="sell", quantity=0.5, stop_loss=None)
+    assert decide(sell, spec, state, now=book_ts + 30.0).promote
+    assert codes(decide(sell, spec, state, now=book_ts + 30.001)) == {C.TRADING_REDUCING}
