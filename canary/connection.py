@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 import nats
 from nats.aio.client import Client as NATS
 
+from cio_kernel.nats_credentials import nats_credentials
+
 
 async def connect_once(
     nats_url: str, inbox_prefix: str, timeout_s: float, name: str, error_cb: Callable[[Exception], Awaitable[None]]
@@ -14,6 +16,7 @@ async def connect_once(
     return await asyncio.wait_for(
         nats.connect(
             nats_url,
+            **nats_credentials(),
             connect_timeout=timeout_s,
             allow_reconnect=False,
             max_reconnect_attempts=1,

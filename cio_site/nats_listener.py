@@ -13,6 +13,8 @@ import nats
 from django.conf import settings
 from nats.aio.client import Client as NATS
 
+from cio_kernel.nats_credentials import nats_credentials
+
 
 async def listen_until_stopped(
     name: str,
@@ -28,6 +30,7 @@ async def listen_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     nc = await nats.connect(
         settings.NATS_URL,
+        **nats_credentials(),
         name=f"cio-{name}",
         max_reconnect_attempts=-1,
         reconnect_time_wait=1.0,

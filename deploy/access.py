@@ -8,7 +8,8 @@ Every component has its own identity with least privilege (docs/access.md):
 - only gates publish signals, heartbeats, promotion notices, latch trips and audit events, and only gates and
   the audit ingest touch the `CIO_AUDIT` stream through the JetStream API;
 - only the control plane publishes policy updates and latch releases;
-- only the trade engine (or the simulator standing in for it) publishes portfolio snapshots;
+- only the snapshot bridge (`bridges/engine_state`, which reads the trade engine's state API) publishes
+  portfolio snapshots; the trade engine itself publishes nothing to the CIO;
 - the canary may only ping.
 
 `python -m deploy.access` writes `deploy/nats/nats-server.conf` and `deploy/redis/users.acl` from this table
@@ -182,11 +183,15 @@ NATS_ROLES: dict[str, NatsRole] = {
             deny_publish=tuple(strategy_subject(key) for key in DEDICATED_STRATEGIES),
             deny_subscribe=tuple(decision_subject(key) for key in DEDICATED_STRATEGIES),
         ),
+        # Today's engine publishes nothing to the CIO (its book is read by the snapshot bridge below).
         NatsRole(
             "tradeengine",
-            publish=(subjects.PORTFOLIO_SNAPSHOT,),
+            publish=(),
             subscribe=(SIGNALS, subjects.FLEET_HEARTBEAT, subjects.GATE_HEARTBEAT),
         ),
+        # The snapshot bridge (bridges/engine_state): the only source of portfolio snapshots; alerts when it
+        # cannot read the engine. It hears nothing.
+        NatsRole("snapshot-bridge", publish=(subjects.PORTFOLIO_SNAPSHOT, subjects.ALERTS), subscribe=()),
         NatsRole("marketdata", publish=(subjects.MARKET_REGIME,), subscribe=()),
         # The Strategist's listener: it only hears its inputs and triggers (rejected decisions as they are audited).
         NatsRole(

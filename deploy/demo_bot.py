@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import nats
 
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.nats_credentials import nats_credentials
 from gate.client import ConservativeModeError, GateClient, GateUnavailableError
 
 STRATEGY = "momentum_pulse"  # a strategy with its own identity (deploy/access.py): it speaks only for itself
@@ -39,7 +40,12 @@ def intent() -> dict[str, object]:
 async def run(nats_url: str, every_s: float) -> None:
     inbox = os.environ.get("CIO_NATS_INBOX_PREFIX", f"_INBOX.strategy-{STRATEGY}")  # its identity's own inbox
     nc = await nats.connect(
-        nats_url, name="demo-bot", max_reconnect_attempts=-1, reconnect_time_wait=0.5, inbox_prefix=inbox
+        nats_url,
+        **nats_credentials(),
+        name="demo-bot",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        inbox_prefix=inbox,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

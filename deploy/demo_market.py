@@ -14,6 +14,7 @@ import nats
 
 from cio_kernel.contracts.regime import RegimeUpdate
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.subjects import MARKET_REGIME
 
 # symbol: (baseline volatility, swing, period in seconds, phase): ETH swings through every band every 8 minutes.
@@ -36,7 +37,7 @@ def label(value: float, trend: float) -> str:
 
 
 async def run(nats_url: str, every_s: float, duration: float | None) -> None:
-    nc = await nats.connect(nats_url, name="demo-market", max_reconnect_attempts=-1)
+    nc = await nats.connect(nats_url, **nats_credentials(), name="demo-market", max_reconnect_attempts=-1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,5 +1,7 @@
-"""A small demo fleet for `make up`: publishes a mix of intents the example policy approves and rejects,
-plays the trade engine's part (counts promoted signals) and the portfolio feed (`cio.portfolio.snapshot`)."""
+"""A small demo fleet for `make up`: publishes a mix of intents the example policy approves and rejects, and
+counts the promoted signals in the trade engine's place. The portfolio feed is no longer here: like the real
+engine, the stand-in (`deploy/fake_tradeengine.py`) serves its book on `GET /state`, and the snapshot bridge
+(`bridges/engine_state`) publishes `cio.portfolio.snapshot` from it."""
 
 import argparse
 import asyncio
@@ -19,12 +21,15 @@ import orjson
 from nats.aio.msg import Msg
 
 from cio_kernel.contracts.envelope import DecisionEnvelope
-from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.nats_credentials import nats_credentials
 from deploy import access
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
 STRATEGY_INBOX = os.environ.get("CIO_NATS_INBOX_PREFIX", access.NATS_ROLES["strategy"].inbox_prefix)
+# Not the real engine's `tradeengine-workers`: on a shared NATS a queue group of that name would take real signals
+# away from the real engine (each message goes to one member of a group).
+DEMO_ENGINE_QUEUE = "cio-demo-engine"
 PRICES = {"BTCUSDT": 97_000.0, "ETHUSDT": 3_400.0, "SOLUSDT": 240.0, "DOGEUSDT": 0.4, "LUNAUSDT": 0.0001}
 
 
@@ -98,28 +103,6 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
 ]
 
 
-def snapshot() -> PortfolioSnapshot:
-    now = datetime.now(UTC)
-    return PortfolioSnapshot(
-        ts=now,
-        equity_usd=250_000.0,
-        drawdown_pct=0.03,
-        # Today's PnL since UTC midnight (the example policy's trading day), for the daily loss limits.
-        pnl_since=now.replace(hour=0, minute=0, second=0, microsecond=0),
-        daily_pnl_usd=-1_200.0,
-        day_start_equity_usd=251_200.0,
-        strategies={
-            "llm-swing": StrategyBook(daily_pnl_usd=-150.0),
-            "momentum_pulse": StrategyBook(daily_pnl_usd=80.0),
-        },
-        positions={
-            "BTCUSDT": Position(quantity=0.4, notional_usd=0.4 * PRICES["BTCUSDT"]),
-            "ETHUSDT": Position(quantity=5.0, notional_usd=5.0 * PRICES["ETHUSDT"]),
-            "DOGEUSDT": Position(quantity=20_000.0, notional_usd=20_000.0 * PRICES["DOGEUSDT"]),
-        },
-    )
-
-
 def describe(payload: dict[str, Any] | bytes, envelope: DecisionEnvelope) -> str:
     data = envelope.data
     if isinstance(payload, dict):
@@ -152,9 +135,11 @@ async def wait_for_gate(nc: nats.NATS, stop: asyncio.Event) -> None:
 
 
 async def run(nats_url: str, engine_url: str, rate: float, duration: float | None) -> None:
-    # Two identities, as in production: the strategies (intents only) and the trade engine (signals, snapshots).
+    # Two identities, as in production: the strategies (intents only) and the trade engine (signals).
     # Replies arrive in the shared strategy identity's own inbox; no identity may read another's (docs/access.md).
-    nc = await nats.connect(nats_url, name="demo-fleet", max_reconnect_attempts=-1, inbox_prefix=STRATEGY_INBOX)
+    nc = await nats.connect(
+        nats_url, **nats_credentials(), name="demo-fleet", max_reconnect_attempts=-1, inbox_prefix=STRATEGY_INBOX
+    )
     engine = await nats.connect(
         engine_url, name="demo-trade-engine", max_reconnect_attempts=-1, inbox_prefix=ENGINE_INBOX
     )
@@ -168,17 +153,14 @@ async def run(nats_url: str, engine_url: str, rate: float, duration: float | Non
     async def on_signal(msg: Msg) -> None:
         promoted[msg.subject] += 1
 
-    await engine.subscribe("signals.trading.*", queue="tradeengine-workers", cb=on_signal)
+    await engine.subscribe("signals.trading.*", queue=DEMO_ENGINE_QUEUE, cb=on_signal)
     await wait_for_gate(nc, stop)
     started = time.monotonic()
     scenario = itertools.cycle(SCENARIOS)
-    last_snapshot = last_summary = 0.0
-    print(f"demo fleet: {rate:g} intents/s on intent.trading.<SYMBOL>; snapshots on cio.portfolio.snapshot", flush=True)
+    last_summary = 0.0
+    print(f"demo fleet: {rate:g} intents/s on intent.trading.<SYMBOL>", flush=True)
     while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
         now = time.monotonic()
-        if now - last_snapshot >= 2.0:
-            await engine.publish("cio.portfolio.snapshot", snapshot().model_dump_json().encode())
-            last_snapshot = now
         _, build = next(scenario)
         payload = build()
         symbol = payload["symbol"] if isinstance(payload, dict) else "BTCUSDT"
@@ -215,7 +197,7 @@ def main() -> None:
     parser.add_argument(
         "--engine-nats-url",
         default=os.environ.get("CIO_DEMO_TRADEENGINE_NATS_URL") or os.environ.get("NATS_URL", LOCAL_NATS_URL),
-        help="the trade-engine stand-in's own identity (signals and portfolio snapshots)",
+        help="the trade-engine stand-in's own identity (it hears promoted signals)",
     )
     parser.add_argument("--rate", type=float, default=float(os.environ.get("CIO_DEMO_RATE", "2")))
     parser.add_argument("--duration", type=float, default=None)

@@ -1,7 +1,8 @@
 """`make up`: the whole local stack in the foreground, with prefixed logs, stopped cleanly on Ctrl-C/SIGTERM.
 
-Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`), the control plane (uvicorn)
-and the demo fleet. First run: migrations, officer accounts and the example policy as v1. State
+Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`), the control plane (uvicorn),
+the trade-engine stand-in with the snapshot bridge reading its state API (`python -m bridges.engine_state`), and
+the demo fleet. First run: migrations, officer accounts and the example policy as v1. State
 lives under `.cio/` (override with --state-dir), readable only by its owner. Ports stay away from the standard
 ones (4222, 6379). NATS and Valkey run with the permissions of `deploy/access.py`: every child connects with
 its own identity (passwords generated on first run into the state folder, printed in the banner).
@@ -22,6 +23,9 @@ from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every symbol the demo book (deploy/fake_tradeengine.py) and the demo fleet trade: the bridge refuses a round
+# whose exposure these do not account for.
+SNAPSHOT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT"
 # The Celery worker: threads (a cycle and the alert deliveries share it; each delivery has its own timeout), both
 # queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them); remote
 # control is off in the settings (the broker's identity must not be able to stop alert delivery, issue 17).
@@ -121,9 +125,17 @@ def prepare_state_dir(path: str) -> Path:
 def component_env(
     role: str, args: argparse.Namespace, passwords: dict[str, str], redis_role: str | None
 ) -> dict[str, str]:
-    """NATS_URL (and REDIS_URL) carrying this component's own credentials, and its private reply inboxes."""
+    """This component's NATS user and password file beside a NATS_URL that holds no secret (a URL gets printed:
+    docs/access.md), its REDIS_URL and its private reply inboxes."""
+    password_file = Path(args.state_dir).resolve() / "credentials" / f"nats-{role}"
+    password_file.parent.mkdir(mode=0o700, exist_ok=True)
+    password_file.touch(mode=0o600)
+    password_file.chmod(0o600)  # before the password is in it
+    password_file.write_text(passwords[f"nats:{role}"] + "\n", encoding="utf-8")
     env = {
-        "NATS_URL": access.nats_url(role, args.nats_port, passwords),
+        "NATS_URL": f"nats://127.0.0.1:{args.nats_port}",
+        "CIO_NATS_USER": role,
+        "CIO_NATS_PASSWORD_FILE": str(password_file),
         "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES[role].inbox_prefix,
     }
     if redis_role is not None:
@@ -192,6 +204,15 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         **component_env("strategy", args, passwords, None),
         "CIO_DEMO_TRADEENGINE_NATS_URL": access.nats_url("tradeengine", args.nats_port, passwords),
     }
+    bridge_env = {
+        **base,
+        **component_env("snapshot-bridge", args, passwords, None),
+        "CIO_ENGINE_STATE_URL": os.environ.get(
+            "CIO_ENGINE_STATE_URL", f"http://127.0.0.1:{args.tradeengine_port}/state"
+        ),
+        "CIO_SNAPSHOT_SYMBOLS": os.environ.get("CIO_SNAPSHOT_SYMBOLS", SNAPSHOT_SYMBOLS),
+        "CIO_SNAPSHOT_EVERY_S": os.environ.get("CIO_SNAPSHOT_EVERY_S", "2"),
+    }
     children = [
         Child(
             "nats",
@@ -245,9 +266,19 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         ),
         Child(
             "tengn",
-            [sys.executable, "-m", "deploy.fake_tradeengine", "--port", str(args.tradeengine_port)],
+            [
+                sys.executable,
+                "-m",
+                "deploy.fake_tradeengine",
+                "--port",
+                str(args.tradeengine_port),
+                *(["--empty-book"] if args.no_demo else []),
+            ],
             port=args.tradeengine_port,
         ),
+        # The snapshot bridge reads the engine's (here the stand-in's) `GET /state` and publishes the book on
+        # `cio.portfolio.snapshot` under its own identity (bridges/engine_state).
+        Child("snap", [sys.executable, "-m", "bridges.engine_state"], env=bridge_env),
         Child(
             "gate",
             [sys.executable, "-m", "gate"],
@@ -357,7 +388,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
     finally:
         print(
             "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker), ingest, reconciler, web, "
-            "gate (drains and flushes audit), trade-engine stand-in, mail, redis, nats",
+            "gate (drains and flushes audit), snapshot bridge, trade-engine stand-in, mail, redis, nats",
             flush=True,
         )
         for child in reversed(started):
@@ -446,7 +477,9 @@ def banner(
 [stack]   try it            kill $(cat {state / "gate.pid"})   -> the canary's alarm mail, the demo bot [  bot]
 [stack]                     goes conservative; the gate restarts {args.gate_restart_after:g} s later, the bot recovers
 [stack]   MCP               {web}/mcp   (streamable HTTP; header Authorization: Bearer <API token>; docs/mcp.md)
-[stack]   trade engine      configuration stand-in on 127.0.0.1:{args.tradeengine_port} (/api/config, MCP config tools)
+[stack]   trade engine      stand-in on 127.0.0.1:{args.tradeengine_port}: configuration (/api/config, MCP config tools)
+[stack]                     and its book on GET /state, which the snapshot bridge [ snap] publishes on
+[stack]                     cio.portfolio.snapshot every few seconds (bridges/engine_state)
 [stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
 [stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
 [stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)

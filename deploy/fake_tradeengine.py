@@ -1,8 +1,13 @@
-"""A stand-in for the trade engine's trading-configuration API (`/api/v1/config/...`, public repo
-`PetroSa2/petrosa-tradeengine`, `api_config_routes.py`): global, per-symbol and per-symbol-side parameters,
-resolved global ← symbol ← side, each write a new version, `validate_only` honoured, unknown parameters and
-out-of-range values refused with the engine's envelope. For `make up` and the tests (a real HTTP server), never
-for production. It records every request it receives."""
+"""A stand-in for the trade engine's HTTP API (public repo `PetroSa2/petrosa-tradeengine`), for `make up` and the
+tests (a real HTTP server), never for production. It records every request it receives. Two parts:
+
+- the trading-configuration API (`/api/v1/config/...`, `api_config_routes.py`): global, per-symbol and
+  per-symbol-side parameters, resolved global ← symbol ← side, each write a new version, `validate_only` honoured,
+  unknown parameters and out-of-range values refused with the engine's envelope;
+- the state API the snapshot bridge reads (`GET /state?symbol=`, `api.py` → `dispatcher.get_cio_state` →
+  `position_manager.get_cio_portfolio_summary`), computed from a simulated book exactly as the engine computes
+  it (422 without `symbol`, 500 `{"detail": "Failed to retrieve engine state: ..."}` when it fails).
+"""
 
 import argparse
 import re
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -64,6 +70,72 @@ KNOWN = set(DEFAULTS) | {
 
 
 @dataclass
+class EngineBook:
+    """What the engine's position manager holds, as `get_cio_state` reads it: positions keyed (symbol, side)
+    with an unsigned `quantity` and `avg_price`, the realised-PnL accumulator `daily_pnl`, the portfolio value
+    (the exchange's available balance) and the active orders."""
+
+    total_portfolio_value: float = 0.0
+    daily_pnl: float = 0.0
+    positions: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    active_orders: list[dict[str, Any]] = field(default_factory=list)
+
+    def cio_portfolio_summary(self, symbol: str) -> dict[str, Any]:
+        # `position_manager.get_cio_portfolio_summary`, line for line.
+        total_value = self.total_portfolio_value
+        if total_value <= 0:
+            return {"gross_exposure": 0.0, "same_asset_pct": 0.0, "open_positions_count": 0}
+        total_exposure = same_asset_value = 0.0
+        open_count = 0
+        for key, pos in self.positions.items():
+            qty = pos.get("quantity", 0.0)
+            if qty != 0:
+                open_count += 1
+                pos_value = abs(qty * pos.get("avg_price", 0.0))
+                total_exposure += pos_value
+                if key[0] == symbol:
+                    same_asset_value += pos_value
+        return {
+            "gross_exposure": total_exposure / total_value,
+            "same_asset_pct": same_asset_value / total_value,
+            "open_positions_count": open_count,
+        }
+
+    def cio_state(self, symbol: str) -> dict[str, Any]:
+        # `dispatcher.get_cio_state`; the risk limits are the engine's settings (here the configuration defaults).
+        return {
+            "portfolio": self.cio_portfolio_summary(symbol),
+            "risk_limits": {
+                "max_drawdown_pct": DEFAULTS["max_daily_loss_pct"],
+                "max_orders_global": 10,
+                "max_orders_per_symbol": 2,
+                "max_position_size_usd": DEFAULTS["max_position_size_usd"],
+            },
+            "env_stats": {
+                "global_drawdown_pct": max(-self.daily_pnl, 0.0) / max(self.total_portfolio_value, 1.0),
+                "open_orders_global": len(self.active_orders),
+                "open_orders_symbol": sum(1 for order in self.active_orders if order.get("symbol") == symbol),
+                "available_capital_usd": self.total_portfolio_value,
+            },
+        }
+
+
+def demo_book() -> EngineBook:
+    """The demo's book under `make up`: concentrated in BTC (the Strategist's concentration trigger), a small
+    realised loss today, DOGE held while the example policy keeps it reducing-only."""
+    return EngineBook(
+        total_portfolio_value=250_000.0,
+        daily_pnl=-1_200.0,
+        positions={
+            ("BTCUSDT", "LONG"): {"quantity": 0.4, "avg_price": 97_000.0},
+            ("ETHUSDT", "LONG"): {"quantity": 5.0, "avg_price": 3_400.0},
+            ("DOGEUSDT", "LONG"): {"quantity": 20_000.0, "avg_price": 0.4},
+        },
+        active_orders=[{"symbol": "BTCUSDT", "order_id": "demo-1"}],
+    )
+
+
+@dataclass
 class FakeTradeEngine:
     host: str = "127.0.0.1"
     port: int = 0
@@ -81,6 +153,12 @@ class FakeTradeEngine:
     release: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     settled: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    # The state API: the book it is computed from; `state_failure`, when set, is answered as the engine answers
+    # an exception in `get_cio_state` (500); `state_payload`, when set, is sent instead of the computed state
+    # (bytes as they are: a malformed answer).
+    book: EngineBook = field(default_factory=EngineBook)
+    state_failure: str | None = None
+    state_payload: bytes | None = None
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,6 +186,20 @@ class FakeTradeEngine:
                 elif value > high:
                     errors.append(f"{name} must be <= {high}")
         return errors
+
+    def state(self, query: str) -> tuple[int, dict[str, Any] | bytes]:
+        """`GET /state?symbol=`: FastAPI's 422 without the parameter, the engine's 500 when it fails."""
+        symbols = parse_qs(query, keep_blank_values=True).get("symbol")
+        self.requests.append(("GET", "/state", {"symbol": symbols[-1] if symbols else None}))
+        if symbols is None:
+            missing = {"type": "missing", "loc": ["query", "symbol"], "msg": "Field required", "input": None}
+            return 422, {"detail": [missing]}
+        if self.state_failure is not None:
+            return 500, {"detail": f"Failed to retrieve engine state: {self.state_failure}"}
+        if self.state_payload is not None:
+            return 200, self.state_payload
+        with self._lock:
+            return 200, self.book.cio_state(symbols[-1])
 
     def handle(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
         self.requests.append((method, path, body))
@@ -181,13 +273,17 @@ class FakeTradeEngine:
                 pass
 
             def _serve(self, method: str) -> None:
-                if engine.token and self.headers.get("Authorization") != f"Bearer {engine.token}":
+                url = urlsplit(self.path)
+                answer: dict[str, Any] | bytes
+                if method == "GET" and url.path == "/state":
+                    status, answer = engine.state(url.query)  # no token: the engine's own route asks for none
+                elif engine.token and self.headers.get("Authorization") != f"Bearer {engine.token}":
                     status, answer = 401, {"detail": "Unauthorized"}
                 else:
                     length = int(self.headers.get("Content-Length") or 0)
                     body = orjson.loads(self.rfile.read(length)) if length else None
-                    status, answer = engine.handle(method, self.path.split("?")[0], body)
-                payload = orjson.dumps(answer)
+                    status, answer = engine.handle(method, url.path, body)
+                payload = answer if isinstance(answer, bytes) else orjson.dumps(answer)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -219,9 +315,10 @@ class FakeTradeEngine:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=18090)
+    parser.add_argument("--empty-book", action="store_true", help="serve a flat book instead of the demo's")
     args = parser.parse_args()
-    engine = FakeTradeEngine(port=args.port).start()
-    print(f"trade-engine config stand-in on {engine.url}/api/v1/config/trading", flush=True)
+    engine = FakeTradeEngine(port=args.port, book=EngineBook() if args.empty_book else demo_book()).start()
+    print(f"trade-engine stand-in on {engine.url}: /api/v1/config/trading, /state?symbol=", flush=True)
     threading.Event().wait()
 
 

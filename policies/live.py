@@ -27,6 +27,7 @@ from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.heartbeats import GateBeats
 from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
 from cio_kernel.policy.latch_store import LatchRead, read_latches, release_latch
@@ -64,6 +65,7 @@ async def _nats() -> NATS:
         # A finite attempt count: with 0, nats-py retries forever and ignores the connect timeout.
         return await nats.connect(
             settings.NATS_URL,
+            **nats_credentials(),
             connect_timeout=_timeout(),
             allow_reconnect=False,
             max_reconnect_attempts=1,

@@ -1,7 +1,6 @@
 """Fixtures that start real, throwaway servers (NATS with JetStream, Valkey) on free ports for each test."""
 
 import asyncio
-import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,11 @@ from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.clock import Clock
 from gate.runtime.service import Gate
-from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY
+from tests.factories import TEST_PUBLIC_KEY, write_audit_signing_key
+from tests.secured_stack import Secured
+
+# Fixtures every folder may use, in one home each (no test module or conftest imports another conftest).
+pytest_plugins = ["tests.plugins.control_plane", "tests.plugins.gate_processes", "tests.plugins.mongo"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,14 +44,6 @@ def _flush_lifts_the_audit_guard() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
         yield
-
-
-def write_audit_signing_key(folder: Path) -> Path:
-    """The gates' audit checkpoint key in a file, as `make up` hands it to a gate (CIO_AUDIT_SIGNING_KEY_FILE)."""
-    path = folder / "audit-signing.key"
-    path.write_text(base64.b64encode(TEST_AUDIT_SIGNER.private_key.private_bytes_raw()).decode() + "\n")
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture
@@ -133,6 +128,14 @@ async def make_gate(gate_settings: GateSettings) -> AsyncIterator[Callable[..., 
 async def gate(make_gate: Callable[..., Awaitable[Gate]]) -> Gate:
     """A gate running in the test's event loop, against the test's own NATS and Redis."""
     return await make_gate()
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    """NATS and Valkey started with the shipped permissions (tests/secured_stack.py), stopped after the test."""
+    stack = Secured(tmp_path)
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cio_kernel import heartbeat_seal
@@ -105,6 +106,14 @@ def signed_heartbeat(gate_id: str, ttl_s: float = 10, **fields: Any) -> bytes:
         **fields,
     }
     return heartbeat_seal.seal(body, TEST_AUDIT_SIGNER)
+
+
+def write_audit_signing_key(folder: Path) -> Path:
+    """The gates' audit checkpoint key in a file, as `make up` hands it to a gate (CIO_AUDIT_SIGNING_KEY_FILE)."""
+    path = folder / "audit-signing.key"
+    path.write_text(base64.b64encode(TEST_AUDIT_SIGNER.private_key.private_bytes_raw()).decode() + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def ta_bot_body(intent_id: str, **overrides: Any) -> dict[str, Any]:

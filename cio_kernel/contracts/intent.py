@@ -7,8 +7,9 @@ Compatibility decisions (see docs/contracts.md):
   (the gate never substitutes "now").
 - `quantity` 0 is valid: the TA bot sends 0.0 to let the trade engine size the order (see docs/policy.md,
   "Engine-sized orders").
-- `recommended_leverage` (the fleet's contract) and `leverage` (what the trade engine's dispatcher reads) are
-  both typed integers ≥ 1, so the maximum-leverage control sees whichever a strategy sends.
+- `recommended_leverage` (the fleet's contract) and `leverage` are both typed integers ≥ 1, so the
+  maximum-leverage control sees whichever a strategy asks for. The trade engine reads neither from a signal (it
+  levers from its own configuration): the control guards the producer's request, not an engine field.
 - Non-finite numbers, negative sizes/prices and absurd magnitudes are VAL_ERR.
 """
 

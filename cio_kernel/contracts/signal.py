@@ -1,4 +1,4 @@
-"""The promoted Signal: the validated intent with exactly the three changes today's trade engine needs."""
+"""The promoted Signal: the validated intent with exactly the changes today's trade engine needs."""
 
 from datetime import datetime
 from typing import Any
@@ -31,8 +31,13 @@ def build_signal_payload(body: dict[str, Any], stamp: dict[str, Any], source: st
     Null fields are omitted so the trade engine applies its own defaults (it rejects an explicit null for
     `strength`, `time_in_force`, `order_type`, ...). `timestamp` is already ISO 8601 with the producer's time.
     Nothing about the order is rewritten. `body` is modified in place and returned.
+
+    `decision_id` goes at the top level too: the trade engine reads it there (its `Signal.decision_id`, "assigned
+    by petrosa-cio") and carries it to its orders and fill events; a producer's own `decision_id` is replaced,
+    so an order can only ever point at the decision that let it through.
     """
     body["source"] = source
+    body["decision_id"] = stamp["decision_id"]
     meta = dict(body.get("meta") or {})
     meta["cio"] = stamp  # `CioStamp` as JSON
     body["meta"] = meta

@@ -9,6 +9,7 @@ from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.identity import IdentityError, strategy_key, strategy_subject, subject_identity, subject_token
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.reason_codes import ReasonCode as C
+from gate.decision.bounds import TIME_TOL_S, below, exceeds, figures, rounded, tolerance
 from gate.decision.context import DecisionContext
 from gate.decision.latches import daily_pnl_window_matches
 from gate.decision.trading_state import reducing_reasons
@@ -124,10 +125,11 @@ def order_shape(ctx: DecisionContext) -> list[Reason]:
 
 def confidence(ctx: DecisionContext) -> list[Reason]:
     minimum = ctx.limits.min_confidence
-    if minimum is not None and ctx.intent.confidence < minimum:
+    if minimum is not None and ctx.intent.confidence < minimum and below(ctx.intent.confidence, minimum):
+        shown, bound = figures(ctx.intent.confidence, minimum)
         return _reject(
             C.CONFIDENCE_TOO_LOW,
-            f"confidence {ctx.intent.confidence:g} is below the minimum {minimum:g}",
+            f"confidence {shown} is below the minimum {bound}",
             ctx.intent.confidence,
             minimum,
         )
@@ -175,7 +177,9 @@ def order_size_known(ctx: DecisionContext) -> list[Reason]:
 def leverage(ctx: DecisionContext) -> list[Reason]:
     """Requested leverage above the scope's maximum is rejected, never clamped (`close` carries no leverage)."""
     maximum, requested = ctx.limits.max_leverage, ctx.intent.requested_leverage
-    if maximum is None or requested is None or not ctx.intent.opens_or_adds or requested <= maximum:
+    if maximum is None or requested is None or not ctx.intent.opens_or_adds:
+        return NONE
+    if requested <= maximum or not exceeds(requested, maximum):  # whole numbers: exact, but one rule everywhere
         return NONE
     return _reject(
         C.LEVERAGE_EXCEEDED,
@@ -191,28 +195,37 @@ def order_size(ctx: DecisionContext) -> list[Reason]:
     if not intent.opens_or_adds:
         return NONE
     reasons: list[Reason] = []
-    if limits.max_order_quantity is not None and intent.quantity > limits.max_order_quantity:
+    max_quantity = limits.max_order_quantity
+    if max_quantity is not None and intent.quantity > max_quantity and exceeds(intent.quantity, max_quantity):
+        shown, bound = figures(intent.quantity, max_quantity)
         reasons += _reject(
             C.ORDER_QUANTITY_EXCEEDED,
-            f"quantity {intent.quantity:g} exceeds the maximum {limits.max_order_quantity:g}",
+            f"quantity {shown} exceeds the maximum {bound}",
             intent.quantity,
-            limits.max_order_quantity,
+            max_quantity,
         )
     notional, max_notional = ctx.notional_usd, limits.max_order_notional_usd
-    if max_notional is not None and notional is not None and notional > max_notional:
+    if (
+        max_notional is not None
+        and notional is not None
+        and notional > max_notional
+        and exceeds(notional, max_notional)
+    ):
+        shown, bound = figures(notional, max_notional, ",f", 2)
         reasons += _reject(
             C.ORDER_NOTIONAL_EXCEEDED,
-            f"order notional {notional:,.2f} USD exceeds the maximum {max_notional:,.2f} USD",
-            round(notional, 2),
+            f"order notional {shown} USD exceeds the maximum {bound} USD",
+            rounded(notional, max_notional, 2),
             max_notional,
         )
-    pct = intent.position_size_pct
-    if limits.max_position_size_pct is not None and pct is not None and pct > limits.max_position_size_pct:
+    pct, max_pct = intent.position_size_pct, limits.max_position_size_pct
+    if max_pct is not None and pct is not None and pct > max_pct and exceeds(pct, max_pct):
+        shown, bound = figures(pct, max_pct)
         reasons += _reject(
             C.POSITION_SIZE_EXCEEDED,
-            f"position_size_pct {pct:g} exceeds the maximum {limits.max_position_size_pct:g}",
+            f"position_size_pct {shown} exceeds the maximum {bound}",
             pct,
-            limits.max_position_size_pct,
+            max_pct,
         )
     return reasons
 
@@ -251,13 +264,15 @@ def stop_loss(ctx: DecisionContext) -> list[Reason]:
             )
         else:
             distances.append(abs(entry - intent.stop_loss) / entry)
-    widest = max(distances, default=None)
-    if limits.max_stop_distance_pct is not None and widest is not None and widest > limits.max_stop_distance_pct:
+    widest, maximum = max(distances, default=None), limits.max_stop_distance_pct
+    # A stop exactly at the maximum distance reads back a few ulps wider (60000.5 and 57000.475: 0.050000000000000024).
+    if maximum is not None and widest is not None and widest > maximum and exceeds(widest, maximum):
+        shown, bound = figures(widest, maximum, "%", 4)
         reasons += _reject(
             C.STOP_LOSS_TOO_WIDE,
-            f"stop distance {widest:.4%} exceeds the maximum {limits.max_stop_distance_pct:.4%}",
-            round(widest, 6),
-            limits.max_stop_distance_pct,
+            f"stop distance {shown} exceeds the maximum {bound}",
+            rounded(widest, maximum, 6),
+            maximum,
         )
     return reasons
 
@@ -288,12 +303,13 @@ def price_collar(ctx: DecisionContext) -> list[Reason]:
     if collar is None or not intent.is_priced_order or intent.current_price <= 0 or intent.price <= 0:
         return NONE
     deviation_bps = abs(intent.price - intent.current_price) / intent.current_price * 10_000
-    if deviation_bps > collar:
+    if deviation_bps > collar and exceeds(deviation_bps, collar):
+        shown, bound = figures(deviation_bps, collar, "f", 1)
         return _reject(
             C.PRICE_COLLAR_BREACHED,
-            f"price {intent.price:g} is {deviation_bps:.1f} bps from current_price {intent.current_price:g}; "
-            f"the collar is {collar:g} bps",
-            round(deviation_bps, 2),
+            f"price {intent.price:g} is {shown} bps from current_price {intent.current_price:g}; "
+            f"the collar is {bound} bps",
+            rounded(deviation_bps, collar, 2),
             collar,
         )
     return NONE
@@ -305,20 +321,22 @@ def freshness(ctx: DecisionContext) -> list[Reason]:
         if rules.require_timestamp:
             return _reject(C.TIMESTAMP_MISSING, "the intent carries no timestamp and the policy requires one")
         return NONE
-    age = ctx.now - ts.timestamp()
-    if rules.max_intent_age_s is not None and age > rules.max_intent_age_s:
+    age, max_age, skew = ctx.now - ts.timestamp(), rules.max_intent_age_s, rules.max_clock_skew_s
+    if max_age is not None and age > max_age and exceeds(age, max_age, TIME_TOL_S):
+        shown, bound = figures(age, max_age, "f", 3)
         return _reject(
             C.INTENT_STALE,
-            f"intent is {age:.3f} s old; the maximum age is {rules.max_intent_age_s:g} s",
-            round(age, 3),
-            rules.max_intent_age_s,
+            f"intent is {shown} s old; the maximum age is {bound} s",
+            rounded(age, max_age, 3),
+            max_age,
         )
-    if -age > rules.max_clock_skew_s:
+    if -age > skew and exceeds(-age, skew, TIME_TOL_S):
+        shown, bound = figures(-age, skew, "f", 3)
         return _reject(
             C.INTENT_FROM_FUTURE,
-            f"intent timestamp is {-age:.3f} s in the future; the allowed clock skew is {rules.max_clock_skew_s:g} s",
-            round(-age, 3),
-            rules.max_clock_skew_s,
+            f"intent timestamp is {shown} s in the future; the allowed clock skew is {bound} s",
+            rounded(-age, skew, 3),
+            skew,
         )
     return NONE
 
@@ -331,23 +349,32 @@ def duplicates(ctx: DecisionContext) -> list[Reason]:
     window = ctx.global_rules.dedupe_window_s
     if window > 0 and intent.action != "hold":
         last = ctx.state.last_promoted_at(intent.strategy_key, intent.symbol, intent.action)
-        if last is not None and ctx.now - last < window:
+        # The window is a minimum interval: a repeat exactly `window` seconds later is outside it.
+        if last is not None and ctx.now - last < window and below(ctx.now - last, window, TIME_TOL_S):
+            shown, bound = figures(ctx.now - last, window, "f", 3)
             reasons += _reject(
                 C.DUPLICATE_WINDOW,
-                f"{intent.strategy_key} promoted {intent.action} {intent.symbol} {ctx.now - last:.3f} s ago; "
-                f"the dedupe window is {window:g} s",
-                round(ctx.now - last, 3),
+                f"{intent.strategy_key} promoted {intent.action} {intent.symbol} {shown} s ago; "
+                f"the dedupe window is {bound} s",
+                rounded(ctx.now - last, window, 3),
                 window,
             )
     return reasons
 
 
+# A rate window counts the promotions younger than it: one exactly a window old, up to the tolerance of durations,
+# has left it. So each window is counted over its length less that tolerance (computed once, not per decision).
+_SECOND_S = 1.0 - tolerance(1.0, TIME_TOL_S)
+_MINUTE_S = 60.0 - tolerance(60.0, TIME_TOL_S)
+
+
 def rate_limits(ctx: DecisionContext) -> list[Reason]:
     reasons: list[Reason] = []
     for rule in ctx.limits.rate_rules:
-        for limit, window, unit in ((rule.per_second, 1.0, "second"), (rule.per_minute, 60.0, "minute")):
+        for limit, window, unit in ((rule.per_second, _SECOND_S, "second"), (rule.per_minute, _MINUTE_S, "minute")):
             if limit is None:
                 continue
+            # Counts and limits are whole numbers: compared exactly.
             count = ctx.state.promoted_count(rule.scope, rule.key, window, ctx.now)
             if count + 1 > limit:
                 reasons += _reject(
@@ -380,13 +407,14 @@ def snapshot_freshness(ctx: DecisionContext) -> list[Reason]:
     book = ctx.book
     if book is None:
         return _reject(C.SNAPSHOT_MISSING, "no portfolio snapshot has been received; exposure cannot be checked")
-    age = ctx.now - book.ts
-    if age > ctx.global_rules.max_snapshot_age_s:
+    age, max_age = ctx.now - book.ts, ctx.global_rules.max_snapshot_age_s
+    if age > max_age and exceeds(age, max_age, TIME_TOL_S):
+        shown, bound = figures(age, max_age, "f", 1)
         return _reject(
             C.SNAPSHOT_STALE,
-            f"the portfolio snapshot is {age:.1f} s old; the maximum is {ctx.global_rules.max_snapshot_age_s:g} s",
-            round(age, 1),
-            ctx.global_rules.max_snapshot_age_s,
+            f"the portfolio snapshot is {shown} s old; the maximum is {bound} s",
+            rounded(age, max_age, 1),
+            max_age,
         )
     return NONE
 
@@ -435,20 +463,22 @@ def exposure(ctx: DecisionContext) -> list[Reason]:
     if symbol_limit is not None:
         held = book.snapshot.positions.get(symbol)
         projected = (held.notional_usd if held else 0.0) + ctx.state.pending_exposure_usd(symbol) + ctx.notional_usd
-        if projected > symbol_limit:
+        if projected > symbol_limit and exceeds(projected, symbol_limit):
+            shown, bound = figures(projected, symbol_limit, ",f", 2)
             reasons += _reject(
                 C.SYMBOL_EXPOSURE_EXCEEDED,
-                f"projected {symbol} exposure {projected:,.2f} USD exceeds the limit {symbol_limit:,.2f} USD",
-                round(projected, 2),
+                f"projected {symbol} exposure {shown} USD exceeds the limit {bound} USD",
+                rounded(projected, symbol_limit, 2),
                 symbol_limit,
             )
     if total_limit is not None:
         projected = book.gross_exposure_usd + ctx.state.pending_total_usd + ctx.notional_usd
-        if projected > total_limit:
+        if projected > total_limit and exceeds(projected, total_limit):
+            shown, bound = figures(projected, total_limit, ",f", 2)
             reasons += _reject(
                 C.TOTAL_EXPOSURE_EXCEEDED,
-                f"projected gross exposure {projected:,.2f} USD exceeds the limit {total_limit:,.2f} USD",
-                round(projected, 2),
+                f"projected gross exposure {shown} USD exceeds the limit {bound} USD",
+                rounded(projected, total_limit, 2),
                 total_limit,
             )
     return reasons

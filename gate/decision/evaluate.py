@@ -6,6 +6,7 @@ from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.reason_codes import ReasonCode
 from gate.decision.book import Book
+from gate.decision.bounds import TIME_TOL_S, exceeds
 from gate.decision.context import DecisionContext
 from gate.decision.controls import ALL_CONTROLS
 from gate.decision.reducing import is_reducing
@@ -42,7 +43,7 @@ def order_notional_usd(intent: Intent, limits: EffectiveLimits, state: StateView
 
 def known_position(symbol: str, book: Book | None, max_age_s: float, now: float) -> float | None:
     """The net position from a fresh snapshot; None when unknown (a stale book cannot prove an order reduces)."""
-    if book is None or now - book.ts > max_age_s:
+    if book is None or (now - book.ts > max_age_s and exceeds(now - book.ts, max_age_s, TIME_TOL_S)):
         return None
     held = book.snapshot.positions.get(symbol)
     return held.quantity if held is not None else 0.0

@@ -13,6 +13,7 @@ from cio_kernel.contracts.latch import GLOBAL_KEY, LatchKind, LatchRecord, Latch
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.policy.spec import GlobalRules, PolicySpec
 from gate.decision.book import Book
+from gate.decision.bounds import figures, reaches
 from gate.policy.compiled import CompiledPolicy
 
 DAY_S = 86_400.0
@@ -68,8 +69,10 @@ class Breach:
 
 def drawdown_breach(book: Book, rules: GlobalRules) -> Breach | None:
     snapshot, limit = book.snapshot, rules.max_drawdown_pct
-    if limit is None or snapshot.drawdown_pct < limit:
+    # Latched limits trip when reached; reached up to the tolerance is reached (gate/decision/bounds.py).
+    if limit is None or not reaches(snapshot.drawdown_pct, limit):
         return None
+    shown, bound = figures(snapshot.drawdown_pct, limit, "%", 2)
     return Breach(
         "drawdown",
         "global",
@@ -77,7 +80,7 @@ def drawdown_breach(book: Book, rules: GlobalRules) -> Breach | None:
         None,
         snapshot.drawdown_pct,
         limit,
-        f"portfolio drawdown {snapshot.drawdown_pct:.2%} reached the {limit:.2%} limit",
+        f"portfolio drawdown {shown} reached the {bound} limit",
     )
 
 
@@ -89,11 +92,13 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
     loss = -snapshot.daily_pnl_usd
     day = trading_day(now, rules.trading_day_start_utc)
     usd = rules.max_daily_loss_usd
-    if usd is not None and loss >= usd:
-        return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, f"the book lost {loss:,.2f} USD today")
+    if usd is not None and reaches(loss, usd):
+        shown, bound = figures(loss, usd, ",f", 2)
+        why = f"the book lost {shown} USD today; the limit is {bound} USD"
+        return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, why)
     pct, start_equity = rules.max_daily_loss_pct, snapshot.day_start_equity_usd
-    if pct is not None and start_equity and loss >= pct * start_equity:
-        share = loss / start_equity
+    if pct is not None and start_equity and reaches(share := loss / start_equity, pct):
+        shown, bound = figures(share, pct, "%", 2)
         return Breach(
             "daily_loss",
             "global",
@@ -101,7 +106,7 @@ def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Brea
             day,
             round(share, 6),
             pct,
-            f"the book lost {share:.2%} of the day's starting equity today",
+            f"the book lost {shown} of the day's starting equity today; the limit is {bound}",
         )
     return None
 
@@ -111,10 +116,12 @@ def strategy_daily_loss_breach(book: Book, key: str, limit: float, rules: Global
     if strategy is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -strategy.daily_pnl_usd
-    if loss < limit:
+    if not reaches(loss, limit):
         return None
     day = trading_day(now, rules.trading_day_start_utc)
-    return Breach("daily_loss", "strategy", key, day, loss, limit, f"{key} lost {loss:,.2f} USD today")
+    shown, bound = figures(loss, limit, ",f", 2)
+    why = f"{key} lost {shown} USD today; the limit is {bound} USD"
+    return Breach("daily_loss", "strategy", key, day, loss, limit, why)
 
 
 def find_breaches(book: Book, spec: PolicySpec, now: float) -> list[Breach]:

@@ -11,6 +11,7 @@ from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.latch import GLOBAL_KEY, latch_id
 from cio_kernel.policy.spec import TradingState
 from cio_kernel.reason_codes import ReasonCode as C
+from gate.decision.bounds import figures
 from gate.decision.context import DecisionContext
 from gate.decision.latches import (
     Breach,
@@ -44,7 +45,8 @@ def _latched(state: StateView, latch: str, live: Breach | None, snapshot_ts: flo
     """(how, why) when the latch holds or a live breach is about to trip it; None when the scope is open."""
     record = state.latch(latch)
     if record is not None and record.active:
-        return "latched", f"observed {record.observed:g} against the limit {record.limit:g}"
+        shown, bound = figures(record.observed, record.limit)
+        return "latched", f"observed {shown} against the limit {bound}"
     if live is None:
         return None
     if record is not None and record.released_at is not None and snapshot_ts <= record.released_at:

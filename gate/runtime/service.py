@@ -35,6 +35,7 @@ from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.contracts.promotion import PromotionNotice
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.intake_stream import fingerprint
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicySeal
 from cio_kernel.policy.signing import PolicyVerifier
@@ -328,10 +329,12 @@ class Gate:
 
     async def _connect_nats(self) -> NATS:
         delay = 0.2
+        credentials = nats_credentials()  # a contradiction in them is a start-up error, not worth retrying
         while True:
             try:
                 return await nats.connect(
                     self.settings.nats_url,
+                    **credentials,
                     name=f"cio-gate:{self.settings.gate_id}",
                     no_echo=True,  # its own promotion notices and latch trips are nothing it needs to read back
                     inbox_prefix=self.settings.nats_inbox_prefix,

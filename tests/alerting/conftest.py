@@ -7,15 +7,6 @@ import pytest
 
 from deploy.mail_catcher import MailCatcher
 from tests.alerting.receivers import Receiver
-from tests.control_plane.conftest import (  # noqa: F401
-    api,
-    browser,
-    fast_password_hashing,
-    fresh_throttles,
-    redis_client,
-    stack,
-    users,
-)
 
 
 @pytest.fixture
@@ -49,3 +40,8 @@ def channels(settings: Any, smtp: MailCatcher, grafana: Receiver, collector: Rec
     settings.CIO_ALERT_RETRY_BACKOFF_S = 0.2
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _django_test_defaults(fresh_throttles: None, fast_password_hashing: None) -> None:
+    """Each test starts with no throttle counts and hashes its users' passwords fast (tests/plugins)."""

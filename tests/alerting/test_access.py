@@ -7,14 +7,6 @@ from redis.exceptions import NoPermissionError
 
 from cio_kernel.nats_flush import flush_ordered
 from tests.integration.helpers import wait_until
-from tests.secured_stack import Secured
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 async def test_gates_and_the_ingest_raise_alerts_the_bridge_hears_and_nothing_else(secured):

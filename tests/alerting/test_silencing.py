@@ -31,19 +31,11 @@ from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_beat, start_worker
 from tests.factories import TEST_SIGNER
 from tests.integration.helpers import wait_until
-from tests.secured_stack import Secured
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 GATE = "gate:g1"
 NO_POLICY = "gate cannot decide: no usable policy"  # a gate's fixed title (docs/alerting.md)
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import nats.js.errors
 from django.db import connection
 from nats.aio.client import Client as NATS
 
+from audit.ingest import DURABLE
 from audit.records import DecisionRecord
 from cio_kernel.audit_stream import audit_stream_config
 
@@ -60,6 +61,22 @@ def publish_now(nats_url: str, records: Sequence[DecisionRecord], **stream_limit
             await nc.close()
 
     asyncio.run(work())
+
+
+def consumer_settled(nats_url: str) -> bool:
+    """The ingest's durable consumer has nothing left to hand out and nothing handed out unacknowledged: no batch
+    can come again, so what the store holds now is final (no wait past the ack wait for a redelivery that might
+    not come)."""
+
+    async def work() -> bool:
+        nc = await nats.connect(nats_url)
+        try:
+            info = await nc.jetstream().consumer_info("CIO_AUDIT", DURABLE)
+            return info.num_pending == 0 and info.num_ack_pending == 0
+        finally:
+            await nc.close()
+
+    return asyncio.run(work())
 
 
 def database_url() -> str:

@@ -16,6 +16,7 @@ from audit.verify import verify_store
 from deploy.servers import ServerProcess
 from tests.audit.ingest_helpers import (
     IngestProcess,
+    consumer_settled,
     create_stream,
     ingest_env,
     publish_now,
@@ -141,7 +142,7 @@ def backend(request, transactional_db, tmp_path):
         yield "django", DjangoAuditStore(), None
         return
     from audit.store.mongo import MongoAuditStore
-    from tests.audit.conftest import MONGO_DB
+    from tests.plugins.mongo import MONGO_DB
 
     proc: ServerProcess = request.getfixturevalue("persistent_mongo_proc")
     url = f"mongodb://127.0.0.1:{proc.port}/{MONGO_DB}?directConnection=true&serverSelectionTimeoutMS=2000"
@@ -182,7 +183,8 @@ def test_two_ingest_processes_at_once_store_each_decision_once(backend, nats_url
     try:
         publish_now(nats_url, records[10:])
         wait_for(lambda: _count(store) >= len(records), 120, "every decision stored")
-        time.sleep(6)  # past the ack wait: a batch both had seen would have been written twice by now
+        # Both acknowledged everything: a batch both had seen would have been written twice by now.
+        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")
     finally:
         codes = first.stop(), second.stop()
     assert codes == (0, 0), first.log()[-2000:] + second.log()[-2000:]
@@ -204,7 +206,8 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend, nats_ur
     successor = IngestProcess(env, tmp_path / "successor.log")
     try:
         wait_for(lambda: _count(store) >= len(records), 90, "every decision stored after the restart")
-        time.sleep(6)  # past the ack wait: a batch the victim had written but not acknowledged comes again
+        # The batch the victim had written but not acknowledged has come again and been acknowledged.
+        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")
     finally:
         assert successor.stop() == 0, successor.log()[-3000:]
     _assert_exactly(store, records)
@@ -282,7 +285,7 @@ def test_a_store_outage_of_a_minute_loses_nothing(backend, nats_url, tmp_path):
             outage.end()
         publish_now(nats_url, after)
         wait_for(lambda: _count(store) >= len(everything), 90, "every decision stored after the outage")
-        time.sleep(6)  # past the ack wait
+        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")  # redeliveries done
     finally:
         code = ingest.stop()
     log = ingest.log()

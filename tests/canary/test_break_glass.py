@@ -8,7 +8,7 @@ import asyncio
 import base64
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -73,13 +73,6 @@ class Fleet:
         await self.control_redis.aclose()
         for client in (self.observer, self.control, self.strategy):
             await client.close()
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.factories import TEST_AUDIT_SIGNER, make_spec
 from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import activate, wait_until
 
-secured, clients = forgery.secured, forgery.clients  # servers with the shipped permissions; Redis clients
+clients = forgery.clients  # servers with the shipped permissions; Redis clients
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
 
 

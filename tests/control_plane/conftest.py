@@ -1,173 +1,21 @@
-"""Control-plane fixtures: users in each role, API clients with tokens, settings pointed at the test's own
-NATS and Redis. The database is SQLite by default and PostgreSQL under `make test`'s second pass."""
+"""Control-plane tests: fixtures come from tests/plugins/control_plane.py (shared with the other Django-side
+folders); what is this folder's own is here."""
 
-import base64
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-import redis as sync_redis
-from django.contrib.auth.models import Group, User
-from django.test import Client
-from rest_framework.test import APIClient
-
-from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
-from policies import roles, services
-from policies.models import ApiToken, PolicyVersion
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_PUBLIC_KEY, TEST_SIGNER, make_spec
-
-ROOT = Path(__file__).resolve().parents[2]
-
-ROLES = {
-    "officer1": roles.RISK_OFFICER,
-    "officer2": roles.RISK_OFFICER,
-    "viewer": roles.VIEWER,
-    "agent": roles.AGENT,
-    "nobody": None,
-}
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles() -> None:
-    """Throttle and failed-login counters live in the process's cache: each test starts with none."""
-    from django.core.cache import cache
-
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only
-
-
-@pytest.fixture
-def stack(settings: Any, nats_url: str, redis_url: str, tmp_path: Path) -> Any:
-    settings.NATS_URL = nats_url
-    settings.REDIS_URL = redis_url
-    settings.CIO_ACTIVATION_TIMEOUT_S = 1.0
-    # The control plane signs with the tests' key, so every gate the tests start (they trust it) accepts it.
-    key_file = tmp_path / "policy-signing.key"
-    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
-    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
-    settings.CIO_AUDIT_PUBLIC_KEY = TEST_AUDIT_PUBLIC_KEY  # the gates' heartbeats and latch trips verify with it
-    return settings
-
-
-@pytest.fixture
-def users(db: Any) -> dict[str, User]:
-    from django.contrib.auth.models import Permission
-
-    roles.ensure_roles(Group, Permission)  # a transactional test's flush removes what migrations created
-    created = {}
-    for name, role in ROLES.items():
-        user = User.objects.create_user(name, password=f"{name}-password-123", is_staff=True)
-        if role:
-            user.groups.add(Group.objects.get(name=role))
-        created[name] = user
-    return created
-
-
-@pytest.fixture
-def browser(users: dict[str, User]) -> Any:
-    """A logged-in admin session for one of the users."""
-
-    def login(name: str) -> Client:
-        client = Client()
-        assert client.login(username=name, password=f"{name}-password-123")
-        return client
-
-    return login
-
-
-@pytest.fixture
-def api(users: dict[str, User]) -> dict[str, APIClient]:
-    clients = {}
-    for name, user in users.items():
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user)[1]}")
-        clients[name] = client
-    clients["anonymous"] = APIClient()
-    return clients
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Any:
-    client = sync_redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-def redis_policy(client: Any) -> PolicyDocument | None:
-    raw = client.get(ACTIVE_POLICY_KEY)
-    return PolicyDocument.model_validate_json(raw) if raw else None
-
-
-@pytest.fixture
-def active_v1(stack: Any, users: dict[str, User]) -> PolicyVersion:
-    """v1 proposed by officer1, approved and activated by officer2: the normal four-eyes path."""
-    policy = services.propose(
-        spec=make_spec(min_confidence=0.5).model_dump(mode="json", by_alias=True),
-        by=users["officer1"],
-        rationale="initial policy",
-    )
-    services.approve(policy, by=users["officer2"])
-    return services.activate(policy, by=users["officer2"])
+def _django_test_defaults(fresh_throttles: None, fast_password_hashing: None) -> None:
+    """Each test starts with no throttle counts and hashes its users' passwords fast (tests/plugins)."""
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    import os
-
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL row locks; runs in make test's PostgreSQL pass")
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture
-def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
-    """A real gate process on the test's NATS and Redis, trusting the tests' policy key. It polls Redis only once
-    an hour (and its copy stays fresh for two), so within any test a change can only reach it through a NATS
-    notice (`cio.strategist.update`, `cio.trading.state`): waiting for the change tests the notice, not a speed."""
-    env = {
-        **os.environ,
-        "NATS_URL": stack.NATS_URL,
-        "REDIS_URL": stack.REDIS_URL,
-        "CIO_GATE_ID": "flow-gate",
-        "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
-        "CIO_HEARTBEAT_INTERVAL_S": "0.1",
-        "CIO_POLICY_REFRESH_S": "3600",
-        "CIO_POLICY_MAX_AGE_S": "7200",
-        "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
-        "CIO_POLICY_FLOOR_WAIT_S": "0",
-        "CIO_AUDIT_SIGNING_KEY_FILE": str(write_audit_signing_key(tmp_path)),
-    }
-    log = (tmp_path / "gate.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    _wait(lambda: redis_client.get("gate:heartbeat:flow-gate") is not None, 20)
-    yield proc
-    proc.terminate()
-    proc.wait(20)
-
-
-def _wait(condition: Any, timeout_s: float) -> float:
-    """Poll a condition on a real external process (the gate) until it holds; the timeout only bounds a failing
-    test, it asserts no speed."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)  # a poll interval while the gate process works
-    return time.monotonic() - started
-
-
-def gate_version(redis_client: Any) -> int | None:
-    raw = redis_client.get("gate:heartbeat:flow-gate")
-    return orjson.loads(raw)["policy_version"] if raw else None

@@ -5,7 +5,7 @@ import json
 import orjson
 
 from policies.models import PolicyVersion, Status
-from tests.control_plane.conftest import redis_policy
+from tests.control_plane.helpers import redis_policy
 from tests.factories import signed_heartbeat
 
 CHANGELIST = "/admin/policies/policyversion/"

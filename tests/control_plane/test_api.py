@@ -5,7 +5,7 @@ import re
 import orjson
 import pytest
 
-from tests.control_plane.conftest import redis_policy
+from tests.control_plane.helpers import redis_policy
 from tests.factories import make_spec, signed_heartbeat
 
 TRACE = re.compile(r"^[0-9a-f]{32}$")

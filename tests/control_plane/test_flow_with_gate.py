@@ -5,8 +5,8 @@ heartbeat reports the new version; the kill switch reaches it the same way."""
 import orjson
 import pytest
 
-from tests.control_plane.conftest import _wait
-from tests.control_plane.conftest import gate_version as _gate_version
+from tests.control_plane.helpers import _wait
+from tests.control_plane.helpers import gate_version as _gate_version
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import pytest
 
 from policies import errors, services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import _wait, redis_policy
-from tests.control_plane.conftest import gate_version as _gate_version
+from tests.control_plane.helpers import _wait, redis_policy
+from tests.control_plane.helpers import gate_version as _gate_version
 from tests.control_plane.test_flow_with_gate import _decide_buy, _ok
 
 

@@ -12,7 +12,7 @@ from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.policy.store import build_document
 from policies import errors, services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import _wait, gate_version, redis_policy
+from tests.control_plane.helpers import _wait, gate_version, redis_policy
 from tests.factories import TEST_SIGNER, make_spec
 
 TRUST = PolicyVerifier([TEST_SIGNER.public_raw])

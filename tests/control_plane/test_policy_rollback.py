@@ -27,7 +27,7 @@ from cio_kernel.policy.signing import PolicyVerifier
 from deploy import access
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import ROOT, _wait, redis_policy
+from tests.control_plane.helpers import ROOT, _wait, redis_policy
 from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, live_intent_body, make_spec
 from tests.secured_stack import Secured
 

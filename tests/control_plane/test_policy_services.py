@@ -8,7 +8,7 @@ from django.db import connection
 from cio_kernel.policy.document import policy_checksum
 from policies import errors, live, services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import redis_policy
+from tests.control_plane.helpers import redis_policy
 from tests.factories import make_spec
 
 

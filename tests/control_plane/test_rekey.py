@@ -13,7 +13,7 @@ from cio_kernel.policy.signing import PolicyVerifier
 from policies import live, services
 from policies.errors import PermissionDeniedError, SpecInvalidError
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.conftest import redis_policy
+from tests.control_plane.helpers import redis_policy
 
 
 def _as_stored_before_keys(active: PolicyVersion, redis_client, strategies: dict) -> None:

@@ -88,6 +88,9 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert f"http://127.0.0.1:{ports['--web-port']}/admin/" in output
     assert "login officer1" in output and "login officer2" in output
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
+    # Opening intents too: the seeded policy leaves out the daily loss limits today's engine cannot feed.
+    assert any("[ demo] APPROVED" in line and " buy " in line for line in output.splitlines()), output[-4000:]
+    assert "DAILY_PNL_UNKNOWN" not in output
     assert "SYMBOL_DENIED" in output or "CONFIDENCE_TOO_LOW" in output
     assert "rules brain): proposed v2" in output  # the first proposal after the seeded v1
     after = "".join(lines[seen_at:])
@@ -98,6 +101,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     for name in (
         "mkt",
         "demo",
+        "snap",
         "bot",
         "oob",
         "alert",
@@ -127,6 +131,8 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert probe["the shared identity speaking for momentum_pulse"][1] == ["IDENTITY_UNVERIFIED"]
     assert probe["a strategy nobody listed"][1] == ["STRATEGY_UNLISTED"]
     assert probe["halted by the kill switch under another spelling"][1] == ["TRADING_HALTED"]
+    # The book reaches the CIO through the snapshot bridge, which reads the stand-in's GET /state.
+    assert "[ snap]" in output and "first snapshot published: equity 250000.00 USD, 3 positions" in output
     assert "service identities" in output and "nats user strategy" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
 

@@ -18,9 +18,8 @@ from cio_kernel.policy.store import build_document, write_active_policy
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
-from tests.integration.helpers import Collector, activate, request, wait_for_policy, wait_until
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec, write_audit_signing_key
+from tests.integration.helpers import Collector, activate, collect, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 
 
@@ -101,6 +100,14 @@ FORBIDDEN = [
     ("canary", "cio.strategist.update", "gate"),
     ("marketdata", "cio.portfolio.snapshot", "gate"),
     ("audit", "signals.trading.momentum-1", "tradeengine"),
+    # Today's engine publishes no snapshot: only the snapshot bridge does, and it publishes nothing else.
+    ("tradeengine", "cio.portfolio.snapshot", "gate"),
+    ("snapshot-bridge", "signals.trading.momentum-1", "tradeengine"),
+    ("snapshot-bridge", "intent.trading.BTCUSDT", "gate"),
+    ("snapshot-bridge", "cio.strategist.update", "gate"),
+    ("snapshot-bridge", "cio.gate.heartbeat", "canary"),
+    ("snapshot-bridge", "cio.risk.latch", "gate"),
+    ("snapshot-bridge", "cio.market.regime", "strategist"),
     # Decisions come from gates only (docs/contracts.md, "Producers that never listen").
     ("strategy", "cio.decision.momentum_1", "control"),
     ("tradeengine", "cio.decision.momentum_1", "control"),
@@ -358,6 +365,48 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
     finally:
         await control_redis.aclose()
         await feed_redis.aclose()
+
+
+async def test_the_snapshot_bridge_publishes_snapshots_and_alerts_and_hears_nothing(secured, secured_gate):
+    """The bridge under its own identity against the engine stand-in: its snapshot reaches the gate and the
+    Strategist, its alert reaches alerting, and NATS refuses it every subscription but its own inbox."""
+    from bridges.engine_state.config import BridgeSettings
+    from bridges.engine_state.service import SnapshotBridge
+    from deploy.fake_tradeengine import FakeTradeEngine, demo_book
+
+    engine = FakeTradeEngine(book=demo_book()).start()
+    strategist = await secured.connect("strategist")
+    snapshots = await collect(strategist, "cio.portfolio.snapshot")
+    alerts = await collect(await secured.connect("alerting"), "cio.alert.>")
+    settings = BridgeSettings(
+        nats_url=secured.nats_url("snapshot-bridge"),
+        nats_inbox_prefix=access.NATS_ROLES["snapshot-bridge"].inbox_prefix,
+        engine_state_url=f"{engine.url}/state",
+        snapshot_symbols="BTCUSDT,ETHUSDT,DOGEUSDT",
+    )
+    bridge = SnapshotBridge(settings)
+    try:
+        await bridge.start()
+        assert bridge.nc is not None
+        outcome = await bridge.step()
+        assert outcome.snapshot is not None
+        await wait_until(lambda: secured_gate.state.portfolio == outcome.snapshot, what="the gate adopting it")
+        await snapshots.wait_for(1)
+        engine.state_failure = "engine down"
+        assert (await bridge.step()).kind == "http_error"
+        assert bridge.permission_violations == 0  # snapshots and alerts: its own
+        await alerts.wait_for(1)
+        assert alerts.messages[0].subject == "cio.alert.warning"
+        for subject in ("signals.trading.>", "cio.alert.>", "cio.portfolio.snapshot", "_INBOX.gate.>"):
+            await bridge.nc.subscribe(subject)
+        await flush_ordered(bridge.nc)
+        await wait_until(lambda: bridge.permission_violations == 4, what="every subscription refused")
+        assert not secured.violations("strategist") and not secured.violations("alerting")
+    finally:
+        await bridge.stop()
+        engine.stop()
+        for client in secured.clients:
+            await client.close()
 
 
 async def test_decisions_reach_the_identities_that_may_read_them(secured, secured_gate):

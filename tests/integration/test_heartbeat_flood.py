@@ -8,7 +8,7 @@ from cio_kernel.heartbeats import MAX_BEAT_BYTES, MAX_BEAT_KEYS, MAX_READ_BYTES,
 from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import wait_until
 
-secured, clients = forgery.secured, forgery.clients  # the same servers and identities as the forgeries
+clients = forgery.clients  # the same servers and identities as the forgeries
 
 
 async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, clients, tmp_path):

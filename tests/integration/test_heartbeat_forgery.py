@@ -4,7 +4,7 @@ forgery here is written with the `gate` Redis identity alone, against the shippe
 plane's identity."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,19 +18,11 @@ from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY
+from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY, write_audit_signing_key
 from tests.integration.helpers import wait_until
 from tests.secured_stack import Secured
 
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])  # what the control plane trusts (CIO_AUDIT_PUBLIC_KEY)
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 async def _gate(secured: Secured, tmp_path: Path, **overrides: object) -> Gate:

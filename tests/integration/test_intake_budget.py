@@ -8,7 +8,7 @@ clock stands still, so no bucket refills during a test: every count below is exa
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import nats.errors
@@ -27,19 +27,11 @@ from deploy import access
 from gate.config import GateSettings
 from gate.runtime.fair_share import intent_cost
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec, write_audit_signing_key
 from tests.integration.helpers import ManualClock, activate, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 
 BURST_INTENTS = 10
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 def _payload(**overrides: object) -> bytes:

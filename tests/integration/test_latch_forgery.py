@@ -6,7 +6,7 @@ intents from the strategies', releases from the control plane's."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -21,8 +21,15 @@ from cio_kernel.reason_codes import ReasonCode as C
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.conftest import write_audit_signing_key
-from tests.factories import TEST_AUDIT_SIGNER, TEST_PUBLIC_KEY, TEST_SIGNER, live_intent_body, make_snapshot, make_spec
+from tests.factories import (
+    TEST_AUDIT_SIGNER,
+    TEST_PUBLIC_KEY,
+    TEST_SIGNER,
+    live_intent_body,
+    make_snapshot,
+    make_spec,
+    write_audit_signing_key,
+)
 from tests.integration.helpers import activate, collect, request, wait_for_policy, wait_until
 from tests.secured_stack import Secured
 
@@ -30,13 +37,6 @@ DRAWDOWN = latch_id("drawdown", "global")
 SPEC = make_spec(max_drawdown_pct=0.10)
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
 POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 class Stack:
@@ -49,7 +49,7 @@ class Stack:
         self.attacker = aioredis.Redis.from_url(s.redis_url("gate"))
         self.control = aioredis.Redis.from_url(s.redis_url("control"))
         self.control_nc = await s.connect("control")
-        self.tradeengine = await s.connect("tradeengine")
+        self.snapshots = await s.connect("snapshot-bridge")  # the only identity that publishes snapshots
         self.strategy = await s.connect("strategy")
         self.alerts = await collect(await s.connect("alerting"), "cio.alert.critical")
         await activate(self.control, self.control_nc, SPEC, 1)
@@ -75,8 +75,8 @@ class Stack:
 
     async def snapshot(self, drawdown: float, *gates: Gate) -> None:
         snapshot = make_snapshot({}, drawdown=drawdown, ts=time.time())
-        await self.tradeengine.publish("cio.portfolio.snapshot", snapshot.model_dump_json().encode())
-        await flush_ordered(self.tradeengine)
+        await self.snapshots.publish("cio.portfolio.snapshot", snapshot.model_dump_json().encode())
+        await flush_ordered(self.snapshots)
         await wait_until(lambda: all(g.state.portfolio == snapshot for g in gates), what="snapshot adopted")
 
     async def codes(self) -> set[str]:

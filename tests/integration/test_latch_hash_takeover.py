@@ -20,7 +20,7 @@ from tests.integration import test_latch_forgery as forgery
 from tests.integration.helpers import wait_until
 from tests.integration.test_latch_forgery import DRAWDOWN, GATES_KEY, POLICY_KEY
 
-secured, stack = forgery.secured, forgery.stack  # the same servers and gates as the forgeries next door
+stack = forgery.stack  # the same servers and gates as the forgeries next door
 
 _OVERWRITE = "return redis.call('SET', KEYS[1], ARGV[1])"
 

@@ -10,7 +10,7 @@ from tests.factories import make_spec, signed_document
 from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import activate, wait_for_policy, wait_until
 
-secured, clients = forgery.secured, forgery.clients
+clients = forgery.clients
 
 
 async def test_forged_floors_cost_a_bounded_number_of_checks_and_raise_nothing(secured, clients, tmp_path):

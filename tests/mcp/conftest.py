@@ -15,16 +15,6 @@ from deploy.fake_tradeengine import FakeTradeEngine
 from deploy.servers import free_port
 from policies.models import ApiToken
 from tests.audit.ingest_helpers import database_url
-from tests.control_plane.conftest import (  # noqa: F401
-    active_v1,
-    api,
-    browser,
-    fast_password_hashing,
-    fresh_throttles,
-    redis_client,
-    stack,
-    users,
-)
 from tests.control_plane.web import running_web
 
 
@@ -36,7 +26,7 @@ def engine() -> Iterator[FakeTradeEngine]:
 
 
 @pytest.fixture
-def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: None) -> Iterator[str]:  # noqa: F811
+def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: None) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -55,7 +45,7 @@ def web(stack: Any, tmp_path: Any, engine: FakeTradeEngine, transactional_db: No
 
 
 @pytest.fixture
-def tokens(users: Any) -> dict[str, str]:  # noqa: F811
+def tokens(users: Any) -> dict[str, str]:
     return {name: ApiToken.issue(user)[1] for name, user in users.items()}
 
 
@@ -73,3 +63,8 @@ def connect(web: str, tokens: dict[str, str]) -> Any:
             yield client
 
     return session
+
+
+@pytest.fixture(autouse=True)
+def _django_test_defaults(fresh_throttles: None, fast_password_hashing: None) -> None:
+    """Each test starts with no throttle counts and hashes its users' passwords fast (tests/plugins)."""

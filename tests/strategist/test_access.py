@@ -26,18 +26,10 @@ from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
 from tests.integration.helpers import wait_until
-from tests.secured_stack import Secured
-from tests.strategist.conftest import BASE_SPEC, regime
+from tests.strategist.helpers import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 async def test_the_listener_hears_its_inputs_and_nothing_else(secured):

@@ -7,7 +7,7 @@ import pytest
 from policies.strategist import cycle as cycles
 from policies.strategist.models import CycleRequest, SettingsChange, StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
-from tests.strategist.conftest import regime
+from tests.strategist.helpers import regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SETTINGS_URL = "/admin/strategist/strategistsettings/1/change/"

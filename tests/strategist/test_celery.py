@@ -19,7 +19,7 @@ from policies.strategist.models import Cycle, Outcome
 from policies.strategist.triggers import MANUAL, REGIME_SHIFT, SCHEDULE, Trigger, regime_shift
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_beat, start_worker
-from tests.strategist.conftest import regime
+from tests.strategist.helpers import regime
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

@@ -20,17 +20,9 @@ from policies.strategist.lock import LOCK_KEY, CycleLock
 from policies.strategist.triggers import ALERT, REGIME_SHIFT, Trigger
 from tests.audit.ingest_helpers import wait_for
 from tests.integration.helpers import wait_until
-from tests.secured_stack import Secured
 from tests.strategist.test_listener import SETTINGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 def test_a_debounce_token_copied_to_another_kinds_window_is_broken(secured):

@@ -8,7 +8,7 @@ from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
 from policies.strategist import cycle as cycles
 from policies.strategist.models import Cycle, Outcome, StrategistSettings
 from policies.strategist.triggers import MANUAL, SCHEDULE, Trigger
-from tests.strategist.conftest import portfolio, regime
+from tests.strategist.helpers import portfolio, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from policies.strategist import cycle as cycles
 from policies.strategist.models import Outcome, SettingsChange, StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
 from tests.factories import make_spec
-from tests.strategist.conftest import BASE_SPEC, llm_config, regime
+from tests.strategist.helpers import BASE_SPEC, llm_config, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SETTINGS_URL = "/admin/strategist/strategistsettings/1/change/"

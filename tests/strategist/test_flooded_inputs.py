@@ -6,7 +6,7 @@ import pytest
 
 from policies.strategist.inputs import MAX_PROBLEMS, REGIME_KEY
 from policies.strategist.models import Outcome
-from tests.strategist.test_own_keys import attacker, live_policy, run, secured, strategist  # noqa: F401
+from tests.strategist.test_own_keys import attacker, live_policy, run, strategist  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from policies.strategist import cycle as cycles
 from policies.strategist.budget import TokenBudget
 from policies.strategist.models import Outcome, StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
-from tests.strategist.conftest import llm_config, regime
+from tests.strategist.helpers import llm_config, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,18 +8,10 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from tests.secured_stack import Secured
 from tests.strategist.test_watchdog import schedule_every_minute_since
 from tests.strategist.test_watchdog import watch as watch  # the fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 def test_a_strategist_still_overdue_at_the_reminder_is_a_critical_alert(secured, watch, settings, users):

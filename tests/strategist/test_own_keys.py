@@ -25,18 +25,10 @@ from policies.strategist.lock import LOCK_KEY, CycleBusyError, CycleLock
 from policies.strategist.models import Outcome, StrategistSettings
 from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
 from tests.factories import TEST_SIGNER, make_spec
-from tests.secured_stack import Secured
-from tests.strategist.conftest import BASE_SPEC, regime
+from tests.strategist.helpers import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

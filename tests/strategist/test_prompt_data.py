@@ -16,7 +16,7 @@ from cio_kernel.contracts.identity import IdentityError, strategy_key
 from policies.strategist import cycle as cycles
 from policies.strategist.triggers import ALERT, Trigger
 from tests.audit.records import event
-from tests.strategist.conftest import llm_config
+from tests.strategist.helpers import llm_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

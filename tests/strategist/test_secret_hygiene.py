@@ -24,7 +24,7 @@ from policies.strategist.triggers import ALERT, MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import make_spec
-from tests.strategist.conftest import BASE_SPEC, portfolio, regime
+from tests.strategist.helpers import BASE_SPEC, portfolio, regime
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

@@ -8,14 +8,14 @@ from audit.store.mongo import MongoAuditStore
 from policies.strategist import cycle as cycles
 from policies.strategist.models import Cycle, Outcome
 from policies.strategist.triggers import SCHEDULE, Trigger
-from tests.audit.conftest import MONGO_DB, persistent_mongo_proc  # noqa: F401
-from tests.strategist.conftest import regime
+from tests.plugins.mongo import MONGO_DB
+from tests.strategist.helpers import regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def mongo_store(persistent_mongo_proc, monkeypatch):  # noqa: F811
+def mongo_store(persistent_mongo_proc, monkeypatch):
     import audit.store
 
     url = f"mongodb://127.0.0.1:{persistent_mongo_proc.port}/{MONGO_DB}?directConnection=true"

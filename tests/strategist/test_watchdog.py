@@ -20,16 +20,8 @@ from policies.strategist import cycle as cycles
 from policies.strategist.models import StrategistSettings
 from policies.strategist.triggers import SCHEDULE, Trigger
 from tests.integration.helpers import wait_until
-from tests.secured_stack import Secured
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def secured(tmp_path):
-    stack = Secured(tmp_path)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@
   the canary or the deploy tooling needs from the gate belongs in the kernel. Tests and benchmarks exercise the
   interior on purpose and are exempt.
 - The canary runs outside the cluster and imports at most the kernel.
+- Bridges (`bridges/`, adapters to systems we do not own) import at most the kernel and themselves.
 """
 
 import ast
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_PACKAGES = ("cio_kernel", "gate", "policies", "cio_site", "canary", "deploy", "audit", "strategist")
+PROJECT_PACKAGES = ("cio_kernel", "gate", "policies", "cio_site", "canary", "deploy", "audit", "strategist", "bridges")
 GATE_INTERIOR = ("gate.runtime", "gate.decision")
 
 
@@ -68,6 +69,11 @@ def violations(module: str, imported: set[str]) -> list[Violation]:
             or any(_within(name, p) for p in PROJECT_PACKAGES if p not in ("cio_kernel", "canary"))
         ):
             found.append(Violation(module, name, "the canary imports at most the kernel"))
+        if top == "bridges" and (
+            _within(name, "django")
+            or any(_within(name, p) for p in PROJECT_PACKAGES if p not in ("cio_kernel", "bridges"))
+        ):
+            found.append(Violation(module, name, "a bridge imports at most the kernel"))
     return found
 
 
@@ -83,7 +89,9 @@ def project_modules() -> dict[str, Path]:
 
 def test_the_project_keeps_the_import_rules() -> None:
     modules = project_modules()
-    assert {"cio_kernel.subjects", "gate.runtime.service", "policies.services"} <= modules.keys()
+    assert {"cio_kernel.subjects", "gate.runtime.service", "policies.services", "bridges.engine_state.convert"} <= (
+        modules.keys()
+    )
     found = [v for name, path in modules.items() for v in violations(name, imports_of(path.read_text(), name))]
     assert found == []
 
@@ -99,6 +107,8 @@ def test_the_project_keeps_the_import_rules() -> None:
         ("cio_site.fresh", "import gate.decision.controls", "only the gate"),
         ("canary.fresh", "from gate.config import GateSettings", "the canary imports at most"),
         ("canary.probe.fresh", "from ..watch import x\nfrom policies import live", "the canary imports at most"),
+        ("bridges.engine_state.fresh", "from deploy.fake_tradeengine import demo_book", "a bridge imports at most"),
+        ("bridges.engine_state.fresh", "from gate.config import GateSettings", "a bridge imports at most"),
     ],
 )
 def test_a_forbidden_import_is_reported(module: str, source: str, rule: str) -> None:

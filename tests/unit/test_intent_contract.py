@@ -68,14 +68,15 @@ def test_every_missing_required_field_is_reported():
     }
 
 
-def test_promoted_signal_changes_exactly_three_things():
+def test_promoted_signal_changes_only_what_the_engine_needs():
     intent = Intent.model_validate(intent_body(timestamp=EPOCH, meta={"bot": 1}, strength=None, extra_field="x"))
     dump = intent.model_dump(mode="json", exclude_none=True)
     stamp = cio_stamp_json("d1", 3, datetime.now(UTC), intent.source)
     CioStamp.model_validate(stamp)
     signal = build_signal_payload(dict(dump), stamp, "petrosa-cio", "00-" + "a" * 32 + "-" + "b" * 16 + "-01")
     changed = {k for k in signal if signal.get(k) != dump.get(k)}
-    assert changed == {"source", "meta", "_otel_trace_context"}
+    assert changed == {"source", "meta", "_otel_trace_context", "decision_id"}
+    assert signal["decision_id"] == "d1" == signal["meta"]["cio"]["decision_id"]
     assert signal["meta"]["bot"] == 1 and signal["meta"]["cio"]["decision_id"] == "d1"
     assert signal["meta"]["cio"]["original_source"] == "realtime-strategies"
     assert "strength" not in signal and signal["extra_field"] == "x"

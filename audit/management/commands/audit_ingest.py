@@ -23,6 +23,7 @@ from audit.live_feed import publish_batch
 from audit.store import get_store
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.contracts.latch import LatchNotice
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.subjects import RISK_LATCH
 
 log = logging.getLogger("audit.ingest")
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         await asyncio.to_thread(store.ensure_schema)
         nc = await nats.connect(
             settings.NATS_URL,
+            **nats_credentials(),
             name="cio-audit-ingest",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1.0,

@@ -25,6 +25,7 @@ from audit.store import get_store
 from audit.verify import StoreVerification
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.heartbeats import read_gate_heartbeats
+from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.policy.signing import PolicyVerifier
 
 _POLL_S = 0.5
@@ -88,6 +89,7 @@ class Command(BaseCommand):
                 nc = loop.run_until_complete(
                     nats.connect(
                         settings.NATS_URL,
+                        **nats_credentials(),
                         name="cio-audit-verify",
                         inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
                         connect_timeout=3,

@@ -1,3 +1,5 @@
+"""Gate processes (`python -m gate`) on the test's own NATS and Redis, killed after the test."""
+
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
