@@ -823,7 +823,7 @@ def query_mix(fleet: Fleet, rng: random.Random, versions: int) -> list[tuple[str
         return DecisionQuery()
 
     def strategy_symbol_decision() -> Any:
-        return DecisionQuery(strategy_id=strategy(), symbol=symbol(), decision=decision())
+        return DecisionQuery(strategy_key=strategy_key(strategy()), symbol=symbol(), decision=decision())
 
     def symbol_reason() -> Any:
         return DecisionQuery(symbol=symbol(), reason_code=rng.choice(fleet.reject[:4]))
