@@ -74,14 +74,7 @@ class SnapshotBridge:
         )
         token = s.engine_state_token.get_secret_value() if s.engine_state_token else None
         self._reader = StateReader(self._http, s.engine_state_url, s.engine_timeout_s, s.engine_max_bytes, token)
-        self.nc = await nats.connect(
-            s.nats_url,
-            **nats_credentials(),
-            name="cio-snapshot-bridge",
-            inbox_prefix=s.nats_inbox_prefix,
-            max_reconnect_attempts=-1,
-            error_cb=self._on_nats_error,
-        )
+        self.nc = await self._connect()
         self.alerts = AlertPublisher(self.nc.publish, SOURCE, s.snapshot_alert_every_s, self._monotonic)
         log.info(
             "snapshot bridge: %s for %s every %g s -> %s",
@@ -90,6 +83,33 @@ class SnapshotBridge:
             s.snapshot_every_s,
             PORTFOLIO_SNAPSHOT,
         )
+
+    async def _connect(self) -> NATS:
+        """Connect, waiting while NATS is not there yet (nats-py keeps trying the first connection too when
+        reconnects are unlimited): a bridge started before NATS, or during its restart, waits for it rather than
+        exiting. A stop request ends the wait (`ConnectionAbortedError`)."""
+        s = self.settings
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                s.nats_url,
+                **nats_credentials(),  # contradictory settings raise here, before any attempt
+                name="cio-snapshot-bridge",
+                inbox_prefix=s.nats_inbox_prefix,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1.0,
+                connect_timeout=2,
+                error_cb=self._on_nats_error,
+            )
+        )
+        stopping = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if connecting in done:
+            return connecting.result()
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
+        raise ConnectionAbortedError(f"stopped before NATS at {s.nats_url} answered")
 
     async def _on_nats_error(self, exc: Exception) -> None:
         # NATS reports a refused publish here, asynchronously: counted, so a misconfigured identity shows.
@@ -201,7 +221,12 @@ class SnapshotBridge:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
+        try:
+            await self.start()
+        except ConnectionAbortedError as exc:
+            log.info("snapshot bridge stopped: %s", exc)
+            await self.stop()
+            return
         try:
             while not self._stop.is_set():
                 began = loop.time()

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import nats
 import orjson
 import pytest
 
@@ -20,7 +21,7 @@ from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.nats_flush import flush_ordered
 from deploy.fake_tradeengine import FakeTradeEngine, demo_book
-from deploy.servers import free_port
+from deploy.servers import free_port, nats_server
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import ManualClock, activate, collect, request, wait_for_policy, wait_until
 
@@ -252,3 +253,40 @@ async def test_the_bridge_runs_until_stopped(nats_url, nc, engine):
     await asyncio.wait_for(task, 5)
     assert bridge.nc is not None and bridge.nc.is_closed
     assert bridge.published >= 2 and bridge.failed_rounds == 0
+
+
+async def test_a_bridge_started_before_nats_waits_for_it_and_then_publishes(engine, tmp_path):
+    """Started while NATS is not up yet (a restart, or a rollout order nobody controls), the bridge retries the
+    connection rather than exiting, and publishes once NATS is there."""
+    port = free_port()
+    settings = BridgeSettings(
+        nats_url=f"nats://127.0.0.1:{port}", engine_state_url=engine.url + "/state", snapshot_symbols=SYMBOLS
+    )
+    bridge = SnapshotBridge(settings)
+    starting = asyncio.create_task(bridge.start())
+    await asyncio.sleep(0.5)  # it has tried and failed at least once by now; the assertion does not depend on it
+    assert not starting.done()  # still waiting for NATS, not exited
+    server = await asyncio.to_thread(nats_server(port, tmp_path / "js", tmp_path / "nats.log").start)
+    try:
+        await asyncio.wait_for(starting, 20)
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        snapshots = await collect(nc, "cio.portfolio.snapshot")
+        await bridge.step()
+        [msg] = await snapshots.wait_for(1)
+        assert PortfolioSnapshot.model_validate_json(msg.data).equity_usd > 0
+        await nc.close()
+    finally:
+        await bridge.stop()
+        server.stop()
+
+
+async def test_a_stop_request_ends_the_wait_for_nats(engine):
+    settings = BridgeSettings(
+        nats_url=f"nats://127.0.0.1:{free_port()}", engine_state_url=engine.url + "/state", snapshot_symbols=SYMBOLS
+    )
+    bridge = SnapshotBridge(settings)
+    starting = asyncio.create_task(bridge.start())
+    await asyncio.sleep(0.3)
+    bridge.request_stop()
+    with pytest.raises(ConnectionAbortedError, match="stopped before NATS"):
+        await asyncio.wait_for(starting, 5)  # at once, not after some connection timeout
