@@ -219,3 +219,57 @@ def test_a_policy_can_require_subjects_that_name_the_strategy(subject):
     spec = make_spec(require_identity_subject=True)
     assert codes(evaluate(make_intent(), compile_spec(spec), GateState(), NOW, subject)) == {C.IDENTITY_UNVERIFIED}
     assert evaluate(make_intent(), compile_spec(spec), GateState(), NOW, "cio.intent.trading.momentum-1").promote
+
+
+def _only_reason(verdict):
+    [reason] = verdict.reasons
+    return reason
+
+
+@pytest.mark.parametrize("rest", ["momentum$1", "***", "m" * 201, "момент"])
+def test_a_subject_naming_no_valid_strategy_speaks_for_none(rest):
+    """A subject remainder that is no strategy id at all (outside the alphabet, too long) names nobody: the intent
+    is refused as a mismatch, never taken as the strategy's own subject."""
+    subject = f"cio.intent.trading.{rest}"
+    reason = _only_reason(evaluate(make_intent(), compile_spec(make_spec()), GateState(), NOW, subject))
+    assert reason.code == C.IDENTITY_MISMATCH
+    assert reason.observed == rest[:200] and reason.limit == "momentum_1"
+
+
+def test_what_the_identity_reasons_tell_the_officer():
+    """Each identity refusal names what it saw and what it expected, in its message and in observed/limit (the
+    audit trail and the admin show both)."""
+    policy = compile_spec(make_spec())
+    mismatch = _only_reason(
+        evaluate(make_intent(strategy_id="llm-swing"), policy, GateState(), NOW, "cio.intent.trading.momentum-1")
+    )
+    assert (mismatch.observed, mismatch.limit) == ("momentum-1", "llm_swing")
+    assert mismatch.message == (
+        "published on cio.intent.trading.momentum-1 but the intent's strategy is 'llm_swing': an intent speaks only "
+        "for the strategy its subject names"
+    )
+    symbol = _only_reason(evaluate(make_intent(), policy, GateState(), NOW, "intent.trading.ETHUSDT"))
+    assert (symbol.observed, symbol.limit) == (
+        "ETHUSDT",
+        "BTCUSDT",
+    ) and "intent's symbol is 'BTCUSDT'" in symbol.message
+
+    own = compile_spec(make_spec(strategies={"momentum_pulse": {"own_identity": True}}))
+    unverified = _only_reason(
+        evaluate(make_intent(strategy_id="momentum_pulse"), own, GateState(), NOW, "intent.trading.BTCUSDT")
+    )
+    assert unverified.code == C.IDENTITY_UNVERIFIED
+    assert (unverified.observed, unverified.limit) == ("intent.trading.BTCUSDT", "cio.intent.trading.momentum_pulse")
+    assert "admitted only on cio.intent.trading.momentum_pulse, not intent.trading.BTCUSDT" in unverified.message
+
+    required = compile_spec(make_spec(require_identity_subject=True))
+    anonymous = _only_reason(
+        evaluate(make_intent(strategy_id="Iceberg Order Detector"), required, GateState(), NOW, "cio.nurse.audit")
+    )
+    assert anonymous.code == C.IDENTITY_UNVERIFIED and anonymous.observed == "cio.nurse.audit"
+    assert anonymous.message.endswith("publish on cio.intent.trading.Iceberg_Order_Detector")
+
+    listed_only = compile_spec(make_spec(only_listed_strategies=True, strategies={"llm_swing": {}}))
+    unlisted = _only_reason(evaluate(make_intent(strategy_id="Momentum 1"), listed_only, GateState(), NOW))
+    assert unlisted.code == C.STRATEGY_UNLISTED and unlisted.observed == "momentum_1"
+    assert unlisted.message.startswith("strategy 'momentum_1' is not named in the policy")
