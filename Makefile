@@ -9,13 +9,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test lint fmt bench clean docs
+.PHONY: help up test lint fmt bench clean docs mutation
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
 	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
 	@echo "make clean  remove .venv and local state (.cio/)"
+	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is required (none found on PATH)"; exit 1; }
@@ -59,3 +60,8 @@ clean:
 
 docs: $(VENV)/.installed-dev
 	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md
+
+mutation: $(VENV)/.installed-dev
+	$(PY) -m pip install $(PIP_FLAGS) mutmut
+	rm -rf mutants
+	$(VENV)/bin/mutmut run; $(VENV)/bin/mutmut results
