@@ -514,6 +514,42 @@ def decision_cost_us(iterations: int) -> dict[str, float]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
+def run_on_stack(
+    prefix: str,
+    what: str,
+    bench: Callable[["Stack"], Awaitable[dict[str, Any]]],
+    freeze_heap: bool = False,
+) -> dict[str, Any]:
+    """Run `bench` on its own NATS and Redis in a temporary folder. Never raises: a stack that does not start or
+    a run that fails is reported in `failed_steps` and printed, and the benchmark goes on to its next part."""
+    results: dict[str, Any] = {"failed_steps": {}}
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            stack = Stack(Path(tmp))
+        except Exception as exc:
+            results["failed_steps"]["stack"] = repr(exc)
+            print(f"could not start NATS/Redis: {exc!r}", flush=True)
+            return results
+        try:
+            if freeze_heap:
+                gc.collect()
+                gc.freeze()
+            results = asyncio.run(bench(stack))
+            results.setdefault("failed_steps", {})
+        except Exception as exc:
+            results["failed_steps"]["run"] = repr(exc)
+            print(f"{what} failed: {exc!r}", flush=True)
+        finally:
+            stack.close()
+    return results
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results written to {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per fixed-rate step")
@@ -530,24 +566,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
     args = parser.parse_args()
 
-    results: dict[str, Any] = {"failed_steps": {}}
-    with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
-        try:
-            stack = Stack(Path(tmp))
-        except Exception as exc:
-            print(f"could not start NATS/Redis: {exc!r}", flush=True)
-            stack = None
-        if stack is not None:
-            try:
-                # The load generator's own pauses would show up as latency: start it with a frozen, clean heap.
-                gc.collect()
-                gc.freeze()
-                results = asyncio.run(Bench(args, stack).run())
-            except Exception as exc:
-                results["failed_steps"]["run"] = repr(exc)
-                print(f"benchmark run failed: {exc!r}", flush=True)
-            finally:
-                stack.close()
+    # The load generator's own pauses would show up as latency: start it with a frozen, clean heap.
+    results = run_on_stack("cio-bench-", "benchmark run", lambda stack: Bench(args, stack).run(), freeze_heap=True)
 
     print("decision cost in process:", flush=True)  # measured last: its garbage cannot disturb the latency steps
     try:
@@ -563,11 +583,8 @@ def main() -> None:
         print(f"  FAILED: {exc!r}", flush=True)
     results["machine"] = machine()
     results["command"] = "make bench"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
     summary(results)
-    print(f"results written to {out}")
+    write_results(results, Path(args.out))
 
 
 def summary(results: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -45,8 +44,10 @@ from bench.gate_latency import (
     cpu_seconds,
     intent_body,
     machine,
+    run_on_stack,
     snapshot,
     summarise,
+    write_results,
 )
 from bench.load import run_load
 from cio_kernel.intake_stream import INTAKE_CLAIMS_STREAM, INTAKE_CONSUMER, INTAKE_STREAM
@@ -365,21 +366,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "intake_stream.json"))
     args = parser.parse_args()
-    results: dict[str, Any] = {"failed_steps": {}}
-    with tempfile.TemporaryDirectory(prefix="cio-bench-intake-") as tmp:
-        try:
-            stack = Stack(Path(tmp))
-        except Exception as exc:
-            print(f"could not start NATS/Redis: {exc!r}", flush=True)
-            stack = None
-        if stack is not None:
-            try:
-                results = asyncio.run(IntakeBench(args, stack).run())
-            except Exception as exc:
-                results["failed_steps"]["run"] = repr(exc)
-                print(f"intake benchmark failed: {exc!r}", flush=True)
-            finally:
-                stack.close()
+    results = run_on_stack("cio-bench-intake-", "intake benchmark", lambda stack: IntakeBench(args, stack).run())
     results["ratios"] = ratios(results, args.rates)
     results["machine"] = machine()
     results["hold_ms"] = float(os.environ.get("CIO_INTAKE_HOLD_MS", "500"))
@@ -388,10 +375,7 @@ def main() -> None:
         print(f"  {name}: {json.dumps(row)}")
     if results.get("failed_steps"):
         print(f"  failed steps: {', '.join(results['failed_steps'])}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results written to {out}")
+    write_results(results, Path(args.out))
 
 
 if __name__ == "__main__":
