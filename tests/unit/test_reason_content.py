@@ -1,0 +1,75 @@
+"""What each pre-trade refusal tells a risk officer: its code, message and `observed`/`limit` (shown in the admin
+and kept in the audit trail), and that independent refusals add up rather than replace one another. These pin the
+behaviour mutation testing found unasserted (`make mutation`, docs/architecture.md)."""
+
+import pytest
+
+from cio_kernel.reason_codes import ReasonCode as C
+from gate.decision.evaluate import evaluate
+from gate.decision.state import GateState
+from tests.factories import NOW, compile_spec, make_intent, make_spec
+
+
+def reasons(intent, **rules):
+    verdict = evaluate(intent, compile_spec(make_spec(**rules)), GateState(), NOW)
+    return [(r.code, r.message, r.observed, r.limit) for r in verdict.reasons]
+
+
+def test_a_denied_symbol_off_a_strategy_allow_list_gets_both_reasons_with_what_was_asked():
+    found = reasons(
+        make_intent(symbol="LUNAUSDT"),
+        denied_symbols=["LUNAUSDT"],
+        strategies={"momentum_1": {"allowed_symbols": ["BTCUSDT"]}},
+    )
+    assert found == [
+        (C.SYMBOL_DENIED, "LUNAUSDT is on the global deny list", "LUNAUSDT", None),
+        (C.SYMBOL_NOT_ALLOWED, "LUNAUSDT is not on the strategy allow list", "LUNAUSDT", None),
+    ]
+
+
+def test_an_order_of_a_shape_nobody_allowed_gets_one_reason_per_rule_with_the_allowed_values():
+    intent = make_intent(action="buy", strategy_mode="llm_reasoning", order_type="limit")
+    found = reasons(
+        intent,
+        allowed_actions=["close", "sell"],
+        allowed_strategy_modes=["deterministic", "ml_light"],
+        allowed_order_types=["market"],
+    )
+    assert found == [
+        (C.ACTION_NOT_ALLOWED, "action 'buy' is not allowed", "buy", "close,sell"),
+        (
+            C.STRATEGY_MODE_NOT_ALLOWED,
+            "strategy mode 'llm_reasoning' is not allowed",
+            "llm_reasoning",
+            "deterministic,ml_light",
+        ),
+        (C.ORDER_TYPE_NOT_ALLOWED, "order type 'limit' is not allowed", "limit", "market"),
+    ]
+
+
+def test_an_empty_allow_list_says_none_is_allowed():
+    [(code, _, observed, limit)] = reasons(make_intent(order_type="market"), allowed_order_types=[])
+    assert (code, observed, limit) == (C.ORDER_TYPE_NOT_ALLOWED, "market", "none")
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "code"),
+    [
+        ("buy", "stop_loss", C.STOP_LOSS_INVALID),
+        ("sell", "stop_loss", C.STOP_LOSS_INVALID),
+        ("buy", "take_profit", C.TAKE_PROFIT_INVALID),
+        ("sell", "take_profit", C.TAKE_PROFIT_INVALID),
+    ],
+)
+def test_a_stop_or_take_profit_exactly_at_the_entry_is_on_the_wrong_side(action, field, code):
+    """At the entry price a stop or a take-profit would fire at once: it is refused, for either side, with the
+    level and the entry as observed and limit."""
+    entry = 50_000.0
+    other = {"stop_loss": entry * (0.98 if action == "buy" else 1.02)} if field == "take_profit" else {}
+    intent = make_intent(action=action, price=entry, current_price=entry, **{field: entry, **other})
+    found = [r for r in reasons(intent) if r[0] == code]
+    assert len(found) == 1
+    _, message, observed, limit = found[0]
+    assert (observed, limit) == (entry, entry)
+    side = {"stop_loss": {"buy": "below", "sell": "above"}, "take_profit": {"buy": "above", "sell": "below"}}
+    assert message == f"{field} 50000 must be {side[field][action]} the entry price 50000 for a {action}"
