@@ -73,3 +73,15 @@ def test_a_stop_or_take_profit_exactly_at_the_entry_is_on_the_wrong_side(action,
     assert (observed, limit) == (entry, entry)
     side = {"stop_loss": {"buy": "below", "sell": "above"}, "take_profit": {"buy": "above", "sell": "below"}}
     assert message == f"{field} 50000 must be {side[field][action]} the entry price 50000 for a {action}"
+
+
+def test_a_priced_order_without_any_price_gets_both_price_reasons():
+    found = reasons(make_intent(order_type="limit", price=0.0, current_price=0.0, stop_loss=None))
+    assert (C.NO_REFERENCE_PRICE, "current_price must be positive to check the order", 0.0, None) in found
+    assert (C.ORDER_PRICE_MISSING, "a limit order needs a positive price", 0.0, None) in found
+
+
+def test_a_priced_close_without_a_price_is_not_refused_for_it():
+    """A close unwinds at whatever the venue gives; refusing it for a missing limit price would trap a position."""
+    found = reasons(make_intent(action="close", order_type="limit", price=0.0, stop_loss=None))
+    assert all(code != C.ORDER_PRICE_MISSING for code, *_ in found), found
