@@ -85,3 +85,60 @@ def test_a_priced_close_without_a_price_is_not_refused_for_it():
     """A close unwinds at whatever the venue gives; refusing it for a missing limit price would trap a position."""
     found = reasons(make_intent(action="close", order_type="limit", price=0.0, stop_loss=None))
     assert all(code != C.ORDER_PRICE_MISSING for code, *_ in found), found
+
+
+def test_an_order_too_big_in_both_ways_gets_both_size_reasons_with_their_figures():
+    found = reasons(
+        make_intent(quantity=2.0, price=50_000.0, current_price=50_000.0),
+        max_order_quantity=1.5,
+        max_order_notional_usd=25_000.0,
+    )
+    assert found == [
+        (C.ORDER_QUANTITY_EXCEEDED, "quantity 2 exceeds the maximum 1.5", 2.0, 1.5),
+        (
+            C.ORDER_NOTIONAL_EXCEEDED,
+            "order notional 100,000.00 USD exceeds the maximum 25,000.00 USD",
+            100_000.0,
+            25_000.0,
+        ),
+    ]
+
+
+ENGINE_SIZED = (
+    "quantity is 0, so the trade engine sizes the order, and no policy scope states what such an order is worth: "
+    "set engine_sized_notional_usd (global, strategy or symbol) for the notional and exposure limits to use"
+)
+
+
+@pytest.mark.parametrize(
+    ("rules", "price"),
+    [
+        ({"max_symbol_exposure_usd": 50_000.0}, 50_000.0),  # an exposure limit alone needs the notional too
+        ({"max_total_exposure_usd": 100_000.0}, 50_000.0),
+        ({"max_order_notional_usd": 1_000.0}, 0.4),  # a coin priced under 1 USD is no exception
+    ],
+)
+def test_an_engine_sized_order_nobody_can_value_is_refused_wherever_a_limit_needs_its_size(rules, price):
+    intent = make_intent(
+        symbol="DOGEUSDT",
+        quantity=0.0,
+        position_size_pct=None,
+        price=price,
+        current_price=price,
+        stop_loss=price * 0.98,
+    )
+    verdict = evaluate(intent, compile_spec(make_spec(**rules)), GateState(), NOW)
+    unknown = [r for r in verdict.reasons if r.code == C.ORDER_SIZE_UNKNOWN]
+    assert [r.message for r in unknown] == [ENGINE_SIZED]
+
+
+def test_a_share_of_equity_without_a_snapshot_says_what_is_missing():
+    intent = make_intent(quantity=0.0, position_size_pct=0.05)
+    [(_, message, observed, limit)] = [
+        r for r in reasons(intent, max_order_notional_usd=25_000.0) if r[0] == C.ORDER_SIZE_UNKNOWN
+    ]
+    assert (observed, limit) == (None, None)
+    assert message == (
+        "quantity is 0 and position_size_pct is 0.05, but no portfolio snapshot gives the equity it is a share of, "
+        "so the notional and exposure limits cannot be checked"
+    )
