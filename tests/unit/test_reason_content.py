@@ -142,3 +142,26 @@ def test_a_share_of_equity_without_a_snapshot_says_what_is_missing():
         "quantity is 0 and position_size_pct is 0.05, but no portfolio snapshot gives the equity it is a share of, "
         "so the notional and exposure limits cannot be checked"
     )
+
+
+def test_an_order_too_big_every_way_gets_every_size_reason():
+    intent = make_intent(quantity=2.0, position_size_pct=0.5)
+    found = reasons(intent, max_order_quantity=1.0, max_order_notional_usd=50_000.0, max_position_size_pct=0.1)
+    assert [code for code, *_ in found] == [
+        C.ORDER_QUANTITY_EXCEEDED,
+        C.ORDER_NOTIONAL_EXCEEDED,
+        C.POSITION_SIZE_EXCEEDED,
+    ]
+    assert found[2] == (C.POSITION_SIZE_EXCEEDED, "position_size_pct 0.5 exceeds the maximum 0.1", 0.5, 0.1)
+
+
+def test_what_the_stop_reasons_say():
+    required = reasons(make_intent(stop_loss=None), require_stop_loss=True)
+    assert required == [(C.STOP_LOSS_REQUIRED, "opening orders must carry stop_loss or stop_loss_pct", None, None)]
+    # A zero percentage and a stop on the wrong side are two faults, reported together.
+    both = reasons(make_intent(stop_loss_pct=0.0, stop_loss=51_000.0))
+    assert both == [
+        (C.STOP_LOSS_INVALID, "stop_loss_pct must be above 0", 0.0, None),
+        (C.STOP_LOSS_INVALID, "stop_loss 51000 must be below the entry price 50000 for a buy", 51_000.0, 50_000.0),
+    ]
+    assert reasons(make_intent(stop_loss_pct=0.01, stop_loss=None)) == []  # a positive percentage is a stop
