@@ -180,7 +180,8 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def gate(self, name: str) -> subprocess.Popen[bytes]:
+    def gate(self, name: str, **env: str) -> subprocess.Popen[bytes]:
+        """A gate process on this stack, with `env` added to what every benchmarked gate gets."""
         return self.spawn(
             name,
             ["-m", "gate"],
@@ -195,6 +196,7 @@ class Stack:
             # no strategy's share may cap it (the shares are tested in tests/integration/test_intake_budget.py).
             CIO_STRATEGY_BUDGET_PER_S="1e9",
             CIO_STRATEGY_BUDGET_BURST="1e9",
+            **env,
         )
 
     def stop(self, name: str) -> None:

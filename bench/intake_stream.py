@@ -18,7 +18,6 @@ A step that fails is reported and the run goes on. Results: `.cio/bench/intake_s
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -58,21 +57,7 @@ from cio_kernel.policy.store import build_document
 
 def spawn_gate(stack: Stack, name: str, **env: str) -> int:
     """A gate process configured as `bench.gate_latency` starts its own (plus `env`); its pid."""
-    proc = stack.spawn(
-        name,
-        ["-m", "gate"],
-        NATS_URL=stack.nats_url,
-        REDIS_URL=stack.redis_url,
-        CIO_GATE_ID=name,
-        CIO_AUDIT_SPOOL_DIR=str(stack.work / "spool"),
-        CIO_LOG_LEVEL="WARNING",
-        CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
-        CIO_AUDIT_SIGNING_KEY_FILE=str(stack.audit_key),
-        CIO_STRATEGY_BUDGET_PER_S="1e9",
-        CIO_STRATEGY_BUDGET_BURST="1e9",
-        **env,
-    )
-    return proc.pid
+    return stack.gate(name, **env).pid
 
 
 async def wait_for_gate(nc: NATS, name: str, timeout_s: float = 30.0) -> None:
