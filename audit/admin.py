@@ -6,32 +6,15 @@ from typing import Any
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 
 from audit import incidents, selectors
 from audit.models import Decision, Incident
+from audit.records import DecisionRecord
 from audit.store import get_store
-from policies import roles
-from policies.admin import RecordAdmin
+from core.admin import ReadOnlyRecords
 
 _FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version")
-
-
-class ReadOnlyRecords(RecordAdmin):
-    """Audit records shown through custom views over the store interface; anyone who may view policies."""
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.has_perm(roles.perm(roles.VIEW))
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
-        return {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, **extra}
-
-    def _guard(self, request: HttpRequest) -> None:
-        if not self.has_view_permission(request):
-            raise Http404("no such page")
 
 
 @admin.register(Decision)
@@ -74,28 +57,28 @@ class DecisionAdmin(ReadOnlyRecords):
             ),
         )
 
+    detail_template = "admin/audit/decision_detail.html"
+
+    def detail_extra(self, record: DecisionRecord) -> dict[str, Any]:
+        """What an app above the audit trail adds to a decision's page (`lineage`: the policy behind it)."""
+        return {}
+
     def detail_view(self, request: HttpRequest, decision_id: str) -> HttpResponse:
         self._guard(request)
         record = get_store().get_decision(decision_id)
         if record is None:
             raise Http404(f"no decision {decision_id}")
-        context = selectors.policy_context(record)
-        version_url = (
-            reverse("admin:policies_policyversion_change", args=[context.version.pk]) if context.version else None
-        )
         event = record.event()
         return TemplateResponse(
             request,
-            "admin/audit/decision_detail.html",
+            self.detail_template,
             self._context(
                 request,
                 f"Decision {decision_id}",
                 record=record,
                 event=event,
                 intent=event.intent,
-                policy=context,
-                version_url=version_url,
-                trace_url=reverse("trace", args=[record.trace_id]),
+                **self.detail_extra(record),
             ),
         )
 

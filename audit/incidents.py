@@ -132,39 +132,6 @@ def from_latch_notice(notice: LatchNotice) -> Incident | None:
     )
 
 
-def from_policy_event(event: Any) -> Incident | None:
-    """A control-plane act worth remembering (`policies.models.PolicyEvent`), or None."""
-    kind = str(event.kind)
-    actor = event.actor.get_username() if event.actor is not None else "system"
-    version = event.policy.version if event.policy is not None else None
-    detail = {"by": actor, "reason": event.reason, "policy_version": version, **(event.detail or {})}
-    if kind == "trading_state":
-        scope, key, target = detail.get("scope"), detail.get("key"), detail.get("to")
-        title = f"trading state {scope} {key}: {detail.get('from')} → {target} by {actor}"
-        return make(
-            f"event-{event.pk}",
-            TRADING_STATE,
-            f"{title}: {event.reason}",
-            event.at,
-            _plain(detail),
-            strategy_id=key if scope == "strategy" else None,
-            trace_id=event.trace_id or None,
-        )
-    if kind == "rolled_back":
-        title = f"rolled back to v{detail.get('restored')} by {actor}: {event.reason}"
-        return make(f"event-{event.pk}", ROLLBACK, title, event.at, _plain(detail), trace_id=event.trace_id or None)
-    if kind == "latch_released":
-        title = f"latch {detail.get('latch_id')} released by {actor}: {event.reason}"
-        return make(
-            f"event-{event.pk}", LATCH_RELEASE, title, event.at, _plain(detail), trace_id=event.trace_id or None
-        )
-    return None
-
-
-def _plain(detail: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in detail.items() if isinstance(v, str | int | float | bool | type(None) | list | dict)}
-
-
 def record(incident: Incident | None) -> None:
     """Store it; a failure is logged, never raised (the act it describes has happened either way)."""
     if incident is None:

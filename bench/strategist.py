@@ -115,9 +115,10 @@ def seed(decisions: int) -> dict[str, Any]:
     from cio_kernel.contracts.envelope import Reason
     from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position
     from cio_kernel.contracts.regime import RegimeUpdate
-    from policies import roles, services
-    from policies.strategist.cycle import strategist_redis
-    from policies.strategist.inputs import store_portfolio, store_regime
+    from core import roles
+    from policies import services
+    from strategist.cycle import strategist_redis
+    from strategist.inputs import store_portfolio, store_regime
 
     officer = User.objects.create_user("bench-officer")
     officer.groups.add(Group.objects.get(name=roles.RISK_OFFICER))
@@ -198,15 +199,15 @@ def measure(run: Run, cycles: int) -> None:
     from policies import selectors, services
     from policies.models import compact_spec
     from policies.selectors import baseline_version
-    from policies.strategist import cycle as strategist
-    from policies.strategist.brains.llm import LlmConfig
-    from policies.strategist.brains.prompt import messages_for
-    from policies.strategist.budget import estimate_tokens
-    from policies.strategist.context import build_context
-    from policies.strategist.cycle import strategist_redis, strategist_user
-    from policies.strategist.inputs import read_portfolio, read_regimes, store_regime
-    from policies.strategist.models import StrategistSettings
-    from policies.strategist.triggers import SCHEDULE, Trigger
+    from strategist import cycle as strategist
+    from strategist.brains.llm import LlmConfig
+    from strategist.brains.prompt import messages_for
+    from strategist.budget import estimate_tokens
+    from strategist.context import build_context
+    from strategist.cycle import strategist_redis, strategist_user
+    from strategist.inputs import read_portfolio, read_regimes, store_regime
+    from strategist.models import StrategistSettings
+    from strategist.triggers import SCHEDULE, Trigger
 
     client = strategist_redis()
     active = selectors.active_version()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import dj_database_url
 
+from brakes.addresses import parse_networks
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 from cio_kernel.audit_stream import AUDIT_STREAM
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
-from policies.brakes.addresses import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,7 +128,7 @@ CIO_STRATEGIST_MAX_CYCLE_S = float(os.environ.get("CIO_STRATEGIST_MAX_CYCLE_S", 
 # The control plane's watch alerts when no cycle completed within twice the schedule's interval plus this.
 CIO_STRATEGIST_OVERDUE_GRACE_S = float(os.environ.get("CIO_STRATEGIST_OVERDUE_GRACE_S", "120"))
 CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S = float(os.environ.get("CIO_STRATEGIST_OVERDUE_ALERT_EVERY_S", "900"))
-# The LLM brain reads CIO_LLM_* from the environment itself (policies/strategist/brains/llm.py): its key never
+# The LLM brain reads CIO_LLM_* from the environment itself (strategist/brains/llm.py): its key never
 # becomes a setting.
 
 # -- alerting (docs/alerting.md) ---------------------------------------------------------------------------------
@@ -175,16 +175,18 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
-    "policies",
-    "policies.strategist",
-    "policies.tradeconfig",
-    "policies.brakes",
+    "core",
+    "brakes",
     "audit",
-    "audit.alerting",
+    "alerting",
+    "policies",
+    "strategist",
+    "tradeconfig",
+    "lineage",
 ]
 
 MIDDLEWARE = [
-    "cio_site.envelope.TraceIdMiddleware",
+    "core.envelope.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,7 +194,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "cio_site.envelope.ApiErrorEnvelopeMiddleware",
+    "core.envelope.ApiErrorEnvelopeMiddleware",
 ]
 
 ROOT_URLCONF = "cio_site.urls"
@@ -244,14 +246,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["cio_site.envelope.EnvelopeRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.envelope.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cio_site.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "cio_site.envelope.envelope_exception_handler",
+    "EXCEPTION_HANDLER": "core.envelope.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": [
-        "policies.brakes.throttles.AnonRateThrottle",
-        "policies.brakes.throttles.UserRateThrottle",
+        "brakes.throttles.AnonRateThrottle",
+        "brakes.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("CIO_ANON_RATE", "60/min"),

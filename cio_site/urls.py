@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from brakes.login import BrakedLoginForm, admin_login
 from cio_site.health import HealthView
-from policies.brakes.login import BrakedLoginForm, admin_login
 
 admin.site.site_header = "Petrosa CIO — risk control plane"
 admin.site.site_title = "Petrosa CIO"
@@ -17,5 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("policies.api.urls")),
     path("api/", include("audit.api.urls")),
-    path("api/", include("policies.tradeconfig.api.urls")),
+    path("api/", include("lineage.urls")),
+    path("api/", include("tradeconfig.api.urls")),
 ]

@@ -261,7 +261,7 @@ REDIS_ROLES: dict[str, RedisRole] = {
             f"+time -@dangerous -@pubsub {_TRANSACTIONS} {_CONNECTION}",
         ),
         # The alerting bridge's deduplication windows: it reads a window's expiry too, to tell its own (signed,
-        # expiring within the window) from anything planted there (audit/alerting/dedup.py).
+        # expiring within the window) from anything planted there (alerting/dedup.py).
         RedisRole("alerting", f"resetkeys ~alerting:* resetchannels -@all +get +set +pttl {_CONNECTION}"),
         # The live audit feed (Channels' Redis layer: the ingest sends, the web server's websockets receive):
         # its own keys only, the data commands and scripts it runs, nothing administrative.

@@ -16,13 +16,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
-from cio_site.envelope import trace_id_of
-from policies import roles, services
+from core import roles
+from core.admin import RecordAdmin
+from core.envelope import trace_id_of
+from core.errors import DomainError
+from policies import extensions, services
 from policies.diff import diff_specs
-from policies.errors import DomainError
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latch_state
-from policies.strategist import envelope
 
 _STATUS_COLOURS = {
     Status.ACTIVE: "#1b7f3a",
@@ -53,9 +54,9 @@ class ProposeForm(forms.ModelForm):
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
         if self.proposer is not None:  # shown on the form; `services.propose` checks the same again
-            found = envelope.proposal_breaches(self.proposer, parsed, active_version())
+            found = extensions.proposal_breaches(self.proposer, parsed, active_version())
             if found:
-                raise forms.ValidationError(f"OUTSIDE_ENVELOPE: {envelope.describe(found)}")
+                raise forms.ValidationError(f"OUTSIDE_ENVELOPE: {extensions.describe(found)}")
         return compact_spec(parsed)
 
 
@@ -134,8 +135,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         if obj is None:
             return ["spec", "rationale"]
-        thought = ["strategist_thought"] if obj.thought_id else []
-        return ["version", "status", "checksum", "rendered_spec", "diff_to_active", *HISTORY_FIELDS, *thought]
+        panels = [panel.render for panel in extensions.VERSION_PANELS if panel.applies(obj)]
+        return ["version", "status", "checksum", "rendered_spec", "diff_to_active", *HISTORY_FIELDS, *panels]
 
     def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> list[str]:
         return [] if obj is None else self.get_fields(request, obj)
@@ -163,24 +164,6 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "<p>from active v{}:</p><pre>{}</pre>",
             active.version,
             format_html_join("\n", "{}", ((str(c),) for c in changes)),
-        )
-
-    @admin.display(description="the Strategist's thought")
-    def strategist_thought(self, obj: PolicyVersion) -> str:
-        from policies.strategist.models import Cycle
-
-        cycle = Cycle.objects.filter(cycle_id=obj.thought_id).first()
-        if cycle is None:
-            return f"thought {obj.thought_id} (no cycle on record)"
-        return format_html(
-            '<a href="{}">cycle {}</a>: {} trigger, {} brain ({}){}<br>validation: <code>{}</code>',
-            reverse("admin:strategist_cycle_change", args=[cycle.pk]),
-            cycle.cycle_id[:12],
-            cycle.trigger,
-            cycle.brain,
-            cycle.model,
-            f"; the LLM was not used: {cycle.fallback_reason}" if cycle.fallback_reason else "",
-            json.dumps(cycle.thought.get("validation", {})),
         )
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
@@ -398,19 +381,6 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/latches.html", context)
-
-
-class RecordAdmin(admin.ModelAdmin):
-    """Records of what happened (policy events, the audit trail): shown, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(PolicyEvent)

@@ -1,4 +1,4 @@
-"""Token authentication against hashed keys (`ApiToken`), with the brake on guessing (policies/brakes).
+"""Token authentication against hashed keys (`ApiToken`), with the brake on guessing (brakes).
 
 `Authorization: Token <key>` as before; the key is hashed and looked up, never stored. The token is checked
 first, so a valid token always passes whatever others sent from the same address; a failed one is counted by
@@ -13,7 +13,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from policies.brakes import addresses, services
+from brakes import addresses, services
 from policies.models import ApiToken
 
 KEYWORD = b"token"

@@ -17,8 +17,8 @@ from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import TradingState
-from policies import activation, live, roles
-from policies.errors import (
+from core import roles
+from core.errors import (
     ActivationFailedError,
     FourEyesError,
     InvalidTransitionError,
@@ -28,8 +28,8 @@ from policies.errors import (
     SpecInvalidError,
     StoreUnavailableError,
 )
+from policies import activation, extensions, live
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
-from policies.strategist import envelope
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,9 @@ def propose(
     except ValidationError as exc:
         raise SpecInvalidError("; ".join(exc.messages)) from exc
     active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
-    breaches = envelope.proposal_breaches(by, parsed, active)
+    breaches = extensions.proposal_breaches(by, parsed, active)
     if breaches and not record_refusal:
-        raise OutsideEnvelopeError(f"outside the envelope risk officers set: {envelope.describe(breaches)}")
+        raise OutsideEnvelopeError(f"outside the envelope risk officers set: {extensions.describe(breaches)}")
     policy = _create(
         floor=_live_floor(),
         spec=compact_spec(parsed),
@@ -157,7 +157,7 @@ def propose(
         return decide_unattended(
             policy,
             approve=False,
-            reason=f"outside the envelope: {envelope.describe(breaches)}",
+            reason=f"outside the envelope: {extensions.describe(breaches)}",
             trace_id=trace_id,
             detail={"breaches": [f"{b.scope}.{b.field}" for b in breaches]},
         )

@@ -1,5 +1,5 @@
-"""REST endpoints for the audit trail: `/api/audit`, `/api/audit/<decision_id>`, `/api/trace/<trace_id>`,
-`/api/incidents` (with similarity search). Read-only; the policy viewer permission; the SPEC §4 envelope."""
+"""REST endpoints for the audit trail: `/api/audit`, `/api/incidents` (with similarity search). Read-only; the policy
+viewer permission; the SPEC §4 envelope. One decision with the policy behind it, and traces: `lineage.api`."""
 
 from typing import Any
 
@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import incidents, selectors
-from audit.presentation import decision_detail, decision_summary
+from audit.presentation import decision_summary
 from audit.store import get_store
-from policies import errors
-from policies.api.views import PolicyApiView
+from core import errors
+from core.api import ApiView
 
 _FILTER_PARAMS = [
     OpenApiParameter("since", str, description="ISO 8601 time with zone, inclusive"),
@@ -38,33 +38,14 @@ def _query(request: Request) -> Any:
         raise serializers.ValidationError({exc.field: [exc.message]}) from exc
 
 
-class DecisionListView(PolicyApiView):
+class DecisionListView(ApiView):
     @extend_schema(parameters=_FILTER_PARAMS, summary="Gate decisions, newest first, cursor-paginated")
     def get(self, request: Request) -> Response:
         page = get_store().find_decisions(_query(request))
         return Response({"decisions": [decision_summary(r) for r in page.records], "next_cursor": page.next_cursor})
 
 
-class DecisionDetailView(PolicyApiView):
-    @extend_schema(summary="One decision: the intent, every reason, the policy behind it, the chain link")
-    def get(self, request: Request, decision_id: str) -> Response:
-        record = get_store().get_decision(decision_id)
-        if record is None:
-            raise errors.NotFoundError(f"no decision {decision_id!r} in the audit store")
-        context = selectors.policy_context(record)
-        return Response({**decision_detail(record), "policy": selectors.policy_context_dict(context)})
-
-
-class TraceView(PolicyApiView):
-    @extend_schema(summary="A trace followed: decision → policy version → thought → approval and activation")
-    def get(self, request: Request, trace_id: str) -> Response:
-        found = selectors.trace_dict(trace_id)
-        if found is None:
-            raise errors.NotFoundError(f"no decision with trace id {trace_id!r} in the audit store")
-        return Response(found)
-
-
-class IncidentListView(PolicyApiView):
+class IncidentListView(ApiView):
     @extend_schema(
         parameters=[
             OpenApiParameter("similar_to", str, description="an incident id: the incidents most like it"),

@@ -1,6 +1,6 @@
 """The human-set envelope around what anyone who may not approve (agents, the Strategist) may propose, and the
 narrower one inside it that auto-approval may use. A proposal outside the first is refused, with one reason per
-breach, on every surface (`policies.strategist.envelope.proposal_breaches`, called by `services.propose`).
+breach, on every surface (`policies.extensions.proposal_breaches`, called by `services.propose`).
 
 The envelope is:
 - **ceilings** on the *global* scope, because layering makes it the loosest any intent can see: a strategy or

@@ -3,7 +3,7 @@ alone, so any web worker can serve any call), the SDK's bearer-token check, and 
 hosts Django allows. The SDK's session manager must run for the app to answer; the web server runs without ASGI
 lifespan events (`make up`: `--lifespan off`), so it is started on the first request, once, and kept running.
 
-Each HTTP request's client address is resolved here (policies/brakes/addresses.py) for the token brake; when the
+Each HTTP request's client address is resolved here (brakes/addresses.py) for the token brake; when the
 brake engaged on a failed bearer token, the SDK's 401 is answered as 429 RATE_LIMITED with Retry-After."""
 
 import asyncio
@@ -13,9 +13,9 @@ import orjson
 from django.conf import settings
 from mcp.server.transport_security import TransportSecuritySettings
 
+from brakes import addresses
 from cio_site.mcp.auth import BearerAttempt, current_attempt
 from cio_site.mcp.server import build_server
-from policies.brakes import addresses
 
 Scope = dict[str, Any]
 Send = Any

@@ -2,7 +2,7 @@
 `Authorization: Bearer <token>`. The SDK's bearer middleware calls `verify_token`; tools read who is calling with
 `caller()`.
 
-The same brake as REST (policies/brakes): the token is checked first, so a valid one always passes; a failed one
+The same brake as REST (brakes): the token is checked first, so a valid one always passes; a failed one
 is counted by the client address (which `McpApp` puts in `current_attempt` for the request) and by its prefix,
 and once either has failed too often the attempt carries a refusal that `McpApp` answers 429 instead of the
 SDK's 401."""
@@ -15,9 +15,9 @@ from django.contrib.auth.models import User
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 
-from policies import roles
+from brakes import addresses, services
+from core import roles
 from policies.authentication import find_token
-from policies.brakes import addresses, services
 
 
 class NotAuthenticatedError(Exception):

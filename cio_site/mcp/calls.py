@@ -20,7 +20,7 @@ from audit.records import ToolCall
 from audit.store import get_store
 from cio_kernel.redaction import process_scrubber
 from cio_site.mcp.auth import NotAuthenticatedError, caller
-from policies.errors import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 MAX_ARGUMENT_CHARS = 20_000

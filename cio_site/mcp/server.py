@@ -13,21 +13,23 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from alerting import selectors as alert_selectors
 from audit import incidents
 from audit import selectors as audit_selectors
-from audit.alerting import selectors as alert_selectors
 from audit.presentation import decision_summary
 from audit.store import get_store
 from cio_site.mcp.auth import ApiTokenVerifier
 from cio_site.mcp.calls import run_tool
-from policies import errors, roles, services
+from core import errors, roles
+from lineage import selectors as lineage_selectors
+from policies import services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
 from policies.diff import diff_specs
 from policies.models import PolicyVersion, compact_spec
 from policies.selectors import active_version, gate_heartbeats, unverified_json
-from policies.strategist.changes import Change, InvalidChangeError, apply_changes
-from policies.tradeconfig import services as config_services
-from policies.tradeconfig.models import ChangeStatus, ConfigChange
+from strategist.changes import Change, InvalidChangeError, apply_changes
+from tradeconfig import services as config_services
+from tradeconfig.models import ChangeStatus, ConfigChange
 
 INSTRUCTIONS = """\
 Petrosa CIO: the risk gate and governance control plane of a fleet of trading strategies. Every trade intent is
@@ -279,7 +281,7 @@ def build_server() -> MCPServer:
                 if record is None:
                     raise errors.NotFoundError(f"no decision {decision_id} in the audit store")
                 wanted = record.trace_id
-            found = audit_selectors.trace_dict(wanted or "")
+            found = lineage_selectors.trace_dict(wanted or "")
             if found is None:
                 raise errors.NotFoundError(f"no decision with trace id {wanted} in the audit store")
             if decision_id is not None:

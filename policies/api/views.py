@@ -1,17 +1,16 @@
 """REST endpoints under /api/. Reads need the view permission; every change is delegated to
 `policies.services`, which enforces roles and four-eyes. Responses are wrapped in the envelope of docs/contracts.md."""
 
-from typing import Any
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from cio_site.envelope import trace_id_of
-from policies import errors, roles, services
+from core import errors
+from core.api import ApiView
+from core.envelope import trace_id_of
+from policies import services
 from policies.api.serializers import (
     LatchReleaseSerializer,
     PolicyEventSerializer,
@@ -27,25 +26,9 @@ from policies.models import PolicyEvent, PolicyVersion, Status
 from policies.selectors import active_version, gate_heartbeats, risk_latch_state, unverified_json
 
 
-class CanViewPolicies(permissions.BasePermission):
-    message = "you need the viewer, agent or risk-officer role"
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm(roles.perm(roles.VIEW)))
-
-
-class PolicyApiView(APIView):
-    permission_classes = [permissions.IsAuthenticated, CanViewPolicies]
-
+class PolicyApiView(ApiView):
     def version_or_404(self, version: int) -> PolicyVersion:
         return get_object_or_404(PolicyVersion, version=version)
-
-    def validated(self, serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-        if not isinstance(request.data, dict):
-            raise serializers.ValidationError({"body": ["expected a JSON object"]})
-        serializer = serializer_class(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
 
 class ActivePolicyView(PolicyApiView):

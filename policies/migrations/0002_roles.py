@@ -1,9 +1,9 @@
-"""Create the three roles as groups with their permissions (policies.roles is the single source)."""
+"""Create the three roles as groups with their permissions (core.roles is the single source)."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from policies.roles import ROLE_PERMISSIONS
+from core.roles import ROLE_PERMISSIONS
 
 
 def create_roles(apps, schema_editor):

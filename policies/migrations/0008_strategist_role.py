@@ -1,8 +1,8 @@
-"""The Strategist's role: it may view and propose, nothing else (policies.roles)."""
+"""The Strategist's role: it may view and propose, nothing else (core.roles)."""
 
 from django.db import migrations
 
-from policies.roles import ROLE_PERMISSIONS, STRATEGIST
+from core.roles import ROLE_PERMISSIONS, STRATEGIST
 
 
 def create_role(apps, schema_editor):

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
-from audit.alerting import escalation
-from audit.alerting.bridge import AlertBridge
-from audit.alerting.dispatch import dispatch
+from alerting import escalation
+from alerting.bridge import AlertBridge
+from alerting.dispatch import dispatch
 from audit.records import DELIVERY, DISPATCHED, AlertRecord
 from audit.store import get_store
 from cio_kernel.alerting import make_alert

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit.alerting.channels import email, grafana, otel
-from audit.alerting.channels.base import DeliveryError, NotConfiguredError
+from alerting.channels import email, grafana, otel
+from alerting.channels.base import DeliveryError, NotConfiguredError
 from cio_kernel.contracts.alert import Alert, Severity
 from tests.alerting.receivers import annotations, otlp
 
@@ -51,7 +51,7 @@ def test_email_to_a_server_that_is_down_is_transient(channels, smtp):
 
 def test_grafana_gets_a_tagged_annotation_with_the_token(channels, grafana):
     grafana_alert = alert()
-    from audit.alerting.channels import grafana as channel
+    from alerting.channels import grafana as channel
 
     channel.send(grafana_alert)
     [annotation] = annotations(grafana)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from audit.alerting import delivery
-from audit.alerting.bridge import genuinely_delivered
-from audit.alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED, RetryLaterError
-from audit.alerting.dispatch import dispatch
+from alerting import delivery
+from alerting.bridge import genuinely_delivered
+from alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED, RetryLaterError
+from alerting.dispatch import dispatch
 from audit.records import REFUSED, AlertRecord
 from audit.store import get_store
 from tests.alerting.test_channels import alert

@@ -18,10 +18,10 @@ from asgiref.sync import sync_to_async
 from celery import Celery
 from redis.exceptions import NoPermissionError
 
-from audit.alerting import escalation
-from audit.alerting.bridge import AlertBridge
-from audit.alerting.dedup import Deduplicator, key
-from audit.alerting.dispatch import dispatch
+from alerting import escalation
+from alerting.bridge import AlertBridge
+from alerting.dedup import Deduplicator, key
+from alerting.dispatch import dispatch
 from audit.records import DELIVERY, DISPATCHED, REFUSED
 from audit.store import get_store
 from cio_kernel.alerting import make_alert
@@ -247,7 +247,7 @@ def test_beat_and_a_worker_escalate_under_the_broker_identity_without_pub_sub(se
 
     from audit.records import AlertRecord
 
-    schedule = import_module("audit.alerting.migrations.0001_escalation_schedule").NAME
+    schedule = import_module("alerting.migrations.0001_escalation_schedule").NAME
 
     t0 = datetime.now(UTC) - timedelta(minutes=15)  # round 1 due (after 10), round 2 not before 20
     get_store().insert_alert(AlertRecord("crit-old", t0, "critical", GATE, NO_POLICY, {}, None, t0))

@@ -219,8 +219,8 @@ def test_every_domain_error_has_an_http_status_and_a_code():
     """A new domain error must be given its status on purpose, not fall through to a 500."""
     import inspect
 
-    from policies import errors
-    from policies.api.errors import HTTP_STATUS, http_status
+    from core import errors
+    from core.envelope import HTTP_STATUS, http_status
 
     defined = {
         cls

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from policies.brakes.login import REFUSED
-from policies.brakes.models import FailureWindow
+from brakes.login import REFUSED
+from brakes.models import FailureWindow
 from policies.models import ApiToken
 from tests.audit.ingest_helpers import database_url
 from tests.control_plane.web import running_web

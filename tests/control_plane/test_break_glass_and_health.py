@@ -48,7 +48,7 @@ def test_health_needs_no_token_and_says_what_it_checked(api, stack, redis_client
 def test_health_is_never_refused_for_other_clients_traffic(api, stack, monkeypatch):
     """Behind an ingress every client shares one address: anonymous traffic over the REST rate must not turn the
     canary's health check into a 429 (an alarm for nothing)."""
-    from policies.brakes.throttles import AnonRateThrottle
+    from brakes.throttles import AnonRateThrottle
 
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "5/min", "user": "5/min"})
     statuses = {api["anonymous"].get("/api/health").status_code for _ in range(20)}

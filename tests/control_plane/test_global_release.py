@@ -5,7 +5,8 @@ is never held up. Against real Redis, NATS and the database, and a running gate 
 import orjson
 import pytest
 
-from policies import errors, services
+from core import errors
+from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.helpers import _wait, redis_policy
 from tests.control_plane.helpers import gate_version as _gate_version

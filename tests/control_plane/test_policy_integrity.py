@@ -10,7 +10,8 @@ from django.db import connection
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.policy.store import build_document
-from policies import errors, services
+from core import errors
+from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.helpers import _wait, gate_version, redis_policy
 from tests.factories import TEST_SIGNER, make_spec

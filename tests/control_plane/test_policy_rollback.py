@@ -270,7 +270,7 @@ def test_an_act_that_fails_after_the_replay_leaves_the_anomaly_on_record(stack, 
     services.approve(overtaken, by=users["officer2"])
     services.set_trading_state(scope="global", state="halted", by=users["agent"], reason="incident")
     redis_client.set(ACTIVE_POLICY_KEY, old)
-    from policies import errors
+    from core import errors
 
     with pytest.raises(errors.InvalidTransitionError):
         services.activate(overtaken, by=users["officer2"])  # refused: a newer halt is live

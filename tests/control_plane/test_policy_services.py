@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 
 from cio_kernel.policy.document import policy_checksum
-from policies import errors, live, services
+from core import errors
+from policies import live, services
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.helpers import redis_policy
 from tests.factories import make_spec

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.policy.signing import PolicyVerifier
+from core.errors import PermissionDeniedError, SpecInvalidError
 from policies import live, services
-from policies.errors import PermissionDeniedError, SpecInvalidError
 from policies.models import PolicyEvent, PolicyVersion, Status
 from tests.control_plane.helpers import redis_policy
 

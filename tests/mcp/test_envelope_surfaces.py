@@ -13,7 +13,7 @@ from django.test import Client
 
 from policies import services
 from policies.models import PolicyVersion
-from policies.strategist.models import StrategistSettings
+from strategist.models import StrategistSettings
 from tests.factories import make_spec
 from tests.mcp.test_tools import error
 

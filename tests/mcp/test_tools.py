@@ -134,7 +134,7 @@ async def test_bad_proposals_come_back_with_problems_an_agent_can_act_on(connect
 
 
 async def test_the_envelope_binds_agents(connect, active_v1):
-    from policies.strategist.models import StrategistSettings
+    from strategist.models import StrategistSettings
 
     await sync_to_async(StrategistSettings.objects.update_or_create)(id=1, defaults={"max_order_notional_usd": 10_000})
     async with connect("agent") as agent:

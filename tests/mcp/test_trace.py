@@ -8,9 +8,9 @@ from asgiref.sync import sync_to_async
 from audit.records import DecisionRecord
 from audit.store import get_store
 from policies import services
-from policies.strategist import cycle as cycles
-from policies.strategist.inputs import store_regime
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.inputs import store_regime
+from strategist.triggers import SCHEDULE, Trigger
 from tests.audit.records import event
 from tests.mcp.test_tools import data
 

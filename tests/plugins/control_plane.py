@@ -16,7 +16,8 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from policies import roles, services
+from core import roles
+from policies import services
 from policies.models import ApiToken, PolicyVersion
 from tests.control_plane.helpers import ROOT, _wait
 from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_PUBLIC_KEY, TEST_SIGNER, make_spec, write_audit_signing_key

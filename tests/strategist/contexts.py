@@ -6,8 +6,8 @@ from typing import Any
 from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import PolicySpec
 from policies.models import compact_spec
-from policies.strategist.context import CycleContext, PolicyView
-from policies.strategist.inputs import PortfolioSummary, RegimeEntry
+from strategist.context import CycleContext, PolicyView
+from strategist.inputs import PortfolioSummary, RegimeEntry
 
 AT = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 

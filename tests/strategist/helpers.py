@@ -7,8 +7,8 @@ from typing import Any
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position
 from cio_kernel.contracts.regime import RegimeUpdate
 from deploy.fake_openai import FakeOpenAI
-from policies.strategist.brains.llm import LlmConfig
-from policies.strategist.inputs import store_portfolio, store_regime
+from strategist.brains.llm import LlmConfig
+from strategist.inputs import store_portfolio, store_regime
 
 BASE_SPEC = {
     "min_confidence": 0.5,

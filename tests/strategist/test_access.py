@@ -15,13 +15,13 @@ from redis.exceptions import NoPermissionError
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.redis_keys import LATCHES_KEY
 from policies import services
-from policies.strategist import cycle_requests
-from policies.strategist.inputs import REGIME_KEY
-from policies.strategist.listener import Listener
-from policies.strategist.lock import CycleLock
-from policies.strategist.models import Cycle, Outcome
-from policies.strategist.tasks import run_cycle
-from policies.strategist.triggers import MANUAL
+from strategist import cycle_requests
+from strategist.inputs import REGIME_KEY
+from strategist.listener import Listener
+from strategist.lock import CycleLock
+from strategist.models import Cycle, Outcome
+from strategist.tasks import run_cycle
+from strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec

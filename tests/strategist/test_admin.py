@@ -4,9 +4,9 @@ and their thoughts are browsable and linked to the versions they proposed; "run 
 import orjson
 import pytest
 
-from policies.strategist import cycle as cycles
-from policies.strategist.models import CycleRequest, SettingsChange, StrategistSettings
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.models import CycleRequest, SettingsChange, StrategistSettings
+from strategist.triggers import SCHEDULE, Trigger
 from tests.strategist.helpers import regime
 
 pytestmark = pytest.mark.django_db(transaction=True)

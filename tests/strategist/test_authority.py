@@ -14,10 +14,10 @@ from django_celery_beat.models import PeriodicTask
 from audit.store import get_store
 from policies import services
 from policies.models import PolicyVersion, Status
-from policies.strategist import anomalies, cycle_requests
-from policies.strategist import cycle as cycles
-from policies.strategist.models import Cycle, CycleRequest, Outcome, StrategistSettings
-from policies.strategist.triggers import MANUAL
+from strategist import anomalies, cycle_requests
+from strategist import cycle as cycles
+from strategist.models import Cycle, CycleRequest, Outcome, StrategistSettings
+from strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
@@ -121,7 +121,7 @@ def test_a_schedule_tick_runs_only_when_due_and_a_stale_request_not_at_all(activ
     from django.utils import timezone
     from django_celery_beat.models import IntervalSchedule
 
-    from policies.strategist.tasks import run_cycle
+    from strategist.tasks import run_cycle
 
     every, _ = IntervalSchedule.objects.get_or_create(every=900, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(task=cycle_requests.RUN_CYCLE).delete()

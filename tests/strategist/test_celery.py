@@ -11,12 +11,12 @@ import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from deploy.fake_openai import Step
-from policies.strategist import cycle as cycles
-from policies.strategist import cycle_requests
-from policies.strategist.inputs import RegimeEntry
-from policies.strategist.lock import LOCK_KEY, CycleBusyError
-from policies.strategist.models import Cycle, Outcome
-from policies.strategist.triggers import MANUAL, REGIME_SHIFT, SCHEDULE, Trigger, regime_shift
+from strategist import cycle as cycles
+from strategist import cycle_requests
+from strategist.inputs import RegimeEntry
+from strategist.lock import LOCK_KEY, CycleBusyError
+from strategist.models import Cycle, Outcome
+from strategist.triggers import MANUAL, REGIME_SHIFT, SCHEDULE, Trigger, regime_shift
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_beat, start_worker
 from tests.strategist.helpers import regime
@@ -59,7 +59,7 @@ def test_beat_schedules_cycles_that_a_worker_runs(active_policy, redis_client, e
 
 
 def test_a_trigger_reaches_the_worker_through_the_broker(active_policy, redis_client, env, tmp_path, worker_processes):
-    from policies.strategist.listener import celery_enqueue
+    from strategist.listener import celery_enqueue
 
     worker_processes.append(start_worker(env, tmp_path / "worker.log"))
     regime(redis_client, "BTCUSDT", 0.2)
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_cycle_holds_the_lock_only_until_it_lapses(
     )
     worker = start_worker(env, tmp_path / "worker.log")
     worker_processes.append(worker)
-    from policies.strategist.tasks import run_cycle
+    from strategist.tasks import run_cycle
 
     asked = cycle_requests.record(MANUAL, {}, via=cycle_requests.ADMIN, by=users["officer1"])
     run_cycle.apply_async(kwargs={"trigger": MANUAL, "request": asked})

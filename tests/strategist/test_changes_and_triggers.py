@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from cio_kernel.contracts.alert import Alert, Severity
-from policies.strategist import triggers
-from policies.strategist.changes import Change, InvalidChangeError, apply_changes
-from policies.strategist.inputs import PortfolioSummary, RegimeEntry
+from strategist import triggers
+from strategist.changes import Change, InvalidChangeError, apply_changes
+from strategist.inputs import PortfolioSummary, RegimeEntry
 from tests.factories import make_spec
 
 AT = datetime(2027, 1, 15, tzinfo=UTC)

@@ -13,11 +13,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from policies.strategist import anomalies
-from policies.strategist.inputs import REGIME, REGIME_KEY, RegimeEntry, sealed
-from policies.strategist.listener import DEBOUNCE_KEY_PREFIX, Listener
-from policies.strategist.lock import LOCK_KEY, CycleLock
-from policies.strategist.triggers import ALERT, REGIME_SHIFT, Trigger
+from strategist import anomalies
+from strategist.inputs import REGIME, REGIME_KEY, RegimeEntry, sealed
+from strategist.listener import DEBOUNCE_KEY_PREFIX, Listener
+from strategist.lock import LOCK_KEY, CycleLock
+from strategist.triggers import ALERT, REGIME_SHIFT, Trigger
 from tests.audit.ingest_helpers import wait_for
 from tests.integration.helpers import wait_until
 from tests.strategist.test_listener import SETTINGS

@@ -5,9 +5,9 @@ import pytest
 
 from audit.store import get_store
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
-from policies.strategist import cycle as cycles
-from policies.strategist.models import Cycle, Outcome, StrategistSettings
-from policies.strategist.triggers import MANUAL, SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.models import Cycle, Outcome, StrategistSettings
+from strategist.triggers import MANUAL, SCHEDULE, Trigger
 from tests.strategist.helpers import portfolio, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)

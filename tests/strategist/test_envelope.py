@@ -7,9 +7,9 @@ import pytest
 from deploy.fake_openai import Step, answer
 from policies import services
 from policies.models import Status
-from policies.strategist import cycle as cycles
-from policies.strategist.models import Outcome, SettingsChange, StrategistSettings
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.models import Outcome, SettingsChange, StrategistSettings
+from strategist.triggers import SCHEDULE, Trigger
 from tests.factories import make_spec
 from tests.strategist.helpers import BASE_SPEC, llm_config, regime
 

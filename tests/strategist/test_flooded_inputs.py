@@ -4,8 +4,8 @@ runs, its thought lists a bounded number of them (and counts the rest), and it i
 import orjson
 import pytest
 
-from policies.strategist.inputs import MAX_PROBLEMS, REGIME_KEY
-from policies.strategist.models import Outcome
+from strategist.inputs import MAX_PROBLEMS, REGIME_KEY
+from strategist.models import Outcome
 from tests.strategist.test_own_keys import attacker, live_policy, run, strategist  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from cio_kernel.audit_stream import AUDIT_SUBJECT_PREFIX
-from policies.strategist.inputs import PORTFOLIO_KEY, REGIME_KEY
-from policies.strategist.listener import Listener, ListenerSettings
-from policies.strategist.triggers import ALERT, PORTFOLIO_BREACH, REGIME_SHIFT, REJECTION_BURST
+from strategist.inputs import PORTFOLIO_KEY, REGIME_KEY
+from strategist.listener import Listener, ListenerSettings
+from strategist.triggers import ALERT, PORTFOLIO_BREACH, REGIME_SHIFT, REJECTION_BURST
 
 SETTINGS = ListenerSettings(
     debounce_s=30, drawdown_at=0.05, concentration_at=0.5, rejection_burst=(3, 60), alert_burst=(2, 60)

@@ -7,10 +7,10 @@ import pytest
 from audit.store import get_store
 from deploy.fake_openai import Step, answer
 from policies.models import Status
-from policies.strategist import cycle as cycles
-from policies.strategist.budget import TokenBudget
-from policies.strategist.models import Outcome, StrategistSettings
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.budget import TokenBudget
+from strategist.models import Outcome, StrategistSettings
+from strategist.triggers import SCHEDULE, Trigger
 from tests.strategist.helpers import llm_config, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,13 +17,13 @@ import redis.asyncio as aioredis
 
 from cio_kernel.contracts.regime import RegimeUpdate
 from policies import services
-from policies.strategist import anomalies
-from policies.strategist import cycle as cycles
-from policies.strategist.inputs import PORTFOLIO_KEY, REGIME, REGIME_KEY, RegimeEntry, sealed
-from policies.strategist.listener import DEBOUNCE_KEY_PREFIX, Listener
-from policies.strategist.lock import LOCK_KEY, CycleBusyError, CycleLock
-from policies.strategist.models import Outcome, StrategistSettings
-from policies.strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
+from strategist import anomalies
+from strategist import cycle as cycles
+from strategist.inputs import PORTFOLIO_KEY, REGIME, REGIME_KEY, RegimeEntry, sealed
+from strategist.listener import DEBOUNCE_KEY_PREFIX, Listener
+from strategist.lock import LOCK_KEY, CycleBusyError, CycleLock
+from strategist.models import Outcome, StrategistSettings
+from strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
 from tests.factories import TEST_SIGNER, make_spec
 from tests.strategist.helpers import BASE_SPEC, regime
 from tests.strategist.test_listener import SETTINGS
@@ -165,7 +165,7 @@ def test_forged_and_edited_inputs_are_refused_and_never_auto_approved(live_polic
 
 
 def test_what_makes_a_held_key_illegitimate():
-    from policies.strategist import owned_keys
+    from strategist import owned_keys
 
     good = owned_keys.token("cycle_lock", 60_000)
     assert owned_keys.illegitimate("cycle_lock", good, 5_000, 5_000) is None

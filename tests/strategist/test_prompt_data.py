@@ -13,8 +13,8 @@ from audit.records import DecisionRecord
 from audit.store import get_store
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.identity import IdentityError, strategy_key
-from policies.strategist import cycle as cycles
-from policies.strategist.triggers import ALERT, Trigger
+from strategist import cycle as cycles
+from strategist.triggers import ALERT, Trigger
 from tests.audit.records import event
 from tests.strategist.helpers import llm_config
 

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.tightening import loosenings
-from policies.strategist.brains.rules import RuleBrain, significant
-from policies.strategist.changes import apply_changes, patch_check
+from strategist.brains.rules import RuleBrain, significant
+from strategist.changes import apply_changes, patch_check
 from tests.factories import make_spec
 from tests.property.strategies import SYMBOLS, policy_dicts, spec_of
 from tests.property.test_policy_properties import PROPERTY_SETTINGS

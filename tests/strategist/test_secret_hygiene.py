@@ -17,10 +17,10 @@ from audit.store.django_db import DjangoAuditStore
 from deploy.fake_openai import Step, answer
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion
-from policies.strategist import cycle_requests
-from policies.strategist.models import Cycle
-from policies.strategist.tasks import run_cycle
-from policies.strategist.triggers import ALERT, MANUAL
+from strategist import cycle_requests
+from strategist.models import Cycle
+from strategist.tasks import run_cycle
+from strategist.triggers import ALERT, MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import make_spec

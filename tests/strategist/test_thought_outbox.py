@@ -5,9 +5,9 @@ import pytest
 
 from audit.records import Thought
 from audit.store.mongo import MongoAuditStore
-from policies.strategist import cycle as cycles
-from policies.strategist.models import Cycle, Outcome
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import cycle as cycles
+from strategist.models import Cycle, Outcome
+from strategist.triggers import SCHEDULE, Trigger
 from tests.plugins.mongo import MONGO_DB
 from tests.strategist.helpers import regime
 

@@ -15,10 +15,10 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from policies.management.commands.reconcile_policies import Command
-from policies.strategist import anomalies, cycle_requests
-from policies.strategist import cycle as cycles
-from policies.strategist.models import StrategistSettings
-from policies.strategist.triggers import SCHEDULE, Trigger
+from strategist import anomalies, cycle_requests
+from strategist import cycle as cycles
+from strategist.models import StrategistSettings
+from strategist.triggers import SCHEDULE, Trigger
 from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -3,7 +3,7 @@ X-Forwarded-For hop no trusted proxy vouches for; IPv6 by /64. (Over real HTTP: 
 
 import pytest
 
-from policies.brakes.addresses import UNKNOWN, client_address, parse_networks
+from brakes.addresses import UNKNOWN, client_address, parse_networks
 
 INGRESS = "10.0.0.0/8"
 

@@ -7,16 +7,16 @@ tests included), so a new package must be placed before anything may import it. 
 - the kernel imports no Django and, of third-party code, only `KERNEL_THIRD_PARTY`: every side stands on it;
 - outside `gate`, only the top layer (tests, benchmarks: they exercise it on purpose) imports the gate's interior
   (`gate.runtime`, `gate.decision`); what others need from the gate belongs in the kernel or `gate.client`;
-- the gate, the canary and the bridges import no Django: they start and work with Django absent.
+- the gate, the canary and the bridges import no Django: they start and work with Django absent;
+- no module imports itself round a circle (imports inside functions included).
 
 What counts as an import: `import x`, `from x import y` (both `x` and `x.y`: `from gate import runtime` imports the
 interior), relative imports (resolved from the package a module is in; an `__init__.py` is its own package),
 imports inside functions, and `importlib.import_module` / `__import__` with a literal name; a dynamic name is
 itself a violation (name what you import).
 
-`KNOWN_UPWARD` lists the imports that still run up the table today, each to be removed by moving code down (issue
-19, "a core below the Django apps"). The test fails when one is added and when one listed is gone (remove it from
-the list), so the list only shrinks.
+`KNOWN_UPWARD` lists imports that run up the table and are tolerated until moved; it is empty, and the test fails
+when one appears (fix the import or, knowingly, list it) and when one listed is gone, so the list only shrinks.
 """
 
 import ast
@@ -32,8 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cio_kernel",),
     ("gate", "canary", "bridges"),
+    ("core", "brakes"),
     ("audit",),
-    ("policies",),
+    ("alerting", "policies"),
+    ("lineage", "strategist", "tradeconfig"),
     ("cio_site",),
     ("deploy",),
     ("bench", "tests"),
@@ -46,20 +48,7 @@ DJANGO = ("django", "rest_framework")
 KERNEL_THIRD_PARTY = frozenset({"pydantic", "orjson", "cryptography", "nats", "redis"})
 
 # (module, package it imports from a higher layer or its own): what the floor plan still has to fix.
-KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("audit.admin", "policies"),
-        ("audit.alerting.admin", "policies"),
-        ("audit.api.views", "policies"),
-        ("audit.signals", "policies"),
-        ("audit.selectors", "policies"),
-        ("audit.alerting.management.commands.alert_bridge", "cio_site"),
-        ("policies.admin", "cio_site"),
-        ("policies.api.views", "cio_site"),
-        ("policies.strategist.management.commands.strategist_listen", "cio_site"),
-        ("policies.tradeconfig.api.views", "cio_site"),
-    }
-)
+KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -156,6 +145,50 @@ def check_tree(root: Path = ROOT) -> list[Violation]:
     ]
 
 
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the project modules it imports (a name resolves to the longest module it starts with)."""
+    modules = project_modules(root)
+    graph: dict[str, set[str]] = {}
+    for name, (path, is_package) in modules.items():
+        targets = set()
+        for imported in imports_of(path.read_text(), name, is_package):
+            parts = imported.split(".")
+            found = next((m for i in range(len(parts), 0, -1) if (m := ".".join(parts[:i])) in modules), None)
+            if found is not None and found != name:
+                targets.add(found)
+        graph[name] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: every strongly connected group of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph.get(module, ()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while (member := stack.pop()) != module:
+                group.append(member)
+            if group:
+                found.append(sorted([*group, module]))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
 def test_every_top_level_package_is_in_the_layer_table() -> None:
     tops = {path.parent.name for path in ROOT.glob("*/__init__.py")}
     assert tops == set(LAYER_OF), "place new packages in LAYERS; remove packages that are gone"
@@ -170,6 +203,25 @@ def test_the_project_keeps_the_floor_plan() -> None:
     assert others == []
     assert upward - KNOWN_UPWARD == set(), "a new import runs up the layer table"
     assert KNOWN_UPWARD - upward == set(), "fixed: remove it from KNOWN_UPWARD"
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    # Imports inside functions count: a lazy import that dodges a circle at start-up still ties the modules.
+    assert circles(import_graph()) == []
+
+
+def test_a_circle_is_found_however_it_is_spelled(tmp_path: Path) -> None:
+    tree = {
+        "audit/__init__.py": "",
+        "audit/dispatch.py": "from audit import tasks\n",
+        "audit/tasks.py": "def f():\n    from .escalation import due\n",
+        "audit/escalation.py": "import importlib\nimportlib.import_module('audit.dispatch')\n",
+        "audit/records.py": "from audit import dispatch\n",  # imports into the circle, is not in it
+    }
+    for relative, source in tree.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(source)
+    assert circles(import_graph(tmp_path)) == [["audit.dispatch", "audit.escalation", "audit.tasks"]]
 
 
 SYNTHETIC_TREE = {

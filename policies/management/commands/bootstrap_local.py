@@ -11,8 +11,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
-from policies import latch_upgrade, roles, selectors, services
-from policies.errors import DomainError
+from core import roles
+from core.errors import DomainError
+from policies import latch_upgrade, selectors, services
 from policies.models import ApiToken, PolicyVersion
 
 EXAMPLE_POLICY = Path(settings.BASE_DIR) / "deploy" / "policies" / "example.json"

@@ -2,8 +2,8 @@
 was away, and adopt into the database whatever version Redis runs. Also settle trade-engine configuration
 pushes whose outcome is unknown from the engine's live values (docs/tradeconfig.md). `--watch N` repeats every
 N seconds (as `make up` runs it); without it, one pass and exit (a cron job, or by hand after an outage). Each pass
-also watches the Strategist (`policies/strategist/watchdog.py`: overdue cycles, anomalies), alerting as the control
-plane."""
+first runs the passes other apps add (`policies.extensions.RECONCILE_PASSES`: the Strategist's watch of overdue
+cycles and anomalies, alerting as the control plane; settling trade-engine configuration pushes)."""
 
 import logging
 import time
@@ -11,16 +11,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from policies import live, services
-from policies.strategist.watchdog import Watchdog
-from policies.tradeconfig import services as config_services
+from policies import extensions, live, services
 
 log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
     help = __doc__
-    watchdog: Watchdog | None = None  # one per process: it remembers when it last alerted an overdue Strategist
+    passes: list[extensions.ReconcilePass] | None = None  # one set per process: a pass may remember
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--watch", type=float, default=0.0, help="repeat every this many seconds")
@@ -34,12 +32,14 @@ class Command(BaseCommand):
 
     def step(self) -> bool:
         """One pass; True when it should come back soon (Redis was away)."""
-        try:
-            self.watchdog = self.watchdog or Watchdog()
-            for alert in self.watchdog.check():
-                self.stdout.write(f"strategist watch: alert {alert} sent")
-        except Exception:  # the database away: the policy pass below says so too
-            log.exception("the Strategist watch failed; the next pass tries again")
+        if self.passes is None:
+            self.passes = [factory() for factory in extensions.RECONCILE_PASSES]
+        for extra in self.passes:
+            try:
+                for line in extra.run():
+                    self.stdout.write(f"{extra.name}: {line}")
+            except Exception:  # the database or the engine away: the next pass tries again
+                log.exception("%s failed; the next pass tries again", extra.name)
         try:
             persisted = services.reconcile_policies(trace_id="")
         except live.LiveUnavailableError as exc:
@@ -49,6 +49,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"reconcile: v{policy.version} written to Redis (a trading state sent while Redis was away)"
             )
-        for change in config_services.settle_pending():
-            self.stdout.write(f"reconcile: configuration change {change.pk} settled as {change.status}")
         return False

@@ -11,8 +11,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.errors import DomainError
 from policies import services
-from policies.errors import DomainError
 from policies.models import PolicyVersion, Status
 from policies.services import strategy_keys_of
 

@@ -1,8 +1,0 @@
-from django.apps import AppConfig
-
-
-class AlertingConfig(AppConfig):
-    name = "audit.alerting"
-    label = "alerting"
-    verbose_name = "Alerting"
-    default_auto_field = "django.db.models.BigAutoField"

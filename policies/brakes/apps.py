@@ -1,8 +1,0 @@
-from django.apps import AppConfig
-
-
-class BrakesConfig(AppConfig):
-    name = "policies.brakes"
-    label = "brakes"
-    verbose_name = "Brakes on guessing"
-    default_auto_field = "django.db.models.BigAutoField"
