@@ -1,8 +1,8 @@
-"""What can go wrong when a policy or trading state is changed, in the domain's terms.
+"""What can go wrong when the control plane is asked to change something, in the domain's terms.
 
-Services raise these and nothing else; each caller gives them its own answer: the REST layer an HTTP status and
-the error envelope (`policies/api/errors.py`), the admin a message, and later the Strategist's tasks and the MCP
-tools theirs. `code` is the stable, machine-readable reason code every answer carries (docs/reason-codes.md)."""
+Services of every app raise these and nothing else; each caller gives them its own answer: the REST layer an HTTP
+status and the error envelope (`core/envelope.py`, the one mapping), the admin a message, the Strategist's tasks
+and the MCP tools theirs. `code` is the stable, machine-readable reason code every answer carries (docs/reason-codes.md)."""
 
 
 class DomainError(Exception):
