@@ -3,7 +3,6 @@
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -23,8 +22,8 @@ from policies.api.serializers import (
     TradingStateSerializer,
 )
 from policies.diff import diff_specs
-from policies.models import PolicyEvent, PolicyVersion, Status
-from policies.selectors import active_version, gate_heartbeats, risk_latch_state, unverified_json
+from policies.models import PolicyEvent, Status
+from policies.selectors import active_version, gate_status, policy_version, policy_versions, risk_latch_state
 
 
 class CanViewPolicies(permissions.BasePermission):
@@ -36,9 +35,6 @@ class CanViewPolicies(permissions.BasePermission):
 
 class PolicyApiView(APIView):
     permission_classes = [permissions.IsAuthenticated, CanViewPolicies]
-
-    def version_or_404(self, version: int) -> PolicyVersion:
-        return get_object_or_404(PolicyVersion, version=version)
 
     def validated(self, serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
         if not isinstance(request.data, dict):
@@ -64,19 +60,16 @@ class VersionListView(PolicyApiView):
         summary="Policy versions, newest first",
     )
     def get(self, request: Request) -> Response:
-        query = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by", "based_on")
         status = request.query_params.get("status")
-        if status:
-            if status not in Status.values:
-                raise serializers.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
-            query = query.filter(status=status)
-        return Response(PolicyVersionSummarySerializer(query[:200], many=True).data)
+        if status and status not in Status.values:
+            raise serializers.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
+        return Response(PolicyVersionSummarySerializer(policy_versions(status, 200), many=True).data)
 
 
 class VersionDetailView(PolicyApiView):
     @extend_schema(responses=PolicyVersionSerializer, summary="One policy version with its spec")
     def get(self, request: Request, version: int) -> Response:
-        return Response(PolicyVersionSerializer(self.version_or_404(version)).data)
+        return Response(PolicyVersionSerializer(policy_version(version)).data)
 
 
 class VersionDiffView(PolicyApiView):
@@ -87,12 +80,12 @@ class VersionDiffView(PolicyApiView):
         summary="Human-readable diff from another version (default: the active one) to this version",
     )
     def get(self, request: Request, version: int) -> Response:
-        target = self.version_or_404(version)
+        target = policy_version(version)
         against = request.query_params.get("against", "active")
         if against == "active":
             base = active_version()
         elif against.isdigit():
-            base = self.version_or_404(int(against))
+            base = policy_version(int(against))
         else:
             raise serializers.ValidationError({"against": ["a version number or 'active'"]})
         changes = diff_specs(base.parsed_spec if base else None, target.parsed_spec)
@@ -133,7 +126,7 @@ class ApproveView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(ReasonSerializer, request)
         policy = services.approve(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data)
 
@@ -147,7 +140,7 @@ class RejectView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(RequiredReasonSerializer, request)
         policy = services.reject(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data)
 
@@ -159,7 +152,7 @@ class ActivateView(PolicyApiView):
         summary="Activate an approved version: Redis check-and-set, then cio.strategist.update",
     )
     def post(self, request: Request, version: int) -> Response:
-        policy = services.activate(self.version_or_404(version), by=request.user, trace_id=trace_id_of(request))
+        policy = services.activate(policy_version(version), by=request.user, trace_id=trace_id_of(request))
         return Response(PolicyVersionSerializer(policy).data)
 
 
@@ -172,7 +165,7 @@ class RollbackView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(RequiredReasonSerializer, request)
         policy = services.rollback(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data, status=201)
 
@@ -219,15 +212,7 @@ class TradingStateView(PolicyApiView):
 class GateStatusView(PolicyApiView):
     @extend_schema(summary="Live gates, from their verified heartbeats (and the entries that did not verify)")
     def get(self, request: Request) -> Response:
-        active = active_version()
-        beats = gate_heartbeats()
-        return Response(
-            {
-                "active_policy_version": active.version if active else None,
-                "gates": [beat.model_dump(mode="json") for beat in beats.live],
-                "unverified_gates": unverified_json(beats),
-            }
-        )
+        return Response(gate_status())
 
 
 class LatchView(PolicyApiView):
