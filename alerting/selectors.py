@@ -1,6 +1,7 @@
 """Alerts as people read them: each with what became of it on every channel, its repeats and who acknowledged."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit.records import ACKNOWLEDGED, DELIVERY, ESCALATED, AlertEvent, AlertRecord
 from audit.store import get_store
@@ -29,6 +30,17 @@ class AlertView:
     @property
     def escalations(self) -> int:
         return sum(1 for e in self.events if e.kind == ESCALATED)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The alert as agents read it (MCP): the alert's own fields, each channel's outcome, repeats and who
+        acknowledged it."""
+        fields = ("alert_id", "ts", "severity", "source", "title", "detail", "trace_id")
+        return {
+            **{name: getattr(self.alert, name) for name in fields},
+            "channels": self.channels,
+            "repeats": self.repeats,
+            "acknowledged_by": self.acknowledged_by,
+        }
 
 
 def recent(limit: int = 100, severity: str | None = None) -> list[AlertView]:

@@ -59,6 +59,11 @@ def as_dict(incident: Incident) -> dict[str, Any]:
     }
 
 
+def scored_dicts(found: Iterable[tuple[Incident, float]], digits: int) -> list[dict[str, Any]]:
+    """Incidents from `similar` as REST and MCP show them: each with its similarity, rounded to `digits`."""
+    return [{**as_dict(incident), "similarity": round(score, digits)} for incident, score in found]
+
+
 class RejectionBurstDetector:
     """`threshold` rejections of one strategy within one `window_s` bucket of decision time make one incident.
     Buckets are fixed (decision time // window), so the incident id is the same wherever it is detected; a burst

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from audit.presentation import decision_summary
 from audit.records import DecisionRecord
 from audit.store import get_store
 from audit.store.base import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
@@ -56,6 +57,12 @@ def decision_query(params: Mapping[str, str]) -> DecisionQuery:
             raise QueryError("cursor", str(exc)) from exc
         values["cursor"] = params["cursor"]
     return DecisionQuery(limit=int(limit), **values)
+
+
+def decision_page(query: DecisionQuery) -> dict[str, Any]:
+    """One page of decisions as REST and MCP answer it: each decision's summary, and the cursor of the next page."""
+    page = get_store().find_decisions(query)
+    return {"decisions": [decision_summary(r) for r in page.records], "next_cursor": page.next_cursor}
 
 
 def search(text: str, base: DecisionQuery) -> list[DecisionRecord]:

@@ -2,7 +2,8 @@
 
 Services of every app raise these and nothing else; each caller gives them its own answer: the REST layer an HTTP
 status and the error envelope (`core/envelope.py`, the one mapping), the admin a message, the Strategist's tasks
-and the MCP tools theirs. `code` is the stable, machine-readable reason code every answer carries (docs/reason-codes.md)."""
+and the MCP tools theirs. `code` is the stable, machine-readable reason code every answer carries
+(docs/reason-codes.md)."""
 
 
 class DomainError(Exception):

@@ -1,9 +1,13 @@
-"""Read-side queries for policies and gates."""
+"""Read-side queries for policies and gates: what REST, MCP and admin read, each query written once."""
 
 import logging
+from typing import Any
+
+from django.db.models import QuerySet
 
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.heartbeats import GateBeats
+from core.errors import NotFoundError
 from policies.live import read_gate_heartbeats, read_risk_latches
 from policies.models import PolicyVersion, ProposerKind, Status
 
@@ -15,6 +19,23 @@ def active_version(for_update: bool = False) -> PolicyVersion | None:
     if for_update:
         query = query.select_for_update()
     return query.order_by("-version").first()
+
+
+def policy_version(number: int) -> PolicyVersion:
+    """One version with the people behind it; `NOT_FOUND` when there is none."""
+    found = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by").filter(version=number)
+    version = found.first()
+    if version is None:
+        raise NotFoundError(f"no policy version {number}")
+    return version
+
+
+def policy_versions(status: str | None, limit: int) -> QuerySet[PolicyVersion]:
+    """Versions newest first (the model's order), optionally only those in `status`, at most `limit`."""
+    query = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by", "based_on")
+    if status:
+        query = query.filter(status=status)
+    return query[:limit]
 
 
 def baseline_version(active: PolicyVersion) -> PolicyVersion:
@@ -40,12 +61,19 @@ def gate_heartbeats() -> GateBeats:
         return GateBeats()
 
 
-def unverified_json(beats: GateBeats) -> list[dict[str, object]]:
-    """What the API and MCP show of heartbeats that did not verify: whose key, why, and what it claims."""
-    return [
-        {"gate_id": u.gate_id, "problem": u.problem, "claims": u.beat.model_dump(mode="json") if u.beat else None}
-        for u in beats.unverified
-    ]
+def gate_status() -> dict[str, Any]:
+    """The gates as REST and MCP show them: the active version, the live gates from their verified heartbeats, and
+    the heartbeats that did not verify (whose key, why, and what it claims)."""
+    active = active_version()
+    beats = gate_heartbeats()
+    return {
+        "active_policy_version": active.version if active else None,
+        "gates": [beat.model_dump(mode="json") for beat in beats.live],
+        "unverified_gates": [
+            {"gate_id": u.gate_id, "problem": u.problem, "claims": u.beat.model_dump(mode="json") if u.beat else None}
+            for u in beats.unverified
+        ],
+    }
 
 
 def risk_latches(active_only: bool = True) -> list[LatchRecord]:

@@ -91,6 +91,15 @@ def get(change_id: int) -> ConfigChange:
     return change
 
 
+def recent(status: str | None, limit: int) -> list[dict[str, Any]]:
+    """Changes newest first (the model's order), optionally only those in `status`, at most `limit`, as REST and
+    MCP show them."""
+    query = ConfigChange.objects.select_related("proposed_by", "decided_by")
+    if status:
+        query = query.filter(status=status)
+    return [as_dict(change) for change in query[:limit]]
+
+
 def reject(change: ConfigChange, *, by: AbstractBaseUser, reason: str) -> ConfigChange:
     roles.require(by, roles.APPROVE, "reject configuration changes")
     if not reason.strip():

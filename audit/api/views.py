@@ -9,7 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import incidents, selectors
-from audit.presentation import decision_summary
 from audit.store import get_store
 from core import errors
 from core.api import ApiView
@@ -41,8 +40,7 @@ def _query(request: Request) -> Any:
 class DecisionListView(ApiView):
     @extend_schema(parameters=_FILTER_PARAMS, summary="Gate decisions, newest first, cursor-paginated")
     def get(self, request: Request) -> Response:
-        page = get_store().find_decisions(_query(request))
-        return Response({"decisions": [decision_summary(r) for r in page.records], "next_cursor": page.next_cursor})
+        return Response(selectors.decision_page(_query(request)))
 
 
 class IncidentListView(ApiView):
@@ -66,7 +64,7 @@ class IncidentListView(ApiView):
                 found = incidents.similar(
                     incident_id=params.get("similar_to"), text=params.get("text"), kind=kind, limit=int(limit)
                 )
-                return Response({"incidents": [{**incidents.as_dict(i), "similarity": round(s, 6)} for i, s in found]})
+                return Response({"incidents": incidents.scored_dicts(found, digits=6)})
         except incidents.UnknownIncidentError as exc:
             raise errors.NotFoundError(str(exc)) from exc
         recent = get_store().recent_incidents(int(limit) if kind is None else 500)

@@ -1,7 +1,6 @@
 """REST endpoints under /api/. Reads need the view permission; every change is delegated to
 `policies.services`, which enforces roles and four-eyes. Responses are wrapped in the envelope of docs/contracts.md."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -22,16 +21,11 @@ from policies.api.serializers import (
     TradingStateSerializer,
 )
 from policies.diff import diff_specs
-from policies.models import PolicyEvent, PolicyVersion, Status
-from policies.selectors import active_version, gate_heartbeats, risk_latch_state, unverified_json
+from policies.models import PolicyEvent, Status
+from policies.selectors import active_version, gate_status, policy_version, policy_versions, risk_latch_state
 
 
-class PolicyApiView(ApiView):
-    def version_or_404(self, version: int) -> PolicyVersion:
-        return get_object_or_404(PolicyVersion, version=version)
-
-
-class ActivePolicyView(PolicyApiView):
+class ActivePolicyView(ApiView):
     @extend_schema(responses=PolicyVersionSerializer, summary="The active policy version")
     def get(self, request: Request) -> Response:
         active = active_version()
@@ -40,29 +34,26 @@ class ActivePolicyView(PolicyApiView):
         return Response(PolicyVersionSerializer(active).data)
 
 
-class VersionListView(PolicyApiView):
+class VersionListView(ApiView):
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=[s.value for s in Status], required=False)],
         responses=PolicyVersionSummarySerializer(many=True),
         summary="Policy versions, newest first",
     )
     def get(self, request: Request) -> Response:
-        query = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by", "based_on")
         status = request.query_params.get("status")
-        if status:
-            if status not in Status.values:
-                raise serializers.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
-            query = query.filter(status=status)
-        return Response(PolicyVersionSummarySerializer(query[:200], many=True).data)
+        if status and status not in Status.values:
+            raise serializers.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
+        return Response(PolicyVersionSummarySerializer(policy_versions(status, 200), many=True).data)
 
 
-class VersionDetailView(PolicyApiView):
+class VersionDetailView(ApiView):
     @extend_schema(responses=PolicyVersionSerializer, summary="One policy version with its spec")
     def get(self, request: Request, version: int) -> Response:
-        return Response(PolicyVersionSerializer(self.version_or_404(version)).data)
+        return Response(PolicyVersionSerializer(policy_version(version)).data)
 
 
-class VersionDiffView(PolicyApiView):
+class VersionDiffView(ApiView):
     @extend_schema(
         parameters=[
             OpenApiParameter("against", str, required=False, description="a version number, or 'active' (the default)")
@@ -70,12 +61,12 @@ class VersionDiffView(PolicyApiView):
         summary="Human-readable diff from another version (default: the active one) to this version",
     )
     def get(self, request: Request, version: int) -> Response:
-        target = self.version_or_404(version)
+        target = policy_version(version)
         against = request.query_params.get("against", "active")
         if against == "active":
             base = active_version()
         elif against.isdigit():
-            base = self.version_or_404(int(against))
+            base = policy_version(int(against))
         else:
             raise serializers.ValidationError({"against": ["a version number or 'active'"]})
         changes = diff_specs(base.parsed_spec if base else None, target.parsed_spec)
@@ -89,7 +80,7 @@ class VersionDiffView(PolicyApiView):
         )
 
 
-class ProposeView(PolicyApiView):
+class ProposeView(ApiView):
     @extend_schema(
         request=ProposeSerializer,
         responses={201: PolicyVersionSerializer},
@@ -107,7 +98,7 @@ class ProposeView(PolicyApiView):
         return Response(PolicyVersionSerializer(policy).data, status=201)
 
 
-class ApproveView(PolicyApiView):
+class ApproveView(ApiView):
     @extend_schema(
         request=ReasonSerializer,
         responses=PolicyVersionSerializer,
@@ -116,12 +107,12 @@ class ApproveView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(ReasonSerializer, request)
         policy = services.approve(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data)
 
 
-class RejectView(PolicyApiView):
+class RejectView(ApiView):
     @extend_schema(
         request=RequiredReasonSerializer,
         responses=PolicyVersionSerializer,
@@ -130,23 +121,23 @@ class RejectView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(RequiredReasonSerializer, request)
         policy = services.reject(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data)
 
 
-class ActivateView(PolicyApiView):
+class ActivateView(ApiView):
     @extend_schema(
         request=None,
         responses=PolicyVersionSerializer,
         summary="Activate an approved version: Redis check-and-set, then cio.strategist.update",
     )
     def post(self, request: Request, version: int) -> Response:
-        policy = services.activate(self.version_or_404(version), by=request.user, trace_id=trace_id_of(request))
+        policy = services.activate(policy_version(version), by=request.user, trace_id=trace_id_of(request))
         return Response(PolicyVersionSerializer(policy).data)
 
 
-class RollbackView(PolicyApiView):
+class RollbackView(ApiView):
     @extend_schema(
         request=RequiredReasonSerializer,
         responses={201: PolicyVersionSerializer},
@@ -155,12 +146,12 @@ class RollbackView(PolicyApiView):
     def post(self, request: Request, version: int) -> Response:
         data = self.validated(RequiredReasonSerializer, request)
         policy = services.rollback(
-            self.version_or_404(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
         )
         return Response(PolicyVersionSerializer(policy).data, status=201)
 
 
-class TradingStateView(PolicyApiView):
+class TradingStateView(ApiView):
     @extend_schema(summary="Trading states of the active policy (global, per strategy, per symbol)")
     def get(self, request: Request) -> Response:
         active = active_version()
@@ -199,21 +190,13 @@ class TradingStateView(PolicyApiView):
         return Response(PolicyVersionSerializer(policy).data, status=status)
 
 
-class GateStatusView(PolicyApiView):
+class GateStatusView(ApiView):
     @extend_schema(summary="Live gates, from their verified heartbeats (and the entries that did not verify)")
     def get(self, request: Request) -> Response:
-        active = active_version()
-        beats = gate_heartbeats()
-        return Response(
-            {
-                "active_policy_version": active.version if active else None,
-                "gates": [beat.model_dump(mode="json") for beat in beats.live],
-                "unverified_gates": unverified_json(beats),
-            }
-        )
+        return Response(gate_status())
 
 
-class LatchView(PolicyApiView):
+class LatchView(ApiView):
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, required=False, description="include released latches")],
         summary="Risk latches (drawdown, daily loss) held in Redis, newest first",
@@ -227,7 +210,7 @@ class LatchView(PolicyApiView):
         return Response({"latches": [dict(r.model_dump(mode="json"), id=r.id) for r in latches], "problems": problems})
 
 
-class LatchReleaseView(PolicyApiView):
+class LatchReleaseView(ApiView):
     @extend_schema(request=LatchReleaseSerializer, summary="Release a risk latch (risk officers only, with a reason)")
     def post(self, request: Request) -> Response:
         data = self.validated(LatchReleaseSerializer, request)
@@ -237,7 +220,7 @@ class LatchReleaseView(PolicyApiView):
         return Response(dict(released.model_dump(mode="json"), id=released.id))
 
 
-class PolicyEventListView(PolicyApiView):
+class PolicyEventListView(ApiView):
     @extend_schema(responses=PolicyEventSerializer(many=True), summary="Control-plane events, newest first")
     def get(self, request: Request) -> Response:
         events = PolicyEvent.objects.select_related("actor", "policy")[:200]

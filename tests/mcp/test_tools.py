@@ -60,6 +60,16 @@ async def test_the_tool_list_describes_every_tool_with_a_schema(connect, active_
     }
 
 
+async def test_every_rooms_tool_is_served_once_in_the_rooms_order():
+    """The SDK keeps the first of two tools with one name (and only logs): a tool added to one room under a name
+    another room already uses would be lost without this."""
+    from cio_site.mcp.server import ROOMS, build_server
+
+    declared = [fn.__name__ for room in ROOMS for fn, _ in room.tools]
+    served = [tool.name for tool in await build_server().list_tools()]
+    assert served == declared and set(served) == EXPECTED_TOOLS
+
+
 async def test_a_call_without_a_valid_token_is_refused(connect, web):
     import httpx2
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from core.api import ApiView
 from core.envelope import trace_id_of
 from tradeconfig import services
-from tradeconfig.models import ChangeStatus, ConfigChange
+from tradeconfig.models import ChangeStatus
 
 SCOPE_PARAMETERS = [
     OpenApiParameter("symbol", str, required=False, description="a symbol; none for the global configuration"),
@@ -49,13 +49,10 @@ class ChangeListView(ApiView):
         summary="Configuration changes, newest first",
     )
     def get(self, request: Request) -> Response:
-        query = ConfigChange.objects.select_related("proposed_by", "decided_by")
         status = request.query_params.get("status")
-        if status:
-            if status not in ChangeStatus.values:
-                raise serializers.ValidationError({"status": [f"must be one of {', '.join(ChangeStatus.values)}"]})
-            query = query.filter(status=status)
-        return Response([services.as_dict(change) for change in query[:200]])
+        if status and status not in ChangeStatus.values:
+            raise serializers.ValidationError({"status": [f"must be one of {', '.join(ChangeStatus.values)}"]})
+        return Response(services.recent(status, 200))
 
     @extend_schema(request=ProposeChangeSerializer, summary="Propose a configuration change (officers and agents)")
     def post(self, request: Request) -> Response:

@@ -1,0 +1,170 @@
+"""MCP tools for policies and gates: the active policy and its history, diffs, proposals (a whole spec or a patch),
+approval and activation, the kill switch, and the gates' status. Reads go through `policies.selectors`, changes
+through `policies.services`, as for REST and admin."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from cio_site.mcp.calls import run_tool
+from cio_site.mcp.room import Room, plain, require_view
+from core import errors
+from policies import services
+from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
+from policies.diff import diff_specs
+from policies.models import compact_spec
+from policies.selectors import active_version, gate_status, policy_version, policy_versions
+from strategist.changes import Change, InvalidChangeError, apply_changes
+
+room = Room()
+
+
+@room.tool(description="The active risk policy: version, checksum, who activated it and when, and the full spec.")
+async def get_active_policy() -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        active = active_version()
+        if active is None:
+            raise errors.NotFoundError("no policy is active: every gate answers RETRY_SAFE")
+        return plain(PolicyVersionSerializer(active).data)
+
+    return await run_tool("get_active_policy", {}, work)
+
+
+@room.tool(description="Policy versions, newest first, without their specs (use get_policy_version for one).")
+async def list_policy_versions(
+    status: Annotated[
+        Literal["draft", "proposed", "approved", "active", "superseded", "rejected"] | None,
+        Field(description="only versions in this status"),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=200, description="how many, newest first")] = 20,
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        return {"versions": plain(PolicyVersionSummarySerializer(policy_versions(status, limit), many=True).data)}
+
+    return await run_tool("list_policy_versions", {"status": status, "limit": limit}, work)
+
+
+@room.tool(description="One policy version with its full spec, rationale and who proposed, approved, activated it.")
+async def get_policy_version(version: Annotated[int, Field(ge=1)]) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        return plain(PolicyVersionSerializer(policy_version(version)).data)
+
+    return await run_tool("get_policy_version", {"version": version}, work)
+
+
+@room.tool(description="What changes between two policy versions, one line per changed field.")
+async def diff_policy_versions(
+    version: Annotated[int, Field(ge=1, description="the version to compare")],
+    against: Annotated[str, Field(description="'active' (the default) or another version number, as text")] = "active",
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        target = policy_version(version)
+        if against == "active":
+            base = active_version()
+            if base is None:
+                raise errors.NotFoundError("no policy is active")
+        elif against.isdigit():
+            base = policy_version(int(against))
+        else:
+            raise errors.SpecInvalidError("against: 'active' or a version number")
+        changes = diff_specs(base.parsed_spec, target.parsed_spec)
+        return {"from": base.version, "to": target.version, "changes": [str(c) for c in changes]}
+
+    return await run_tool("diff_policy_versions", {"version": version, "against": against}, work)
+
+
+@room.tool(
+    description="Propose a policy change, as a full spec or as a patch on the active policy. A patch is a list "
+    "of {scope: 'global'|'strategy'|'symbol', key: strategy id or SYMBOL (null for global), field, value (null "
+    "removes the scope's own setting)}. The result is validated by the policy schema and, for agents, by the "
+    "envelope risk officers set; on failure the error lists each problem. A risk officer must approve it."
+)
+async def propose_policy_change(
+    rationale: Annotated[str, Field(min_length=1, max_length=10_000, description="why: shown to the approver")],
+    changes: Annotated[list[Change] | None, Field(description="a patch on the active policy")] = None,
+    spec: Annotated[dict[str, Any] | None, Field(description="a whole policy document instead of a patch")] = None,
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        if (changes is None) == (spec is None):
+            raise errors.SpecInvalidError("give either `changes` (a patch) or `spec` (a whole policy), not both")
+        active = active_version()
+        if changes is not None:
+            if active is None:
+                raise errors.SpecInvalidError("there is no active policy to patch: propose a whole `spec`")
+            try:
+                proposed = compact_spec(apply_changes(active.parsed_spec, changes))
+            except InvalidChangeError as exc:
+                raise errors.SpecInvalidError("; ".join(exc.problems)) from exc
+        else:
+            proposed = spec
+        # The envelope binds anyone who may not approve: `services.propose` checks it, as for REST and admin.
+        version = services.propose(spec=proposed, by=user, rationale=rationale, trace_id=trace_id)
+        diff = diff_specs(active.parsed_spec, version.parsed_spec) if active else []
+        return {"version": version.version, "status": version.status, "changes": [str(c) for c in diff]}
+
+    arguments = {"rationale": rationale, "changes": plain(changes) if changes else None, "spec": spec}
+    return await run_tool("propose_policy_change", arguments, work)
+
+
+@room.tool(description="Approve a proposed policy version (risk officers only; never your own proposal).")
+async def approve_policy_version(
+    version: Annotated[int, Field(ge=1)], reason: Annotated[str, Field(max_length=10_000)] = ""
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        approved = services.approve(policy_version(version), by=user, reason=reason, trace_id=trace_id)
+        return {"version": approved.version, "status": approved.status}
+
+    return await run_tool("approve_policy_version", {"version": version, "reason": reason}, work)
+
+
+@room.tool(description="Activate an approved policy version: the gates switch to it (risk officers only).")
+async def activate_policy_version(version: Annotated[int, Field(ge=1)]) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        activated = services.activate(policy_version(version), by=user, trace_id=trace_id)
+        return {"version": activated.version, "status": activated.status}
+
+    return await run_tool("activate_policy_version", {"version": version}, work)
+
+
+@room.tool(
+    description="Set a trading state (the kill switch): 'halted' admits only close, 'reducing' only intents "
+    "that shrink a position, 'active' everything the limits allow. Agents may only make a state stricter; "
+    "moving towards 'active' needs a risk officer, and releasing the global state two: the first officer's "
+    "call is a request (status 'proposed'), a second officer's same call confirms it. A reason is required."
+)
+async def set_trading_state(
+    state: Literal["active", "reducing", "halted"],
+    reason: Annotated[str, Field(min_length=1, max_length=2000)],
+    scope: Literal["global", "strategy", "symbol"] = "global",
+    key: Annotated[str, Field(description="the strategy id or SYMBOL (not for global)")] = "",
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        version, changed = services.set_trading_state(
+            scope=scope, key=key, state=state, by=user, reason=reason, trace_id=trace_id
+        )
+        answer = {"version": version.version, "changed": changed, "scope": scope, "key": key, "state": state}
+        if version.status == "proposed":  # a global release waiting for a second officer
+            answer["status"] = "proposed"
+            answer["note"] = "release requested: a second risk officer must confirm it (the same call)"
+        else:
+            answer["status"] = version.status
+        return answer
+
+    arguments = {"state": state, "reason": reason, "scope": scope, "key": key}
+    return await run_tool("set_trading_state", arguments, work)
+
+
+@room.tool(
+    description="Live gates from their verified heartbeats: policy version, trading state, latches and counters "
+    "(`unverified_gates`: heartbeats in Redis that are not signed, expiring and fresh; never live)."
+)
+async def get_gate_status() -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        return gate_status()
+
+    return await run_tool("get_gate_status", {}, work)
