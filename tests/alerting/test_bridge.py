@@ -173,3 +173,17 @@ def test_an_unacknowledged_critical_alert_is_sent_again_until_acknowledged(chann
         "grafana",
         "otel",
     ]  # each queued delivery has its dispatch record, which the worker checks before sending
+
+
+def test_the_sweep_takes_a_due_round_once_and_leaves_its_dispatch_to_the_caller(broker, redis_client, settings):
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 2
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    store = get_store()
+    store.insert_alert(AlertRecord("crit-2", t0, "critical", "gate:g1", "down", {"lost_s": 3}, None, t0))
+    due = escalation.sweep(now=t0 + timedelta(minutes=11))
+    assert [(alert.alert_id, alert.title, alert.detail, round_) for alert, round_ in due] == [
+        ("crit-2", "down", {"lost_s": 3}, 1)
+    ]
+    assert escalation.sweep(now=t0 + timedelta(minutes=11)) == []  # a second sweep at once: the round is taken
+    assert [e.kind for e in store.alert_events(["crit-2"])] == ["escalated"]  # nothing dispatched
+    assert redis_client.llen("alerts") == 0
