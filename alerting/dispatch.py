@@ -30,6 +30,7 @@ def dispatch_event_id(digest: str) -> str:
 def record(alert_id: str, channel: str, round_: int) -> str:
     """Record a `dispatched` event for a fresh nonce and return the nonce, which only its task may carry. Raises
     `DispatchNotRecordedError` when the store cannot hold it: then the task must not be queued."""
+    store = get_store()
     nonce = secrets.token_urlsafe(24)
     digest = nonce_digest(nonce)
     event = AlertEvent(
@@ -43,7 +44,7 @@ def record(alert_id: str, channel: str, round_: int) -> str:
         {"round": round_, "nonce_sha256": digest},
     )
     try:
-        get_store().add_alert_event(event)
+        store.add_alert_event(event)
     except Exception as exc:
         raise DispatchNotRecordedError(f"{type(exc).__name__}: {exc}") from exc
     return nonce

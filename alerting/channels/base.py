@@ -46,13 +46,12 @@ class Registry:
     def __init__(self) -> None:
         self._channels: dict[str, Channel] = {}
 
-    def register(self, channel: Channel) -> Channel:
-        if not isinstance(channel, Channel) or not channel.name:
+    def register(self, channel: Channel) -> None:
+        if not isinstance(channel, Channel) or not getattr(channel, "name", ""):
             raise TypeError(f"{channel!r} is not a named Channel")
         if channel.name in self._channels:
             raise ValueError(f"a channel named {channel.name!r} is registered already")
         self._channels[channel.name] = channel
-        return channel
 
     def get(self, name: str) -> Channel:
         return self._channels[name]
