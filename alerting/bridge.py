@@ -23,9 +23,10 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from alerting.channels import email
+from alerting import escalation
+from alerting.channels.email import EmailChannel
 from alerting.dedup import Deduplicator, Verdict
-from alerting.delivery import DELIVERED, record_event
+from alerting.delivery import DELIVERED, alert_of, record_event
 from alerting.dispatch import DispatchNotRecordedError
 from audit.records import ACKNOWLEDGED, DELIVERY, DISPATCHED, ESCALATED, AlertEvent, AlertRecord
 from audit.store import AuditStore
@@ -38,6 +39,7 @@ QUEUE = "cio-alerting"
 DIRECT = "email_direct"
 SOURCE = "alerting-bridge"
 TAMPER_ALERT_EVERY_S = 60.0
+EMAIL = EmailChannel()
 
 
 def genuinely_delivered(events: list[AlertEvent], channel: str | None = None, round_: int | None = None) -> bool:
@@ -59,7 +61,7 @@ def reached_on_call(events: list[AlertEvent], round_: int | None = None) -> bool
     """What stands the direct email down. With email configured, only a genuine email delivery: the broker's
     identity can drop the email task alone and let a Grafana annotation or an OpenTelemetry record through, and
     neither pages anyone. Without email, any channel's genuine delivery (the direct email could not leave anyway)."""
-    return genuinely_delivered(events, email.NAME if email.configured() else None, round_)
+    return genuinely_delivered(events, EMAIL.name if EMAIL.configured() else None, round_)
 
 
 def direct_event_id(alert_id: str, round_: int = 0) -> str:
@@ -71,11 +73,11 @@ class AlertBridge:
         self,
         store: AuditStore,
         redis: Any,
-        dispatch: Callable[[Alert], list[str]],
+        dispatch: Callable[[Alert, int], list[str]],
         *,
         dedup_window_s: float,
         direct_after_s: float,
-        send_direct: Callable[[Alert], None] = email.send,
+        send_direct: Callable[[Alert], None] = EMAIL.send,
         dedup_secret: str | bytes | None = None,
         escalate_every_s: float | None = None,
     ) -> None:
@@ -108,11 +110,9 @@ class AlertBridge:
         drop it, and so can it drop a round's deliveries. So the bridge sweeps too (rounds have deterministic ids:
         two sweeps escalate once), then emails directly every round, whoever dispatched it, that no channel
         genuinely delivered within `direct_after_s`. Returns how many rounds it emailed."""
-        from alerting import escalation
-        from alerting.delivery import alert_of
-
         now = now or datetime.now(UTC)
-        await asyncio.to_thread(escalation.sweep, now)
+        for alert, round_ in await asyncio.to_thread(escalation.sweep, now):
+            await asyncio.to_thread(self._dispatch, alert, round_)
         late = await asyncio.to_thread(self._undelivered_rounds, now)
         for record, round_ in late:
             why = f"escalation round {round_}: no channel delivered it within {self._direct_after_s:g} s"
@@ -185,7 +185,7 @@ class AlertBridge:
             await self._direct(alert, "the audit store did not keep it")
             return "direct"
         try:
-            await asyncio.to_thread(self._dispatch, alert)
+            await asyncio.to_thread(self._dispatch, alert, 0)
         except DispatchNotRecordedError as exc:
             self.counters["dispatch_failed"] += 1
             await self._direct(alert, f"the audit store did not take its dispatch: {exc}")

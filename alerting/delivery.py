@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from alerting.channels import CHANNELS
+from alerting.channels import registry
 from alerting.channels.base import DeliveryError, NotConfiguredError
 from alerting.dispatch import dispatch_event_id, nonce_digest
 from audit.records import DELIVERY, DISPATCHED, REFUSED, AlertEvent, AlertRecord
@@ -56,7 +56,7 @@ def deliver(alert: Alert, channel: str, attempt: int, round_: int = 0, dispatch_
     started = time.monotonic()
     outcome, detail = DELIVERED, {}
     try:
-        CHANNELS[channel].send(alert)
+        registry.get(channel).send(alert)
     except NotConfiguredError as exc:
         outcome, detail = SKIPPED, {"reason": str(exc)}
     except DeliveryError as exc:
@@ -112,7 +112,7 @@ def deliver_dispatched(alert_id: Any, channel: Any, round_: Any, nonce: Any, att
     if isinstance(alert_id, dict):  # the shape before issue 17 (the whole alert in the message): named, refused
         alert_id, nonce = alert_id.get("alert_id"), None
     alert_id, channel = str(alert_id), str(channel)
-    if not (isinstance(round_, int) and isinstance(nonce, str) and channel in CHANNELS and 0 < len(alert_id) <= 64):
+    if not (isinstance(round_, int) and isinstance(nonce, str) and channel in registry and 0 < len(alert_id) <= 64):
         return _refuse(alert_id, channel, round_, repr(nonce)[:80], "not a delivery task of this version")
     store = get_store()
     digest = nonce_digest(nonce)

@@ -1,28 +1,21 @@
-"""Hand an alert to every channel: one Celery task each, on the `alerts` queue.
+"""The dispatch record: what makes a delivery task on the `alerts` queue the bridge's own.
 
 The broker's identity can read, drop and add messages on that queue, so a task carries no content and proves
 nothing by itself: it names the alert, the channel, the round and a fresh nonce. Before queueing, the dispatcher
-records the nonce's SHA-256 in the audit store (a `dispatched` event), where the broker cannot reach; the worker
-delivers only a task whose nonce matches such a record, and reads what it sends from the store."""
+(`alerting.tasks.dispatch`) records the nonce's SHA-256 in the audit store (a `dispatched` event), where the broker
+cannot reach; the worker delivers only a task whose nonce matches such a record, and reads what it sends from the
+store (alerting/delivery.py)."""
 
 import hashlib
 import secrets
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from alerting.channels import CHANNELS
 from audit.records import DISPATCHED, AlertEvent
 from audit.store import get_store
-from cio_kernel.contracts.alert import Alert
 
 
 class DispatchNotRecordedError(Exception):
     """The audit store did not take the dispatch record: no worker could accept the task, so none was queued."""
-
-
-def channels() -> list[str]:
-    """Every channel, configured or not: an unconfigured one records `skipped`, so the gap shows in admin."""
-    return list(CHANNELS)
 
 
 def nonce_digest(nonce: str) -> str:
@@ -34,30 +27,24 @@ def dispatch_event_id(digest: str) -> str:
     return f"dispatch:{digest[:48]}"
 
 
-def dispatch(alert: Alert, round_: int = 0, only: Iterable[str] | None = None) -> list[str]:
-    """Record, then queue, one delivery per channel. Raises `DispatchNotRecordedError` when the store cannot hold
-    the records and the broker's error when it cannot take the tasks (the caller falls back)."""
-    from alerting.tasks import QUEUE, deliver
-
+def record(alert_id: str, channel: str, round_: int) -> str:
+    """Record a `dispatched` event for a fresh nonce and return the nonce, which only its task may carry. Raises
+    `DispatchNotRecordedError` when the store cannot hold it: then the task must not be queued."""
     store = get_store()
-    sent = []
-    for channel in only or channels():
-        nonce = secrets.token_urlsafe(24)
-        digest = nonce_digest(nonce)
-        event = AlertEvent(
-            dispatch_event_id(digest),
-            alert.alert_id,
-            datetime.now(UTC),
-            DISPATCHED,
-            channel,
-            0,
-            None,
-            {"round": round_, "nonce_sha256": digest},
-        )
-        try:
-            store.add_alert_event(event)
-        except Exception as exc:
-            raise DispatchNotRecordedError(f"{type(exc).__name__}: {exc}") from exc
-        deliver.apply_async(args=[alert.alert_id, channel, round_, nonce], queue=QUEUE, retry=False)
-        sent.append(channel)
-    return sent
+    nonce = secrets.token_urlsafe(24)
+    digest = nonce_digest(nonce)
+    event = AlertEvent(
+        dispatch_event_id(digest),
+        alert_id,
+        datetime.now(UTC),
+        DISPATCHED,
+        channel,
+        0,
+        None,
+        {"round": round_, "nonce_sha256": digest},
+    )
+    try:
+        store.add_alert_event(event)
+    except Exception as exc:
+        raise DispatchNotRecordedError(f"{type(exc).__name__}: {exc}") from exc
+    return nonce

@@ -1,20 +1,26 @@
 """Escalation: a critical alert nobody acknowledged within `CIO_ALERT_ESCALATE_AFTER_S` is sent again, on every
 channel, up to `CIO_ALERT_ESCALATIONS` times (each round waits the same interval again). Acknowledging it in
 admin stops the rounds. Each round is an `escalated` event with a deterministic id, so two sweeps at once
-escalate once."""
+escalate once. The sweep only takes the rounds; its caller dispatches them (alerting/tasks.py, alerting/bridge.py)."""
 
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 
 from alerting.delivery import alert_of
-from alerting.dispatch import dispatch
 from audit.records import ACKNOWLEDGED, ESCALATED, AlertEvent
 from audit.store import get_store
+from cio_kernel.contracts.alert import Alert
 
 log = logging.getLogger(__name__)
+
+
+class DueRound(NamedTuple):
+    alert: Alert
+    round_: int
 
 
 def acknowledge(alert_id: str, by: str, note: str = "", now: datetime | None = None) -> AlertEvent:
@@ -29,8 +35,8 @@ def acknowledge(alert_id: str, by: str, note: str = "", now: datetime | None = N
     return event
 
 
-def sweep(now: datetime | None = None) -> int:
-    """Escalate what is due; returns how many alerts were sent again."""
+def sweep(now: datetime | None = None) -> list[DueRound]:
+    """Take every round that is due (its `escalated` event recorded) and return them, to be dispatched."""
     now = now or datetime.now(UTC)
     every = timedelta(seconds=settings.CIO_ALERT_ESCALATE_AFTER_S)
     rounds = settings.CIO_ALERT_ESCALATIONS
@@ -40,7 +46,7 @@ def sweep(now: datetime | None = None) -> int:
     events: dict[str, list[AlertEvent]] = {}
     for event in store.alert_events([a.alert_id for a in alerts]):
         events.setdefault(event.alert_id, []).append(event)
-    escalated = 0
+    due = []
     for alert in alerts:
         history = events.get(alert.alert_id, [])
         if any(e.kind == ACKNOWLEDGED for e in history):
@@ -53,7 +59,6 @@ def sweep(now: datetime | None = None) -> int:
             AlertEvent(f"{alert.alert_id}:escalated:{round_}", alert.alert_id, now, ESCALATED, detail={"round": round_})
         )
         if new:  # another sweep may have taken this round already
-            dispatch(alert_of(alert), round_)
-            escalated += 1
+            due.append(DueRound(alert_of(alert), round_))
             log.warning("alert %s not acknowledged: escalation round %d", alert.alert_id, round_)
-    return escalated
+    return due

@@ -1,11 +1,16 @@
 """Celery tasks: one delivery per alert and channel (so channels never wait on each other), and the escalation
-sweep beat runs every minute."""
+sweep beat runs every minute; `dispatch` queues the deliveries, for the bridge and for the sweep."""
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
 
 from alerting import delivery, escalation
+from alerting.channels import registry
+from alerting.dispatch import record as record_dispatch
+from cio_kernel.contracts.alert import Alert
 
 DELIVER = "alerting.deliver"
 ESCALATE = "alerting.escalate"
@@ -26,4 +31,25 @@ def deliver(
 
 @shared_task(name=ESCALATE)
 def escalate() -> int:
-    return escalation.sweep()
+    return escalate_due()
+
+
+def dispatch(alert: Alert, round_: int = 0, only: Iterable[str] | None = None) -> list[str]:
+    """Record, then queue, one delivery per channel (every channel, configured or not: an unconfigured one records
+    `skipped`, so the gap shows in admin). Raises `DispatchNotRecordedError` when the store cannot hold the records
+    and the broker's error when it cannot take the tasks (the caller falls back)."""
+    sent = []
+    for channel in only or registry.names():
+        # The record first, always: a task queued before its record exists is one no worker can tell from a forgery.
+        nonce = record_dispatch(alert.alert_id, channel, round_)
+        deliver.apply_async(args=[alert.alert_id, channel, round_, nonce], queue=QUEUE, retry=False)
+        sent.append(channel)
+    return sent
+
+
+def escalate_due(now: datetime | None = None) -> int:
+    """Sweep, then dispatch every round the sweep took; returns how many alerts were sent again."""
+    due = escalation.sweep(now)
+    for alert, round_ in due:
+        dispatch(alert, round_)
+    return len(due)

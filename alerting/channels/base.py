@@ -1,4 +1,8 @@
-"""What every channel shares: one `send(alert)` per module, and an error that says whether a retry can help."""
+"""What every channel shares: the `Channel` contract (a name, whether it is configured here, one `send`), an error
+that says whether a retry can help, and the registry the dispatcher and the workers find channels in."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 from cio_kernel.contracts.alert import Alert
 
@@ -17,6 +21,49 @@ class NotConfiguredError(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retry_may_help=False)
+
+
+class Channel(ABC):
+    """One way an alert reaches people. `name` is what the audit store records and what a delivery task names, so
+    it never changes once a channel has shipped. Channels hold no state: settings are read at each call."""
+
+    name: str
+
+    @abstractmethod
+    def configured(self) -> bool:
+        """Whether this deployment set the channel up; an unconfigured channel's `send` raises
+        `NotConfiguredError`."""
+
+    @abstractmethod
+    def send(self, alert: Alert, timeout_s: float | None = None) -> None:
+        """Deliver `alert` once, within `timeout_s` (default `CIO_ALERT_CHANNEL_TIMEOUT_S`), or raise
+        `DeliveryError` saying whether a retry can help. No retries here: the delivery task owns them."""
+
+
+class Registry:
+    """The channels by name, in registration order (the order the dispatcher queues them in)."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def register(self, channel: Channel) -> None:
+        if not isinstance(channel, Channel) or not getattr(channel, "name", ""):
+            raise TypeError(f"{channel!r} is not a named Channel")
+        if channel.name in self._channels:
+            raise ValueError(f"a channel named {channel.name!r} is registered already")
+        self._channels[channel.name] = channel
+
+    def get(self, name: str) -> Channel:
+        return self._channels[name]
+
+    def names(self) -> list[str]:
+        return list(self._channels)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._channels
+
+    def __iter__(self) -> Iterator[Channel]:
+        return iter(self._channels.values())
 
 
 def summary(alert: Alert) -> str:

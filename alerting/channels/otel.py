@@ -22,10 +22,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from alerting.channels.base import DeliveryError, NotConfiguredError, summary
+from alerting.channels.base import Channel, DeliveryError, NotConfiguredError, summary
 from cio_kernel.contracts.alert import Alert, Severity
 
-NAME = "otel"
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
 _SEVERITY = {
     Severity.INFO: SeverityNumber.INFO,
@@ -37,10 +36,6 @@ _SCOPE = InstrumentationScope("petrosa-cio.alerting")
 
 class OtelDeliveryError(DeliveryError):
     pass
-
-
-def configured() -> bool:
-    return any(os.environ.get(name) for name in _ENDPOINTS)
 
 
 def attributes(alert: Alert) -> dict[str, Any]:
@@ -56,33 +51,39 @@ def attributes(alert: Alert) -> dict[str, Any]:
     return found
 
 
-def send(alert: Alert, timeout_s: float | None = None) -> None:
-    if not configured():
-        raise NotConfiguredError("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)")
-    timeout = timeout_s or settings.CIO_ALERT_CHANNEL_TIMEOUT_S
-    resource = Resource.create({"service.name": settings.CIO_ALERT_OTEL_SERVICE})
-    attrs = attributes(alert)
-    failed = []
-    span = _span(alert, resource, attrs)
-    if OTLPSpanExporter(timeout=timeout).export([span]) is not SpanExportResult.SUCCESS:
-        failed.append("span")
-    record = LogRecord(
-        timestamp=int(alert.ts.timestamp() * 1e9),
-        observed_timestamp=time.time_ns(),
-        trace_id=span.context.trace_id,
-        span_id=span.context.span_id,
-        severity_text=alert.severity.value.upper(),
-        severity_number=_SEVERITY[alert.severity],
-        body=summary(alert),
-        attributes=attrs,
-    )
-    exported = OTLPLogExporter(timeout=timeout).export([ReadableLogRecord(record, resource, _SCOPE)])
-    if exported is not LogRecordExportResult.SUCCESS:
-        failed.append("log record")
-    if not _count(alert, resource, timeout):
-        failed.append("counter")
-    if failed:
-        raise OtelDeliveryError(f"the OTLP receiver did not take the {', '.join(failed)}", retry_may_help=True)
+class OtelChannel(Channel):
+    name = "otel"
+
+    def configured(self) -> bool:
+        return any(os.environ.get(name) for name in _ENDPOINTS)
+
+    def send(self, alert: Alert, timeout_s: float | None = None) -> None:
+        if not self.configured():
+            raise NotConfiguredError("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)")
+        timeout = timeout_s or settings.CIO_ALERT_CHANNEL_TIMEOUT_S
+        resource = Resource.create({"service.name": settings.CIO_ALERT_OTEL_SERVICE})
+        attrs = attributes(alert)
+        failed = []
+        span = _span(alert, resource, attrs)
+        if OTLPSpanExporter(timeout=timeout).export([span]) is not SpanExportResult.SUCCESS:
+            failed.append("span")
+        record = LogRecord(
+            timestamp=int(alert.ts.timestamp() * 1e9),
+            observed_timestamp=time.time_ns(),
+            trace_id=span.context.trace_id,
+            span_id=span.context.span_id,
+            severity_text=alert.severity.value.upper(),
+            severity_number=_SEVERITY[alert.severity],
+            body=summary(alert),
+            attributes=attrs,
+        )
+        exported = OTLPLogExporter(timeout=timeout).export([ReadableLogRecord(record, resource, _SCOPE)])
+        if exported is not LogRecordExportResult.SUCCESS:
+            failed.append("log record")
+        if not _count(alert, resource, timeout):
+            failed.append("counter")
+        if failed:
+            raise OtelDeliveryError(f"the OTLP receiver did not take the {', '.join(failed)}", retry_may_help=True)
 
 
 def _span(alert: Alert, resource: Resource, attrs: dict[str, Any]) -> Any:

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from alerting import escalation
 from alerting.bridge import AlertBridge
-from alerting.dispatch import dispatch
+from alerting.tasks import dispatch, escalate_due
 from audit.records import DELIVERY, DISPATCHED, AlertRecord
 from audit.store import get_store
 from cio_kernel.alerting import make_alert
@@ -160,12 +160,12 @@ def test_an_unacknowledged_critical_alert_is_sent_again_until_acknowledged(chann
     store = get_store()
     for alert_id, severity in (("crit-1", "critical"), ("warn-1", "warning")):
         store.insert_alert(AlertRecord(alert_id, t0, severity, "gate:g1", "down", {}, None, t0))
-    assert escalation.sweep(now=t0 + timedelta(minutes=5)) == 0  # not yet due
-    assert escalation.sweep(now=t0 + timedelta(minutes=11)) == 1  # round 1: the critical one only
+    assert escalate_due(now=t0 + timedelta(minutes=5)) == 0  # not yet due
+    assert escalate_due(now=t0 + timedelta(minutes=11)) == 1  # round 1: the critical one only
     assert redis_client.llen("alerts") == 3  # one delivery per channel, queued
-    assert escalation.sweep(now=t0 + timedelta(minutes=12)) == 0  # round 2 waits its own interval
+    assert escalate_due(now=t0 + timedelta(minutes=12)) == 0  # round 2 waits its own interval
     escalation.acknowledge("crit-1", "officer2", "on it")
-    assert escalation.sweep(now=t0 + timedelta(minutes=25)) == 0
+    assert escalate_due(now=t0 + timedelta(minutes=25)) == 0
     events = store.alert_events(["crit-1"])
     assert [e.kind for e in events if e.kind != DISPATCHED] == ["escalated", "acknowledged"]
     assert sorted(e.channel for e in events if e.kind == DISPATCHED and e.detail["round"] == 1) == [
@@ -173,3 +173,17 @@ def test_an_unacknowledged_critical_alert_is_sent_again_until_acknowledged(chann
         "grafana",
         "otel",
     ]  # each queued delivery has its dispatch record, which the worker checks before sending
+
+
+def test_the_sweep_takes_a_due_round_once_and_leaves_its_dispatch_to_the_caller(broker, redis_client, settings):
+    settings.CIO_ALERT_ESCALATE_AFTER_S, settings.CIO_ALERT_ESCALATIONS = 600, 2
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    store = get_store()
+    store.insert_alert(AlertRecord("crit-2", t0, "critical", "gate:g1", "down", {"lost_s": 3}, None, t0))
+    due = escalation.sweep(now=t0 + timedelta(minutes=11))
+    assert [(alert.alert_id, alert.title, alert.detail, round_) for alert, round_ in due] == [
+        ("crit-2", "down", {"lost_s": 3}, 1)
+    ]
+    assert escalation.sweep(now=t0 + timedelta(minutes=11)) == []  # a second sweep at once: the round is taken
+    assert [e.kind for e in store.alert_events(["crit-2"])] == ["escalated"]  # nothing dispatched
+    assert redis_client.llen("alerts") == 0

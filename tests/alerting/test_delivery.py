@@ -11,10 +11,10 @@ import redis
 from alerting import delivery
 from alerting.bridge import genuinely_delivered
 from alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED, RetryLaterError
-from alerting.dispatch import dispatch
+from alerting.tasks import dispatch
 from audit.records import REFUSED, AlertRecord
 from audit.store import get_store
-from tests.alerting.test_channels import alert
+from tests.alerting.helpers import alert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

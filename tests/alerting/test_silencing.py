@@ -21,7 +21,7 @@ from redis.exceptions import NoPermissionError
 from alerting import escalation
 from alerting.bridge import AlertBridge
 from alerting.dedup import Deduplicator, key
-from alerting.dispatch import dispatch
+from alerting.tasks import dispatch, escalate_due
 from audit.records import DELIVERY, DISPATCHED, REFUSED
 from audit.store import get_store
 from cio_kernel.alerting import make_alert
@@ -235,7 +235,7 @@ async def test_a_flood_of_critical_repeats_does_not_push_a_real_alert_out_of_the
     await wait_until(lambda: settled(bridge) == 521, 120.0, "the bridge settling the flood")
     assert bridge.counters["duplicates"] == 519
     now = datetime.now(UTC) + timedelta(minutes=11)
-    assert await sync_to_async(escalation.sweep)(now=now) == 2  # the real alert and the flood's first
+    assert await sync_to_async(escalate_due)(now=now) == 2  # the real alert and the flood's first
     rounds = await sync_to_async(events_of)(real.alert_id, "escalated")
     assert [e.detail["round"] for e in rounds] == [1]
 
@@ -382,7 +382,7 @@ async def test_a_flood_of_distinct_critical_alerts_does_not_push_an_earlier_one_
         at = t0 + timedelta(milliseconds=n + 1)
         flood = AlertRecord(f"crit-flood-{n}", at, "critical", GATE, f"flood {n}", {}, None, at)
         await sync_to_async(store.insert_alert)(flood)
-    escalated = await sync_to_async(escalation.sweep)()
+    escalated = await sync_to_async(escalate_due)()
     assert escalated == 521
     rounds = await sync_to_async(events_of)("crit-real", "escalated")
     assert [e.detail["round"] for e in rounds] == [1]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from alerting.bridge import AlertBridge
-from alerting.dispatch import dispatch
+from alerting.tasks import dispatch
 from audit.store import get_store
 from core.nats_listener import listen_until_stopped
 
