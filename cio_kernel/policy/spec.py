@@ -1,7 +1,8 @@
 """PolicySpec: the single, versioned schema of the risk policy, shared by the gate and the control plane.
 
 Layering (global ← strategy ← symbol) is "most restrictive wins" for every limit, so tightening any scope can
-never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md for each control's semantics.
+never loosen the effective policy. What each field means, which way it restricts and how its scopes combine is
+declared once, in `cio_kernel.policy.fields` (a test holds it to these models).
 """
 
 from enum import StrEnum
@@ -67,7 +68,7 @@ class LimitSet(_Rules):
     # Requested leverage (`recommended_leverage` / `leverage`) above this is rejected, never clamped.
     max_leverage: PositiveInt | None = None
     # What an order the trade engine sizes itself (quantity 0, no position_size_pct) is assumed to be worth,
-    # for the notional and exposure limits. Most restrictive wins: the *highest* value of the scopes.
+    # for the notional and exposure limits.
     engine_sized_notional_usd: PositiveFloat | None = None
     # Rate limits count promoted intents in the scope's own counter: per strategy at strategy scope, per symbol
     # (across strategies) at symbol scope, across everything at global scope.
