@@ -3,15 +3,16 @@
 Every field of every scope is classified by the direction in which it restricts (`Tighten`, declared per field
 in `cio_kernel.policy.fields`: a test holds the declaration to the models, so a new field cannot slip through). A
 new policy only tightens when, in every scope the old one constrains, each field is at least as strict; scopes it
-adds can only tighten (layering is most-restrictive-wins). Any field that cannot be ordered (the trading day's
-start) counts as a loosening when it changes: the check answers "provably no looser", never "probably"."""
+adds can only tighten (layering is most-restrictive-wins), except where they make an assumption the old policy
+did not (see `_added`). Any field that cannot be ordered (the trading day's start) counts as a loosening when it
+changes: the check answers "provably no looser", never "probably"."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cio_kernel.policy.fields import FIELDS, Tighten
-from cio_kernel.policy.spec import LimitSet, PolicySpec, TradingState
+from cio_kernel.policy.spec import GlobalRules, LimitSet, PolicySpec, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,7 @@ _ORDERED: dict[Tighten, Callable[[Any, Any], bool]] = {
 }
 
 
-def _scope(name: str, old: LimitSet | None, new: LimitSet | None) -> list[Loosening]:
-    if old is None:
-        return []  # a scope the old policy did not have: whatever the new one says only adds restrictions
+def _scope(name: str, old: LimitSet, new: LimitSet | None) -> list[Loosening]:
     if new is None:
         new = type(old)()  # the scope is gone: it constrains what an empty scope does (nothing, defaults)
     found = []
@@ -62,16 +61,35 @@ def _scope(name: str, old: LimitSet | None, new: LimitSet | None) -> list[Loosen
     return found
 
 
+def _added(name: str, new: LimitSet, old_global: GlobalRules) -> list[Loosening]:
+    """A scope the old policy did not have only adds restrictions (most restrictive wins), except an assumption:
+    one set where the old global scope sets none prices orders that could not be priced before, for every pair
+    the scope covers. (Under a global assumption the highest wins, so a new scope's cannot lower it.)"""
+    return [
+        Loosening(name, field, None, value)
+        for field in type(new).model_fields
+        if FIELDS[field].tighten is Tighten.ASSUMED
+        and getattr(old_global, field) is None
+        and (value := getattr(new, field)) is not None
+    ]
+
+
 def loosenings(old: PolicySpec, new: PolicySpec) -> list[Loosening]:
     """Every way `new` is looser than `old`; empty when `new` only tightens (or equals) `old`."""
     found = _scope("global", old.global_rules, new.global_rules)
     for key, rules in old.strategies.items():
         found += _scope(f"strategy:{key}", rules, new.strategy_rules(key))
+    for key, rules in new.strategies.items():
+        if old.strategy_rules(key) is None:
+            found += _added(f"strategy:{key}", rules, old.global_rules)
     if old.global_rules.only_listed_strategies and new.global_rules.only_listed_strategies:
         # Naming a strategy admits it when the policy refuses the ones it does not name.
         found += [Loosening(f"strategy:{key}", "listed", False, True) for key in new.strategies.keys() - old.strategies]
     for key, rules in old.symbols.items():
         found += _scope(f"symbol:{key}", rules, new.symbols.get(key))
+    for key, rules in new.symbols.items():
+        if key not in old.symbols:
+            found += _added(f"symbol:{key}", rules, old.global_rules)
     return found
 
 
