@@ -89,7 +89,10 @@ FIELDS: dict[str, PolicyField] = {
         Tighten.UPPER, Layering.LOWEST, "projected gross exposure in the intent's symbol, in USD"
     ),
     "max_leverage": PolicyField(
-        Tighten.UPPER, Layering.LOWEST, "the highest leverage an intent may request (above it: refused, never clamped)"
+        Tighten.UPPER,
+        Layering.LOWEST,
+        "the highest leverage an intent may request (`recommended_leverage`, `leverage`): above it refused, never "
+        "clamped",
     ),
     "engine_sized_notional_usd": PolicyField(
         Tighten.ASSUMED,
@@ -114,7 +117,8 @@ FIELDS: dict[str, PolicyField] = {
     "max_daily_loss_usd": PolicyField(
         Tighten.UPPER,
         Layering.PER_SCOPE,
-        "loss since the trading day's start, in USD (latched): the global one the whole book's, a strategy's its own",
+        "realised + unrealised loss since the trading day's start, in USD (latched): the global one the whole "
+        "book's, a strategy's its own",
     ),
     # -- one scope --------------------------------------------------------------------------------------------------
     "own_identity": PolicyField(
@@ -124,7 +128,10 @@ FIELDS: dict[str, PolicyField] = {
     ),
     "require_timestamp": PolicyField(Tighten.REQUIRE, Layering.ONE_SCOPE, "an intent without a `timestamp` is refused"),
     "require_identity_subject": PolicyField(
-        Tighten.REQUIRE, Layering.ONE_SCOPE, "intents on subjects that name no strategy are refused"
+        Tighten.REQUIRE,
+        Layering.ONE_SCOPE,
+        "intents on subjects that name no strategy (`cio.nurse.audit`, bare `cio.intent.trading`, "
+        "`intent.trading.<SYMBOL>`) are refused",
     ),
     "only_listed_strategies": PolicyField(
         Tighten.REQUIRE, Layering.ONE_SCOPE, "strategies the policy does not name under `strategies` are refused"
