@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from cio_kernel.policy.spec import GlobalRules, StrategyRules, SymbolRules
+from cio_kernel.policy.spec import SCOPE_MODELS
 
 
 class Tighten(StrEnum):
@@ -161,8 +161,6 @@ FIELDS: dict[str, PolicyField] = {
     ),
     "trading_day_start_utc": PolicyField(Tighten.FIXED, Layering.ONE_SCOPE, "when the trading day starts (HH:MM, UTC)"),
 }
-
-SCOPE_MODELS = {"global": GlobalRules, "strategy": StrategyRules, "symbol": SymbolRules}
 
 _STRICTER = {
     Tighten.UPPER: "lower",

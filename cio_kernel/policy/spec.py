@@ -105,6 +105,10 @@ class GlobalRules(LimitSet):
     trading_day_start_utc: TimeOfDay = "00:00"
 
 
+# The model of each scope, by the name proposals and documents give it.
+SCOPE_MODELS: dict[str, type[LimitSet]] = {"global": GlobalRules, "strategy": StrategyRules, "symbol": SymbolRules}
+
+
 class PolicySpec(_Rules):
     """The whole policy. Serialised with the key `global` for the global scope."""
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from cio_kernel.policy.fields import BEGIN, END, FIELDS, SCOPE_MODELS, Layering, Tighten, render_markdown, splice
-from cio_kernel.policy.spec import LimitSet, PolicySpec
+from cio_kernel.policy.fields import BEGIN, END, FIELDS, Layering, Tighten, render_markdown, splice
+from cio_kernel.policy.spec import SCOPE_MODELS, LimitSet, PolicySpec
 from cio_kernel.policy.tightening import loosenings
 from gate.policy.resolve import MERGED_FIELDS, EffectiveLimits, resolve_limits
 
