@@ -60,6 +60,7 @@ clean:
 
 docs: $(VENV)/.installed-dev
 	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md
+	$(PY) -m cio_kernel.policy.fields --write docs/policy.md
 
 mutation: $(VENV)/.installed-dev
 	$(PY) -m pip install $(PIP_FLAGS) mutmut

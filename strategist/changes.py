@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cio_kernel.contracts.identity import IdentityError, scope_key
-from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules, schema_problems
+from cio_kernel.policy.spec import SCOPE_MODELS, PolicySpec, schema_problems
 
 Scope = Literal["global", "strategy", "symbol"]
-_SCOPE_MODELS = {"global": GlobalRules, "strategy": StrategyRules, "symbol": SymbolRules}
 _SECTIONS = {"strategy": "strategies", "symbol": "symbols"}
 
 
@@ -41,14 +40,14 @@ class InvalidChangeError(ValueError):
 
 
 def scope_fields(scope: Scope) -> tuple[str, ...]:
-    return tuple(_SCOPE_MODELS[scope].model_fields)
+    return tuple(SCOPE_MODELS[scope].model_fields)
 
 
 def apply_changes(spec: PolicySpec, changes: list[Change]) -> PolicySpec:
     document: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     problems = []
     for index, change in enumerate(changes):
-        if change.field not in _SCOPE_MODELS[change.scope].model_fields:
+        if change.field not in SCOPE_MODELS[change.scope].model_fields:
             problems.append(f"changes[{index}]: {change.field!r} is not a field of the {change.scope} scope")
             continue
         if change.scope == "global":

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cio_kernel.contracts.identity import IdentityError, strategy_key
+from cio_kernel.policy.fields import FIELDS, Tighten
 from cio_kernel.policy.spec import (
     Fraction,
     GlobalRules,
@@ -34,7 +35,7 @@ from cio_kernel.policy.spec import (
     SymbolRules,
     TradingState,
 )
-from cio_kernel.policy.tightening import FIELD_DIRECTIONS, SUBSET, SUPERSET, UPPER, Loosening, loosenings
+from cio_kernel.policy.tightening import Loosening, loosenings
 
 CEILINGS = (  # the envelope's ceilings, each on the global scope's field of the same name
     "max_order_notional_usd",
@@ -214,7 +215,7 @@ def _scope_pairs(active: PolicySpec, proposal: PolicySpec) -> list[tuple[str, Li
 
 
 def _auto_problem(scope: str, field: str, after: Any, baseline: PolicySpec, auto: AutoApprovalEnvelope) -> str:
-    direction = FIELD_DIRECTIONS.get(field)
+    direction = FIELDS[field].tighten
     if field == "trading_state":
         if scope == "global":
             return "a change of the global trading state is never approved unseen"
@@ -222,15 +223,15 @@ def _auto_problem(scope: str, field: str, after: Any, baseline: PolicySpec, auto
             allowed = ", ".join(sorted(s.value for s in auto.states)) or "none"
             return f"{after} is outside the auto-approval envelope (states it may set: {allowed})"
         return ""
-    if direction == SUBSET:
+    if direction is Tighten.SUBSET:
         return "shrinking or emptying an allow list is never approved unseen"
-    if direction == SUPERSET:
+    if direction is Tighten.SUPERSET:
         return "changing a deny list is never approved unseen"
     if field == "min_confidence":
         if after is None or after > auto.max_min_confidence:
             return f"{_shown(after)} is above the auto-approval envelope's {auto.max_min_confidence:g}"
         return ""
-    if direction == UPPER:
+    if direction is Tighten.UPPER:
         reference = _baseline_value(baseline, scope, field)
         if after is None:
             return "removing a limit is never approved unseen"

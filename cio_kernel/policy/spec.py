@@ -1,7 +1,8 @@
 """PolicySpec: the single, versioned schema of the risk policy, shared by the gate and the control plane.
 
 Layering (global ← strategy ← symbol) is "most restrictive wins" for every limit, so tightening any scope can
-never loosen the effective policy: see `gate.policy.resolve` and docs/policy.md for each control's semantics.
+never loosen the effective policy. What each field means, which way it restricts and how its scopes combine is
+declared once, in `cio_kernel.policy.fields` (a test holds it to these models).
 """
 
 from enum import StrEnum
@@ -50,7 +51,8 @@ class _Rules(BaseModel):
 
 
 class LimitSet(_Rules):
-    """Limits that can be set at any scope. `None` means "this scope does not constrain it"."""
+    """Limits that can be set at any scope. `None` means "this scope does not constrain it". What each field of
+    every scope means, which way it tightens and how the scopes combine: `cio_kernel.policy.fields`."""
 
     trading_state: TradingState | None = None
     allowed_actions: Actions | None = None
@@ -64,13 +66,8 @@ class LimitSet(_Rules):
     max_stop_distance_pct: Fraction | None = None
     price_collar_bps: NonNegativeFloat | None = None
     max_symbol_exposure_usd: NonNegativeFloat | None = None
-    # Requested leverage (`recommended_leverage` / `leverage`) above this is rejected, never clamped.
     max_leverage: PositiveInt | None = None
-    # What an order the trade engine sizes itself (quantity 0, no position_size_pct) is assumed to be worth,
-    # for the notional and exposure limits. Most restrictive wins: the *highest* value of the scopes.
     engine_sized_notional_usd: PositiveFloat | None = None
-    # Rate limits count promoted intents in the scope's own counter: per strategy at strategy scope, per symbol
-    # (across strategies) at symbol scope, across everything at global scope.
     max_intents_per_second: PositiveInt | None = None
     max_intents_per_minute: PositiveInt | None = None
 
@@ -78,10 +75,9 @@ class LimitSet(_Rules):
 class StrategyRules(LimitSet):
     allowed_symbols: Symbols | None = None
     denied_symbols: Symbols = frozenset()
-    # This strategy's realised + unrealised loss since the start of the trading day (positive USD).
     max_daily_loss_usd: PositiveFloat | None = None
-    # The strategy publishes with a NATS identity of its own (docs/access.md): its intents are admitted only on
-    # `cio.intent.trading.<key>`, the one subject that identity may publish on and nobody else may.
+    # `cio.intent.trading.<key>` is the one subject the strategy's own NATS identity may publish on and nobody
+    # else may (docs/access.md).
     own_identity: bool = False
 
 
@@ -94,11 +90,9 @@ class GlobalRules(LimitSet):
     allowed_symbols: Symbols | None = None
     denied_symbols: Symbols = frozenset()
     require_timestamp: bool = True
-    # Refuse intents on subjects that do not name their strategy (`cio.nurse.audit`, bare `cio.intent.trading`,
-    # `intent.trading.<SYMBOL>`): with one NATS identity per strategy, the subject then proves who sent it.
+    # With one NATS identity per strategy, a subject that names the strategy proves who sent the intent.
     require_identity_subject: bool = False
-    # Refuse intents of strategies the policy does not name under `strategies` (STRATEGY_UNLISTED): a new or
-    # misnamed bot trades only once an officer admits it.
+    # A new or misnamed bot trades only once an officer admits it.
     only_listed_strategies: bool = False
     max_intent_age_s: PositiveFloat | None = 30.0
     max_clock_skew_s: NonNegativeFloat = 2.0
@@ -106,11 +100,13 @@ class GlobalRules(LimitSet):
     max_total_exposure_usd: NonNegativeFloat | None = None
     max_drawdown_pct: Fraction | None = None
     max_snapshot_age_s: PositiveFloat = 30.0
-    # The whole book's loss since the start of the trading day, in USD and/or as a fraction of the equity at
-    # the day's start. The trading day starts at `trading_day_start_utc` (HH:MM, UTC).
     max_daily_loss_usd: PositiveFloat | None = None
     max_daily_loss_pct: Fraction | None = None
     trading_day_start_utc: TimeOfDay = "00:00"
+
+
+# The model of each scope, by the name proposals and documents give it.
+SCOPE_MODELS: dict[str, type[LimitSet]] = {"global": GlobalRules, "strategy": StrategyRules, "symbol": SymbolRules}
 
 
 class PolicySpec(_Rules):

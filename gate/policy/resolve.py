@@ -1,28 +1,19 @@
 """Resolve the effective limits for one (strategy, symbol) pair: the most restrictive value of every scope.
 
-- trading_state: the most severe of global, strategy and symbol (halted > reducing > active).
-- allow lists (actions, strategy modes, order types, symbols): the intersection of every scope that sets one.
-- deny lists: the union.
-- minimum values (min_confidence): the highest; maximum values: the lowest; require_stop_loss: any scope.
-- engine_sized_notional_usd (an assumption about orders the trade engine sizes): the highest, since a larger
-  assumed notional is the stricter one against every notional and exposure limit.
-Rate limits are not merged: each scope keeps its own counter (see `RateRule`).
+How each field combines is declared once, in `cio_kernel.policy.fields` (`Layering`): the lowest of the maxima, the
+highest of the minima and of `engine_sized_notional_usd` (a larger assumed notional is the stricter one against
+every notional and exposure limit), the intersection of allow lists, the union of deny lists, a requirement any
+scope sets. Resolved apart, because the decision needs more than a value: the trading state (the most severe, and
+the scope that set it), the symbol lists (which scope refuses the symbol) and the rate limits, which are not merged
+at all: each scope keeps its own counter (see `RateRule`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from cio_kernel.policy.fields import FIELDS, Layering
 from cio_kernel.policy.spec import GlobalRules, LimitSet, PolicySpec, StrategyRules, SymbolRules, TradingState
-
-_MAX_FIELDS = (
-    "max_order_quantity",
-    "max_order_notional_usd",
-    "max_position_size_pct",
-    "max_stop_distance_pct",
-    "price_collar_bps",
-    "max_symbol_exposure_usd",
-    "max_leverage",
-)
-_SET_FIELDS = ("allowed_actions", "allowed_strategy_modes", "allowed_order_types")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +49,14 @@ class EffectiveLimits:
     rate_rules: tuple[RateRule, ...] = field(default=())
 
 
-def _tightest_max(values: list[float | None]) -> float | None:
+def _lowest(values: list[Any]) -> Any:
     present = [v for v in values if v is not None]
     return min(present) if present else None
+
+
+def _highest(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
 def _intersection(values: list[frozenset[str] | None]) -> frozenset[str] | None:
@@ -71,6 +67,22 @@ def _intersection(values: list[frozenset[str] | None]) -> frozenset[str] | None:
     for other in present[1:]:
         result = result & other
     return result
+
+
+def _any(values: list[bool | None]) -> bool:
+    return any(values)
+
+
+_MERGES: dict[Layering, Callable[[list[Any]], Any]] = {
+    Layering.LOWEST: _lowest,
+    Layering.HIGHEST: _highest,
+    Layering.INTERSECTION: _intersection,
+    Layering.ANY: _any,
+}
+# Every limit any scope may set that the scopes combine into one value of `EffectiveLimits`, with its merge.
+MERGED_FIELDS: tuple[tuple[str, Callable[[list[Any]], Any]], ...] = tuple(
+    (name, _MERGES[FIELDS[name].layering]) for name in LimitSet.model_fields if FIELDS[name].layering in _MERGES
+)
 
 
 def _most_severe_state(scoped: list[tuple[str, TradingState | None]]) -> tuple[TradingState, str]:
@@ -127,22 +139,15 @@ def resolve_limits(spec: PolicySpec, strategy_key: str, symbol: str) -> Effectiv
         )
         if rule is not None
     )
-    min_confidences = [s.min_confidence for s in scopes if s.min_confidence is not None]
-    maxima = {name: _tightest_max([getattr(s, name) for s in scopes]) for name in _MAX_FIELDS}
-    assumed = [s.engine_sized_notional_usd for s in scopes if s.engine_sized_notional_usd is not None]
-    sets = {name: _intersection([getattr(s, name) for s in scopes]) for name in _SET_FIELDS}
+    merged = {name: merge([getattr(s, name) for s in scopes]) for name, merge in MERGED_FIELDS}
     return EffectiveLimits(
         trading_state=state,
         state_scope=state_scope,
         symbol_denied_by=denied_by,
         symbol_not_allowed_by=not_allowed_by,
-        min_confidence=max(min_confidences) if min_confidences else None,
-        require_stop_loss=any(s.require_stop_loss for s in scopes),
         rate_rules=rates,
-        engine_sized_notional_usd=max(assumed) if assumed else None,
         strategy_max_daily_loss_usd=strategy.max_daily_loss_usd if strategy else None,
         strategy_listed=strategy is not None,
         strategy_own_identity=strategy is not None and strategy.own_identity,
-        **sets,
-        **maxima,
+        **merged,
     )

@@ -8,25 +8,33 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cio_kernel.policy.document import legacy_checksum, policy_checksum
+from cio_kernel.policy.fields import FIELDS, Layering
 from cio_kernel.policy.spec import LimitSet, PolicySpec
 from gate.policy.resolve import resolve_limits
 from tests.property.strategies import _LIMIT_VALUES, policy_dicts, spec_of
 
 _SEVERITY = {"active": 0, "reducing": 1, "halted": 2}
-# Every numeric limit of LimitSet is a maximum where the lowest wins, except those listed here with their own
-# rule: derived from the schema, so a new limit is covered (or must be named here) the day it is added.
-_NOT_LOWEST_WINS = {
-    "min_confidence": "the highest wins",
-    "engine_sized_notional_usd": "an assumption: the highest wins",
-    "max_intents_per_second": "per-scope counters",
-    "max_intents_per_minute": "per-scope counters",
-}
-_MAXIMA = [
-    name
-    for name, field in LimitSet.model_fields.items()
-    if name not in _NOT_LOWEST_WINS and any(t in str(field.annotation) for t in ("float", "int"))
+
+
+def _expected(layering: Layering, values: list[Any]) -> Any:
+    """What the declared layering makes of the values the scopes set, computed here without the resolver."""
+    present = [v for v in values if v is not None]
+    if layering is Layering.ANY:
+        return any(present)
+    if not present:
+        return None
+    if layering is Layering.LOWEST:
+        return min(present)
+    if layering is Layering.HIGHEST:
+        return max(present)
+    assert layering is Layering.INTERSECTION, layering
+    return frozenset.intersection(*(frozenset(v) for v in present))
+
+
+# Every limit a scope may set: the trading state and the rate limits have rules of their own below.
+_COMBINED = [
+    name for name in LimitSet.model_fields if FIELDS[name].layering not in (Layering.MOST_SEVERE, Layering.PER_SCOPE)
 ]
-_ALLOW_SETS = ["allowed_actions", "allowed_strategy_modes", "allowed_order_types"]
 
 scope_values = st.fixed_dictionaries({name: st.none() | values for name, values in _LIMIT_VALUES.items()})
 
@@ -45,18 +53,9 @@ def test_most_restrictive_value_wins(glob: dict[str, Any], strategy: Any, symbol
     limits = resolve_limits(spec, "s", "BTCUSDT")
     scopes = [s for s in (glob, strategy, symbol) if s]
 
-    for name in _MAXIMA:
-        present = [s[name] for s in scopes if s.get(name) is not None]
-        assert getattr(limits, name) == (min(present) if present else None), name
-    assumed = [s["engine_sized_notional_usd"] for s in scopes if s.get("engine_sized_notional_usd") is not None]
-    assert limits.engine_sized_notional_usd == (max(assumed) if assumed else None)
-    confidences = [s["min_confidence"] for s in scopes if s.get("min_confidence") is not None]
-    assert limits.min_confidence == (max(confidences) if confidences else None)
-    for name in _ALLOW_SETS:
-        present = [set(s[name]) for s in scopes if s.get(name) is not None]
-        expected = set.intersection(*present) if present else None
-        assert (set(getattr(limits, name)) if getattr(limits, name) is not None else None) == expected, name
-    assert limits.require_stop_loss == any(s.get("require_stop_loss") for s in scopes)
+    for name in _COMBINED:
+        expected = _expected(FIELDS[name].layering, [s.get(name) for s in scopes])
+        assert getattr(limits, name) == expected, name
     states = [s["trading_state"] for s in scopes if s.get("trading_state")]
     assert _SEVERITY[limits.trading_state.value] == max(_SEVERITY[s] for s in states)
     # Rate limits are per scope, each with its own counter.

@@ -1,17 +1,15 @@
-"""The tightening check, field by field: each direction, scopes removed and added, and a table that covers
-every field the policy models have."""
+"""The tightening check, beyond one field at a time (each declared direction: test_policy_fields.py): several
+fields at once, scopes removed and added, strategies named."""
 
-from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules, SymbolRules
-from cio_kernel.policy.tightening import FIELD_DIRECTIONS, loosenings, only_tightens
+from cio_kernel.policy.spec import PolicySpec
+from cio_kernel.policy.tightening import loosenings, only_tightens
+from gate.decision.evaluate import evaluate
+from gate.decision.state import GateState
+from tests.factories import NOW, compile_spec, make_intent
 
 
 def _spec(**parts) -> PolicySpec:
     return PolicySpec.parse({"global": {}, **parts})
-
-
-def test_every_field_of_every_scope_has_a_direction():
-    fields = set(GlobalRules.model_fields) | set(StrategyRules.model_fields) | set(SymbolRules.model_fields)
-    assert fields == set(FIELD_DIRECTIONS)
 
 
 def test_each_direction():
@@ -79,3 +77,28 @@ def test_a_field_without_an_order_counts_as_a_loosening_when_it_changes():
         "trading_day_start_utc"
     ]
     assert only_tightens(old, old)
+
+
+def test_an_assumption_in_a_new_scope_where_the_old_policy_made_none_loosens():
+    """Most restrictive wins everywhere else, so a scope added only tightens; but an assumed notional set in a new
+    scope prices engine-sized orders the old policy refused as unpriceable."""
+    old = _spec(**{"global": {"max_order_notional_usd": 1000.0}})
+    added = {"engine_sized_notional_usd": 100.0}
+    for scopes, scope in (
+        ({"symbols": {"BTCUSDT": added}}, "symbol:BTCUSDT"),
+        ({"strategies": {"alpha": added}}, "strategy:alpha"),
+    ):
+        new = _spec(**{"global": {"max_order_notional_usd": 1000.0}}, **scopes)
+        assert [str(x) for x in loosenings(old, new)] == [f"{scope}.engine_sized_notional_usd: None → 100.0 is looser"]
+        intent = make_intent(strategy_id="alpha", symbol="BTCUSDT", quantity=0.0, position_size_pct=None)
+        assert not evaluate(intent, compile_spec(old), GateState(), NOW).promote
+        assert evaluate(intent, compile_spec(new), GateState(), NOW).promote
+    # Under a global assumption the highest wins: a new scope's can only raise it.
+    assumed = _spec(**{"global": {"max_order_notional_usd": 1000.0, "engine_sized_notional_usd": 500.0}})
+    assert only_tightens(
+        assumed,
+        _spec(
+            **{"global": {"max_order_notional_usd": 1000.0, "engine_sized_notional_usd": 500.0}},
+            symbols={"BTCUSDT": added},
+        ),
+    )
