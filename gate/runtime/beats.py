@@ -15,18 +15,13 @@ from nats.aio.msg import Msg
 from cio_kernel import heartbeat_seal, subjects
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.contracts.alert import Severity
-from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
+from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateHeartbeat
 from cio_kernel.policy.signing import PolicySigner
 from cio_kernel.policy.spec import TradingState
 from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
-from gate.config import GateSettings
 from gate.decision.latches import applies_today
-from gate.decision.state import GateState
 from gate.runtime.alert_watch import AlertWatch
-from gate.runtime.clock import Clock
-from gate.runtime.latch_sync import LatchSync
-from gate.runtime.links import Links
-from gate.runtime.policy_sync import PolicySync
+from gate.runtime.shared import Shared
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +32,20 @@ Job = tuple[Callable[[], float], Callable[[], Awaitable[object]], float | None]
 class Beats:
     def __init__(
         self,
-        settings: GateSettings,
-        policy_sync: PolicySync,
-        latch_sync: LatchSync,
-        state: GateState,
-        counters: GateCounters,
-        clock: Clock,
-        links: Links,
+        shared: Shared,
         redis: aioredis.Redis,
         audit_signer: PolicySigner | None,
         busy_since: Callable[[], float | None],
         observe_latches: Callable[[], None],
     ) -> None:
+        settings, clock = shared.settings, shared.clock
         self._settings = settings
-        self._policy_sync = policy_sync
-        self._latch_sync = latch_sync
-        self._state = state
-        self._counters = counters
+        self._policy_sync = shared.policy_sync
+        self._latch_sync = shared.latch_sync
+        self._state = shared.state
+        self._counters = shared.counters
         self._clock = clock
-        self._links = links
+        self._links = shared.links
         self._redis = redis
         self._audit_signer = audit_signer
         self._busy_since = busy_since

@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from nats.aio.msg import Msg
 
 from cio_kernel import subjects
-from cio_kernel.contracts.heartbeat import GateCounters
 from cio_kernel.contracts.intake_claim import IntakeClaim
 from cio_kernel.intake_stream import fingerprint
-from gate.config import GateSettings
 from gate.runtime.arrival_clock import ArrivalClock
-from gate.runtime.clock import Clock
 from gate.runtime.intake_consumer import IntakeConsumer
-from gate.runtime.links import Links
 from gate.runtime.pipeline import DecisionPipeline, Outcome
+from gate.runtime.shared import Shared
 from gate.runtime.subscriptions import Subscribe
 from gate.runtime.wire import traceparent_header
 
@@ -46,20 +43,17 @@ class _Lane:
 class Intake:
     def __init__(
         self,
-        settings: GateSettings,
+        shared: Shared,
         pipeline: DecisionPipeline,
-        counters: GateCounters,
-        clock: Clock,
-        links: Links,
-        may_decide: Callable[[], bool],
         alert: Callable[[str, str, dict[str, object]], Awaitable[None]],
     ) -> None:
+        settings = shared.settings
         self._settings = settings
         self._pipeline = pipeline
-        self._counters = counters
-        self._clock = clock
-        self._links = links
-        self._may_decide = may_decide
+        self._counters = shared.counters
+        self._clock = shared.clock
+        self._links = shared.links
+        self._policy_sync = shared.policy_sync
         self._alert = alert
         self._shed_after_s = min(settings.shed_after_ms, settings.decision_budget_ms) / 1000.0
         self._claim_prefix = f"{settings.intake_claim_subject_prefix}."
@@ -97,7 +91,7 @@ class Intake:
             self._counters,
             time.time,  # compared with the NATS server's timestamps, not with the gate's (testable) clock
             self._alert,
-            may_decide=self._may_decide,
+            may_decide=lambda: not self._policy_sync.learning_floor,
         )
         await stream.ensure()
         self.stream = stream

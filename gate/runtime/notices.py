@@ -14,7 +14,6 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from cio_kernel import subjects
-from cio_kernel.contracts.heartbeat import GateCounters
 from cio_kernel.contracts.identity import IdentityError
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.policy_update import PolicyUpdate
@@ -22,12 +21,7 @@ from cio_kernel.contracts.portfolio import PortfolioSnapshot
 from cio_kernel.contracts.promotion import PromotionNotice
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import PolicySeal
-from gate.config import GateSettings
-from gate.decision.state import GateState
-from gate.runtime.clock import Clock
-from gate.runtime.latch_sync import LatchSync
-from gate.runtime.links import Links
-from gate.runtime.policy_sync import PolicySync
+from gate.runtime.shared import Shared
 
 log = logging.getLogger(__name__)
 _LATCH_NOTICE_GAP_S = 0.05
@@ -38,23 +32,14 @@ _PEER_FLOOR_CHECKS_PER_S = 50
 
 
 class Notices:
-    def __init__(
-        self,
-        settings: GateSettings,
-        policy_sync: PolicySync,
-        latch_sync: LatchSync,
-        state: GateState,
-        counters: GateCounters,
-        clock: Clock,
-        links: Links,
-    ) -> None:
-        self._settings = settings
-        self._policy_sync = policy_sync
-        self._latch_sync = latch_sync
-        self._state = state
-        self._counters = counters
-        self._clock = clock
-        self._links = links
+    def __init__(self, shared: Shared) -> None:
+        self._settings = shared.settings
+        self._policy_sync = shared.policy_sync
+        self._latch_sync = shared.latch_sync
+        self._state = shared.state
+        self._counters = shared.counters
+        self._clock = shared.clock
+        self._links = shared.links
         self._background: set[asyncio.Task[Any]] = set()
         # Latch notices are hints to re-read Redis; any number arriving while a re-read runs need one more, not one
         # each (whoever may publish them could otherwise keep this gate re-reading back to back).

@@ -35,11 +35,11 @@ from gate.runtime.clock import Clock, SystemClock
 from gate.runtime.intake import Intake
 from gate.runtime.latch_keep import LatchKeep
 from gate.runtime.latch_sync import LatchSync
-from gate.runtime.links import Links
 from gate.runtime.notices import Notices
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
+from gate.runtime.shared import Links, Shared
 from gate.runtime.subscriptions import Stage, Subscribe, SubscriptionTable
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
 from gate.runtime.wire import NatsWriter
@@ -103,26 +103,15 @@ class Gate:
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
         self.pipeline = pipeline_type(settings, self.policy_sync, self.state, tracer, self.counters, clock=self.clock)
-        self.notices = Notices(
-            settings, self.policy_sync, self.latch_sync, self.state, self.counters, self.clock, self.links
-        )
+        shared = Shared(settings, self.clock, self.state, self.counters, self.policy_sync, self.latch_sync, self.links)
+        self.notices = Notices(shared)
         self.intake = Intake(
-            settings,
+            shared,
             self.pipeline,
-            self.counters,
-            self.clock,
-            self.links,
-            may_decide=lambda: not self.policy_sync.learning_floor,
             alert=lambda key, title, detail: self.beats.raise_alert(key, Severity.WARNING, title, dict(detail)),
         )
         self.beats = Beats(
-            settings,
-            self.policy_sync,
-            self.latch_sync,
-            self.state,
-            self.counters,
-            self.clock,
-            self.links,
+            shared,
             self._redis,
             self._audit_signer,
             busy_since=lambda: self.intake.inflight_since,

@@ -2,10 +2,10 @@
 of its decision leaves the gate, and the next intent is decided as ever (real NATS, JetStream and Redis)."""
 
 import dataclasses
+from typing import Any
 
 import pytest
 
-from cio_kernel.contracts.envelope import Reason
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.pipeline import DecisionPipeline, Outcome
 from tests.factories import live_intent_body, make_spec
@@ -20,19 +20,10 @@ class _FailingPipeline(DecisionPipeline):
     the other is approved (its promotion recorded, its signal built) and then carries a peer notice the writer
     cannot encode, so handing its messages over fails after the signal was held and the audit event staged."""
 
-    def process(
-        self,
-        subject: str,
-        data: bytes,
-        headers: dict[str, str] | None,
-        reply_to: str | None,
-        queued_s: float = 0.0,
-        decision_id: str | None = None,
-        final: Reason | None = None,
-    ) -> Outcome:
+    def process(self, subject: str, data: bytes, *args: Any, **kwargs: Any) -> Outcome:
         if RAISES.encode() in data:
             raise RuntimeError("a step of the pipeline failed")
-        outcome = super().process(subject, data, headers, reply_to, queued_s, decision_id, final)
+        outcome = super().process(subject, data, *args, **kwargs)
         if UNSENDABLE.encode() in data:
             assert outcome.decision == "APPROVED" and outcome.signal is not None
             return dataclasses.replace(outcome, promotion="not bytes")  # type: ignore[arg-type]
