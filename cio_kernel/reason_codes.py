@@ -17,6 +17,7 @@ class ReasonCode(StrEnum):
     OVERLOADED = "OVERLOADED"
     STRATEGY_OVER_BUDGET = "STRATEGY_OVER_BUDGET"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    GATE_INTERNAL_ERROR = "GATE_INTERNAL_ERROR"
     INTAKE_EXPIRED = "INTAKE_EXPIRED"
     # Acknowledged but never promoted.
     HOLD_NOT_PROMOTED = "HOLD_NOT_PROMOTED"
@@ -90,6 +91,10 @@ DESCRIPTIONS: dict[ReasonCode, str] = {
     "bytes): the intent was answered without being parsed or decided, so one strategy's flood cannot slow the "
     "others. Decision is RETRY_SAFE; retry with backoff.",
     ReasonCode.INTERNAL_ERROR: "An unexpected error while deciding. Fail closed: RETRY_SAFE, never promoted.",
+    ReasonCode.GATE_INTERNAL_ERROR: "An unexpected error in the gate around the decision (taking the request in, "
+    "the decision pipeline itself, or handing its messages over): the request is answered and audited with this "
+    "code instead of being left to time out. Nothing of its decision leaves the gate, so no trade was promoted. "
+    "Decision is RETRY_SAFE; retrying is safe.",
     ReasonCode.HOLD_NOT_PROMOTED: "`hold` intents are decided and audited but never promoted to the trade engine.",
     ReasonCode.IDENTITY_MISMATCH: "The intake subject names another strategy (`cio.intent.trading.<token>`, "
     "compared by strategy key) or another symbol (`intent.trading.<SYMBOL>`) than the intent: an intent speaks "
@@ -162,6 +167,7 @@ RETRY_SAFE_CODES = frozenset(
         ReasonCode.OVERLOADED,
         ReasonCode.STRATEGY_OVER_BUDGET,
         ReasonCode.INTERNAL_ERROR,
+        ReasonCode.GATE_INTERNAL_ERROR,
         ReasonCode.INTAKE_EXPIRED,
     }
 )

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server
 from gate.config import GateSettings
 from gate.runtime.clock import Clock
+from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.service import Gate
 from tests.factories import TEST_PUBLIC_KEY, write_audit_signing_key
 from tests.secured_stack import Secured
@@ -113,8 +114,14 @@ async def make_gate(gate_settings: GateSettings) -> AsyncIterator[Callable[..., 
     """Start gates in the test's event loop (settings overridable); every one is stopped at teardown."""
     started: list[Gate] = []
 
-    async def start(clock: Clock | None = None, run_loops: bool = True, **overrides: object) -> Gate:
-        instance = Gate(gate_settings.model_copy(update=overrides), clock=clock, run_loops=run_loops)
+    async def start(
+        clock: Clock | None = None,
+        run_loops: bool = True,
+        pipeline_type: type[DecisionPipeline] = DecisionPipeline,
+        **overrides: object,
+    ) -> Gate:
+        settings = gate_settings.model_copy(update=overrides)
+        instance = Gate(settings, clock=clock, run_loops=run_loops, pipeline_type=pipeline_type)
         await asyncio.wait_for(instance.start(), 20)
         started.append(instance)
         return instance

@@ -162,6 +162,13 @@ class AuditOutbox:
         """Hold an event for the next `commit_staged`, which writes every staged event with one `write(2)`."""
         self._staged.append((subject, decision_id, payload))
 
+    def mark(self) -> int:
+        """Where the staged events end now: `rewind` to it takes back what was staged since (one intent's)."""
+        return len(self._staged)
+
+    def rewind(self, mark: int) -> None:
+        del self._staged[mark:]
+
     def commit_staged(self) -> None:
         """Make the staged events durable in the spool, then queue them for publishing. Raises if the spool
         cannot be written; the caller must then not send what depends on these events."""

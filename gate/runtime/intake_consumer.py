@@ -5,7 +5,7 @@ Every gate pulls from one durable consumer (`CIO_INTAKE_CONSUMER`), so each stor
 time. A stored intent is looked at once it is `CIO_INTAKE_HOLD_MS` old; one whose fingerprint a gate claimed
 (it was a request, answered on the fast path) is acknowledged without a decision. The others are decided with
 a decision id derived from the stream and the sequence number (the same on every delivery); the audit event,
-signal, notices and the acknowledgement then leave in one turn, after the event is spooled (`Gate._dispatch`).
+signal, notices and the acknowledgement then leave in one turn, after the event is spooled (`Intake.dispatch`).
 A RETRY_SAFE decision is not recorded while the intent is fresh: the message is handed back with a delay and
 decided again. Past `CIO_INTAKE_FRESH_S` the next decision is the final one: recorded once, never promoted.
 """

@@ -116,6 +116,10 @@ _SHED_REASON = Reason(
     message="the gate is overloaded: this intent waited too long in its queue and was not decided; retry with backoff",
 )
 _INTERNAL_REASON = Reason(code=ReasonCode.INTERNAL_ERROR, message="internal error while deciding; retry")
+_GATE_FAILED_REASON = Reason(
+    code=ReasonCode.GATE_INTERNAL_ERROR,
+    message="the gate failed while handling this intent: no trade was promoted; retrying is safe",
+)
 _OVER_BUDGET_REASON = Reason(
     code=ReasonCode.STRATEGY_OVER_BUDGET,
     message="this strategy used up its share of the gate: the intent was not decided; retry with backoff",
@@ -314,6 +318,19 @@ class DecisionPipeline:
         validation; RETRY_SAFE/OVERLOADED, audited like every decision (without the unparsed intent)."""
         self._counters.shed += 1
         return self._unparsed(subject, data, headers, reply_to, queued_s, _SHED_REASON)
+
+    def failed(
+        self,
+        subject: str,
+        data: bytes,
+        headers: dict[str, str] | None,
+        reply_to: str | None,
+        queued_s: float,
+        counted: bool,
+    ) -> Outcome:
+        """Answer an intent the gate failed on around its decision (the intake, or `process` itself raising):
+        RETRY_SAFE/GATE_INTERNAL_ERROR, audited without the intent, never promoted. `counted`: already received."""
+        return self._unparsed(subject, data, headers, reply_to, queued_s, _GATE_FAILED_REASON, counted)
 
     def _decision_subject(self, subject: str, body_key: str | None) -> str:
         token = decision_token(subject, body_key)

@@ -68,6 +68,13 @@ class NatsWriter:
         if nc._flush_queue is not None and nc._flush_queue.empty():
             nc._flush_queue.put_nowait(asyncio.get_running_loop().create_future())
 
+    def mark(self) -> int:
+        """Where the held messages end now: `rewind` to it takes back what was held since (one intent's)."""
+        return len(self._held)
+
+    def rewind(self, mark: int) -> None:
+        del self._held[mark:]
+
     def drop_held(self) -> int:
         dropped, self._held = len(self._held), []
         return dropped

@@ -27,8 +27,8 @@ async def _stepped_gate(make_gate, **overrides):
 
 async def _after_step(gate, collector, subject: str) -> list[Msg]:
     """What the gate published on `subject` since the collector started, up to a marker sent after the step."""
-    await gate._nc.publish(subject, MARKER)
-    await flush_ordered(gate._nc)
+    await gate.links.nc.publish(subject, MARKER)
+    await flush_ordered(gate.links.nc)
     while not any(m.data == MARKER for m in collector.messages):
         await collector.wait_for(len(collector.messages) + 1)
     seen = [m for m in collector.messages if m.data != MARKER]
@@ -60,7 +60,7 @@ async def test_gate_heartbeat_reports_policy_state_and_counters(make_gate, redis
     assert abs(second.uptime_s - first.uptime_s - 0.2) < 1e-3
     # The beat is kept in Redis for the control plane (`gate:heartbeat:<gate_id>`, short TTL); a store still in
     # flight is not duplicated, so Redis holds the first or the second.
-    await gate._storing
+    await gate.beats.storing
     stored = GateHeartbeat.model_validate_json(await redis.get("gate:heartbeat:test-gate"))
     assert stored in (first, second) and 0 < await redis.ttl("gate:heartbeat:test-gate") <= 3
 
@@ -97,15 +97,15 @@ async def test_a_stuck_gate_stops_beating_and_answering_pings(make_gate, nc):
     gate, clock = await _stepped_gate(make_gate)
     beats = await collect(nc, "cio.gate.heartbeat")
     replies = await collect(nc, "test.ping.reply")
-    gate._inflight_since = clock.monotonic()  # an intent that never finishes...
+    gate.intake.inflight_since = clock.monotonic()  # an intent that never finishes...
     clock.advance(gate.settings.stuck_after_s - 0.1)
     assert await gate.heartbeat_step()  # ...is not stuck yet
     assert len(await _after_step(gate, beats, "cio.gate.heartbeat")) == 1
     clock.advance(0.2)
     assert not await gate.heartbeat_step()
     assert await _after_step(gate, beats, "cio.gate.heartbeat") == []
-    await gate._on_ping(Msg(gate._nc, subject="cio.gate.ping", reply="test.ping.reply", data=b""))
+    await gate.beats.on_ping(Msg(gate.links.nc, subject="cio.gate.ping", reply="test.ping.reply", data=b""))
     assert await _after_step(gate, replies, "test.ping.reply") == []
-    gate._inflight_since = None
+    gate.intake.inflight_since = None
     assert await gate.heartbeat_step()
     assert len(await _after_step(gate, beats, "cio.gate.heartbeat")) == 1

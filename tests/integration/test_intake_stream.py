@@ -100,7 +100,7 @@ async def test_requests_answered_by_one_gate_are_skipped_by_another(make_gate, r
     await settled(nc)
     assert sum(g.counters.intake_claimed for g in gates) == 40
     assert sum(g.counters.intake_decided for g in gates) == 0
-    assert sum(g.intake.lookups for g in gates if g.intake is not None) > 0
+    assert sum(g.intake.stream.lookups for g in gates if g.intake.stream is not None) > 0
     records = await audit_events(nc, expected=40)
     assert len(records) == 40 and {r.event.decision_id for r in records} == {e.data.decision_id for e, _ in envelopes}
 
@@ -170,8 +170,8 @@ async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate,
     signals = await collect(nc, "signals.trading.>")
     await nc.jetstream().delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
     await asyncio.sleep(1.5)  # the gate's pulls fail meanwhile
-    assert gate.intake is not None
-    await gate.intake.watch_step()  # the periodic check recreates the stream and the consumer (and alerts)
+    assert gate.intake.stream is not None
+    await gate.intake.stream.watch_step()  # the periodic check recreates the stream and the consumer (and alerts)
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="after")))
     [msg] = await signals.wait_for(1, timeout_s=10)
     assert orjson.loads(msg.data)["signal_id"] == "after"

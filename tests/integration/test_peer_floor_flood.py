@@ -28,9 +28,9 @@ async def test_forged_floors_cost_a_bounded_number_of_checks_and_raise_nothing(s
             forged = {**floor, "version": 100 + n, "signature": floor["signature"][::-1]}
             await attacker.publish("cio.gate.heartbeat", orjson.dumps({"gate_id": "peer", "policy_floor": forged}))
         await flush_ordered(attacker)
-        await wait_until(lambda: gate.peer_floor_checks > 0, what="the forged floors heard")
+        await wait_until(lambda: gate.notices.peer_floor_checks > 0, what="the forged floors heard")
         assert gate.policy_sync.floor.version == 1
-        checks = gate.peer_floor_checks
+        checks = gate.notices.peer_floor_checks
         assert checks < 1000  # one check per forged heartbeat would be 3000
 
         # A genuine floor still gets through: a peer sends it in every beat, and the next second has room.

@@ -36,8 +36,8 @@ async def test_a_repeated_signal_id_is_refused_by_every_gate(make_gate, redis, n
     # after its answers proves nothing else of theirs is still on the way (NATS keeps one publisher's order).
     assert first.counters.approved + second.counters.approved == 1
     for instance in (first, second):
-        await instance._nc.publish("signals.trading.marker", instance.settings.gate_id.encode())
-        await flush_ordered(instance._nc)
+        await instance.links.nc.publish("signals.trading.marker", instance.settings.gate_id.encode())
+        await flush_ordered(instance.links.nc)
     await wait_until(lambda: sum(m.subject == "signals.trading.marker" for m in signals.messages) == 2)
     assert len([m for m in signals.messages if m.subject != "signals.trading.marker"]) == 1
     assert first.counters.peer_promotions + second.counters.peer_promotions == 1

@@ -183,3 +183,18 @@ def test_the_fleet_at_its_normal_rates_is_never_over_its_share():
             codes[envelope.error.code if envelope.error else "none"] += 1
     assert counters.over_budget == 0 and C.STRATEGY_OVER_BUDGET not in codes, codes
     assert counters.received == 300 * len(fleet) and codes[C.VAL_ERR] == 0, codes
+
+
+def test_an_intent_the_gate_failed_on_is_answered_gate_internal_error_and_counted_once():
+    pipeline, counters = _pipeline(FixedPolicy(compile_spec(make_spec())))
+    data = orjson.dumps(intent_body())
+    for counted in (False, True):  # `process` raised before counting it, or after
+        outcome = pipeline.failed("cio.nurse.audit", data, None, "_INBOX.r", 0.0, counted)
+        assert outcome.decision == "RETRY_SAFE" and outcome.signal is None and outcome.promotion is None
+        assert outcome.reply is not None and outcome.reply.subject == "_INBOX.r"
+        envelope = DecisionEnvelope.model_validate_json(outcome.reply.payload)
+        assert [r.code for r in envelope.data.reasons] == [C.GATE_INTERNAL_ERROR]
+        event = AuditEvent.model_validate_json(outcome.audit_payload)
+        assert event.decision == "RETRY_SAFE" and event.decision_id == envelope.data.decision_id
+        assert [r.code for r in event.reasons] == [C.GATE_INTERNAL_ERROR] and event.intent is None
+    assert (counters.received, counters.retry_safe, counters.approved) == (1, 2, 0)
