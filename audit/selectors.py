@@ -10,7 +10,7 @@ from typing import Any
 from audit.presentation import decision_detail
 from audit.records import DecisionRecord, Thought
 from audit.store import get_store
-from audit.store.base import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
+from audit.store.decisions import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
 from cio_kernel.contracts.identity import IdentityError, strategy_key
 from policies.models import PolicyEvent, PolicyVersion
 

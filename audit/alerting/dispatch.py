@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from audit.alerting.channels import CHANNELS
 from audit.records import DISPATCHED, AlertEvent
-from audit.store import get_store
+from audit.store import alert_log
 from cio_kernel.contracts.alert import Alert
 
 
@@ -39,7 +39,7 @@ def dispatch(alert: Alert, round_: int = 0, only: Iterable[str] | None = None) -
     the records and the broker's error when it cannot take the tasks (the caller falls back)."""
     from audit.alerting.tasks import QUEUE, deliver
 
-    store = get_store()
+    store = alert_log()
     sent = []
     for channel in only or channels():
         nonce = secrets.token_urlsafe(24)

@@ -17,7 +17,7 @@ from audit import incidents
 from audit import selectors as audit_selectors
 from audit.alerting import selectors as alert_selectors
 from audit.presentation import decision_summary
-from audit.store import get_store
+from audit.store import decision_log
 from cio_site.mcp.auth import ApiTokenVerifier
 from cio_site.mcp.calls import run_tool
 from policies import errors, roles, services
@@ -255,7 +255,7 @@ def build_server() -> MCPServer:
                 query = audit_selectors.decision_query(params)
             except audit_selectors.QueryError as exc:
                 raise errors.SpecInvalidError(f"{exc.field}: {exc.message}") from exc
-            page = get_store().find_decisions(query)
+            page = decision_log().find_decisions(query)
             return _plain({"decisions": [decision_summary(r) for r in page.records], "next_cursor": page.next_cursor})
 
         return await run_tool("query_decisions", arguments, work)
@@ -275,7 +275,7 @@ def build_server() -> MCPServer:
                 raise errors.SpecInvalidError("give either `trace_id` or `decision_id`")
             wanted = trace_id
             if decision_id is not None:
-                record = get_store().get_decision(decision_id)
+                record = decision_log().get_decision(decision_id)
                 if record is None:
                     raise errors.NotFoundError(f"no decision {decision_id} in the audit store")
                 wanted = record.trace_id
