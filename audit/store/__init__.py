@@ -1,4 +1,5 @@
-"""The audit store: one small protocol per log (audit/store/base.py), two backends chosen by `CIO_AUDIT_STORE`.
+"""The audit store: one small protocol per log, each in its own module (audit/store/base.py names them), and two
+backends chosen by `CIO_AUDIT_STORE`.
 Code that writes or reads one kind of record asks for that log alone (`alert_log()`, `tool_call_log()`,
 `decision_log()`): it depends on nothing else of the store, and a backend can be added one log at a time."""
 
