@@ -29,7 +29,7 @@ from alerting.dedup import Deduplicator, Verdict
 from alerting.delivery import DELIVERED, alert_of, record_event
 from alerting.dispatch import DispatchNotRecordedError
 from audit.records import ACKNOWLEDGED, DELIVERY, DISPATCHED, ESCALATED, AlertEvent, AlertRecord
-from audit.store import AuditStore
+from audit.store.alerts import AlertLog
 from cio_kernel.alerting import make_alert
 from cio_kernel.contracts.alert import Alert, Severity
 from cio_kernel.subjects import ALERTS
@@ -71,7 +71,7 @@ def direct_event_id(alert_id: str, round_: int = 0) -> str:
 class AlertBridge:
     def __init__(
         self,
-        store: AuditStore,
+        store: AlertLog,
         redis: Any,
         dispatch: Callable[[Alert, int], list[str]],
         *,

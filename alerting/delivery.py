@@ -22,7 +22,7 @@ from alerting.channels import registry
 from alerting.channels.base import DeliveryError, NotConfiguredError
 from alerting.dispatch import dispatch_event_id, nonce_digest
 from audit.records import DELIVERY, DISPATCHED, REFUSED, AlertEvent, AlertRecord
-from audit.store import get_store
+from audit.store import alert_log
 from cio_kernel.contracts.alert import Alert
 from cio_kernel.redaction import process_scrubber
 
@@ -45,7 +45,7 @@ def backoff_s(attempt: int) -> float:
 def record_event(event: AlertEvent) -> None:
     event = replace(event, detail=process_scrubber().value(event.detail))
     try:
-        get_store().add_alert_event(event)
+        alert_log().add_alert_event(event)
     except Exception as exc:
         log.warning("alert %s: could not record %s on %s (%r)", event.alert_id, event.outcome, event.channel, exc)
 
@@ -114,7 +114,7 @@ def deliver_dispatched(alert_id: Any, channel: Any, round_: Any, nonce: Any, att
     alert_id, channel = str(alert_id), str(channel)
     if not (isinstance(round_, int) and isinstance(nonce, str) and channel in registry and 0 < len(alert_id) <= 64):
         return _refuse(alert_id, channel, round_, repr(nonce)[:80], "not a delivery task of this version")
-    store = get_store()
+    store = alert_log()
     digest = nonce_digest(nonce)
     try:
         dispatched = [

@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, datetime
 
 from audit.records import DISPATCHED, AlertEvent
-from audit.store import get_store
+from audit.store import alert_log
 
 
 class DispatchNotRecordedError(Exception):
@@ -30,7 +30,7 @@ def dispatch_event_id(digest: str) -> str:
 def record(alert_id: str, channel: str, round_: int) -> str:
     """Record a `dispatched` event for a fresh nonce and return the nonce, which only its task may carry. Raises
     `DispatchNotRecordedError` when the store cannot hold it: then the task must not be queued."""
-    store = get_store()
+    store = alert_log()
     nonce = secrets.token_urlsafe(24)
     digest = nonce_digest(nonce)
     event = AlertEvent(

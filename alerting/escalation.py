@@ -12,7 +12,7 @@ from django.conf import settings
 
 from alerting.delivery import alert_of
 from audit.records import ACKNOWLEDGED, ESCALATED, AlertEvent
-from audit.store import get_store
+from audit.store import alert_log
 from cio_kernel.contracts.alert import Alert
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def acknowledge(alert_id: str, by: str, note: str = "", now: datetime | None = N
         kind=ACKNOWLEDGED,
         detail={"by": by, "note": note},
     )
-    get_store().add_alert_event(event)
+    alert_log().add_alert_event(event)
     return event
 
 
@@ -40,7 +40,7 @@ def sweep(now: datetime | None = None) -> list[DueRound]:
     now = now or datetime.now(UTC)
     every = timedelta(seconds=settings.CIO_ALERT_ESCALATE_AFTER_S)
     rounds = settings.CIO_ALERT_ESCALATIONS
-    store = get_store()
+    store = alert_log()
     # Originals, unacknowledged, with rounds left: selected directly, so a flood of repeats cannot push one out.
     alerts = store.escalation_candidates(since=now - every * (rounds + 2), rounds=rounds)
     events: dict[str, list[AlertEvent]] = {}

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.records import ACKNOWLEDGED, DELIVERY, ESCALATED, AlertEvent, AlertRecord
-from audit.store import get_store
+from audit.store import alert_log
 
 
 @dataclass
@@ -44,7 +44,7 @@ class AlertView:
 
 
 def recent(limit: int = 100, severity: str | None = None) -> list[AlertView]:
-    store = get_store()
+    store = alert_log()
     # Originals selected directly: however many repeats arrive, they cannot push an original off the page.
     firsts = store.recent_alerts(limit=limit, severity=severity, originals_only=True)
     views = {a.alert_id: AlertView(a) for a in firsts}
@@ -56,7 +56,7 @@ def recent(limit: int = 100, severity: str | None = None) -> list[AlertView]:
 
 
 def one(alert_id: str) -> AlertView | None:
-    store = get_store()
+    store = alert_log()
     alert = store.get_alert(alert_id)
     if alert is None:
         return None

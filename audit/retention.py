@@ -10,7 +10,7 @@ no more than retention would have, or verification finds the gap.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from audit.store.base import AuditStore
+from audit.store.checkpoints import AuditTrail
 from audit.verify import ChainCheck, Finding, up_to
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.policy.signing import PolicyVerifier
@@ -24,7 +24,7 @@ class Pruned:
     refused: list[Finding] = field(default_factory=list)  # why nothing was removed
 
 
-def prune(store: AuditStore, keys: PolicyVerifier, retained_from: datetime, dry_run: bool = False) -> list[Pruned]:
+def prune(store: AuditTrail, keys: PolicyVerifier, retained_from: datetime, dry_run: bool = False) -> list[Pruned]:
     """Remove every chain's records up to its newest trusted checkpoint signed at or before `retained_from`."""
     outcomes = []
     for chain in store.chains():

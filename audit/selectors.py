@@ -9,7 +9,7 @@ from typing import Any
 from audit.presentation import decision_summary
 from audit.records import DecisionRecord
 from audit.store import get_store
-from audit.store.base import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
+from audit.store.decisions import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
 from cio_kernel.contracts.identity import IdentityError, strategy_key
 
 FILTERS = ("symbol", "decision", "reason_code", "gate_id", "trace_id", "decision_id", "signal_id")

@@ -26,7 +26,7 @@ from datetime import datetime
 from itertools import takewhile
 
 from audit.records import DecisionRecord
-from audit.store.base import AuditStore
+from audit.store.checkpoints import AuditTrail
 from cio_kernel.audit_chain import GENESIS
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.policy.signing import PolicyVerifier
@@ -200,7 +200,7 @@ class StoreVerification:
 
     def __init__(
         self,
-        store: AuditStore,
+        store: AuditTrail,
         keys: PolicyVerifier | None,
         retained_from: datetime | None = None,
         heads: Mapping[str, int] | None = None,
@@ -260,7 +260,7 @@ def up_to(seq: int, records: Iterable[DecisionRecord]) -> Iterator[DecisionRecor
 
 
 def verify_store(
-    store: AuditStore,
+    store: AuditTrail,
     keys: PolicyVerifier | None,
     outside: Mapping[str, AuditCheckpoint] | None = None,
     heads: Mapping[str, int] | None = None,

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.audit_store import Run, machine, pct
+from bench.audit_store.run import Run, machine, pct
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = [

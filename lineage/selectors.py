@@ -6,7 +6,7 @@ from typing import Any
 from audit.presentation import decision_detail
 from audit.records import DecisionRecord, Thought
 from audit.store import get_store
-from audit.store.base import MAX_PAGE, DecisionQuery
+from audit.store.decisions import MAX_PAGE, DecisionQuery
 from policies.models import PolicyEvent, PolicyVersion
 
 

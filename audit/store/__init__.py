@@ -1,8 +1,12 @@
-"""The audit store: one small interface (`base.AuditStore`), two backends chosen by `CIO_AUDIT_STORE`."""
+"""The audit store: one small protocol per log, each in its own module (audit/store/base.py names them), and two
+backends chosen by `CIO_AUDIT_STORE`.
+Code that writes or reads one kind of record asks for that log alone (`alert_log()`, `tool_call_log()`,
+`decision_log()`): it depends on nothing else of the store, and a backend can be added one log at a time."""
 
-from audit.store.base import AuditStore, DecisionPage, DecisionQuery, StoreUnavailableError
-
-__all__ = ["AuditStore", "DecisionPage", "DecisionQuery", "StoreUnavailableError", "get_store"]
+from audit.store.alerts import AlertLog
+from audit.store.base import AuditStore
+from audit.store.decisions import DecisionLog
+from audit.store.tool_calls import ToolCallLog
 
 _store: AuditStore | None = None
 
@@ -22,6 +26,18 @@ def get_store() -> AuditStore:
 
             _store = DjangoAuditStore()
     return _store
+
+
+def decision_log() -> DecisionLog:
+    return get_store()
+
+
+def alert_log() -> AlertLog:
+    return get_store()
+
+
+def tool_call_log() -> ToolCallLog:
+    return get_store()
 
 
 def reset_store() -> None:

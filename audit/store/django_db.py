@@ -1,6 +1,7 @@
 """The audit store on the Django database (SQLite embedded, PostgreSQL in production without MongoDB)."""
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -27,16 +28,17 @@ from audit.records import (
     ToolCall,
     thought_from,
 )
-from audit.store.base import (
+from audit.store.base import insert_once, unavailable_on
+from audit.store.decisions import (
     MAX_PAGE,
     DecisionPage,
     DecisionQuery,
     DecisionStats,
-    StoreUnavailableError,
     busiest,
     most_frequent,
     page_of,
 )
+from audit.store.django_rows import insert_decision_sql, insert_reason_sql, reason_rows, row_values
 
 # Filters that match one column exactly (the rest: time range, cursor, reason code).
 _EXACT_FILTERS = (
@@ -62,19 +64,15 @@ class DjangoAuditStore:
         if not records:
             return 0
         ids = [r.decision_id for r in records]
-        try:
-            with transaction.atomic():
-                known = set(models.Decision.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True))
-                fresh = {r.decision_id: r for r in records if r.decision_id not in known}  # a batch may repeat one
-                if fresh:
-                    _insert_rows(fresh.values())
-        except DatabaseError as exc:
-            _reconnect_next_time()
-            raise StoreUnavailableError(f"the audit database did not take the batch: {exc!r}") from exc
+        with _unavailable("the audit database did not take the batch"), transaction.atomic():
+            known = set(models.Decision.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True))
+            fresh = {r.decision_id: r for r in records if r.decision_id not in known}  # a batch may repeat one
+            if fresh:
+                _insert_rows(fresh.values())
         return len(fresh)
 
     def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
-        try:
+        with _unavailable("the audit database did not take the quarantine"):
             models.QuarantinedAuditEvent.objects.bulk_create(
                 [
                     models.QuarantinedAuditEvent(
@@ -89,9 +87,6 @@ class DjangoAuditStore:
                 ],
                 ignore_conflicts=True,
             )
-        except DatabaseError as exc:
-            _reconnect_next_time()
-            raise StoreUnavailableError(f"the audit database did not take the quarantine: {exc!r}") from exc
 
     def quarantined(self, limit: int = 100) -> list[QuarantinedEvent]:
         rows = models.QuarantinedAuditEvent.objects.order_by("-stream_seq")[:limit]
@@ -175,25 +170,21 @@ class DjangoAuditStore:
             return 0
         wanted = {(c.chain, c.seq): c for c in checkpoints}  # a batch may repeat one
         now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
-        try:
-            with transaction.atomic():
-                known = set(
-                    models.Checkpoint.objects.filter(
-                        chain__in={chain for chain, _ in wanted}, seq__in={seq for _, seq in wanted}
-                    ).values_list("chain", "seq")
-                )
-                fresh = [(c.chain, c.seq, c.payload.decode(), now) for key, c in wanted.items() if key not in known]
-                if fresh:
-                    with connection.cursor() as cursor:
-                        cursor.executemany(
-                            "INSERT INTO audit_checkpoints (chain, seq, payload, ingested_at) VALUES (%s, %s, %s, %s) "
-                            "ON CONFLICT (chain, seq) DO NOTHING",
-                            fresh,
-                        )
-            return len(fresh)
-        except DatabaseError as exc:
-            _reconnect_next_time()
-            raise StoreUnavailableError(f"the audit database did not take the checkpoints: {exc!r}") from exc
+        with _unavailable("the audit database did not take the checkpoints"), transaction.atomic():
+            known = set(
+                models.Checkpoint.objects.filter(
+                    chain__in={chain for chain, _ in wanted}, seq__in={seq for _, seq in wanted}
+                ).values_list("chain", "seq")
+            )
+            fresh = [(c.chain, c.seq, c.payload.decode(), now) for key, c in wanted.items() if key not in known]
+            if fresh:
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO audit_checkpoints (chain, seq, payload, ingested_at) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (chain, seq) DO NOTHING",
+                        fresh,
+                    )
+        return len(fresh)
 
     def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
         rows = models.Checkpoint.objects.filter(chain=chain).order_by("seq").values_list("chain", "seq", "payload")
@@ -223,36 +214,16 @@ class DjangoAuditStore:
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
     def put_thought(self, thought: Thought) -> bool:
-        try:
-            with transaction.atomic():
-                models.Thought.objects.create(**asdict(thought))
-        except IntegrityError:
-            return False
-        except DatabaseError as exc:
-            raise StoreUnavailableError(f"the database did not take the thought: {exc!r}") from exc
-        return True
+        return _insert_once(models.Thought, asdict(thought), "the thought")
 
     def get_thought(self, thought_id: str) -> Thought | None:
         row = models.Thought.objects.filter(thought_id=thought_id).first()
         return thought_from(row) if row is not None else None
 
     def insert_incident(self, incident: Incident) -> bool:
-        try:
-            with transaction.atomic():
-                models.Incident.objects.create(
-                    incident_id=incident.incident_id,
-                    ts=incident.ts,
-                    kind=incident.kind,
-                    title=incident.title,
-                    detail=incident.detail,
-                    strategy_id=incident.strategy_id,
-                    symbol=incident.symbol,
-                    trace_id=incident.trace_id,
-                    embedding=list(incident.embedding),
-                )
-        except IntegrityError:
-            return False
-        return True
+        return _insert_once(
+            models.Incident, {**asdict(incident), "embedding": list(incident.embedding)}, "the incident"
+        )
 
     def get_incident(self, incident_id: str) -> Incident | None:
         row = models.Incident.objects.filter(incident_id=incident_id).first()
@@ -275,7 +246,7 @@ class DjangoAuditStore:
 
     # -- alerts ------------------------------------------------------------------------------------------------
     def insert_alert(self, alert: AlertRecord) -> bool:
-        return self._insert_once(models.Alert, asdict(alert), "the alert")
+        return _insert_once(models.Alert, asdict(alert), "the alert")
 
     def get_alert(self, alert_id: str) -> AlertRecord | None:
         row = models.Alert.objects.filter(alert_id=alert_id).values(*ALERT_FIELDS).first()
@@ -321,32 +292,20 @@ class DjangoAuditStore:
         return [AlertRecord(**row) for row in rows.values(*ALERT_FIELDS)]
 
     def add_alert_event(self, event: AlertEvent) -> bool:
-        return self._insert_once(models.AlertEvent, asdict(event), "the alert event")
+        return _insert_once(models.AlertEvent, asdict(event), "the alert event")
 
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         rows = models.AlertEvent.objects.filter(alert_id__in=list(alert_ids)).order_by("ts", "event_id")
         return [AlertEvent(**row) for row in rows.values(*ALERT_EVENT_FIELDS)]
 
     def insert_tool_call(self, call: ToolCall) -> bool:
-        return self._insert_once(models.ToolCallRow, asdict(call), "the tool call")
+        return _insert_once(models.ToolCallRow, asdict(call), "the tool call")
 
     def recent_tool_calls(self, limit: int = 100, user: str | None = None) -> list[ToolCall]:
         rows = models.ToolCallRow.objects.order_by("-ts", "-call_id")
         if user is not None:
             rows = rows.filter(user=user)
         return [ToolCall(**row) for row in rows.values(*TOOL_CALL_FIELDS)[:limit]]
-
-    @staticmethod
-    def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
-        try:
-            with transaction.atomic():
-                model.objects.create(**values)
-        except IntegrityError:
-            return False
-        except DatabaseError as exc:
-            _reconnect_next_time()
-            raise StoreUnavailableError(f"the database did not take {what}: {exc!r}") from exc
-        return True
 
     def release_thread(self) -> None:
         connection.close()
@@ -362,51 +321,46 @@ def _reconnect_next_time() -> None:
         connection.close()
 
 
-_DECISION_COLUMNS = (
-    "decision_id", "ts", "gate_id", "subject", "strategy_id", "strategy_key", "symbol", "action", "intent_id",
-    "signal_id", "decision", "reason_codes", "policy_version", "policy_checksum", "trace_id", "span_id", "latency_us",
-    "trading_state", "snapshot_ts", "audit_subject", "payload", "chain", "seq", "prev_hash", "hash", "ingested_at",
-)  # fmt: skip
-_INSERT_DECISION = (  # built from the constant column names above only
-    f"INSERT INTO audit_logs ({', '.join(_DECISION_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_DECISION_COLUMNS))}) "  # noqa: S608
-    "ON CONFLICT (decision_id) DO NOTHING"
-)
-_INSERT_REASON = (
-    "INSERT INTO audit_log_reasons (decision_id, code, ts) VALUES (%s, %s, %s) "
-    "ON CONFLICT (decision_id, code) DO NOTHING"
-)
+def _unavailable(refused: str) -> AbstractContextManager[None]:
+    return unavailable_on(DatabaseError, refused, _reconnect_next_time)
+
+
+def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
+    def create() -> None:
+        with transaction.atomic():
+            model.objects.create(**values)
+
+    return insert_once(
+        create,
+        duplicate=IntegrityError,
+        failure=DatabaseError,
+        refused=f"the database did not take {what}",
+        after_failure=_reconnect_next_time,
+    )
+
+
+_INSERT_DECISION, _INSERT_REASON = insert_decision_sql("%s"), insert_reason_sql("%s")
 
 
 def _insert_rows(records: Iterable[DecisionRecord]) -> None:
     """One `executemany` per table instead of `bulk_create`: the ORM's per-row model work was three quarters of
-    the ingest's cost (bench/audit_store.py). ON CONFLICT DO NOTHING: another ingest process may commit the same
-    decision between our read and this write (SQLite and PostgreSQL both speak it)."""
-    now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
+    the ingest's cost (bench/audit_store)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    now = adapt(datetime.now(UTC))
     rows, reasons = [], []
     for r in records:
-        row = row_values(r, now)
+        row = row_values(r, now, adapt)
         rows.append(row)
-        reasons += [(r.decision_id, code, row[1]) for code in r.reason_codes]
+        reasons += reason_rows(r, row)
     with connection.cursor() as cursor:
         cursor.executemany(_INSERT_DECISION, rows)
         if reasons:
             cursor.executemany(_INSERT_REASON, reasons)
 
 
-def row_values(r: DecisionRecord, ingested_at: object) -> tuple[object, ...]:
-    """The `audit_logs` row for a record, in `_DECISION_COLUMNS` order, as the database driver takes it."""
-    adapt = connection.ops.adapt_datetimefield_value
-    return (
-        r.decision_id, adapt(r.ts), r.gate_id, r.subject, r.strategy_id, r.strategy_key, r.symbol, r.action,
-        r.intent_id, r.signal_id, r.decision, " ".join(r.reason_codes), r.policy_version, r.policy_checksum,
-        r.trace_id, r.span_id, r.latency_us, r.trading_state, adapt(r.snapshot_ts) if r.snapshot_ts else None,
-        r.audit_subject, r.payload.decode(), r.chain, r.seq, r.prev_hash, r.hash, ingested_at,
-    )  # fmt: skip
-
-
 def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, str] | None, limit: int) -> QuerySet:
     """Decisions refused for one reason, without collecting every decision with that reason first (1M records:
-    p99 from 1.3 s to under 10 ms, bench/audit_store.py)."""
+    p99 from 1.3 s to under 10 ms, bench/audit_store)."""
     if all(getattr(query, name) is None for name in _EXACT_FILTERS):
         # Only the reason (and time or cursor): the page is a range of the reasons index, newest first.
         reasons = models.DecisionReason.objects.filter(code=query.reason_code)

@@ -32,12 +32,12 @@ from audit.records import (
     ToolCall,
     thought_from,
 )
-from audit.store.base import (
+from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
+from audit.store.decisions import (
     MAX_PAGE,
     DecisionPage,
     DecisionQuery,
     DecisionStats,
-    StoreUnavailableError,
     busiest,
     most_frequent,
     page_of,
@@ -111,7 +111,7 @@ class MongoAuditStore:
         if not records:
             return 0
         documents = list({r.decision_id: _document(r) for r in records}.values())
-        return _insert_once(self._decisions, documents, "the batch")
+        return _insert_new(self._decisions, documents, "the batch")
 
     def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
         documents = [
@@ -217,7 +217,7 @@ class MongoAuditStore:
             {"_id": f"{c.chain}:{c.seq}", "chain": c.chain, "seq": c.seq, "payload": c.payload.decode()}
             for c in {(c.chain, c.seq): c for c in checkpoints}.values()
         ]
-        return _insert_once(self._checkpoints, documents, "the checkpoints")
+        return _insert_new(self._checkpoints, documents, "the checkpoints")
 
     def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
         found = self._checkpoints.find({"chain": chain}).sort("seq", 1)
@@ -229,47 +229,24 @@ class MongoAuditStore:
     def prune_chain(self, chain: str, through_seq: int) -> int:
         # MongoDB has no triggers: a deployment refuses deletes to the ingest's own user by its role (find and
         # insert only, docs/audit.md); retention runs as a user that may delete.
-        try:
+        with unavailable_on(PyMongoError, "MongoDB did not take the removal"):
             removed = self._decisions.delete_many({"chain": chain, "seq": {"$lte": through_seq}}).deleted_count
             self._checkpoints.delete_many({"chain": chain, "seq": {"$lt": through_seq}})
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take the removal: {exc!r}") from exc
         return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
     def put_thought(self, thought: Thought) -> bool:
-        try:
-            self._thoughts.insert_one({"_id": thought.thought_id, **asdict(thought)})
-        except DuplicateKeyError:
-            return False
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take the thought: {exc!r}") from exc
-        return True
+        return _insert_once(self._thoughts, thought.thought_id, asdict(thought), "the thought")
 
     def get_thought(self, thought_id: str) -> Thought | None:
         document = self._thoughts.find_one({"_id": thought_id})
         return thought_from(document) if document is not None else None
 
     def insert_incident(self, incident: Incident) -> bool:
-        try:
-            self._incidents.insert_one(
-                {
-                    "_id": incident.incident_id,
-                    "ts": incident.ts,
-                    "kind": incident.kind,
-                    "title": incident.title,
-                    "detail": incident.detail,
-                    "strategy_id": incident.strategy_id,
-                    "symbol": incident.symbol,
-                    "trace_id": incident.trace_id,
-                    "embedding": list(incident.embedding),
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take the incident: {exc!r}") from exc
-        return True
+        document = {k: v for k, v in asdict(incident).items() if k != "incident_id"}  # the key is `_id` alone
+        return _insert_once(
+            self._incidents, incident.incident_id, {**document, "embedding": list(incident.embedding)}, "the incident"
+        )
 
     def get_incident(self, incident_id: str) -> Incident | None:
         document = self._incidents.find_one({"_id": incident_id})
@@ -303,7 +280,7 @@ class MongoAuditStore:
 
     # -- alerts ------------------------------------------------------------------------------------------------
     def insert_alert(self, alert: AlertRecord) -> bool:
-        return self._insert_once(self._alerts, alert.alert_id, asdict(alert), "the alert")
+        return _insert_once(self._alerts, alert.alert_id, asdict(alert), "the alert")
 
     def get_alert(self, alert_id: str) -> AlertRecord | None:
         document = self._alerts.find_one({"_id": alert_id})
@@ -358,29 +335,19 @@ class MongoAuditStore:
         return due
 
     def add_alert_event(self, event: AlertEvent) -> bool:
-        return self._insert_once(self._alert_events, event.event_id, asdict(event), "the alert event")
+        return _insert_once(self._alert_events, event.event_id, asdict(event), "the alert event")
 
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         found = self._alert_events.find({"alert_id": {"$in": list(alert_ids)}}).sort([("ts", 1), ("_id", 1)])
         return [AlertEvent(**{k: d.get(k) for k in ALERT_EVENT_FIELDS}) for d in found]
 
     def insert_tool_call(self, call: ToolCall) -> bool:
-        return self._insert_once(self._tool_calls, call.call_id, asdict(call), "the tool call")
+        return _insert_once(self._tool_calls, call.call_id, asdict(call), "the tool call")
 
     def recent_tool_calls(self, limit: int = 100, user: str | None = None) -> list[ToolCall]:
         query = {"user": user} if user is not None else {}
         found = self._tool_calls.find(query).sort([("ts", -1), ("_id", -1)]).limit(limit)
         return [ToolCall(**{k: d.get(k) for k in TOOL_CALL_FIELDS}) for d in found]
-
-    @staticmethod
-    def _insert_once(collection: Any, key: str, document: dict[str, Any], what: str) -> bool:
-        try:
-            collection.insert_one({"_id": key, **document})
-        except DuplicateKeyError:
-            return False
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"MongoDB did not take {what}: {exc!r}") from exc
-        return True
 
     def release_thread(self) -> None:
         """The client is shared by every thread."""
@@ -420,18 +387,26 @@ def _document(r: DecisionRecord) -> dict[str, Any]:
     }
 
 
-def _insert_once(collection: Any, documents: list[dict[str, Any]], what: str) -> int:
+def _insert_once(collection: Any, key: str, document: dict[str, Any], what: str) -> bool:
+    return insert_once(
+        lambda: collection.insert_one({"_id": key, **document}),
+        duplicate=DuplicateKeyError,
+        failure=PyMongoError,
+        refused=f"MongoDB did not take {what}",
+    )
+
+
+def _insert_new(collection: Any, documents: list[dict[str, Any]], what: str) -> int:
     """Insert what is not there yet (by `_id`): a redelivered document is a duplicate, not an error. Returns how
     many were new; anything else MongoDB refuses is `StoreUnavailableError` (the ingest retries the batch)."""
-    try:
-        result = collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
-            raise StoreUnavailableError(f"MongoDB refused part of {what}: {errors[:3]}") from exc
-        return int(exc.details.get("nInserted", 0))
-    except PyMongoError as exc:
-        raise StoreUnavailableError(f"MongoDB did not take {what}: {exc!r}") from exc
+    with unavailable_on(PyMongoError, f"MongoDB did not take {what}"):
+        try:
+            result = collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
+                raise StoreUnavailableError(f"MongoDB refused part of {what}: {errors[:3]}") from exc
+            return int(exc.details.get("nInserted", 0))
     return len(result.inserted_ids)
 
 

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from mcp.server.mcpserver.exceptions import ToolError
 
 from audit.records import ToolCall
-from audit.store import get_store
+from audit.store import tool_call_log
 from cio_kernel.redaction import process_scrubber
 from cio_site.mcp.auth import NotAuthenticatedError, caller
 from core.errors import DomainError
@@ -36,7 +36,7 @@ def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _record(call: ToolCall) -> None:
     try:
-        get_store().insert_tool_call(call)
+        tool_call_log().insert_tool_call(call)
     except Exception as exc:
         log.warning("MCP call %s (%s by %s) not recorded: %r", call.call_id, call.tool, call.user, exc)
 

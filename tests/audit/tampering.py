@@ -7,7 +7,7 @@ from django.db import connection
 
 from audit import triggers
 from audit.records import DecisionRecord
-from audit.store.django_db import _DECISION_COLUMNS, row_values
+from audit.store.django_rows import DECISION_COLUMNS, row_values
 from audit.store.mongo import _document
 
 
@@ -32,8 +32,8 @@ class Tamper:
         if self.db is not None:
             self.db["audit_logs"].replace_one({"_id": record.decision_id}, _document(record))
             return
-        columns = _DECISION_COLUMNS[:-1]  # all but ingested_at
-        values = list(row_values(record, None)[:-1])
+        columns = DECISION_COLUMNS[:-1]  # all but ingested_at
+        values = list(row_values(record, None, connection.ops.adapt_datetimefield_value)[:-1])
         assignments = ", ".join(f"{name} = %s" for name in columns)
         self._bypassing_triggers(
             f"UPDATE audit_logs SET {assignments} WHERE decision_id = %s", [*values, record.decision_id]

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from alerting import selectors as alert_selectors
 from audit import incidents, selectors
-from audit.store import get_store
+from audit.store import decision_log
 from cio_site.mcp.calls import run_tool
 from cio_site.mcp.room import Room, plain, require_view
 from core import errors
@@ -71,7 +71,7 @@ async def get_decision_trace(
             raise errors.SpecInvalidError("give either `trace_id` or `decision_id`")
         wanted = trace_id
         if decision_id is not None:
-            record = get_store().get_decision(decision_id)
+            record = decision_log().get_decision(decision_id)
             if record is None:
                 raise errors.NotFoundError(f"no decision {decision_id} in the audit store")
             wanted = record.trace_id

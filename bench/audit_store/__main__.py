@@ -1,0 +1,229 @@
+"""`make bench`, second part: the audit store's embedded default (the Django backend on SQLite) under the gate's load.
+
+Starts its own NATS (JetStream) from the pip wheel and works on fresh SQLite files in a temporary folder, migrated
+the way `manage.py migrate` does. The audit events are built the way a gate builds them (`encode_audit_event`,
+random 128-bit decision ids, one hash chain per gate, the gate's headers: `Nats-Msg-Id` and the chain link) and
+published to `CIO_AUDIT`; the real `AuditIngest` (durable pull consumer, one store write per batch, ack after the
+write, rejection bursts to incidents as `manage.py audit_ingest` runs it; not the live feed, which needs Redis)
+drains them into `DjangoAuditStore`. Every target is a ratio to a baseline measured in this run:
+
+1. ingest rate into an empty database ÷ a bare `bulk_create` of the same rows (same batch size, one transaction
+   per batch, no NATS, no parsing, no dedupe), with CPU per event beside each;
+2. ingest rate ÷ the gate's maximum sustained rate, read from `.cio/bench/results.json` when `bench.gate_latency`
+   wrote it just before (target >= 1.0; n/a otherwise);
+3. ingest rate with `--audit-records` (1,000,000) records stored ÷ the rate with 10,000 stored (target >= 0.8);
+   the preload between the two writes realistic rows (both tables, as `insert_decisions` writes them, checked
+   against it) with raw `executemany` in large transactions;
+4. the decisions list at that size: p50/p99 of `find_decisions` over varied filters and cursor pages (target p99
+   < 50 ms), with SQLite's `EXPLAIN QUERY PLAN` of every query shape that missed.
+
+A step that fails is reported and the benchmark goes on. Figures are merged into `.cio/bench/results.json` under
+`audit` (beside what the gate benchmark put there).
+"""
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.audit_store import baselines
+from bench.audit_store.databases import Databases, setup
+from bench.audit_store.fleet import Fleet, rows_check
+from bench.audit_store.gate import GATE_TARGET, ingest_vs_gate
+from bench.audit_store.ingest import ingest_at, ingest_empty
+from bench.audit_store.preload import preload_large, preload_small
+from bench.audit_store.queries import QUERY_TARGET_MS, query_step
+from bench.audit_store.run import Run, machine
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALE_TARGET = 0.8
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000, help="events per ingest measurement")
+    parser.add_argument("--audit-records", type=int, default=1_000_000, help="records stored for the scale steps")
+    parser.add_argument("--small-records", type=int, default=10_000, help="records stored for the scale baseline")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=None, help="the ingest's batch (default: AuditIngest's)")
+    parser.add_argument("--gate-max-age-s", type=float, default=1800.0, help="how old the gate's figure may be")
+    parser.add_argument("--seed", type=int, default=20260302)
+    parser.add_argument(
+        "--sqlite-pragma",
+        action="append",
+        default=[],
+        metavar="PRAGMA",
+        help="what-if: run e.g. 'journal_mode=WAL' on every Django connection (repeatable; not the default)",
+    )
+    parser.add_argument(
+        "--time-ordered-ids",
+        action="store_true",
+        help="what-if: decision ids that start with the decision's time (the gate's are random 128-bit today)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files (printed) for a closer look")
+    parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
+    args = parser.parse_args()
+
+    started_wall, started = time.time(), time.perf_counter()
+    info = machine()
+    print(
+        f"audit store benchmark on {info['cpu']}, {info['cpus']} cores, Python {info['python']}, "
+        f"SQLite {info['sqlite']}",
+        flush=True,
+    )
+    run = Run(args)
+    results = run.results
+    work = Path(tempfile.mkdtemp(prefix="cio-bench-audit-"))
+    nats_proc = None
+    try:
+        dbs = run.step("setup", lambda: setup(work, args.sqlite_pragma))
+        if isinstance(dbs, dict):
+            dbs = dbs.pop("databases")
+        try:
+            from deploy.servers import free_port, nats_server
+
+            nats_proc = nats_server(free_port(), work / "nats", work / "nats.log").start()
+        except Exception as exc:
+            results["failed_steps"]["nats"] = repr(exc)
+            print(f"could not start NATS: {exc!r} (the ingest steps are skipped)", flush=True)
+        if dbs is not None:
+            try:
+                _measure(run, dbs, nats_proc, started_wall)
+            except Exception as exc:
+                results["failed_steps"]["run"] = repr(exc)
+                print(f"audit benchmark run failed: {exc!r}", flush=True)
+    finally:
+        if nats_proc is not None:
+            nats_proc.stop()
+        if args.keep:
+            print(f"SQLite files kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["machine"] = info
+    results["sqlite_pragmas"] = args.sqlite_pragma
+    results["time_ordered_ids"] = args.time_ordered_ids
+    summary(results, args)
+    write(Path(args.out), results)
+
+
+def _measure(run: Run, dbs: Databases, nats_proc: Any, started_wall: float) -> None:
+    from audit.ingest import AuditIngest
+
+    args, results = run.args, run.results
+    batch = args.batch_size or AuditIngest.__dataclass_fields__["batch_size"].default
+    fleet = Fleet(args.seed, args.time_ordered_ids)
+    nats_url = f"nats://127.0.0.1:{nats_proc.port}" if nats_proc else None
+    nats_pid = nats_proc.proc.pid if nats_proc else 0
+
+    run.step("rows_check", lambda: rows_check(args.seed + 1, args.time_ordered_ids))
+    events = fleet.take(args.events)
+    ingest = run.step("ingest_empty", lambda: ingest_empty(dbs, nats_url, nats_pid, events, batch))
+    base = run.step("bare_bulk_create", lambda: baselines.bulk_create_step(dbs, events, batch))
+    run.step("bare_executemany", lambda: baselines.executemany_step(dbs, events, batch))
+    if args.time_ordered_ids:
+        print("WHAT-IF: decision ids start with the decision's time (not what the gate does today)", flush=True)
+    if ingest and base:
+        results["ingest_vs_bare"] = round(ingest["rate"] / base["rate"], 2)
+        print(f"  ingest / bare bulk_create: {results['ingest_vs_bare']:.2f}", flush=True)
+    rate = ingest_vs_gate(results, ingest, Path(args.out), started_wall, args.gate_max_age_s)
+
+    # -- scale: the same ingest at 10k and at 1M stored ---------------------------------------------------------
+    scale_path = dbs.fresh("scale")
+    scale = Fleet(args.seed + 2, args.time_ordered_ids)
+    small, large = args.small_records, max(args.audit_records, args.small_records + args.events)
+    run.step("preload_small", lambda: preload_small(scale_path, scale, small))
+    at_small = run.step("ingest_at_small", lambda: ingest_at(dbs, nats_url, nats_pid, scale, args.events, batch))
+    loaded = run.step("preload_large", lambda: preload_large(scale_path, scale, large))
+    at_large = (
+        run.step("ingest_at_large", lambda: ingest_at(dbs, nats_url, nats_pid, scale, args.events, batch))
+        if loaded
+        else None
+    )
+    if at_small and at_large:
+        results["scale_ratio"] = round(at_large["rate"] / at_small["rate"], 2)
+        print(
+            f"  at {at_large['stored_before']:,} / at {at_small['stored_before']:,}: {results['scale_ratio']:.2f} "
+            f"(target >= {SCALE_TARGET})",
+            flush=True,
+        )
+    if at_large and rate:
+        results["ingest_at_large_vs_gate"] = round(at_large["rate"] / rate, 2)
+        print(
+            f"  with {at_large['stored_before']:,} stored, ingest / gate max sustained: "
+            f"{results['ingest_at_large_vs_gate']:.2f} (for information: below 1.0 the stream's backlog grows while "
+            "a gate runs at its maximum)",
+            flush=True,
+        )
+    if loaded:
+        run.step("query", lambda: query_step(dbs, scale_path, scale, args.queries, args.seed + 3))
+
+
+def summary(results: dict[str, Any], args: argparse.Namespace) -> None:
+    m = results.get("machine", {})
+    ingest = results.get("ingest_empty") or {}
+    base = results.get("bare_bulk_create") or {}
+    q = results.get("query") or {}
+    print(f"audit summary ({m.get('cpu')}, {m.get('cpus')} cores; targets are ratios to this run's baselines):")
+    if ingest:
+        print(f"  ingest into empty SQLite: {ingest['rate']:,} events/s, {ingest['cpu_us_per_event']} us CPU/event")
+    if base:
+        print(
+            f"  bare bulk_create: {base['rate']:,} events/s, {base['cpu_us_per_event']} us CPU/event; ingest / bare "
+            f"{results.get('ingest_vs_bare', 'n/a')}"
+        )
+    ratio = results.get("ingest_vs_gate")
+    verdict = "n/a" if ratio is None else f"{ratio:.2f} ({'ok' if ratio >= GATE_TARGET else 'MISSED'})"
+    print(f"  ingest / gate max sustained: {verdict} (target >= {GATE_TARGET})")
+    if results.get("ingest_at_large_vs_gate") is not None:
+        print(f"  the same with {args.audit_records:,} stored: {results['ingest_at_large_vs_gate']:.2f}")
+    if "scale_ratio" in results:
+        r = results["scale_ratio"]
+        print(
+            f"  ingest at {args.audit_records:,} / at {args.small_records:,}: {r:.2f} "
+            f"({'ok' if r >= SCALE_TARGET else 'MISSED'}; target >= {SCALE_TARGET})"
+        )
+    if q:
+        ok = q["p99_ms"] < QUERY_TARGET_MS
+        print(
+            f"  decisions list at {q.get('stored', 0):,}: p99 {q['p99_ms']} ms ({'ok' if ok else 'MISSED'}; target "
+            f"< {QUERY_TARGET_MS:.0f} ms)"
+        )
+    pre = results.get("preload_large")
+    if pre:
+        print(f"  preload of {pre['records']:,} records: {pre['seconds']:.1f} s")
+    if results.get("failed_steps"):
+        print(f"  failed steps: {', '.join(results['failed_steps'])}")
+    print(f"  the audit benchmark took {results.get('elapsed_s')} s")
+
+
+def write(out: Path, audit: dict[str, Any]) -> None:
+    """Merge into the gate benchmark's results: its own `audit` figures (events in the stream) stay."""
+    try:
+        results = json.loads(out.read_text()) if out.exists() else {}
+        if not isinstance(results, dict):
+            results = {}
+    except (OSError, ValueError):
+        results = {}
+    merged = results.get("audit") if isinstance(results.get("audit"), dict) else {}
+    merged = {k: v for k, v in merged.items() if k in ("requests", "events", "exactly_once")}
+    merged["store"] = audit
+    results["audit"] = merged
+    failed = results.setdefault("failed_steps", {})
+    for key in [k for k in failed if k.startswith("audit_store.")]:
+        del failed[key]
+    for name, error in audit.get("failed_steps", {}).items():
+        failed[f"audit_store.{name}"] = error
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, default=str))
+        print(f"results merged into {out} (key audit.store)")
+    except OSError as exc:
+        print(f"could not write {out}: {exc!r}")
+
+
+if __name__ == "__main__":
+    main()
