@@ -26,8 +26,7 @@ from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
 from tests.factories import TEST_SIGNER, make_spec
 from tests.integration.helpers import wait_until
-from tests.strategist.helpers import BASE_SPEC, regime
-from tests.strategist.test_listener import SETTINGS
+from tests.strategist.helpers import BASE_SPEC, LISTENER_SETTINGS, regime
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +41,7 @@ async def test_the_listener_hears_its_inputs_and_nothing_else(secured):
         requested.append(trigger)
 
     try:
-        listener = Listener(client, enqueue, SETTINGS)
+        listener = Listener(client, enqueue, LISTENER_SETTINGS)
         await listener.subscribe(listener_nc)
         await listener_nc.flush()
         body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.3}
