@@ -13,7 +13,7 @@ from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
 from cio_kernel.policy.signing import PolicyVerifier
 from policies.models import PolicyEvent
-from tests.control_plane.test_api import body
+from tests.control_plane.helpers import body
 from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER
 
 GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
