@@ -108,6 +108,21 @@ async def collect(nc: NATS, subject: str) -> Collector:
     return collector
 
 
+MARKER = b"marker"
+
+
+async def after_step(gate: Any, collector: Collector, subject: str) -> list[Msg]:
+    """What the gate published on `subject` since the collector started, up to a marker sent after the step on the
+    gate's own connection (NATS keeps one publisher's order): silence proven without waiting to see nothing."""
+    await gate._nc.publish(subject, MARKER)
+    await flush_ordered(gate._nc)
+    while not any(m.data == MARKER for m in collector.messages):
+        await collector.wait_for(len(collector.messages) + 1)
+    seen = [m for m in collector.messages if m.data != MARKER]
+    collector.messages.clear()
+    return seen
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     msg_id: str
