@@ -1,29 +1,11 @@
 """Each channel against a real local server: what arrives, and whether a failure says a retry can help."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from alerting.channels import email, grafana, otel
 from alerting.channels.base import DeliveryError, NotConfiguredError
-from cio_kernel.contracts.alert import Alert, Severity
+from tests.alerting.alerts import TRACE, alert
 from tests.alerting.receivers import annotations, otlp
-
-TRACE = "5b8efff798038103d269b633813fc60c"
-
-
-def alert(severity: Severity = Severity.CRITICAL, **overrides) -> Alert:
-    values = {
-        "alert_id": "a" * 32,
-        "ts": datetime(2027, 1, 15, 12, 0, tzinfo=UTC),
-        "severity": severity,
-        "source": "gate:g1",
-        "title": "gate lost Redis",
-        "detail": {"gate_id": "g1", "lost_s": 3.5},
-        "trace_id": TRACE,
-    }
-    values.update(overrides)
-    return Alert(**values)
 
 
 def test_email_arrives_with_what_a_person_needs(channels, smtp):

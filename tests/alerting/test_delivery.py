@@ -14,7 +14,7 @@ from alerting.delivery import DEAD_LETTER, DELIVERED, FAILED, RETRYING, SKIPPED,
 from alerting.dispatch import dispatch
 from audit.records import REFUSED, AlertRecord
 from audit.store import get_store
-from tests.alerting.test_channels import alert
+from tests.alerting.alerts import alert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
