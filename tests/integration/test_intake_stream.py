@@ -15,19 +15,9 @@ from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.intake_consumer import stored_meta
 from tests.factories import live_intent_body, make_spec, ta_bot_body
 from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
+from tests.jetstream import wait_consumer_settled
 
 FAST = {"intake_hold_ms": 150.0, "intake_retry_s": 0.2}
-
-
-async def settled(nc, timeout_s: float = 10.0) -> None:
-    """The shared consumer has nothing left to deliver and nothing unacknowledged."""
-    js = nc.jetstream()
-
-    async def done() -> bool:
-        info = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
-        return info.num_pending == 0 and info.num_ack_pending == 0
-
-    await wait_until(done, timeout_s, "the intake consumer settled")
 
 
 async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_once(make_gate, redis, nc):
@@ -40,7 +30,7 @@ async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_o
     for i, subject in enumerate(subjects):
         await nc.publish(subject, orjson.dumps(ta_bot_body(f"ta-{i}")))  # fire and forget, as the bot does
     promoted = await signals.wait_for(3)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     records = await audit_events(nc, expected=3)
     assert Counter(r.event.intent_id for r in records) == Counter(f"ta-{i}" for i in range(3))
     assert {r.event.decision for r in records} == {"APPROVED"}
@@ -75,7 +65,7 @@ async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make
     decisions = await collect(nc, "cio.decision.>")
     envelope, _ = await request(nc, live_intent_body(signal_id="req-1"))
     assert envelope.data.decision == "APPROVED"
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert gate.counters.intake_claimed == 1 and gate.counters.intake_decided == 0
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision_id == envelope.data.decision_id
@@ -97,7 +87,7 @@ async def test_requests_answered_by_one_gate_are_skipped_by_another(make_gate, r
         await wait_for_policy(g, 1)
     envelopes = await asyncio.gather(*(request(nc, live_intent_body(signal_id=f"two-{i}")) for i in range(40)))
     assert {e.data.decision for e, _ in envelopes} == {"APPROVED"}
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert sum(g.counters.intake_claimed for g in gates) == 40
     assert sum(g.counters.intake_decided for g in gates) == 0
     assert sum(g.intake.lookups for g in gates if g.intake is not None) > 0
@@ -114,7 +104,7 @@ async def test_a_retry_safe_plain_publish_waits_while_fresh_and_is_promoted_once
     await activate(redis, nc, make_spec(), 1)
     [msg] = await signals.wait_for(1)
     assert orjson.loads(msg.data)["signal_id"] == "early"
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision == "APPROVED" and record.event.policy_version == 1
 
@@ -124,7 +114,7 @@ async def test_an_intent_undecidable_past_freshness_is_recorded_once_and_never_p
     signals = await collect(nc, "signals.trading.>")
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="late")))
     [record] = await audit_events(nc, expected=1)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     event = record.event
     assert event.decision == "RETRY_SAFE" and event.intent_id == "late"
     assert [r.code for r in event.reasons] == [C.INTAKE_EXPIRED, C.NO_POLICY]
@@ -149,7 +139,7 @@ async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_wou
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision == "RETRY_SAFE"
     assert [r.code for r in record.event.reasons] == [C.INTAKE_EXPIRED]
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert signals.messages == []
 
 
@@ -208,7 +198,7 @@ async def test_a_plain_publish_byte_identical_to_an_answered_request_is_taken_to
     await nc.publish("intent.trading.BTCUSDT", payload)
     other = orjson.dumps(live_intent_body(signal_id="twin", confidence=0.81))  # one byte apart: its own intent
     await nc.publish("intent.trading.BTCUSDT", other)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert gate.counters.intake_claimed == 2 and gate.counters.intake_decided == 1
     records = await audit_events(nc, expected=2)
     assert [r.event.decision for r in records] == ["APPROVED", "REJECTED"]  # the other: a duplicate id
