@@ -9,7 +9,7 @@ import pytest
 
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM
 from tests.factories import make_spec, ta_bot_body
-from tests.integration.helpers import activate, audit_events, collect, wait_until
+from tests.integration.helpers import activate, audit_events, collect, promoted_before_marker, wait_until
 from tests.jetstream import wait_consumer_settled
 
 pytestmark = pytest.mark.e2e
@@ -44,9 +44,8 @@ async def test_intents_published_while_no_gate_runs_are_decided_once_by_the_next
     assert Counter(r.event.intent_id for r in records) == Counter(ids)
     assert {r.event.decision for r in records} == {"APPROVED"}
     assert {r.msg_id for r in records} == {r.event.decision_id for r in records}
-    await signals.wait_for(60, timeout_s=10)
-    await asyncio.sleep(0.5)
-    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)
+    promoted = await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker"))
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in promoted) == Counter(ids)
 
 
 @pytest.mark.parametrize("successor", ["gate-victim", "gate-successor"])  # restarted as itself, or replaced
@@ -72,11 +71,10 @@ async def test_a_gate_killed_mid_stream_leaves_every_intent_audited_exactly_once
     assert len({r.event.decision_id for r in records}) == len(ids)
     assert {r.event.gate_id for r in records} == {"gate-victim", successor}
     by_intent = {r.event.intent_id: r.event.decision_id for r in records}
-    await asyncio.sleep(0.5)
     # Every intent promoted; one promoted again after the crash (its acknowledgement lost with the gate) carries
     # the audited decision's id.
     promoted: dict[str, set[str]] = defaultdict(set)
-    for m in signals.messages:
+    for m in await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker")):
         body = orjson.loads(m.data)
         promoted[body["intent_id"]].add(body["meta"]["cio"]["decision_id"])
     assert set(promoted) == set(ids)
@@ -103,5 +101,5 @@ async def test_a_rolling_restart_under_a_steady_flow_decides_every_intent_once(s
     await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 30)
     records = await audit_events(nc, expected=len(ids))
     assert Counter(r.event.intent_id for r in records) == Counter(ids)
-    await asyncio.sleep(0.5)
-    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)  # none twice
+    promoted = await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker"))
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in promoted) == Counter(ids)  # none twice

@@ -7,6 +7,7 @@ from collections import Counter
 
 import orjson
 from nats.js.api import ConsumerConfig
+from nats.js.client import JetStreamContext
 
 from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.envelope import DecisionEnvelope
@@ -14,7 +15,15 @@ from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stre
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.intake_consumer import stored_meta
 from tests.factories import live_intent_body, make_spec, ta_bot_body
-from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
+from tests.integration.helpers import (
+    activate,
+    audit_events,
+    collect,
+    promoted_before_marker,
+    request,
+    wait_for_policy,
+    wait_until,
+)
 from tests.jetstream import wait_consumer_settled
 
 FAST = {"intake_hold_ms": 150.0, "intake_retry_s": 0.2}
@@ -53,8 +62,7 @@ async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_o
     envelopes = [DecisionEnvelope.model_validate_json(m.data) for m in decisions.messages]
     assert {e.data.decision_id for e in envelopes} == {r.event.decision_id for r in records}
     assert all(e.success and e.data.decision == "APPROVED" for e in envelopes)
-    await asyncio.sleep(0.5)
-    assert len(signals.messages) == 3
+    assert len(await promoted_before_marker(nc, signals, "cio.intent.trading", ta_bot_body("marker"))) == 3
 
 
 async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make_gate, redis, nc):
@@ -121,9 +129,9 @@ async def test_an_intent_undecidable_past_freshness_is_recorded_once_and_never_p
     assert gate.counters.intake_expired == 1
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
-    await asyncio.sleep(0.5)
-    assert signals.messages == []
-    assert len(await audit_events(nc)) == 1
+    marker = live_intent_body(signal_id="marker")
+    assert await promoted_before_marker(nc, signals, "cio.intent.trading.momentum-1", marker) == []
+    assert [r.event.intent_id for r in await audit_events(nc, expected=2)] == ["late", "marker"]
 
 
 async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_would(make_gate, redis, nc):
@@ -168,6 +176,10 @@ async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate,
     assert gate.counters.alerts_raised >= 1
 
 
+async def _stream_is_empty(js: JetStreamContext) -> bool:
+    return (await js.stream_info(INTAKE_STREAM)).state.messages == 0
+
+
 async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gate, nc):
     """Older than the stream keeps them (every gate down for longer): undecided, and said so when a gate starts."""
     js = nc.jetstream()
@@ -175,8 +187,7 @@ async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gat
     # The gates' consumer, as a gate that ran before left it.
     await js.add_consumer(INTAKE_STREAM, ConsumerConfig(name=INTAKE_CONSUMER, durable_name=INTAKE_CONSUMER))
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="lost")))
-    await asyncio.sleep(2.5)  # past the stream's max age: dropped
-    assert (await js.stream_info(INTAKE_STREAM)).state.messages == 0
+    await wait_until(lambda: _stream_is_empty(js), 10, "the stream dropping the intent past its max age")
     alerts = await collect(nc, "cio.alert.>")
     await make_gate(intake_max_age_s=2.0, intake_fresh_s=1.0, **FAST)
 
