@@ -19,8 +19,9 @@ from cio_kernel.policy.store import build_document, write_active_policy
 from deploy import access
 from gate.config import GateSettings
 from gate.runtime.service import Gate
-from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec, write_audit_signing_key
+from tests.factories import TEST_PUBLIC_KEY, live_intent_body, make_spec
 from tests.integration.helpers import Collector, activate, collect, request, wait_for_policy, wait_until
+from tests.integration.secured_gate import start_gate
 from tests.secured_stack import Secured
 
 
@@ -33,18 +34,7 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
 
 @pytest.fixture
 async def secured_gate(secured: Secured, tmp_path: Path) -> AsyncIterator[Gate]:
-    settings = GateSettings(
-        nats_url=secured.nats_url("gate"),
-        redis_url=secured.redis_url("gate"),
-        nats_inbox_prefix=access.NATS_ROLES["gate"].inbox_prefix,
-        gate_id="secured-gate",
-        audit_spool_dir=tmp_path / "spool",
-        heartbeat_interval_s=0.2,
-        policy_public_key=TEST_PUBLIC_KEY,
-        audit_signing_key_file=write_audit_signing_key(tmp_path),
-    )
-    gate = Gate(settings)
-    await asyncio.wait_for(gate.start(), 20)
+    gate = await start_gate(secured, tmp_path, gate_id="secured-gate")
     yield gate
     await gate.stop()
     for client in secured.clients:

@@ -19,9 +19,7 @@ from tests.factories import (
     make_spec,
 )
 from tests.integration.helpers import activate, request, wait_for_policy, wait_until
-
-DRAWDOWN = latch_id("drawdown", "global")
-SPEC = make_spec(max_drawdown_pct=0.10)
+from tests.integration.latch_stack import DRAWDOWN, SPEC
 
 
 async def publish_snapshot(nc, drawdown: float, *gates, **fields) -> None:
