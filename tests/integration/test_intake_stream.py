@@ -161,15 +161,22 @@ async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arr
     assert INTAKE_STREAM not in [s.config.name for s in await nc.jetstream().streams_info()]
 
 
+async def _has_intake_stream(js: JetStreamContext) -> bool:
+    return INTAKE_STREAM in [info.config.name for info in await js.streams_info()]
+
+
 async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate, redis, nc):
     gate = await make_gate(**FAST)
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
     signals = await collect(nc, "signals.trading.>")
-    await nc.jetstream().delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
-    await asyncio.sleep(1.5)  # the gate's pulls fail meanwhile
+    js = nc.jetstream()
+    await js.delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
+    # The gate's pending pull is answered "consumer deleted" (or its next one finds nobody): the gate recreates
+    # both and alerts; the periodic check would, had it missed that.
+    await wait_until(lambda: _has_intake_stream(js), 10, "the gate recreating its intake stream")
     assert gate.intake is not None
-    await gate.intake.watch_step()  # the periodic check recreates the stream and the consumer (and alerts)
+    await gate.intake.watch_step()  # finds both whole
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="after")))
     [msg] = await signals.wait_for(1, timeout_s=10)
     assert orjson.loads(msg.data)["signal_id"] == "after"
