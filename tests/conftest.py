@@ -19,7 +19,12 @@ from tests.factories import TEST_PUBLIC_KEY, write_audit_signing_key
 from tests.secured_stack import Secured
 
 # Fixtures every folder may use, in one home each (no test module or conftest imports another conftest).
-pytest_plugins = ["tests.plugins.control_plane", "tests.plugins.gate_processes", "tests.plugins.mongo"]
+pytest_plugins = [
+    "tests.plugins.control_plane",
+    "tests.plugins.gate_processes",
+    "tests.plugins.mongo",
+    "tests.plugins.secured",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

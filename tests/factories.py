@@ -9,7 +9,7 @@ from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from cio_kernel.policy.document import PolicyDocument
-from cio_kernel.policy.signing import PolicySigner
+from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.store import build_document
 from gate.policy.compiled import CompiledPolicy
@@ -22,6 +22,10 @@ TEST_PUBLIC_KEY = base64.b64encode(TEST_SIGNER.public_raw).decode()
 # it, and audit_verify in tests trusts its public half.
 TEST_AUDIT_SIGNER = PolicySigner.generate()
 TEST_AUDIT_PUBLIC_KEY = base64.b64encode(TEST_AUDIT_SIGNER.public_raw).decode()
+# What a reader trusts: the gates' signatures (trips, heartbeats: CIO_AUDIT_PUBLIC_KEY) and the control plane's
+# (policies, latch releases).
+GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
+POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
 
 
 def signed_document(spec: PolicySpec, version: int, activated_by: str = "tests") -> PolicyDocument:

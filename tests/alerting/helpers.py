@@ -1,13 +1,14 @@
-"""An alert as the channels and the delivery tests send it: every field a person reads, a trace it belongs to."""
+"""An alert as the gates raise it, for the alerting tests to send."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from cio_kernel.contracts.alert import Alert, Severity
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 
 
-def alert(severity: Severity = Severity.CRITICAL, **overrides) -> Alert:
+def alert(severity: Severity = Severity.CRITICAL, **overrides: Any) -> Alert:
     values = {
         "alert_id": "a" * 32,
         "ts": datetime(2027, 1, 15, 12, 0, tzinfo=UTC),

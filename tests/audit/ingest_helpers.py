@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 from audit.ingest import DURABLE
 from audit.records import DecisionRecord
 from cio_kernel.audit_stream import audit_stream_config
+from tests.jetstream import consumer_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,16 +64,13 @@ def publish_now(nats_url: str, records: Sequence[DecisionRecord], **stream_limit
     asyncio.run(work())
 
 
-def consumer_settled(nats_url: str) -> bool:
-    """The ingest's durable consumer has nothing left to hand out and nothing handed out unacknowledged: no batch
-    can come again, so what the store holds now is final (no wait past the ack wait for a redelivery that might
-    not come)."""
+def ingest_settled(nats_url: str) -> bool:
+    """The ingest's durable consumer has settled (tests/jetstream.py): what the store holds now is final."""
 
     async def work() -> bool:
         nc = await nats.connect(nats_url)
         try:
-            info = await nc.jetstream().consumer_info("CIO_AUDIT", DURABLE)
-            return info.num_pending == 0 and info.num_ack_pending == 0
+            return await consumer_settled(nc, "CIO_AUDIT", DURABLE)
         finally:
             await nc.close()
 

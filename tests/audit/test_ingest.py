@@ -16,9 +16,9 @@ from audit.verify import verify_store
 from deploy.servers import ServerProcess
 from tests.audit.ingest_helpers import (
     IngestProcess,
-    consumer_settled,
     create_stream,
     ingest_env,
+    ingest_settled,
     publish_now,
     publish_records,
     wait_for,
@@ -184,7 +184,7 @@ def test_two_ingest_processes_at_once_store_each_decision_once(backend, nats_url
         publish_now(nats_url, records[10:])
         wait_for(lambda: _count(store) >= len(records), 120, "every decision stored")
         # Both acknowledged everything: a batch both had seen would have been written twice by now.
-        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")
+        wait_for(lambda: ingest_settled(nats_url), 60, "every batch acknowledged")
     finally:
         codes = first.stop(), second.stop()
     assert codes == (0, 0), first.log()[-2000:] + second.log()[-2000:]
@@ -207,7 +207,7 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend, nats_ur
     try:
         wait_for(lambda: _count(store) >= len(records), 90, "every decision stored after the restart")
         # The batch the victim had written but not acknowledged has come again and been acknowledged.
-        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")
+        wait_for(lambda: ingest_settled(nats_url), 60, "every batch acknowledged")
     finally:
         assert successor.stop() == 0, successor.log()[-3000:]
     _assert_exactly(store, records)
@@ -285,7 +285,7 @@ def test_a_store_outage_of_a_minute_loses_nothing(backend, nats_url, tmp_path):
             outage.end()
         publish_now(nats_url, after)
         wait_for(lambda: _count(store) >= len(everything), 90, "every decision stored after the outage")
-        wait_for(lambda: consumer_settled(nats_url), 60, "every batch acknowledged")  # redeliveries done
+        wait_for(lambda: ingest_settled(nats_url), 60, "every batch acknowledged")  # redeliveries done
     finally:
         code = ingest.stop()
     log = ingest.log()

@@ -199,7 +199,7 @@ async def test_an_idle_feed_stays_open(web, session_cookie, layer_on_test_redis)
     await _store(records)
     ws = await _feed(web, session_cookie)
     try:
-        await asyncio.sleep(OLD_DROP_S * 3)  # idle, well past the old drop
+        await asyncio.sleep(OLD_DROP_S * 2)  # idle for twice the old drop: no event can stand in for elapsed time
         await publish_batch(records)
         message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
     finally:

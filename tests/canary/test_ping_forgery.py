@@ -12,14 +12,11 @@ from canary.checks import Expectations, Seen, evaluate
 from canary.halt import Outcome, halt
 from canary.probe import ping_gate
 from cio_kernel import heartbeat_seal
-from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+from cio_kernel.policy.signing import PolicySigner
 from deploy import access
-from tests.factories import TEST_AUDIT_SIGNER, make_spec
-from tests.integration import test_heartbeat_forgery as forgery
+from tests.factories import GATES_KEY, make_spec
 from tests.integration.helpers import activate, wait_until
-
-clients = forgery.clients  # servers with the shipped permissions; Redis clients
-GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
+from tests.integration.secured_gate import live_gate_ids, start_gate
 
 
 async def _ping(secured, verifier=GATES_KEY):
@@ -28,11 +25,11 @@ async def _ping(secured, verifier=GATES_KEY):
 
 
 async def test_a_fake_answer_from_the_gate_identity_neither_hides_dead_gates_nor_outruns_a_live_one(
-    secured, clients, tmp_path
+    secured, gate_and_control_redis, tmp_path
 ):
-    attacker_redis, control = clients
-    gate = await forgery._gate(secured, tmp_path)
-    await wait_until(lambda: forgery._live_ids(control), what="the gate's heartbeat verified")
+    attacker_redis, control = gate_and_control_redis
+    gate = await start_gate(secured, tmp_path)
+    await wait_until(lambda: live_gate_ids(control), what="the gate's heartbeat verified")
     genuine = orjson.loads(await attacker_redis.get("gate:heartbeat:real-gate"))
     fresh = {**genuine, "gate_id": "ghost", "ts": datetime.now(UTC).isoformat()}
     fakes = [orjson.dumps({k: v for k, v in fresh.items() if k != "signature"}), heartbeat_seal.seal(fresh, None)]
@@ -64,16 +61,18 @@ async def test_a_fake_answer_from_the_gate_identity_neither_hides_dead_gates_nor
         await secured.close_clients()
 
 
-async def test_the_break_glass_counts_no_confirmation_the_gate_identity_made_up(secured, clients, tmp_path):
+async def test_the_break_glass_counts_no_confirmation_the_gate_identity_made_up(
+    secured, gate_and_control_redis, tmp_path
+):
     """The break glass with a key the gates do not trust halts nothing; the attacker, with the gate's NATS
     password, publishes heartbeats saying the real gate (and a ghost) halted at a high version. Only signed
     heartbeats count, so the result stays UNCONFIRMED, naming the real gate, still active."""
-    _, control_redis = clients
+    _, control_redis = gate_and_control_redis
     control = await secured.connect("control")
     await activate(control_redis, control, make_spec(), 4)
-    gate = await forgery._gate(secured, tmp_path)
+    gate = await start_gate(secured, tmp_path)
     attacker = await secured.connect("gate", "attacker")
-    await wait_until(lambda: forgery._live_ids(control_redis), what="the gate's heartbeat verified")
+    await wait_until(lambda: live_gate_ids(control_redis), what="the gate's heartbeat verified")
     genuine = orjson.loads(await control_redis.get("gate:heartbeat:real-gate"))
     forging = True
 

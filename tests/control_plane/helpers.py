@@ -1,14 +1,41 @@
-"""Helpers the control-plane tests share (fixtures are in conftest.py, which no test module imports)."""
+"""Helpers the control-plane tests share (fixtures are in tests/plugins/control_plane.py and conftest.py)."""
 
+import asyncio
+import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import nats
 import orjson
 
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
+from tests.factories import live_intent_body
 
 ROOT = Path(__file__).resolve().parents[2]
+TRACE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def body(response: Any) -> dict[str, Any]:
+    """A REST response's envelope (docs/contracts.md), checked for its shape."""
+    data = orjson.loads(response.content)
+    assert set(data) == {"success", "data", "trace_id", "error"}, data
+    assert TRACE.match(data["trace_id"])
+    assert data["success"] == (response.status_code < 400)
+    if data["success"]:
+        assert data["error"] is None
+    else:
+        assert set(data["error"]) == {"code", "message"} and re.match(r"^[A-Z_]+$", data["error"]["code"])
+        assert data["error"]["message"]
+    return data
+
+
+def ok(response: Any) -> Any:
+    """The data of a response that must have succeeded."""
+    data = body(response)
+    assert data["success"], data
+    return data["data"]
 
 
 def redis_policy(client: Any) -> PolicyDocument | None:
@@ -30,3 +57,18 @@ def _wait(condition: Any, timeout_s: float) -> float:
 def gate_version(redis_client: Any) -> int | None:
     raw = redis_client.get("gate:heartbeat:flow-gate")
     return orjson.loads(raw)["policy_version"] if raw else None
+
+
+def decide_buy(nats_url: str) -> dict:
+    """One intent through the running gate, as a strategy would send it; returns the reply envelope."""
+
+    async def ask() -> dict:
+        client = await nats.connect(nats_url)
+        try:
+            intent = live_intent_body(timestamp=datetime.now(UTC).isoformat())
+            reply = await client.request("intent.trading.BTCUSDT", orjson.dumps(intent), timeout=5)
+            return orjson.loads(reply.data)
+        finally:
+            await client.close()
+
+    return asyncio.run(ask())

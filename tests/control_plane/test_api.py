@@ -1,27 +1,10 @@
 """REST API: the workflow over HTTP, roles, and the envelope (docs/contracts.md) on every response including errors."""
 
-import re
-
 import orjson
 import pytest
 
-from tests.control_plane.helpers import redis_policy
+from tests.control_plane.helpers import body, redis_policy
 from tests.factories import make_spec, signed_heartbeat
-
-TRACE = re.compile(r"^[0-9a-f]{32}$")
-
-
-def body(response):
-    data = orjson.loads(response.content)
-    assert set(data) == {"success", "data", "trace_id", "error"}, data
-    assert TRACE.match(data["trace_id"])
-    assert data["success"] == (response.status_code < 400)
-    if data["success"]:
-        assert data["error"] is None
-    else:
-        assert set(data["error"]) == {"code", "message"} and re.match(r"^[A-Z_]+$", data["error"]["code"])
-        assert data["error"]["message"]
-    return data
 
 
 def spec(**rules):

@@ -5,33 +5,27 @@ heartbeat reports the new version; the kill switch reaches it the same way."""
 import orjson
 import pytest
 
-from tests.control_plane.helpers import _wait
+from tests.control_plane.helpers import _wait, decide_buy, ok
 from tests.control_plane.helpers import gate_version as _gate_version
 
 pytestmark = pytest.mark.e2e
 
 
-def _ok(response):
-    data = orjson.loads(response.content)
-    assert data["success"], data
-    return data["data"]
-
-
 def test_officers_change_the_policy_and_the_gate_follows(api, active_v1, gate_process, redis_client):
     _wait(lambda: _gate_version(redis_client) == 1, 20)
     spec = active_v1.spec | {"description": "tighter"}
-    proposed = _ok(api["officer1"].post("/api/policy/propose", {"spec": spec, "rationale": "tighten"}, format="json"))
+    proposed = ok(api["officer1"].post("/api/policy/propose", {"spec": spec, "rationale": "tighten"}, format="json"))
     version = proposed["version"]
-    _ok(api["officer2"].post(f"/api/policy/version/{version}/approve", {"reason": "reviewed"}, format="json"))
-    _ok(api["officer2"].post(f"/api/policy/version/{version}/activate", format="json"))
+    ok(api["officer2"].post(f"/api/policy/version/{version}/approve", {"reason": "reviewed"}, format="json"))
+    ok(api["officer2"].post(f"/api/policy/version/{version}/activate", format="json"))
     # The gate does not poll Redis during the test, so only the cio.strategist.update notice can bring it the
     # new version. How fast, is measured by `make bench` (policy pickup).
     _wait(lambda: _gate_version(redis_client) == version, 20)
-    gates = _ok(api["viewer"].get("/api/gate"))
+    gates = ok(api["viewer"].get("/api/gate"))
     assert gates["active_policy_version"] == version
     assert [g["policy_version"] for g in gates["gates"] if g["gate_id"] == "flow-gate"] == [version]
 
-    halted = _ok(
+    halted = ok(
         api["officer1"].post(
             "/api/trading-state", {"scope": "global", "state": "halted", "reason": "drill"}, format="json"
         )
@@ -41,30 +35,9 @@ def test_officers_change_the_policy_and_the_gate_follows(api, active_v1, gate_pr
     assert beat["trading_state"] == "halted"
 
 
-def _decide_buy(nats_url: str) -> dict:
-    """One intent through the running gate, as a strategy would send it; returns the reply envelope."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    import nats
-
-    from tests.factories import live_intent_body
-
-    async def ask() -> dict:
-        client = await nats.connect(nats_url)
-        try:
-            body = live_intent_body(timestamp=datetime.now(UTC).isoformat())
-            reply = await client.request("intent.trading.BTCUSDT", orjson.dumps(body), timeout=5)
-            return orjson.loads(reply.data)
-        finally:
-            await client.close()
-
-    return asyncio.run(ask())
-
-
 def test_a_halt_with_redis_down_stops_approvals_at_once(api, active_v1, gate_process, redis_client, stack, redis_proc):
     _wait(lambda: _gate_version(redis_client) == 1, 20)
-    assert _decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
+    assert decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
     redis_proc.stop()
     # Without the notice the gate would keep approving on its copy: it stays fresh for the whole test.
     halted = api["agent"].post(
@@ -72,4 +45,4 @@ def test_a_halt_with_redis_down_stops_approvals_at_once(api, active_v1, gate_pro
     )
     body = orjson.loads(halted.content)
     assert halted.status_code == 201 and body["data"]["pending_state"]["state"] == "halted", body
-    _wait(lambda: _decide_buy(stack.NATS_URL)["error"]["code"] == "TRADING_HALTED", 20)
+    _wait(lambda: decide_buy(stack.NATS_URL)["error"]["code"] == "TRADING_HALTED", 20)

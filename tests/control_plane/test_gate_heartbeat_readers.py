@@ -13,7 +13,7 @@ import redis as sync_redis
 
 from audit.management.commands.audit_verify import _live_heads
 from cio_kernel.policy.signing import PolicyVerifier
-from tests.control_plane.test_api import body
+from tests.control_plane.helpers import body
 from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_AUDIT_SIGNER, signed_heartbeat
 from tests.secured_stack import Secured
 

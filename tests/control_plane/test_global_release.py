@@ -8,9 +8,8 @@ import pytest
 from core import errors
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.helpers import _wait, redis_policy
+from tests.control_plane.helpers import _wait, decide_buy, ok, redis_policy
 from tests.control_plane.helpers import gate_version as _gate_version
-from tests.control_plane.test_flow_with_gate import _decide_buy, _ok
 
 
 def _global(redis_client) -> str:
@@ -138,27 +137,27 @@ def test_rest_answers_202_for_a_request_and_201_for_the_confirmation(api, active
     api["agent"].post("/api/trading-state", {"scope": "global", "state": "halted", "reason": "x"}, format="json")
     body = {"scope": "global", "state": "active", "reason": "calm"}
     request = api["officer1"].post("/api/trading-state", body, format="json")
-    assert request.status_code == 202 and _ok(request)["status"] == "proposed"
+    assert request.status_code == 202 and ok(request)["status"] == "proposed"
     assert api["officer1"].post("/api/trading-state", body, format="json").status_code == 202
     confirmed = api["officer2"].post("/api/trading-state", body, format="json")
-    assert confirmed.status_code == 201 and _ok(confirmed)["status"] == "active"
+    assert confirmed.status_code == 201 and ok(confirmed)["status"] == "active"
     assert PolicyVersion.objects.filter(status=Status.PROPOSED).count() == 0
 
 
 @pytest.mark.e2e
 def test_the_gate_stays_halted_until_the_second_officer_confirms(api, active_v1, gate_process, redis_client, stack):
     _wait(lambda: _gate_version(redis_client) == 1, 20)
-    halted = _ok(
+    halted = ok(
         api["agent"].post("/api/trading-state", {"scope": "global", "state": "halted", "reason": "x"}, format="json")
     )
     _wait(lambda: _gate_version(redis_client) == halted["version"], 20)
     body = {"scope": "global", "state": "active", "reason": "over"}
-    request = _ok(api["officer1"].post("/api/trading-state", body, format="json"))
-    assert _decide_buy(stack.NATS_URL)["error"]["code"] == "TRADING_HALTED"
+    request = ok(api["officer1"].post("/api/trading-state", body, format="json"))
+    assert decide_buy(stack.NATS_URL)["error"]["code"] == "TRADING_HALTED"
     assert _gate_version(redis_client) == halted["version"]  # nothing reached the gate
-    _ok(api["officer2"].post("/api/trading-state", body, format="json"))
+    ok(api["officer2"].post("/api/trading-state", body, format="json"))
     _wait(lambda: _gate_version(redis_client) == request["version"], 20)
-    assert _decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
+    assert decide_buy(stack.NATS_URL)["data"]["decision"] == "APPROVED"
     assert orjson.loads(redis_client.get("gate:heartbeat:flow-gate"))["trading_state"] == "active"
 
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from cio_kernel.policy.spec import PolicySpec
 from policies.models import MAX_SPEC_BYTES, ApiToken, PolicyVersion
-from tests.control_plane.test_api import body
+from tests.control_plane.helpers import body
 
 HOSTILE = {
     "20 MB body": (b'{"spec": {"description": "' + b"x" * (20 * 1024 * 1024) + b'"}}', 413, "PAYLOAD_TOO_LARGE"),

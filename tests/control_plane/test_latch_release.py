@@ -11,13 +11,9 @@ import pytest
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord, latch_id
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
-from cio_kernel.policy.signing import PolicyVerifier
 from policies.models import PolicyEvent
-from tests.control_plane.test_api import body
-from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER
-
-GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])
-POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])
+from tests.control_plane.helpers import body
+from tests.factories import GATES_KEY, POLICY_KEY, TEST_AUDIT_SIGNER
 
 DRAWDOWN = latch_id("drawdown", "global")
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import nats
@@ -187,7 +188,10 @@ def _respelling_probe(nats_port: int, web_port: int, state: Path) -> dict[str, t
     )
     with urllib.request.urlopen(halt, timeout=10) as response:
         assert response.status == 201
-    time.sleep(1.0)  # the gate loads the new version on cio.strategist.update
+        version = json.loads(response.read())["data"]["version"]
+    # The gate loads the new version on cio.strategist.update; its heartbeat says when it has.
+    gates = _gates_via_rest(web_port, state / "local-credentials.json", lambda gs: gs[0]["policy_version"] >= version)
+    assert gates[0]["policy_version"] >= version
 
     def intent(strategy_id: str, symbol: str, **extra: object) -> dict[str, object]:
         return {
@@ -253,14 +257,16 @@ def _anonymous_nats_refused(port: int) -> bool:
     return asyncio.run(attempt())
 
 
-def _gates_via_rest(port: int, credentials: Path) -> list[dict]:
-    """What a viewer sees at /api/gate on the running stack (the gate's heartbeat, through Redis)."""
+def _gates_via_rest(port: int, credentials: Path, ready: Callable[[list[dict]], bool] = lambda gs: True) -> list[dict]:
+    """What a viewer sees at /api/gate on the running stack (the gate's heartbeat, through Redis), once a gate
+    reports and `ready` holds for what they report."""
     token = json.loads(credentials.read_text())["viewer"]["token"]
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/gate", headers={"Authorization": f"Token {token}"})
     deadline = time.monotonic() + 20
     while True:
         with urllib.request.urlopen(request, timeout=5) as response:
             body = json.loads(response.read())
-        if body["data"]["gates"] or time.monotonic() > deadline:
-            return body["data"]["gates"]
-        time.sleep(0.2)  # the stack's processes are starting; poll their API until a gate reports
+        gates = body["data"]["gates"]
+        if (gates and ready(gates)) or time.monotonic() > deadline:
+            return gates
+        time.sleep(0.2)  # the stack's processes are working; poll their API until the gates report it

@@ -9,7 +9,8 @@ import pytest
 
 from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM
 from tests.factories import make_spec, ta_bot_body
-from tests.integration.helpers import activate, audit_events, collect, wait_until
+from tests.integration.helpers import activate, audit_events, collect, promoted_before_marker, wait_until
+from tests.jetstream import wait_consumer_settled
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +32,6 @@ async def _publish(nc, prefix: str, count: int) -> list[str]:
     return ids
 
 
-async def _settled(nc, timeout_s: float = 30.0) -> None:
-    js = nc.jetstream()
-
-    async def done() -> bool:
-        info = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
-        return info.num_pending == 0 and info.num_ack_pending == 0
-
-    await wait_until(done, timeout_s, "the intake consumer settled")
-
-
 async def test_intents_published_while_no_gate_runs_are_decided_once_by_the_next_gate(spawn_gate, redis, nc):
     await activate(redis, nc, make_spec(engine_sized_notional_usd=1_000.0), 1)
     first = await spawn_gate("gate-first", **FAST)  # creates the intake stream and its consumer
@@ -48,14 +39,13 @@ async def test_intents_published_while_no_gate_runs_are_decided_once_by_the_next
     signals = await collect(nc, "signals.trading.>")
     ids = await _publish(nc, "down", 60)  # nobody is subscribed: only the intake stream hears them
     await spawn_gate("gate-next", **FAST)
-    await _settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 30)
     records = await audit_events(nc, expected=60)
     assert Counter(r.event.intent_id for r in records) == Counter(ids)
     assert {r.event.decision for r in records} == {"APPROVED"}
     assert {r.msg_id for r in records} == {r.event.decision_id for r in records}
-    await signals.wait_for(60, timeout_s=10)
-    await asyncio.sleep(0.5)
-    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)
+    promoted = await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker"))
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in promoted) == Counter(ids)
 
 
 @pytest.mark.parametrize("successor", ["gate-victim", "gate-successor"])  # restarted as itself, or replaced
@@ -75,17 +65,16 @@ async def test_a_gate_killed_mid_stream_leaves_every_intent_audited_exactly_once
     victim.kill()  # SIGKILL: what it fetched and did not acknowledge is redelivered; its spool is adopted
     await spawn_gate(successor, **FAST)
     await producing
-    await _settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 30)
     records = await audit_events(nc, expected=len(ids))
     assert Counter(r.event.intent_id for r in records) == Counter(ids), "each intent audited exactly once"
     assert len({r.event.decision_id for r in records}) == len(ids)
     assert {r.event.gate_id for r in records} == {"gate-victim", successor}
     by_intent = {r.event.intent_id: r.event.decision_id for r in records}
-    await asyncio.sleep(0.5)
     # Every intent promoted; one promoted again after the crash (its acknowledgement lost with the gate) carries
     # the audited decision's id.
     promoted: dict[str, set[str]] = defaultdict(set)
-    for m in signals.messages:
+    for m in await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker")):
         body = orjson.loads(m.data)
         promoted[body["intent_id"]].add(body["meta"]["cio"]["decision_id"])
     assert set(promoted) == set(ids)
@@ -109,8 +98,8 @@ async def test_a_rolling_restart_under_a_steady_flow_decides_every_intent_once(s
     assert await old.terminate() == 0
     await spawn_gate("gate-new", **FAST)
     await producing
-    await _settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 30)
     records = await audit_events(nc, expected=len(ids))
     assert Counter(r.event.intent_id for r in records) == Counter(ids)
-    await asyncio.sleep(0.5)
-    assert Counter(orjson.loads(m.data)["intent_id"] for m in signals.messages) == Counter(ids)  # none twice
+    promoted = await promoted_before_marker(nc, signals, SUBJECTS[0], ta_bot_body("marker"))
+    assert Counter(orjson.loads(m.data)["intent_id"] for m in promoted) == Counter(ids)  # none twice

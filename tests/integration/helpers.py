@@ -108,6 +108,40 @@ async def collect(nc: NATS, subject: str) -> Collector:
     return collector
 
 
+MARKER = b"marker"
+
+
+async def after_step(gate: Any, collector: Collector, subject: str) -> list[Msg]:
+    """What the gate published on `subject` since the collector started, up to a marker sent after the step on the
+    gate's own connection (NATS keeps one publisher's order): silence proven without waiting to see nothing."""
+    await gate.links.nc.publish(subject, MARKER)
+    await flush_ordered(gate.links.nc)
+    while not any(m.data == MARKER for m in collector.messages):
+        await collector.wait_for(len(collector.messages) + 1)
+    seen = [m for m in collector.messages if m.data != MARKER]
+    collector.messages.clear()
+    return seen
+
+
+def _producer_id(body: dict[str, Any]) -> Any:
+    return body.get("signal_id") or body.get("intent_id")
+
+
+async def promoted_before_marker(nc: NATS, signals: Collector, subject: str, marker: dict[str, Any]) -> list[Msg]:
+    """The signals promoted before `marker`, an intent the policy approves, published now on `subject` into the
+    intake stream. Call it once the intake consumer has settled (nothing left to deliver or to acknowledge) with one
+    gate running: that gate takes the stream in order and promotes on one connection, so once the marker's signal
+    is in, a promotion of anything it handled earlier is in too. Silence proven without waiting to see nothing."""
+    await nc.publish(subject, orjson.dumps(marker))
+    marker_id = _producer_id(marker)
+
+    def promoted() -> bool:
+        return any(_producer_id(orjson.loads(m.data)) == marker_id for m in signals.messages)
+
+    await wait_until(promoted, 10.0, "the marker intent promoted")
+    return [m for m in signals.messages if _producer_id(orjson.loads(m.data)) != marker_id]
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     msg_id: str

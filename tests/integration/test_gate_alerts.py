@@ -8,8 +8,7 @@ from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.heartbeat import GateCounters
 from gate.runtime.alert_watch import AlertWatch
 from tests.factories import make_spec
-from tests.integration.helpers import ManualClock, activate, collect, wait_for_policy
-from tests.integration.test_heartbeat import _after_step
+from tests.integration.helpers import ManualClock, activate, after_step, collect, wait_for_policy
 
 
 async def _gate(make_gate):
@@ -25,7 +24,7 @@ async def test_no_usable_policy_raises_one_critical_alert_a_minute(make_gate, nc
     assert await gate.alert_step() == 0  # still true, held back: one a minute
     clock.advance(31)
     assert await gate.alert_step() == 1
-    raised = [Alert.model_validate_json(m.data) for m in await _after_step(gate, alerts, "cio.alert.critical")]
+    raised = [Alert.model_validate_json(m.data) for m in await after_step(gate, alerts, "cio.alert.critical")]
     assert [(a.severity, a.detail["key"], a.source) for a in raised] == [
         ("critical", "policy_unusable", "gate:test-gate")
     ] * 2
@@ -38,7 +37,7 @@ async def test_a_healthy_gate_raises_nothing(make_gate, redis, nc):
     await wait_for_policy(gate, 1)
     alerts = await collect(nc, "cio.alert.>")
     assert await gate.alert_step() == 0
-    assert await _after_step(gate, alerts, "cio.alert.critical") == []
+    assert await after_step(gate, alerts, "cio.alert.critical") == []
 
 
 async def test_redis_lost_and_a_refused_document_are_critical(make_gate, redis, nc, redis_proc):
@@ -52,7 +51,7 @@ async def test_redis_lost_and_a_refused_document_are_critical(make_gate, redis, 
     redis_proc.stop()
     await gate.policy_sync.refresh_step()
     assert await gate.alert_step() == 1  # the refusal was raised already; Redis lost is new
-    raised = [Alert.model_validate_json(m.data).detail["key"] for m in await _after_step(gate, alerts, "cio.alert.x")]
+    raised = [Alert.model_validate_json(m.data).detail["key"] for m in await after_step(gate, alerts, "cio.alert.x")]
     assert raised == ["policy_refused", "redis_lost"]
 
 
@@ -85,5 +84,5 @@ async def test_nats_coming_back_raises_how_long_it_was_gone(make_gate, nc, nats_
     clock.advance(4.5)
     alerts = await collect(nc, "cio.alert.>")
     await gate._on_nats_reconnected()
-    [raised] = [Alert.model_validate_json(m.data) for m in await _after_step(gate, alerts, "cio.alert.warning")]
+    [raised] = [Alert.model_validate_json(m.data) for m in await after_step(gate, alerts, "cio.alert.warning")]
     assert raised.detail["key"] == "nats_lost" and raised.detail["lost_s"] == 4.5

@@ -12,28 +12,14 @@ from nats.aio.msg import Msg
 
 from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateHeartbeat
-from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.signing import PolicyVerifier
 from tests.factories import TEST_AUDIT_SIGNER, live_intent_body, make_spec
-from tests.integration.helpers import ManualClock, activate, collect, request, wait_for_policy
-
-MARKER = b"marker"
+from tests.integration.helpers import ManualClock, activate, after_step, collect, request, wait_for_policy
 
 
 async def _stepped_gate(make_gate, **overrides):
     clock = ManualClock(wall=time.time())
     return await make_gate(clock=clock, run_loops=False, **overrides), clock
-
-
-async def _after_step(gate, collector, subject: str) -> list[Msg]:
-    """What the gate published on `subject` since the collector started, up to a marker sent after the step."""
-    await gate.links.nc.publish(subject, MARKER)
-    await flush_ordered(gate.links.nc)
-    while not any(m.data == MARKER for m in collector.messages):
-        await collector.wait_for(len(collector.messages) + 1)
-    seen = [m for m in collector.messages if m.data != MARKER]
-    collector.messages.clear()
-    return seen
 
 
 async def test_gate_heartbeat_reports_policy_state_and_counters(make_gate, redis, nc):
@@ -45,7 +31,7 @@ async def test_gate_heartbeat_reports_policy_state_and_counters(make_gate, redis
     assert await gate.heartbeat_step()
     clock.advance(0.2)
     assert await gate.heartbeat_step()
-    sent = await _after_step(gate, beats, "cio.gate.heartbeat")
+    sent = await after_step(gate, beats, "cio.gate.heartbeat")
     # Signed with the gates' audit key: the body a reader finds in Redis is verifiably this one.
     assert all(
         heartbeat_seal.verify(orjson.loads(m.data), PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])) for m in sent
@@ -71,7 +57,7 @@ async def test_fleet_heartbeat_has_the_shape_the_trade_engine_reads(make_gate, r
     await wait_for_policy(gate, 1)
     beats = await collect(nc, "cio.heartbeat")
     assert await gate.fleet_heartbeat_step()
-    [message] = await _after_step(gate, beats, "cio.heartbeat")
+    [message] = await after_step(gate, beats, "cio.heartbeat")
     body = orjson.loads(message.data)
     beat = FleetHeartbeat.model_validate(body)
     assert body["service"] == "petrosa-cio"
@@ -83,7 +69,7 @@ async def test_fleet_heartbeat_has_the_shape_the_trade_engine_reads(make_gate, r
     # Once the copy can no longer be confirmed, the fleet hears the gate is degraded.
     clock.advance(gate.settings.policy_max_age_s + 1)
     assert await gate.fleet_heartbeat_step()
-    [message] = await _after_step(gate, beats, "cio.heartbeat")
+    [message] = await after_step(gate, beats, "cio.heartbeat")
     assert orjson.loads(message.data)["status"] == "DEGRADED"
 
 
@@ -100,12 +86,12 @@ async def test_a_stuck_gate_stops_beating_and_answering_pings(make_gate, nc):
     gate.intake.inflight_since = clock.monotonic()  # an intent that never finishes...
     clock.advance(gate.settings.stuck_after_s - 0.1)
     assert await gate.heartbeat_step()  # ...is not stuck yet
-    assert len(await _after_step(gate, beats, "cio.gate.heartbeat")) == 1
+    assert len(await after_step(gate, beats, "cio.gate.heartbeat")) == 1
     clock.advance(0.2)
     assert not await gate.heartbeat_step()
-    assert await _after_step(gate, beats, "cio.gate.heartbeat") == []
+    assert await after_step(gate, beats, "cio.gate.heartbeat") == []
     await gate.beats.on_ping(Msg(gate.links.nc, subject="cio.gate.ping", reply="test.ping.reply", data=b""))
-    assert await _after_step(gate, replies, "test.ping.reply") == []
+    assert await after_step(gate, replies, "test.ping.reply") == []
     gate.intake.inflight_since = None
     assert await gate.heartbeat_step()
-    assert len(await _after_step(gate, beats, "cio.gate.heartbeat")) == 1
+    assert len(await after_step(gate, beats, "cio.gate.heartbeat")) == 1

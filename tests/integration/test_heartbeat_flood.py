@@ -5,21 +5,19 @@ nothing planted that way counts as a live gate. Written with the `gate` identity
 import orjson
 
 from cio_kernel.heartbeats import MAX_BEAT_BYTES, MAX_BEAT_KEYS, MAX_READ_BYTES, TOO_MANY
-from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import wait_until
+from tests.integration.secured_gate import gate_beats, live_gate_ids, start_gate
 
-clients = forgery.clients  # the same servers and identities as the forgeries
 
-
-async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, clients, tmp_path):
-    attacker, control = clients
-    gate = await forgery._gate(secured, tmp_path)
+async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, gate_and_control_redis, tmp_path):
+    attacker, control = gate_and_control_redis
+    gate = await start_gate(secured, tmp_path)
     try:
-        await wait_until(lambda: forgery._live_ids(control), what="the gate's heartbeat verified")
+        await wait_until(lambda: live_gate_ids(control), what="the gate's heartbeat verified")
         genuine = orjson.loads(await attacker.get("gate:heartbeat:real-gate"))
         huge = orjson.dumps({**genuine, "gate_id": "huge", "padding": "x" * (MAX_BEAT_BYTES + 1)})
         await attacker.set("gate:heartbeat:huge", huge, ex=3)
-        beats = await forgery._beats(control)
+        beats = await gate_beats(control)
         assert [b.gate_id for b in beats.live] == ["real-gate"]
         [planted] = beats.unverified
         assert planted.gate_id == "huge" and planted.problem.startswith("too large") and planted.beat is None
@@ -27,7 +25,7 @@ async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, 
         large = b"x" * MAX_BEAT_BYTES
         for n in range(MAX_READ_BYTES // MAX_BEAT_BYTES + 2):
             await attacker.set(f"gate:heartbeat:large-{n}", large, ex=30)
-        beats = await forgery._beats(control)
+        beats = await gate_beats(control)
         assert [b.gate_id for b in beats.live] == ["real-gate"]
         problems = [u.problem for u in beats.unverified if u.gate_id.startswith("large-")]
         assert any(p.startswith("not read: over") for p in problems)
@@ -36,13 +34,13 @@ async def test_a_huge_heartbeat_is_not_read_and_a_real_gate_stays_live(secured, 
         await gate.stop()
 
 
-async def test_thousands_of_planted_keys_are_read_only_up_to_the_limit(secured, clients):
-    attacker, control = clients
+async def test_thousands_of_planted_keys_are_read_only_up_to_the_limit(secured, gate_and_control_redis):
+    attacker, control = gate_and_control_redis
     async with attacker.pipeline(transaction=False) as pipe:
         for n in range(MAX_BEAT_KEYS + 50):
             pipe.set(f"gate:heartbeat:ghost-{n}", b"{}", ex=60)
         await pipe.execute()
-    beats = await forgery._beats(control)
+    beats = await gate_beats(control)
     assert beats.live == []
     assert len(beats.unverified) == MAX_BEAT_KEYS + 1  # what was read, and the entry saying the rest was not
     [stopped] = [u for u in beats.unverified if u.gate_id == TOO_MANY]

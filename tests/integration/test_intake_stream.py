@@ -7,6 +7,7 @@ from collections import Counter
 
 import orjson
 from nats.js.api import ConsumerConfig
+from nats.js.client import JetStreamContext
 
 from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.envelope import DecisionEnvelope
@@ -14,20 +15,18 @@ from cio_kernel.intake_stream import INTAKE_CONSUMER, INTAKE_STREAM, intake_stre
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.runtime.intake_consumer import stored_meta
 from tests.factories import live_intent_body, make_spec, ta_bot_body
-from tests.integration.helpers import activate, audit_events, collect, request, wait_for_policy, wait_until
+from tests.integration.helpers import (
+    activate,
+    audit_events,
+    collect,
+    promoted_before_marker,
+    request,
+    wait_for_policy,
+    wait_until,
+)
+from tests.jetstream import wait_consumer_settled
 
 FAST = {"intake_hold_ms": 150.0, "intake_retry_s": 0.2}
-
-
-async def settled(nc, timeout_s: float = 10.0) -> None:
-    """The shared consumer has nothing left to deliver and nothing unacknowledged."""
-    js = nc.jetstream()
-
-    async def done() -> bool:
-        info = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
-        return info.num_pending == 0 and info.num_ack_pending == 0
-
-    await wait_until(done, timeout_s, "the intake consumer settled")
 
 
 async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_once(make_gate, redis, nc):
@@ -40,7 +39,7 @@ async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_o
     for i, subject in enumerate(subjects):
         await nc.publish(subject, orjson.dumps(ta_bot_body(f"ta-{i}")))  # fire and forget, as the bot does
     promoted = await signals.wait_for(3)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     records = await audit_events(nc, expected=3)
     assert Counter(r.event.intent_id for r in records) == Counter(f"ta-{i}" for i in range(3))
     assert {r.event.decision for r in records} == {"APPROVED"}
@@ -63,8 +62,7 @@ async def test_a_plain_publish_is_decided_from_the_stream_promoted_and_audited_o
     envelopes = [DecisionEnvelope.model_validate_json(m.data) for m in decisions.messages]
     assert {e.data.decision_id for e in envelopes} == {r.event.decision_id for r in records}
     assert all(e.success and e.data.decision == "APPROVED" for e in envelopes)
-    await asyncio.sleep(0.5)
-    assert len(signals.messages) == 3
+    assert len(await promoted_before_marker(nc, signals, "cio.intent.trading", ta_bot_body("marker"))) == 3
 
 
 async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make_gate, redis, nc):
@@ -75,7 +73,7 @@ async def test_a_request_is_answered_on_the_fast_path_and_not_decided_again(make
     decisions = await collect(nc, "cio.decision.>")
     envelope, _ = await request(nc, live_intent_body(signal_id="req-1"))
     assert envelope.data.decision == "APPROVED"
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert gate.counters.intake_claimed == 1 and gate.counters.intake_decided == 0
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision_id == envelope.data.decision_id
@@ -97,7 +95,7 @@ async def test_requests_answered_by_one_gate_are_skipped_by_another(make_gate, r
         await wait_for_policy(g, 1)
     envelopes = await asyncio.gather(*(request(nc, live_intent_body(signal_id=f"two-{i}")) for i in range(40)))
     assert {e.data.decision for e, _ in envelopes} == {"APPROVED"}
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert sum(g.counters.intake_claimed for g in gates) == 40
     assert sum(g.counters.intake_decided for g in gates) == 0
     assert sum(g.intake.stream.lookups for g in gates if g.intake.stream is not None) > 0
@@ -114,7 +112,7 @@ async def test_a_retry_safe_plain_publish_waits_while_fresh_and_is_promoted_once
     await activate(redis, nc, make_spec(), 1)
     [msg] = await signals.wait_for(1)
     assert orjson.loads(msg.data)["signal_id"] == "early"
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision == "APPROVED" and record.event.policy_version == 1
 
@@ -124,16 +122,16 @@ async def test_an_intent_undecidable_past_freshness_is_recorded_once_and_never_p
     signals = await collect(nc, "signals.trading.>")
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="late")))
     [record] = await audit_events(nc, expected=1)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     event = record.event
     assert event.decision == "RETRY_SAFE" and event.intent_id == "late"
     assert [r.code for r in event.reasons] == [C.INTAKE_EXPIRED, C.NO_POLICY]
     assert gate.counters.intake_expired == 1
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
-    await asyncio.sleep(0.5)
-    assert signals.messages == []
-    assert len(await audit_events(nc)) == 1
+    marker = live_intent_body(signal_id="marker")
+    assert await promoted_before_marker(nc, signals, "cio.intent.trading.momentum-1", marker) == []
+    assert [r.event.intent_id for r in await audit_events(nc, expected=2)] == ["late", "marker"]
 
 
 async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_would(make_gate, redis, nc):
@@ -149,7 +147,7 @@ async def test_an_intent_past_freshness_is_never_promoted_even_if_the_policy_wou
     [record] = await audit_events(nc, expected=1)
     assert record.event.decision == "RETRY_SAFE"
     assert [r.code for r in record.event.reasons] == [C.INTAKE_EXPIRED]
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert signals.messages == []
 
 
@@ -163,19 +161,33 @@ async def test_without_the_intake_stream_plain_publishes_are_decided_as_they_arr
     assert INTAKE_STREAM not in [s.config.name for s in await nc.jetstream().streams_info()]
 
 
+async def _has_intake_stream(js: JetStreamContext) -> bool:
+    return INTAKE_STREAM in [info.config.name for info in await js.streams_info()]
+
+
 async def test_the_intake_stream_is_recreated_when_jetstream_loses_it(make_gate, redis, nc):
     gate = await make_gate(**FAST)
     await activate(redis, nc, make_spec(), 1)
     await wait_for_policy(gate, 1)
     signals = await collect(nc, "signals.trading.>")
-    await nc.jetstream().delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
-    await asyncio.sleep(1.5)  # the gate's pulls fail meanwhile
+    js = nc.jetstream()
+    await js.delete_stream(INTAKE_STREAM)  # what NATS restarting on empty storage leaves behind
+    # The gate's pending pull is answered "consumer deleted" (or its next one finds nobody): the gate recreates
+    # both and alerts; the periodic check would, had it missed that.
+    await wait_until(lambda: _has_intake_stream(js), 10, "the gate recreating its intake stream")
     assert gate.intake.stream is not None
-    await gate.intake.stream.watch_step()  # the periodic check recreates the stream and the consumer (and alerts)
+    await gate.intake.stream.watch_step()  # finds both whole
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="after")))
     [msg] = await signals.wait_for(1, timeout_s=10)
     assert orjson.loads(msg.data)["signal_id"] == "after"
     assert gate.counters.alerts_raised >= 1
+
+
+async def _stored_and_dropped(js: JetStreamContext) -> bool:
+    """The one intent published was stored (a publish reaches the stream after the publisher's next request may
+    have been answered) and is gone again."""
+    state = (await js.stream_info(INTAKE_STREAM)).state
+    return state.last_seq == 1 and state.messages == 0
 
 
 async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gate, nc):
@@ -185,8 +197,7 @@ async def test_intents_the_stream_dropped_while_no_gate_ran_are_alerted(make_gat
     # The gates' consumer, as a gate that ran before left it.
     await js.add_consumer(INTAKE_STREAM, ConsumerConfig(name=INTAKE_CONSUMER, durable_name=INTAKE_CONSUMER))
     await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="lost")))
-    await asyncio.sleep(2.5)  # past the stream's max age: dropped
-    assert (await js.stream_info(INTAKE_STREAM)).state.messages == 0
+    await wait_until(lambda: _stored_and_dropped(js), 10, "the stream dropping the intent past its max age")
     alerts = await collect(nc, "cio.alert.>")
     await make_gate(intake_max_age_s=2.0, intake_fresh_s=1.0, **FAST)
 
@@ -208,7 +219,7 @@ async def test_a_plain_publish_byte_identical_to_an_answered_request_is_taken_to
     await nc.publish("intent.trading.BTCUSDT", payload)
     other = orjson.dumps(live_intent_body(signal_id="twin", confidence=0.81))  # one byte apart: its own intent
     await nc.publish("intent.trading.BTCUSDT", other)
-    await settled(nc)
+    await wait_consumer_settled(nc, INTAKE_STREAM, INTAKE_CONSUMER, 10)
     assert gate.counters.intake_claimed == 2 and gate.counters.intake_decided == 1
     records = await audit_events(nc, expected=2)
     assert [r.event.decision for r in records] == ["APPROVED", "REJECTED"]  # the other: a duplicate id

@@ -9,15 +9,17 @@ import redis.asyncio as aioredis
 from cio_kernel.contracts.latch import LatchNotice, latch_id
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches, release_latch
-from cio_kernel.policy.signing import PolicyVerifier
 from cio_kernel.reason_codes import ReasonCode as C
-from tests.factories import TEST_AUDIT_SIGNER, TEST_SIGNER, live_intent_body, make_snapshot, make_spec
+from tests.factories import (
+    GATES_KEY,
+    POLICY_KEY,
+    TEST_SIGNER,
+    live_intent_body,
+    make_snapshot,
+    make_spec,
+)
 from tests.integration.helpers import activate, request, wait_for_policy, wait_until
-
-DRAWDOWN = latch_id("drawdown", "global")
-SPEC = make_spec(max_drawdown_pct=0.10)
-GATES_KEY = PolicyVerifier([TEST_AUDIT_SIGNER.public_raw])  # trips
-POLICY_KEY = PolicyVerifier([TEST_SIGNER.public_raw])  # releases
+from tests.integration.latch_stack import DRAWDOWN, SPEC
 
 
 async def publish_snapshot(nc, drawdown: float, *gates, **fields) -> None:

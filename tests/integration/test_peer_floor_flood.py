@@ -7,17 +7,17 @@ import orjson
 
 from cio_kernel.nats_flush import flush_ordered
 from tests.factories import make_spec, signed_document
-from tests.integration import test_heartbeat_forgery as forgery
 from tests.integration.helpers import activate, wait_for_policy, wait_until
+from tests.integration.secured_gate import start_gate
 
-clients = forgery.clients
 
-
-async def test_forged_floors_cost_a_bounded_number_of_checks_and_raise_nothing(secured, clients, tmp_path):
-    _, control_redis = clients
+async def test_forged_floors_cost_a_bounded_number_of_checks_and_raise_nothing(
+    secured, gate_and_control_redis, tmp_path
+):
+    _, control_redis = gate_and_control_redis
     control = await secured.connect("control")
     await activate(control_redis, control, make_spec(), 1)
-    gate = await forgery._gate(secured, tmp_path)
+    gate = await start_gate(secured, tmp_path)
     attacker = await secured.connect("gate", "attacker")
     try:
         await wait_for_policy(gate, 1)

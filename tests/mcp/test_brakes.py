@@ -6,7 +6,7 @@ import httpx2
 import pytest
 from django.conf import settings
 
-from tests.mcp.test_tools import data
+from tests.mcp.results import data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

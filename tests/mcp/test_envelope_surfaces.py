@@ -15,7 +15,7 @@ from policies import services
 from policies.models import PolicyVersion
 from strategist.models import StrategistSettings
 from tests.factories import make_spec
-from tests.mcp.test_tools import error
+from tests.mcp.results import error
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

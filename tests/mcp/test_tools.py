@@ -1,13 +1,12 @@
 """The MCP tools driven by the SDK's client over real HTTP against the running ASGI app: the tool list an LLM
 sees, each tool with good and bad arguments, the permissions of each role, and the audit record of every call."""
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 
 from audit.store import get_store
 from policies.models import PolicyVersion, Status
+from tests.mcp.results import data, error
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -30,18 +29,6 @@ EXPECTED_TOOLS = {
     "list_trading_config_changes",
     "approve_trading_config_change",
 }
-
-
-def data(result):
-    assert not result.is_error, result.content
-    return result.structured_content if result.structured_content is not None else json.loads(result.content[0].text)
-
-
-def error(result) -> str:
-    """The tool error's own text (`CODE: message`), without the SDK's "Error executing tool <name>: " prefix."""
-    assert result.is_error, result
-    text = result.content[0].text
-    return text.split(": ", 1)[1] if text.startswith("Error executing tool ") else text
 
 
 async def test_the_tool_list_describes_every_tool_with_a_schema(connect, active_v1):

@@ -12,7 +12,7 @@ from strategist import cycle as cycles
 from strategist.inputs import store_regime
 from strategist.triggers import SCHEDULE, Trigger
 from tests.audit.records import event
-from tests.mcp.test_tools import data
+from tests.mcp.results import data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

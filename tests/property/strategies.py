@@ -1,14 +1,18 @@
-"""Hypothesis strategies: random policies, their tightenings, intents and portfolio states."""
+"""Hypothesis strategies: random policies, their tightenings, intents and portfolio states; the settings the
+properties run with, and a gate state built from a snapshot and past promotions."""
 
 from datetime import UTC, datetime
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import StrategyBook
 from cio_kernel.policy.spec import PolicySpec
 from gate.decision.latches import trading_day_start
+from gate.decision.state import GateState
+from gate.policy.resolve import RateRule
 from tests.factories import NOW, make_snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
@@ -17,6 +21,8 @@ ACTIONS = ["buy", "sell", "close", "hold"]
 MODES = ["deterministic", "ml_light", "llm_reasoning"]
 ORDER_TYPES = ["market", "limit", "stop"]
 STATES = ["active", "reducing", "halted"]
+
+PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -258,3 +264,19 @@ def snapshots(draw: Any) -> Any:
 
 def spec_of(policy: dict[str, Any]) -> PolicySpec:
     return PolicySpec.parse(policy)
+
+
+def state_after(snapshot: Any, history: list[Intent]) -> GateState:
+    """A gate's state holding `snapshot` (if any) and one promotion of each intent in `history`, just before NOW."""
+    state = GateState()
+    if snapshot is not None:
+        state.apply_snapshot(snapshot)
+    for i, past in enumerate(history):
+        rules = (
+            RateRule("global", "*", 1, 1),
+            RateRule("strategy", past.strategy_id, 1, 1),
+            RateRule("symbol", past.symbol, 1, 1),
+        )
+        notional = past.quantity * past.entry_price if past.quantity > 0 else None
+        state.record_promotion(past, rules, notional, NOW - 0.5 + i * 0.1)
+    return state

@@ -2,34 +2,23 @@
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cio_kernel.contracts.intent import Intent
 from gate.decision.evaluate import evaluate
 from gate.decision.latches import trading_day_start
 from gate.decision.reducing import is_reducing
-from gate.decision.state import GateState
-from gate.policy.resolve import RateRule
 from tests.factories import NOW, compile_spec
-from tests.property.strategies import intents, policy_dicts, snapshots, spec_of, tightened
-
-PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _state(snapshot: Any, history: list[Intent]) -> GateState:
-    state = GateState()
-    if snapshot is not None:
-        state.apply_snapshot(snapshot)
-    for i, past in enumerate(history):
-        rules = (
-            RateRule("global", "*", 1, 1),
-            RateRule("strategy", past.strategy_id, 1, 1),
-            RateRule("symbol", past.symbol, 1, 1),
-        )
-        notional = past.quantity * past.entry_price if past.quantity > 0 else None
-        state.record_promotion(past, rules, notional, NOW - 0.5 + i * 0.1)
-    return state
+from tests.property.strategies import (
+    PROPERTY_SETTINGS,
+    intents,
+    policy_dicts,
+    snapshots,
+    spec_of,
+    state_after,
+    tightened,
+)
 
 
 @PROPERTY_SETTINGS
@@ -42,7 +31,7 @@ def _state(snapshot: Any, history: list[Intent]) -> GateState:
 )
 def test_tightening_a_policy_never_turns_a_rejection_into_an_approval(data, policy, intent, snapshot, history):
     stricter = data.draw(tightened(policy))
-    state = _state(snapshot, history)
+    state = state_after(snapshot, history)
     loose = evaluate(intent, compile_spec(spec_of(policy)), state, NOW)
     tight = evaluate(intent, compile_spec(spec_of(stricter)), state, NOW)
     if tight.promote:
@@ -61,7 +50,7 @@ def _scopes(policy: dict[str, Any], intent: Intent) -> list[dict[str, Any]]:
 @given(policy=policy_dicts(), intent=intents(), snapshot=snapshots(), history=st.lists(intents(), max_size=3))
 def test_an_approved_intent_violates_no_limit(policy, intent, snapshot, history):
     """An independent oracle, written from the policy document rather than from `resolve_limits`."""
-    state = _state(snapshot, history)
+    state = state_after(snapshot, history)
     verdict = evaluate(intent, compile_spec(spec_of(policy)), state, NOW)
     if not verdict.promote:
         assert verdict.reasons, "a rejection always carries at least one reason"
@@ -133,7 +122,7 @@ def test_an_approved_intent_violates_no_limit(policy, intent, snapshot, history)
 @PROPERTY_SETTINGS
 @given(policy=policy_dicts(), intent=intents(), snapshot=snapshots())
 def test_evaluation_is_deterministic_and_does_not_touch_the_state(policy, intent, snapshot):
-    state = _state(snapshot, [])
+    state = state_after(snapshot, [])
     compiled = compile_spec(spec_of(policy))
     before = (state.pending_total_usd, state.last_promoted_at(intent.strategy_id, intent.symbol, intent.action))
     first = evaluate(intent, compiled, state, NOW)

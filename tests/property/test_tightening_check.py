@@ -8,8 +8,15 @@ from hypothesis import strategies as st
 from cio_kernel.policy.tightening import loosenings, only_tightens
 from gate.decision.evaluate import evaluate
 from tests.factories import NOW, compile_spec
-from tests.property.strategies import intents, policy_dicts, snapshots, spec_of, tightened
-from tests.property.test_policy_properties import PROPERTY_SETTINGS, _state
+from tests.property.strategies import (
+    PROPERTY_SETTINGS,
+    intents,
+    policy_dicts,
+    snapshots,
+    spec_of,
+    state_after,
+    tightened,
+)
 
 
 @PROPERTY_SETTINGS
@@ -36,6 +43,6 @@ def test_what_the_check_calls_a_tightening_never_approves_what_the_old_policy_re
     old, new = spec_of(policy), spec_of(candidate)
     if not only_tightens(old, new):
         return
-    state = _state(snapshot, history)
+    state = state_after(snapshot, history)
     if evaluate(intent, compile_spec(new), state, NOW).promote:
         assert evaluate(intent, compile_spec(old), state, NOW).promote

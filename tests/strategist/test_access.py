@@ -3,7 +3,6 @@ the listener hears its inputs under its own NATS and Redis identities, a Celery 
 `celery` identity as its broker and the `strategist` identity for its keys, and neither can touch what is not
 theirs."""
 
-import base64
 from datetime import UTC, datetime
 
 import orjson
@@ -14,7 +13,6 @@ from redis.exceptions import NoPermissionError
 
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.redis_keys import LATCHES_KEY
-from policies import services
 from strategist import cycle_requests
 from strategist.inputs import REGIME_KEY
 from strategist.listener import Listener
@@ -24,10 +22,8 @@ from strategist.tasks import run_cycle
 from strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
-from tests.factories import TEST_SIGNER, make_spec
 from tests.integration.helpers import wait_until
-from tests.strategist.helpers import BASE_SPEC, regime
-from tests.strategist.test_listener import SETTINGS
+from tests.strategist.helpers import LISTENER_SETTINGS, regime
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +38,7 @@ async def test_the_listener_hears_its_inputs_and_nothing_else(secured):
         requested.append(trigger)
 
     try:
-        listener = Listener(client, enqueue, SETTINGS)
+        listener = Listener(client, enqueue, LISTENER_SETTINGS)
         await listener.subscribe(listener_nc)
         await listener_nc.flush()
         body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.3}
@@ -86,18 +82,9 @@ def test_the_cycle_lock_works_under_the_strategist_identity(secured):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_a_cycle_with_the_broker_and_strategist_identities(secured, settings, users, tmp_path, broker):
-    settings.REDIS_URL = secured.redis_url("control")
-    settings.NATS_URL = secured.nats_url("control")
-    settings.CIO_NATS_INBOX_PREFIX = "_INBOX.control"
-    key_file = tmp_path / "policy-signing.key"
-    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
-    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
-    v1 = services.propose(
-        spec=make_spec(**BASE_SPEC).model_dump(mode="json", by_alias=True), by=users["officer1"], rationale="base"
-    )
-    services.approve(v1, by=users["officer2"])
-    services.activate(v1, by=users["officer2"])
+def test_a_worker_runs_a_cycle_with_the_broker_and_strategist_identities(
+    live_policy, secured, settings, users, tmp_path, broker
+):
     regime(redis.Redis.from_url(secured.redis_url("strategist")), "BTCUSDT", 0.07)
 
     env = celery_env(settings, secured.redis_url("celery"), tmp_path)

@@ -4,7 +4,6 @@ identities. Nothing it sends is believed: no cycle is recorded as an officer's, 
 in institutional memory, no version is approved, every attempt is counted as an anomaly. An officer's real request,
 recorded by the control plane, runs once; its replay is refused too."""
 
-import base64
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,6 @@ import redis
 from django_celery_beat.models import PeriodicTask
 
 from audit.store import get_store
-from policies import services
 from policies.models import PolicyVersion, Status
 from strategist import anomalies, cycle_requests
 from strategist import cycle as cycles
@@ -20,8 +18,7 @@ from strategist.models import Cycle, CycleRequest, Outcome, StrategistSettings
 from strategist.triggers import MANUAL
 from tests.audit.ingest_helpers import wait_for
 from tests.celery_processes import celery_env, start_worker
-from tests.factories import TEST_SIGNER, make_spec
-from tests.strategist.helpers import BASE_SPEC, regime
+from tests.strategist.helpers import regime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -42,20 +39,9 @@ def attacker(secured, broker):
 
 
 @pytest.fixture
-def worker(secured, settings, users, tmp_path):
+def worker(live_policy, secured, settings, users, tmp_path):
     """v1 active (officer1 proposed, officer2 approved), auto-approval on under officer2, BTCUSDT volatile; a worker
     with the broker and Strategist identities of a deployment."""
-    settings.REDIS_URL = secured.redis_url("control")
-    settings.NATS_URL = secured.nats_url("control")
-    settings.CIO_NATS_INBOX_PREFIX = "_INBOX.control"
-    key_file = tmp_path / "policy-signing.key"
-    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
-    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
-    v1 = services.propose(
-        spec=make_spec(**BASE_SPEC).model_dump(mode="json", by_alias=True), by=users["officer1"], rationale="base"
-    )
-    services.approve(v1, by=users["officer2"])
-    services.activate(v1, by=users["officer2"])
     row = StrategistSettings.current()
     row.auto_approve_tightening, row.auto_approve_authorised_by = True, users["officer2"]
     row.save()

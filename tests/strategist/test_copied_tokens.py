@@ -20,7 +20,7 @@ from strategist.lock import LOCK_KEY, CycleLock
 from strategist.triggers import ALERT, REGIME_SHIFT, Trigger
 from tests.audit.ingest_helpers import wait_for
 from tests.integration.helpers import wait_until
-from tests.strategist.test_listener import SETTINGS
+from tests.strategist.helpers import LISTENER_SETTINGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ def test_a_debounce_token_copied_to_another_kinds_window_is_broken(secured):
             requested.append(trigger)
 
         try:
-            listener = Listener(listener_redis, enqueue, SETTINGS)
+            listener = Listener(listener_redis, enqueue, LISTENER_SETTINGS)
             alert = Trigger(ALERT, {"severity": "critical", "source": "gate:g1", "title": "gate lost Redis"})
             assert await listener.fire(alert)  # a genuine window: its token is readable with this password
             genuine = await attacker.get(f"{DEBOUNCE_KEY_PREFIX}{ALERT}")
@@ -91,7 +91,7 @@ def test_a_lock_token_copied_back_after_its_cycle_holds_no_longer_than_one_time_
 def test_an_earlier_sealed_regime_written_back_does_not_hide_a_shift(secured):
     """Deleting the previous entry hides nothing (a stressed first report fires), so the attacker writes back an
     earlier genuine "extreme" entry: were it taken as "before", the real extreme report would be no shift."""
-    config = dataclasses.replace(SETTINGS, debounce_s=0.001, regime_max_age_s=900)
+    config = dataclasses.replace(LISTENER_SETTINGS, debounce_s=0.001, regime_max_age_s=900)
 
     async def scenario():
         attacker = aioredis.Redis.from_url(secured.redis_url("strategist"))

@@ -13,10 +13,7 @@ from cio_kernel.audit_stream import AUDIT_SUBJECT_PREFIX
 from strategist.inputs import PORTFOLIO_KEY, REGIME_KEY
 from strategist.listener import Listener, ListenerSettings
 from strategist.triggers import ALERT, PORTFOLIO_BREACH, REGIME_SHIFT, REJECTION_BURST
-
-SETTINGS = ListenerSettings(
-    debounce_s=30, drawdown_at=0.05, concentration_at=0.5, rejection_burst=(3, 60), alert_burst=(2, 60)
-)
+from tests.strategist.helpers import LISTENER_SETTINGS
 
 
 class Clock:
@@ -31,7 +28,7 @@ class Clock:
 async def listening(nc, redis_url):
     started = []
 
-    async def start(settings: ListenerSettings = SETTINGS):
+    async def start(settings: ListenerSettings = LISTENER_SETTINGS):
         requested = []
 
         async def enqueue(trigger):

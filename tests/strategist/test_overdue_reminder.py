@@ -8,8 +8,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from tests.strategist.test_watchdog import schedule_every_minute_since
-from tests.strategist.test_watchdog import watch as watch  # the fixture
+from tests.strategist.helpers import schedule_every_minute_since
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

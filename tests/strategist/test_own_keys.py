@@ -7,59 +7,22 @@ listener and the worker use; not the control plane's secret key). It can write e
   is never auto-approved, and a stale entry of ours is left out without being taken for an attack."""
 
 import asyncio
-import base64
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from cio_kernel.contracts.regime import RegimeUpdate
-from policies import services
 from strategist import anomalies
-from strategist import cycle as cycles
 from strategist.inputs import PORTFOLIO_KEY, REGIME, REGIME_KEY, RegimeEntry, sealed
 from strategist.listener import DEBOUNCE_KEY_PREFIX, Listener
 from strategist.lock import LOCK_KEY, CycleBusyError, CycleLock
 from strategist.models import Outcome, StrategistSettings
-from strategist.triggers import REGIME_SHIFT, SCHEDULE, Trigger
-from tests.factories import TEST_SIGNER, make_spec
-from tests.strategist.helpers import BASE_SPEC, regime
-from tests.strategist.test_listener import SETTINGS
+from strategist.triggers import REGIME_SHIFT, Trigger
+from tests.strategist.helpers import LISTENER_SETTINGS, regime, run_scheduled_cycle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def strategist(secured, settings):
-    """The Strategist's own client: the same identity as the attacker's, and the control plane's secret key."""
-    settings.CIO_STRATEGIST_LOCK_TTL_S = 5.0
-    return redis.Redis.from_url(secured.redis_url("strategist"))
-
-
-@pytest.fixture
-def attacker(secured):
-    return redis.Redis.from_url(secured.redis_url("strategist"))
-
-
-@pytest.fixture
-def live_policy(secured, settings, users, tmp_path):
-    settings.REDIS_URL = secured.redis_url("control")
-    settings.NATS_URL = secured.nats_url("control")
-    settings.CIO_NATS_INBOX_PREFIX = "_INBOX.control"
-    key_file = tmp_path / "policy-signing.key"
-    key_file.write_text(base64.b64encode(TEST_SIGNER.private_key.private_bytes_raw()).decode())
-    settings.CIO_POLICY_SIGNING_KEY_FILE = key_file
-    v1 = services.propose(
-        spec=make_spec(**BASE_SPEC).model_dump(mode="json", by_alias=True), by=users["officer1"], rationale="base"
-    )
-    services.approve(v1, by=users["officer2"])
-    return services.activate(v1, by=users["officer2"])
-
-
-def run(client):
-    return cycles.run_cycle(Trigger(SCHEDULE, {}, verified=True), client=client, use_env_llm=False)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +36,7 @@ def run(client):
 )
 def test_a_planted_cycle_lock_is_broken_counted_and_the_cycle_runs(live_policy, strategist, attacker, plant):
     attacker.set(LOCK_KEY, plant["value"], px=plant.get("px"))
-    cycle = run(strategist)
+    cycle = run_scheduled_cycle(strategist)
     assert cycle is not None and cycle.outcome == Outcome.NO_CHANGE
     assert anomalies.count(anomalies.LOCK_ILLEGITIMATE) == 1
     assert strategist.get(LOCK_KEY) is None  # released by the cycle that broke it
@@ -84,7 +47,7 @@ def test_a_legitimate_lock_is_waited_on_not_broken(live_policy, strategist):
     assert holder.acquire()
     try:
         with pytest.raises(CycleBusyError):
-            run(strategist)
+            run_scheduled_cycle(strategist)
     finally:
         holder.release()
     assert anomalies.count(anomalies.LOCK_ILLEGITIMATE) == 0
@@ -106,10 +69,10 @@ def test_a_planted_debounce_key_is_broken_and_the_trigger_fires(live_policy, sec
         key = f"{DEBOUNCE_KEY_PREFIX}{REGIME_SHIFT}"
         try:
             await attacker.set(key, "silenced")  # no expiry: every regime shift would be debounced forever
-            listener = Listener(listener_redis, enqueue, SETTINGS)
+            listener = Listener(listener_redis, enqueue, LISTENER_SETTINGS)
             trigger = Trigger(REGIME_SHIFT, {"symbol": "BTCUSDT", "to_band": "extreme", "volatility": 0.2})
             assert await listener.fire(trigger)
-            window_ms = int(SETTINGS.debounce_s * 1000)
+            window_ms = int(LISTENER_SETTINGS.debounce_s * 1000)
             assert 0 < await listener_redis.pttl(key) <= window_ms  # ours, expiring with the window
             assert not await listener.fire(trigger)  # a legitimate window is respected
             await attacker.set(key, "silenced", px=window_ms * 100)  # a long expiry is broken too
@@ -143,7 +106,7 @@ def test_forged_and_edited_inputs_are_refused_and_never_auto_approved(live_polic
     old = RegimeUpdate(ts=now - timedelta(hours=2), symbol="XRPUSDT", volatility=0.2)
     strategist.hset(REGIME_KEY, "XRPUSDT", sealed(REGIME, "XRPUSDT", RegimeEntry.of(old), now - timedelta(hours=2)))
 
-    cycle = run(strategist)
+    cycle = run_scheduled_cycle(strategist)
     summary = cycle.thought["inputs_summary"]
     assert summary["regime"] == {} and summary["portfolio"] is None
     problems = summary["input_problems"]
@@ -157,7 +120,7 @@ def test_forged_and_edited_inputs_are_refused_and_never_auto_approved(live_polic
 
     # With our own volatile entry back, a pure tightening comes, and a cycle that met a forgery is not approved unseen.
     regime(strategist, "BTCUSDT", 0.07)
-    tightening = run(strategist)
+    tightening = run_scheduled_cycle(strategist)
     assert tightening.outcome == Outcome.PROPOSED and tightening.proposal.decided_by is None
     assert tightening.thought["validation"]["auto_approval"] == [
         "3 cached input(s) refused as not ours or out of bounds"
@@ -196,7 +159,7 @@ def test_a_forged_previous_regime_cannot_hide_a_shift_from_the_listener(secured)
             # "Already extreme": were it believed, the real extreme report below would be no shift at all.
             fake = RegimeEntry(ts=datetime.now(UTC), volatility=0.5).model_dump(mode="json")
             await attacker.hset(REGIME_KEY, "BTCUSDT", orjson.dumps(fake))
-            listener = Listener(listener_redis, enqueue, SETTINGS)
+            listener = Listener(listener_redis, enqueue, LISTENER_SETTINGS)
             await listener.subscribe(listener_nc)
             await listener_nc.flush()
             body = {"ts": datetime.now(UTC).isoformat(), "symbol": "BTCUSDT", "volatility": 0.2}

@@ -10,8 +10,7 @@ from cio_kernel.policy.tightening import loosenings
 from strategist.brains.rules import RuleBrain, significant
 from strategist.changes import apply_changes, patch_check
 from tests.factories import make_spec
-from tests.property.strategies import SYMBOLS, policy_dicts, spec_of
-from tests.property.test_policy_properties import PROPERTY_SETTINGS
+from tests.property.strategies import PROPERTY_SETTINGS, SYMBOLS, policy_dicts, spec_of
 from tests.strategist.contexts import context_for
 
 BASE = make_spec(min_confidence=0.5, max_order_notional_usd=20_000, max_drawdown_pct=0.2)

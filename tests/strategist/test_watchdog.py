@@ -4,44 +4,19 @@ anomalies were counted. The Strategist's own NATS identity may publish nothing, 
 kept from running or kept quiet cannot be the one that has to say so."""
 
 import asyncio
-import io
 from datetime import timedelta
 
 import orjson
 import pytest
 import redis
-from django.core.management.base import OutputWrapper
-from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from policies.management.commands.reconcile_policies import Command
-from strategist import anomalies, cycle_requests
+from strategist import anomalies
 from strategist import cycle as cycles
-from strategist.models import StrategistSettings
 from strategist.triggers import SCHEDULE, Trigger
 from tests.integration.helpers import wait_until
+from tests.strategist.helpers import schedule_every_minute_since
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def watch(secured, settings):
-    settings.NATS_URL = secured.nats_url("control")
-    settings.REDIS_URL = secured.redis_url("control")
-    settings.CIO_NATS_INBOX_PREFIX = "_INBOX.control"
-    settings.CIO_STRATEGIST_OVERDUE_GRACE_S = 0
-    command = Command(stdout=OutputWrapper(io.StringIO()), stderr=OutputWrapper(io.StringIO()))
-    return command
-
-
-def schedule_every_minute_since(ago: timedelta) -> None:
-    every, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.filter(task=cycle_requests.RUN_CYCLE).delete()
-    PeriodicTask.objects.create(name="strategist: reasoning cycle", task=cycle_requests.RUN_CYCLE, interval=every)
-    then = timezone.now() - ago
-    PeriodicTask.objects.filter(task=cycle_requests.RUN_CYCLE).update(date_changed=then)
-    StrategistSettings.current()
-    StrategistSettings.objects.filter(id=1).update(updated_at=then)
 
 
 def test_an_overdue_strategist_and_its_anomalies_are_alerted_by_the_control_plane(secured, watch, users):
