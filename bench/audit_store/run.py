@@ -4,34 +4,18 @@ description, a process's CPU seconds, percentiles, and `Run`, which runs one ste
 import argparse
 import math
 import os
-import platform
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.gate_latency import machine as gate_machine
 
 
 # -- machine and process figures ---------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "date": datetime.now(UTC).date().isoformat(),
-    }
+    return {**gate_machine(), "sqlite": sqlite3.sqlite_version}
 
 
 def cpu_seconds(pid: int) -> float:
