@@ -172,11 +172,11 @@ def test_exposure_counts_what_is_held_what_is_in_flight_and_this_order_on_both_l
     """Promotions the snapshot does not show yet are in flight: they add to the book, for the symbol and in total,
     and only the symbol's own position and in-flight orders count towards its limit."""
     state = GateState()
-    state.apply_snapshot(make_snapshot({"BTCUSDT": (0.1, 5_000.0), "ETHUSDT": (1.0, 3_000.0)}))
+    state.apply_snapshot(make_snapshot({"BTCUSDT": (0.1, 5_000.004), "ETHUSDT": (1.0, 3_000.0)}))
     rules = {"max_total_exposure_usd": 9_000.0, "symbols": {"BTCUSDT": {"max_symbol_exposure_usd": 6_000.0}}}
     first = make_intent(signal_id="a", quantity=0.01)  # 500 USD
     state.record_promotion(first, (), 500.0, NOW)
-    assert reasons(make_intent(signal_id="b", quantity=0.01), state, **rules) == []  # 6,000 and 9,000: at both
+    # 5,000.004 held: `observed` is in cents, like the message.
     assert reasons(make_intent(signal_id="c", quantity=0.011), state, **rules) == [
         (
             C.SYMBOL_EXPOSURE_EXCEEDED,
@@ -214,7 +214,7 @@ def test_what_the_snapshot_reasons_say():
     ]
     state = GateState()
     state.apply_snapshot(make_snapshot({}, ts=NOW - 30.0))
-    assert reasons(make_intent(), state, NOW + 12.4, max_drawdown_pct=0.2, max_intent_age_s=None) == [
+    assert reasons(make_intent(), state, NOW + 12.43, max_drawdown_pct=0.2, max_intent_age_s=None) == [
         (C.SNAPSHOT_STALE, "the portfolio snapshot is 42.4 s old; the maximum is 30.0 s", 42.4, 30.0)
     ]
     # A snapshot older than its maximum by less than a microsecond is as old as the maximum.
@@ -225,10 +225,10 @@ def test_an_intent_is_too_old_or_from_the_future_by_what_it_says():
     assert reasons(make_intent(timestamp=...)) == [
         (C.TIMESTAMP_MISSING, "the intent carries no timestamp and the policy requires one", None, None)
     ]
-    assert reasons(make_intent(), now=NOW + 37.5) == [
+    assert reasons(make_intent(), now=NOW + 37.5004) == [
         (C.INTENT_STALE, "intent is 37.500 s old; the maximum age is 30.000 s", 37.5, 30.0)
     ]
-    assert reasons(make_intent(), now=NOW - 2.75) == [
+    assert reasons(make_intent(), now=NOW - 2.7504) == [
         (
             C.INTENT_FROM_FUTURE,
             "intent timestamp is 2.750 s in the future; the allowed clock skew is 2.000 s",
@@ -243,13 +243,22 @@ def test_an_intent_is_too_old_or_from_the_future_by_what_it_says():
 
 def test_what_the_duplicate_reasons_say():
     state = GateState()
-    state.record_promotion(make_intent(signal_id="sig-1"), (), 500.0, NOW - 2.5)
+    state.record_promotion(make_intent(signal_id="sig-1"), (), 500.0, NOW - 2.5004)
     assert reasons(make_intent(signal_id="sig-1"), state, dedupe_window_s=5.0) == [
         (C.DUPLICATE_INTENT, "intent 'sig-1' was already promoted", "sig-1", None),
         (C.DUPLICATE_WINDOW, "momentum_1 promoted buy BTCUSDT 2.500 s ago; the dedupe window is 5.000 s", 2.5, 5.0),
     ]
     # The window is a minimum interval, up to a microsecond: a repeat half a microsecond short of it is outside.
-    assert reasons(make_intent(signal_id="sig-2"), state, NOW + 2.4999995, dedupe_window_s=5.0) == []
+    assert reasons(make_intent(signal_id="sig-2"), state, NOW + 2.4995995, dedupe_window_s=5.0) == []
+
+
+def test_a_dedupe_window_of_any_length_counts_and_none_is_none():
+    state = GateState()
+    state.record_promotion(make_intent(signal_id="a"), (), 500.0, NOW - 0.25)
+    assert [r[0] for r in reasons(make_intent(signal_id="b"), state, dedupe_window_s=0.5)] == [C.DUPLICATE_WINDOW]
+    # Without a window a repeat passes, even after a promotion a peer stamped ahead of this gate's clock.
+    state.record_promotion(make_intent(signal_id="c"), (), 500.0, NOW + 1.0)
+    assert reasons(make_intent(signal_id="d"), state) == []
 
 
 @pytest.mark.parametrize(
@@ -331,10 +340,12 @@ def test_missing_daily_figures_add_up_to_one_reason_each():
 
 
 def test_what_the_collar_reason_says():
-    intent = make_intent(order_type="limit", price=50_300.0, stop_loss=49_500.0)
-    assert reasons(intent, price_collar_bps=50) == [
-        (C.PRICE_COLLAR_BREACHED, "price 50300 is 60.0 bps from current_price 50000; the collar is 50.0 bps", 60.0, 50)
-    ]
+    intent = make_intent(order_type="limit", price=55_001.23, stop_loss=54_000.0)
+    message = "price 55001.2 is 1000.2 bps from current_price 50000; the collar is 50.0 bps"
+    assert reasons(intent, price_collar_bps=50) == [(C.PRICE_COLLAR_BREACHED, message, 1000.25, 50)]
+    # A coin priced under 1 USD has a collar too.
+    cheap = make_intent(symbol="DOGEUSDT", order_type="limit", price=0.6, current_price=0.5, stop_loss=0.55)
+    assert [r[0] for r in reasons(cheap, price_collar_bps=50)] == [C.PRICE_COLLAR_BREACHED]
     # Less than the tolerance beyond the collar is at it (50.00000002 bps here).
     at_collar = make_intent(order_type="limit", price=50_250.0000001, stop_loss=49_500.0)
     assert reasons(at_collar, price_collar_bps=50) == []
@@ -347,3 +358,35 @@ def test_what_the_collar_reason_says():
 def test_a_collar_needs_both_prices_and_leaves_a_missing_one_to_its_own_reason(price, current_price, code):
     intent = make_intent(order_type="limit", price=price, current_price=current_price, stop_loss=None)
     assert [found[0] for found in reasons(intent, price_collar_bps=50)] == [code]
+
+
+def test_every_rate_limit_that_is_reached_is_a_reason_of_its_own():
+    state = GateState()
+    rules = {
+        "max_intent_age_s": None,
+        "strategies": {"momentum_1": {"max_intents_per_second": 1, "max_intents_per_minute": 1}},
+        "symbols": {"BTCUSDT": {"max_intents_per_minute": 1}},
+    }
+    first = make_intent(signal_id="s0")
+    verdict = evaluate(first, compile_spec(make_spec(**rules)), state, NOW)
+    state.record_promotion(first, verdict.limits.rate_rules, verdict.notional_usd, NOW)
+    found = reasons(make_intent(signal_id="s1"), state, NOW + 0.5, **rules)
+    assert [(code, observed, limit) for code, _, observed, limit in found] == [(C.RATE_LIMITED, 1, 1)] * 3
+    assert {message.split(" already")[0] for _, message, *_ in found} == {"strategy 'momentum_1'", "symbol 'BTCUSDT'"}
+
+
+def test_what_shrinks_risk_is_never_held_to_the_books_limits():
+    """A close, or a sell that only reduces a long while the policy is reducing, passes exposure limits an opening
+    order would break and a daily loss limit without today's PnL; a close passes with a snapshot too old for them."""
+    state = GateState()
+    state.apply_snapshot(make_snapshot({"BTCUSDT": (0.5, 25_000.0)}, daily_pnl=-10.0, pnl_since=MIDNIGHT - 86_400))
+    rules = {
+        "max_total_exposure_usd": 1_000.0,
+        "max_daily_loss_usd": 1_000.0,
+        "symbols": {"BTCUSDT": {"max_symbol_exposure_usd": 1_000.0}},
+    }
+    close = make_intent(action="close", stop_loss=None)
+    assert reasons(close, state, **rules) == []
+    sell = make_intent(action="sell", quantity=0.1, stop_loss=None)
+    assert reasons(sell, state, **rules, trading_state="reducing") == []
+    assert reasons(close, state, NOW + 45.0, **rules, max_intent_age_s=None) == []
