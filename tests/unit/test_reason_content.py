@@ -47,9 +47,17 @@ def test_an_order_of_a_shape_nobody_allowed_gets_one_reason_per_rule_with_the_al
     ]
 
 
-def test_an_empty_allow_list_says_none_is_allowed():
-    [(code, _, observed, limit)] = reasons(make_intent(order_type="market"), allowed_order_types=[])
-    assert (code, observed, limit) == (C.ORDER_TYPE_NOT_ALLOWED, "market", "none")
+@pytest.mark.parametrize(
+    ("rule", "code", "asked"),
+    [
+        ("allowed_actions", C.ACTION_NOT_ALLOWED, "buy"),
+        ("allowed_strategy_modes", C.STRATEGY_MODE_NOT_ALLOWED, "deterministic"),
+        ("allowed_order_types", C.ORDER_TYPE_NOT_ALLOWED, "market"),
+    ],
+)
+def test_an_empty_allow_list_says_none_is_allowed(rule, code, asked):
+    [(found, _, observed, limit)] = reasons(make_intent(order_type="market"), **{rule: []})
+    assert (found, observed, limit) == (code, asked, "none")
 
 
 @pytest.mark.parametrize(
