@@ -33,7 +33,7 @@ def test_an_order_of_a_shape_nobody_allowed_gets_one_reason_per_rule_with_the_al
         intent,
         allowed_actions=["close", "sell"],
         allowed_strategy_modes=["deterministic", "ml_light"],
-        allowed_order_types=["market"],
+        allowed_order_types=["stop", "market"],
     )
     assert found == [
         (C.ACTION_NOT_ALLOWED, "action 'buy' is not allowed", "buy", "close,sell"),
@@ -43,7 +43,7 @@ def test_an_order_of_a_shape_nobody_allowed_gets_one_reason_per_rule_with_the_al
             "llm_reasoning",
             "deterministic,ml_light",
         ),
-        (C.ORDER_TYPE_NOT_ALLOWED, "order type 'limit' is not allowed", "limit", "market"),
+        (C.ORDER_TYPE_NOT_ALLOWED, "order type 'limit' is not allowed", "limit", "market,stop"),
     ]
 
 
@@ -81,6 +81,12 @@ def test_a_stop_or_take_profit_exactly_at_the_entry_is_on_the_wrong_side(action,
     assert (observed, limit) == (entry, entry)
     side = {"stop_loss": {"buy": "below", "sell": "above"}, "take_profit": {"buy": "above", "sell": "below"}}
     assert message == f"{field} 50000 must be {side[field][action]} the entry price 50000 for a {action}"
+
+
+def test_an_engine_sized_order_without_a_reference_price_gets_that_reason_alone():
+    """Without a price nothing can be valued: the missing price is the reason, not the unknown size."""
+    intent = make_intent(quantity=0.0, position_size_pct=None, current_price=0.0, stop_loss=None)
+    assert [code for code, *_ in reasons(intent, max_order_notional_usd=1_000.0)] == [C.NO_REFERENCE_PRICE]
 
 
 def test_a_priced_order_without_any_price_gets_both_price_reasons():
