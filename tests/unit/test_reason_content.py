@@ -404,3 +404,14 @@ def test_what_shrinks_risk_is_never_held_to_the_books_limits():
     sell = make_intent(action="sell", quantity=0.1, stop_loss=None)
     assert reasons(sell, state, **rules, trading_state="reducing") == []
     assert reasons(close, state, NOW + 45.0, **rules, max_intent_age_s=None) == []
+
+
+def test_an_order_notional_is_observed_in_cents():
+    found = reasons(make_intent(quantity=2.00000008), max_order_notional_usd=25_000.0)
+    message = "order notional 100,000.00 USD exceeds the maximum 25,000.00 USD"
+    assert found == [(C.ORDER_NOTIONAL_EXCEEDED, message, 100_000.0, 25_000.0)]
+
+
+def test_what_the_stop_distance_reason_says():
+    found = reasons(make_intent(stop_loss=None, stop_loss_pct=0.03), max_stop_distance_pct=0.02)
+    assert found == [(C.STOP_LOSS_TOO_WIDE, "stop distance 3.0000% exceeds the maximum 2.0000%", 0.03, 0.02)]
