@@ -391,7 +391,8 @@ def test_every_rate_limit_that_is_reached_is_a_reason_of_its_own():
 
 def test_what_shrinks_risk_is_never_held_to_the_books_limits():
     """A close, or a sell that only reduces a long while the policy is reducing, passes exposure limits an opening
-    order would break and a daily loss limit without today's PnL; a close passes with a snapshot too old for them."""
+    order would break and a daily loss limit without today's PnL, and its exits are not checked; a close passes with
+    a snapshot too old for them."""
     state = GateState()
     state.apply_snapshot(make_snapshot({"BTCUSDT": (0.5, 25_000.0)}, daily_pnl=-10.0, pnl_since=MIDNIGHT - 86_400))
     rules = {
@@ -401,7 +402,7 @@ def test_what_shrinks_risk_is_never_held_to_the_books_limits():
     }
     close = make_intent(action="close", stop_loss=None)
     assert reasons(close, state, **rules) == []
-    sell = make_intent(action="sell", quantity=0.1, stop_loss=None)
+    sell = make_intent(action="sell", quantity=0.1, stop_loss=None, take_profit=60_000.0)  # the wrong side for a sell
     assert reasons(sell, state, **rules, trading_state="reducing") == []
     assert reasons(close, state, NOW + 45.0, **rules, max_intent_age_s=None) == []
 
@@ -413,5 +414,9 @@ def test_an_order_notional_is_observed_in_cents():
 
 
 def test_what_the_stop_distance_reason_says():
-    found = reasons(make_intent(stop_loss=None, stop_loss_pct=0.03), max_stop_distance_pct=0.02)
-    assert found == [(C.STOP_LOSS_TOO_WIDE, "stop distance 3.0000% exceeds the maximum 2.0000%", 0.03, 0.02)]
+    """`observed` is the distance to six decimals; a stop also on the wrong side gets both reasons."""
+    found = reasons(make_intent(stop_loss=51_000.0, stop_loss_pct=0.0300004), max_stop_distance_pct=0.02)
+    assert found == [
+        (C.STOP_LOSS_INVALID, "stop_loss 51000 must be below the entry price 50000 for a buy", 51_000.0, 50_000.0),
+        (C.STOP_LOSS_TOO_WIDE, "stop distance 3.0000% exceeds the maximum 2.0000%", 0.03, 0.02),
+    ]
