@@ -420,3 +420,15 @@ def test_what_the_stop_distance_reason_says():
         (C.STOP_LOSS_INVALID, "stop_loss 51000 must be below the entry price 50000 for a buy", 51_000.0, 50_000.0),
         (C.STOP_LOSS_TOO_WIDE, "stop distance 3.0000% exceeds the maximum 2.0000%", 0.03, 0.02),
     ]
+
+
+def test_what_the_take_profit_reasons_say():
+    found = reasons(make_intent(take_profit_pct=0.0))
+    assert found == [(C.TAKE_PROFIT_INVALID, "take_profit_pct must be above 0", 0.0, None)]
+    # A coin priced under 1 USD is checked like any other; without a reference price there is no side to be on.
+    cheap = make_intent(symbol="DOGEUSDT", price=0.5, current_price=0.5, stop_loss=0.45, take_profit=0.4)
+    assert reasons(cheap) == [
+        (C.TAKE_PROFIT_INVALID, "take_profit 0.4 must be above the entry price 0.5 for a buy", 0.4, 0.5)
+    ]
+    unpriced = make_intent(action="sell", current_price=0.0, stop_loss=None, take_profit=45_000.0)
+    assert [code for code, *_ in reasons(unpriced)] == [C.NO_REFERENCE_PRICE]
