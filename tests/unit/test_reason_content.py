@@ -423,8 +423,11 @@ def test_what_the_stop_distance_reason_says():
 
 
 def test_what_the_take_profit_reasons_say():
-    found = reasons(make_intent(take_profit_pct=0.0))
-    assert found == [(C.TAKE_PROFIT_INVALID, "take_profit_pct must be above 0", 0.0, None)]
+    found = reasons(make_intent(take_profit_pct=0.0, take_profit=45_000.0))
+    assert found == [
+        (C.TAKE_PROFIT_INVALID, "take_profit_pct must be above 0", 0.0, None),
+        (C.TAKE_PROFIT_INVALID, "take_profit 45000 must be above the entry price 50000 for a buy", 45_000.0, 50_000.0),
+    ]
     # A coin priced under 1 USD is checked like any other; without a reference price there is no side to be on.
     cheap = make_intent(symbol="DOGEUSDT", price=0.5, current_price=0.5, stop_loss=0.45, take_profit=0.4)
     assert reasons(cheap) == [
