@@ -272,4 +272,16 @@ def test_what_the_identity_reasons_tell_the_officer():
     listed_only = compile_spec(make_spec(only_listed_strategies=True, strategies={"llm_swing": {}}))
     unlisted = _only_reason(evaluate(make_intent(strategy_id="Momentum 1"), listed_only, GateState(), NOW))
     assert unlisted.code == C.STRATEGY_UNLISTED and unlisted.observed == "momentum_1"
-    assert unlisted.message.startswith("strategy 'momentum_1' is not named in the policy")
+    assert unlisted.message == (
+        "strategy 'momentum_1' is not named in the policy, which admits only the strategies it names: a risk officer "
+        "admits it by adding it under `strategies`"
+    )
+
+
+def test_a_long_subject_is_reported_by_its_first_200_characters():
+    subject = "cio.nurse." + "a" * 250
+    own = compile_spec(make_spec(strategies={"momentum_pulse": {"own_identity": True}}))
+    required = compile_spec(make_spec(require_identity_subject=True))
+    for policy, strategy_id in ((own, "momentum_pulse"), (required, "momentum-1")):
+        reason = _only_reason(evaluate(make_intent(strategy_id=strategy_id), policy, GateState(), NOW, subject))
+        assert (reason.code, reason.observed) == (C.IDENTITY_UNVERIFIED, subject[:200])
