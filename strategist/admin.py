@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from cio_kernel.policy.spec import TradingState
 from core import roles
+from core.admin import RecordAdmin
 from policies import extensions
 from policies.models import PolicyVersion
 from strategist.models import (
@@ -177,16 +178,7 @@ class StrategistSettingsAdmin(admin.ModelAdmin):
         )
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
+class _ReadOnly(RecordAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _viewer(request)
 

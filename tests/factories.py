@@ -144,3 +144,11 @@ def ta_bot_body(intent_id: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """A synthetic source tree under `root`: each relative path with its text (the structure tests read it)."""
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import write_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. Packages in one row stand side by side: none imports another.
@@ -218,9 +220,7 @@ def test_a_circle_is_found_however_it_is_spelled(tmp_path: Path) -> None:
         "audit/escalation.py": "import importlib\nimportlib.import_module('audit.dispatch')\n",
         "audit/records.py": "from audit import dispatch\n",  # imports into the circle, is not in it
     }
-    for relative, source in tree.items():
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text(source)
+    write_tree(tmp_path, tree)
     assert circles(import_graph(tmp_path)) == [["audit.dispatch", "audit.escalation", "audit.tasks"]]
 
 
@@ -250,10 +250,7 @@ SYNTHETIC_TREE = {
 
 
 def test_a_synthetic_tree_with_every_kind_of_violation_is_caught(tmp_path: Path) -> None:
-    for relative, source in SYNTHETIC_TREE.items():
-        path = tmp_path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(source)
+    write_tree(tmp_path, SYNTHETIC_TREE)
     found = {(v.module, v.imported, v.rule.split(" (")[0].split(":")[0]) for v in check_tree(tmp_path)}
     assert found == {
         ("cio_kernel.contracts", "httpx", "the kernel's third-party imports are KERNEL_THIRD_PARTY only"),

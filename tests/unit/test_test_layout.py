@@ -10,6 +10,8 @@ test_b` imports the test module), relative imports (resolved from the module's p
 import ast
 from pathlib import Path
 
+from tests.factories import write_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("tests", "bench")
 
@@ -95,9 +97,7 @@ def test_a_synthetic_tree_with_every_kind_of_forbidden_import_is_caught(tmp_path
         "bench/__init__.py": "",
         "bench/run.py": "from tests.conftest import nats_url\nfrom tests.a.helpers import make\n",
     }
-    for relative, source in files.items():
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text(source)
+    write_tree(tmp_path, files)
     assert layout_violations(tmp_path) == [
         ("tests/a/test_three.py", "tests.a.test_one"),  # relative
         ("tests/a/test_two.py", "tests.a.test_one"),  # a fixture from a test module
