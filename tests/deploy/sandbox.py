@@ -3,6 +3,7 @@ namespace (tests/deploy/sandbox_init.py builds it), as the image's uid/gid, in /
 the workload's declared paths (deploy/workloads.py) writable, with the image's environment (the Dockerfile's
 ENV). The network is the host's, so the test's own NATS, Redis and ports are reachable on 127.0.0.1."""
 
+import functools
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ SYSTEM = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 
+@functools.cache
 def unavailable() -> str | None:
     """Why a sandbox cannot be had here, or None."""
     if os.geteuid() != 0:
@@ -30,6 +32,10 @@ def unavailable() -> str | None:
     missing = [tool for tool in ("unshare", "mount") if shutil.which(tool) is None]
     if missing:
         return f"needs {' and '.join(missing)} (util-linux) on PATH"
+    # Root in a container without CAP_SYS_ADMIN (docker's default) cannot have a mount namespace.
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"no private mount namespace here (`unshare --mount` failed: {probe.stderr.strip()})"
     return None
 
 
