@@ -238,7 +238,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = STATE_DIR / "static"
+# Where `collectstatic` puts the static files: the state folder locally; the image collects them at build time into
+# its read-only source folder (CIO_STATIC_ROOT=/app/static, deploy/workloads.py), so no workload writes them.
+STATIC_ROOT = Path(os.environ.get("CIO_STATIC_ROOT", STATE_DIR / "static"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
