@@ -9,6 +9,7 @@ from tests.otlp_receiver import OtlpReceiver
 
 @pytest.fixture
 def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver().start()
+    receiver = OtlpReceiver()
+    receiver.start()
     yield receiver
     receiver.stop()
