@@ -23,14 +23,16 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from cio_kernel.redaction import process_scrubber
 from cio_kernel.trace_context import valid_traceparent
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 AttributeValue = str | bool | int | float | list[str]
+_MESSAGE_CHARS = 500
 
 
 class _PinnableTraceIds(RandomIdGenerator):
@@ -121,7 +123,7 @@ class ProcessTracer:
     ) -> Iterator[Span | None]:
         """A span around the block: a child of `traceparent` when it is valid, else the root of `trace_id` when
         that is a trace id, else of a new trace. Yields None (and costs nothing) without an endpoint. An
-        exception leaving the block is recorded on the span and raised on."""
+        exception leaving the block is recorded on the span (redacted) and raised on."""
         provider = self.provider()
         if provider is None:
             yield None
@@ -134,8 +136,12 @@ class ProcessTracer:
             )
         finally:
             _pinned.reset(token)
-        with trace.use_span(span, end_on_exit=True, record_exception=True, set_status_on_exception=True):
-            yield span
+        with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+            try:
+                yield span
+            except BaseException as exc:
+                _record_failure(span, exc)
+                raise
 
     def flush(self, timeout_millis: int = 5_000) -> bool:
         provider = self._provider
@@ -146,6 +152,15 @@ class ProcessTracer:
             provider, self._provider, self._endpoint = self._provider, None, None
         if provider is not None:
             provider.shutdown()
+
+
+def _record_failure(span: Span, exc: BaseException) -> None:
+    """Error status and an `exception` event whose message went through the process's redaction (as a log line
+    would): an exception's text may quote what it failed on. No stack trace: the logs have it, redacted."""
+    kind = type(exc).__qualname__
+    span.set_status(Status(StatusCode.ERROR, kind))
+    message = process_scrubber().text(str(exc))[:_MESSAGE_CHARS]
+    span.add_event("exception", {"exception.type": kind, "exception.message": message})
 
 
 def span_ids(span: Span | None) -> dict[str, Any]:

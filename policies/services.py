@@ -457,7 +457,8 @@ def set_trading_state(
     mandatory. Returns the version now carrying the state and whether a new one was made (asking for the state
     a scope already has changes nothing). With Redis away, a tightening still reaches every gate at once as a
     signed NATS notice and is written to Redis when it returns; a release then fails, saying why."""
-    attributes = {"cio.scope": scope, "cio.key": key, "cio.trading_state": state}
+    # As asked, before validation: a refused request is traced too, so nothing longer than a name is exported.
+    attributes = {"cio.scope": scope[:16], "cio.key": key[:64], "cio.trading_state": state[:16]}
     with tracing.control_plane.span(tracing.TRADING_STATE, trace_id=trace_id, attributes=attributes) as span:
         row, changed = _set_trading_state(scope, key, state, by, reason, trace_id)
         if span is not None:

@@ -33,7 +33,7 @@ def test_spans_continue_a_traceparent_or_take_the_given_trace_id(
         with tracer.span("fresh", trace_id="not a trace id", traceparent="00-garbage"):
             pass
         with pytest.raises(RuntimeError), tracer.span("failing"):
-            raise RuntimeError("boom")
+            raise RuntimeError("refused: password=hunter2-hunter2")
         assert tracer.flush()
     finally:
         tracer.shutdown()
@@ -44,7 +44,10 @@ def test_spans_continue_a_traceparent_or_take_the_given_trace_id(
     assert spans["pinned"].attributes == {"cio.n": 3}
     assert spans["fresh"].trace_id not in (TRACE, "f" * 32) and spans["fresh"].parent_span_id == ""
     assert spans["failing"].span.status.code == 2  # STATUS_CODE_ERROR
-    assert [e.name for e in spans["failing"].span.events] == ["exception"]
+    [event] = spans["failing"].span.events
+    recorded = {a.key: a.value.string_value for a in event.attributes}
+    assert event.name == "exception" and recorded["exception.type"] == "RuntimeError"
+    assert "refused: password=" in recorded["exception.message"] and "hunter2" not in recorded["exception.message"]
 
 
 def test_a_changed_endpoint_gets_a_new_provider(otlp_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
