@@ -6,6 +6,7 @@ Like the engine (SPEC §2), it reads the trace context from the signal's body (`
 not from the NATS headers: a gate that put it only in the headers would break the trace here, as it would there.
 """
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,8 @@ class ReceivedSignal:
 @dataclass
 class SignalReceiver:
     tracer: ProcessTracer = field(default_factory=lambda: ProcessTracer(SERVICE_NAME, "tradeengine.standin"))
-    received: list[ReceivedSignal] = field(default_factory=list)
+    # The latest signals (bounded: under `make up` the demo fleet feeds it for as long as the stack runs).
+    received: deque[ReceivedSignal] = field(default_factory=lambda: deque(maxlen=10_000))
 
     async def subscribe(self, nc: NATS, subject: str = SIGNALS, queue: str = "") -> Subscription:
         return await nc.subscribe(subject, queue=queue, cb=self.on_signal)
