@@ -2,6 +2,7 @@
 for the fleet's current CIO decides and audits every intent, marked shadow, and sends nothing anyone acts on; the
 report then compares its decisions with what the stand-in promoted."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import nats
@@ -23,11 +24,13 @@ from audit.shadow_report import (
 from cio_kernel import subjects
 from cio_kernel.contracts.identity import strategy_key
 from cio_kernel.nats_flush import flush_ordered
+from cio_kernel.policy.latch_store import LATCHES_KEY, read_latches
 from cio_kernel.reason_codes import ReasonCode as C
 from cio_kernel.redis_keys import GATE_HEARTBEAT_KEY_PREFIX
 from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
-from tests.factories import live_intent_body, make_spec
+from tests.factories import GATES_KEY, POLICY_KEY, live_intent_body, make_snapshot, make_spec
 from tests.integration.helpers import activate, after_step, audit_events, collect, wait_for_policy, wait_until
+from tests.integration.latch_stack import DRAWDOWN, SPEC
 
 # signal_id -> (confidence, promoted by the stand-in). The policy's floor is 0.7: the shadow approves 0.9, rejects 0.5.
 INTENTS = {
@@ -139,3 +142,21 @@ async def test_a_shadow_gate_decides_and_audits_beside_the_old_cio_and_sends_not
 
 async def _stored(nc: nats.NATS, stream: str, count: int) -> bool:
     return (await nc.jetstream().stream_info(stream)).state.messages >= count
+
+
+async def test_a_shadow_gate_holds_its_own_latch_trips_alone(make_gate, redis, nc) -> None:
+    """A drawdown breach latches the shadow's own decisions, but is never stored in Redis nor announced: no serving
+    gate inherits a latch only a risk officer could release, tripped by a gate nothing depends on."""
+    shadow = await make_gate(gate_shadow=True, gate_id="shadow-1")
+    await activate(redis, nc, SPEC, 1)
+    await wait_for_policy(shadow, 1)
+    notices = await collect(nc, subjects.RISK_LATCH)
+    snapshot = make_snapshot({}, drawdown=0.25, ts=time.time())
+    await nc.publish(subjects.PORTFOLIO_SNAPSHOT, snapshot.model_dump_json().encode())
+    await wait_until(lambda: shadow.state.latches.get(DRAWDOWN) is not None, what="the shadow's latch tripped")
+    await shadow.latch_refresh_step()  # where a serving gate stores and announces its trips
+    await shadow.latch_refresh_step()  # and adopts Redis's latches: the shadow's own still holds
+    assert shadow.state.latches.get(DRAWDOWN).active
+    assert (await read_latches(redis, GATES_KEY, POLICY_KEY)).records.get(DRAWDOWN) is None
+    assert await redis.hlen(LATCHES_KEY) == 0
+    assert await after_step(shadow, notices, subjects.RISK_LATCH) == []
