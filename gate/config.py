@@ -27,6 +27,8 @@ from cio_kernel.intake_stream import (
 )
 from cio_kernel.intake_stream import DEFAULT_MAX_AGE_S as INTAKE_MAX_AGE_S
 from cio_kernel.intake_stream import DEFAULT_MAX_BYTES as INTAKE_MAX_BYTES
+from cio_kernel.shadow import DEFAULT_MAX_AGE_S as SHADOW_MAX_AGE_S
+from cio_kernel.shadow import SHADOW_SIGNAL_STREAM, SHADOW_SUBJECT_PART
 
 
 def _default_gate_id() -> str:
@@ -120,8 +122,32 @@ class GateSettings(BaseSettings):
     intake_batch: int = Field(64, gt=0, le=1000)
     # Every decision's envelope is also published on `<prefix>.<strategy key>`.
     decision_subject_prefix: str = DECISION_SUBJECT_PREFIX
+    # Shadow mode (docs/deploy.md, "Shadow mode"): decide and audit every intent, marked `shadow`, beside the fleet's
+    # current CIO, and never promote, answer, announce or beat. Intents are heard in `<queue_group>-shadow`, never in
+    # the production queue group; the intake stream is not used; the old CIO's signals are recorded for the report.
+    gate_shadow: bool = False
+    shadow_signal_stream: str = SHADOW_SIGNAL_STREAM
+    shadow_signal_max_age_s: float = Field(SHADOW_MAX_AGE_S, gt=0)
     log_level: str = "INFO"
     version: str = "0.1.0"
+
+    @property
+    def uses_intake_stream(self) -> bool:
+        """Never in shadow mode: the stream's shared consumer would take plain publishes from the serving gates, and
+        intents it stored during the shadow run would be decided again, and promoted, by the first serving gate."""
+        return self.intake_stream_enabled and not self.gate_shadow
+
+    @property
+    def intake_queue_group(self) -> str:
+        """The queue group the intake subjects are heard in: a shadow gate never takes an intent from the serving
+        gates (or the old CIO) that share the production group."""
+        return f"{self.queue_group}-shadow" if self.gate_shadow else self.queue_group
+
+    @property
+    def audit_decision_prefix(self) -> str:
+        """Where decisions are audited: a shadow gate's under `<prefix>.shadow.`, in the same stream, so nothing
+        listening for serving decisions (the Strategist's rejection bursts) counts them."""
+        return f"{self.audit_subject_prefix}.{SHADOW_SUBJECT_PART}" if self.gate_shadow else self.audit_subject_prefix
 
     @model_validator(mode="after")
     def _intake_windows(self) -> Self:

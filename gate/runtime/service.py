@@ -39,6 +39,7 @@ from gate.runtime.notices import Notices
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
+from gate.runtime.shadow import record_promotions
 from gate.runtime.shared import Links, Shared
 from gate.runtime.subscriptions import Stage, Subscribe, SubscriptionTable
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
@@ -98,7 +99,9 @@ class Gate:
             lambda record: self.notices.announce_latch(record),
             signer=self._audit_signer,
             releases=verifier,
-            keep=LatchKeep(settings.audit_spool_dir, settings.gate_id),
+            # A shadow gate's own trips die with it: not kept on the volume, not stored (gate/runtime/shadow.py).
+            keep=None if settings.gate_shadow else LatchKeep(settings.audit_spool_dir, settings.gate_id),
+            store=not settings.gate_shadow,
         )
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
@@ -153,8 +156,10 @@ class Gate:
             on_no_stream=self._recreate_audit_stream,
         )
         await outbox.start()
-        if self.settings.intake_stream_enabled:
+        if self.settings.uses_intake_stream:
             await self.intake.open_stream()
+        if self.settings.gate_shadow:
+            await record_promotions(nc, self.settings)
         if self._audit_signer is not None:
             links.checkpointer = AuditCheckpointer(
                 nc,
