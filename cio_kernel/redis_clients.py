@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
@@ -25,6 +25,7 @@ import redis.sentinel as sync_sentinel
 from redis.connection import parse_url
 
 DEFAULT_MASTER = "cio"
+SENTINEL_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,11 @@ class SentinelConfig:
         )
 
     def sentinel_kwargs(self, socket_timeout: float | None = None) -> dict[str, Any]:
-        """How to talk to the Sentinels themselves: their login, and timeouts so a dead one is skipped quickly."""
-        kwargs: dict[str, Any] = {}
-        if socket_timeout is not None:
-            kwargs |= {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout}
+        """How to talk to the Sentinels themselves: their login, and a short timeout (the component's own, at most
+        `SENTINEL_TIMEOUT_S`) so a dead or unreachable Sentinel is skipped quickly, whatever the component waits on
+        the primary (the live feed's blocking reads take 30 s)."""
+        timeout = min(socket_timeout, SENTINEL_TIMEOUT_S) if socket_timeout is not None else SENTINEL_TIMEOUT_S
+        kwargs: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         if self.username:
             kwargs["username"] = self.username
         if self.password:
@@ -119,9 +121,8 @@ def celery_broker(url: str, sentinel: SentinelConfig | None) -> tuple[str, dict[
     if sentinel is None:
         return url, {}
     parts = urlsplit(url)
-    login = ""
-    if parts.username or parts.password:
-        login = f"{quote(parts.username or '', safe='')}:{quote(parts.password or '', safe='')}@"
+    login, at, _ = parts.netloc.rpartition("@")  # as written (still percent-encoded), so kombu decodes it once
+    login += at
     db = parts.path if parts.path not in ("", "/") else "/0"
     hosts = ";".join(f"sentinel://{login}{_netloc(host, port)}{db}" for host, port in sentinel.hosts)
     return hosts, {"master_name": sentinel.master, "sentinel_kwargs": sentinel.sentinel_kwargs()}
