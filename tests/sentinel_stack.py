@@ -58,7 +58,7 @@ class SentinelStack:
             config = [
                 f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 2",
                 f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
-                f"sentinel failover-timeout {MASTER} 3000",
+                f"sentinel failover-timeout {MASTER} 2000",  # a split vote is retried after twice this
                 f"sentinel auth-user {MASTER} sentinel",
                 f"sentinel auth-pass {MASTER} {self.passwords['redis:sentinel']}",
                 f"requirepass {self.sentinel_password}",
