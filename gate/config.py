@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
@@ -27,6 +27,7 @@ from cio_kernel.intake_stream import (
 )
 from cio_kernel.intake_stream import DEFAULT_MAX_AGE_S as INTAKE_MAX_AGE_S
 from cio_kernel.intake_stream import DEFAULT_MAX_BYTES as INTAKE_MAX_BYTES
+from cio_kernel.redis_clients import SentinelConfig
 from cio_kernel.shadow import DEFAULT_MAX_AGE_S as SHADOW_MAX_AGE_S
 from cio_kernel.shadow import SHADOW_SIGNAL_STREAM, SHADOW_SUBJECT_PART
 
@@ -40,6 +41,13 @@ class GateSettings(BaseSettings):
 
     nats_url: str = Field(LOCAL_NATS_URL, validation_alias=AliasChoices("NATS_URL", "nats_url"))
     redis_url: str = Field(LOCAL_REDIS_URL, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    # Redis through Sentinel (docs/redis-ha.md): comma-separated host:port; empty, `redis_url`'s host is used. The
+    # user, password and database stay `redis_url`'s; the Sentinels may have a login of their own.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "cio"
+    redis_sentinel_username: str = ""
+    redis_sentinel_password: SecretStr = SecretStr("")
+    redis_sentinel_password_file: str = ""
     gate_id: str = Field(default_factory=_default_gate_id)
     queue_group: str = "cio-gate"
     # Reply inboxes for this gate's own requests (JetStream API, PubAcks): `_INBOX.gate` under deploy/access.py.
@@ -148,6 +156,15 @@ class GateSettings(BaseSettings):
         """Where decisions are audited: a shadow gate's under `<prefix>.shadow.`, in the same stream, so nothing
         listening for serving decisions (the Strategist's rejection bursts) counts them."""
         return f"{self.audit_subject_prefix}.{SHADOW_SUBJECT_PART}" if self.gate_shadow else self.audit_subject_prefix
+
+    def redis_sentinel(self) -> SentinelConfig | None:
+        return SentinelConfig.parse(
+            self.redis_sentinels,
+            self.redis_sentinel_master,
+            self.redis_sentinel_username,
+            self.redis_sentinel_password.get_secret_value(),
+            self.redis_sentinel_password_file,
+        )
 
     @model_validator(mode="after")
     def _intake_windows(self) -> Self:

@@ -36,6 +36,7 @@ from cio_kernel.policy.tightening import loosenings
 from cio_kernel.redaction import SecretScrubber, process_scrubber
 from core import roles, tracing
 from core.errors import PermissionDeniedError
+from core.redis_clients import sync_redis
 from policies import selectors, services
 from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
 from policies.selectors import baseline_version
@@ -58,9 +59,7 @@ AUTO_APPROVAL_RULE = "strategist.auto_approve_tightening"
 
 def strategist_redis() -> redis.Redis:
     timeout = float(settings.CIO_ACTIVATION_TIMEOUT_S)
-    return redis.Redis.from_url(
-        settings.CIO_STRATEGIST_REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
-    )
+    return sync_redis(settings.CIO_STRATEGIST_REDIS_URL, timeout)
 
 
 def strategist_user() -> User:

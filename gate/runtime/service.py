@@ -26,6 +26,7 @@ from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHea
 from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.signing import PolicyVerifier
+from cio_kernel.redis_clients import async_client
 from gate.config import GateSettings
 from gate.decision.state import GateState
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
@@ -77,8 +78,14 @@ class Gate:
         self.clock: Clock = clock or SystemClock()
         self.counters = GateCounters()
         self.state = GateState(dedupe_id_ttl_s=settings.dedupe_id_ttl_s)
-        self._redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=5
+        # Through Sentinel when configured: a connection lost in a failover is dropped and the next one goes to the
+        # primary the Sentinels name; meanwhile the policy held stays usable until `policy_max_age_s`.
+        self._redis: aioredis.Redis = async_client(
+            settings.redis_url,
+            settings.redis_sentinel(),
+            socket_connect_timeout=1.0,
+            socket_timeout=1.0,
+            health_check_interval=5,
         )
         verifier = PolicyVerifier.from_config(settings.policy_public_key, settings.policy_public_key_file)
         self.policy_sync = PolicySync(
