@@ -293,6 +293,11 @@ SPECTACULAR_SETTINGS = {
     "is the envelope `{success, data, trace_id, error}`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The envelope around every response, and the errors each operation answers (core/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.envelope_responses",
+    ],
 }
 
 LOGGING = {
