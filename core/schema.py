@@ -2,8 +2,9 @@
 
 Views annotate what their `data` is; this module's postprocessing hook wraps every success response in the
 envelope `{success, data, trace_id, error}` (core/envelope.py) and gives every error response the error envelope,
-adding the errors every operation of this API can answer (401/403/429 when it needs credentials, 400 when it takes
-input, 404 under a path parameter, 413/415 with a body). Views add the errors only they answer (`errors(409, 503)`).
+adding the errors every operation of this API can answer (400/401/403/429 when it needs credentials, 400 when it
+takes input, 404 under a path parameter, 413/415 with a body). Views add the errors only they answer
+(`errors(409, 503)`).
 tests/control_plane/test_api_contract.py fuzzes the API against this schema, every operation and every role.
 """
 
@@ -87,7 +88,8 @@ def _success(data_schema: dict[str, Any] | None) -> dict[str, Any]:
 def _common_errors(operation: dict[str, Any]) -> set[int]:
     statuses: set[int] = set()
     if any(scheme for scheme in operation.get("security", [])):  # `{}` is the anonymous alternative
-        statuses |= {401, 403, 429}
+        # 400 too: every such view (core.api.ApiView) refuses a NUL character in any query parameter.
+        statuses |= {400, 401, 403, 429}
     parameters = operation.get("parameters", [])
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
