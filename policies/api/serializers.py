@@ -57,10 +57,13 @@ class RequiredReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=10_000)
 
 
+TRADING_STATES = [s.value for s in TradingState]  # also the schema's TradingStateEnum (cio_site/settings.py)
+
+
 class TradingStateSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["global", "strategy", "symbol"])
     key = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
-    state = serializers.ChoiceField(choices=[s.value for s in TradingState])
+    state = serializers.ChoiceField(choices=TRADING_STATES)
     reason = serializers.CharField(max_length=10_000)
 
 
@@ -93,17 +96,14 @@ class PolicyDiffSerializer(serializers.Serializer):
     text = serializers.ListField(child=serializers.CharField())
 
 
-_STATES = [s.value for s in TradingState]
-
-
 class TradingStatesSerializer(serializers.Serializer):
     policy_version = serializers.IntegerField()
-    strategies = serializers.DictField(child=serializers.ChoiceField(choices=_STATES))
-    symbols = serializers.DictField(child=serializers.ChoiceField(choices=_STATES))
+    strategies = serializers.DictField(child=serializers.ChoiceField(choices=TRADING_STATES))
+    symbols = serializers.DictField(child=serializers.ChoiceField(choices=TRADING_STATES))
 
     def get_fields(self) -> dict[str, Any]:
         # `global` is a Python keyword: the field is added by name.
-        return {"global": serializers.ChoiceField(choices=_STATES), **super().get_fields()}
+        return {"global": serializers.ChoiceField(choices=TRADING_STATES), **super().get_fields()}
 
 
 class UnverifiedGateSerializer(serializers.Serializer):

@@ -24,7 +24,7 @@ class ConfigChangeSerializer(serializers.Serializer):
     parameters = serializers.DictField()
     before = serializers.DictField()
     rationale = serializers.CharField(allow_blank=True)
-    status = serializers.ChoiceField(choices=ChangeStatus.values)
+    status = serializers.ChoiceField(choices=ChangeStatus.choices)
     proposed_by = serializers.CharField()
     proposed_at = serializers.DateTimeField()
     decided_by = serializers.CharField(allow_null=True)
