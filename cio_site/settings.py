@@ -293,6 +293,17 @@ SPECTACULAR_SETTINGS = {
     "is the envelope `{success, data, trace_id, error}`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Names clients are generated with, instead of drf-spectacular's hashed `Status937Enum` for colliding names.
+    "ENUM_NAME_OVERRIDES": {
+        "PolicyStatusEnum": "policies.models.Status",
+        "ConfigChangeStatusEnum": "tradeconfig.models.ChangeStatus",
+        "TradingStateEnum": "policies.api.serializers.TRADING_STATES",
+    },
+    # The envelope around every response, and the errors each operation answers (core/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.envelope_responses",
+    ],
 }
 
 LOGGING = {
