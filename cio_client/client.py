@@ -16,7 +16,8 @@
   with `ConservativeModeError`, while `close` and `hold` still go to the gate. The first heartbeat after that
   ends it and calls `on_recovered`.
 
-Dependencies: nats-py and the kernel's contracts (pydantic, orjson); nothing else from the gate."""
+Dependencies: nats-py and the kernel's contracts (pydantic, orjson); nothing else of the project (the
+`petrosa-cio-client` distribution ships this package and the contracts alone)."""
 
 import asyncio
 import contextlib
