@@ -15,6 +15,7 @@ import nats
 
 from cio_client import ConservativeModeError, GateClient, GateUnavailableError
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
 
 STRATEGY = "momentum_pulse"  # a strategy with its own identity (deploy/access.py): it speaks only for itself
@@ -88,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("demo-bot")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()
