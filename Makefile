@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test lint fmt bench clean docs mutation image
+.PHONY: help up test lint fmt bench clean docs mutation image client
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
 	@echo "make clean  remove .venv and local state (.cio/)"
 	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
+	@echo "make client build the fleet's client distribution (petrosa-cio-client, docs/client.md) into dist/"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
@@ -55,6 +56,11 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.intake_stream
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
+
+# The fleet's client on its own (clients/python): its backend is the standard library, so this builds offline.
+client: | $(PY)
+	$(PY) -m pip wheel $(PIP_FLAGS) --no-deps --no-build-isolation -w dist clients/python
+	@ls dist/petrosa_cio_client-*.whl
 
 clean:
 	rm -rf $(VENV) .cio
