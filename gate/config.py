@@ -120,6 +120,9 @@ class GateSettings(BaseSettings):
     intake_batch: int = Field(64, gt=0, le=1000)
     # Every decision's envelope is also published on `<prefix>.<strategy key>`.
     decision_subject_prefix: str = DECISION_SUBJECT_PREFIX
+    # The probes and metrics server (gate/runtime/probes.py, docs/metrics.md): no port (0), no server.
+    gate_health_host: str = "127.0.0.1"
+    gate_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "INFO"
     version: str = "0.1.0"
 
