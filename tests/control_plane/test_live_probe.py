@@ -1,0 +1,10 @@
+"""`GET /api/live` answers without the database: pytest-django refuses any query in a test not granted one, so
+a liveness view that touched the database would fail here (and a database outage would restart every web pod)."""
+
+from django.test import Client
+
+
+def test_liveness_answers_without_touching_the_database():
+    answer = Client().get("/api/live")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    assert Client().post("/api/live").status_code == 405
