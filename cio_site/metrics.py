@@ -11,6 +11,7 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import nats
@@ -47,6 +48,22 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
     return HttpResponse(_render_cached(), content_type=CONTENT_TYPE)
+
+
+class ProbePathsMiddleware:
+    """First in `MIDDLEWARE`: answers `/api/live` and `/metrics` before Django's `ALLOWED_HOSTS` check, since the
+    kubelet and Prometheus address the pod by its IP, a host no deployment lists. Neither path sets or reads a
+    cookie or session, so the host check protects nothing there."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = _PROBE_PATHS.get(request.path_info)
+        return view(request) if view is not None else self.get_response(request)
+
+
+_PROBE_PATHS: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/api/live": live, "/metrics": metrics}
 
 
 def _render_cached() -> str:

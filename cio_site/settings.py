@@ -190,6 +190,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cio_site.metrics.ProbePathsMiddleware",  # /api/live and /metrics by pod address, before the host check
     "core.envelope.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

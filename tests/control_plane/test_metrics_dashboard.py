@@ -85,7 +85,8 @@ def test_gate_and_web_metrics_cover_the_dashboard(active_v1, gate_process, redis
     settings.CIO_METRICS_CACHE_S = 0.0
     settings.CIO_METRICS_TOKEN = "scrape-secret"
     assert Client().get("/metrics").status_code == 401
-    web = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
+    # Prometheus scrapes the pod by its address, which no deployment lists in CIO_ALLOWED_HOSTS.
+    web = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret", HTTP_HOST="10.42.0.17:8000")
     assert web.status_code == 200 and web["Content-Type"].startswith("text/plain; version=0.0.4")
     web_found = _samples(web.content.decode())
     assert web_found[("cio_policy_active_version", frozenset())] == 1
