@@ -25,7 +25,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 async def test_probes_follow_policy_nats_and_stuck_intents_and_decisions_are_counted(make_gate, redis, nc, nats_proc):
     clock = ManualClock(wall=time.time())
     port = free_port()
-    gate = await make_gate(clock=clock, run_loops=False, gate_health_port=port)
+    # A 1 s stuck threshold: a loop blocked for 2 s is surely past it, a busy test machine surely not.
+    gate = await make_gate(clock=clock, run_loops=False, gate_health_port=port, stuck_after_s=1.0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
         ready = await http.get("/healthz/ready")
         assert (ready.status_code, ready.json()["reason"]) == (503, "no policy")
@@ -67,6 +68,17 @@ async def test_probes_follow_policy_nats_and_stuck_intents_and_decisions_are_cou
         assert (stuck.status_code, stuck.json()["reason"]) == (503, "an intent is stuck in processing")
         gate.intake.inflight_since = None
         assert (await http.get("/healthz/live")).status_code == 200
+
+        # The loop blocked (by this test: gate and test share it) for longer than the threshold: the next probe
+        # answered after it is a failure; once the loop ticks on time again, liveness is back.
+        time.sleep(2.0)  # noqa: ASYNC251 (blocking the loop is the point)
+        blocked = await http.get("/healthz/live")
+        assert blocked.status_code == 503 and blocked.json()["reason"].startswith("the event loop was blocked for")
+
+        async def live_again() -> bool:
+            return (await http.get("/healthz/live")).status_code == 200
+
+        await wait_until(live_again, what="liveness after the loop ran on time again")
 
         nats_proc.stop()
         await wait_until(lambda: gate.links.connected() is None, what="the gate noticing NATS is gone")
