@@ -77,8 +77,14 @@ def _render_cached() -> str:
 
 def render() -> str:
     out = Exposition()
-    _policy(out)
-    _strategist(out)
+    database_up = True
+    for section in (_policy, _strategist):
+        try:
+            section(out)
+        except Exception as exc:  # the database away: say so, and still report what else answers
+            log.warning("metrics: %s unreadable: %r", section.__name__.strip("_"), exc)
+            database_up = False
+    out.gauge("cio_database_up", "1 when the database answered this scrape's queries", int(database_up))
     _alerts(out)
     _audit_backlog(out)
     return out.text()
@@ -94,19 +100,20 @@ def _policy(out: Exposition) -> None:
 
 
 def _strategist(out: Exposition) -> None:
-    groups = Cycle.objects.values_list("outcome", "brain").annotate(n=Count("id")).order_by()
+    # Both queries before anything is written: a failure leaves no half-written family.
+    groups = sorted(Cycle.objects.values_list("outcome", "brain").annotate(n=Count("id")).order_by())
+    tokens = Cycle.objects.aggregate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
     out.labelled(
         "cio_strategist_cycles_total",
         "counter",
         "Strategist cycles recorded, by outcome and brain",
-        (({"outcome": outcome, "brain": brain}, n) for outcome, brain, n in sorted(groups)),
+        (({"outcome": outcome, "brain": brain}, n) for outcome, brain, n in groups),
     )
-    tokens = Cycle.objects.aggregate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
     out.labelled(
         "cio_strategist_tokens_total",
         "counter",
         "LLM tokens the Strategist's cycles used, by kind",
-        (({"kind": kind}, tokens[kind] or 0) for kind in ("prompt", "completion")),
+        (({"kind": kind}, int(tokens[kind] or 0)) for kind in ("prompt", "completion")),
     )
 
 

@@ -94,6 +94,7 @@ def test_gate_and_web_metrics_cover_the_dashboard(active_v1, gate_process, redis
     assert web_found[("cio_strategist_tokens_total", frozenset({("kind", "prompt")}))] == 120
     assert web_found[("cio_alert_deliveries_total", frozenset({("channel", "slack"), ("outcome", "delivered")}))] == 1
     assert web_found[("cio_audit_stream_up", frozenset())] == 1
+    assert web_found[("cio_database_up", frozenset())] == web_found[("cio_alert_log_up", frozenset())] == 1
     assert web_found[("cio_audit_backlog", frozenset())] == 2  # the two decisions, not yet stored
     assert web_found[("cio_audit_ingest_lag_seconds", frozenset())] > 0
     assert Client().get("/api/live").json() == {"status": "ok"}
