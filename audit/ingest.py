@@ -20,13 +20,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -70,6 +71,28 @@ class BacklogStatus:
     max_bytes: int | None
     lost: int  # dropped by the stream before ingest: the limits were exceeded
     warning: str | None
+
+
+async def measure_backlog(js: JetStreamContext, stream: str, durable: str, now: float | None = None) -> BacklogStatus:
+    """The ingest consumer's backlog on `stream` (read-only: the ingest's warnings and the web's metrics)."""
+    info = await js.stream_info(stream)
+    consumer = await js.consumer_info(stream, durable)
+    config, state = info.config, info.state
+    max_age = config.max_age if config.max_age else None
+    max_bytes = config.max_bytes if config.max_bytes and config.max_bytes > 0 else None
+    floor = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
+    pending = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
+    # The stream's first message is past what the consumer acknowledged: the ones between are gone unstored.
+    lost = max(0, state.first_seq - floor - 1)
+    oldest_age = None
+    if pending:
+        try:
+            oldest = await js.get_msg(stream, seq=max(floor + 1, state.first_seq), next=True)
+            if oldest.time is not None:
+                oldest_age = (now if now is not None else time.time()) - oldest.time.timestamp()
+        except NotFoundError:
+            oldest_age = None
+    return BacklogStatus(pending, oldest_age, state.bytes, max_age, max_bytes, lost, None)
 
 
 @dataclass
@@ -249,24 +272,9 @@ class AuditIngest:
 
     async def backlog_step(self, now: float | None = None) -> BacklogStatus:
         """How far behind the ingest is, against the stream's limits; logs and counts a warning in time."""
-        js = self.nc.jetstream()
-        stream = await js.stream_info(self.stream)
-        consumer = await js.consumer_info(self.stream, self.durable)
-        config, state = stream.config, stream.state
-        max_age = config.max_age if config.max_age else None
-        max_bytes = config.max_bytes if config.max_bytes and config.max_bytes > 0 else None
-        floor = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
-        pending = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-        # The stream's first message is past what the consumer acknowledged: the ones between are gone unstored.
-        lost = max(0, state.first_seq - floor - 1)
-        oldest_age = None
-        if pending:
-            try:
-                oldest = await js.get_msg(self.stream, seq=max(floor + 1, state.first_seq), next=True)
-                if oldest.time is not None:
-                    oldest_age = (now if now is not None else time.time()) - oldest.time.timestamp()
-            except NotFoundError:
-                oldest_age = None
+        status = await measure_backlog(self.nc.jetstream(), self.stream, self.durable, now)
+        pending, oldest_age, lost = status.pending, status.oldest_age_s, status.lost
+        max_age, max_bytes = status.max_age_s, status.max_bytes
         warning = None
         if lost > self.counters.lost_before_ingest:
             warning = (
@@ -284,9 +292,9 @@ class AuditIngest:
                     f"the oldest unstored audit event has waited {oldest_age:.0f} s of the {max_age:.0f} s "
                     f"{self.stream} keeps events: restore the audit store before events are dropped"
                 )
-            elif max_bytes and pending and state.bytes > self.warn_fraction * max_bytes:
+            elif max_bytes and pending and status.stream_bytes > self.warn_fraction * max_bytes:
                 warning = (
-                    f"{self.stream} holds {state.bytes:,} of its {max_bytes:,} bytes with {pending} events "
+                    f"{self.stream} holds {status.stream_bytes:,} of its {max_bytes:,} bytes with {pending} events "
                     "unstored: restore the audit store before events are dropped"
                 )
             if warning is not None:
@@ -297,9 +305,9 @@ class AuditIngest:
                     Severity.WARNING,
                     "audit stream backlog near its limit",
                     warning,
-                    {"pending": pending, "oldest_age_s": oldest_age, "bytes": state.bytes},
+                    {"pending": pending, "oldest_age_s": oldest_age, "bytes": status.stream_bytes},
                 )
-        return BacklogStatus(pending, oldest_age, state.bytes, max_age, max_bytes, lost, warning)
+        return replace(status, warning=warning)
 
     async def _alert(self, key: str, severity: Severity, title: str, why: str, detail: dict[str, Any]) -> None:
         if self.alerts is None:

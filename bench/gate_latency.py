@@ -196,6 +196,8 @@ class Stack:
             # no strategy's share may cap it (the shares are tested in tests/integration/test_intake_budget.py).
             CIO_STRATEGY_BUDGET_PER_S="1e9",
             CIO_STRATEGY_BUDGET_BURST="1e9",
+            # Probes and metrics on, as deployed (docs/metrics.md): their cost is measured too.
+            CIO_GATE_HEALTH_PORT=str(free_port()),
             **env,
         )
 

@@ -86,6 +86,10 @@ CHANNEL_LAYERS = {
 }
 
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
+# `/metrics` (cio_site/metrics.py, docs/metrics.md): a bearer token Prometheus must send (empty: open, and then
+# cluster-internal only), and how long one rendering is served to every scrape.
+CIO_METRICS_TOKEN = os.environ.get("CIO_METRICS_TOKEN", "")
+CIO_METRICS_CACHE_S = float(os.environ.get("CIO_METRICS_CACHE_S", "10"))
 # The control plane's policy signing key (gates verify with its public half; docs/policy.md, "Signing"). Local and
 # test stacks create the pair in the state folder on first use; production must provide the file.
 CIO_POLICY_SIGNING_KEY_FILE = Path(os.environ.get("CIO_POLICY_SIGNING_KEY_FILE", STATE_DIR / "policy-signing.key"))
@@ -197,6 +201,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cio_site.metrics.ProbePathsMiddleware",  # /api/live and /metrics by pod address, before the host check
     "core.envelope.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

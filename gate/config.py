@@ -136,6 +136,9 @@ class GateSettings(BaseSettings):
     gate_shadow: bool = False
     shadow_signal_stream: str = SHADOW_SIGNAL_STREAM
     shadow_signal_max_age_s: float = Field(SHADOW_MAX_AGE_S, gt=0)
+    # The probes and metrics server (gate/runtime/probes.py, docs/metrics.md): no port (0), no server.
+    gate_health_host: str = "127.0.0.1"
+    gate_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "INFO"
     version: str = "0.1.0"
 

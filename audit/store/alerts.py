@@ -46,3 +46,7 @@ class AlertLog(Protocol):
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         """Every event of these alerts, oldest first."""
         ...
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Delivery attempts ever recorded, by (channel, outcome): one grouped count (the web's metrics)."""
+        ...

@@ -16,6 +16,7 @@ from audit.records import (
     ACKNOWLEDGED,
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    DELIVERY,
     ESCALATED,
     TOOL_CALL_FIELDS,
     AlertEvent,
@@ -303,6 +304,15 @@ class DjangoAuditStore:
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         rows = models.AlertEvent.objects.filter(alert_id__in=list(alert_ids)).order_by("ts", "event_id")
         return [AlertEvent(**row) for row in rows.values(*ALERT_EVENT_FIELDS)]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        rows = (
+            models.AlertEvent.objects.filter(kind=DELIVERY)
+            .values_list("channel", "outcome")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        return {(channel or "", outcome or ""): n for channel, outcome, n in rows}
 
     def insert_tool_call(self, call: ToolCall) -> bool:
         return _insert_once(models.ToolCallRow, asdict(call), "the tool call")

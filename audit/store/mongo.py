@@ -21,6 +21,7 @@ from audit.records import (
     ACKNOWLEDGED,
     ALERT_EVENT_FIELDS,
     ALERT_FIELDS,
+    DELIVERY,
     ESCALATED,
     TOOL_CALL_FIELDS,
     AlertEvent,
@@ -346,6 +347,15 @@ class MongoAuditStore:
     def alert_events(self, alert_ids: Sequence[str]) -> list[AlertEvent]:
         found = self._alert_events.find({"alert_id": {"$in": list(alert_ids)}}).sort([("ts", 1), ("_id", 1)])
         return [AlertEvent(**{k: d.get(k) for k in ALERT_EVENT_FIELDS}) for d in found]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        groups = self._alert_events.aggregate(
+            [
+                {"$match": {"kind": DELIVERY}},
+                {"$group": {"_id": {"channel": "$channel", "outcome": "$outcome"}, "n": {"$sum": 1}}},
+            ]
+        )
+        return {(g["_id"].get("channel") or "", g["_id"].get("outcome") or ""): int(g["n"]) for g in groups}
 
     def insert_tool_call(self, call: ToolCall) -> bool:
         return _insert_once(self._tool_calls, call.call_id, asdict(call), "the tool call")

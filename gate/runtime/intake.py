@@ -21,6 +21,7 @@ from cio_kernel.contracts.intake_claim import IntakeClaim
 from cio_kernel.intake_stream import fingerprint
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.intake_consumer import IntakeConsumer
+from gate.runtime.metrics import DecisionMetrics
 from gate.runtime.pipeline import DecisionPipeline, Outcome
 from gate.runtime.shadow import shadowed
 from gate.runtime.shared import Shared
@@ -64,6 +65,7 @@ class Intake:
         self._turn_started = 0.0
         self.inflight_since: float | None = None  # when the intent being handled now arrived (stuck-gate check)
         self.failures = 0  # requests answered GATE_INTERNAL_ERROR (or left unanswered when even that failed)
+        self.decisions = DecisionMetrics()  # every answer sent, by outcome and reason, and its latency
         # Plain publishes are decided from the intake stream once it is set up; until then, and with the stream
         # turned off, on the fast path as they arrive.
         self.stream: IntakeConsumer | None = None
@@ -179,6 +181,7 @@ class Intake:
         if self._shadow:
             outcome = shadowed(outcome)  # audited, and nothing else leaves
         outbox.stage(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
+        self.decisions.observe(outcome.decision, outcome.reason, outcome.latency_us)
         if outcome.signal is not None:
             signal = outcome.signal
             writer.hold(signal.subject, signal.payload, traceparent_header(signal.headers["traceparent"]))

@@ -96,6 +96,10 @@ class Outcome:
     decision_subject: str
     envelope: bytes
     traceparent: str
+    # For the gate's metrics (gate/runtime/metrics.py): the first reason's code ("" when none), and the latency the
+    # audit record holds (queue wait estimate + deciding), so the histogram and the store agree.
+    reason: str = ""
+    latency_us: int = 0
 
 
 class _Invalid(Exception):
@@ -233,6 +237,7 @@ class DecisionPipeline:
             field_errors = invalid.field_errors if invalid is not None else None
             intent_id = intent.intent_id if intent is not None else _raw_intent_id(body)
             policy_version = policy.version if policy is not None else None
+            latency_us = int((self._monotonic() - started + queued_s) * 1e6)
             envelope = encode_decision_envelope(
                 decision=decision,
                 decision_id=decision_id,
@@ -267,7 +272,7 @@ class DecisionPipeline:
                 trace_id=trace.trace_id,
                 span_id=trace.span_id,
                 traceparent=trace.traceparent,
-                latency_us=int((self._monotonic() - started + queued_s) * 1e6),
+                latency_us=latency_us,
                 signal_subject=signal_subject,
                 intent=audited_intent,
                 raw_intent=_raw_for_audit(data, body) if intent is None else None,
@@ -286,6 +291,8 @@ class DecisionPipeline:
                 decision_subject=self._decision_subject(subject, body_key),
                 envelope=envelope,
                 traceparent=trace.traceparent,
+                reason=reasons[0].code if reasons else "",
+                latency_us=latency_us,
             )
         except Exception:
             # A bug must not cost the strategy its answer or the trail its record: RETRY_SAFE, never promoted (a
@@ -373,6 +380,7 @@ class DecisionPipeline:
             trace_id=trace.trace_id,
         )
         reply = Outbound(reply_to, envelope, {"traceparent": trace.traceparent}) if reply_to else None
+        latency_us = int(queued_s * 1e6)
         audit = encode_audit_event(
             decision_id=decision_id,
             ts=datetime.fromtimestamp(now, UTC),
@@ -391,7 +399,7 @@ class DecisionPipeline:
             trace_id=trace.trace_id,
             span_id=trace.span_id,
             traceparent=trace.traceparent,
-            latency_us=int(queued_s * 1e6),
+            latency_us=latency_us,
             signal_subject=None,
             intent=None,
             raw_intent=None,
@@ -410,6 +418,8 @@ class DecisionPipeline:
             self._decision_subject(subject, None),
             envelope,
             trace.traceparent,
+            reasons[0].code,
+            latency_us,
         )
 
     @staticmethod

@@ -40,6 +40,7 @@ from gate.runtime.notices import Notices
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
+from gate.runtime.probes import GateHealth
 from gate.runtime.shadow import record_promotions
 from gate.runtime.shared import Links, Shared
 from gate.runtime.subscriptions import Stage, Subscribe, SubscriptionTable
@@ -128,6 +129,7 @@ class Gate:
             observe_latches=self.notices.observe_latches,
         )
         self.subscriptions = SubscriptionTable(self._subscriptions())
+        self.health = GateHealth(shared, self.intake.decisions, self.beats.healthy, self.beats.sync_counters)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._recreating: asyncio.Task[None] | None = None
@@ -150,6 +152,7 @@ class Gate:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.health.start()  # first: the kubelet sees a live, unready gate while it connects
         links = self.links
         links.nc = nc = await self._connect_nats()
         links.writer = NatsWriter(nc)
@@ -202,6 +205,7 @@ class Gate:
             if self.intake.stream is not None:
                 jobs.append((lambda: 5.0, self.intake.stream.watch_step, None))
             self._tasks = [asyncio.create_task(_every(delay, step, first)) for delay, step, first in jobs]
+        self.health.serving = True
         policy = self.policy_sync.policy
         log.info(
             "gate %s ready on %s (policy %s)",
@@ -230,6 +234,7 @@ class Gate:
     async def stop(self) -> None:
         """Stop taking intents, finish in-flight ones, flush audit publishes, then close."""
         log.info("gate %s stopping: draining intake", self.settings.gate_id)
+        self.health.serving = False  # unready at once: no new traffic while draining
         links = self.links
         if self.intake.stream is not None:
             await self.intake.stream.stop()
@@ -262,6 +267,7 @@ class Gate:
             with contextlib.suppress(Exception):
                 await links.nc.drain()
         await self._redis.aclose()
+        await self.health.stop()
         if self._tracer_provider is not None:
             self._tracer_provider.shutdown()
         log.info(

@@ -17,6 +17,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from core import roles
+from deploy.servers import free_port
 from policies import services
 from policies.models import ApiToken, PolicyVersion
 from tests.control_plane.helpers import ROOT, _wait
@@ -130,10 +131,12 @@ def gate_process(stack: Any, tmp_path: Path, redis_client: Any) -> Any:
         "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
         "CIO_POLICY_FLOOR_WAIT_S": "0",
         "CIO_AUDIT_SIGNING_KEY_FILE": str(write_audit_signing_key(tmp_path)),
+        "CIO_GATE_HEALTH_PORT": str(health_port := free_port()),  # probes and metrics, as in Kubernetes
     }
     log = (tmp_path / "gate.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     _wait(lambda: redis_client.get("gate:heartbeat:flow-gate") is not None, 20)
+    proc.health_url = f"http://127.0.0.1:{health_port}"  # type: ignore[attr-defined]
     yield proc
     proc.terminate()
     proc.wait(20)

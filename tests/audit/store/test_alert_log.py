@@ -83,3 +83,22 @@ def test_escalation_candidates_are_the_unacknowledged_critical_originals_however
         "al-2",
     ]
     assert audit_store.repeat_counts(["al-1", "al-2", "al-3"]) == {"al-3": 600}
+
+
+def test_delivery_attempts_are_counted_by_channel_and_outcome(audit_store):
+    from audit.records import ACKNOWLEDGED, DELIVERY, AlertEvent
+
+    events = [
+        AlertEvent("d1", "al-1", T0, DELIVERY, channel="slack", attempt=1, outcome="retrying"),
+        AlertEvent("d2", "al-1", T0, DELIVERY, channel="slack", attempt=2, outcome="delivered"),
+        AlertEvent("d3", "al-2", T0, DELIVERY, channel="slack", attempt=1, outcome="delivered"),
+        AlertEvent("d4", "al-2", T0, DELIVERY, channel="email", attempt=1, outcome="failed"),
+        AlertEvent("k1", "al-2", T0, ACKNOWLEDGED),  # not a delivery
+    ]
+    for event in [*events, events[0]]:  # recorded once per id, however often it is added
+        audit_store.add_alert_event(event)
+    assert audit_store.delivery_counts() == {
+        ("slack", "retrying"): 1,
+        ("slack", "delivered"): 2,
+        ("email", "failed"): 1,
+    }
