@@ -7,15 +7,18 @@ PYTHON ?= $(shell for p in python3.13 python3 python; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins heavy dependencies of its own: it gets a venv apart (tests/unit/test_k8s_checkov.py looks there).
+TOOLS := .venv-tools
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test lint fmt bench clean docs mutation
+.PHONY: help up test tools lint fmt bench clean docs mutation
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
 	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
-	@echo "make clean  remove .venv and local state (.cio/)"
+	@echo "make tools  the tools venv (.venv-tools: checkov) that make test creates before the tests"
+	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
@@ -33,7 +36,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 up: $(VENV)/.installed-local
 	$(PY) -m deploy.devstack
 
-test: $(VENV)/.installed-dev
+$(TOOLS)/.installed: | $(PY)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install $(PIP_FLAGS) 'checkov>=3.2,<4'
+	@touch $@
+
+tools: $(TOOLS)/.installed
+
+test: $(VENV)/.installed-dev $(TOOLS)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -56,7 +66,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.strategist
 
 clean:
-	rm -rf $(VENV) .cio
+	rm -rf $(VENV) $(TOOLS) .cio
 
 docs: $(VENV)/.installed-dev
 	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md
