@@ -86,6 +86,15 @@ FILES: dict[str, tuple[SecretFile, ...]] = {
         SecretFile("cio-canary-break-glass", "break-glass.key", "CIO_BREAK_GLASS_SIGNING_KEY_FILE"),
     ),
 }
+# Credentials of outside services, by workload: (variable, Secret, key). Optional: a channel not configured is
+# recorded as skipped (docs/alerting.md), the Strategist without an LLM key reasons by rules.
+_SMTP = ("CIO_SMTP_PASSWORD", "cio-smtp", "password")
+_GRAFANA = ("CIO_GRAFANA_TOKEN", "cio-grafana", "token")
+OPTIONAL_SECRETS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "worker": (("CIO_LLM_API_KEY", "cio-llm", "api-key"), _SMTP, _GRAFANA),
+    "alerts": (_SMTP, _GRAFANA),
+    "canary": (("CIO_CANARY_SMTP_PASSWORD", "cio-canary-smtp", "password"),),
+}
 NOT_DJANGO = ("gate", "snapshot-bridge", "canary")  # no SECRET_KEY: they import nothing from Django
 
 # Checks that cannot pass, each with its reason (checkov reads `checkov.io/skipN` annotations).
@@ -138,6 +147,8 @@ def _env(workload: Workload) -> list[dict[str, Any]]:
         env.append(_secret_env("SECRET_KEY", "cio-django", "secret-key"))
     for file in FILES.get(workload.name, ()):
         env.append({"name": file.variable, "value": f"{SECRETS_DIR}/{file.secret}/{file.key}"})
+    for variable, secret, key in OPTIONAL_SECRETS.get(workload.name, ()):
+        env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}})
     return env
 
 
@@ -253,7 +264,13 @@ def pod_spec(workload: Workload, restart: str = "Always") -> dict[str, Any]:
 def _skips(workload: Workload) -> tuple[str, ...]:
     skips = [SKIP_DIGEST]
     access = WORKLOAD_ACCESS[workload.name]
-    if access.redis or access.database or access.audit_store or workload.name not in NOT_DJANGO:
+    if (
+        access.redis
+        or access.database
+        or access.audit_store
+        or workload.name not in NOT_DJANGO
+        or (workload.name in OPTIONAL_SECRETS)
+    ):
         skips.append(SKIP_ENV_SECRETS)
     if workload.readiness is None and workload.schedule is None and workload.name != "migrate":
         skips += SKIP_PROBES

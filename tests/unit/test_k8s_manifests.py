@@ -236,3 +236,18 @@ def test_the_canary_lives_in_its_own_cluster_with_its_state_and_break_glass_key(
     for folder in ("base", "canary"):
         listed = yaml.safe_load((K8S / folder / "kustomization.yaml").read_text())["resources"]
         assert sorted(Path(K8S / folder / r) for r in listed) == sorted((K8S / folder / "resources").glob("*.yaml"))
+
+
+def test_the_readme_names_every_secret_the_manifests_reference():
+    readme = (K8S / "README.md").read_text()
+    for _, pod in TEMPLATES.values():
+        names = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        names |= {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in pod["containers"][0].get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        for name in names:
+            prefix = next((p for p in ("cio-nats-", "cio-redis-") if name.startswith(p)), None)
+            generic = f"{prefix}<identity>" if prefix else name
+            assert f"`{generic}`" in readme, f"deploy/k8s/README.md does not name the Secret {name}"
