@@ -165,6 +165,7 @@ class Gate:
                 self.settings.audit_checkpoint_subject_prefix,
                 self.clock.time,
                 replayed=dict(outbox.replayed_heads),
+                replicas=self.settings.audit_replicas,
             )
             await links.checkpointer.ensure_stream()
         # The floor on this volume first: nothing may be adopted before it is known (a notice can arrive at once).

@@ -86,3 +86,19 @@ async def test_the_ingest_warns_at_start_when_the_stream_cannot_hold_its_age(nat
         assert await AuditIngest(nc, DjangoAuditStore(), expected_rate_per_day=800_000).retention_check() is None
     finally:
         await nc.close()
+
+
+async def test_the_gate_warns_at_start_when_the_stream_it_finds_cannot_hold_its_age(make_gate, nats_url, caplog):
+    nc = await nats.connect(nats_url)
+    try:
+        # Created by an older release with the old defaults: the gate uses it as it is, and says what it holds.
+        await nc.jetstream().add_stream(audit_stream_config(max_age_s=7 * 86_400.0, max_bytes=8 * 1024**3))
+    finally:
+        await nc.close()
+    with caplog.at_level(logging.WARNING, logger="gate.runtime.service"):
+        await make_gate(audit_expected_rate_per_day=10_000_000)
+    assert [r for r in caplog.records if "holds about 14.4 h" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gate.runtime.service"):
+        await make_gate(gate_id="test-gate-2", audit_expected_rate_per_day=500_000)
+    assert not [r for r in caplog.records if "holds about" in r.getMessage()]
