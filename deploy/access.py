@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from cio_kernel.intake_stream import (
     INTAKE_CONSUMER,
     INTAKE_STREAM,
 )
+from deploy.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"
@@ -455,15 +455,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if the files in deploy/ are out of date")
     args = parser.parse_args()
     wanted = {NATS_CONFIG: render_nats_config(), REDIS_ACL: render_redis_acl_template()}
-    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date: run `python -m deploy.access`")
-        sys.exit(1 if stale else 0)
-    for path, text in wanted.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}")
+    write_or_check(wanted, "python -m deploy.access", args.check)
 
 
 if __name__ == "__main__":

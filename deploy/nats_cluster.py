@@ -16,7 +16,6 @@ figures the fleet's ConfigMap hands the gates and the ingest (deploy/k8s).
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import bcrypt
 
 from cio_kernel.audit_stream import bytes_for
 from deploy import access
+from deploy.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_DIR = ROOT / "deploy" / "nats" / "cluster"
@@ -154,15 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if the files in deploy/nats/cluster are stale")
     args = parser.parse_args()
-    stale = [path for path, text in rendered().items() if not path.exists() or path.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date: run `python -m deploy.nats_cluster`")
-        sys.exit(1 if stale else 0)
-    for path, text in rendered().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}")
+    write_or_check(rendered(), "python -m deploy.nats_cluster", args.check)
 
 
 if __name__ == "__main__":

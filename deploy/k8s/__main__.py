@@ -2,12 +2,12 @@
 when a committed file differs (tests/unit/test_k8s_manifests.py runs it)."""
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from deploy.generated import write_or_check
 from deploy.k8s import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,19 +68,9 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if a file in deploy/k8s is out of date")
     args = parser.parse_args()
     files = rendered()
-    stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
     # A manifest left behind by a removed workload would still be applied by `kubectl apply -f`.
-    extra = [p for p in (K8S / "base" / "resources").glob("*.yaml") if p not in files]
-    if args.check:
-        for path in [*stale, *extra]:
-            print(f"{path.relative_to(ROOT)} is out of date: run `python -m deploy.k8s`")
-        sys.exit(1 if stale or extra else 0)
-    for path in extra:
-        path.unlink()
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    print(f"wrote {len(files)} files under {K8S.relative_to(ROOT)}")
+    leftovers = tuple(p for p in K8S.glob("*/resources/*.yaml") if p not in files)
+    write_or_check(files, "python -m deploy.k8s", args.check, leftovers)
 
 
 if __name__ == "__main__":
