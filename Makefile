@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test tools lint fmt bench clean docs mutation
+.PHONY: help up test tools lint fmt bench clean docs mutation image
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
 	@echo "make tools  the tools venv (.venv-tools: checkov) that make test creates before the tests"
 	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
+	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
@@ -71,6 +72,11 @@ clean:
 docs: $(VENV)/.installed-dev
 	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md
 	$(PY) -m cio_kernel.policy.fields --write docs/policy.md
+
+# Only the standard library: no venv needed to build the image.
+image:
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is required (none found on PATH)"; exit 1; }
+	$(PYTHON) -m deploy.image.build
 
 mutation: $(VENV)/.installed-dev
 	$(PY) -m pip install $(PIP_FLAGS) mutmut

@@ -16,6 +16,7 @@ from audit.embedding import embed, features
 from audit.records import DecisionRecord, Incident
 from audit.store import get_store
 from cio_kernel.contracts.latch import LatchNotice
+from cio_kernel.shadow import is_shadow_subject
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,10 @@ class RejectionBurstDetector:
     def observe(self, records: Sequence[DecisionRecord]) -> list[Incident]:
         found = []
         for record in records:
-            if record.decision != "REJECTED" or not record.strategy_key:
-                continue  # by key: respelling an id neither splits a burst nor names an incident with free text
+            if record.decision != "REJECTED" or not record.strategy_key or is_shadow_subject(record.audit_subject):
+                # By key: respelling an id neither splits a burst nor names an incident with free text. A shadow
+                # gate's rejections (docs/deploy.md, Shadow mode) stopped nothing: no incident.
+                continue
             key = (record.strategy_key, int(record.ts.timestamp() // self.window_s))
             if key in self._reported:
                 continue

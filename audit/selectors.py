@@ -11,6 +11,7 @@ from audit.records import DecisionRecord
 from audit.store import get_store
 from audit.store.decisions import MAX_PAGE, DecisionQuery, InvalidCursorError, decode_cursor
 from cio_kernel.contracts.identity import IdentityError, strategy_key
+from core.numbers import whole_number
 
 FILTERS = ("symbol", "decision", "reason_code", "gate_id", "trace_id", "decision_id", "signal_id")
 DECISIONS = ("APPROVED", "REJECTED", "RETRY_SAFE")
@@ -44,11 +45,11 @@ def decision_query(params: Mapping[str, str]) -> DecisionQuery:
         if params.get(name):
             values[name] = _time(name, params[name])
     if params.get("policy_version"):
-        if not params["policy_version"].isdigit():
+        values["policy_version"] = whole_number(params["policy_version"])
+        if values["policy_version"] is None:
             raise QueryError("policy_version", "must be a whole number")
-        values["policy_version"] = int(params["policy_version"])
-    limit = params.get("limit") or "50"
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    limit = whole_number(params.get("limit") or "50")
+    if limit is None or not 1 <= limit <= MAX_PAGE:
         raise QueryError("limit", f"must be between 1 and {MAX_PAGE}")
     if params.get("cursor"):
         try:
@@ -56,7 +57,7 @@ def decision_query(params: Mapping[str, str]) -> DecisionQuery:
         except InvalidCursorError as exc:
             raise QueryError("cursor", str(exc)) from exc
         values["cursor"] = params["cursor"]
-    return DecisionQuery(limit=int(limit), **values)
+    return DecisionQuery(limit=limit, **values)
 
 
 def decision_page(query: DecisionQuery) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from enum import StrEnum
 from pathlib import Path
 
 import orjson
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -44,6 +43,7 @@ from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.spec import PolicySpec, TradingState
 from cio_kernel.policy.store import build_document, read_active_raw, write_active_policy
 from cio_kernel.redaction import redact_text
+from cio_kernel.redis_clients import SentinelConfig, async_client
 from cio_kernel.subjects import GATE_HEARTBEAT, STRATEGIST_UPDATE, TRADING_STATE
 
 HALTED = TradingState.HALTED.value
@@ -307,7 +307,10 @@ async def _through_redis(
     happened; (None, False, why) when Redis could not be used. Nothing is built on a document below the gates'
     version floor (an older policy put back): every gate would refuse it, or it would bring the old spec back."""
     verifier = PolicyVerifier([signer.public_raw])
-    redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    # Through Sentinel when `CIO_REDIS_SENTINELS` is set (docs/redis-ha.md): the break glass finds the primary too.
+    redis = async_client(
+        redis_url, SentinelConfig.from_env(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
     try:
         for _ in range(5):  # another writer may commit between our read and our write: read again
             raw = await read_active_raw(redis)

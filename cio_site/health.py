@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from django.db import connection
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.envelope import envelope, trace_id_of
+from core.schema import errors as documented
 from policies.selectors import gate_heartbeats
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,19 @@ class HealthView(APIView):
     # page on-call through the canary. Bound floods at the ingress (docs/access.md, "Brakes on guessing").
     throttle_classes: list[Any] = []
 
-    @extend_schema(summary="Health: the database, Redis and live gates (for the canary; no authentication)")
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["ok"]),
+                    "checks": serializers.DictField(help_text="database: ok, gates, unverified_gates"),
+                },
+            ),
+            **documented(503),
+        },
+        summary="Health: the database, Redis and live gates (for the canary; no authentication)",
+    )
     def get(self, request: Request) -> Response:
         checks: dict[str, Any] = {}
         try:
@@ -37,5 +51,12 @@ class HealthView(APIView):
         beats = gate_heartbeats()  # empty when Redis is away (logged there)
         checks["gates"] = len(beats.live)  # verified heartbeats only: the gate Redis password cannot add one
         checks["unverified_gates"] = len(beats.unverified)
-        healthy = checks["database"] == "ok"
-        return Response({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+        if checks["database"] == "ok":
+            return Response({"status": "ok", "checks": checks})
+        # An error like every other: `success` false with a code, and what was checked still in `data`.
+        degraded = {"status": "degraded", "checks": checks}
+        response = Response(
+            envelope(trace_id_of(request), degraded, ("SERVICE_UNAVAILABLE", "the database is unreachable")), status=503
+        )
+        response.envelope_ready = True  # type: ignore[attr-defined]
+        return response

@@ -11,6 +11,8 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 
+from core.numbers import whole_number
+
 
 class PayloadTooLargeError(exceptions.APIException):
     status_code = 413
@@ -24,9 +26,9 @@ class BoundedJSONParser(BaseParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
         limit = settings.CIO_MAX_REQUEST_BYTES
         request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLargeError(f"request body is {int(declared):,} bytes; the limit is {limit:,}")
+        declared = whole_number(request.META.get("CONTENT_LENGTH")) if request is not None else None
+        if declared is not None and declared > limit:
+            raise PayloadTooLargeError(f"request body is {declared:,} bytes; the limit is {limit:,}")
         data = stream.read(limit + 1) if stream is not None else b""
         if len(data) > limit:
             raise PayloadTooLargeError(f"request body is over the {limit:,}-byte limit")

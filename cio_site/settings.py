@@ -11,6 +11,7 @@ from brakes.addresses import parse_networks
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 from cio_kernel.audit_stream import AUDIT_STREAM, DEFAULT_EXPECTED_RATE_PER_DAY, DEFAULT_RETENTION_HOURS
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
+from cio_kernel.redis_clients import SentinelConfig, celery_broker, channels_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,10 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CIO_TRUSTED_ORIGINS",
 
 NATS_URL = os.environ.get("NATS_URL", LOCAL_NATS_URL)
 REDIS_URL = os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
+# Redis through Sentinel for every Redis user of this process, the broker and the channel layer included
+# (docs/redis-ha.md): `CIO_REDIS_SENTINELS` (host:port,...), `CIO_REDIS_SENTINEL_MASTER` (default `cio`) and the
+# Sentinels' own login. Unset: each URL's host. Each URL's user and password stay that component's own.
+CIO_REDIS_SENTINEL = SentinelConfig.from_env()
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:17017/petrosa_cio?directConnection=true")
 # Where audit records, thoughts and incidents live: "django" (this database, the embedded default) or "mongodb".
 CIO_AUDIT_STORE = os.environ.get("CIO_AUDIT_STORE", "django")
@@ -79,7 +84,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": CIO_CHANNELS_REDIS_URL, "socket_timeout": CIO_CHANNELS_SOCKET_TIMEOUT_S}],
+            "hosts": [
+                channels_host(CIO_CHANNELS_REDIS_URL, CIO_REDIS_SENTINEL, socket_timeout=CIO_CHANNELS_SOCKET_TIMEOUT_S)
+            ],
             "capacity": 1000,
             "expiry": 30,
         },
@@ -99,9 +106,12 @@ CIO_NATS_INBOX_PREFIX = os.environ.get("CIO_NATS_INBOX_PREFIX", "_INBOX")
 
 # -- Celery (`celery -A cio_site worker` / `beat`): the Strategist's cycles and alert delivery ---------------------
 # The broker is Redis; its own URL so it can carry its own Redis identity (deploy/access.py, role `celery`).
-CELERY_BROKER_URL = os.environ.get("CIO_CELERY_BROKER_URL", REDIS_URL)
+# With Sentinel, kombu's `sentinel://` transport: one URL per Sentinel, the primary's name in the transport options.
+CELERY_BROKER_URL, _broker_sentinel = celery_broker(
+    os.environ.get("CIO_CELERY_BROKER_URL", REDIS_URL), CIO_REDIS_SENTINEL
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, **_broker_sentinel}
 CELERY_TASK_IGNORE_RESULT = True  # tasks leave their results in the database (cycles, deliveries), not in Redis
 CELERY_TASK_ACKS_LATE = True  # a task whose worker died is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -247,7 +257,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = STATE_DIR / "static"
+# Where `collectstatic` puts the static files: the state folder locally; the image collects them at build time into
+# its read-only source folder (CIO_STATIC_ROOT=/app/static, deploy/workloads.py), so no workload writes them.
+STATIC_ROOT = Path(os.environ.get("CIO_STATIC_ROOT", STATE_DIR / "static"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -290,6 +302,17 @@ SPECTACULAR_SETTINGS = {
     "is the envelope `{success, data, trace_id, error}`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Names clients are generated with, instead of drf-spectacular's hashed `Status937Enum` for colliding names.
+    "ENUM_NAME_OVERRIDES": {
+        "PolicyStatusEnum": "policies.models.Status",
+        "ConfigChangeStatusEnum": "tradeconfig.models.ChangeStatus",
+        "TradingStateEnum": "policies.api.serializers.TRADING_STATES",
+    },
+    # The envelope around every response, and the errors each operation answers (core/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.envelope_responses",
+    ],
 }
 
 LOGGING = {

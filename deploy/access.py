@@ -283,6 +283,16 @@ REDIS_ROLES: dict[str, RedisRole] = {
             "resetkeys ~asgi* resetchannels -@all +@read +@write +@scripting -@dangerous "
             f"{_TRANSACTIONS} {_CONNECTION}",
         ),
+        # Redis high availability (docs/redis-ha.md): a replica logs in to its primary as `replica` (`masteruser`)
+        # to copy it, and nothing else; the Sentinels log in to every server as `sentinel` to watch it, hold
+        # their election on `__sentinel__:hello` and promote a replica (REPLICAOF, CONFIG REWRITE, CLIENT KILL of
+        # the clients of a demoted primary), and nothing of the data.
+        RedisRole("replica", f"resetkeys resetchannels -@all +psync +replconf {_CONNECTION}"),
+        RedisRole(
+            "sentinel",
+            "resetkeys resetchannels &__sentinel__:hello -@all +multi +exec +slaveof +replicaof +config|rewrite "
+            f"+role +publish +subscribe +client|kill +script|kill {_CONNECTION}",
+        ),
     )
 }
 

@@ -24,6 +24,7 @@ from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.defaults import LOCAL_NATS_URL
 from cio_kernel.nats_credentials import nats_credentials
 from deploy import access
+from deploy.fake_tradeengine_signals import SignalReceiver
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
 STRATEGY_INBOX = os.environ.get("CIO_NATS_INBOX_PREFIX", access.NATS_ROLES["strategy"].inbox_prefix)
@@ -150,8 +151,11 @@ async def run(nats_url: str, engine_url: str, rate: float, duration: float | Non
     counts: Counter[str] = Counter()
     promoted = Counter[str]()
 
+    standin = SignalReceiver()  # continues each signal's trace when OTEL_EXPORTER_OTLP_ENDPOINT is set
+
     async def on_signal(msg: Msg) -> None:
         promoted[msg.subject] += 1
+        await standin.on_signal(msg)
 
     await engine.subscribe("signals.trading.*", queue=DEMO_ENGINE_QUEUE, cb=on_signal)
     await wait_for_gate(nc, stop)

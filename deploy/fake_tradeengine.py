@@ -7,6 +7,8 @@ tests (a real HTTP server), never for production. It records every request it re
 - the state API the snapshot bridge reads (`GET /state?symbol=`, `api.py` → `dispatcher.get_cio_state` →
   `position_manager.get_cio_portfolio_summary`), computed from a simulated book exactly as the engine computes
   it (422 without `symbol`, 500 `{"detail": "Failed to retrieve engine state: ..."}` when it fails).
+
+Its NATS side, hearing promoted signals and continuing their trace, is `deploy/fake_tradeengine_signals.py`.
 """
 
 import argparse

@@ -109,10 +109,16 @@ def nats_server(port: int, store_dir: Path, log_path: Path | None = None, config
 
 
 def redis_server(
-    port: int, data_dir: Path, log_path: Path | None = None, persist: bool = False, acl_file: Path | None = None
+    port: int,
+    data_dir: Path,
+    log_path: Path | None = None,
+    persist: bool = False,
+    acl_file: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> ServerProcess:
     """Valkey (Redis protocol). With `persist`, an append-only file keeps the policy across restarts; with
-    `acl_file`, only the users it defines may connect (see `deploy/access.py`)."""
+    `acl_file`, only the users it defines may connect (see `deploy/access.py`); `extra`: more `--option value`
+    arguments (a replica's `--replicaof`, `--masteruser`, `--masterauth`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         valkey_server_binary(),
@@ -129,8 +135,21 @@ def redis_server(
         "--protected-mode",
         "no",
         *(["--aclfile", str(acl_file)] if acl_file else []),
+        *extra,
     ]
     return ServerProcess("redis", argv, port, log_path)
+
+
+def redis_sentinel(port: int, data_dir: Path, config: list[str], log_path: Path | None = None) -> ServerProcess:
+    """A Valkey Sentinel (docs/redis-ha.md) with the directives in `config` (`sentinel monitor ...`). A Sentinel
+    rewrites its configuration file as it learns the other Sentinels and the replicas: it lives in `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "sentinel.conf"
+    path.write_text(
+        "\n".join([f"port {port}", "bind 127.0.0.1", "protected-mode no", f"dir {data_dir}", *config]) + "\n"
+    )
+    path.chmod(0o600)  # it holds the Sentinels' passwords
+    return ServerProcess("sentinel", [valkey_server_binary(), str(path), "--sentinel"], port, log_path)
 
 
 def mongo_server(

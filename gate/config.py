@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
@@ -29,6 +29,9 @@ from cio_kernel.intake_stream import (
 )
 from cio_kernel.intake_stream import DEFAULT_MAX_AGE_S as INTAKE_MAX_AGE_S
 from cio_kernel.intake_stream import DEFAULT_MAX_BYTES as INTAKE_MAX_BYTES
+from cio_kernel.redis_clients import SentinelConfig
+from cio_kernel.shadow import DEFAULT_MAX_AGE_S as SHADOW_MAX_AGE_S
+from cio_kernel.shadow import SHADOW_SIGNAL_STREAM, SHADOW_SUBJECT_PART
 
 
 def _default_gate_id() -> str:
@@ -40,6 +43,13 @@ class GateSettings(BaseSettings):
 
     nats_url: str = Field(LOCAL_NATS_URL, validation_alias=AliasChoices("NATS_URL", "nats_url"))
     redis_url: str = Field(LOCAL_REDIS_URL, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    # Redis through Sentinel (docs/redis-ha.md): comma-separated host:port; empty, `redis_url`'s host is used. The
+    # user, password and database stay `redis_url`'s; the Sentinels may have a login of their own.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "cio"
+    redis_sentinel_username: str = ""
+    redis_sentinel_password: SecretStr = SecretStr("")
+    redis_sentinel_password_file: str = ""
     gate_id: str = Field(default_factory=_default_gate_id)
     queue_group: str = "cio-gate"
     # Reply inboxes for this gate's own requests (JetStream API, PubAcks): `_INBOX.gate` under deploy/access.py.
@@ -128,8 +138,41 @@ class GateSettings(BaseSettings):
     intake_batch: int = Field(64, gt=0, le=1000)
     # Every decision's envelope is also published on `<prefix>.<strategy key>`.
     decision_subject_prefix: str = DECISION_SUBJECT_PREFIX
+    # Shadow mode (docs/deploy.md, "Shadow mode"): decide and audit every intent, marked `shadow`, beside the fleet's
+    # current CIO, and never promote, answer, announce or beat. Intents are heard in `<queue_group>-shadow`, never in
+    # the production queue group; the intake stream is not used; the old CIO's signals are recorded for the report.
+    gate_shadow: bool = False
+    shadow_signal_stream: str = SHADOW_SIGNAL_STREAM
+    shadow_signal_max_age_s: float = Field(SHADOW_MAX_AGE_S, gt=0)
     log_level: str = "INFO"
     version: str = "0.1.0"
+
+    @property
+    def uses_intake_stream(self) -> bool:
+        """Never in shadow mode: the stream's shared consumer would take plain publishes from the serving gates, and
+        intents it stored during the shadow run would be decided again, and promoted, by the first serving gate."""
+        return self.intake_stream_enabled and not self.gate_shadow
+
+    @property
+    def intake_queue_group(self) -> str:
+        """The queue group the intake subjects are heard in: a shadow gate never takes an intent from the serving
+        gates (or the old CIO) that share the production group."""
+        return f"{self.queue_group}-shadow" if self.gate_shadow else self.queue_group
+
+    @property
+    def audit_decision_prefix(self) -> str:
+        """Where decisions are audited: a shadow gate's under `<prefix>.shadow.`, in the same stream, so nothing
+        listening for serving decisions (the Strategist's rejection bursts) counts them."""
+        return f"{self.audit_subject_prefix}.{SHADOW_SUBJECT_PART}" if self.gate_shadow else self.audit_subject_prefix
+
+    def redis_sentinel(self) -> SentinelConfig | None:
+        return SentinelConfig.parse(
+            self.redis_sentinels,
+            self.redis_sentinel_master,
+            self.redis_sentinel_username,
+            self.redis_sentinel_password.get_secret_value(),
+            self.redis_sentinel_password_file,
+        )
 
     @model_validator(mode="after")
     def _derive_audit_limits(self) -> Self:

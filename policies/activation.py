@@ -8,9 +8,10 @@ Redis (replacing a document this control plane did not sign, and recording that)
 Version numbers are allocated above both the database's and Redis's, so they never go backwards.
 
 Reconciliation only ever moves forwards: Redis running a genuine but older version than the newest this control
-plane activated (its *floor*) means someone with Redis credentials put an old signed document back. That document
-is read as untrusted (`read_live`), never adopted, and `restore_floor` writes the newest version again, raises a
-critical alert and records an anomaly (docs/policy.md, "No rollback").
+plane activated (its *floor*) means someone with Redis credentials put an old signed document back, or a write was
+lost when a replica that had not received it was promoted (docs/redis-ha.md). That document is read as untrusted
+(`read_live`), never adopted, and `restore_floor` writes the newest version again, raises a critical alert and
+records an anomaly (docs/policy.md, "No rollback"); so it does when Redis holds no policy at all.
 """
 
 import logging
@@ -55,17 +56,22 @@ def read_live() -> live.LiveDocument:
 
 
 def restore_floor(trace_id: str = "") -> PolicyVersion | None:
-    """If Redis runs a genuine version older than the newest this control plane activated, write the newest
-    again (signed anew), raise a critical alert and record an anomaly. Call it outside any act's transaction,
-    so the record stands whatever the act does next. Returns the newest activated version when Redis ran an
-    older one (written back or not: the anomaly says), else None (nothing wrong, or Redis unreadable)."""
+    """If Redis runs a genuine version older than the newest this control plane activated, or holds no policy at
+    all, write the newest again (signed anew), raise a critical alert and record an anomaly. Both happen when a
+    write is lost: to a Redis failover (the replica promoted had not received it, docs/redis-ha.md) or a restart
+    without persistence; the first also when someone put an old document back. Gates refuse the older version
+    (their floor) and go stale on a missing one, so it must be written again, not waited out. Call it outside any
+    act's transaction, so the record stands whatever the act does next. Returns the newest activated version when
+    Redis did not hold it (written back or not: the anomaly says), else None (nothing wrong, or Redis unreadable)."""
     try:
         state = read_live()
     except live.LiveUnavailableError:
         return None
     old = state.replayed
+    if old is None and state.raw is not None:
+        return None  # Redis holds the newest (or something untrusted, which the next activation replaces)
     newest = PolicyVersion.objects.filter(activated_at__isnull=False).order_by("-version").first()
-    if old is None or newest is None:
+    if newest is None:
         return None
     try:
         by = str(newest.activated_by) if newest.activated_by is not None else "control-plane"
@@ -78,25 +84,26 @@ def restore_floor(trace_id: str = "") -> PolicyVersion | None:
         notice, outcome = "not sent", f"Redis holds v{newest.version} or newer again (written meanwhile)"
     except live.LiveUnavailableError as exc:
         notice, outcome = "not sent", f"v{newest.version} could not be written again: {exc}"
-    title = (
-        f"policy:active was set back to v{old.version}, older than v{newest.version} (the newest activated): {outcome}"
-    )
-    detail = {"redis_version": old.version, "redis_checksum": old.checksum, "floor": newest.version}
-    alert = live.raise_alert(Severity.CRITICAL, title, {"key": "policy_rollback", **detail, "outcome": outcome})
+    if old is not None:
+        found = f"set back to v{old.version}, older than v{newest.version} (the newest activated)"
+        reason = f"Redis ran v{old.version}, older than v{newest.version}: an older policy was put back or a write lost"
+        detail: dict[str, Any] = {"redis_version": old.version, "redis_checksum": old.checksum}
+        seen = {"redis_activated_by": old.activated_by, "redis_activated_at": old.activated_at.isoformat()}
+        key = "policy_rollback"
+    else:
+        found = f"missing, not v{newest.version} (the newest activated)"
+        reason = f"Redis held no policy, not v{newest.version}: a write lost (failover, restart) or deleted"
+        detail, seen, key = {"redis_version": None}, {}, "policy_missing"
+    detail["floor"] = newest.version
+    title = f"policy:active was {found}: {outcome}"
+    alert = live.raise_alert(Severity.CRITICAL, title, {"key": key, **detail, "outcome": outcome})
     log.error("%s (alert %s)", title, alert)
     PolicyEvent.objects.create(
         kind=PolicyEvent.Kind.ANOMALY,
         policy=newest,
-        reason=f"Redis ran v{old.version}, older than v{newest.version}: an older policy was put back; {outcome}",
+        reason=f"{reason}; {outcome}",
         trace_id=trace_id,
-        detail={
-            **detail,
-            "redis_activated_by": old.activated_by,
-            "redis_activated_at": old.activated_at.isoformat(),
-            "outcome": outcome,
-            "notice": notice,
-            "alert": alert,
-        },
+        detail={**detail, **seen, "outcome": outcome, "notice": notice, "alert": alert},
     )
     return newest
 

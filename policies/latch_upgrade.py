@@ -11,11 +11,11 @@ holds, and a risk officer releases it again (admin, *risk latches*) if it should
 import asyncio
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.policy.latch_store import legacy_releases, sign_release
+from core.redis_clients import async_redis
 from policies.live import policy_signer, policy_verifier
 from policies.models import PolicyEvent
 
@@ -44,14 +44,14 @@ def sign_legacy_releases() -> UpgradeReport:
     signer, verifier = policy_signer(), policy_verifier()
 
     async def read() -> list[LatchRecord]:
-        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+        redis = async_redis(settings.REDIS_URL, 3)
         try:
             return await legacy_releases(redis, verifier)
         finally:
             await redis.aclose()
 
     async def sign(records: list[LatchRecord]) -> list[str]:
-        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+        redis = async_redis(settings.REDIS_URL, 3)
         try:
             return [record.id for record in records if await sign_release(redis, record, signer)]
         finally:

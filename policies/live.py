@@ -35,6 +35,7 @@ from cio_kernel.policy.publication import GatesNotNotifiedError, NewerVersionAct
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.store import read_active_raw
 from cio_kernel.subjects import RISK_LATCH, TRADING_STATE
+from core.redis_clients import async_redis
 
 __all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
 
@@ -57,7 +58,7 @@ def _timeout() -> float:
 
 
 def _redis() -> aioredis.Redis:
-    return aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=_timeout(), socket_timeout=_timeout())
+    return async_redis(settings.REDIS_URL, _timeout())
 
 
 async def _nats() -> NATS:
@@ -220,7 +221,7 @@ def read_gate_heartbeats() -> GateBeats:
     verifier = gate_verifier()
 
     async def work() -> GateBeats:
-        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        redis = async_redis(settings.REDIS_URL, 1)
         try:
             return await read_heartbeats(redis, verifier)
         finally:
@@ -235,7 +236,7 @@ def read_risk_latches() -> LatchRead:
     trips, releases = gate_verifier(), policy_verifier()
 
     async def work() -> LatchRead:
-        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        redis = async_redis(settings.REDIS_URL, 1)
         try:
             return await read_latches(redis, trips, releases)
         finally:

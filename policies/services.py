@@ -17,7 +17,7 @@ from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import TradingState
-from core import roles
+from core import roles, tracing
 from core.errors import (
     ActivationFailedError,
     FourEyesError,
@@ -246,6 +246,13 @@ def activate(policy: PolicyVersion, *, by: AbstractBaseUser, trace_id: str = "")
     """Make an approved version the live one. An approved version older than what is live (say, a kill switch
     landed after it was approved) cannot be activated: it was reviewed against a policy that no longer runs,
     and activating it would quietly undo the newer change. Propose it again on top of the live one."""
+    with tracing.control_plane.span(
+        tracing.ACTIVATE, trace_id=trace_id, attributes={"cio.policy_version": policy.version}
+    ):
+        return _activate(policy, by, trace_id)
+
+
+def _activate(policy: PolicyVersion, by: AbstractBaseUser, trace_id: str) -> PolicyVersion:
     roles.require(by, roles.ACTIVATE, "activate policies")
     target = policy
 
@@ -450,6 +457,18 @@ def set_trading_state(
     mandatory. Returns the version now carrying the state and whether a new one was made (asking for the state
     a scope already has changes nothing). With Redis away, a tightening still reaches every gate at once as a
     signed NATS notice and is written to Redis when it returns; a release then fails, saying why."""
+    # As asked, before validation: a refused request is traced too, so nothing longer than a name is exported.
+    attributes = {"cio.scope": scope[:16], "cio.key": key[:64], "cio.trading_state": state[:16]}
+    with tracing.control_plane.span(tracing.TRADING_STATE, trace_id=trace_id, attributes=attributes) as span:
+        row, changed = _set_trading_state(scope, key, state, by, reason, trace_id)
+        if span is not None:
+            span.set_attributes({"cio.policy_version": row.version, "cio.changed": changed})
+        return row, changed
+
+
+def _set_trading_state(
+    scope: str, key: str, state: str, by: AbstractBaseUser, reason: str, trace_id: str
+) -> tuple[PolicyVersion, bool]:
     if scope not in ("global", "strategy", "symbol"):
         raise SpecInvalidError("scope must be global, strategy or symbol")
     if scope != "global" and not key:

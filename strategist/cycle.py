@@ -34,8 +34,9 @@ from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.tightening import loosenings
 from cio_kernel.redaction import SecretScrubber, process_scrubber
-from core import roles
+from core import roles, tracing
 from core.errors import PermissionDeniedError
+from core.redis_clients import sync_redis
 from policies import selectors, services
 from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
 from policies.selectors import baseline_version
@@ -58,9 +59,7 @@ AUTO_APPROVAL_RULE = "strategist.auto_approve_tightening"
 
 def strategist_redis() -> redis.Redis:
     timeout = float(settings.CIO_ACTIVATION_TIMEOUT_S)
-    return redis.Redis.from_url(
-        settings.CIO_STRATEGIST_REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
-    )
+    return sync_redis(settings.CIO_STRATEGIST_REDIS_URL, timeout)
 
 
 def strategist_user() -> User:
@@ -129,7 +128,13 @@ def run_cycle(
     with cycle_lock(client, ttl_s, max_hold_s, _lock_broken):
         if claim is not None:
             trigger = claim()
-        cycle = _run(trigger, client, llm_config, row)
+        trace_id = secrets.token_hex(16)  # the thought's, the proposal's and the span's
+        with tracing.control_plane.span(
+            tracing.STRATEGIST_CYCLE, trace_id=trace_id, attributes={"cio.trigger": trigger.kind}
+        ) as span:
+            cycle = _run(trigger, trace_id, client, llm_config, row)
+            if span is not None:
+                span.set_attributes({"cio.cycle_id": cycle.cycle_id, "cio.outcome": str(cycle.outcome)})
     store_thought(cycle)
     return cycle
 
@@ -148,12 +153,14 @@ class _Run:
     inputs: Checked
 
 
-def _run(trigger: triggers.Trigger, client: Any, llm_config: LlmConfig | None, row: StrategistSettings) -> Cycle:
+def _run(
+    trigger: triggers.Trigger, trace_id: str, client: Any, llm_config: LlmConfig | None, row: StrategistSettings
+) -> Cycle:
     checked = Checked()
     run = _Run(
         trigger,
         uuid.uuid4().hex,
-        secrets.token_hex(16),
+        trace_id,
         timezone.now(),
         time.monotonic(),
         process_scrubber(),

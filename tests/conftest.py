@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.plugins.gate_processes",
     "tests.plugins.mongo",
     "tests.plugins.secured",
+    "tests.plugins.otlp",
 ]
 
 

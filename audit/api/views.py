@@ -9,9 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import incidents, selectors
+from audit.api.responses import DecisionPageSerializer, IncidentListSerializer
 from audit.store import get_store
 from core import errors
 from core.api import ApiView
+from core.numbers import whole_number
+from core.schema import errors as documented
 
 _FILTER_PARAMS = [
     OpenApiParameter("since", str, description="ISO 8601 time with zone, inclusive"),
@@ -38,7 +41,12 @@ def _query(request: Request) -> Any:
 
 
 class DecisionListView(ApiView):
-    @extend_schema(parameters=_FILTER_PARAMS, summary="Gate decisions, newest first, cursor-paginated")
+    @extend_schema(
+        operation_id="audit_list",
+        parameters=_FILTER_PARAMS,
+        responses={200: DecisionPageSerializer, **documented(503)},
+        summary="Gate decisions, newest first, cursor-paginated",
+    )
     def get(self, request: Request) -> Response:
         return Response(selectors.decision_page(_query(request)))
 
@@ -51,22 +59,23 @@ class IncidentListView(ApiView):
             OpenApiParameter("kind", str),
             OpenApiParameter("limit", int, description="1–100, default 20"),
         ],
+        responses={200: IncidentListSerializer, **documented(404, 503)},
         summary="Incidents, newest first, or the most similar to one incident or a description",
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        limit = params.get("limit", "20")
-        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        limit = whole_number(params.get("limit", "20"))
+        if limit is None or not 1 <= limit <= 100:
             raise serializers.ValidationError({"limit": ["must be between 1 and 100"]})
         kind = params.get("kind") or None
         try:
             if params.get("similar_to") or params.get("text"):
                 found = incidents.similar(
-                    incident_id=params.get("similar_to"), text=params.get("text"), kind=kind, limit=int(limit)
+                    incident_id=params.get("similar_to"), text=params.get("text"), kind=kind, limit=limit
                 )
                 return Response({"incidents": incidents.scored_dicts(found, digits=6)})
         except incidents.UnknownIncidentError as exc:
             raise errors.NotFoundError(str(exc)) from exc
-        recent = get_store().recent_incidents(int(limit) if kind is None else 500)
-        recent = [i for i in recent if kind is None or i.kind == kind][: int(limit)]
+        recent = get_store().recent_incidents(limit if kind is None else 500)
+        recent = [i for i in recent if kind is None or i.kind == kind][:limit]
         return Response({"incidents": [incidents.as_dict(i) for i in recent]})

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cio_kernel.contracts.envelope import DecisionKind, FieldError, Reason, field_errors_json, reason_json
 
@@ -35,6 +35,9 @@ class AuditEvent(BaseModel):
     intent: dict[str, Any] | None
     raw_intent: str | None = None
     state: dict[str, Any] | None = None
+    # Decided by a gate in shadow mode (docs/deploy.md, "Shadow mode"): audited, never promoted, nobody answered.
+    # Written only when true, so every record of a serving gate stays exactly what it was before the field existed.
+    shadow: bool = Field(False, exclude_if=lambda shadow: not shadow)
 
 
 def encode_audit_event(
@@ -61,32 +64,33 @@ def encode_audit_event(
     intent: dict[str, Any] | None,
     raw_intent: str | None,
     state: dict[str, Any] | None,
+    shadow: bool = False,
 ) -> bytes:
     """`AuditEvent(...).model_dump_json()`, written directly on the hot path (see `cio_kernel.contracts.envelope`)."""
-    return orjson.dumps(
-        {
-            "decision_id": decision_id,
-            "ts": ts,
-            "gate_id": gate_id,
-            "subject": subject,
-            "strategy_id": strategy_id,
-            "strategy_key": strategy_key,
-            "symbol": symbol,
-            "action": action,
-            "intent_id": intent_id,
-            "decision": decision,
-            "reasons": [reason_json(r) for r in reasons],
-            "field_errors": field_errors_json(field_errors),
-            "policy_version": policy_version,
-            "policy_checksum": policy_checksum,
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "traceparent": traceparent,
-            "latency_us": latency_us,
-            "signal_subject": signal_subject,
-            "intent": intent,
-            "raw_intent": raw_intent,
-            "state": state,
-        },
-        option=orjson.OPT_UTC_Z,
-    )
+    event: dict[str, Any] = {
+        "decision_id": decision_id,
+        "ts": ts,
+        "gate_id": gate_id,
+        "subject": subject,
+        "strategy_id": strategy_id,
+        "strategy_key": strategy_key,
+        "symbol": symbol,
+        "action": action,
+        "intent_id": intent_id,
+        "decision": decision,
+        "reasons": [reason_json(r) for r in reasons],
+        "field_errors": field_errors_json(field_errors),
+        "policy_version": policy_version,
+        "policy_checksum": policy_checksum,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "traceparent": traceparent,
+        "latency_us": latency_us,
+        "signal_subject": signal_subject,
+        "intent": intent,
+        "raw_intent": raw_intent,
+        "state": state,
+    }
+    if shadow:
+        event["shadow"] = True
+    return orjson.dumps(event, option=orjson.OPT_UTC_Z)

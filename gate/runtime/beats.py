@@ -75,6 +75,10 @@ class Beats:
         await nc.publish(subject, payload)
 
     async def raise_alert(self, key: str, severity: Severity, title: str, detail: dict[str, Any]) -> None:
+        if self._settings.gate_shadow:
+            # Nobody is paged for a gate nothing depends on, and no Strategist cycle starts on its account.
+            log.warning("shadow gate: alert not raised (%s): %s", severity.value, title)
+            return
         try:
             alert = await self.alerts.raise_alert(key, severity, title, {"gate_id": self._settings.gate_id, **detail})
         except Exception as exc:
@@ -173,7 +177,7 @@ class Beats:
         )
 
     async def on_ping(self, msg: Msg) -> None:
-        if msg.reply and self.healthy():
+        if msg.reply and self.healthy() and not self._settings.gate_shadow:  # the canary counts who answers
             nc = self._links.nc
             assert nc is not None
             await nc.publish(msg.reply, self._sealed(self.heartbeat()))
@@ -206,7 +210,9 @@ class Beats:
 
     async def _beat(self, subject: str, payload: bytes) -> bool:
         nc = self._links.connected()
-        if nc is None or not self.healthy():
+        # A shadow gate never beats: the trade engine would take `cio.heartbeat` for its CIO alive when the old one
+        # died; bots, the canary and the control plane would count it as a gate serving (docs/deploy.md).
+        if nc is None or not self.healthy() or self._settings.gate_shadow:
             return False
         try:
             await nc.publish(subject, payload)

@@ -22,6 +22,7 @@ from cio_kernel.intake_stream import fingerprint
 from gate.runtime.arrival_clock import ArrivalClock
 from gate.runtime.intake_consumer import IntakeConsumer
 from gate.runtime.pipeline import DecisionPipeline, Outcome
+from gate.runtime.shadow import shadowed
 from gate.runtime.shared import Shared
 from gate.runtime.subscriptions import Subscribe
 from gate.runtime.wire import traceparent_header
@@ -55,6 +56,7 @@ class Intake:
         self._links = shared.links
         self._policy_sync = shared.policy_sync
         self._alert = alert
+        self._shadow = settings.gate_shadow
         self._shed_after_s = min(settings.shed_after_ms, settings.decision_budget_ms) / 1000.0
         self._claim_prefix = f"{settings.intake_claim_subject_prefix}."
         self._claim_payload = IntakeClaim(gate_id=settings.gate_id).model_dump_json().encode()
@@ -73,7 +75,7 @@ class Intake:
             f"intent {subject}",
             subject,
             functools.partial(self._on_intent, lane),
-            queue=self._settings.queue_group,
+            queue=self._settings.intake_queue_group,
             pending_msgs_limit=200_000,
             pending_bytes_limit=256 * 1024 * 1024,
         )
@@ -174,6 +176,8 @@ class Intake:
         Everything decided in this turn of the event loop is spooled with one write and sent with one flush."""
         writer, outbox = self._links.writer, self._links.outbox
         assert writer is not None and outbox is not None
+        if self._shadow:
+            outcome = shadowed(outcome)  # audited, and nothing else leaves
         outbox.stage(outcome.audit_subject, outcome.decision_id, outcome.audit_payload)
         if outcome.signal is not None:
             signal = outcome.signal
@@ -183,7 +187,8 @@ class Intake:
         traceparent = traceparent_header(outcome.traceparent)
         if outcome.reply is not None:
             writer.hold(outcome.reply.subject, outcome.reply.payload, traceparent)
-        writer.hold(outcome.decision_subject, outcome.envelope, traceparent)
+        if outcome.decision_subject:
+            writer.hold(outcome.decision_subject, outcome.envelope, traceparent)
         if ack is not None:
             writer.hold(ack, _ACK)
         if not self._turn_scheduled:

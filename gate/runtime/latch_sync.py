@@ -48,13 +48,17 @@ class LatchSync:
         signer: PolicySigner | None = None,
         releases: PolicyVerifier | None = None,
         keep: LatchKeep | None = None,
+        store: bool = True,
     ) -> None:
         """`signer`: the gates' audit key, which signs this gate's trips (and verifies its peers'); `releases`: the
-        policy key(s), the only ones a release verifies with (None: no release is ever taken, the latches hold)."""
+        policy key(s), the only ones a release verifies with (None: no release is ever taken, the latches hold).
+        `store=False` (a shadow gate): its own trips are held in memory only, never stored in Redis or announced,
+        so no serving gate inherits a latch only a risk officer could release; Redis's latches are still read."""
         self._redis = redis
         self._book = book
         self._gate_id = gate_id
         self._announce = announce
+        self._store = store
         self._signer = signer
         self._trips = PolicyVerifier([signer.public_raw]) if signer is not None else None
         self._releases = releases
@@ -108,6 +112,8 @@ class LatchSync:
 
     async def save(self) -> bool:
         """Store the latches tripped here and not stored yet, announcing each; False when Redis is away."""
+        if not self._store:
+            return True  # held in memory (kept over Redis's reads as unsaved), never stored
         for latch, record in list(self._unsaved.items()):
             try:
                 stored = await store_tripped(self._redis, record, self._trips, self._releases)

@@ -147,7 +147,7 @@ class DecisionPipeline:
         self._budget_s = settings.decision_budget_ms / 1000.0
         self._signal_subjects: dict[str, str] = {}
         self._decision_subjects: dict[str, str] = {}
-        self._audit_subjects = {kind: f"{settings.audit_subject_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
+        self._audit_subjects = {kind: f"{settings.audit_decision_prefix}.{sub}" for kind, sub in _SUBJECT_FOR.items()}
         self._limits = IntakeLimits(
             max_bytes=settings.max_intent_bytes,
             max_depth=settings.max_intent_depth,
@@ -272,6 +272,7 @@ class DecisionPipeline:
                 intent=audited_intent,
                 raw_intent=_raw_for_audit(data, body) if intent is None else None,
                 state=self._audited_state(verdict),
+                shadow=self._settings.gate_shadow,
             )
             self._finish(trace, decision, decision_id, intent, reasons)
             return Outcome(
@@ -395,6 +396,7 @@ class DecisionPipeline:
             intent=None,
             raw_intent=None,
             state=None,
+            shadow=self._settings.gate_shadow,
         )
         self._finish(trace, "RETRY_SAFE", decision_id, None, reasons)
         return Outcome(

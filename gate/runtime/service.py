@@ -26,6 +26,7 @@ from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHea
 from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.signing import PolicyVerifier
+from cio_kernel.redis_clients import async_client
 from gate.config import GateSettings
 from gate.decision.state import GateState
 from gate.runtime.audit_checkpoints import AuditCheckpointer, load_signer
@@ -39,6 +40,7 @@ from gate.runtime.notices import Notices
 from gate.runtime.pipeline import DecisionPipeline
 from gate.runtime.policy_floor import PolicyFloor
 from gate.runtime.policy_sync import PolicySync
+from gate.runtime.shadow import record_promotions
 from gate.runtime.shared import Links, Shared
 from gate.runtime.subscriptions import Stage, Subscribe, SubscriptionTable
 from gate.runtime.telemetry import DecisionTracer, build_tracer_provider
@@ -76,8 +78,14 @@ class Gate:
         self.clock: Clock = clock or SystemClock()
         self.counters = GateCounters()
         self.state = GateState(dedupe_id_ttl_s=settings.dedupe_id_ttl_s)
-        self._redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=5
+        # Through Sentinel when configured: a connection lost in a failover is dropped and the next one goes to the
+        # primary the Sentinels name; meanwhile the policy held stays usable until `policy_max_age_s`.
+        self._redis: aioredis.Redis = async_client(
+            settings.redis_url,
+            settings.redis_sentinel(),
+            socket_connect_timeout=1.0,
+            socket_timeout=1.0,
+            health_check_interval=5,
         )
         verifier = PolicyVerifier.from_config(settings.policy_public_key, settings.policy_public_key_file)
         self.policy_sync = PolicySync(
@@ -98,7 +106,9 @@ class Gate:
             lambda record: self.notices.announce_latch(record),
             signer=self._audit_signer,
             releases=verifier,
-            keep=LatchKeep(settings.audit_spool_dir, settings.gate_id),
+            # A shadow gate's own trips die with it: not kept on the volume, not stored (gate/runtime/shadow.py).
+            keep=None if settings.gate_shadow else LatchKeep(settings.audit_spool_dir, settings.gate_id),
+            store=not settings.gate_shadow,
         )
         self._tracer_provider: TracerProvider | None = build_tracer_provider("petrosa-cio-gate", settings.gate_id)
         tracer = DecisionTracer(self._tracer_provider, settings.trace_sample_ratio)
@@ -153,8 +163,10 @@ class Gate:
             on_no_stream=self._recreate_audit_stream,
         )
         await outbox.start()
-        if self.settings.intake_stream_enabled:
+        if self.settings.uses_intake_stream:
             await self.intake.open_stream()
+        if self.settings.gate_shadow:
+            await record_promotions(nc, self.settings)
         if self._audit_signer is not None:
             links.checkpointer = AuditCheckpointer(
                 nc,

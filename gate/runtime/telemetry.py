@@ -6,20 +6,15 @@ a fresh span id): the decision, its reply, the signal and the audit event carry 
 fraction of the SDK's cost per decision.
 """
 
-import logging
 import os
 import random
 from dataclasses import dataclass
 
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from cio_kernel import tracing
 from cio_kernel.trace_context import format_traceparent, valid_traceparent
-
-log = logging.getLogger(__name__)
 
 SPAN_NAME = "cio.gate.decide"
 _SAMPLED = 0x01
@@ -28,18 +23,8 @@ _ids = random.Random(os.urandom(32))
 
 
 def build_tracer_provider(service_name: str, gate_id: str) -> TracerProvider | None:
-    """A provider exporting over OTLP/HTTP, or None when no endpoint is configured (nothing would be exported)."""
-    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return None
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError:  # the exporter is a dependency; this guards trimmed installs
-        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is missing")
-        return None
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.instance.id": gate_id}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
+    """The kernel's provider (cio_kernel/tracing.py), named for this gate; None without an endpoint."""
+    return tracing.build_tracer_provider(service_name, gate_id)
 
 
 @dataclass(slots=True)
@@ -78,7 +63,7 @@ class DecisionTracer:
         """Continue `incoming` (a valid traceparent) or start a trace."""
         parent = valid_traceparent(incoming)
         if self._tracer is not None and self._ratio > 0 and (self._ratio >= 1 or _ids.random() < self._ratio):
-            span = self._tracer.start_span(SPAN_NAME, context=_parent_context(parent), kind=SpanKind.CONSUMER)
+            span = self._tracer.start_span(SPAN_NAME, context=tracing.parent_context(parent), kind=SpanKind.CONSUMER)
             ctx = span.get_span_context()
             trace_id, span_id = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
             return DecisionTrace(
@@ -90,17 +75,3 @@ class DecisionTracer:
         else:
             trace_id, flags = f"{_ids.getrandbits(128) or 1:032x}", f"{_SAMPLED:02x}"
         return DecisionTrace(trace_id, span_id, f"00-{trace_id}-{span_id}-{flags}", None)
-
-
-def _parent_context(traceparent: str | None) -> Context | None:
-    """A context whose current span is the remote parent named by `traceparent` (None starts a new trace)."""
-    if traceparent is None:
-        return None
-    parts = traceparent.split("-")
-    span_context = SpanContext(
-        trace_id=int(parts[1], 16),
-        span_id=int(parts[2], 16),
-        is_remote=True,
-        trace_flags=TraceFlags(int(parts[3], 16) & 0xFF),
-    )
-    return trace.set_span_in_context(NonRecordingSpan(span_context))

@@ -57,10 +57,13 @@ class RequiredReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=10_000)
 
 
+TRADING_STATES = [s.value for s in TradingState]  # also the schema's TradingStateEnum (cio_site/settings.py)
+
+
 class TradingStateSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["global", "strategy", "symbol"])
     key = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
-    state = serializers.ChoiceField(choices=[s.value for s in TradingState])
+    state = serializers.ChoiceField(choices=TRADING_STATES)
     reason = serializers.CharField(max_length=10_000)
 
 
@@ -82,3 +85,54 @@ class PolicyEventSerializer(serializers.ModelSerializer):
 
     def get_version(self, obj: PolicyEvent) -> int | None:
         return obj.policy.version if obj.policy else None
+
+
+# What the views without a model answer: response shapes for the published schema (core/schema.py wraps each in
+# the envelope). Nested records the gates and Redis define are objects here; their fields are theirs.
+class PolicyDiffSerializer(serializers.Serializer):
+    from_version = serializers.IntegerField(allow_null=True, help_text="null when nothing is active")
+    to_version = serializers.IntegerField()
+    changes = serializers.ListField(child=serializers.DictField())
+    text = serializers.ListField(child=serializers.CharField())
+
+
+class TradingStatesSerializer(serializers.Serializer):
+    policy_version = serializers.IntegerField()
+    strategies = serializers.DictField(child=serializers.ChoiceField(choices=TRADING_STATES))
+    symbols = serializers.DictField(child=serializers.ChoiceField(choices=TRADING_STATES))
+
+    def get_fields(self) -> dict[str, Any]:
+        # `global` is a Python keyword: the field is added by name.
+        return {"global": serializers.ChoiceField(choices=TRADING_STATES), **super().get_fields()}
+
+
+class UnverifiedGateSerializer(serializers.Serializer):
+    gate_id = serializers.CharField()
+    problem = serializers.CharField()
+    claims = serializers.DictField(allow_null=True)
+
+
+class GateStatusSerializer(serializers.Serializer):
+    active_policy_version = serializers.IntegerField(allow_null=True)
+    gates = serializers.ListField(child=serializers.DictField(), help_text="verified heartbeats")
+    unverified_gates = UnverifiedGateSerializer(many=True)
+
+
+class LatchSerializer(serializers.Serializer):
+    """A latch record (cio_kernel/contracts/latch.py `LatchRecord`) with its id; its other fields are optional."""
+
+    id = serializers.CharField(help_text="e.g. drawdown:global:*")
+    kind = serializers.CharField()
+    scope = serializers.CharField()
+    key = serializers.CharField()
+    tripped_at = serializers.FloatField(help_text="Unix seconds")
+    tripped_by = serializers.CharField()
+    observed = serializers.FloatField()
+    limit = serializers.FloatField()
+    released_at = serializers.FloatField(allow_null=True)
+    released_by = serializers.CharField(allow_null=True)
+
+
+class LatchListSerializer(serializers.Serializer):
+    latches = LatchSerializer(many=True)
+    problems = serializers.DictField(child=serializers.CharField(), help_text="records not taken, with why")

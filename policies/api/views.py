@@ -9,9 +9,15 @@ from rest_framework.response import Response
 from core import errors
 from core.api import ApiView
 from core.envelope import trace_id_of
+from core.numbers import whole_number
+from core.schema import errors as documented
 from policies import services
 from policies.api.serializers import (
+    GateStatusSerializer,
+    LatchListSerializer,
     LatchReleaseSerializer,
+    LatchSerializer,
+    PolicyDiffSerializer,
     PolicyEventSerializer,
     PolicyVersionSerializer,
     PolicyVersionSummarySerializer,
@@ -19,6 +25,7 @@ from policies.api.serializers import (
     ReasonSerializer,
     RequiredReasonSerializer,
     TradingStateSerializer,
+    TradingStatesSerializer,
 )
 from policies.diff import diff_specs
 from policies.models import PolicyEvent, Status
@@ -26,7 +33,7 @@ from policies.selectors import active_version, gate_status, policy_version, poli
 
 
 class ActivePolicyView(ApiView):
-    @extend_schema(responses=PolicyVersionSerializer, summary="The active policy version")
+    @extend_schema(responses={200: PolicyVersionSerializer, **documented(404)}, summary="The active policy version")
     def get(self, request: Request) -> Response:
         active = active_version()
         if active is None:
@@ -58,6 +65,7 @@ class VersionDiffView(ApiView):
         parameters=[
             OpenApiParameter("against", str, required=False, description="a version number, or 'active' (the default)")
         ],
+        responses=PolicyDiffSerializer,
         summary="Human-readable diff from another version (default: the active one) to this version",
     )
     def get(self, request: Request, version: int) -> Response:
@@ -65,8 +73,8 @@ class VersionDiffView(ApiView):
         against = request.query_params.get("against", "active")
         if against == "active":
             base = active_version()
-        elif against.isdigit():
-            base = policy_version(int(against))
+        elif (number := whole_number(against)) is not None:
+            base = policy_version(number)
         else:
             raise serializers.ValidationError({"against": ["a version number or 'active'"]})
         changes = diff_specs(base.parsed_spec if base else None, target.parsed_spec)
@@ -101,7 +109,7 @@ class ProposeView(ApiView):
 class ApproveView(ApiView):
     @extend_schema(
         request=ReasonSerializer,
-        responses=PolicyVersionSerializer,
+        responses={200: PolicyVersionSerializer, **documented(409)},
         summary="Approve a proposed version (a risk officer other than the proposer)",
     )
     def post(self, request: Request, version: int) -> Response:
@@ -115,7 +123,7 @@ class ApproveView(ApiView):
 class RejectView(ApiView):
     @extend_schema(
         request=RequiredReasonSerializer,
-        responses=PolicyVersionSerializer,
+        responses={200: PolicyVersionSerializer, **documented(409)},
         summary="Reject a proposed version, with a reason",
     )
     def post(self, request: Request, version: int) -> Response:
@@ -129,7 +137,7 @@ class RejectView(ApiView):
 class ActivateView(ApiView):
     @extend_schema(
         request=None,
-        responses=PolicyVersionSerializer,
+        responses={200: PolicyVersionSerializer, **documented(409, 503)},
         summary="Activate an approved version: Redis check-and-set, then cio.strategist.update",
     )
     def post(self, request: Request, version: int) -> Response:
@@ -140,7 +148,7 @@ class ActivateView(ApiView):
 class RollbackView(ApiView):
     @extend_schema(
         request=RequiredReasonSerializer,
-        responses={201: PolicyVersionSerializer},
+        responses={201: PolicyVersionSerializer, **documented(409, 503)},
         summary="Activate this earlier version's spec again, as a new version",
     )
     def post(self, request: Request, version: int) -> Response:
@@ -152,7 +160,10 @@ class RollbackView(ApiView):
 
 
 class TradingStateView(ApiView):
-    @extend_schema(summary="Trading states of the active policy (global, per strategy, per symbol)")
+    @extend_schema(
+        responses={200: TradingStatesSerializer, **documented(404)},
+        summary="Trading states of the active policy (global, per strategy, per symbol)",
+    )
     def get(self, request: Request) -> Response:
         active = active_version()
         if active is None:
@@ -169,7 +180,12 @@ class TradingStateView(ApiView):
 
     @extend_schema(
         request=TradingStateSerializer,
-        responses={201: PolicyVersionSerializer, 200: PolicyVersionSerializer},
+        responses={
+            201: PolicyVersionSerializer,
+            202: PolicyVersionSerializer,
+            200: PolicyVersionSerializer,
+            **documented(404, 409, 503),
+        },
         summary="Kill switch: set a trading state (agents may only tighten; releasing needs a risk officer, and "
         "releasing the global state a second one). 201 with the new version; 202 with a `proposed` version when a "
         "global release waits for a second officer (who confirms it with the same request); 200 with the live one "
@@ -191,7 +207,10 @@ class TradingStateView(ApiView):
 
 
 class GateStatusView(ApiView):
-    @extend_schema(summary="Live gates, from their verified heartbeats (and the entries that did not verify)")
+    @extend_schema(
+        responses=GateStatusSerializer,
+        summary="Live gates, from their verified heartbeats (and the entries that did not verify)",
+    )
     def get(self, request: Request) -> Response:
         return Response(gate_status())
 
@@ -199,6 +218,7 @@ class GateStatusView(ApiView):
 class LatchView(ApiView):
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, required=False, description="include released latches")],
+        responses={200: LatchListSerializer, **documented(503)},
         summary="Risk latches (drawdown, daily loss) held in Redis, newest first",
     )
     def get(self, request: Request) -> Response:
@@ -211,7 +231,11 @@ class LatchView(ApiView):
 
 
 class LatchReleaseView(ApiView):
-    @extend_schema(request=LatchReleaseSerializer, summary="Release a risk latch (risk officers only, with a reason)")
+    @extend_schema(
+        request=LatchReleaseSerializer,
+        responses={200: LatchSerializer, **documented(404, 409, 503)},
+        summary="Release a risk latch (risk officers only, with a reason)",
+    )
     def post(self, request: Request) -> Response:
         data = self.validated(LatchReleaseSerializer, request)
         released = services.release_latch(

@@ -59,13 +59,13 @@ def gate_version(redis_client: Any) -> int | None:
     return orjson.loads(raw)["policy_version"] if raw else None
 
 
-def decide_buy(nats_url: str) -> dict:
+def decide_buy(nats_url: str, **overrides: Any) -> dict:
     """One intent through the running gate, as a strategy would send it; returns the reply envelope."""
 
     async def ask() -> dict:
         client = await nats.connect(nats_url)
         try:
-            intent = live_intent_body(timestamp=datetime.now(UTC).isoformat())
+            intent = live_intent_body(timestamp=datetime.now(UTC).isoformat(), **overrides)
             reply = await client.request("intent.trading.BTCUSDT", orjson.dumps(intent), timeout=5)
             return orjson.loads(reply.data)
         finally:

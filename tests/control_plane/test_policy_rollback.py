@@ -292,3 +292,19 @@ def test_with_nats_down_the_replay_is_recorded_and_the_database_stands(stack, us
     services.reconcile_policies()  # the next pass repairs it
     assert redis_policy(redis_client).version == 2
     assert PolicyEvent.objects.filter(kind=PolicyEvent.Kind.ANOMALY).count() == 2
+
+
+def test_a_policy_redis_lost_altogether_is_written_again(stack, users, redis_client):
+    """A failover to a replica that never received the policy, or a restart without persistence, leaves Redis with
+    none: gates cannot confirm theirs and go stale, so the reconcile pass writes the newest again (docs/redis-ha.md)."""
+    _v1_then_btc_halted(users, redis_client)
+    redis_client.delete(ACTIVE_POLICY_KEY)
+    services.reconcile_policies()
+    stored = redis_policy(redis_client)
+    assert stored.version == 2 and stored.verified_by(TRUST)
+    assert stored.spec.symbols["BTCUSDT"].trading_state == "halted"
+    [anomaly] = PolicyEvent.objects.filter(kind=PolicyEvent.Kind.ANOMALY)
+    assert anomaly.detail["redis_version"] is None and anomaly.detail["outcome"] == "v2 written again"
+    assert anomaly.detail["alert"] == "sent"
+    services.reconcile_policies()  # nothing wrong any more: nothing new recorded
+    assert PolicyEvent.objects.filter(kind=PolicyEvent.Kind.ANOMALY).count() == 1

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from core.tracing import SERVICE_NAME, STRATEGIST_CYCLE
 from deploy.fake_openai import Step
 from strategist import cycle as cycles
 from strategist import cycle_requests
@@ -58,10 +59,13 @@ def test_beat_schedules_cycles_that_a_worker_runs(active_policy, redis_client, e
     assert first.thought_stored_at is not None
 
 
-def test_a_trigger_reaches_the_worker_through_the_broker(active_policy, redis_client, env, tmp_path, worker_processes):
+def test_a_trigger_reaches_the_worker_through_the_broker_and_its_cycle_is_traced(
+    active_policy, redis_client, env, tmp_path, worker_processes, otlp_receiver
+):
     from strategist.listener import celery_enqueue
 
-    worker_processes.append(start_worker(env, tmp_path / "worker.log"))
+    traced = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    worker_processes.append(start_worker(traced, tmp_path / "worker.log"))
     regime(redis_client, "BTCUSDT", 0.2)
     shift = regime_shift("BTCUSDT", None, RegimeEntry(ts=datetime.now(UTC), volatility=0.2))
     asyncio.run(celery_enqueue()(shift))  # records the request row, then sends a task naming only it
@@ -71,6 +75,10 @@ def test_a_trigger_reaches_the_worker_through_the_broker(active_policy, redis_cl
     assert cycle.request is not None and cycle.request.via == "listener" and cycle.request.consumed_at is not None
     assert cycle.thought["inputs_summary"]["trigger_verified"] is True
     assert cycle.proposal.parsed_spec.symbols["BTCUSDT"].trading_state == "reducing"
+    # The worker's span of the cycle, in the trace its thought names (docs/tracing.md).
+    [span] = wait_for(lambda: otlp_receiver.named(STRATEGIST_CYCLE, SERVICE_NAME), 20, "the cycle's span")
+    assert span.trace_id == cycle.thought["trace_id"] and span.parent_span_id == ""
+    assert span.attributes == {"cio.trigger": REGIME_SHIFT, "cio.cycle_id": cycle.cycle_id, "cio.outcome": "proposed"}
 
 
 def test_a_worker_killed_mid_cycle_holds_the_lock_only_until_it_lapses(

@@ -47,7 +47,7 @@ TOP_LAYER = len(LAYERS) - 1
 GATE_INTERIOR = ("gate.runtime", "gate.decision")
 WITHOUT_DJANGO = ("cio_kernel", "gate", "canary", "bridges")
 DJANGO = ("django", "rest_framework")
-KERNEL_THIRD_PARTY = frozenset({"pydantic", "orjson", "cryptography", "nats", "redis"})
+KERNEL_THIRD_PARTY = frozenset({"pydantic", "orjson", "cryptography", "nats", "redis", "opentelemetry"})
 
 # (module, package it imports from a higher layer or its own): what the floor plan still has to fix.
 KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset()

@@ -10,7 +10,9 @@ from rest_framework.response import Response
 
 from core.api import ApiView
 from core.envelope import trace_id_of
+from core.schema import errors as documented
 from tradeconfig import services
+from tradeconfig.api.responses import ConfigChangeSerializer, ConfigChangeWithLiveSerializer, EngineConfigSerializer
 from tradeconfig.models import ChangeStatus
 
 SCOPE_PARAMETERS = [
@@ -37,7 +39,11 @@ class ApproveSerializer(DecisionSerializer):
 
 
 class ConfigView(ApiView):
-    @extend_schema(parameters=SCOPE_PARAMETERS, summary="The trade engine's configuration for a scope (resolved)")
+    @extend_schema(
+        parameters=SCOPE_PARAMETERS,
+        responses={200: EngineConfigSerializer, **documented(503)},
+        summary="The trade engine's configuration for a scope (resolved)",
+    )
     def get(self, request: Request) -> Response:
         config = services.current(request.user, request.query_params.get("symbol"), request.query_params.get("side"))
         return Response(config.model_dump(mode="json"))
@@ -45,7 +51,9 @@ class ConfigView(ApiView):
 
 class ChangeListView(ApiView):
     @extend_schema(
+        operation_id="config_change_list",
         parameters=[OpenApiParameter("status", str, enum=list(ChangeStatus.values), required=False)],
+        responses=ConfigChangeSerializer(many=True),
         summary="Configuration changes, newest first",
     )
     def get(self, request: Request) -> Response:
@@ -54,7 +62,11 @@ class ChangeListView(ApiView):
             raise serializers.ValidationError({"status": [f"must be one of {', '.join(ChangeStatus.values)}"]})
         return Response(services.recent(status, 200))
 
-    @extend_schema(request=ProposeChangeSerializer, summary="Propose a configuration change (officers and agents)")
+    @extend_schema(
+        request=ProposeChangeSerializer,
+        responses={201: ConfigChangeSerializer, **documented(409, 503)},
+        summary="Propose a configuration change (officers and agents)",
+    )
     def post(self, request: Request) -> Response:
         data: dict[str, Any] = self.validated(ProposeChangeSerializer, request)
         change = services.propose(
@@ -69,13 +81,20 @@ class ChangeListView(ApiView):
 
 
 class ChangeDetailView(ApiView):
-    @extend_schema(summary="One configuration change, with the engine's live values of its parameters (`live`)")
+    @extend_schema(
+        responses=ConfigChangeWithLiveSerializer,
+        summary="One configuration change, with the engine's live values of its parameters (`live`)",
+    )
     def get(self, request: Request, change_id: int) -> Response:
         return Response(services.with_live(services.get(change_id)))
 
 
 class ApproveChangeView(ApiView):
-    @extend_schema(request=ApproveSerializer, summary="Approve (another risk officer) and push to the trade engine")
+    @extend_schema(
+        request=ApproveSerializer,
+        responses={200: ConfigChangeSerializer, **documented(409, 503)},
+        summary="Approve (another risk officer) and push to the trade engine",
+    )
     def post(self, request: Request, change_id: int) -> Response:
         data = self.validated(ApproveSerializer, request)
         change = services.approve(
@@ -88,19 +107,31 @@ class ApproveChangeView(ApiView):
 
 
 class RejectChangeView(ApiView):
-    @extend_schema(request=DecisionSerializer, summary="Reject a proposed configuration change (a reason is required)")
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={200: ConfigChangeSerializer, **documented(409)},
+        summary="Reject a proposed configuration change (a reason is required)",
+    )
     def post(self, request: Request, change_id: int) -> Response:
         reason = self.validated(DecisionSerializer, request).get("reason", "")
         return Response(services.as_dict(services.reject(services.get(change_id), by=request.user, reason=reason)))
 
 
 class ApplyChangeView(ApiView):
-    @extend_schema(summary="Push an approved change again (only while the live values are the approved ones)")
+    @extend_schema(
+        request=None,
+        responses={200: ConfigChangeSerializer, **documented(409, 503)},
+        summary="Push an approved change again (only while the live values are the approved ones)",
+    )
     def post(self, request: Request, change_id: int) -> Response:
         return Response(services.as_dict(services.apply(services.get(change_id), by=request.user)))
 
 
 class ReconcileChangeView(ApiView):
-    @extend_schema(summary="Settle a push with an unknown outcome from the engine's live values")
+    @extend_schema(
+        request=None,
+        responses={200: ConfigChangeSerializer, **documented(409, 503)},
+        summary="Settle a push with an unknown outcome from the engine's live values",
+    )
     def post(self, request: Request, change_id: int) -> Response:
         return Response(services.as_dict(services.reconcile(services.get(change_id), by=request.user)))

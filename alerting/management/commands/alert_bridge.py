@@ -5,7 +5,6 @@ import asyncio
 import logging
 from typing import Any
 
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -13,6 +12,7 @@ from alerting.bridge import AlertBridge
 from alerting.tasks import dispatch
 from audit.store import get_store
 from core.nats_listener import listen_until_stopped
+from core.redis_clients import async_redis
 
 log = logging.getLogger("alerting.bridge")
 ESCALATION_PASS_S = 60.0  # as often as beat's sweep
@@ -30,7 +30,7 @@ class Command(BaseCommand):
     async def _run(self, stats_every: float) -> None:
         store = get_store()
         await asyncio.to_thread(store.ensure_schema)
-        redis = aioredis.Redis.from_url(settings.CIO_ALERTING_REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        redis = async_redis(settings.CIO_ALERTING_REDIS_URL, 2)
         bridge = AlertBridge(
             store,
             redis,

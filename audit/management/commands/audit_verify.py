@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from nats.js.errors import NotFoundError
@@ -27,6 +26,7 @@ from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.heartbeats import read_gate_heartbeats
 from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.policy.signing import PolicyVerifier
+from core.redis_clients import async_redis
 
 _POLL_S = 0.5
 
@@ -132,7 +132,7 @@ def _parse_head(value: str) -> tuple[str, int]:
 async def _live_heads(keys: PolicyVerifier) -> tuple[dict[str, int], list[str]]:
     """Heads from the heartbeats that verify with a trusted gate key (signed, expiring, fresh), and why the others
     were not used: whoever holds the gate's Redis password could write any head there."""
-    redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    redis = async_redis(settings.REDIS_URL, 3)
     try:
         beats = await read_gate_heartbeats(redis, keys)
     except Exception as exc:

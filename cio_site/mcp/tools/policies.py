@@ -9,6 +9,7 @@ from pydantic import Field
 from cio_site.mcp.calls import run_tool
 from cio_site.mcp.room import Room, plain, require_view
 from core import errors
+from core.numbers import whole_number
 from policies import services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
 from policies.diff import diff_specs
@@ -67,8 +68,8 @@ async def diff_policy_versions(
             base = active_version()
             if base is None:
                 raise errors.NotFoundError("no policy is active")
-        elif against.isdigit():
-            base = policy_version(int(against))
+        elif (number := whole_number(against)) is not None:
+            base = policy_version(number)
         else:
             raise errors.SpecInvalidError("against: 'active' or a version number")
         changes = diff_specs(base.parsed_spec, target.parsed_spec)

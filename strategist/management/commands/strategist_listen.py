@@ -5,11 +5,11 @@ import asyncio
 import logging
 from typing import Any
 
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from core.nats_listener import listen_until_stopped
+from core.redis_clients import async_redis
 from strategist.listener import Listener, ListenerSettings, celery_enqueue
 from strategist.triggers import parse_burst
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         asyncio.run(self._run(options["stats_every"]))
 
     async def _run(self, stats_every: float) -> None:
-        redis = aioredis.Redis.from_url(settings.CIO_STRATEGIST_REDIS_URL)
+        redis = async_redis(settings.CIO_STRATEGIST_REDIS_URL)
         listener = Listener(
             redis,
             celery_enqueue(),

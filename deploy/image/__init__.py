@@ -1,0 +1,1 @@
+"""The one production image: its Dockerfile and `make image` (build.py)."""
