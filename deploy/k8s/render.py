@@ -23,6 +23,9 @@ SECRETS_DIR = "/var/run/secrets/cio"
 NATS_PASSWORD_FILE = f"{SECRETS_DIR}/nats/password"
 NATS_URL = f"nats://nats.{nats_cluster.NAMESPACE}.svc.cluster.local:{nats_cluster.CLIENT_PORT}"
 OTEL_ENDPOINT = "http://alloy.monitoring.svc.cluster.local:4318"
+# Redis through its three Sentinels (docs/redis-ha.md) in namespace `redis`; each component keeps its own URL (user,
+# password, database) and the Sentinels name the primary.
+REDIS_SENTINELS = ",".join(f"redis-node-{i}.redis-headless.redis.svc.cluster.local:26379" for i in range(3))
 GATES = 3
 GATE_DRAIN_S = 20  # CIO_SHUTDOWN_TIMEOUT_S: how long a stopping gate flushes its audit outbox
 GATE_GRACE_S = 45  # longer than the drain, plus NATS's own drain of the subscriptions
@@ -139,6 +142,8 @@ def _env(workload: Workload) -> list[dict[str, Any]]:
         ]
     for variable, role in access.redis:
         env.append(_secret_env(variable, f"cio-redis-{role}", "url"))
+    if access.redis:  # the Sentinels' own password, when they have one
+        env.append(_secret_env("CIO_REDIS_SENTINEL_PASSWORD", "cio-redis-sentinel", "password", optional=True))
     if access.database:
         env.append(_secret_env("DATABASE_URL", "cio-database", "url"))
     if access.audit_store:
@@ -148,12 +153,15 @@ def _env(workload: Workload) -> list[dict[str, Any]]:
     for file in FILES.get(workload.name, ()):
         env.append({"name": file.variable, "value": f"{SECRETS_DIR}/{file.secret}/{file.key}"})
     for variable, secret, key in OPTIONAL_SECRETS.get(workload.name, ()):
-        env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}})
+        env.append(_secret_env(variable, secret, key, optional=True))
     return env
 
 
-def _secret_env(variable: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+def _secret_env(variable: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
+    reference: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        reference["optional"] = True
+    return {"name": variable, "valueFrom": {"secretKeyRef": reference}}
 
 
 def _secret_volumes(workload: Workload) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -447,6 +455,8 @@ def config_map() -> dict[str, Any]:
             "CIO_ENV": "production",
             "CIO_AUDIT_STORE": "mongodb",
             "NATS_URL": NATS_URL,
+            "CIO_REDIS_SENTINELS": REDIS_SENTINELS,
+            "CIO_REDIS_SENTINEL_MASTER": "cio",
             "OTEL_EXPORTER_OTLP_ENDPOINT": OTEL_ENDPOINT,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             # The audit stream's sizing (docs/nats-cluster.md): the stated window and rate, and three copies.
