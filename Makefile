@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test tools lint fmt bench clean docs mutation image
+.PHONY: help up test tools lint fmt bench clean docs mutation image client
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
@@ -20,6 +20,7 @@ help:
 	@echo "make tools  the tools venv (.venv-tools: checkov) that make test creates before the tests"
 	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
 	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
+	@echo "make client build the fleet's client distribution (petrosa-cio-client, docs/client.md) into dist/"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
@@ -65,6 +66,11 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.intake_stream
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
+
+# The fleet's client on its own (clients/python): its backend is the standard library, so this builds offline.
+client: | $(PY)
+	$(PY) -m pip wheel $(PIP_FLAGS) --no-deps --no-build-isolation -w dist clients/python
+	@ls dist/petrosa_cio_client-*.whl
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cio

@@ -1,20 +1,26 @@
 """The audit trail in Django admin: custom views over the store interface, so they work the same whichever
 backend holds the records (MongoDB has no Django models). Read-only; the policy viewer permission."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from audit import incidents, selectors
+from audit import incidents, selectors, shadow_report
 from audit.models import Decision, Incident
 from audit.records import DecisionRecord
 from audit.store import get_store
+from core import errors, roles
 from core.admin import ReadOnlyRecords
 
-_FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version")
+# The shadow report's windows, back from now (docs/deploy.md, "Shadow mode").
+SHADOW_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+SHADOW_EXAMPLES = 50
+_FILTER_FIELDS = ("since", "until", "strategy_id", "symbol", "decision", "reason_code", "policy_version", "shadow")
 
 
 @admin.register(Decision)
@@ -24,6 +30,7 @@ class DecisionAdmin(ReadOnlyRecords):
         return [
             path("", view(self.list_view), name="audit_decision_changelist"),
             path("live/", view(self.live_view), name="audit_decision_live"),
+            path("shadow/", view(self.shadow_report_view), name="audit_decision_shadow_report"),
             path("<str:decision_id>/", view(self.detail_view), name="audit_decision_detail"),
         ]
 
@@ -85,6 +92,42 @@ class DecisionAdmin(ReadOnlyRecords):
     def live_view(self, request: HttpRequest) -> HttpResponse:
         self._guard(request)
         return TemplateResponse(request, "admin/audit/decision_live.html", self._context(request, "Live decisions"))
+
+    def shadow_report_view(self, request: HttpRequest) -> HttpResponse:
+        """`manage.py shadow_report` as a page for risk officers: the same report, over a window back from now;
+        an error panel instead of a report when the recorded promotions cannot be read."""
+        try:
+            roles.require(request.user, roles.VIEW, "read the audit trail")
+        except errors.PermissionDeniedError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        window = request.GET.get("window") or "24h"
+        gate_id = request.GET.get("gate", "").strip() or None
+        report, error = None, None
+        if window not in SHADOW_WINDOWS:
+            error = f"window: must be one of {', '.join(SHADOW_WINDOWS)}"
+        else:
+            until = datetime.now(UTC)
+            try:
+                report = shadow_report.build_report(
+                    until - SHADOW_WINDOWS[window], until, gate_id=gate_id, examples=SHADOW_EXAMPLES
+                )
+            except shadow_report.PromotionsUnreadableError as exc:
+                error = str(exc)
+        return TemplateResponse(
+            request,
+            "admin/audit/shadow_report.html",
+            self._context(
+                request,
+                "Shadow report",
+                report=report,
+                error=error,
+                window=window,
+                windows=list(SHADOW_WINDOWS),
+                gate=gate_id or "",
+                outcomes=shadow_report.OUTCOMES,
+                disagreements=shadow_report.DISAGREEMENTS,
+            ),
+        )
 
 
 @admin.register(Incident)

@@ -21,6 +21,8 @@ def decision_summary(record: DecisionRecord) -> dict[str, Any]:
         "trace_id": record.trace_id,
         "latency_us": record.latency_us,
         "trading_state": record.trading_state,
+        # Decided by a shadow gate: audited, never promoted, nobody answered (docs/audit.md, "Shadow decisions").
+        "shadow": record.shadow,
     }
 
 

@@ -12,6 +12,7 @@ from cio_kernel.audit_chain import ChainLink
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.identity import IdentityError, strategy_key
+from cio_kernel.shadow import is_shadow_subject
 
 
 class InvalidEventError(ValueError):
@@ -86,6 +87,12 @@ class DecisionRecord:
             prev_hash=link.prev if link else None,
             hash=link.hash if link else None,
         )
+
+    @property
+    def shadow(self) -> bool:
+        """Decided by a gate in shadow mode: never promoted, nobody answered. Read from the subject it was audited
+        on (covered by the chain link), as the store's `shadow` filter and the ingest read it."""
+        return is_shadow_subject(self.audit_subject)
 
     @property
     def link(self) -> ChainLink | None:

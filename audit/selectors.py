@@ -15,6 +15,7 @@ from core.numbers import whole_number
 
 FILTERS = ("symbol", "decision", "reason_code", "gate_id", "trace_id", "decision_id", "signal_id")
 DECISIONS = ("APPROVED", "REJECTED", "RETRY_SAFE")
+SHADOW_CHOICES = {"true": True, "false": False}
 
 
 class QueryError(ValueError):
@@ -28,8 +29,9 @@ class QueryError(ValueError):
 
 def decision_query(params: Mapping[str, str]) -> DecisionQuery:
     """`?since=&until=&strategy_id=&symbol=&decision=&reason_code=&policy_version=&gate_id=&trace_id=&decision_id=
-    &signal_id=&cursor=&limit=` → a query; a clear error for anything that cannot be applied. `strategy_id` (or
-    `strategy_key`) finds the strategy under every spelling it used: the store filters by its key."""
+    &signal_id=&shadow=&cursor=&limit=` → a query; a clear error for anything that cannot be applied. `strategy_id`
+    (or `strategy_key`) finds the strategy under every spelling it used: the store filters by its key. `shadow=true`
+    is shadow gates' decisions only, `shadow=false` serving gates' only (docs/audit.md, "Shadow decisions")."""
     values: dict[str, Any] = {name: params[name].strip() for name in FILTERS if params.get(name, "").strip()}
     strategy = (params.get("strategy_id") or params.get("strategy_key") or "").strip()
     if strategy:
@@ -41,6 +43,11 @@ def decision_query(params: Mapping[str, str]) -> DecisionQuery:
         values["decision"] = values["decision"].upper()
         if values["decision"] not in DECISIONS:
             raise QueryError("decision", f"must be one of {', '.join(DECISIONS)}")
+    shadow = params.get("shadow", "").strip().lower()
+    if shadow:
+        if shadow not in SHADOW_CHOICES:
+            raise QueryError("shadow", "must be true (shadow gates' decisions only) or false (serving gates' only)")
+        values["shadow"] = SHADOW_CHOICES[shadow]
     for name in ("since", "until"):
         if params.get(name):
             values[name] = _time(name, params[name])

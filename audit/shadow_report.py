@@ -8,20 +8,33 @@ neither an id nor a timestamp cannot be matched: they are counted apart, never g
 
 A shadow gate can decide one intent more than once (the strategy retried a RETRY_SAFE): the intent counts as
 approved by the shadow when any of its decisions was, else as rejected when any was.
+
+`build_report` is the one way to a report: `manage.py shadow_report` prints it, the admin's shadow report page
+(`audit.admin`) shows it. When the promotions cannot be read there is no report at all
+(`PromotionsUnreadableError`): without them every shadow approval would look like a disagreement, and every
+rejection like an agreement.
 """
 
+import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import nats
+from django.conf import settings
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from audit.records import DecisionRecord
+from audit.store import decision_log
+from audit.store.decisions import MAX_PAGE, DecisionQuery
 from cio_kernel.contracts.intent import Intent
+from cio_kernel.nats_credentials import nats_credentials
+from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
 
 IntentKey = tuple[str, ...]
 _FETCH = 500
@@ -132,6 +145,19 @@ class ShadowReport:
     unreadable_signals: int = 0  # recorded signals that are not intents, or carry no key
     examples: list[Example] = field(default_factory=list)
 
+    def outcome_counts(self) -> list[tuple[str, str, int]]:
+        """(outcome, what it means, intents) for every outcome, disagreements first, the worst first."""
+        return [(name, _LABELS[name], self.outcomes[name]) for name in OUTCOMES]
+
+    def reason_counts(self) -> list[tuple[str, int]]:
+        """The shadow's reason codes on promoted intents, the most frequent first (a Counter's own `most_common`
+        is out of a template's reach: it looks the name up as a key, and a Counter answers 0)."""
+        return self.blocking_reasons.most_common()
+
+    def strategy_counts(self) -> list[tuple[str, list[int]]]:
+        """(strategy key, intents per outcome in `OUTCOMES` order), by key."""
+        return [(key, [counts[o] for o in OUTCOMES]) for key, counts in sorted(self.by_strategy.items())]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "since": self.since.isoformat(),
@@ -229,8 +255,7 @@ def render(report: ShadowReport) -> str:
         f"shadow report {report.since.isoformat()} .. {report.until.isoformat()}: {report.shadow_decisions} shadow "
         f"decision(s), {report.promoted_signals} signal(s) promoted by the serving CIO",
     ]
-    for name in OUTCOMES:
-        lines.append(f"  {report.outcomes[name]:>7}  {_LABELS[name]}")
+    lines.extend(f"  {n:>7}  {label}" for _, label, n in report.outcome_counts())
     if report.unmatched_decisions or report.unreadable_signals:
         lines.append(
             f"  not comparable: {report.unmatched_decisions} shadow decision(s) and {report.unreadable_signals} "
@@ -238,11 +263,10 @@ def render(report: ShadowReport) -> str:
         )
     if report.blocking_reasons:
         lines.append("why the shadow rejects what the serving CIO promoted:")
-        lines.extend(f"  {n:>7}  {code}" for code, n in report.blocking_reasons.most_common())
+        lines.extend(f"  {n:>7}  {code}" for code, n in report.reason_counts())
     if report.by_strategy:
         lines.append("per strategy (" + ", ".join(OUTCOMES) + "):")
-        for key, counts in sorted(report.by_strategy.items()):
-            lines.append(f"  {key}: " + " ".join(str(counts[o]) for o in OUTCOMES))
+        lines.extend(f"  {key}: " + " ".join(map(str, counts)) for key, counts in report.strategy_counts())
     if report.examples:
         lines.append("disagreements (first ones):")
         for e in report.examples:
@@ -282,3 +306,57 @@ async def recorded_promotions(nc: NATS, stream: str, since: datetime, until: dat
                 found.append(promoted_of(msg.data, stored_at))
     finally:
         await sub.unsubscribe()
+
+
+class PromotionsUnreadableError(Exception):
+    """The serving CIO's recorded promotions could not be read: no report can be made (the message says why)."""
+
+
+def build_report(
+    since: datetime,
+    until: datetime,
+    *,
+    gate_id: str | None = None,
+    stream: str = SHADOW_SIGNAL_STREAM,
+    slack: timedelta = timedelta(seconds=60),
+    examples: int = 20,
+) -> ShadowReport:
+    """The shadow gates' decisions in [since, until] (one gate's with `gate_id`) from the audit store, against the
+    promotions `stream` recorded (read `slack` wider, so an intent decided at the window's edge meets its signal),
+    over NATS as this process's identity. Raises `PromotionsUnreadableError` rather than compare with nothing."""
+    try:
+        promoted = asyncio.run(_promotions(stream, since - slack, until + slack))
+    except NotFoundError as exc:
+        raise PromotionsUnreadableError(
+            f"no stream {stream}: no shadow gate recorded promotions (docs/deploy.md, Shadow mode)"
+        ) from exc
+    except Exception as exc:  # unreachable, refused (the identity may not read the stream), timed out
+        raise PromotionsUnreadableError(f"promotions in {stream} could not be read: {exc!r}") from exc
+    return compare(shadow_decisions(since, until, gate_id), promoted, since, until, examples)
+
+
+def shadow_decisions(since: datetime, until: datetime, gate_id: str | None = None) -> Iterator[DecisionRecord]:
+    """Every shadow gate's decision in the window from the audit store, a page at a time."""
+    log = decision_log()
+    cursor: str | None = None
+    while True:
+        query = DecisionQuery(since=since, until=until, gate_id=gate_id, shadow=True, cursor=cursor, limit=MAX_PAGE)
+        page = log.find_decisions(query)
+        yield from page.records
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+async def _promotions(stream: str, since: datetime, until: datetime) -> list[Promoted]:
+    nc = await nats.connect(
+        settings.NATS_URL,
+        **nats_credentials(),
+        name="cio-shadow-report",
+        connect_timeout=3,
+        max_reconnect_attempts=0,
+    )
+    try:
+        return await recorded_promotions(nc, stream, since, until)
+    finally:
+        await nc.close()

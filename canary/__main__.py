@@ -18,6 +18,7 @@ from canary.alarm import Alarm, AlarmSettings
 from canary.checks import Expectations, Seen, evaluate, status_line
 from canary.probe import check_health, ping_gate
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.log_format import configure_logging
 from cio_kernel.policy.signing import PolicyVerifier
 
 HEALTHY, UNHEALTHY, USAGE, UNALARMED, UNCONFIRMED = 0, 1, 2, 3, 4
@@ -174,4 +175,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure_logging("canary")  # a timestamp on every line, text or JSON (docs/logging.md)
     sys.exit(main())

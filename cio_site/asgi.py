@@ -6,6 +6,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from cio_site.log_component import stamp_entry_point
+
+stamp_entry_point()  # under uvicorn only: anything printed, a start-up traceback, stamped like the log lines
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cio_site.settings")
 django_application = get_asgi_application()
 

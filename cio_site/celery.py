@@ -7,7 +7,10 @@ from typing import Any
 
 from celery import Celery, signals
 
+from cio_site.log_component import stamp_entry_point
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cio_site.settings")
+stamp_entry_point()  # in `celery worker`/`beat` only: their banners (printed, not logged) get timestamps too
 
 app = Celery("cio_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -12,6 +12,7 @@ from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 from cio_kernel.audit_stream import AUDIT_STREAM, DEFAULT_EXPECTED_RATE_PER_DAY, DEFAULT_RETENTION_HOURS
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 from cio_kernel.redis_clients import SentinelConfig, celery_broker, channels_host
+from cio_site import log_component
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -315,15 +316,13 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# One format for every process (cio_kernel.log_format, docs/logging.md): CIO_LOG_FORMAT=json for JSON lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "redacted": {
-            "()": "cio_kernel.log_format.RedactingFormatter",
-            "format": "%(asctime)s web %(levelname)s %(name)s: %(message)s",
-        }
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
+    "formatters": {"cio": {"()": "cio_kernel.log_format.RedactingFormatter", "component": log_component.component()}},
+    "handlers": {"console": {"class": "cio_kernel.log_format.LogHandler", "formatter": "cio"}},
     "root": {"handlers": ["console"], "level": os.environ.get("CIO_LOG_LEVEL", "INFO")},
+    # uvicorn gives its loggers handlers of its own before it loads the app: sent to the root's, they share it.
+    "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
 }

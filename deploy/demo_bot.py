@@ -1,4 +1,4 @@
-"""A demo bot for `make up` built on the fleet's fail-safe client (`gate.client`): it submits an intent every
+"""A demo bot for `make up` built on the fleet's fail-safe client (`cio_client`): it submits an intent every
 few seconds, and when the gate's heartbeat stops it switches to its hard-coded conservative logic (here: it only
 says so and sends no new positions) until the heartbeats return. Stop the gate to watch it
 (`kill $(cat .cio/gate.pid)`; `make up` restarts the gate after a while)."""
@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 import nats
 
+from cio_client import ConservativeModeError, GateClient, GateUnavailableError
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
-from gate.client import ConservativeModeError, GateClient, GateUnavailableError
 
 STRATEGY = "momentum_pulse"  # a strategy with its own identity (deploy/access.py): it speaks only for itself
 
@@ -62,7 +63,7 @@ async def run(nats_url: str, every_s: float) -> None:
         print("bot: RECOVERED: gate heartbeats are back; normal trading resumes", flush=True)
 
     client = await GateClient(nc, on_conservative=conservative, on_recovered=recovered).start()
-    print(f"bot: {STRATEGY} submits through gate.client every {every_s:g} s", flush=True)
+    print(f"bot: {STRATEGY} submits through cio_client every {every_s:g} s", flush=True)
     while not stop.is_set():
         try:
             envelope = await client.submit(intent())
@@ -88,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("demo-bot")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

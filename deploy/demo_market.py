@@ -14,6 +14,7 @@ import nats
 
 from cio_kernel.contracts.regime import RegimeUpdate
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.subjects import MARKET_REGIME
 
@@ -72,4 +73,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("demo-market")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

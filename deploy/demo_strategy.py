@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 
 from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.defaults import LOCAL_NATS_URL
+from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
 from deploy import access
 from deploy.fake_tradeengine_signals import SignalReceiver
@@ -210,4 +211,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("demo-fleet")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

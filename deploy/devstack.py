@@ -14,10 +14,12 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cio_kernel import audit_checkpoint
+from cio_kernel.log_format import configure_logging, message_of, relay_line, unstamped
 from cio_kernel.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
@@ -73,10 +75,10 @@ class Child:
 
     async def _pump(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        prefix = f"[{self.name:>5}] "
+        out = unstamped(sys.stdout)  # the child stamped its lines (or NATS, Valkey: relay_line does): once only
         async for line in self.proc.stdout:
-            sys.stdout.write(prefix + line.decode(errors="replace"))
-            sys.stdout.flush()
+            out.write(relay_line(self.name, line.decode(errors="replace"), time.time()) + "\n")
+            out.flush()
 
     async def stop(self, grace_s: float = 15.0) -> int | None:
         proc = self.proc
@@ -104,7 +106,7 @@ async def run_setup(argv: list[str], env: dict[str, str]) -> list[str]:
         *argv, cwd=ROOT, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     output, _ = await proc.communicate()
-    lines = output.decode(errors="replace").splitlines()
+    lines = [message_of(line) for line in output.decode(errors="replace").splitlines()]
     for line in lines:
         if not line.startswith("login "):  # credentials are shown once, in the banner
             print(f"[setup] {line}", flush=True)
@@ -515,4 +517,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("stack")  # its own lines stamped too; children's lines relayed, stamped once (docs/logging.md)
     main()

@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from cio_kernel.log_format import configure_logging
+
 DEFAULTS: dict[str, Any] = {
     "leverage": 10,
     "margin_type": "isolated",
@@ -325,4 +327,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("trade-engine")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

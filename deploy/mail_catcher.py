@@ -16,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from cio_kernel.log_format import configure_logging
+
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 
 
@@ -93,4 +95,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("mail-catcher")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

@@ -11,6 +11,8 @@ import asyncio
 import signal
 import sys
 
+from cio_kernel.log_format import configure_logging
+
 
 async def serve(port: int, path: str | None, vector_indexes: list[str]) -> None:
     import mongoeco
@@ -57,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("mongo-wire")  # a timestamp on every line, text or JSON (docs/logging.md)
     main()

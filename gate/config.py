@@ -70,7 +70,7 @@ class GateSettings(BaseSettings):
     heartbeat_interval_s: float = Field(1.0, gt=0)
     fleet_heartbeat_interval_s: float = Field(10.0, gt=0)
     stuck_after_s: float = Field(5.0, gt=0)
-    # Announced in every heartbeat: how long bots (gate.client) may miss heartbeats before going conservative.
+    # Announced in every heartbeat: how long bots (cio_client) may miss heartbeats before going conservative.
     bot_heartbeat_timeout_s: float = Field(3.0, gt=0)
     max_intent_bytes: int = Field(64 * 1024, gt=0)
     # Checked on the raw bytes before parsing (gate/runtime/prescan.py): deeper, busier or longer is VAL_ERR.

@@ -19,6 +19,7 @@ class DecisionSummarySerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     latency_us = serializers.IntegerField()
     trading_state = serializers.CharField(allow_null=True)
+    shadow = serializers.BooleanField(help_text="decided by a gate in shadow mode: never promoted, nobody answered")
 
 
 class DecisionPageSerializer(serializers.Serializer):

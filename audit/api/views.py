@@ -28,6 +28,9 @@ _FILTER_PARAMS = [
     OpenApiParameter("trace_id", str),
     OpenApiParameter("decision_id", str),
     OpenApiParameter("signal_id", str),
+    OpenApiParameter(
+        "shadow", bool, description="true: shadow gates' decisions only (never promoted); false: serving gates' only"
+    ),
     OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
     OpenApiParameter("limit", int, description="1–500, default 50"),
 ]

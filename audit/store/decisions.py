@@ -34,6 +34,8 @@ class DecisionQuery:
     trace_id: str | None = None
     decision_id: str | None = None
     signal_id: str | None = None
+    # True: shadow gates' decisions only; False: serving gates' only (`DecisionRecord.shadow`); None: both.
+    shadow: bool | None = None
     cursor: str | None = None  # from the previous page's `next_cursor`
     limit: int = 50
 
@@ -117,7 +119,8 @@ class DecisionLog(Protocol):
     def count_decisions(self) -> int: ...
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
-        """What the gates decided since `since` (the Strategist's view of how the policy is working)."""
+        """What the serving gates decided since `since` (the Strategist's view of how the policy is working).
+        Shadow gates' decisions are left out: nothing acted on them, so they are not the fleet's decisions."""
         ...
 
     def chains(self) -> list[str]: ...

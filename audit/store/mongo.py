@@ -6,6 +6,7 @@ insert skips, never a second document. Writes use `w="majority"`/journaled ackno
 supports it: `insert_decisions` returns only once the batch is durable.
 """
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from audit.store.decisions import (
     page_of,
 )
 from cio_kernel.contracts.identity import IdentityError, strategy_key
+from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 
 DUPLICATE_KEY = 11000
 VECTOR_INDEX = "incident_embedding"
@@ -54,6 +56,8 @@ VECTOR_INDEX_DEFINITION: dict[str, Any] = {
         {"type": "filter", "path": "kind"},
     ]
 }
+# A shadow gate's decision, by the subject it was audited on (`DecisionRecord.shadow`); case-sensitive, as subjects.
+_SHADOW_SUBJECT = {"$regex": "^" + re.escape(SHADOW_AUDIT_PREFIX)}
 
 
 class MongoAuditStore:
@@ -210,6 +214,8 @@ class MongoAuditStore:
             conditions.append({"ts": {"$gte": query.since}})
         if query.until is not None:
             conditions.append({"ts": {"$lt": query.until}})
+        if query.shadow is not None:
+            conditions.append(_shadow(query.shadow))
         after = query.after()
         if after is not None:
             ts, decision_id = after
@@ -222,7 +228,7 @@ class MongoAuditStore:
         return self._decisions.count_documents({})
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
-        match = {"$match": {"ts": {"$gte": since}}}
+        match = {"$match": {"$and": [{"ts": {"$gte": since}}, _shadow(False)]}}
 
         def counts(*keys: str) -> dict[Any, int]:
             group = {"$group": {"_id": {k: f"${k}" for k in keys}, "n": {"$sum": 1}}}
@@ -451,6 +457,11 @@ def _insert_new(collection: Any, documents: list[dict[str, Any]], what: str) -> 
                 raise StoreUnavailableError(f"MongoDB refused part of {what}: {errors[:3]}") from exc
             return int(exc.details.get("nInserted", 0))
     return len(result.inserted_ids)
+
+
+def _shadow(shadow: bool) -> dict[str, Any]:
+    """Shadow gates' decisions only, or (`shadow=False`) serving gates' only."""
+    return {"audit_subject": _SHADOW_SUBJECT if shadow else {"$not": _SHADOW_SUBJECT}}
 
 
 def _record(d: dict[str, Any]) -> DecisionRecord:

@@ -8,20 +8,17 @@ from pydantic import ValidationError
 
 from bridges.engine_state.config import BridgeSettings
 from bridges.engine_state.service import SnapshotBridge
-from cio_kernel.log_format import RedactingFormatter
+from cio_kernel.log_format import configure_logging
 
 
 def main() -> None:
+    configure_logging("snapshot-bridge")  # first: a bad setting's message is a log line too
     try:
         settings = BridgeSettings()
     except ValidationError as exc:
         print(f"snapshot bridge: bad configuration: {exc}", file=sys.stderr)
         sys.exit(2)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s snapshot-bridge %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    logging.getLogger().setLevel(settings.log_level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the bridge's own
     asyncio.run(SnapshotBridge(settings).run_until_stopped())
 

@@ -58,7 +58,7 @@ class GateHeartbeat(BaseModel):
     # number in this chain; fewer records than that means some were cut off the end.
     audit_chain: str | None = None
     audit_seq: int = 0
-    # How long a bot may go without this heartbeat before it goes conservative (`gate.client`): the gate's
+    # How long a bot may go without this heartbeat before it goes conservative (`cio_client`): the gate's
     # `CIO_BOT_HEARTBEAT_TIMEOUT_S`, so every bot of the fleet applies the same bound.
     heartbeat_timeout_s: float | None = None
     # The highest version this gate knows the control plane activated, with the control plane's signature: a gate

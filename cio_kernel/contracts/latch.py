@@ -12,12 +12,15 @@ verifies with the policy key; anything else, however it reads, holds the latch (
 
 import hashlib
 import re
-from typing import Annotated, Literal, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cio_kernel.contracts.identity import IdentityError, strategy_key
-from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+
+if TYPE_CHECKING:  # only for hints: a contract never needs cryptography to be read (the fleet client's
+    # distribution ships the contracts without it, docs/client.md)
+    from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 
 _TRIP_DOMAIN = b"petrosa-cio latch trip v1\n"  # never mistaken for a policy, a checkpoint or a heartbeat
 _RELEASE_DOMAIN = b"petrosa-cio latch release v1\n"
@@ -100,20 +103,20 @@ class LatchRecord(BaseModel):
     def same_trip(self, other: "LatchRecord") -> bool:
         return self.trip_bytes() == other.trip_bytes()
 
-    def signed_trip(self, signer: PolicySigner | None) -> "LatchRecord":
+    def signed_trip(self, signer: "PolicySigner | None") -> "LatchRecord":
         if signer is None:
             return self
         return self.model_copy(update={"trip_key_id": signer.key_id, "trip_signature": signer.sign(self.trip_bytes())})
 
-    def trip_verified_by(self, verifier: PolicyVerifier | None) -> bool:
+    def trip_verified_by(self, verifier: "PolicyVerifier | None") -> bool:
         return verifier is not None and verifier.verify(self.trip_bytes(), self.trip_signature, self.trip_key_id)
 
-    def release_verified_by(self, verifier: PolicyVerifier | None) -> bool:
+    def release_verified_by(self, verifier: "PolicyVerifier | None") -> bool:
         if self.released_at is None or verifier is None:
             return False
         return verifier.verify(self.release_bytes(), self.release_signature, self.release_key_id)
 
-    def released(self, at: float, by: str, reason: str, signer: PolicySigner) -> "LatchRecord":
+    def released(self, at: float, by: str, reason: str, signer: "PolicySigner") -> "LatchRecord":
         """This trip released by `by`, signed by the control plane (the only holder of the policy key)."""
         released = self.model_copy(update={"released_at": at, "released_by": by, "release_reason": reason})
         signature = signer.sign(released.release_bytes())

@@ -7,13 +7,16 @@ the gate stricter); the gate keeps the override until it adopts a policy of `ver
 """
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from cio_kernel.contracts.identity import scope_key
-from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.spec import TradingState
+
+if TYPE_CHECKING:  # only for hints: a contract never needs cryptography to be read (the fleet client's
+    # distribution ships the contracts without it, docs/client.md)
+    from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 
 _DOMAIN = b"petrosa-cio trading-state v1\n"
 
@@ -43,8 +46,8 @@ class TradingStateNotice(BaseModel):
         fields = (str(self.version), self.scope, self.key, self.state.value, at, self.by, self.reason)
         return _DOMAIN + "\x1f".join(fields).encode()
 
-    def signed_with(self, signer: PolicySigner) -> "TradingStateNotice":
+    def signed_with(self, signer: "PolicySigner") -> "TradingStateNotice":
         return self.model_copy(update={"signature": signer.sign(self.signed_message()), "signed_by": signer.key_id})
 
-    def verified_by(self, verifier: PolicyVerifier | None) -> bool:
+    def verified_by(self, verifier: "PolicyVerifier | None") -> bool:
         return verifier is not None and verifier.verify(self.signed_message(), self.signature, self.signed_by)

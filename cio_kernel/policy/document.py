@@ -2,13 +2,17 @@
 
 import hashlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from cio_kernel.policy.signing import PolicySigner, PolicyVerifier, signed_bytes
 from cio_kernel.policy.spec import GlobalRules, PolicySpec, StrategyRules
 from cio_kernel.redis_keys import ACTIVE_POLICY_KEY
+
+if TYPE_CHECKING:  # only for hints: a contract never needs cryptography to be read (the fleet client's
+    # distribution ships the contracts without it, docs/client.md)
+    from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 
 __all__ = ["ACTIVE_POLICY_KEY", "PolicyDocument", "PolicySeal", "policy_checksum"]
 
@@ -50,9 +54,14 @@ def _sha256(json_text: str | bytes) -> str:
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
+_DOMAIN = b"petrosa-cio policy v1\n"  # a signature over a policy can never be mistaken for another message's
+
+
 def _signed_message(version: int, checksum: str, activated_at: datetime, activated_by: str) -> bytes:
+    """What the control plane signs for a document: the version, the checksum (which covers the spec), the activation
+    time and the activating officer (cio_kernel.policy.signing), so none can be changed or replayed."""
     at = activated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return signed_bytes(version, checksum, at, activated_by)
+    return _DOMAIN + "\n".join((str(version), checksum, at, activated_by)).encode()
 
 
 class PolicySeal(BaseModel):
@@ -71,7 +80,7 @@ class PolicySeal(BaseModel):
     signature: str
     signed_by: str
 
-    def verified_by(self, verifier: PolicyVerifier | None) -> bool:
+    def verified_by(self, verifier: "PolicyVerifier | None") -> bool:
         message = _signed_message(self.version, self.checksum, self.activated_at, self.activated_by)
         return verifier is not None and verifier.verify(message, self.signature, self.signed_by)
 
@@ -108,10 +117,10 @@ class PolicyDocument(BaseModel):
             signed_by=self.signed_by,
         )
 
-    def signed_with(self, signer: PolicySigner) -> "PolicyDocument":
+    def signed_with(self, signer: "PolicySigner") -> "PolicyDocument":
         return self.model_copy(update={"signature": signer.sign(self.signed_message()), "signed_by": signer.key_id})
 
-    def verified_by(self, verifier: PolicyVerifier | None) -> bool:
+    def verified_by(self, verifier: "PolicyVerifier | None") -> bool:
         """Checksum and signature both hold (no verifier: nothing can be trusted)."""
         return (
             verifier is not None

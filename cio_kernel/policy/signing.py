@@ -4,7 +4,8 @@ The checksum only proves the spec matches the document; anyone who can write Red
 document. The signature proves the control plane made it: the private key lives only with the control plane
 (`CIO_POLICY_SIGNING_KEY_FILE`), gates hold public keys (`CIO_POLICY_PUBLIC_KEY` or a key file), and a public
 key cannot sign. What is signed: the version, the checksum (which covers the spec), the activation time and the
-activating officer, so none of them can be changed or replayed under another version.
+activating officer, so none of them can be changed or replayed under another version (the bytes:
+`cio_kernel.policy.document`, which needs no cryptography to be read).
 
 Keys are stored as base64 of the raw 32 bytes, one per file; the key id is the first 16 hex digits of the
 public key's SHA-256 (so several public keys can be trusted during a rotation).
@@ -23,11 +24,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 PRIVATE_KEY_FILE = "policy-signing.key"
 PUBLIC_KEY_FILE = "policy-signing.pub"
-_DOMAIN = b"petrosa-cio policy v1\n"  # a signature over a policy can never be mistaken for another message's
-
-
-def signed_bytes(version: int, checksum: str, activated_at: str, activated_by: str) -> bytes:
-    return _DOMAIN + "\n".join((str(version), checksum, activated_at, activated_by)).encode()
 
 
 def key_id(public_raw: bytes) -> str:

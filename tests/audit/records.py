@@ -11,6 +11,7 @@ from cio_kernel.contracts.audit_event import AuditEvent
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.identity import strategy_key
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
+from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 from tests.factories import TEST_AUDIT_SIGNER
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -62,14 +63,17 @@ def event(i: int, gate_id: str = "gate-a", **overrides: object) -> AuditEvent:
     return AuditEvent(**fields)
 
 
-def chain_of(count: int, gate_id: str = "gate-a", start: int = 0, chain: str | None = None) -> list[DecisionRecord]:
-    """`count` records of one gate's chain, linked exactly as the gate's outbox links them."""
+def chain_of(
+    count: int, gate_id: str = "gate-a", start: int = 0, chain: str | None = None, shadow: bool = False
+) -> list[DecisionRecord]:
+    """`count` records of one gate's chain, linked exactly as the gate's outbox links them; a shadow gate's
+    (`shadow`) are marked and audited on its subjects, as `CIO_GATE_SHADOW` gates do."""
     chain = chain or f"{gate_id}.1"
     records, prev = [], GENESIS
     for seq, i in enumerate(range(start, start + count), start=1):
-        e = event(i, gate_id)
+        e = event(i, gate_id, shadow=shadow)
         payload = e.model_dump_json().encode()
-        subject = f"cio.audit.decision.{KINDS[e.decision]}"
+        subject = f"{SHADOW_AUDIT_PREFIX if shadow else 'cio.audit.decision.'}{KINDS[e.decision]}"
         link = ChainLink.first_after(chain, seq - 1, prev, subject, payload)
         prev = link.hash
         records.append(DecisionRecord.of(e, subject, payload, link))

@@ -5,40 +5,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
-import nats
 import orjson
 from django.core.management import call_command
 
-from audit.records import DecisionRecord
-from cio_kernel.contracts.heartbeat import GateCounters
-from cio_kernel.shadow import SHADOW_SIGNAL_STREAM, shadow_signal_stream_config
-from gate.config import GateSettings
-from gate.decision.state import GateState
-from gate.runtime.pipeline import DecisionPipeline, FixedPolicy
-from gate.runtime.telemetry import DecisionTracer
-from tests.factories import compile_spec, live_intent_body, make_spec
-
-
-def _decided(shadow: bool, **fields: object) -> DecisionRecord:
-    settings = GateSettings(gate_id="shadow-1" if shadow else "serving-1", gate_shadow=shadow)
-    source = FixedPolicy(compile_spec(make_spec(min_confidence=0.7)))
-    pipeline = DecisionPipeline(settings, source, GateState(), DecisionTracer(None), GateCounters())
-    outcome = pipeline.process("cio.nurse.audit", orjson.dumps(live_intent_body(**fields)), None, None)
-    return DecisionRecord.from_message(outcome.audit_subject, outcome.audit_payload, None)
-
-
-async def _record_promotions(nats_url: str, *signal_ids: str) -> None:
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        await js.add_stream(shadow_signal_stream_config(SHADOW_SIGNAL_STREAM, "signals.trading"))
-        for signal_id in signal_ids:
-            await nc.publish("signals.trading.momentum-1", orjson.dumps(live_intent_body(signal_id=signal_id)))
-        await nc.flush()
-        while (await js.stream_info(SHADOW_SIGNAL_STREAM)).state.messages < len(signal_ids):
-            await asyncio.sleep(0.01)  # the stream (a separate server) is still storing them
-    finally:
-        await nc.close()
+from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
+from tests.audit.shadow_helpers import decided, record_promotions
 
 
 def _report(*args: str) -> tuple[int, str]:
@@ -59,13 +30,13 @@ def test_the_report_compares_the_stores_shadow_decisions_with_the_recorded_promo
 
     configured_store.insert_decisions(
         [
-            _decided(True, signal_id="a"),  # both promote
-            _decided(True, signal_id="b", confidence=0.5),  # promoted, the shadow rejects
-            _decided(True, signal_id="c"),  # the shadow alone would promote
-            _decided(False, signal_id="d", confidence=0.5),  # a serving gate's: not part of the comparison
+            decided(True, signal_id="a"),  # both promote
+            decided(True, signal_id="b", confidence=0.5),  # promoted, the shadow rejects
+            decided(True, signal_id="c"),  # the shadow alone would promote
+            decided(False, signal_id="d", confidence=0.5),  # a serving gate's: not part of the comparison
         ]
     )
-    asyncio.run(_record_promotions(nats_url, "a", "b", "d"))
+    asyncio.run(record_promotions(nats_url, "a", "b", "d"))
     until = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     code, out = _report("--json", "--since", "10m", "--until", until)
     assert code == 0

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 import pytest
 
-from gate.client import ConservativeModeError, GateClient, GateUnavailableError
+from cio_client import ConservativeModeError, GateClient, GateUnavailableError
 from tests.factories import live_intent_body, make_spec
 from tests.integration.helpers import activate
 

@@ -27,11 +27,14 @@ def _poisoned_intent(**overrides):
     )
 
 
-async def test_secrets_in_intents_stay_out_of_audit_and_logs(tmp_path, spawn_gate, redis, nc, nats_url):
+@pytest.mark.parametrize("log_format", ["text", "json"])  # JSON escapes: a secret must not hide behind them
+async def test_secrets_in_intents_stay_out_of_audit_and_logs(tmp_path, spawn_gate, redis, nc, nats_url, log_format):
     await activate(redis, nc, make_spec(), 1)
     # The gate is given credentials in its connection URL, as a deployment would.
     user_url = nats_url.replace("nats://", f"nats://gate:{SECRETS[4]}@")
-    gate = await spawn_gate("gate-secrets", NATS_URL=user_url, CIO_LOG_LEVEL="DEBUG")
+    gate = await spawn_gate(
+        f"gate-secrets-{log_format}", NATS_URL=user_url, CIO_LOG_LEVEL="DEBUG", CIO_LOG_FORMAT=log_format
+    )
     signals = await collect(nc, "signals.trading.>")
 
     approved, _ = await request(nc, _poisoned_intent(signal_id="ok"))
@@ -53,6 +56,9 @@ async def test_secrets_in_intents_stay_out_of_audit_and_logs(tmp_path, spawn_gat
             assert secret not in text, f"{secret!r} leaked into the {where}"
     assert "[REDACTED]" in evidence["audit"]
     assert "gate:[REDACTED]@" in evidence["log"]  # the URL was logged, its password was not
+    if log_format == "json":
+        lines = [orjson.loads(line) for line in evidence["log"].splitlines()]  # every line is one JSON object
+        assert lines and all(line["ts"] and line["component"] == "gate[gate-secrets-json]" for line in lines)
 
     # The promoted signal is the strategy's own order and goes to the trade engine unchanged.
     [signal] = await signals.wait_for(1)

@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 
 from audit.store import get_store
 from policies.models import PolicyVersion, Status
+from tests.audit.records import chain_of
 from tests.mcp.results import data, error
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -169,6 +170,14 @@ async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, a
         assert data(await viewer.call_tool("query_decisions", {"limit": 5})) == {"decisions": [], "next_cursor": None}
         bad_time = error(await viewer.call_tool("query_decisions", {"since": "yesterday"}))
         assert bad_time.startswith("VAL_ERR: since")
+        # A shadow gate's decision is shown marked, and the `shadow` filter tells serving from shadow.
+        serving, shadow = chain_of(2), chain_of(1, gate_id="gate-s", start=2, shadow=True)
+        await sync_to_async(get_store().insert_decisions)(serving + shadow)
+        marked = data(await viewer.call_tool("query_decisions", {"shadow": True}))["decisions"]
+        assert [(d["decision_id"], d["shadow"]) for d in marked] == [(shadow[0].decision_id, True)]
+        unmarked = data(await viewer.call_tool("query_decisions", {"shadow": False}))["decisions"]
+        assert {d["decision_id"] for d in unmarked} == {r.decision_id for r in serving}
+        assert not any(d["shadow"] for d in unmarked)
         missing = error(await viewer.call_tool("get_decision_trace", {"trace_id": "ab" * 16}))
         assert missing.startswith("NOT_FOUND")
         neither = error(await viewer.call_tool("get_decision_trace", {}))

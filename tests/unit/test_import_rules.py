@@ -5,8 +5,10 @@ or a higher one. Every top-level package of the project is in the table (the ben
 tests included), so a new package must be placed before anything may import it. Besides the order:
 
 - the kernel imports no Django and, of third-party code, only `KERNEL_THIRD_PARTY`: every side stands on it;
+- the fleet client (`cio_client`) imports, of third-party code, only `CLIENT_THIRD_PARTY`: its distribution
+  (clients/python) depends on nothing else;
 - outside `gate`, only the top layer (tests, benchmarks: they exercise it on purpose) imports the gate's interior
-  (`gate.runtime`, `gate.decision`); what others need from the gate belongs in the kernel or `gate.client`;
+  (`gate.runtime`, `gate.decision`); what others need from the gate belongs in the kernel or `cio_client`;
 - the gate, the canary and the bridges import no Django: they start and work with Django absent;
 - no module imports itself round a circle (imports inside functions included).
 
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Lowest first. Packages in one row stand side by side: none imports another.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cio_kernel",),
+    ("cio_client",),
     ("gate", "canary", "bridges"),
     ("core", "brakes"),
     ("audit",),
@@ -45,9 +48,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LAYER_OF = {package: level for level, row in enumerate(LAYERS) for package in row}
 TOP_LAYER = len(LAYERS) - 1
 GATE_INTERIOR = ("gate.runtime", "gate.decision")
-WITHOUT_DJANGO = ("cio_kernel", "gate", "canary", "bridges")
+WITHOUT_DJANGO = ("cio_kernel", "cio_client", "gate", "canary", "bridges")
 DJANGO = ("django", "rest_framework")
 KERNEL_THIRD_PARTY = frozenset({"pydantic", "orjson", "cryptography", "nats", "redis", "opentelemetry"})
+CLIENT_THIRD_PARTY = frozenset({"pydantic", "orjson", "nats"})  # clients/python/pyproject.toml's dependencies
+THIRD_PARTY_ONLY = {"cio_kernel": KERNEL_THIRD_PARTY, "cio_client": CLIENT_THIRD_PARTY}
 
 # (module, package it imports from a higher layer or its own): what the floor plan still has to fix.
 KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset()
@@ -118,13 +123,9 @@ def violations(module: str, imported: set[str]) -> list[Violation]:
             found.append(Violation(module, name, "only the gate (and tests/benchmarks) import its interior"))
         if top in WITHOUT_DJANGO and any(_within(name, d) for d in DJANGO):
             found.append(Violation(module, name, f"{top} imports no Django"))
-        if (
-            top == "cio_kernel"
-            and target not in LAYER_OF
-            and target not in sys.stdlib_module_names
-            and target not in KERNEL_THIRD_PARTY
-        ):
-            found.append(Violation(module, name, "the kernel's third-party imports are KERNEL_THIRD_PARTY only"))
+        allowed = THIRD_PARTY_ONLY.get(top)
+        if allowed is not None and target not in LAYER_OF.keys() | allowed | sys.stdlib_module_names:
+            found.append(Violation(module, name, f"{top} imports third-party {target} (only {sorted(allowed)})"))
     return found
 
 
@@ -227,6 +228,7 @@ def test_a_circle_is_found_however_it_is_spelled(tmp_path: Path) -> None:
 SYNTHETIC_TREE = {
     "cio_kernel/__init__.py": "from . import contracts\n",  # resolved inside cio_kernel: fine
     "cio_kernel/contracts.py": "import pydantic\nimport httpx\n",
+    "cio_client/__init__.py": "import redis\nfrom cio_kernel.contracts import intent\n",
     "cio_kernel/lazy.py": "def f():\n    from audit import models\n",
     "gate/__init__.py": "",
     "gate/runtime/__init__.py": "from .. import config\n",  # gate.config: within the gate, fine
@@ -253,7 +255,8 @@ def test_a_synthetic_tree_with_every_kind_of_violation_is_caught(tmp_path: Path)
     write_tree(tmp_path, SYNTHETIC_TREE)
     found = {(v.module, v.imported, v.rule.split(" (")[0].split(":")[0]) for v in check_tree(tmp_path)}
     assert found == {
-        ("cio_kernel.contracts", "httpx", "the kernel's third-party imports are KERNEL_THIRD_PARTY only"),
+        ("cio_kernel.contracts", "httpx", "cio_kernel imports third-party httpx"),
+        ("cio_client", "redis", "cio_client imports third-party redis"),
         ("cio_kernel.lazy", "audit", "imports audit"),
         ("cio_kernel.lazy", "audit.models", "imports audit"),
         ("gate.config", "django.conf", "gate imports no Django"),

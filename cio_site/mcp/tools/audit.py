@@ -19,7 +19,8 @@ room = Room()
 
 @room.tool(
     description="Gate decisions, newest first, with optional filters (times are ISO 8601 with a zone). Pass "
-    "`cursor` from the previous answer's next_cursor for the next page."
+    "`cursor` from the previous answer's next_cursor for the next page. Each says `shadow`: true when a gate in "
+    "shadow mode decided it (never promoted); `shadow` filters to those (true) or to serving gates' (false)."
 )
 async def query_decisions(
     since: str | None = None,
@@ -29,6 +30,7 @@ async def query_decisions(
     decision: Literal["APPROVED", "REJECTED", "RETRY_SAFE"] | None = None,
     reason_code: str | None = None,
     policy_version: int | None = None,
+    shadow: bool | None = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -40,13 +42,14 @@ async def query_decisions(
         "decision": decision,
         "reason_code": reason_code,
         "policy_version": policy_version,
+        "shadow": shadow,
         "limit": limit,
         "cursor": cursor,
     }
 
     def work(user: Any, trace_id: str) -> Any:
         require_view(user)
-        params = {k: str(v) for k, v in arguments.items() if v is not None}
+        params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in arguments.items() if v is not None}
         try:
             query = selectors.decision_query(params)
         except selectors.QueryError as exc:

@@ -61,10 +61,18 @@ def test_a_stored_record_reads_back_as_it_was_written(audit_store):
             {"decision": "REJECTED", "symbol": "BTCUSDT", "reason_code": "CONFIDENCE_TOO_LOW"},
             lambda r: r.decision == "REJECTED" and r.symbol == "BTCUSDT" and "CONFIDENCE_TOO_LOW" in r.reason_codes,
         ),
+        ({"shadow": True}, lambda r: r.gate_id == "gate-s"),
+        ({"shadow": False}, lambda r: r.gate_id != "gate-s"),
+        # A reason with the serving/shadow filter: not the reasons index alone, which would cut pages short.
+        (
+            {"shadow": False, "reason_code": "CONFIDENCE_TOO_LOW"},
+            lambda r: r.gate_id != "gate-s" and "CONFIDENCE_TOO_LOW" in r.reason_codes,
+        ),
     ],
 )
 def test_filters_and_the_cursor_walk_exactly_the_matching_records_newest_first(audit_store, filters, predicate):
-    records = chain_of(30) + chain_of(10, gate_id="gate-b", start=30)
+    shadowed = chain_of(8, gate_id="gate-s", start=12, shadow=True)  # a shadow gate's, among the serving ones
+    records = chain_of(30) + chain_of(10, gate_id="gate-b", start=30) + shadowed
     audit_store.insert_decisions(records)
     expected = sorted((r for r in records if predicate(r)), key=lambda r: (r.ts, r.decision_id), reverse=True)
     assert expected, "the fixture must exercise the filter"
@@ -112,7 +120,10 @@ def test_unreadable_events_are_kept_in_quarantine(audit_store):
 
 def test_decision_statistics_count_by_decision_reason_strategy_and_symbol(audit_store):
     records = chain_of(40)
-    audit_store.insert_decisions(records)
+    # A shadow gate's decisions in the same window are not the fleet's: no count below includes them.
+    shadowed = chain_of(12, gate_id="gate-s", start=20, shadow=True)
+    assert all(r.shadow for r in shadowed) and not any(r.shadow for r in records)
+    audit_store.insert_decisions(records + shadowed)
     since = records[8].ts
     recent = [r for r in records if r.ts >= since]
     stats = audit_store.decision_stats(since, top=10)
