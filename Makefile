@@ -7,15 +7,18 @@ PYTHON ?= $(shell for p in python3.13 python3 python; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins heavy dependencies of its own: it gets a venv apart (tests/unit/test_k8s_checkov.py looks there).
+TOOLS := .venv-tools
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test lint fmt bench clean docs mutation image client
+.PHONY: help up test tools lint fmt bench clean docs mutation image client
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
 	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
-	@echo "make clean  remove .venv and local state (.cio/)"
+	@echo "make tools  the tools venv (.venv-tools: checkov) that make test creates before the tests"
+	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
 	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
 	@echo "make client build the fleet's client distribution (petrosa-cio-client, docs/client.md) into dist/"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
@@ -35,7 +38,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 up: $(VENV)/.installed-local
 	$(PY) -m deploy.devstack
 
-test: $(VENV)/.installed-dev
+$(TOOLS)/.installed: | $(PY)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install $(PIP_FLAGS) 'checkov>=3.2,<4'
+	@touch $@
+
+tools: $(TOOLS)/.installed
+
+test: $(VENV)/.installed-dev $(TOOLS)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -63,7 +73,7 @@ client: | $(PY)
 	@ls dist/petrosa_cio_client-*.whl
 
 clean:
-	rm -rf $(VENV) .cio
+	rm -rf $(VENV) $(TOOLS) .cio
 
 docs: $(VENV)/.installed-dev
 	$(PY) -m cio_kernel.reason_codes > docs/reason-codes.md

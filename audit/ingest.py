@@ -36,7 +36,12 @@ from audit.records import DecisionRecord, Incident, InvalidEventError, Quarantin
 from audit.store.base import AuditStore, StoreUnavailableError
 from cio_kernel.alerting import AlertPublisher
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX
-from cio_kernel.audit_stream import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX
+from cio_kernel.audit_stream import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT_PREFIX,
+    DEFAULT_EXPECTED_RATE_PER_DAY,
+    retention_shortfall,
+)
 from cio_kernel.contracts.alert import Severity
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,8 @@ class AuditIngest:
     alerts: AlertPublisher | None = None
     checkpoint_stream: str = CHECKPOINT_STREAM
     checkpoint_durable: str = CHECKPOINT_DURABLE
+    # The stated rate (CIO_AUDIT_EXPECTED_RATE_PER_DAY): at start, the stream's limits are checked against it.
+    expected_rate_per_day: float = DEFAULT_EXPECTED_RATE_PER_DAY
     counters: IngestCounters = field(default_factory=IngestCounters)
 
     def __post_init__(self) -> None:
@@ -137,6 +144,18 @@ class AuditIngest:
                 max_ack_pending=max(1000, self.batch_size * 20),
             ),
         )
+        await self.retention_check()
+
+    async def retention_check(self) -> str | None:
+        """Warn when the stream's size limit cannot hold its age limit at the stated rate: the store may then be
+        away for less time than `max_age` suggests before events are lost (docs/nats-cluster.md)."""
+        config = (await self.nc.jetstream().stream_info(self.stream)).config
+        if not config.max_age or not config.max_bytes or config.max_bytes <= 0:
+            return None
+        shortfall = retention_shortfall(config.max_age, config.max_bytes, self.expected_rate_per_day)
+        if shortfall is not None:
+            log.warning("audit ingest: %s", shortfall)
+        return shortfall
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

@@ -9,7 +9,7 @@ import dj_database_url
 
 from brakes.addresses import parse_networks
 from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
-from cio_kernel.audit_stream import AUDIT_STREAM
+from cio_kernel.audit_stream import AUDIT_STREAM, DEFAULT_EXPECTED_RATE_PER_DAY, DEFAULT_RETENTION_HOURS
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 from cio_kernel.redis_clients import SentinelConfig, celery_broker, channels_host
 from cio_site import log_component
@@ -57,6 +57,15 @@ if CIO_AUDIT_STORE not in ("django", "mongodb"):
     raise RuntimeError(f"CIO_AUDIT_STORE must be django or mongodb, not {CIO_AUDIT_STORE!r}")
 # How long activation waits on Redis and NATS before failing loudly.
 CIO_AUDIT_STREAM = os.environ.get("CIO_AUDIT_STREAM", AUDIT_STREAM)
+# The stream's sizing (docs/nats-cluster.md): the ingest warns at start when the stream's limits cannot hold its
+# max age at this rate; prepare_release creates the stream from the window and rate with these replicas.
+CIO_AUDIT_EXPECTED_RATE_PER_DAY = float(
+    os.environ.get("CIO_AUDIT_EXPECTED_RATE_PER_DAY", str(DEFAULT_EXPECTED_RATE_PER_DAY))
+)
+CIO_AUDIT_STREAM_RETENTION_HOURS = float(
+    os.environ.get("CIO_AUDIT_STREAM_RETENTION_HOURS", str(DEFAULT_RETENTION_HOURS))
+)
+CIO_AUDIT_REPLICAS = int(os.environ.get("CIO_AUDIT_REPLICAS", "1"))
 # Tamper evidence (docs/audit.md): the gates' checkpoint public key(s) audit_verify trusts (base64, comma-separated
 # during a rotation; else read from the file), the stream gates publish checkpoints to, and how long decisions are
 # kept (unset: for ever; `audit_prune` removes older ones, and verification starts at the checkpoint they end at).

@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from cio_kernel.intake_stream import (
     INTAKE_CONSUMER,
     INTAKE_STREAM,
 )
+from deploy.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_CONFIG = ROOT / "deploy" / "nats" / "nats-server.conf"
@@ -60,6 +60,9 @@ class NatsRole:
     deny_publish: tuple[str, ...] = ()  # carved out of `publish` (NATS applies deny over allow)
     # Carved out of `subscribe`: NATS also withholds these subjects' messages from a wildcard subscription.
     deny_subscribe: tuple[str, ...] = ()
+    # False for the identity anyone may take (the cluster's `no_auth_user`): NATS hands a client without
+    # credentials that user's stored password, which matches only when it is not a hash, so it has none.
+    password: bool = True
 
     @property
     def inbox_prefix(self) -> str:
@@ -205,6 +208,16 @@ NATS_ROLES: dict[str, NatsRole] = {
             ),
         ),
         NatsRole("canary", publish=(subjects.GATE_PING,), subscribe=(subjects.GATE_HEARTBEAT,)),
+        # The release Job (`manage.py prepare_release`): creates the audit streams with the release's limits and
+        # replicas, and updates `CIO_AUDIT`'s limits; it can neither publish an event nor delete or purge.
+        NatsRole(
+            "release",
+            publish=(
+                *_js_api(AUDIT_STREAM, "STREAM.CREATE", "STREAM.UPDATE", "STREAM.INFO"),
+                *_js_api(CHECKPOINT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
+            ),
+            subscribe=(),
+        ),
         # The alerting bridge: it hears every alert; it publishes nothing.
         NatsRole("alerting", publish=(), subscribe=(subjects.ALERTS,)),
         *(strategy_identity(strategy_id) for strategy_id in DEDICATED_STRATEGIES),
@@ -284,6 +297,54 @@ REDIS_ROLES: dict[str, RedisRole] = {
 }
 
 
+# Where the cluster's `no_auth_user` lands (deploy/nats_cluster.py, docs/nats-cluster.md): today's fleet connects
+# without credentials; it may publish intents on the shared subjects as the `strategy` identity does and hear what
+# today's engine hears (signals, heartbeats), nothing else, until each client moves to its own identity. Only the
+# cluster has it: the single server (`make up`, the tests) refuses every client without credentials.
+NO_AUTH_ROLE = NatsRole(
+    "fleet",
+    publish=subjects.INTENT_SUBJECTS,
+    subscribe=(SIGNALS, subjects.FLEET_HEARTBEAT, subjects.GATE_HEARTBEAT),
+    deny_publish=tuple(strategy_subject(key) for key in DEDICATED_STRATEGIES),
+    password=False,
+)
+NO_AUTH_USER = NO_AUTH_ROLE.name
+
+
+@dataclass(frozen=True)
+class WorkloadAccess:
+    """What one workload of deploy/workloads.py connects to, and as whom: the Kubernetes manifests take its
+    credentials (Secrets) and its NetworkPolicy from here, so a workload reaches exactly the servers whose
+    permissions this table gives it (deploy/k8s)."""
+
+    nats: str | None  # its NATS identity (a key of NATS_ROLES)
+    redis: tuple[tuple[str, str], ...] = ()  # (environment variable, Redis identity) pairs
+    database: bool = False  # DATABASE_URL: the control plane's database (Django)
+    audit_store: bool = False  # MONGODB_URI: the audit store
+    external: tuple[str, ...] = ()  # services outside the cluster: "smtp", "https" (LLM, Grafana), "tradeengine"
+
+
+_STRATEGIST_REDIS = (("REDIS_URL", "strategist"), ("CIO_STRATEGIST_REDIS_URL", "strategist"))
+_BROKER = (("CIO_CELERY_BROKER_URL", "celery"),)
+_FEED = (("CIO_CHANNELS_REDIS_URL", "feed"),)
+WORKLOAD_ACCESS: dict[str, WorkloadAccess] = {
+    "gate": WorkloadAccess("gate", (("REDIS_URL", "gate"),)),
+    "web": WorkloadAccess("control", (("REDIS_URL", "control"), *_FEED, *_BROKER), True, True, ("tradeengine",)),
+    "migrate": WorkloadAccess("release", (), True, True),
+    "reconcile": WorkloadAccess("control", (("REDIS_URL", "control"),), True, True),
+    "ingest": WorkloadAccess("audit", _FEED, True, True),
+    "worker": WorkloadAccess("strategist", (*_STRATEGIST_REDIS, *_BROKER), True, True, ("https", "smtp")),
+    "beat": WorkloadAccess(None, _BROKER, True),
+    "strategist": WorkloadAccess("strategist", (*_STRATEGIST_REDIS, *_BROKER), True, True),
+    "alerts": WorkloadAccess(
+        "alerting", (("CIO_ALERTING_REDIS_URL", "alerting"), *_BROKER), True, True, ("smtp", "https")
+    ),
+    "snapshot-bridge": WorkloadAccess("snapshot-bridge", external=("tradeengine",)),
+    "audit-verify": WorkloadAccess("audit", (), True, True),
+    "canary": WorkloadAccess("canary", external=("smtp", "https")),
+}
+
+
 # -- rendering ---------------------------------------------------------------------------------------------------
 def _list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
@@ -291,14 +352,14 @@ def _list(values: tuple[str, ...]) -> str:
 
 def _publish_permissions(role: NatsRole) -> str:
     if not role.publish:
-        return '        publish: { deny: [">"] }'
+        return '    publish: { deny: [">"] }'
     deny = f", deny: {_list(role.deny_publish)}" if role.deny_publish else ""
-    return f"        publish: {{ allow: {_list(role.publish)}{deny} }}"
+    return f"    publish: {{ allow: {_list(role.publish)}{deny} }}"
 
 
 def _subscribe_permissions(role: NatsRole) -> str:
     deny = f", deny: {_list(role.deny_subscribe)}" if role.deny_subscribe else ""
-    return f"        subscribe: {{ allow: {_list(role.subscriptions())}{deny} }}"
+    return f"    subscribe: {{ allow: {_list(role.subscriptions())}{deny} }}"
 
 
 def render_nats_config() -> str:
@@ -312,21 +373,28 @@ def render_nats_config() -> str:
         "authorization {",
         "  users = [",
     ]
-    for role in NATS_ROLES.values():
+    lines += render_nats_users()
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def render_nats_users(indent: str = "    ", extra: tuple[NatsRole, ...] = ()) -> list[str]:
+    """Every identity's user block (the single server's `authorization` and the cluster's account share them)."""
+    lines: list[str] = []
+    for role in (*NATS_ROLES.values(), *extra):
         lines += [
-            "    {",
-            f'      user: "{role.name}"',
-            f"      password: ${role.password_variable}",
-            "      permissions: {",
+            "{",
+            f'  user: "{role.name}"',
+            *([f"  password: ${role.password_variable}"] if role.password else []),
+            "  permissions: {",
             # An empty allow list would mean "no restriction" to NATS: an identity that publishes nothing is denied all.
             _publish_permissions(role),
             _subscribe_permissions(role),
         ]
         if role.allow_responses:
-            lines.append("        allow_responses: true")
-        lines += ["      }", "    }"]
-    lines += ["  ]", "}", ""]
-    return "\n".join(lines)
+            lines.append("    allow_responses: true")
+        lines += ["  }", "}"]
+    return [indent + line for line in lines]
 
 
 def render_redis_acl_template() -> str:
@@ -339,7 +407,7 @@ def render_redis_acl_template() -> str:
 
 def render_nats_credentials(passwords: dict[str, str], cost: int = 10) -> str:
     out = ["# Generated: bcrypt hashes of each component's NATS password (the passwords are not stored here)."]
-    for role in NATS_ROLES.values():
+    for role in (role for role in NATS_ROLES.values() if role.password):
         hashed = bcrypt.hashpw(passwords[f"nats:{role.name}"].encode(), bcrypt.gensalt(cost)).decode()
         out.append(f'{role.password_variable}: "{hashed}"')
     return "\n".join(out) + "\n"
@@ -397,15 +465,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if the files in deploy/ are out of date")
     args = parser.parse_args()
     wanted = {NATS_CONFIG: render_nats_config(), REDIS_ACL: render_redis_acl_template()}
-    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date: run `python -m deploy.access`")
-        sys.exit(1 if stale else 0)
-    for path, text in wanted.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}")
+    write_or_check(wanted, "python -m deploy.access", args.check)
 
 
 if __name__ == "__main__":

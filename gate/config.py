@@ -14,8 +14,10 @@ from cio_kernel.audit_stream import (
     AUDIT_STREAM,
     AUDIT_SUBJECT_PREFIX,
     DEFAULT_DUPLICATE_WINDOW_S,
-    DEFAULT_MAX_AGE_S,
-    DEFAULT_MAX_BYTES,
+    DEFAULT_EXPECTED_RATE_PER_DAY,
+    DEFAULT_RETENTION_HOURS,
+    bytes_for,
+    retention_shortfall,
 )
 from cio_kernel.defaults import LOCAL_NATS_URL, LOCAL_REDIS_URL
 from cio_kernel.intake_stream import (
@@ -90,9 +92,15 @@ class GateSettings(BaseSettings):
     audit_duplicate_window_s: float = Field(DEFAULT_DUPLICATE_WINDOW_S, gt=0)
     audit_batch_window_ms: float = Field(10.0, ge=0)
     # The stream's limits (docs/audit.md, Retention): events the audit store has not taken yet wait this long /
-    # up to this size, then the oldest are dropped; the ingest warns at half of either.
-    audit_max_age_s: float = Field(DEFAULT_MAX_AGE_S, gt=0)
-    audit_max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
+    # up to this size, then the oldest are dropped; the ingest warns at half of either. Both derive from the
+    # stated window and rate (docs/nats-cluster.md, "Sizing CIO_AUDIT"); 0 = derive, anything else overrides
+    # (and `audit_retention_warning` says when the size cannot hold the age at the stated rate).
+    audit_stream_retention_hours: float = Field(DEFAULT_RETENTION_HOURS, gt=0)
+    audit_expected_rate_per_day: float = Field(DEFAULT_EXPECTED_RATE_PER_DAY, gt=0)
+    audit_max_age_s: float = Field(0.0, ge=0)
+    audit_max_bytes: int = Field(0, ge=0)
+    # Copies of each event on a NATS cluster (3 in production, docs/nats-cluster.md); 1 on a single server.
+    audit_replicas: int = Field(1, ge=1, le=5)
     # The gates' audit checkpoint key (docs/audit.md, Tamper evidence): Ed25519, base64 of the raw 32 bytes, held by
     # gates only. The head of the gate's chain is signed every `audit_checkpoint_interval_s` (when it moved) and
     # published to `audit_checkpoint_stream`, outside the audit store.
@@ -168,6 +176,18 @@ class GateSettings(BaseSettings):
             self.redis_sentinel_password.get_secret_value(),
             self.redis_sentinel_password_file,
         )
+
+    @model_validator(mode="after")
+    def _derive_audit_limits(self) -> Self:
+        if not self.audit_max_age_s:
+            self.audit_max_age_s = self.audit_stream_retention_hours * 3600.0
+        if not self.audit_max_bytes:
+            self.audit_max_bytes = bytes_for(self.audit_max_age_s / 3600.0, self.audit_expected_rate_per_day)
+        return self
+
+    @property
+    def audit_retention_warning(self) -> str | None:
+        return retention_shortfall(self.audit_max_age_s, self.audit_max_bytes, self.audit_expected_rate_per_day)
 
     @model_validator(mode="after")
     def _intake_windows(self) -> Self:

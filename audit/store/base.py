@@ -65,6 +65,11 @@ class AuditStore(AuditTrail, ThoughtLog, IncidentLog, AlertLog, ToolCallLog, Pro
         """Create collections/indexes if missing (idempotent; run at start-up)."""
         ...
 
+    def ensure_search_index(self) -> str:
+        """Make sure similar-incident search has its index (idempotent; `prepare_release` runs it); says what it
+        did, and raises StoreUnavailableError when the index is neither there nor creatable."""
+        ...
+
     def release_thread(self) -> None:
         """Let go of what the calling thread holds (the Django backend's per-thread connection)."""
         ...

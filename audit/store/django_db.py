@@ -61,6 +61,9 @@ class DjangoAuditStore:
     def ensure_schema(self) -> None:
         """Migrations own the schema here; nothing to create at start-up."""
 
+    def ensure_search_index(self) -> str:
+        return "none needed (similar incidents are ranked in Python)"
+
     # -- decisions -----------------------------------------------------------------------------------------
     def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
         if not records:

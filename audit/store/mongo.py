@@ -14,9 +14,10 @@ from typing import Any
 
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.operations import SearchIndexModel
 from pymongo.write_concern import WriteConcern
 
-from audit.embedding import cosine
+from audit.embedding import DIMENSIONS, cosine
 from audit.records import (
     ACKNOWLEDGED,
     ALERT_EVENT_FIELDS,
@@ -49,6 +50,13 @@ from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 
 DUPLICATE_KEY = 11000
 VECTOR_INDEX = "incident_embedding"
+# The Atlas vector search index on `incidents` (docs/audit.md): created through the driver by prepare_release.
+VECTOR_INDEX_DEFINITION: dict[str, Any] = {
+    "fields": [
+        {"type": "vector", "path": "embedding", "numDimensions": DIMENSIONS, "similarity": "cosine"},
+        {"type": "filter", "path": "kind"},
+    ]
+}
 # A shadow gate's decision, by the subject it was audited on (`DecisionRecord.shadow`); case-sensitive, as subjects.
 _SHADOW_SUBJECT = {"$regex": "^" + re.escape(SHADOW_AUDIT_PREFIX)}
 
@@ -99,6 +107,41 @@ class MongoAuditStore:
             self._backfill_strategy_keys()
         except PyMongoError as exc:
             raise StoreUnavailableError(f"MongoDB could not create the audit indexes: {exc!r}") from exc
+
+    def ensure_search_index(self) -> str:
+        """The vector index of similar-incident search, through the driver (Atlas: `createSearchIndexes`, built
+        asynchronously by Atlas). A server without search-index commands may still define the index itself (a
+        self-managed search node, or the test server's `--vector-index`): then a `$vectorSearch` that answers
+        proves it is there. Neither: fail, since the Strategist's similar-incident search would fail later."""
+        try:
+            existing = list(self._incidents.list_search_indexes(VECTOR_INDEX))
+        except OperationFailure as exc:
+            return self._probe_vector_index(exc)
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB could not list the search indexes: {exc!r}") from exc
+        try:
+            if not existing:
+                self._incidents.create_search_index(
+                    SearchIndexModel(name=VECTOR_INDEX, type="vectorSearch", definition=VECTOR_INDEX_DEFINITION)
+                )
+                return f"{VECTOR_INDEX}: created"
+            if existing[0].get("latestDefinition") != VECTOR_INDEX_DEFINITION:
+                self._incidents.update_search_index(VECTOR_INDEX, VECTOR_INDEX_DEFINITION)
+                return f"{VECTOR_INDEX}: updated"
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"MongoDB could not create the {VECTOR_INDEX} index: {exc!r}") from exc
+        return f"{VECTOR_INDEX}: unchanged"
+
+    def _probe_vector_index(self, why: OperationFailure) -> str:
+        probe = {"index": VECTOR_INDEX, "path": "embedding", "queryVector": [0.0] * DIMENSIONS}
+        try:
+            list(self._incidents.aggregate([{"$vectorSearch": {**probe, "numCandidates": 1, "limit": 1}}]))
+        except PyMongoError as exc:
+            raise StoreUnavailableError(
+                f"this MongoDB has no search-index commands ({why}) and no {VECTOR_INDEX} index answers ({exc}): "
+                "define it on the server (docs/audit.md)"
+            ) from exc
+        return f"{VECTOR_INDEX}: defined by the server (no search-index commands here)"
 
     def _backfill_strategy_keys(self) -> None:
         """Decisions stored before gates stamped `strategy_key` get the key of their `strategy_id`, as the

@@ -64,6 +64,7 @@ class AuditCheckpointer:
     replayed: dict[str, tuple[int, str]] = field(default_factory=dict)  # other chains' heads, signed once
     timeout_s: float = 2.0
     counters: CheckpointCounters = field(default_factory=CheckpointCounters)
+    replicas: int = 1  # CIO_AUDIT_REPLICAS: as many copies as the audit events they vouch for
 
     def __post_init__(self) -> None:
         self._published: tuple[str, int] | None = None  # the last acknowledged (chain, seq)
@@ -73,7 +74,7 @@ class AuditCheckpointer:
         js = self.nc.jetstream()
         try:
             try:
-                await js.add_stream(checkpoint_stream_config(self.stream, self.subject_prefix))
+                await js.add_stream(checkpoint_stream_config(self.stream, self.subject_prefix, replicas=self.replicas))
             except BadRequestError:
                 await js.stream_info(self.stream)
         except (nats.errors.Error, TimeoutError) as exc:

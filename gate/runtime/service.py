@@ -20,7 +20,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry.sdk.trace import TracerProvider
 
 from cio_kernel import subjects
-from cio_kernel.audit_stream import audit_stream_config
+from cio_kernel.audit_stream import audit_stream_config, retention_shortfall
 from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.heartbeat import FleetHeartbeat, GateCounters, GateHeartbeat
 from cio_kernel.nats_credentials import nats_credentials
@@ -180,6 +180,7 @@ class Gate:
                 self.settings.audit_checkpoint_subject_prefix,
                 self.clock.time,
                 replayed=dict(outbox.replayed_heads),
+                replicas=self.settings.audit_replicas,
             )
             await links.checkpointer.ensure_stream()
         # The floor on this volume first: nothing may be adopted before it is known (a notice can arrive at once).
@@ -315,11 +316,21 @@ class Gate:
             self.settings.audit_duplicate_window_s,
             self.settings.audit_max_age_s,
             self.settings.audit_max_bytes,
+            self.settings.audit_replicas,
         )
         try:
-            await js.add_stream(config)
+            info = await js.add_stream(config)
         except BadRequestError:
-            await js.stream_info(self.settings.audit_stream)  # exists with another config: use it as it is
+            info = await js.stream_info(self.settings.audit_stream)  # exists with another config: use it as it is
+        # The limits in force (perhaps another release's) against the stated rate: say when the size, not the
+        # age, decides how long events wait for the audit store (docs/nats-cluster.md, "Sizing CIO_AUDIT").
+        actual = info.config
+        limited = bool(actual.max_age) and actual.max_bytes is not None and actual.max_bytes > 0
+        shortfall = limited and retention_shortfall(
+            actual.max_age or 0.0, actual.max_bytes or 0, self.settings.audit_expected_rate_per_day
+        )
+        if shortfall:
+            log.warning("audit stream: %s", shortfall)
 
     def _recreate_audit_stream(self) -> None:
         """JetStream lost the stream (a NATS restart on empty storage): recreate it; the outbox retries meanwhile."""

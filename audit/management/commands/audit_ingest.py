@@ -71,6 +71,7 @@ class Command(BaseCommand):
             on_stored=None if options["no_live_feed"] else publish_batch,
             bursts=RejectionBurstDetector(options["burst_threshold"], options["burst_window"]),
             alerts=AlertPublisher(nc.publish, "audit-ingest"),
+            expected_rate_per_day=settings.CIO_AUDIT_EXPECTED_RATE_PER_DAY,
         )
 
         async def on_latch(msg: Msg) -> None:

@@ -1,0 +1,104 @@
+"""NetworkPolicies from the access table: a workload may reach exactly the servers deploy/access.py gives it an
+identity on (NATS, Redis, the database, the audit store, the outside services it names), plus DNS and the
+OpenTelemetry collector; it accepts connections only on the port deploy/workloads.py says it serves.
+
+Each policy selects one workload's pods with both policy types, so everything else is denied for them (the
+fleet's other apps in the namespace are not touched). Where the fleet's servers live is stated here once.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.access import WORKLOAD_ACCESS, WorkloadAccess
+from deploy.workloads import Workload
+
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    ports: tuple[tuple[str, int], ...]  # (protocol, port)
+    namespace: str | None = None  # in-cluster: pods of this namespace (with `pods`, only those)
+    pods: dict[str, str] | None = None
+    cidr: str | None = None  # outside the cluster
+
+    def peer(self) -> dict[str, Any]:
+        if self.cidr is not None:
+            return {"ipBlock": {"cidr": self.cidr}}
+        peer: dict[str, Any] = {}
+        if self.namespace is not None:
+            peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}
+        peer["podSelector"] = {"matchLabels": dict(self.pods)} if self.pods else {}
+        return peer
+
+
+TCP = "TCP"
+DESTINATIONS: dict[str, Destination] = {
+    d.name: d
+    for d in (
+        Destination("dns", (("UDP", 53), (TCP, 53)), "kube-system", {"k8s-app": "kube-dns"}),
+        # The fleet's NATS (namespace `nats`, deploy/nats/cluster) and Redis (with Sentinel).
+        Destination("nats", ((TCP, 4222),), "nats"),
+        Destination("redis", ((TCP, 6379), (TCP, 26379)), "redis"),
+        # Grafana Alloy receives OTLP over HTTP.
+        Destination("otel", ((TCP, 4318),), "monitoring"),
+        # Managed PostgreSQL and MongoDB Atlas live outside the cluster.
+        Destination("database", ((TCP, 5432),), cidr=ANYWHERE),
+        Destination("audit_store", ((TCP, 27017),), cidr=ANYWHERE),
+        Destination("https", ((TCP, 443),), cidr=ANYWHERE),  # the LLM, Grafana, the canary's webhook
+        Destination("smtp", ((TCP, 25), (TCP, 465), (TCP, 587)), cidr=ANYWHERE),
+        # Today's trade engine in the fleet's namespace: its configuration and state API.
+        Destination("tradeengine", ((TCP, 8080),), None, {"app": "petrosa-tradeengine"}),
+    )
+}
+# The canary runs in another cluster: the fleet's NATS is reached at its external address.
+REMOTE_NATS = Destination("nats", ((TCP, 4222),), cidr=ANYWHERE)
+MONITORING_NAMESPACE = "monitoring"
+
+
+def destinations(access: WorkloadAccess, remote: bool = False) -> list[Destination]:
+    """Where the access table lets a workload connect, in a stable order."""
+    out = [DESTINATIONS["dns"], DESTINATIONS["otel"]] if not remote else [DESTINATIONS["dns"]]
+    if access.nats is not None:
+        out.append(REMOTE_NATS if remote else DESTINATIONS["nats"])
+    if access.redis:
+        out.append(DESTINATIONS["redis"])
+    if access.database:
+        out.append(DESTINATIONS["database"])
+    if access.audit_store:
+        out.append(DESTINATIONS["audit_store"])
+    out += [DESTINATIONS[name] for name in access.external]
+    return out
+
+
+def _ports(ports: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
+    return [{"protocol": protocol, "port": port} for protocol, port in ports]
+
+
+def ingress_rules(workload: Workload) -> list[dict[str, Any]]:
+    """The web answers anyone in the cluster (the ingress controller, the canary's health check through it);
+    the gate's health port only the monitoring namespace (the kubelet's probes are not subject to policies)."""
+    if workload.port is None:
+        return []
+    if workload.name == "web":
+        source: dict[str, Any] = {"namespaceSelector": {}}
+    else:
+        source = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
+    return [{"from": [source], "ports": [{"protocol": TCP, "port": workload.port}]}]
+
+
+def network_policy(workload: Workload, labels: dict[str, str], remote: bool = False) -> dict[str, Any]:
+    access = WORKLOAD_ACCESS[workload.name]
+    egress = [{"to": [d.peer()], "ports": _ports(d.ports)} for d in destinations(access, remote)]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"cio-{workload.name}", "labels": labels},
+        "spec": {
+            "podSelector": {"matchLabels": labels},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress_rules(workload),
+            "egress": egress,
+        },
+    }
