@@ -352,6 +352,7 @@ async def _promotions(stream: str, since: datetime, until: datetime) -> list[Pro
     nc = await nats.connect(
         settings.NATS_URL,
         **nats_credentials(),
+        inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,  # JetStream's answers come to this identity's own inbox
         name="cio-shadow-report",
         connect_timeout=3,
         max_reconnect_attempts=0,

@@ -38,6 +38,7 @@ from cio_kernel.intake_stream import (
     INTAKE_CONSUMER,
     INTAKE_STREAM,
 )
+from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
 from deploy.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,6 +132,8 @@ NATS_ROLES: dict[str, NatsRole] = {
                 # Signed checkpoints of its audit chain (docs/audit.md): only gates publish them.
                 f"{CHECKPOINT_SUBJECT_PREFIX}.>",
                 *_js_api(CHECKPOINT_STREAM, "STREAM.CREATE", "STREAM.INFO"),
+                # A shadow gate records the serving CIO's promotions for the report (docs/deploy.md, Shadow mode).
+                *_js_api(SHADOW_SIGNAL_STREAM, "STREAM.CREATE", "STREAM.INFO"),
                 subjects.ALERTS,
                 # Only gates claim requests (a claim makes the stream path skip an intent) and publish decisions.
                 f"{CLAIM_SUBJECT_PREFIX}.>",
@@ -153,7 +156,18 @@ NATS_ROLES: dict[str, NatsRole] = {
         NatsRole(
             "control",
             # Alerts: an older policy put back in Redis (docs/policy.md, "No rollback").
-            publish=(subjects.STRATEGIST_UPDATE, subjects.RISK_LATCH, subjects.TRADING_STATE, subjects.ALERTS),
+            publish=(
+                subjects.STRATEGIST_UPDATE,
+                subjects.RISK_LATCH,
+                subjects.TRADING_STATE,
+                subjects.ALERTS,
+                # The shadow report (admin page, `manage.py shadow_report`) reads the recorded promotions with an
+                # ephemeral consumer; it can neither change nor purge the stream.
+                *_js_api(SHADOW_SIGNAL_STREAM, "STREAM.INFO", "CONSUMER.CREATE"),
+                f"$JS.API.CONSUMER.CREATE.{SHADOW_SIGNAL_STREAM}.>",
+                f"$JS.API.CONSUMER.INFO.{SHADOW_SIGNAL_STREAM}.>",
+                f"$JS.API.CONSUMER.MSG.NEXT.{SHADOW_SIGNAL_STREAM}.>",
+            ),
             # Every strategy's decisions, for dashboards (docs/contracts.md, "Producers that never listen").
             subscribe=(subjects.GATE_HEARTBEAT, f"{DECISION_SUBJECT_PREFIX}.>"),
         ),

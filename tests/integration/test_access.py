@@ -444,3 +444,39 @@ async def test_decisions_reach_the_identities_that_may_read_them(secured, secure
         assert secured_gate.counters.permission_violations == 0
     finally:
         await control_redis.aclose()
+
+
+async def test_shadow_mode_works_under_the_shipped_identities(secured, tmp_path):
+    """A shadow gate creates the stream recording the serving CIO's promotions as `gate`; the shadow report reads it
+    as `control` (the web's identity) through its own inbox, and may neither purge it nor publish signals."""
+    from datetime import UTC, datetime, timedelta
+
+    from audit.shadow_report import recorded_promotions
+    from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
+
+    shadow = await start_gate(secured, tmp_path, gate_id="shadow-gate", gate_shadow=True)
+    try:
+        gate_js = (await secured.connect("gate")).jetstream()
+        info = await gate_js.stream_info(SHADOW_SIGNAL_STREAM)  # created by the shadow gate under `gate`
+        serving = await secured.connect("gate", label="serving")  # the serving CIO promotes (gates publish signals)
+        await serving.publish("signals.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="promoted-1")))
+        await flush_ordered(serving)
+        for _ in range(500):  # the stream stores it after the publisher's flush returns
+            if (await gate_js.stream_info(SHADOW_SIGNAL_STREAM)).state.messages > info.state.messages:
+                break
+            await asyncio.sleep(0.01)
+        control = await secured.connect("control")
+        now = datetime.now(UTC)
+        found = await recorded_promotions(control, SHADOW_SIGNAL_STREAM, now - timedelta(minutes=1), now)
+        assert [p.intent_id for p in found] == ["promoted-1"]
+        assert not secured.violations("control")
+        for operation in ("STREAM.PURGE", "STREAM.DELETE"):
+            await control.publish(f"$JS.API.{operation}.{SHADOW_SIGNAL_STREAM}", b"")
+        await control.publish("signals.trading.momentum-1", b"{}")
+        await flush_ordered(control)
+        await wait_until(lambda: len(secured.violations("control")) >= 3, what="purge, delete and a signal refused")
+        assert (await gate_js.stream_info(SHADOW_SIGNAL_STREAM)).state.messages == info.state.messages + 1
+    finally:
+        await shadow.stop()
+        for client in secured.clients:
+            await client.close()
