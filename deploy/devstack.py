@@ -284,7 +284,12 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         Child(
             "gate",
             [sys.executable, "-m", "gate"],
-            env={**gate_env, "CIO_GATE_ID": "local-gate-1", "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool")},
+            env={
+                **gate_env,
+                "CIO_GATE_ID": "local-gate-1",
+                "CIO_AUDIT_SPOOL_DIR": str(state / "gate-spool"),
+                "CIO_GATE_HEALTH_PORT": str(args.gate_health_port),  # probes and /metrics, as in Kubernetes
+            },
             restart_after_s=args.gate_restart_after,
             pid_file=state / "gate.pid",
         ),
@@ -463,6 +468,8 @@ def banner(
 [stack]   gate              local-gate-1: intent.trading.>, cio.intent.trading.>, cio.nurse.audit
 [stack]                     -> signals.trading.<strategy_id>; audit -> JetStream stream CIO_AUDIT
 [stack]   heartbeats        cio.gate.heartbeat (1 s), cio.heartbeat (10 s); ping: cio.gate.ping
+[stack]   probes, metrics   gate http://127.0.0.1:{args.gate_health_port}/healthz/ready  /healthz/live  /metrics
+[stack]                     web  {web}/api/health  {web}/api/live  {web}/metrics   (docs/metrics.md)
 [stack]   demo fleet        {"off" if args.no_demo else f"{args.demo_rate:g} intents/s, mixed approvals and rejections"}
 [stack]   state and logs    {state}
 [stack]   audit ingest      CIO_AUDIT -> audit store (Django database); decisions arrive live at
@@ -499,6 +506,7 @@ def main() -> None:
     parser.add_argument("--nats-monitor-port", type=int, default=int(env("CIO_DEV_NATS_MONITOR_PORT", "18222")))
     parser.add_argument("--redis-port", type=int, default=int(env("CIO_DEV_REDIS_PORT", "16379")))
     parser.add_argument("--web-port", type=int, default=int(env("CIO_DEV_WEB_PORT", "18000")))
+    parser.add_argument("--gate-health-port", type=int, default=int(env("CIO_DEV_GATE_HEALTH_PORT", "18081")))
     parser.add_argument("--smtp-port", type=int, default=int(env("CIO_DEV_SMTP_PORT", "18025")))
     parser.add_argument("--tradeengine-port", type=int, default=int(env("CIO_DEV_TRADEENGINE_PORT", "18090")))
     parser.add_argument(

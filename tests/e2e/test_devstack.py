@@ -36,6 +36,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     }
     ports["--smtp-port"] = free_port()
     ports["--tradeengine-port"] = free_port()
+    ports["--gate-health-port"] = free_port()
     argv = [sys.executable, "-m", "deploy.devstack", "--state-dir", str(tmp_path / "state"), "--demo-rate", "10"]
     argv += ["--gate-restart-after", "3", "--canary-every", "1"]
     for flag, port in ports.items():
@@ -61,6 +62,9 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     mcp_tools = _mcp_tools(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
+    gate_metrics = _scrape(ports["--gate-health-port"], "/metrics")
+    web_metrics = _scrape(ports["--web-port"], "/metrics")
+    gate_ready = _scrape(ports["--gate-health-port"], "/healthz/ready")
     probe = _respelling_probe(ports["--nats-port"], ports["--web-port"], tmp_path / "state")
     verified = _audit_verify(ports["--nats-port"], tmp_path / "state")
     # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
@@ -124,6 +128,13 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "audit trail intact: 1 chains" in verified.stdout and " vouched for by signed checkpoints" in verified.stdout
     assert anonymous, "the local NATS runs with the shipped permissions: no identity, no connection"
+    # The gate's health port and the web's metrics, as Kubernetes and Prometheus would call them.
+    assert gate_ready[0] == 200 and json.loads(gate_ready[1])["status"] == "ok", gate_ready
+    approved = [
+        line for line in gate_metrics[1].splitlines() if line.startswith('cio_gate_decisions_total{decision="APPROVED"')
+    ]
+    assert gate_metrics[0] == 200 and approved and float(approved[0].rsplit(" ", 1)[1]) >= 1, gate_metrics[1][:2000]
+    assert web_metrics[0] == 200 and "cio_policy_active_version " in web_metrics[1], web_metrics[1][:2000]
     assert "propose_policy_change" in mcp_tools and "get_trading_config" in mcp_tools
     for label, (decision, codes) in probe.items():  # no respelling walks around the seeded policy
         assert decision != "APPROVED" and codes, (label, decision, codes)
@@ -243,6 +254,14 @@ def _respelling_probe(nats_port: int, web_port: int, state: Path) -> dict[str, t
         return found
 
     return asyncio.run(run())
+
+
+def _scrape(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def _anonymous_nats_refused(port: int) -> bool:
