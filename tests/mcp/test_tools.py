@@ -4,7 +4,7 @@ sees, each tool with good and bad arguments, the permissions of each role, and t
 import pytest
 from asgiref.sync import sync_to_async
 
-from audit.store import get_store
+from audit.store import get_store, tool_call_log
 from policies.models import PolicyVersion, Status
 from tests.mcp.results import data, error
 
@@ -212,3 +212,27 @@ async def test_trading_config_round_trips_through_the_engine(connect, engine):
         listed = data(await officer.call_tool("list_trading_config_changes", {"status": "applied"}))["changes"]
         assert [c["id"] for c in listed] == [change["id"]]
     assert engine.overrides[("BTCUSDT", "LONG")] == {"leverage": 4}
+
+
+NUL_ARGUMENTS = {
+    "get_decision_trace": {"decision_id": "dec\x00x"},
+    "search_similar_incidents": {"incident_id": "inc\x00x"},
+    "query_decisions": {"symbol": "BTC\x00USDT"},
+    "get_trading_config": {"symbol": "BTC\x00USDT"},
+}
+
+
+async def test_text_with_a_nul_character_is_an_invalid_argument_and_is_recorded(connect, active_v1):
+    """PostgreSQL refuses text holding NUL: a decision id "dec\\x00x" answered INTERNAL_ERROR there, and the call
+    went unrecorded (its arguments were refused too). One refusal for every tool, on both databases."""
+    async with connect("viewer") as viewer:
+        for tool, arguments in NUL_ARGUMENTS.items():
+            [name] = arguments
+            refused = error(await viewer.call_tool(tool, arguments))
+            assert refused == f"VAL_ERR: {name}: null characters are not allowed", tool
+    calls = await sync_to_async(tool_call_log().recent_tool_calls)(limit=10, user="viewer")
+    recorded = {c.tool: c for c in calls}
+    for tool, arguments in NUL_ARGUMENTS.items():
+        [(name, value)] = arguments.items()
+        assert recorded[tool].error_code == "VAL_ERR"
+        assert recorded[tool].arguments[name] == value.replace("\x00", "\\x00")
