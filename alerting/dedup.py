@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cio_kernel.contracts.alert import Alert
+from cio_kernel.numbers import whole_number
 
 KEY_PREFIX = "alerting:dedup:"
 _SALT = b"petrosa-cio/alerting/dedup-window/v1"
@@ -62,9 +63,14 @@ class Deduplicator:
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
         alert_id, _, rest = text.partition("|")
         ends, _, mac = rest.partition("|")
-        if not (alert_id and ends.isdigit() and hmac.compare_digest(mac, self._mac(name, alert_id, int(ends)))):
+        # ASCII digits only: "²" made `int` raise, which the bridge took for Redis being away (the planted key stayed,
+        # unreported), and "١٢" read as 12 let a respelled copy of a genuine value pass as that value.
+        ends_ms = whole_number(ends)
+        # The MACs compared as bytes: `compare_digest` raises on a str holding anything but ASCII.
+        signed = ends_ms is not None and hmac.compare_digest(mac.encode(), self._mac(name, alert_id, ends_ms).encode())
+        if not (alert_id and signed):
             return None, "unsigned"
-        if int(ends) <= now_ms:  # a genuine value written back after its window ended
+        if ends_ms <= now_ms:  # a genuine value written back after its window ended
             return None, "replayed"
         return alert_id, None
 

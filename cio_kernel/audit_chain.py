@@ -19,6 +19,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from cio_kernel.numbers import whole_number
+
 GENESIS = "0" * 64
 
 CHAIN_HEADER = "Cio-Audit-Chain"
@@ -98,8 +100,11 @@ class ChainLink:
 
     @classmethod
     def _checked(cls, chain: str, seq: str, prev: str, digest: str) -> "ChainLink | None":
-        if not is_chain_id(chain) or not seq.isdigit() or int(seq) < 1:
+        # ASCII digits only: a header spelled "²" made `int` raise out of the audit ingest's batch (handed back and
+        # redelivered for ever), and "٣" was read as link 3.
+        number = whole_number(seq)
+        if not is_chain_id(chain) or number is None or number < 1:
             return None
         if not is_link_hash(prev) or not is_link_hash(digest):
             return None
-        return cls(chain, int(seq), prev, digest)
+        return cls(chain, number, prev, digest)

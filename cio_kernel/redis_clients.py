@@ -24,6 +24,8 @@ import redis.asyncio.sentinel as async_sentinel
 import redis.sentinel as sync_sentinel
 from redis.connection import parse_url
 
+from cio_kernel.numbers import whole_number
+
 DEFAULT_MASTER = "cio"
 SENTINEL_TIMEOUT_S = 2.0
 
@@ -48,10 +50,11 @@ class SentinelConfig:
             return None
         parsed = []
         for entry in entries:
-            host, sep, port = entry.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            host, sep, port_text = entry.rpartition(":")
+            port = whole_number(port_text)
+            if not sep or not host or port is None or not 0 < port < 65536:
                 raise ValueError(f"CIO_REDIS_SENTINELS: {entry!r} is not host:port")
-            parsed.append((host.strip("[]"), int(port)))
+            parsed.append((host.strip("[]"), port))
         if password_file and not password:
             password = Path(password_file).read_text().strip()
         return cls(tuple(parsed), master.strip() or DEFAULT_MASTER, username or None, password or None)

@@ -219,6 +219,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.nul.AdminNulRefusalMiddleware",  # after the CSRF check: a forged POST is still a 403
     "core.envelope.ApiErrorEnvelopeMiddleware",
 ]
 

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core import roles
+from core.nul import NUL
 
 
 class CanViewPolicies(permissions.BasePermission):
@@ -14,9 +15,6 @@ class CanViewPolicies(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.has_perm(roles.perm(roles.VIEW)))
-
-
-NUL = "\x00"
 
 
 class ApiView(APIView):

@@ -11,6 +11,7 @@ never forever."""
 import secrets
 import time
 
+from cio_kernel.numbers import whole_number
 from strategist import seals
 
 # Delete the key only while it still holds the value the caller saw (its own token, or the one it judged).
@@ -39,8 +40,9 @@ def illegitimate(purpose: str, value: bytes | str | None, pttl_ms: int, max_ttl_
     text = value.decode(errors="replace") if isinstance(value, bytes) else value
     nonce, _, rest = text.partition(".")
     deadline, _, mark = rest.partition(".")
-    if not (deadline.isdigit() and seals.verifies(f"key.{purpose}", mark, nonce, deadline)):
+    deadline_ms = whole_number(deadline)
+    if not (deadline_ms is not None and seals.verifies(f"key.{purpose}", mark, nonce, deadline)):
         return "its value is not a token we sealed"
-    if now_ms() > int(deadline) + _SLACK_MS:
+    if now_ms() > deadline_ms + _SLACK_MS:
         return "its holder's deadline has passed"
     return None

@@ -21,4 +21,5 @@ def seal(purpose: str, *parts: str) -> str:
 
 
 def verifies(purpose: str, mark: object, *parts: str) -> bool:
-    return isinstance(mark, str) and hmac.compare_digest(mark, seal(purpose, *parts))
+    # Compared as bytes: `compare_digest` raises on a str holding anything but ASCII, and a mark is read from Redis.
+    return isinstance(mark, str) and hmac.compare_digest(mark.encode(), seal(purpose, *parts).encode())

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from bridges.engine_state.convert import EngineState, Unconvertible, parse_state
+from cio_kernel.numbers import whole_number
 
 # An error body is read this far for the alert (the engine's message), never further.
 _ERROR_BODY_BYTES = 2048
@@ -89,8 +90,8 @@ class StateReader:
                 raise EngineReadError(
                     "http_error", f"the engine answered HTTP {response.status_code} for {symbol}: {detail}"
                 )
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            declared = whole_number(response.headers.get("Content-Length"))
+            if declared is not None and declared > self.max_bytes:
                 raise EngineReadError("too_large", f"the engine's answer for {symbol} is over {self.max_bytes} bytes")
             body = bytearray()
             async for chunk in response.aiter_bytes():

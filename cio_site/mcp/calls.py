@@ -20,15 +20,34 @@ from audit.records import ToolCall
 from audit.store import tool_call_log
 from cio_kernel.redaction import process_scrubber
 from cio_site.mcp.auth import NotAuthenticatedError, caller
-from core.errors import DomainError
+from core.errors import DomainError, SpecInvalidError
+from core.nul import NUL
 
 log = logging.getLogger(__name__)
 MAX_ARGUMENT_CHARS = 20_000
 
 
+def _nul_spelled(value: Any) -> Any:
+    """`value` (as JSON reads it) with every NUL character spelled `\\x00`, text PostgreSQL can store."""
+    if isinstance(value, str):
+        return value.replace(NUL, "\\x00")
+    if isinstance(value, list):
+        return [_nul_spelled(item) for item in value]
+    if isinstance(value, dict):
+        return {_nul_spelled(key): _nul_spelled(item) for key, item in value.items()}
+    return value
+
+
+def _holding_nul(arguments: dict[str, Any]) -> list[str]:
+    """The arguments with a NUL character anywhere in their text: PostgreSQL refuses such text (a decision id
+    "a\\x00b" answered INTERNAL_ERROR there, and the call was not even recorded), so no tool is given one."""
+    as_read = orjson.loads(orjson.dumps(arguments, default=str))
+    return [name for name, value in as_read.items() if _nul_spelled(value) != value]
+
+
 def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:
-    scrubbed = process_scrubber().value(arguments)
-    encoded = orjson.dumps(scrubbed, default=str)
+    scrubbed = _nul_spelled(orjson.loads(orjson.dumps(process_scrubber().value(arguments), default=str)))
+    encoded = orjson.dumps(scrubbed)
     if len(encoded) <= MAX_ARGUMENT_CHARS:
         return orjson.loads(encoded)
     return {"truncated": encoded[:MAX_ARGUMENT_CHARS].decode(errors="ignore")}
@@ -47,6 +66,8 @@ def _run(tool: str, arguments: dict[str, Any], work: Callable[[User, str], Any])
     try:
         user = caller()
         user_name = user.get_username()
+        if holding := _holding_nul(arguments):
+            raise SpecInvalidError(f"{', '.join(holding)}: null characters are not allowed")
         result = work(user, trace_id)
         message = "ok"
     except NotAuthenticatedError as exc:

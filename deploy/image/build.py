@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cio_kernel.numbers import whole_number
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "image" / "Dockerfile"
 IMAGE_NAME = "petrosa-cio"
@@ -37,7 +39,7 @@ def version(root: Path = ROOT) -> str:
 def run_number(env: dict[str, str]) -> str:
     """The CI run (GitHub's `GITHUB_RUN_NUMBER`, else `RUN_NUMBER`); 0 for a build outside CI."""
     number = env.get("GITHUB_RUN_NUMBER") or env.get("RUN_NUMBER") or "0"
-    if not number.isdigit():
+    if whole_number(number) is None:  # "²" passes `isdigit` and would have landed in the image's tag
         raise ValueError(f"the run number must be digits, not {number!r}")
     return number
 

@@ -32,6 +32,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from cio_kernel.audit_chain import GENESIS, ChainLink, chain_id, is_chain_id, is_link_hash
+from cio_kernel.numbers import whole_number
 from gate.runtime.wire import NatsWriter
 
 log = logging.getLogger(__name__)
@@ -303,8 +304,8 @@ class AuditOutbox:
         """Continue this gate's chain from the head in its spool folder, or start a new epoch without one."""
         try:
             chain, seq_text, prev = self._head_path.read_text().split()
-            seq = int(seq_text)
-            if seq < 0 or not is_chain_id(chain) or not is_link_hash(prev):
+            seq = whole_number(seq_text)  # ASCII digits only, as written (`int` also takes " 7", "+7", "٧")
+            if seq is None or not is_chain_id(chain) or not is_link_hash(prev):
                 raise ValueError(chain)
         except (OSError, ValueError):
             self._chain, self._chain_seq, self._chain_prev = chain_id(self.gate_id, time.time_ns()), 0, GENESIS

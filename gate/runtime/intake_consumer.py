@@ -34,6 +34,7 @@ from cio_kernel.intake_stream import (
     intake_stream_config,
     stream_decision_id,
 )
+from cio_kernel.numbers import whole_number
 from cio_kernel.reason_codes import ReasonCode
 from gate.config import GateSettings
 from gate.runtime.pipeline import DecisionPipeline, Outcome
@@ -130,6 +131,12 @@ class IntakeConsumer:
             ),
         )
 
+    @property
+    def inbox(self) -> str:
+        """The subject this gate's pulls are delivered to (NATS answers there, and so can whoever may publish into
+        `_INBOX.>`)."""
+        return self._inbox
+
     # -- setup ---------------------------------------------------------------------------------------------------
     async def ensure(self) -> None:
         """Create or update both streams and the shared consumer (what `python -m gate` needs and nothing more)."""
@@ -200,8 +207,10 @@ class IntakeConsumer:
             status = headers["Status"]
             if status in ("408", "409"):
                 # The request expired or ended: what it still had coming will not come.
-                left = headers.get("Nats-Pending-Messages")
-                self._credit = max(0, self._credit - int(left)) if left and left.isdigit() else 0
+                # Only ASCII digits: a header spelled "²" made `int` raise here, which skipped `_ready` and left
+                # the credit standing, so the gate asked for nothing until its wait timed out.
+                left = whole_number(headers.get("Nats-Pending-Messages"))
+                self._credit = max(0, self._credit - left) if left is not None else 0
                 if status == "409" and "deleted" in headers.get("Description", "").lower():
                     self._missing = True
             elif status == "503":

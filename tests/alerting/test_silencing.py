@@ -97,7 +97,14 @@ async def test_keys_planted_with_the_bridges_redis_identity_do_not_silence_a_cri
             await attacker.set(key(real), genuine, **({"px": planted["px"]} if planted["px"] else {}))
             again = make_alert(Severity.CRITICAL, GATE, NO_POLICY)
             assert await bridge.handle(again) == "dispatched"
-        assert bridge.counters["dedup_tampered"] == 3
+        # A window's end spelled "²" passed `isdigit()` and made `int()` raise: taken for Redis being away, the
+        # alert was delivered but the planted key went unnoticed (no tampering alarm) and stayed.
+        # So did a MAC holding a non-ASCII character (`hmac.compare_digest` raises on such a str).
+        alert_id, ends, mac = genuine.decode().split("|")
+        for planted in (f"{alert_id}|²|{mac}", f"{alert_id}|{ends}|{mac[:-1]}é"):
+            await attacker.set(key(real), planted, px=30_000)
+            assert await bridge.handle(make_alert(Severity.CRITICAL, GATE, NO_POLICY)) == "dispatched"
+        assert bridge.counters["dedup_tampered"] == 5
 
         # Written back with an expiry inside the window but after its signed end: a replay, not a window.
         windows = Deduplicator(attacker, "the bridge's secret", 60)

@@ -13,6 +13,7 @@ from django.db import connection
 
 from audit.ingest import AuditIngest
 from audit.verify import verify_store
+from cio_kernel.audit_chain import SEQ_HEADER
 from deploy.servers import ServerProcess
 from tests.audit.ingest_helpers import (
     IngestProcess,
@@ -44,6 +45,15 @@ def _assert_exactly(store, records) -> None:
 async def _drain(ingest: AuditIngest) -> None:
     while await ingest.step():
         pass
+
+
+async def _ingested(nc, store, batch_size: int):
+    """Everything waiting ingested by one process; what its consumer still holds."""
+    ingest = AuditIngest(nc, store, batch_size=batch_size, fetch_timeout_s=0.3)
+    await ingest.start()
+    await _drain(ingest)
+    await ingest.close()
+    return await nc.jetstream().consumer_info("CIO_AUDIT", ingest.durable)
 
 
 def test_redelivered_and_replayed_events_are_stored_once(audit_store, nats_url):
@@ -91,11 +101,7 @@ async def _with_garbage(audit_store, nats_url, records):
         await nc.jetstream().publish("cio.audit.decision.approved", b'{"decision_id": "half an event"}')
         await nc.jetstream().publish("cio.audit.decision.rejected", b"\xff not json")
         await publish_records(nc, records[2:])
-        ingest = AuditIngest(nc, audit_store, batch_size=3, fetch_timeout_s=0.3)
-        await ingest.start()
-        await _drain(ingest)
-        await ingest.close()
-        return await nc.jetstream().consumer_info("CIO_AUDIT", ingest.durable)
+        return await _ingested(nc, audit_store, batch_size=3)
     finally:
         await nc.close()
 
@@ -292,3 +298,34 @@ def test_a_store_outage_of_a_minute_loses_nothing(backend, nats_url, tmp_path):
     assert code == 0, log[-3000:]
     assert "will be redelivered" in log, "the outage must have been seen by the ingest"
     _assert_exactly(store, everything)
+
+
+def test_a_link_number_spelled_in_unicode_digits_is_no_link_and_does_not_block(transactional_db, nats_url):
+    """Anyone who may publish on `cio.audit.>` chooses the headers. "³" passed `isdigit()` and made `int()` raise out
+    of the batch (never acknowledged, redelivered for ever: the ingest stuck); "٤" was read as link 4. Neither is a
+    link now: the record is stored unchained, which verification reports."""
+    from audit.store.django_db import DjangoAuditStore
+
+    store = DjangoAuditStore()
+    records = chain_of(4)
+    respelled = {records[2].decision_id: "³", records[3].decision_id: "٤"}
+    info = asyncio.run(_with_respelled_links(store, nats_url, records, respelled))
+    assert store.count_decisions() == 4
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    assert [r.decision_id for r in store.chain_records(records[0].chain)] == [r.decision_id for r in records[:2]]
+    assert {r.decision_id for r in store.unchained_decisions()} == set(respelled)
+    assert [f.problem for f in verify_store(store, TRUST).findings].count("unchained") == 2
+
+
+async def _with_respelled_links(store, nats_url, records, respelled):
+    nc = await nats.connect(nats_url)
+    try:
+        await create_stream(nc)
+        for r in records:
+            headers = {"Nats-Msg-Id": r.decision_id, **r.link.headers()}
+            if r.decision_id in respelled:
+                headers[SEQ_HEADER] = respelled[r.decision_id]
+            await nc.jetstream().publish(r.audit_subject, r.payload, headers=headers)
+        return await _ingested(nc, store, batch_size=10)
+    finally:
+        await nc.close()

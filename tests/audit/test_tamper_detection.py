@@ -353,8 +353,9 @@ def test_audit_verify_exits_1_with_one_line_per_finding_and_0_when_intact(
     assert exited.value.code == 1
     lines = out.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == ["gap", "tail"] and "NOT intact" in err.getvalue()
-    with pytest.raises(CommandError, match="CHAIN=SEQ"):
-        call_command("audit_verify", "--head", CHAIN)
+    for head in (CHAIN, f"{CHAIN}=²", f"{CHAIN}=٧"):  # "²" raised a bare ValueError, "٧" was read as 7
+        with pytest.raises(CommandError, match="CHAIN=SEQ"):
+            call_command("audit_verify", "--head", head)
     settings.CIO_AUDIT_PUBLIC_KEY = ""
     settings.CIO_AUDIT_PUBLIC_KEY_FILE = None
     with pytest.raises(SystemExit) as exited:

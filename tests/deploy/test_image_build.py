@@ -22,8 +22,9 @@ def test_the_run_number_comes_from_ci_or_is_zero():
     assert run_number({"GITHUB_RUN_NUMBER": "7", "RUN_NUMBER": "9"}) == "7"
     assert run_number({"RUN_NUMBER": "9"}) == "9"
     assert run_number({}) == "0"
-    with pytest.raises(ValueError, match="digits"):
-        run_number({"RUN_NUMBER": "7; rm -rf /"})
+    for bad in ("7; rm -rf /", "²", "٧"):  # Unicode digits pass `isdigit()`, and "²" landed in the tag as it was
+        with pytest.raises(ValueError, match="digits"):
+            run_number({"RUN_NUMBER": bad})
 
 
 def test_the_first_tool_that_works_is_chosen_and_the_others_say_why_not():

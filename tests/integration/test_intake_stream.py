@@ -224,3 +224,26 @@ async def test_a_plain_publish_byte_identical_to_an_answered_request_is_taken_to
     records = await audit_events(nc, expected=2)
     assert [r.event.decision for r in records] == ["APPROVED", "REJECTED"]  # the other: a duplicate id
     assert records[0].event.decision_id == envelope.data.decision_id
+
+
+async def test_a_status_header_spelled_in_unicode_digits_is_handled_like_one_without_a_count(make_gate, redis, nc):
+    """NATS writes `Nats-Pending-Messages` in ASCII digits, but anyone allowed to publish into `_INBOX.>` can answer a
+    gate's pull too. A "²" passed `isdigit()` and made `int()` raise inside the delivery callback: nats-py swallowed
+    it, so the status went unheeded (here: a consumer reported deleted was never recreated, nor alerted)."""
+    gate = await make_gate(**FAST)
+    await activate(redis, nc, make_spec(), 1)
+    await wait_for_policy(gate, 1)
+    assert gate.intake.stream is not None
+    alerts = await collect(nc, "cio.alert.>")
+    signals = await collect(nc, "signals.trading.>")
+
+    def missing() -> list[Alert]:
+        found = [Alert.model_validate_json(m.data) for m in alerts.messages]
+        return [a for a in found if a.detail.get("key") == "intake_missing"]
+
+    status = {"Status": "409", "Description": "Consumer Deleted", "Nats-Pending-Messages": "²"}
+    await nc.publish(gate.intake.stream.inbox, b"", headers=status)
+    await wait_until(missing, what="the intake_missing alert for the status the gate was sent")
+    await nc.publish("cio.intent.trading.momentum-1", orjson.dumps(live_intent_body(signal_id="after")))
+    [msg] = await signals.wait_for(1, timeout_s=10)
+    assert orjson.loads(msg.data)["signal_id"] == "after"

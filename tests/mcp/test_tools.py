@@ -4,7 +4,7 @@ sees, each tool with good and bad arguments, the permissions of each role, and t
 import pytest
 from asgiref.sync import sync_to_async
 
-from audit.store import get_store
+from audit.store import get_store, tool_call_log
 from policies.models import PolicyVersion, Status
 from tests.audit.records import chain_of
 from tests.mcp.results import data, error
@@ -163,6 +163,14 @@ async def test_trading_states_agents_tighten_officers_release(connect, active_v1
         assert released["status"] == "active" and released["version"] == request["version"]
 
 
+NUL_ARGUMENTS = {
+    "get_decision_trace": {"decision_id": "dec\x00x"},
+    "search_similar_incidents": {"incident_id": "inc\x00x"},
+    "query_decisions": {"symbol": "BTC\x00USDT"},
+    "get_trading_config": {"symbol": "BTC\x00USDT"},
+}
+
+
 async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, active_v1):
     async with connect("viewer") as viewer:
         gates = data(await viewer.call_tool("get_gate_status", {}))
@@ -190,6 +198,17 @@ async def test_reads_of_gates_decisions_incidents_alerts_and_versions(connect, a
         assert error(await viewer.call_tool("get_policy_version", {"version": 9})).startswith("NOT_FOUND")
         denied = error(await viewer.call_tool("propose_policy_change", {"rationale": "x", "changes": []}))
         assert denied.startswith("PERMISSION_DENIED")
+        # PostgreSQL refuses text holding NUL: a decision id "dec\x00x" answered INTERNAL_ERROR there, and the
+        # call went unrecorded (its arguments were refused too). One refusal for every tool, on both databases.
+        for tool, arguments in NUL_ARGUMENTS.items():
+            [name] = arguments
+            refused = error(await viewer.call_tool(tool, arguments))
+            assert refused == f"VAL_ERR: {name}: null characters are not allowed", tool
+    calls = await sync_to_async(tool_call_log().recent_tool_calls)(limit=50, user="viewer")
+    for tool, arguments in NUL_ARGUMENTS.items():
+        [(name, value)] = arguments.items()
+        spelled = value.replace("\x00", "\\x00")  # as recorded: text the database can store
+        assert spelled in [c.arguments[name] for c in calls if c.tool == tool and c.error_code == "VAL_ERR"], tool
 
 
 async def test_nobody_without_a_role_reads_anything(connect, active_v1):

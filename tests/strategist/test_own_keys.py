@@ -140,6 +140,10 @@ def test_what_makes_a_held_key_illegitimate():
     nonce, deadline, mark = good.split(".")
     stretched = f"{nonce}.{int(deadline) + 3_600_000}.{mark}"  # a copied token with its deadline pushed out
     assert owned_keys.illegitimate("cycle_lock", stretched, 5_000, 5_000) == "its value is not a token we sealed"
+    # Respelled: "١" digits, a "²", a seal holding a non-ASCII character (`hmac.compare_digest` raised on that one).
+    arabic = deadline.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for planted in (f"{nonce}.{arabic}.{mark}", f"{nonce}.²{deadline}.{mark}", f"{nonce}.{deadline}.{mark[:-1]}é"):
+        assert owned_keys.illegitimate("cycle_lock", planted, 5_000, 5_000) == "its value is not a token we sealed"
 
 
 def test_a_forged_previous_regime_cannot_hide_a_shift_from_the_listener(secured):

@@ -27,7 +27,8 @@ def test_parsed_hosts_master_and_login() -> None:
 def test_no_sentinels_means_none_and_a_malformed_entry_fails() -> None:
     assert SentinelConfig.parse("") is None
     assert SentinelConfig.parse(" , ") is None
-    for bad in ("s1", "s1:", ":26379", "s1:port", "s1:70000"):
+    # "²" made `int` raise its own message; "٢٦٣٧٩" (Arabic-Indic digits) was read as port 26379.
+    for bad in ("s1", "s1:", ":26379", "s1:port", "s1:70000", "s1:²", "s1:٢٦٣٧٩"):
         with pytest.raises(ValueError, match="host:port"):
             SentinelConfig.parse(bad)
 

@@ -25,6 +25,7 @@ from audit.verify import StoreVerification
 from cio_kernel.audit_checkpoint import AuditCheckpoint
 from cio_kernel.heartbeats import read_gate_heartbeats
 from cio_kernel.nats_credentials import nats_credentials
+from cio_kernel.numbers import whole_number
 from cio_kernel.policy.signing import PolicyVerifier
 from core.redis_clients import async_redis
 
@@ -124,9 +125,10 @@ class Command(BaseCommand):
 
 def _parse_head(value: str) -> tuple[str, int]:
     chain, sep, seq = value.rpartition("=")
-    if not sep or not chain or not seq.isdigit():
+    number = whole_number(seq)
+    if not sep or not chain or number is None:
         raise CommandError(f"--head takes CHAIN=SEQ, not {value!r}")
-    return chain, int(seq)
+    return chain, number
 
 
 async def _live_heads(keys: PolicyVerifier) -> tuple[dict[str, int], list[str]]:
