@@ -16,6 +16,9 @@ STATIC_ROOT = "/app/static"  # collected at build time (CIO_STATIC_ROOT), served
 IMAGE_UID = 10001  # non-root, above every host's system range
 GATE_HEALTH_PORT = 8081  # CIO_GATE_HEALTH_PORT: /healthz/ready, /healthz/live, /metrics
 WEB_PORT = 8000
+# The Host the web's readiness probe sends: its Service's name, which the manifests' `CIO_ALLOWED_HOSTS` lists.
+# Django refuses (400) a Host that list lacks, and the kubelet's default Host is the pod's IP.
+WEB_SERVICE = "cio-web"
 # The Celery worker: threads, both queues, no gossip or mingle (deploy/devstack.py documents why).
 CELERY_WORKER = (
     "worker",
@@ -36,6 +39,7 @@ CELERY_WORKER = (
 class Probe:
     path: str
     port: int
+    host: str | None = None  # the Host header to send; None: the kubelet's default, the pod's IP
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,8 @@ WORKLOADS: tuple[Workload, ...] = (
             "--no-proxy-headers",
         ),
         port=WEB_PORT,
-        readiness=Probe("/api/health", WEB_PORT),
-        liveness=Probe("/api/live", WEB_PORT),  # answers without touching the database
+        readiness=Probe("/api/health", WEB_PORT, host=WEB_SERVICE),  # behind Django's host check
+        liveness=Probe("/api/live", WEB_PORT),  # answers before the host check, without touching the database
         metrics=Probe("/metrics", WEB_PORT),
     ),
     Workload("migrate", ("python", "manage.py", "prepare_release")),  # a Job per release

@@ -55,7 +55,7 @@ def rendered() -> dict[Path, str]:
     )
     files[K8S / "canary" / "kustomization.yaml"] = _dump([{**KUSTOMIZE, "resources": ["resources/canary.yaml"]}])
     files[K8S / "overlays" / "fleet" / "kustomization.yaml"] = _dump(
-        [_overlay("../../base", render.NAMESPACE, {"NATS_URL": render.NATS_URL})]
+        [_overlay("../../base", render.NAMESPACE, render.fleet_config())]
     )
     files[K8S / "overlays" / "canary" / "kustomization.yaml"] = _dump(
         [_overlay("../../canary", render.CANARY_NAMESPACE, {"NATS_URL": "nats://nats.fleet.example:4222"})]

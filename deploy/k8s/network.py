@@ -3,13 +3,15 @@ identity on (NATS, Redis, the database, the audit store, the outside services it
 OpenTelemetry collector; it accepts connections only on the port deploy/workloads.py says it serves.
 
 Each policy selects one workload's pods with both policy types, so everything else is denied for them (the
-fleet's other apps in the namespace are not touched). Where the fleet's servers live is stated here once.
+fleet's other apps in the namespace are not touched). Where the fleet's servers live is stated once, in
+deploy/k8s/fleet.py.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
 from deploy.access import WORKLOAD_ACCESS, WorkloadAccess
+from deploy.k8s import fleet
 from deploy.workloads import Workload
 
 ANYWHERE = "0.0.0.0/0"
@@ -38,23 +40,23 @@ DESTINATIONS: dict[str, Destination] = {
     d.name: d
     for d in (
         Destination("dns", (("UDP", 53), (TCP, 53)), "kube-system", {"k8s-app": "kube-dns"}),
-        # The fleet's NATS (namespace `nats`, deploy/nats/cluster) and Redis (with Sentinel).
-        Destination("nats", ((TCP, 4222),), "nats"),
-        Destination("redis", ((TCP, 6379), (TCP, 26379)), "redis"),
+        # The fleet's NATS and Redis (with Sentinel).
+        Destination("nats", ((TCP, fleet.NATS_PORT),), fleet.NATS_NAMESPACE),
+        Destination("redis", ((TCP, fleet.REDIS_PORT), (TCP, fleet.SENTINEL_PORT)), fleet.REDIS_NAMESPACE),
         # Grafana Alloy receives OTLP over HTTP.
-        Destination("otel", ((TCP, 4318),), "monitoring"),
+        Destination("otel", ((TCP, fleet.OTEL_HTTP_PORT),), fleet.OBSERVABILITY_NAMESPACE),
         # Managed PostgreSQL and MongoDB Atlas live outside the cluster.
         Destination("database", ((TCP, 5432),), cidr=ANYWHERE),
         Destination("audit_store", ((TCP, 27017),), cidr=ANYWHERE),
         Destination("https", ((TCP, 443),), cidr=ANYWHERE),  # the LLM, Grafana, the canary's webhook
         Destination("smtp", ((TCP, 25), (TCP, 465), (TCP, 587)), cidr=ANYWHERE),
         # Today's trade engine in the fleet's namespace: its configuration and state API.
-        Destination("tradeengine", ((TCP, 8080),), None, {"app": "petrosa-tradeengine"}),
+        Destination("tradeengine", ((TCP, fleet.TRADEENGINE_POD_PORT),), None, fleet.TRADEENGINE_PODS),
     )
 }
 # The canary runs in another cluster: the fleet's NATS is reached at its external address.
-REMOTE_NATS = Destination("nats", ((TCP, 4222),), cidr=ANYWHERE)
-MONITORING_NAMESPACE = "monitoring"
+REMOTE_NATS = Destination("nats", ((TCP, fleet.NATS_PORT),), cidr=ANYWHERE)
+MONITORING_NAMESPACE = fleet.OBSERVABILITY_NAMESPACE  # Grafana Alloy, which collects the fleet's telemetry
 
 
 def destinations(access: WorkloadAccess, remote: bool = False) -> list[Destination]:
@@ -78,7 +80,7 @@ def _ports(ports: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
 
 def ingress_rules(workload: Workload) -> list[dict[str, Any]]:
     """The web answers anyone in the cluster (the ingress controller, the canary's health check through it);
-    the gate's health port only the monitoring namespace (the kubelet's probes are not subject to policies)."""
+    the gate's health port only the observability namespace (the kubelet's probes are not subject to policies)."""
     if workload.port is None:
         return []
     if workload.name == "web":

@@ -9,23 +9,30 @@ from typing import Any
 
 from deploy import nats_cluster
 from deploy.access import NATS_ROLES, WORKLOAD_ACCESS
+from deploy.k8s import fleet
 from deploy.k8s.network import network_policy
-from deploy.workloads import CANARY_STATE, GATE_SPOOL, IMAGE_UID, TMP, WORKLOADS, Workload
+from deploy.workloads import CANARY_STATE, GATE_SPOOL, IMAGE_UID, TMP, WEB_SERVICE, WORKLOADS, Probe, Workload
 
 IMAGE = "petrosa-cio"
 # The fleet tags images `v<version>-r<run>-<sha>`; overlays set the release's tag (kustomize `images:`), and the
 # hub's pipeline replaces this placeholder in the plain files.
 IMAGE_TAG = "v0.1.0-r0-0000000"
-NAMESPACE = "petrosa-apps"
+NAMESPACE = fleet.NAMESPACE
 CANARY_NAMESPACE = "petrosa-canary"
 CONFIG = "cio-config"
 SECRETS_DIR = "/var/run/secrets/cio"
 NATS_PASSWORD_FILE = f"{SECRETS_DIR}/nats/password"
-NATS_URL = f"nats://nats.{nats_cluster.NAMESPACE}.svc.cluster.local:{nats_cluster.CLIENT_PORT}"
-OTEL_ENDPOINT = "http://alloy.monitoring.svc.cluster.local:4318"
-# Redis through its three Sentinels (docs/redis-ha.md) in namespace `redis`; each component keeps its own URL (user,
-# password, database) and the Sentinels name the primary.
-REDIS_SENTINELS = ",".join(f"redis-node-{i}.redis-headless.redis.svc.cluster.local:26379" for i in range(3))
+# The fleet's servers (deploy/k8s/fleet.py). Redis through its three Sentinels (docs/redis-ha.md); each component
+# keeps its own URL (user, password, database) and the Sentinels name the primary.
+NATS_URL = fleet.NATS_URL
+OTEL_ENDPOINT = fleet.OTEL_ENDPOINT
+REDIS_SENTINELS = fleet.REDIS_SENTINELS
+# The names Django's host check accepts (`CIO_ALLOWED_HOSTS`): the web's Service as the namespace, the cluster and
+# the readiness probe (its Host header) call it; the fleet overlay adds the public name behind the ingress.
+WEB_HOSTS = tuple(
+    f"{WEB_SERVICE}{suffix}" for suffix in ("", f".{NAMESPACE}", f".{NAMESPACE}.svc", f".{NAMESPACE}.{fleet.DOMAIN}")
+)
+PUBLIC_ORIGIN = f"https://{fleet.PUBLIC_HOST}"  # TLS ends at the ingress; the web sees plain HTTP
 GATES = 3
 GATE_DRAIN_S = 20  # CIO_SHUTDOWN_TIMEOUT_S: how long a stopping gate flushes its audit outbox
 GATE_GRACE_S = 45  # longer than the drain, plus NATS's own drain of the subscriptions
@@ -98,6 +105,11 @@ OPTIONAL_SECRETS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "alerts": (_SMTP, _GRAFANA),
     "canary": (("CIO_CANARY_SMTP_PASSWORD", "cio-canary-smtp", "password"),),
 }
+# Settings taken from the fleet's own shared ConfigMap, by workload: (variable, ConfigMap, key). Not optional: the
+# snapshot bridge must poll every symbol the engine may hold, and refuses to start without the list.
+FLEET_CONFIG: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "snapshot-bridge": (("CIO_SNAPSHOT_SYMBOLS", fleet.COMMON_CONFIG, fleet.TRADED_SYMBOLS_KEY),),
+}
 NOT_DJANGO = ("gate", "snapshot-bridge", "canary")  # no SECRET_KEY: they import nothing from Django
 
 # Checks that cannot pass, each with its reason (checkov reads `checkov.io/skipN` annotations).
@@ -154,6 +166,8 @@ def _env(workload: Workload) -> list[dict[str, Any]]:
         env.append({"name": file.variable, "value": f"{SECRETS_DIR}/{file.secret}/{file.key}"})
     for variable, secret, key in OPTIONAL_SECRETS.get(workload.name, ()):
         env.append(_secret_env(variable, secret, key, optional=True))
+    for variable, config, key in FLEET_CONFIG.get(workload.name, ()):
+        env.append({"name": variable, "valueFrom": {"configMapKeyRef": {"name": config, "key": key}}})
     return env
 
 
@@ -193,9 +207,12 @@ def _secret_volume(name: str, secret: str, items: dict[str, str]) -> dict[str, A
     }
 
 
-def _probe(path: str, port: int, period_s: int, failures: int) -> dict[str, Any]:
+def _probe(probe: Probe, period_s: int, failures: int) -> dict[str, Any]:
+    get: dict[str, Any] = {"path": probe.path, "port": probe.port}
+    if probe.host is not None:  # the kubelet sends the pod's IP otherwise, which Django's host check refuses
+        get["httpHeaders"] = [{"name": "Host", "value": probe.host}]
     return {
-        "httpGet": {"path": path, "port": port},
+        "httpGet": get,
         "periodSeconds": period_s,
         "timeoutSeconds": 2,
         "failureThreshold": failures,
@@ -237,11 +254,11 @@ def container(workload: Workload) -> dict[str, Any]:
     if workload.port is not None:
         spec["ports"] = [{"name": "http", "containerPort": workload.port, "protocol": "TCP"}]
     if workload.readiness is not None:
-        spec["readinessProbe"] = _probe(workload.readiness.path, workload.readiness.port, 5, 3)
+        spec["readinessProbe"] = _probe(workload.readiness, 5, 3)
     if workload.liveness is not None:
-        spec["livenessProbe"] = _probe(workload.liveness.path, workload.liveness.port, 10, 3)
+        spec["livenessProbe"] = _probe(workload.liveness, 10, 3)
         # Start-up (NATS, the policy, a spool replay) may take longer than liveness tolerates.
-        spec["startupProbe"] = _probe(workload.liveness.path, workload.liveness.port, 2, 60)
+        spec["startupProbe"] = _probe(workload.liveness, 2, 60)
     return spec
 
 
@@ -459,6 +476,11 @@ def config_map() -> dict[str, Any]:
             "CIO_REDIS_SENTINEL_MASTER": "cio",
             "OTEL_EXPORTER_OTLP_ENDPOINT": OTEL_ENDPOINT,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            # The web's names (the fleet overlay adds the public one and its origin: `fleet_config`).
+            "CIO_ALLOWED_HOSTS": ",".join(WEB_HOSTS),
+            # Today's trade engine: its configuration routes (web) and `GET /state` (snapshot bridge).
+            "CIO_TRADEENGINE_URL": fleet.TRADEENGINE_URL,
+            "CIO_ENGINE_STATE_URL": fleet.TRADEENGINE_STATE_URL,
             # The audit stream's sizing (docs/nats-cluster.md): the stated window and rate, and three copies.
             "CIO_AUDIT_STREAM_RETENTION_HOURS": f"{nats_cluster.PRODUCTION_RETENTION_HOURS:g}",
             "CIO_AUDIT_EXPECTED_RATE_PER_DAY": str(nats_cluster.PRODUCTION_RATE_PER_DAY),
@@ -483,7 +505,7 @@ def canary_objects() -> list[dict[str, Any]]:
         "data": {
             # The fleet's NATS and control plane as seen from the canary's cluster: set by the canary overlay.
             "NATS_URL": "nats://nats.fleet.example:4222",
-            "CIO_CANARY_HEALTH_URL": "https://cio.fleet.example/api/health",
+            "CIO_CANARY_HEALTH_URL": f"{PUBLIC_ORIGIN}/api/health",
             "CIO_CANARY_EXPECT_STATE": "active",
         },
     }
@@ -494,6 +516,19 @@ def canary_objects() -> list[dict[str, Any]]:
         cronjob(workload, "cio-canary", deadline_s=50),  # every minute
         network_policy(workload, labels("canary"), remote=True),
     ]
+
+
+def fleet_config() -> dict[str, str]:
+    """What the fleet overlay sets in the ConfigMap: the NATS URL, and the web's public name behind the ingress
+    (`fleet.PUBLIC_HOST`, a placeholder the hub replaces) allowed by the host check, its HTTPS origin trusted by the
+    admin's forms and the live feed (TLS ends at the ingress, so Django sees plain HTTP and the browser's Origin
+    is not the request's own), and the MCP server's public URL."""
+    return {
+        "NATS_URL": NATS_URL,
+        "CIO_ALLOWED_HOSTS": ",".join((*WEB_HOSTS, fleet.PUBLIC_HOST)),
+        "CIO_TRUSTED_ORIGINS": PUBLIC_ORIGIN,
+        "CIO_MCP_PUBLIC_URL": PUBLIC_ORIGIN,  # the MCP server's resource metadata names where clients reach it
+    }
 
 
 def fleet_objects() -> dict[str, list[dict[str, Any]]]:

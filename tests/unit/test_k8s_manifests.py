@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deploy import access
-from deploy.k8s import render
+from deploy.k8s import fleet, render
 from deploy.k8s.__main__ import K8S, rendered
 from deploy.k8s.network import DESTINATIONS, REMOTE_NATS
 from deploy.workloads import BY_NAME, CANARY_STATE, GATE_SPOOL, TMP
@@ -71,7 +71,9 @@ def test_every_workload_of_the_table_runs_once_with_its_command_probes_and_ports
             if probe is None:
                 assert probe_kind not in container
             else:
-                assert container[probe_kind]["httpGet"] == {"path": probe.path, "port": probe.port}
+                get = container[probe_kind]["httpGet"]
+                assert {k: get[k] for k in ("path", "port")} == {"path": probe.path, "port": probe.port}
+                assert get.get("httpHeaders", []) == ([{"name": "Host", "value": probe.host}] if probe.host else [])
         ports = [p["containerPort"] for p in container.get("ports", [])]
         assert ports == ([workload.port] if workload.port else [])
         env = _env(container)
@@ -218,7 +220,8 @@ def test_network_policies_equal_what_the_access_table_implies():
         assert ingress_ports == ({BY_NAME[name].port} if BY_NAME[name].port else set())
     # The gate's health port only from the monitoring namespace; nothing reaches a worker.
     (gate_in,) = policies["gate"]["spec"]["ingress"]
-    assert gate_in["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    observability = {"kubernetes.io/metadata.name": fleet.OBSERVABILITY_NAMESPACE}
+    assert gate_in["from"] == [{"namespaceSelector": {"matchLabels": observability}}]
     assert policies["worker"]["spec"]["ingress"] == []
 
 
