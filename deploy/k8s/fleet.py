@@ -10,7 +10,8 @@ Read from the fleet's repositories (PetroSa2/*, the newest manifests each kept b
   (port 80); its configuration routes `/api/v1/config/...` and its `GET /state`.
 - The fleet's shared ConfigMap `petrosa-common-config` in the apps' namespace; its `DEFAULT_SYMBOLS` is the
   trade engine's `SUPPORTED_SYMBOLS` (comma-separated, `BTCUSDT,...`): every symbol it may hold a position in.
-Not said by any of them (our assumption): Redis with Sentinel in namespace `redis` (docs/redis-ha.md).
+Not said by any of them (our assumptions): Redis with Sentinel in namespace `redis` (docs/redis-ha.md); Alloy's
+service account named like its Service.
 """
 
 NAMESPACE = "petrosa-apps"  # the fleet's apps, the trade engine among them
@@ -24,6 +25,9 @@ NATS_URL = f"nats://{NATS_SERVICE}.{NATS_NAMESPACE}.{DOMAIN}:{NATS_PORT}"
 OBSERVABILITY_NAMESPACE = "observability"  # Grafana Alloy: the OTLP collector, and what scrapes metrics
 OTEL_SERVICE = "grafana-alloy"
 OTEL_HTTP_PORT = 4318  # OTLP/HTTP, the protocol of our exporters (the fleet's own apps mostly use gRPC on 4317)
+# Our assumption: Alloy's pods run as a service account of the Service's name (the Helm chart names both after the
+# release). The Role that lets it scrape us (deploy/k8s/alloy.py) is bound to it; change it here if it differs.
+OTEL_SERVICE_ACCOUNT = OTEL_SERVICE
 OTEL_ENDPOINT = f"http://{OTEL_SERVICE}.{OBSERVABILITY_NAMESPACE}.{DOMAIN}:{OTEL_HTTP_PORT}"
 
 TRADEENGINE_PODS = {"app": "petrosa-tradeengine"}

@@ -1,6 +1,7 @@
 """NetworkPolicies from the access table: a workload may reach exactly the servers deploy/access.py gives it an
 identity on (NATS, Redis, the database, the audit store, the outside services it names), plus DNS and the
-OpenTelemetry collector; it accepts connections only on the port deploy/workloads.py says it serves.
+OpenTelemetry collector; it accepts connections only on the ports deploy/workloads.py says it serves (the web's to
+the cluster, a metrics port to the observability namespace).
 
 Each policy selects one workload's pods with both policy types, so everything else is denied for them (the
 fleet's other apps in the namespace are not touched). Where the fleet's servers live is stated once, in
@@ -78,16 +79,26 @@ def _ports(ports: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
     return [{"protocol": protocol, "port": port} for protocol, port in ports]
 
 
+def _from_namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
 def ingress_rules(workload: Workload) -> list[dict[str, Any]]:
-    """The web answers anyone in the cluster (the ingress controller, the canary's health check through it);
-    the gate's health port only the observability namespace (the kubelet's probes are not subject to policies)."""
-    if workload.port is None:
-        return []
-    if workload.name == "web":
-        source: dict[str, Any] = {"namespaceSelector": {}}
-    else:
-        source = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
-    return [{"from": [source], "ports": [{"protocol": TCP, "port": workload.port}]}]
+    """The web answers anyone in the cluster (the ingress controller, the canary's health check through it); a
+    workload's metrics port answers the observability namespace (Grafana Alloy scrapes it: deploy/k8s/alloy.py),
+    stated on its own even where the first rule covers it, so narrowing the web's callers keeps the scrape. The
+    kubelet's probes are not subject to policies: the gate's health port needs no rule of its own."""
+    rules: list[dict[str, Any]] = []
+    if workload.name == "web" and workload.port is not None:
+        rules.append({"from": [{"namespaceSelector": {}}], "ports": [{"protocol": TCP, "port": workload.port}]})
+    if workload.metrics is not None:
+        rules.append(
+            {
+                "from": [_from_namespace(MONITORING_NAMESPACE)],
+                "ports": [{"protocol": TCP, "port": workload.metrics.port}],
+            }
+        )
+    return rules
 
 
 def network_policy(workload: Workload, labels: dict[str, str], remote: bool = False) -> dict[str, Any]:

@@ -110,6 +110,10 @@ OPTIONAL_SECRETS: dict[str, tuple[tuple[str, str, str], ...]] = {
 FLEET_CONFIG: dict[str, tuple[tuple[str, str, str], ...]] = {
     "snapshot-bridge": (("CIO_SNAPSHOT_SYMBOLS", fleet.COMMON_CONFIG, fleet.TRADED_SYMBOLS_KEY),),
 }
+# The web's /metrics answers only this bearer token (CIO_METRICS_TOKEN): its port is open to the whole cluster
+# (the ingress), so the token is required, and Grafana Alloy reads the same Secret to scrape it (deploy/k8s/alloy.py).
+METRICS_TOKEN = ("CIO_METRICS_TOKEN", "cio-metrics", "token")
+METRICS_BEARER = ("web",)  # the workloads whose /metrics wants it
 NOT_DJANGO = ("gate", "snapshot-bridge", "canary")  # no SECRET_KEY: they import nothing from Django
 
 # Checks that cannot pass, each with its reason (checkov reads `checkov.io/skipN` annotations).
@@ -124,8 +128,25 @@ SKIP_PROBES = (
 )
 
 
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+APP = "petrosa-cio"
+
+
 def labels(name: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "petrosa-cio", "app.kubernetes.io/component": name}
+    return {NAME_LABEL: APP, COMPONENT_LABEL: name}
+
+
+def scrape_annotations(workload: Workload) -> dict[str, str]:
+    """The `prometheus.io/*` annotations many Prometheus and Alloy setups discover scrape targets by; only on the
+    pods of a workload with a `metrics` probe. (The web's also wants its bearer token: deploy/k8s/alloy.py.)"""
+    if workload.metrics is None:
+        return {}
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(workload.metrics.port),
+        "prometheus.io/path": workload.metrics.path,
+    }
 
 
 def _metadata(name: str, component: str, skips: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -164,6 +185,8 @@ def _env(workload: Workload) -> list[dict[str, Any]]:
         env.append(_secret_env("SECRET_KEY", "cio-django", "secret-key"))
     for file in FILES.get(workload.name, ()):
         env.append({"name": file.variable, "value": f"{SECRETS_DIR}/{file.secret}/{file.key}"})
+    if workload.name in METRICS_BEARER:
+        env.append(_secret_env(*METRICS_TOKEN))
     for variable, secret, key in OPTIONAL_SECRETS.get(workload.name, ()):
         env.append(_secret_env(variable, secret, key, optional=True))
     for variable, config, key in FLEET_CONFIG.get(workload.name, ()):
@@ -303,7 +326,10 @@ def _skips(workload: Workload) -> tuple[str, ...]:
 
 
 def _template(workload: Workload, restart: str = "Always") -> dict[str, Any]:
-    return {"metadata": {"labels": labels(workload.name)}, "spec": pod_spec(workload, restart)}
+    metadata: dict[str, Any] = {"labels": labels(workload.name)}
+    if annotations := scrape_annotations(workload):
+        metadata["annotations"] = annotations
+    return {"metadata": metadata, "spec": pod_spec(workload, restart)}
 
 
 def gate_objects(workload: Workload) -> list[dict[str, Any]]:
