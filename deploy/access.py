@@ -167,6 +167,10 @@ NATS_ROLES: dict[str, NatsRole] = {
                 f"$JS.API.CONSUMER.CREATE.{SHADOW_SIGNAL_STREAM}.>",
                 f"$JS.API.CONSUMER.INFO.{SHADOW_SIGNAL_STREAM}.>",
                 f"$JS.API.CONSUMER.MSG.NEXT.{SHADOW_SIGNAL_STREAM}.>",
+                # The web's /metrics measures the ingest's backlog (docs/metrics.md): read-only, as the ingest
+                # measures it (stream info, consumer info, its oldest message); never create, purge or delete.
+                *_js_api(AUDIT_STREAM, "STREAM.INFO", "STREAM.MSG.GET"),
+                f"$JS.API.CONSUMER.INFO.{AUDIT_STREAM}.>",
             ),
             # Every strategy's decisions, for dashboards (docs/contracts.md, "Producers that never listen").
             subscribe=(subjects.GATE_HEARTBEAT, f"{DECISION_SUBJECT_PREFIX}.>"),

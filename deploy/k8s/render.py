@@ -91,10 +91,9 @@ FILES: dict[str, tuple[SecretFile, ...]] = {
     "reconcile": (POLICY_SIGNING, AUDIT_PUBLIC),
     "ingest": (AUDIT_PUBLIC,),
     "audit-verify": (AUDIT_PUBLIC,),
-    "canary": (
-        AUDIT_PUBLIC,
-        SecretFile("cio-canary-break-glass", "break-glass.key", "CIO_BREAK_GLASS_SIGNING_KEY_FILE"),
-    ),
+    # Not the break-glass copy of the policy key: the minutely check never signs, and its `canary` identity could
+    # not halt anyway (the halt runs as `control`); the copy stays offline with the risk officers (docs/canary.md).
+    "canary": (AUDIT_PUBLIC,),
 }
 # Credentials of outside services, by workload: (variable, Secret, key). Optional: a channel not configured is
 # recorded as skipped (docs/alerting.md), the Strategist without an LLM key reasons by rules.

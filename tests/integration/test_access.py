@@ -128,7 +128,9 @@ async def test_a_forbidden_publish_is_refused_and_nothing_arrives(secured, role,
 async def test_only_the_gate_and_the_ingest_touch_the_audit_stream(secured, secured_gate, role):
     client = await secured.connect(role)
     js = client.jetstream(timeout=0.5)
-    if role not in ("gate", "audit"):
+    if role == "control":  # the web's /metrics reads the stream's state (docs/metrics.md), and nothing more
+        assert (await js.stream_info("CIO_AUDIT")).config.name == "CIO_AUDIT"
+    elif role not in ("gate", "audit"):
         with pytest.raises(nats.errors.TimeoutError):  # refused: nats-py times out, the violation comes via error_cb
             await js.stream_info("CIO_AUDIT")
         await wait_until(lambda: secured.violations(role), what="violation reported")
@@ -317,7 +319,7 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
     from channels_redis.core import RedisChannelLayer
 
     from audit.checkpoints import latest_checkpoints
-    from audit.ingest import AuditIngest
+    from audit.ingest import DURABLE, AuditIngest, measure_backlog
     from audit.store.django_db import DjangoAuditStore
     from cio_kernel.audit_checkpoint import CHECKPOINT_STREAM
 
@@ -336,6 +338,9 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
         while await ingest.step():
             pass
         status = await ingest.backlog_step()  # stream info, consumer info and a message read: all allowed
+        # The web's /metrics measures the same backlog as `control` (docs/metrics.md).
+        assert (await measure_backlog(control.jetstream(), "CIO_AUDIT", DURABLE)).pending == status.pending
+        assert not secured.violations("control")
         assert await secured_gate.checkpoint_step()  # the gate signs its head...
         assert await ingest.checkpoint_step() == 1  # ...the ingest copies it into the store...
         latest, _ = await latest_checkpoints(audit, CHECKPOINT_STREAM)  # ...and audit_verify reads it
