@@ -33,6 +33,18 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
+def recorded(text: str) -> str:
+    """An operator or a reason, recorded with the halt: never empty, and never a Kubernetes `$(VAR)` reference left
+    unexpanded (the break-glass CronJob passes them as `$(CIO_BREAK_GLASS_OPERATOR)`; an unset variable would reach
+    us as that literal text and be recorded as the operator)."""
+    text = text.strip()
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty: the halt records who broke the glass and why")
+    if text.startswith("$(") and text.endswith(")"):
+        raise argparse.ArgumentTypeError(f"{text} was not expanded: set that variable (docs/canary.md)")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m canary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,8 +93,8 @@ def parser() -> argparse.ArgumentParser:
     )
     h.add_argument("--redis-url", default=_env("CIO_BREAK_GLASS_REDIS_URL", _env("REDIS_URL")))
     h.add_argument("--signing-key", type=Path, default=_env("CIO_BREAK_GLASS_SIGNING_KEY_FILE"))
-    h.add_argument("--operator", required=True, help="who is breaking the glass (recorded)")
-    h.add_argument("--reason", required=True, help="why (recorded)")
+    h.add_argument("--operator", required=True, type=recorded, help="who is breaking the glass (recorded)")
+    h.add_argument("--reason", required=True, type=recorded, help="why (recorded)")
     h.add_argument(
         "--listen",
         type=float,

@@ -56,7 +56,11 @@ def rendered() -> dict[Path, str]:
     files[K8S / "canary" / "resources" / "canary.yaml"] = _dump(
         _namespaced(render.canary_objects(), render.CANARY_NAMESPACE)
     )
-    files[K8S / "canary" / "kustomization.yaml"] = _dump([{**KUSTOMIZE, "resources": ["resources/canary.yaml"]}])
+    files[K8S / "canary" / "resources" / "break-glass.yaml"] = _dump(
+        _namespaced(render.break_glass_objects(), render.CANARY_NAMESPACE)
+    )
+    canary = ["resources/canary.yaml", "resources/break-glass.yaml"]
+    files[K8S / "canary" / "kustomization.yaml"] = _dump([{**KUSTOMIZE, "resources": canary}])
     files[K8S / "overlays" / "fleet" / "kustomization.yaml"] = _dump(
         [_overlay("../../base", render.NAMESPACE, render.fleet_config())]
     )

@@ -55,8 +55,10 @@ DESTINATIONS: dict[str, Destination] = {
         Destination("tradeengine", ((TCP, fleet.TRADEENGINE_POD_PORT),), None, fleet.TRADEENGINE_PODS),
     )
 }
-# The canary runs in another cluster: the fleet's NATS is reached at its external address.
+# The canary and the break glass run in another cluster: the fleet's NATS and Redis (the break glass's, with its
+# Sentinels if the overlay names them) are reached at their external addresses.
 REMOTE_NATS = Destination("nats", ((TCP, fleet.NATS_PORT),), cidr=ANYWHERE)
+REMOTE_REDIS = Destination("redis", DESTINATIONS["redis"].ports, cidr=ANYWHERE)
 MONITORING_NAMESPACE = fleet.OBSERVABILITY_NAMESPACE  # Grafana Alloy, which collects the fleet's telemetry
 
 
@@ -66,7 +68,7 @@ def destinations(access: WorkloadAccess, remote: bool = False) -> list[Destinati
     if access.nats is not None:
         out.append(REMOTE_NATS if remote else DESTINATIONS["nats"])
     if access.redis:
-        out.append(DESTINATIONS["redis"])
+        out.append(REMOTE_REDIS if remote else DESTINATIONS["redis"])
     if access.database:
         out.append(DESTINATIONS["database"])
     if access.audit_store:
@@ -101,8 +103,12 @@ def ingress_rules(workload: Workload) -> list[dict[str, Any]]:
     return rules
 
 
-def network_policy(workload: Workload, labels: dict[str, str], remote: bool = False) -> dict[str, Any]:
-    access = WORKLOAD_ACCESS[workload.name]
+def network_policy(
+    workload: Workload, labels: dict[str, str], remote: bool = False, access: WorkloadAccess | None = None
+) -> dict[str, Any]:
+    """`access`: the workload's row of the access table by default; the break glass, which is not a workload of
+    the table (deploy/k8s/render.py), passes its own."""
+    access = access or WORKLOAD_ACCESS[workload.name]
     egress = [{"to": [d.peer()], "ports": _ports(d.ports)} for d in destinations(access, remote)]
     return {
         "apiVersion": "networking.k8s.io/v1",

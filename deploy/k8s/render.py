@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy import nats_cluster
-from deploy.access import NATS_ROLES, WORKLOAD_ACCESS
+from deploy.access import NATS_ROLES, WORKLOAD_ACCESS, WorkloadAccess
 from deploy.k8s import fleet
 from deploy.k8s.network import network_policy
 from deploy.workloads import CANARY_STATE, GATE_SPOOL, IMAGE_UID, TMP, WEB_SERVICE, WORKLOADS, Probe, Workload
@@ -67,6 +67,7 @@ SIZES: dict[str, Size] = {
     "snapshot-bridge": Size("50m", "128Mi", "250m", "256Mi"),
     "audit-verify": Size("250m", "256Mi", "1000m", "512Mi"),
     "canary": Size("50m", "128Mi", "250m", "256Mi"),
+    "break-glass": Size("50m", "128Mi", "250m", "256Mi"),
 }
 REPLICAS = {"web": 2, "ingest": 2, "worker": 2}  # others: 1 (beat: exactly one, a StatefulSet of one)
 
@@ -85,6 +86,39 @@ def _trust(variable: str, key: str) -> SecretFile:
 POLICY_PUBLIC = _trust("CIO_POLICY_PUBLIC_KEY_FILE", "policy-signing.pub")
 AUDIT_PUBLIC = _trust("CIO_AUDIT_PUBLIC_KEY_FILE", "audit-signing.pub")
 POLICY_SIGNING = SecretFile("cio-policy-signing", "policy-signing.key", "CIO_POLICY_SIGNING_KEY_FILE")
+BREAK_GLASS_KEY = SecretFile("cio-canary-break-glass", "policy-signing.key", "CIO_BREAK_GLASS_SIGNING_KEY_FILE")
+# The break glass (docs/canary.md): `python -m canary halt`, in the canary's cluster, started by hand only (a
+# suspended CronJob as its template: `kubectl create job --from=cronjob/cio-break-glass`). Not a workload of
+# deploy/workloads.py: nothing runs it on its own, and the image's start tests have nothing to start. Operator and
+# reason come from the container's environment, which Kubernetes expands in the command (`$(VAR)`); the manifest
+# leaves them empty, and the halt refuses an empty one or an unexpanded reference, so a run nobody named halts
+# nothing.
+BREAK_GLASS_OPERATOR = "CIO_BREAK_GLASS_OPERATOR"
+BREAK_GLASS_REASON = "CIO_BREAK_GLASS_REASON"
+BREAK_GLASS = Workload(
+    "break-glass",
+    (
+        "python",
+        "-m",
+        "canary",
+        "halt",
+        "--operator",
+        f"$({BREAK_GLASS_OPERATOR})",
+        "--reason",
+        f"$({BREAK_GLASS_REASON})",
+    ),
+    env={BREAK_GLASS_OPERATOR: "", BREAK_GLASS_REASON: ""},
+    # Kubernetes wants a schedule even on a suspended CronJob: once a year, were it ever unsuspended, and then the
+    # empty operator makes the run refuse to halt.
+    schedule="0 0 1 1 *",
+)
+# As whom the halt runs: the control plane's NATS and Redis identity (docs/canary.md), the URL under the halt's
+# own variable (`--redis-url`'s default).
+ACCESS: dict[str, WorkloadAccess] = {
+    **WORKLOAD_ACCESS,
+    BREAK_GLASS.name: WorkloadAccess("control", (("CIO_BREAK_GLASS_REDIS_URL", "control"),)),
+}
+BREAK_GLASS_DEADLINE_S = 120  # the halt listens 3 s and waits 10 s for confirmations; connecting is bounded too
 FILES: dict[str, tuple[SecretFile, ...]] = {
     "gate": (POLICY_PUBLIC, SecretFile("cio-audit-signing", "audit-signing.key", "CIO_AUDIT_SIGNING_KEY_FILE")),
     "web": (POLICY_SIGNING, AUDIT_PUBLIC),
@@ -92,8 +126,10 @@ FILES: dict[str, tuple[SecretFile, ...]] = {
     "ingest": (AUDIT_PUBLIC,),
     "audit-verify": (AUDIT_PUBLIC,),
     # Not the break-glass copy of the policy key: the minutely check never signs, and its `canary` identity could
-    # not halt anyway (the halt runs as `control`); the copy stays offline with the risk officers (docs/canary.md).
+    # not halt anyway (the halt runs as `control`); only the hand-started break glass below mounts it.
     "canary": (AUDIT_PUBLIC,),
+    # The break glass signs the halt with that copy, and counts only heartbeats the gates signed (docs/canary.md).
+    BREAK_GLASS.name: (AUDIT_PUBLIC, BREAK_GLASS_KEY),
 }
 # Credentials of outside services, by workload: (variable, Secret, key). Optional: a channel not configured is
 # recorded as skipped (docs/alerting.md), the Strategist without an LLM key reasons by rules.
@@ -113,7 +149,7 @@ FLEET_CONFIG: dict[str, tuple[tuple[str, str, str], ...]] = {
 # (the ingress), so the token is required, and Grafana Alloy reads the same Secret to scrape it (deploy/k8s/alloy.py).
 METRICS_TOKEN = ("CIO_METRICS_TOKEN", "cio-metrics", "token")
 METRICS_BEARER = ("web",)  # the workloads whose /metrics wants it
-NOT_DJANGO = ("gate", "snapshot-bridge", "canary")  # no SECRET_KEY: they import nothing from Django
+NOT_DJANGO = ("gate", "snapshot-bridge", "canary", BREAK_GLASS.name)  # no SECRET_KEY: they import nothing from Django
 
 # Checks that cannot pass, each with its reason (checkov reads `checkov.io/skipN` annotations).
 SKIP_DIGEST = "CKV_K8S_43=the fleet pins immutable tags v<version>-r<run>-<sha>, set per release by the overlay"
@@ -160,7 +196,7 @@ def _volume_name(path: str) -> str:
 
 
 def _env(workload: Workload) -> list[dict[str, Any]]:
-    access = WORKLOAD_ACCESS[workload.name]
+    access = ACCESS[workload.name]
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in workload.env.items()]
     if workload.name == "gate":
         # Gate id = pod name: the replacement pod of a StatefulSet gets the same name, volume and spool.
@@ -203,7 +239,7 @@ def _secret_env(variable: str, secret: str, key: str, optional: bool = False) ->
 def _secret_volumes(workload: Workload) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Secrets mounted as files (read-only, 0440: owned by root, readable through the pod's fsGroup): the NATS
     password and the keys."""
-    access = WORKLOAD_ACCESS[workload.name]
+    access = ACCESS[workload.name]
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     if access.nats is not None:
@@ -310,7 +346,7 @@ def pod_spec(workload: Workload, restart: str = "Always") -> dict[str, Any]:
 
 def _skips(workload: Workload) -> tuple[str, ...]:
     skips = [SKIP_DIGEST]
-    access = WORKLOAD_ACCESS[workload.name]
+    access = ACCESS[workload.name]
     if (
         access.redis
         or access.database
@@ -541,6 +577,16 @@ def canary_objects() -> list[dict[str, Any]]:
         cronjob(workload, "cio-canary", deadline_s=50),  # every minute
         network_policy(workload, labels("canary"), remote=True),
     ]
+
+
+def break_glass_objects() -> list[dict[str, Any]]:
+    """The halt as a suspended CronJob (never scheduled: `kubectl create job --from=...` runs it) with the
+    break-glass key, the `control` credentials and the gates' public key, and a policy that lets its pods reach
+    the fleet's NATS and Redis only. Its own file in the canary's folder, so the key's Secret is named in one
+    place; the canary's ServiceAccount and ConfigMap (NATS_URL) serve it too."""
+    job = cronjob(BREAK_GLASS, "cio-break-glass", deadline_s=BREAK_GLASS_DEADLINE_S)
+    job["spec"] = {"suspend": True, **job["spec"]}  # first, where a reader of the file sees it
+    return [job, network_policy(BREAK_GLASS, labels(BREAK_GLASS.name), remote=True, access=ACCESS[BREAK_GLASS.name])]
 
 
 def fleet_config() -> dict[str, str]:

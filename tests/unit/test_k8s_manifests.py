@@ -12,10 +12,13 @@ import yaml
 from deploy import access
 from deploy.k8s import fleet, render
 from deploy.k8s.__main__ import K8S, rendered
-from deploy.k8s.network import DESTINATIONS, REMOTE_NATS
+from deploy.k8s.network import DESTINATIONS, REMOTE_NATS, REMOTE_REDIS
 from deploy.workloads import BY_NAME, CANARY_STATE, GATE_SPOOL, TMP
 
 KUBERNETES_VERSION = "1.30.0"
+# The table's workloads and the hand-started break glass (not in the table: nothing runs it on its own).
+RENDERED = {**BY_NAME, render.BREAK_GLASS.name: render.BREAK_GLASS}
+REMOTE = ("canary", render.BREAK_GLASS.name)  # in the canary's cluster: the fleet's servers at external addresses
 
 
 def _objects() -> list[dict[str, Any]]:
@@ -61,9 +64,9 @@ def test_every_object_is_valid_against_the_kubernetes_schema_strictly(obj):
 
 
 def test_every_workload_of_the_table_runs_once_with_its_command_probes_and_ports():
-    assert set(TEMPLATES) == set(BY_NAME)
+    assert set(TEMPLATES) == set(RENDERED)
     for name, (obj, pod) in TEMPLATES.items():
-        workload = BY_NAME[name]
+        workload = RENDERED[name]
         (container,) = pod["containers"]
         assert container["command"] == list(workload.command)
         assert container["image"].startswith(f"{render.IMAGE}:v")
@@ -85,7 +88,7 @@ def test_every_workload_of_the_table_runs_once_with_its_command_probes_and_ports
             assert obj["spec"]["concurrencyPolicy"] == "Forbid"
 
 
-@pytest.mark.parametrize("name", sorted(BY_NAME))
+@pytest.mark.parametrize("name", sorted(RENDERED))
 def test_every_workload_is_hardened_and_sized(name):
     obj, pod = TEMPLATES[name]
     assert pod["automountServiceAccountToken"] is False
@@ -103,7 +106,7 @@ def test_every_workload_is_hardened_and_sized(name):
     # The only writable paths are the table's: /tmp an emptyDir everywhere, state on its own claim.
     volumes = {v["name"]: v for v in pod["volumes"]}
     writable = {m["mountPath"]: volumes.get(m["name"]) for m in container["volumeMounts"] if not m.get("readOnly")}
-    assert set(writable) == set(BY_NAME[name].writable)
+    assert set(writable) == set(RENDERED[name].writable)
     assert writable[TMP] == {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
     if CANARY_STATE in writable:
         assert writable[CANARY_STATE]["persistentVolumeClaim"]["claimName"] == "cio-canary-state"
@@ -161,7 +164,7 @@ def test_the_subject_prefixes_and_streams_the_permissions_pin_are_not_overridden
 
 def test_each_workload_connects_as_its_identity_in_the_access_table():
     for name, (_, pod) in TEMPLATES.items():
-        wanted = access.WORKLOAD_ACCESS[name]
+        wanted = render.ACCESS[name]
         env = _env(pod["containers"][0])
         if wanted.nats is None:
             assert "CIO_NATS_USER" not in env
@@ -190,14 +193,15 @@ def test_no_secret_is_committed_and_every_reference_is_ours():
 
 def _expected_egress(name: str) -> set[tuple[str, int]]:
     """What the access table implies a workload may reach, worked out here from the table alone."""
-    wanted = access.WORKLOAD_ACCESS[name]
-    remote = name == "canary"
+    wanted = render.ACCESS[name]
+    remote = name in REMOTE
     needed = ["dns"] + ([] if remote else ["otel"])
     needed += ["nats"] * (wanted.nats is not None) + ["redis"] * bool(wanted.redis)
     needed += ["database"] * wanted.database + ["audit_store"] * wanted.audit_store + list(wanted.external)
     ports = set()
     for key in needed:
-        destination = REMOTE_NATS if (key == "nats" and remote) else DESTINATIONS[key]
+        destination = {"nats": REMOTE_NATS, "redis": REMOTE_REDIS}.get(key) if remote else None
+        destination = destination or DESTINATIONS[key]
         ports |= set(destination.ports)
     return ports
 
@@ -206,7 +210,8 @@ def test_network_policies_equal_what_the_access_table_implies():
     policies = {
         o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in OBJECTS if o["kind"] == "NetworkPolicy"
     }
-    assert set(policies) == set(BY_NAME) == set(access.WORKLOAD_ACCESS)
+    assert set(policies) == set(RENDERED) == set(render.ACCESS)
+    assert set(access.WORKLOAD_ACCESS) == set(BY_NAME)
     for name, policy in policies.items():
         spec = policy["spec"]
         assert spec["podSelector"]["matchLabels"] == render.labels(name)
@@ -214,10 +219,10 @@ def test_network_policies_equal_what_the_access_table_implies():
         egress = {(p["protocol"], p["port"]) for rule in spec["egress"] for p in rule["ports"]}
         assert egress == _expected_egress(name), name
         nats_rules = [r for r in spec["egress"] if {"protocol": "TCP", "port": 4222} in r["ports"]]
-        if access.WORKLOAD_ACCESS[name].nats is not None and name != "canary":
+        if render.ACCESS[name].nats is not None and name not in REMOTE:
             assert nats_rules[0]["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "nats"}
         ingress_ports = {p["port"] for rule in spec["ingress"] for p in rule["ports"]}
-        assert ingress_ports == ({BY_NAME[name].port} if BY_NAME[name].port else set())
+        assert ingress_ports == ({RENDERED[name].port} if RENDERED[name].port else set())
     # The gate's health port only from the monitoring namespace; nothing reaches a worker.
     (gate_in,) = policies["gate"]["spec"]["ingress"]
     observability = {"kubernetes.io/metadata.name": fleet.OBSERVABILITY_NAMESPACE}
@@ -255,3 +260,44 @@ def test_the_readme_names_every_secret_the_manifests_reference():
             prefix = next((p for p in ("cio-nats-", "cio-redis-") if name.startswith(p)), None)
             generic = f"{prefix}<identity>" if prefix else name
             assert f"`{generic}`" in readme, f"deploy/k8s/README.md does not name the Secret {name}"
+
+
+def test_the_break_glass_is_a_suspended_hand_started_halt_with_the_key_the_control_identity_and_the_gates_key():
+    (job,) = [o for o in OBJECTS if o["kind"] == "CronJob" and o["metadata"]["name"] == "cio-break-glass"]
+    assert job["metadata"]["namespace"] == render.CANARY_NAMESPACE
+    assert job["spec"]["suspend"] is True and job["spec"]["concurrencyPolicy"] == "Forbid"
+    assert job["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0  # a halt that failed is read, not retried
+    _, pod = TEMPLATES[render.BREAK_GLASS.name]
+    (container,) = pod["containers"]
+    env = _env(container)
+    # The halt, its operator and reason from the container's environment, left empty here (the halt refuses that).
+    args = container["command"]
+    assert args[:4] == ["python", "-m", "canary", "halt"]
+    assert args[args.index("--operator") + 1] == "$(CIO_BREAK_GLASS_OPERATOR)"
+    assert args[args.index("--reason") + 1] == "$(CIO_BREAK_GLASS_REASON)"
+    assert env["CIO_BREAK_GLASS_OPERATOR"]["value"] == env["CIO_BREAK_GLASS_REASON"]["value"] == ""
+    # Exactly the break-glass key, the `control` NATS password and the gates' public key are mounted...
+    volumes = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    mounted = {(s["secretName"], item["key"]) for s in volumes.values() for item in s["items"]}
+    assert mounted == {
+        ("cio-canary-break-glass", "policy-signing.key"),
+        ("cio-nats-control", "password"),
+        ("cio-trust", "audit-signing.pub"),
+    }
+    paths = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["CIO_BREAK_GLASS_SIGNING_KEY_FILE"]["value"] == f"{paths['cio-canary-break-glass']}/policy-signing.key"
+    assert env["CIO_AUDIT_PUBLIC_KEY_FILE"]["value"] == f"{paths['cio-trust']}/audit-signing.pub"
+    assert env["CIO_NATS_USER"]["value"] == "control"
+    # ...and the `control` Redis URL (with the Sentinels' optional password) is the only secret in the environment.
+    from_secrets = {
+        e["valueFrom"]["secretKeyRef"]["name"]: n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert from_secrets == {
+        "cio-redis-control": "CIO_BREAK_GLASS_REDIS_URL",
+        "cio-redis-sentinel": "CIO_REDIS_SENTINEL_PASSWORD",
+    }
+    # The minutely canary still mounts no signing key at all.
+    _, canary = TEMPLATES["canary"]
+    canary_env = _env(canary["containers"][0])
+    assert not {n for n in canary_env if "SIGNING_KEY" in n}
+    assert not {v["secret"]["secretName"] for v in canary["volumes"] if "secret" in v} & {"cio-canary-break-glass"}
