@@ -66,6 +66,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.intake_stream
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
+	$(PY) -m bench.metrics_cost
 
 # The fleet's client on its own (clients/python): its backend is the standard library, so this builds offline.
 client: | $(PY)

@@ -182,24 +182,23 @@ class Stack:
 
     def gate(self, name: str, **env: str) -> subprocess.Popen[bytes]:
         """A gate process on this stack, with `env` added to what every benchmarked gate gets."""
-        return self.spawn(
-            name,
-            ["-m", "gate"],
-            NATS_URL=self.nats_url,
-            REDIS_URL=self.redis_url,
-            CIO_GATE_ID=name,
-            CIO_AUDIT_SPOOL_DIR=str(self.work / "spool"),
-            CIO_LOG_LEVEL="WARNING",
-            CIO_POLICY_PUBLIC_KEY=base64.b64encode(SIGNER.public_raw).decode(),
-            CIO_AUDIT_SIGNING_KEY_FILE=str(self.audit_key),
+        defaults = {
+            "NATS_URL": self.nats_url,
+            "REDIS_URL": self.redis_url,
+            "CIO_GATE_ID": name,
+            "CIO_AUDIT_SPOOL_DIR": str(self.work / "spool"),
+            "CIO_LOG_LEVEL": "WARNING",
+            "CIO_POLICY_PUBLIC_KEY": base64.b64encode(SIGNER.public_raw).decode(),
+            "CIO_AUDIT_SIGNING_KEY_FILE": str(self.audit_key),
             # Four synthetic strategies carry the whole load here: what is measured is the gate's capacity, so
             # no strategy's share may cap it (the shares are tested in tests/integration/test_intake_budget.py).
-            CIO_STRATEGY_BUDGET_PER_S="1e9",
-            CIO_STRATEGY_BUDGET_BURST="1e9",
-            # Probes and metrics on, as deployed (docs/metrics.md): their cost is measured too.
-            CIO_GATE_HEALTH_PORT=str(free_port()),
-            **env,
-        )
+            "CIO_STRATEGY_BUDGET_PER_S": "1e9",
+            "CIO_STRATEGY_BUDGET_BURST": "1e9",
+            # Probes and metrics on, as deployed (docs/metrics.md): their cost is measured too (bench/metrics_cost.py
+            # compares with them off).
+            "CIO_GATE_HEALTH_PORT": str(free_port()),
+        }
+        return self.spawn(name, ["-m", "gate"], **{**defaults, **env})
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
