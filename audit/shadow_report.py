@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import nats
-from django.conf import settings
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -33,8 +31,8 @@ from audit.records import DecisionRecord
 from audit.store import decision_log
 from audit.store.decisions import MAX_PAGE, DecisionQuery
 from cio_kernel.contracts.intent import Intent
-from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.shadow import SHADOW_SIGNAL_STREAM
+from core.nats_connect import connect_once
 
 IntentKey = tuple[str, ...]
 _FETCH = 500
@@ -349,14 +347,7 @@ def shadow_decisions(since: datetime, until: datetime, gate_id: str | None = Non
 
 
 async def _promotions(stream: str, since: datetime, until: datetime) -> list[Promoted]:
-    nc = await nats.connect(
-        settings.NATS_URL,
-        **nats_credentials(),
-        inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,  # JetStream's answers come to this identity's own inbox
-        name="cio-shadow-report",
-        connect_timeout=3,
-        max_reconnect_attempts=0,
-    )
+    nc = await connect_once("cio-shadow-report", 3)
     try:
         return await recorded_promotions(nc, stream, since, until)
     finally:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import nats
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,7 +22,7 @@ from django.views.decorators.http import require_GET
 from audit.ingest import DURABLE, BacklogStatus, measure_backlog
 from audit.store import alert_log
 from cio_kernel.exposition import CONTENT_TYPE, Exposition
-from cio_kernel.nats_credentials import nats_credentials
+from core.nats_connect import connect_once
 from policies.models import PolicyVersion, Status
 from strategist.models import Cycle
 
@@ -154,13 +153,7 @@ def _audit_backlog(out: Exposition) -> None:
 
 
 async def _backlog() -> BacklogStatus:
-    nc = await nats.connect(
-        settings.NATS_URL,
-        **nats_credentials(),
-        connect_timeout=_NATS_TIMEOUT_S,
-        allow_reconnect=False,
-        max_reconnect_attempts=1,  # with 0, nats-py retries forever and ignores the connect timeout
-    )
+    nc = await connect_once("cio-metrics", _NATS_TIMEOUT_S)
     try:
         return await measure_backlog(nc.jetstream(), settings.CIO_AUDIT_STREAM, DURABLE)
     finally:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import redis.asyncio as aioredis
 from django.conf import settings
 from nats.aio.client import Client as NATS
@@ -27,7 +26,6 @@ from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.heartbeats import GateBeats
 from cio_kernel.heartbeats import read_gate_heartbeats as read_heartbeats
-from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.nats_flush import flush_ordered
 from cio_kernel.policy.document import PolicyDocument
 from cio_kernel.policy.latch_store import LatchRead, read_latches, release_latch
@@ -35,6 +33,7 @@ from cio_kernel.policy.publication import GatesNotNotifiedError, NewerVersionAct
 from cio_kernel.policy.signing import PolicySigner, PolicyVerifier
 from cio_kernel.policy.store import read_active_raw
 from cio_kernel.subjects import RISK_LATCH, TRADING_STATE
+from core.nats_connect import connect_once
 from core.redis_clients import async_redis
 
 __all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
@@ -64,17 +63,8 @@ def _redis() -> aioredis.Redis:
 async def _nats() -> NATS:
     try:
         # A finite attempt count: with 0, nats-py retries forever and ignores the connect timeout.
-        return await nats.connect(
-            settings.NATS_URL,
-            **nats_credentials(),
-            connect_timeout=_timeout(),
-            allow_reconnect=False,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.1,
-            name="cio-control-plane",
-            error_cb=_ignore,  # failures are raised with their cause; no traceback per attempt
-            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
-        )
+        # Failures are raised with their cause; `_ignore`: no traceback per attempt.
+        return await connect_once("cio-control-plane", _timeout(), reconnect_time_wait=0.1, error_cb=_ignore)
     except Exception as exc:
         raise LiveUnavailableError(f"NATS is unreachable: {exc!r}") from exc
 

@@ -338,8 +338,16 @@ async def test_the_audit_ingest_and_the_live_feed_work_under_their_own_identitie
         while await ingest.step():
             pass
         status = await ingest.backlog_step()  # stream info, consumer info and a message read: all allowed
-        # The web's /metrics measures the same backlog as `control` (docs/metrics.md).
+        # The web's /metrics measures the same backlog as `control` (docs/metrics.md), through its own connection:
+        # its reply inbox must be the identity's, or every JetStream answer is refused.
         assert (await measure_backlog(control.jetstream(), "CIO_AUDIT", DURABLE)).pending == status.pending
+        from django.test import override_settings
+
+        from cio_site import metrics
+
+        inbox = access.NATS_ROLES["control"].inbox_prefix
+        with override_settings(NATS_URL=secured.nats_url("control"), CIO_NATS_INBOX_PREFIX=inbox):
+            assert (await metrics._backlog()).pending == status.pending
         assert not secured.violations("control")
         assert await secured_gate.checkpoint_step()  # the gate signs its head...
         assert await ingest.checkpoint_step() == 1  # ...the ingest copies it into the store...

@@ -7,7 +7,6 @@ Run it under the `release` NATS identity (deploy/access.py)."""
 import asyncio
 from typing import Any
 
-import nats
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -15,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.release import ensure_audit_streams
 from audit.store import get_store
 from audit.store.base import StoreUnavailableError
-from cio_kernel.nats_credentials import nats_credentials
+from core.nats_connect import connect_once
 
 
 class Command(BaseCommand):
@@ -37,14 +36,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     async def _streams(self) -> list[str]:
-        nc = await nats.connect(
-            settings.NATS_URL,
-            **nats_credentials(),
-            name="cio-prepare-release",
-            inbox_prefix=settings.CIO_NATS_INBOX_PREFIX,
-            allow_reconnect=False,
-            connect_timeout=5,
-        )
+        nc = await connect_once("cio-prepare-release", 5)
         try:
             return await ensure_audit_streams(
                 nc,
