@@ -23,27 +23,14 @@ from cio_kernel.log_format import configure_logging, message_of, relay_line, uns
 from cio_kernel.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
 from deploy import access
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
+from deploy.workloads import CELERY_WORKER
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every symbol the demo book (deploy/fake_tradeengine.py) and the demo fleet trade: the bridge refuses a round
 # whose exposure these do not account for.
 SNAPSHOT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT"
-# The Celery worker: threads (a cycle and the alert deliveries share it; each delivery has its own timeout), both
-# queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them); remote
-# control is off in the settings (the broker's identity must not be able to stop alert delivery, issue 17).
-WORKER_ARGS = [
-    "worker",
-    "-P",
-    "threads",
-    "-c",
-    "4",
-    "-Q",
-    "celery,alerts",
-    "-l",
-    "INFO",
-    "--without-gossip",
-    "--without-mingle",
-]
+# The Celery worker as deployed (deploy/workloads.py says why these options).
+WORKER_ARGS = list(CELERY_WORKER)
 
 
 @dataclass

@@ -19,7 +19,9 @@ WEB_PORT = 8000
 # The Host the web's readiness probe sends: its Service's name, which the manifests' `CIO_ALLOWED_HOSTS` lists.
 # Django refuses (400) a Host that list lacks, and the kubelet's default Host is the pod's IP.
 WEB_SERVICE = "cio-web"
-# The Celery worker: threads, both queues, no gossip or mingle (deploy/devstack.py documents why).
+# The Celery worker: threads (a cycle and the alert deliveries share it; each delivery has its own timeout), both
+# queues (the Strategist's `celery`, alerting's `alerts`), no gossip or mingle (nothing here uses them); remote
+# control is off in the settings (the broker's identity must not be able to stop alert delivery, issue 17).
 CELERY_WORKER = (
     "worker",
     "-P",
