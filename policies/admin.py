@@ -21,7 +21,7 @@ from core.admin import RecordAdmin
 from core.envelope import trace_id_of
 from core.errors import DomainError
 from policies import extensions, services
-from policies.diff import diff_specs
+from policies.diff import diff_specs, summarise
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latch_state
 
@@ -77,6 +77,12 @@ class LatchReleaseForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), required=False)
+
+
+def _reviewed(base: Any, policy: PolicyVersion) -> tuple[PolicyVersion, list[str], str]:
+    """A version as the confirmation page shows it: its diff against the active policy, and the counts."""
+    changes = diff_specs(base, policy.parsed_spec)
+    return policy, [str(c) for c in changes], summarise(changes)
 
 
 class PolicyEventInline(admin.TabularInline):
@@ -161,8 +167,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if not changes:
             return f"identical to the active v{active.version}"
         return format_html(
-            "<p>from active v{}:</p><pre>{}</pre>",
+            "<p>from active v{}: <b>{}</b></p><pre>{}</pre>",
             active.version,
+            summarise(changes),
             format_html_join("\n", "{}", ((str(c),) for c in changes)),
         )
 
@@ -227,7 +234,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                 "form": form,
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "diffs": [(p, [str(c) for c in diff_specs(base, p.parsed_spec)]) for p in queryset],
+                "diffs": [_reviewed(base, p) for p in queryset],
             }
             return TemplateResponse(request, "admin/policies/confirm_action.html", context)
         for policy in queryset.order_by("version"):
