@@ -102,3 +102,13 @@ def test_a_scope_is_removed_by_its_box_and_two_sections_may_not_name_one_scope()
     posted["symbol-1-key"] = ""
     removed = PolicyFieldsForm(posted, initial=active, check=parse_spec)
     assert removed.is_valid() and removed.cleaned == compact_spec(PolicySpec.parse({"symbols": {"BTCUSDT": {}}}))
+
+
+def test_the_envelope_refuses_an_agent_beside_the_field_it_breaches(browser, active_v1):
+    agent = browser("agent")
+    posted = {**_as_posted(agent.get(ADD)), "rationale": "x", "global-min_confidence": "0.1"}
+    form = agent.post(ADD, posted).context["form"]
+    assert form.global_form.errors == {
+        "min_confidence": ["OUTSIDE_ENVELOPE: min_confidence 0.1 is below the floor 0.5"]
+    }
+    assert PolicyVersion.objects.count() == 1
