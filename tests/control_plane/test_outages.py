@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import redis as sync_redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.records import ACKNOWLEDGED
 from audit.store import alert_log, get_store
+from deploy import access
 from outages import selectors, watch
 from outages.models import GateWatch, IncidentCase
+from policies.live import LiveUnavailableError
 from tests.control_plane.helpers import AlertListener, _wait
-from tests.factories import signed_heartbeat
+from tests.factories import TEST_AUDIT_PUBLIC_KEY, signed_heartbeat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -201,3 +204,33 @@ def test_one_case_per_outage_is_the_database_s_rule(open_case):
     twin = {f: getattr(open_case, f) for f in ("kind", "gate_id", "severity", "title", "since", "detected_at")}
     with pytest.raises(IntegrityError), transaction.atomic():
         IncidentCase.objects.create(incident_id="another-id", **twin)
+
+
+def test_under_the_shipped_permissions_only_the_control_identity_can_watch(secured, settings, users):
+    """Why the watch is a reconcile pass, not a Celery task: `control` (the reconciler) reads the heartbeats and
+    may raise the alert; `strategist` (what the Celery worker runs as) cannot even read the heartbeats."""
+    settings.CIO_AUDIT_PUBLIC_KEY = TEST_AUDIT_PUBLIC_KEY
+    settings.NATS_URL = secured.nats_url("control")
+    settings.CIO_NATS_INBOX_PREFIX = access.NATS_ROLES["control"].inbox_prefix
+    listener = AlertListener(secured.nats_url("alerting"), access.NATS_ROLES["alerting"].inbox_prefix)
+    gate = sync_redis.Redis.from_url(secured.redis_url("gate"))
+    try:
+        t0 = timezone.now()
+        beat(gate, "g1", t0)  # as the gate writes it, with the gate's own password
+
+        settings.REDIS_URL = secured.redis_url("strategist")
+        with pytest.raises(LiveUnavailableError, match="heartbeats cannot be read"):
+            watch.run_pass(t0)
+
+        settings.REDIS_URL = secured.redis_url("control")
+        assert watch.run_pass(t0) == []
+        # 11 s on, its key (which the gate's password cannot delete) still holds that beat: too old to be a live
+        # gate's, so g1 is silent, and the alert says why its key did not count.
+        [line] = watch.run_pass(t0 + timedelta(seconds=11))
+        assert "gate g1 is silent" in line and "critical alert sent" in line
+        [alert] = heard(listener, 1)
+        assert alert.title == "gate g1 is silent" and alert.source == "control-plane"
+        assert alert.detail["unverified_heartbeat"].startswith("stale")
+    finally:
+        gate.close()
+        listener.close()
