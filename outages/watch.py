@@ -55,14 +55,14 @@ def run_pass(now: datetime | None = None) -> list[str]:
         raise live.LiveUnavailableError(f"the gates' heartbeats cannot be read: {exc!r}") from exc
     active = selectors.active_version()
     heard = {beat.gate_id: beat for beat in beats.live}
-    done: list[str] = []
+    done = _resend_failed_alerts()  # first: an alert that failed in this pass waits for the next
     for beat in beats.live:
         done += _heard(beat, active.version if active else None, now)
     problems = {u.gate_id: u.problem for u in beats.unverified}
     quiet = timedelta(seconds=float(settings.CIO_GATE_SILENT_AFTER_S))
     for watch in GateWatch.objects.exclude(gate_id__in=list(heard)).filter(last_beat_at__lt=now - quiet):
         done += _silent(watch, now, len(heard), problems.get(watch.gate_id))
-    return done + _resend_failed_alerts()
+    return done
 
 
 def _heard(beat: GateHeartbeat, active: int | None, now: datetime) -> list[str]:

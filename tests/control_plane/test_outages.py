@@ -133,6 +133,27 @@ def test_a_gate_not_running_the_active_policy_opens_an_incident(stack, active_v1
     assert [i.gate_id for i in selectors.open_incidents()] == ["runs-none"]
 
 
+def test_an_alert_nats_did_not_take_is_sent_again_while_the_outage_lasts(stack, redis_client, alerts, settings):
+    t0 = timezone.now()
+    beat(redis_client, "g1", t0)
+    watch.run_pass(t0)
+    stops(redis_client, "g1")
+    nats_url, settings.NATS_URL = settings.NATS_URL, "nats://127.0.0.1:1"  # NATS away when the outage is found
+    [line] = watch.run_pass(t0 + timedelta(seconds=11))
+    assert "alert failed" in line
+    case = IncidentCase.objects.get()
+    assert case.status == "open" and case.alert_outcome.startswith("failed")
+
+    settings.NATS_URL = nats_url
+    [line] = watch.run_pass(t0 + timedelta(seconds=16))
+    assert line == "gate g1 is silent: alert sent again, sent"
+    [alert] = heard(alerts, 1)
+    case.refresh_from_db()
+    assert case.alert_outcome == "sent" and case.alert_id == alert.alert_id
+    assert alert.detail["incident_id"] == case.incident_id
+    assert watch.run_pass(t0 + timedelta(seconds=17)) == []  # sent: not again
+
+
 def test_redis_away_judges_no_gate(stack, settings):
     GateWatch.objects.create(gate_id="g1", last_beat_at=timezone.now() - timedelta(hours=1))
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
