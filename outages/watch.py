@@ -14,7 +14,6 @@ constraint), a value every pass reads from the same row, so two reconcilers, or 
 closing is a conditional update, so one pass closes it and raises the recovery alert."""
 
 import hashlib
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,8 +28,6 @@ from cio_kernel.contracts.alert import Severity
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from outages.models import GateWatch, IncidentCase
 from policies import live, selectors
-
-log = logging.getLogger(__name__)
 
 SILENT = incidents.GATE_SILENT
 UNCONFIRMED = incidents.POLICY_UNCONFIRMED
