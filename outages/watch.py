@@ -175,8 +175,18 @@ class GateWatchPass:
 
     name = "gate watch"
 
+    def __init__(self) -> None:
+        self._blind = False  # whether the last pass could not read the heartbeats
+
     def run(self) -> list[str]:
+        # Said once when it goes blind and once when it sees again: with Redis away the reconciler comes back every
+        # half second, and one line each time would bury everything else it says.
         try:
-            return run_pass()
+            done = run_pass()
         except live.LiveUnavailableError as exc:
-            return [f"not run: {exc}"]
+            said, self._blind = self._blind, True
+            return [] if said else [f"not run: {exc}"]
+        if self._blind:
+            self._blind = False
+            return ["the gates' heartbeats can be read again", *done]
+        return done

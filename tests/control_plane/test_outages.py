@@ -156,10 +156,15 @@ def test_an_alert_nats_did_not_take_is_sent_again_while_the_outage_lasts(stack, 
 
 def test_redis_away_judges_no_gate(stack, settings):
     GateWatch.objects.create(gate_id="g1", last_beat_at=timezone.now() - timedelta(hours=1))
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    [line] = watch.GateWatchPass().run()
+    redis_url, settings.REDIS_URL = settings.REDIS_URL, "redis://127.0.0.1:1/0"  # nothing listens there
+    reconciler = watch.GateWatchPass()
+    [line] = reconciler.run()
     assert line.startswith("not run: the gates' heartbeats cannot be read")
+    assert reconciler.run() == []  # said once, not on every retry
     assert not IncidentCase.objects.exists()  # a control plane that cannot see is no evidence of an outage
+    settings.REDIS_URL = redis_url
+    back, opened = reconciler.run()  # it sees again: the gate it has not heard from for an hour is silent
+    assert back == "the gates' heartbeats can be read again" and "gate g1 is silent" in opened
 
 
 @pytest.fixture
