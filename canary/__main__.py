@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m canary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--nats-url", default=_env("CIO_CANARY_NATS_URL", _env("NATS_URL", LOCAL_NATS_URL)))
-    p.add_argument("--inbox-prefix", default=_env("CIO_NATS_INBOX_PREFIX", "_INBOX"))
+    p.add_argument("--inbox-prefix", default=_env("CIO_CANARY_INBOX_PREFIX", _env("CIO_NATS_INBOX_PREFIX", "_INBOX")))
     p.add_argument("--health-url", default=_env("CIO_CANARY_HEALTH_URL"), help="the control plane's /api/health")
     p.add_argument("--max-heartbeat-age", type=float, default=float(_env("CIO_CANARY_MAX_HEARTBEAT_AGE_S", "5")))
     p.add_argument(
