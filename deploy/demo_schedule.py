@@ -5,10 +5,10 @@ minutes of `make up`.
 The steady mix runs all the time (deploy/demo_strategy.py: a well-behaved strategy, oversized orders, stale
 timestamps, an unknown strategy, ...). On top of it, each cycle of `PERIOD_S` plays these phases:
 
-- `flood` (the demo fleet): `iceberg_order_detector` sends 25 intents/s; past its 5/s the gate answers
+- `flood` (the demo fleet): `llm_swing` sends 25 intents/s; past its 30 a minute the gate answers
   `RATE_LIMITED`;
-- `volatility_spike` (the market stand-in): BTC volatility in the extreme band; the Strategist's regime trigger
-  runs a cycle that proposes;
+- `volatility_spike` (the market stand-in): BTC volatility in the extreme band; the next cycle (scheduled, or
+  the regime trigger's) proposes tighter BTC limits and, from the rule brain, BTC `reducing`;
 - `engine_hiccup` (the trade-engine stand-in): its `GET /state` answers 500; the snapshot bridge raises an alert,
   delivered by email, Grafana and OpenTelemetry;
 - `drawdown` (the trade-engine stand-in): a realised loss of 16% of equity; the drawdown latch trips and trading
@@ -41,9 +41,11 @@ class Phase:
 
 # After the first three minutes: the start-up, the first Strategist proposal and a look around come first.
 PHASES = (
-    Phase("flood", 180.0, 195.0, "iceberg_order_detector floods 25 intents/s: RATE_LIMITED past its 5/s"),
-    Phase("volatility_spike", 240.0, 300.0, "BTCUSDT volatility in the extreme band: the Strategist proposes"),
-    Phase("engine_hiccup", 300.0, 312.0, "the engine's GET /state fails: the snapshot bridge alerts on every channel"),
+    Phase("flood", 180.0, 210.0, "llm_swing floods 25 intents/s: RATE_LIMITED past its 30 a minute"),
+    # Longer than a scheduled cycle's interval under `make up` (60 s): one cycle at least reads the spike, whatever
+    # the regime trigger's debounce (one trigger of a kind per CIO_STRATEGIST_DEBOUNCE_S) held back.
+    Phase("volatility_spike", 240.0, 330.0, "BTCUSDT volatility in the extreme band: the Strategist proposes"),
+    Phase("engine_hiccup", 330.0, 342.0, "the engine's GET /state fails: the snapshot bridge alerts on every channel"),
     Phase("drawdown", 360.0, 420.0, "a 16% realised loss: the drawdown latch trips, trading goes reducing"),
 )
 NAMES = frozenset(phase.name for phase in PHASES)

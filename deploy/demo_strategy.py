@@ -113,14 +113,19 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
 ]
 
 
-FLOOD_STRATEGY = "iceberg_order_detector"  # the example policy holds it to 5 intents/s
+FLOOD_STRATEGY = "llm_swing"  # the example policy holds it to 30 intents a minute
 FLOOD_RATE = 25.0
+# The gate promotes one intent per (strategy, symbol, action) per dedupe window: a flood of one kind of order
+# would meet DUPLICATE_WINDOW, never the throttle. Four kinds in turn pass the dedupe window often enough to
+# reach the strategy's rate limit within the phase.
+FLOOD_ORDERS = (("BTCUSDT", "buy"), ("ETHUSDT", "sell"), ("BTCUSDT", "sell"), ("ETHUSDT", "buy"))
+FLOOD_QUANTITY = {"BTCUSDT": 0.01, "ETHUSDT": 0.2}  # within llm_swing's order notional cap
 
 
 def flood_intent(n: int) -> dict[str, Any]:
-    """The n-th intent of a flood: its quantity varies, so the throttle answers, not the dedupe window (which
-    rejects an identical strategy, symbol, side, quantity and price within a couple of seconds)."""
-    return _intent(FLOOD_STRATEGY, "SOLUSDT", "buy", round(0.5 + (n % 100) * 0.02, 2))
+    """The n-th intent of a flood: the strategy's kinds of order in turn, each one it may send."""
+    symbol, action = FLOOD_ORDERS[n % len(FLOOD_ORDERS)]
+    return _intent(FLOOD_STRATEGY, symbol, action, FLOOD_QUANTITY[symbol], confidence=0.9)
 
 
 def outcome(envelope: DecisionEnvelope) -> str:
@@ -142,7 +147,8 @@ async def flood(nc: nats.NATS, schedule: demo_schedule.Clock, stop: asyncio.Even
                 await asyncio.wait_for(stop.wait(), 1.0)
             continue
         try:
-            reply = await nc.request("intent.trading.SOLUSDT", orjson.dumps(flood_intent(sent)), timeout=2)
+            intent = flood_intent(sent)
+            reply = await nc.request(f"intent.trading.{intent['symbol']}", orjson.dumps(intent), timeout=2)
             counts[outcome(DecisionEnvelope.model_validate_json(reply.data))] += 1
         except Exception as exc:
             counts[f"no reply ({type(exc).__name__})"] += 1
