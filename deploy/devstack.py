@@ -532,9 +532,9 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         exit_code = await supervise(started, stop, args.duration)
     finally:
         print(
-            "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker), ingest, reconciler, web, "
-            "gate (drains and flushes audit), snapshot bridge, alert stand-ins, trade-engine stand-in, mail, redis, "
-            "nats",
+            "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker, LLM stand-in), ingest, "
+            "reconciler, web, gate (drains and flushes audit), snapshot bridge, alert stand-ins, trade-engine "
+            "stand-in, mail, redis, nats",
             flush=True,
         )
         for child in reversed(started):
