@@ -160,7 +160,7 @@ def alert_channel_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def llm_base_url(args: argparse.Namespace) -> str:
+def llm_base_url() -> str:
     """A real OpenAI-compatible server for the LLM brain, when one is named (`CIO_DEV_LLM_BASE_URL`, or the
     deployment's own `CIO_LLM_BASE_URL`)."""
     return os.environ.get("CIO_DEV_LLM_BASE_URL") or os.environ.get("CIO_LLM_BASE_URL") or ""
@@ -168,7 +168,7 @@ def llm_base_url(args: argparse.Namespace) -> str:
 
 def llm_env(args: argparse.Namespace) -> dict[str, str]:
     """The Strategist's LLM settings: a named server, the local stand-in (`CIO_DEV_LLM=1`), or none (rules)."""
-    if url := llm_base_url(args):
+    if url := llm_base_url():
         return {"CIO_LLM_BASE_URL": url}  # CIO_LLM_MODEL and CIO_LLM_API_KEY come from the environment as they are
     if args.llm:
         return {"CIO_LLM_BASE_URL": f"http://127.0.0.1:{args.llm_port}/v1", "CIO_LLM_MODEL": LLM_STANDIN_MODEL}
@@ -199,8 +199,10 @@ def shell_env(
     return {
         **{name: control_env[name] for name in keep},
         **component_env(SHELL_IDENTITY, args, passwords, None),
-        "DATABASE_URL": f"sqlite:///{state / 'control-plane.sqlite3'}",
-        "CIO_AUDIT_STORE": "django",
+        # The stack's children inherit this environment: a database or audit store given to `make up` is theirs.
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{state / 'control-plane.sqlite3'}",
+        "CIO_AUDIT_STORE": os.environ.get("CIO_AUDIT_STORE") or "django",
+        **({"MONGODB_URI": os.environ["MONGODB_URI"]} if os.environ.get("MONGODB_URI") else {}),
         "CIO_POLICY_PUBLIC_KEY_FILE": str(state / PUBLIC_KEY_FILE),
         "CIO_STRATEGIST_REDIS_URL": access.redis_url("strategist", args.redis_port, passwords),
         "CIO_ALERTING_REDIS_URL": access.redis_url("alerting", args.redis_port, passwords),
@@ -503,7 +505,7 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         market_env = {**base, **schedule, **component_env("marketdata", args, passwords, None)}
         children.append(Child("mkt", [sys.executable, "-m", "deploy.demo_market"], env=market_env))
 
-    if args.llm and not llm_base_url(args):
+    if args.llm and not llm_base_url():
         llm = [sys.executable, "-m", "deploy.dev_llm", "--port", str(args.llm_port)]
         worker = next(i for i, child in enumerate(children) if child.name == "work")
         children.insert(worker, Child("llm", llm, port=args.llm_port))  # answering before the first cycle
@@ -606,7 +608,7 @@ def banner(
     web = f"http://127.0.0.1:{args.web_port}"
     interval = os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60")
     llm = llm_env(args).get("CIO_LLM_BASE_URL")
-    if llm and not llm_base_url(args):
+    if llm and not llm_base_url():
         brain = f"LLM, local stand-in [  llm] at {llm}"
     elif llm:
         brain = f"LLM at {llm} (rules when it fails)"
