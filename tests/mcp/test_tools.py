@@ -17,6 +17,8 @@ EXPECTED_TOOLS = {
     "get_policy_version",
     "diff_policy_versions",
     "propose_policy_change",
+    "preview_policy_impact",
+    "get_policy_impact",
     "approve_policy_version",
     "activate_policy_version",
     "set_trading_state",
