@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, StrategyBook
@@ -77,12 +77,34 @@ class AuditedIntent:
     subject: str  # the intake subject it arrived on
     decision: str
     reason_codes: tuple[str, ...]
-    intent: dict[str, Any] | None  # as validated (and redacted where it might hold secrets); None for a VAL_ERR
+    intent: Intent | None  # as the gate validated it; None for a VAL_ERR (or `unreadable`)
     snapshot_ts: float | None  # the portfolio snapshot it was judged against, None when the gate held none
+    unreadable: bool = False  # it carries an intent today's contract does not read: skipped, never guessed at
 
     @classmethod
     def from_event(cls, payload: bytes) -> "AuditedIntent":
-        """From the audit event exactly as the gate published it (already validated by the ingest)."""
+        """From the audit event exactly as the gate published it: read and its intent validated in one pass of
+        pydantic-core over the JSON (half the cost of parsing, then validating the parsed intent)."""
+        try:
+            event = _Event.model_validate_json(payload)
+        except ValidationError:
+            return cls._leniently(payload)
+        state = event.state
+        snapshot = state.snapshot_ts if state is not None else None
+        return cls(
+            decision_id=event.decision_id,
+            trace_id=event.trace_id,
+            ts=event.ts.timestamp(),
+            subject=event.subject,
+            decision=event.decision,
+            reason_codes=tuple(dict.fromkeys(r.code for r in event.reasons)),
+            intent=event.intent,
+            snapshot_ts=snapshot.timestamp() if snapshot is not None else None,
+        )
+
+    @classmethod
+    def _leniently(cls, payload: bytes) -> "AuditedIntent":
+        """An event whose intent does not validate (written under an older contract): kept, marked unreadable."""
         event = orjson.loads(payload)
         state = event.get("state") or {}
         snapshot = state.get("snapshot_ts")
@@ -93,9 +115,33 @@ class AuditedIntent:
             subject=event.get("subject") or "",
             decision=event["decision"],
             reason_codes=tuple(dict.fromkeys(r["code"] for r in event.get("reasons") or ())),
-            intent=event.get("intent"),
+            intent=None,
             snapshot_ts=_unix(snapshot) if snapshot else None,
+            unreadable=event.get("intent") is not None,
         )
+
+
+class _Code(BaseModel):
+    code: str
+
+
+class _Judged(BaseModel):
+    snapshot_ts: datetime | None = None
+
+
+class _Event(BaseModel):
+    """The fields of `cio_kernel.contracts.audit_event.AuditEvent` the replay reads, the intent validated as such."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decision_id: str
+    trace_id: str = ""
+    ts: datetime
+    subject: str = ""
+    decision: str
+    reasons: list[_Code] = []
+    intent: Intent | None = None
+    state: _Judged | None = None
 
 
 @dataclass(slots=True)
@@ -182,6 +228,7 @@ class _Run:
         )
 
     def judge(self, intent: Intent, record: AuditedIntent) -> Verdict:
+        """Decide as the gate did, then count a promotion in this policy's own state, as the gate does."""
         if record.snapshot_ts != self.snapshot_ts and record.snapshot_ts is not None:
             self._adopt_neutral_book(record.snapshot_ts)
         verdict = evaluate(intent, self.policy, self.state, record.ts, record.subject)
@@ -194,9 +241,8 @@ class _Run:
         is taken as it comes: the neutral book has no contents to go back on, only its age."""
         self.snapshot_ts = snapshot_ts
         day_start = trading_day_start(snapshot_ts, self.policy.global_rules.trading_day_start_utc)
-        when = datetime.fromtimestamp(snapshot_ts, UTC)
         snapshot = PortfolioSnapshot.model_construct(
-            ts=when,
+            ts=datetime.fromtimestamp(snapshot_ts, UTC),
             equity_usd=self.equity,
             drawdown_pct=0.0,
             positions={},
@@ -249,13 +295,10 @@ def replay(
         if record.decision not in REPLAYED_DECISIONS:
             skipped["not_decided"] = skipped.get("not_decided", 0) + 1
             continue
-        body = record.intent
-        if body is None:
-            skipped["no_intent"] = skipped.get("no_intent", 0) + 1
-            continue
-        intent = _intent(body)
+        intent = record.intent
         if intent is None:
-            skipped["invalid_intent"] = skipped.get("invalid_intent", 0) + 1
+            why = "invalid_intent" if record.unreadable else "no_intent"
+            skipped[why] = skipped.get(why, 0) + 1
             continue
         if impact.first_ts is None:
             impact.first_ts = record.ts
@@ -308,15 +351,6 @@ def _approximations(
     if not LATCH_CODES.isdisjoint(record.reason_codes):
         kinds += ("latch",)
     return kinds
-
-
-def _intent(body: dict[str, Any]) -> Intent | None:
-    """The audited intent, validated again: pydantic-core validates a dict faster than `model_construct` copies
-    one, and a record the gate's contract no longer reads is skipped, not guessed at."""
-    try:
-        return Intent.model_validate(body)
-    except ValidationError:
-        return None
 
 
 def _unix(value: str | float) -> float:

@@ -2,9 +2,9 @@
 active one over the audited intents of a window, replayed by the gate's own decision function (`gate.replay`).
 
 `start` checks who asks and what, records the preview and runs it in the request when the window is small
-(`CIO_IMPACT_INLINE_MAX` decisions) or queues `policies.tasks.impact_preview` otherwise; `run` streams the window
-from the audit store in arrival order, keeps the preview's progress (percent of the window's time replayed) and
-stores the result for the page, REST and MCP to read.
+(`CIO_IMPACT_INLINE_MAX` decisions) or queues the task `IMPACT_PREVIEW` (policies/tasks.py) otherwise; `run`
+streams the window from the audit store in arrival order, keeps the preview's progress (percent of the window's
+time replayed) and stores the result for the page, REST and MCP to read.
 """
 
 import logging
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -32,6 +33,7 @@ from policies.selectors import active_version
 
 log = logging.getLogger(__name__)
 State = ImpactPreview.State
+IMPACT_PREVIEW = "policies.impact_preview"  # the Celery task that runs `run` (policies/tasks.py)
 # Progress is written at most once per percent, read every this many records.
 _PROGRESS_EVERY = 5_000
 
@@ -66,10 +68,9 @@ def start(
     )
     if _small(start_at, until):
         return run(preview.id)
-    from policies.tasks import impact_preview  # the task module imports this one
-
     try:
-        impact_preview.apply_async(args=[str(preview.id)], retry=False)
+        # By name: the task's module (policies/tasks.py) imports this one. The project's app is the current one.
+        current_app.send_task(IMPACT_PREVIEW, args=[str(preview.id)], retry=False)
     except Exception as exc:
         _fail(preview, f"could not queue the replay ({type(exc).__name__}); retry")
         raise StoreUnavailableError("the task broker did not take the replay: retry") from exc

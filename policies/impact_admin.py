@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from core import roles
 from core.errors import DomainError
 from gate.replay import TO_APPROVED, TO_REJECTED
 from policies import extensions, impact
@@ -30,6 +31,7 @@ def impact_view(request: HttpRequest, version: int) -> JsonResponse:
             if hours and window is None:
                 return JsonResponse({"error": "VAL_ERR: window_hours must be a number above 0"}, status=400)
             return JsonResponse(impact.summary(impact.start(by=request.user, candidate=policy, window_hours=window)))
+        roles.require(request.user, roles.VIEW, "view policies")
         preview = impact.latest_for(policy)
         return JsonResponse(impact.summary(preview) if preview else {"state": None})
     except DomainError as exc:

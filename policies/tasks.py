@@ -3,8 +3,7 @@
 from celery import shared_task
 
 from policies import impact
-
-IMPACT_PREVIEW = "policies.impact_preview"
+from policies.impact import IMPACT_PREVIEW
 
 
 @shared_task(name=IMPACT_PREVIEW)

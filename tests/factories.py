@@ -100,6 +100,13 @@ def audit_payload(
     )
 
 
+def audit_record(i: int, ts: float = NOW, audit_subject: str = "cio.audit.decision.approved", **fields: Any) -> Any:
+    """`audit_payload(i, ts, **fields)` as the audit ingest stores it (a `DecisionRecord`)."""
+    from audit.records import DecisionRecord
+
+    return DecisionRecord.from_message(audit_subject, audit_payload(i, ts, **fields), None)
+
+
 def live_intent_body(**overrides: Any) -> dict[str, Any]:
     """An intent stamped with the real current time, for tests that go through a running gate."""
     overrides.setdefault("timestamp", datetime.now(UTC).isoformat())

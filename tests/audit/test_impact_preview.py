@@ -8,20 +8,15 @@ from audit.records import DecisionRecord
 from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 from policies import impact
 from policies.models import ImpactPreview, Status
-from tests.factories import audit_payload, policy_row
+from tests.factories import audit_record, policy_row
 
 
 def test_a_preview_replays_the_stores_window_in_order_and_keeps_the_difference(configured_store, users):
     now = time.time()
-    records = [
-        # Stored out of order: the store streams them by time. 0.01 BTC (500 USD) and 0.1 BTC (5,000 USD).
-        DecisionRecord.from_message(
-            "cio.audit.decision.approved", audit_payload(i, now - 60 + i, quantity=0.1 if i % 2 else 0.01), None
-        )
-        for i in reversed(range(6))
-    ]
-    old = DecisionRecord.from_message("cio.audit.decision.approved", audit_payload(6, now - 2 * 86_400), None)
-    shadow = DecisionRecord.from_message(f"{SHADOW_AUDIT_PREFIX}approved", audit_payload(7, now - 30), None)
+    # Stored out of order: the store streams them by time. 0.01 BTC (500 USD) and 0.1 BTC (5,000 USD).
+    records = [audit_record(i, now - 60 + i, quantity=0.1 if i % 2 else 0.01) for i in reversed(range(6))]
+    old = audit_record(6, now - 2 * 86_400)
+    shadow = audit_record(7, now - 30, audit_subject=f"{SHADOW_AUDIT_PREFIX}approved")
     configured_store.insert_decisions([*records, old, shadow])
     streamed = [p for p in configured_store.decision_payloads(records[-1].ts, None)]
     assert [DecisionRecord.from_message("s", p, None).decision_id for p in streamed] == [f"d-{i:04d}" for i in range(6)]

@@ -3,19 +3,17 @@ in the envelope, and polling it."""
 
 import time
 
-from audit.records import DecisionRecord
 from audit.store import decision_log
 from policies.models import Status
 from tests.control_plane.helpers import body
-from tests.factories import audit_payload, policy_row
+from tests.factories import audit_record, policy_row
 
 
 def test_an_impact_preview_over_rest(api, users):
     assert api["officer1"].post("/api/policy/version/2/impact", {}, format="json").status_code == 404
     policy_row(1, Status.ACTIVE, min_confidence=0.5)
     candidate = policy_row(2, Status.PROPOSED, min_confidence=0.9)
-    payload = audit_payload(0, time.time() - 10, confidence=0.8)
-    decision_log().insert_decisions([DecisionRecord.from_message("cio.audit.decision.approved", payload, None)])
+    decision_log().insert_decisions([audit_record(0, time.time() - 10, confidence=0.8)])
     url = f"/api/policy/version/{candidate.version}/impact"
 
     none_yet = api["viewer"].get(url)
@@ -43,8 +41,7 @@ def test_an_impact_preview_over_rest(api, users):
 def test_the_version_page_starts_a_preview_and_shows_the_difference(browser, users):
     policy_row(1, Status.ACTIVE, max_order_notional_usd=10_000)
     candidate = policy_row(2, Status.PROPOSED, max_order_notional_usd=100)
-    payload = audit_payload(0, time.time() - 10)  # 500 USD
-    decision_log().insert_decisions([DecisionRecord.from_message("cio.audit.decision.approved", payload, None)])
+    decision_log().insert_decisions([audit_record(0, time.time() - 10)])  # 500 USD
     officer = browser("officer1")
     page = f"/admin/policies/policyversion/{candidate.pk}/change/"
     before = officer.get(page).content.decode()
@@ -56,3 +53,33 @@ def test_the_version_page_starts_a_preview_and_shows_the_difference(browser, use
     after = officer.get(page).content.decode()
     assert "Approvals that become rejections" in after and "ORDER_NOTIONAL_EXCEEDED" in after
     assert 'href="/admin/audit/decision/d-0000/"' in after
+
+
+def test_a_large_window_is_queued_for_the_worker_which_keeps_progress_and_result(api, users, broker, settings):
+    """Over `CIO_IMPACT_INLINE_MAX` decisions the request only queues the task (on the real broker); the task, run
+    as the worker runs it from the queued message, replays the window and leaves the result for polling."""
+    import base64
+
+    import orjson
+    import redis
+
+    from policies.tasks import IMPACT_PREVIEW, impact_preview
+
+    settings.CIO_IMPACT_INLINE_MAX = 1
+    policy_row(1, Status.ACTIVE)
+    candidate = policy_row(2, Status.PROPOSED, min_confidence=0.9)
+    now = time.time()
+    decision_log().insert_decisions([audit_record(i, now - 20 + i) for i in (0, 1)])
+    url = f"/api/policy/version/{candidate.version}/impact"
+    queued = api["officer1"].post(url, {}, format="json")
+    assert queued.status_code == 202 and body(queued)["data"]["state"] == "queued"
+
+    client = redis.Redis.from_url(broker)
+    [message] = [orjson.loads(raw) for raw in client.lrange("celery", 0, -1)]
+    client.close()
+    assert message["headers"]["task"] == IMPACT_PREVIEW
+    args, _, _ = orjson.loads(base64.b64decode(message["body"]))
+    assert impact_preview(*args) == "done"
+
+    polled = body(api["viewer"].get(url))["data"]
+    assert (polled["state"], polled["progress"], polled["result"]["approved_to_rejected"]) == ("done", 100, 2)

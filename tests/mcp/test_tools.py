@@ -250,11 +250,9 @@ async def test_an_agent_checks_a_change_before_proposing_it(connect, active_v1):
     proposed, the difference comes back, and a viewer may read the preview but not start one."""
     import time
 
-    from audit.records import DecisionRecord
-    from tests.factories import audit_payload
+    from tests.factories import audit_record
 
-    record = DecisionRecord.from_message("cio.audit.decision.approved", audit_payload(0, time.time() - 5), None)
-    await sync_to_async(get_store().insert_decisions)([record])
+    await sync_to_async(get_store().insert_decisions)([audit_record(0, time.time() - 5)])
     patch = [{"scope": "global", "key": None, "field": "min_confidence", "value": 0.9}]
     async with connect("agent") as agent, connect("viewer") as viewer:
         checked = data(await agent.call_tool("preview_policy_impact", {"changes": patch, "window_hours": 1}))
