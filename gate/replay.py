@@ -229,17 +229,23 @@ class _Run:
 
     def judge(self, intent: Intent, record: AuditedIntent) -> Verdict:
         """Decide as the gate did, then count a promotion in this policy's own state, as the gate does."""
-        if record.snapshot_ts != self.snapshot_ts and record.snapshot_ts is not None:
+        if record.snapshot_ts != self.snapshot_ts:
             self._adopt_neutral_book(record.snapshot_ts)
         verdict = evaluate(intent, self.policy, self.state, record.ts, record.subject)
         if verdict.promote:
             self.state.record_promotion(intent, verdict.limits.rate_rules, verdict.notional_usd, record.ts)
         return verdict
 
-    def _adopt_neutral_book(self, snapshot_ts: float) -> None:
+    def _adopt_neutral_book(self, snapshot_ts: float | None) -> None:
         """A newer snapshot clears the pending exposure, as in the gate; an older one (two gates' books, interleaved)
-        is taken as it comes: the neutral book has no contents to go back on, only its age."""
+        is taken as it comes: the neutral book has no contents to go back on, only its age. None: the gate that
+        decided held no snapshot (one just started), and neither does the replay for this intent."""
+        # The replay's own state, set directly: `GateState.apply_snapshot` refuses an older snapshot and cannot drop
+        # the book, and both happen when several gates' decisions are replayed as one stream.
         self.snapshot_ts = snapshot_ts
+        if snapshot_ts is None:
+            self.state._book = None
+            return
         day_start = trading_day_start(snapshot_ts, self.policy.global_rules.trading_day_start_utc)
         snapshot = PortfolioSnapshot.model_construct(
             ts=datetime.fromtimestamp(snapshot_ts, UTC),

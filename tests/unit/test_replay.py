@@ -88,10 +88,15 @@ def test_what_cannot_be_replayed_is_counted_not_hidden():
 
 
 def test_the_recorded_snapshot_age_is_replayed():
-    """A snapshot 40 s old at decision time is stale under a 30 s limit, whatever the book held."""
-    records = [audited(0, NOW, snapshot_ts=NOW - 40)]
+    """A snapshot 40 s old at decision time is stale under a 30 s limit, whatever the book held; a gate that held
+    none (just started) refused for that, whatever another gate held before."""
+    records = [audited(0, NOW, snapshot_ts=NOW - 40), audited(1, NOW + 1), audited(2, NOW + 2, snapshot_ts=NOW + 1)]
     impact = replay(records, *documents({}, {"max_total_exposure_usd": 1e9, "max_snapshot_age_s": 30}))
-    assert [(c.reason_code, c.count) for c in impact.cells.values()] == [("SNAPSHOT_STALE", 1)]
+    assert sorted((c.reason_code, c.count) for c in impact.cells.values()) == [
+        ("SNAPSHOT_MISSING", 1),
+        ("SNAPSHOT_STALE", 1),
+    ]
+    assert impact.approved_candidate == 1
 
 
 _intents = st.lists(
