@@ -12,13 +12,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from core import roles
+from core.envelope import http_status
 from core.errors import DomainError
 from gate.replay import TO_APPROVED, TO_REJECTED
 from policies import extensions, impact
 from policies.models import PolicyVersion
 from policies.selectors import policy_version
-
-_STATUS = {"PERMISSION_DENIED": 403, "NOT_FOUND": 404, "VAL_ERR": 400, "SERVICE_UNAVAILABLE": 503}
 
 
 def impact_view(request: HttpRequest, version: int) -> JsonResponse:
@@ -35,7 +34,7 @@ def impact_view(request: HttpRequest, version: int) -> JsonResponse:
         preview = impact.latest_for(policy)
         return JsonResponse(impact.summary(preview) if preview else {"state": None})
     except DomainError as exc:
-        return JsonResponse({"error": f"{exc.code}: {exc}"}, status=_STATUS.get(exc.code, 409))
+        return JsonResponse({"error": f"{exc.code}: {exc}"}, status=http_status(exc))
 
 
 def _hours(text: str) -> float | None:
