@@ -67,6 +67,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
 	$(PY) -m bench.metrics_cost
+	$(PY) -m bench.replay_throughput
 
 # The fleet's client on its own (clients/python): its backend is the standard library, so this builds offline.
 client: | $(PY)

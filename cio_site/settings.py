@@ -130,6 +130,12 @@ CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# -- policy impact preview (docs/impact-preview.md) ----------------------------------------------------------------
+# The window of audited intents a preview replays unless asked for another (any window back to the first record).
+CIO_IMPACT_WINDOW_HOURS = float(os.environ.get("CIO_IMPACT_WINDOW_HOURS", "24"))
+# A window with at most this many decisions is replayed in the request (well under two seconds); more goes to Celery.
+CIO_IMPACT_INLINE_MAX = int(os.environ.get("CIO_IMPACT_INLINE_MAX", "500"))
+
 # -- the Strategist (docs/strategist.md) ---------------------------------------------------------------------------
 # Its Redis: the listener's inputs, the cycle lock, the LLM token budget, trigger debouncing (`strategist:*`), and
 # reading `policy:active`.

@@ -24,6 +24,7 @@ from core.errors import DomainError
 from policies import extensions, services
 from policies.admin_propose import propose_view
 from policies.diff import diff_specs, summarise
+from policies.impact_admin import impact_view
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latch_state
 from policies.spec_form import parse_with_check
@@ -316,6 +317,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         extra = [
             path("trading-state/", self.admin_site.admin_view(self.trading_state_view), name="policies_trading_state"),
             path("latches/", self.admin_site.admin_view(self.latches_view), name="policies_latches"),
+            path("<int:version>/impact/", self.admin_site.admin_view(impact_view), name="policies_impact"),
         ]
         return extra + super().get_urls()
 
