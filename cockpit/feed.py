@@ -49,7 +49,9 @@ class Panels:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._value is None or time.monotonic() - self._at >= every_s * 0.9:
-                self._value = await database_sync_to_async(snapshot)()
+                # In a pool thread, not the one Django runs its sync views in: a slow backend (each read bounded
+                # by its timeout) delays the pushes, never the pages and forms of this process.
+                self._value = await database_sync_to_async(snapshot, thread_sensitive=False)()
                 self._at = time.monotonic()
             return self._value
 
