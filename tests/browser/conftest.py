@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test.utils import override_settings
 
+from audit.records import AlertRecord
+from audit.store import alert_log
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server, wait_for_port
 from tests.audit.ingest_helpers import ROOT, database_url, wait_for
-from tests.browser.harness import FAST_HASHES, GATE_ID, PASSWORD, launch
+from tests.browser.harness import ALERT_ID, FAST_HASHES, GATE_ID, PASSWORD, launch
 from tests.control_plane.web import web_argv
 from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_PUBLIC_KEY, TEST_SIGNER, make_snapshot, write_audit_signing_key
 
@@ -124,6 +127,9 @@ def officers(browser_stack: Stack, django_db_setup: None, django_db_blocker: Any
         )
         store_portfolio(client, snapshot)
         client.close()
+        now = datetime.now(UTC)
+        alert = AlertRecord(ALERT_ID, now, "critical", "gate", "drawdown latch tripped", {}, None, now)
+        alert_log().insert_alert(alert)
         yield users
         call_command("flush", interactive=False, verbosity=0)
 

@@ -23,10 +23,10 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "cockpit-password-123"
 GATE_ID = "cockpit-gate"
+ALERT_ID = "cockpit-alert-1"
 FAST_HASHES = [
     "django.contrib.auth.hashers.MD5PasswordHasher"
 ]  # the web runs tests.control_plane.fast_hashing_settings
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def off_loop[T](work: Callable[..., T], *args: Any) -> T:
@@ -57,10 +57,12 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(ensure_chromium()), args=CHROMIUM_ARGS, headless=True)
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save the page as docs/screenshots/<name>.png (the README's "Screenshots" shows them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+def screenshot(page: Any, name: str, folder: Path) -> Path:
+    """Save the page as `<name>.png`: into `CIO_SCREENSHOTS_DIR` when set (`make screenshots`: docs/screenshots,
+    the README's "Screenshots"), else into `folder` (the test's own), so a test run leaves the committed ones be."""
+    chosen = Path(os.environ.get("CIO_SCREENSHOTS_DIR") or folder)
+    chosen.mkdir(parents=True, exist_ok=True)
+    path = chosen / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 

@@ -14,13 +14,17 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audit.live_feed import GROUP
-from tests.browser.harness import GATE_ID, off_loop, screenshot, sign_in
+from tests.browser.harness import ALERT_ID, GATE_ID, off_loop, screenshot, sign_in
 from tests.control_plane.helpers import decide_buy
 
 # The database is the module's (tests/browser/conftest.py `officers`): nothing in a test touches it in this process,
 # and the flush after each transactional test is limited to an app without tables, so the module's data stays.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, available_apps=["cockpit"])]
 WAIT_MS = 20_000  # bounds a failing wait only; nothing here asserts a speed
+
+
+def shot(page: Any, name: str, stack: Any) -> None:
+    assert screenshot(page, name, stack.tmp / "screenshots").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +51,21 @@ def test_the_login_lands_on_the_cockpit_with_every_panel(page: Any, web: Any) ->
     expect(page.locator("#banner")).to_be_hidden()
 
 
+def test_an_officer_acknowledges_an_alert_from_the_cockpit(page: Any) -> None:
+    alert = page.locator(f'#panel-alerts tr[data-alert="{ALERT_ID}"]')
+    expect(alert).to_contain_text("drawdown latch tripped")
+    alert.locator("button").click()
+    expect(page.locator("#alerts-result")).to_contain_text("acknowledged", timeout=WAIT_MS)
+    expect(alert).to_have_count(0, timeout=WAIT_MS)  # no longer open: escalation stops
+
+
 def test_a_decision_made_by_the_gate_shows_without_a_reload(page: Any, browser_stack: Any) -> None:
-    loads = int(page.locator("#snapshot-loads").inner_text())
+    page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
     reply = off_loop(decide_buy, browser_stack.nats_url)
-    decision_id = (reply.get("data") or {}).get("decision_id") or (reply.get("error") or {}).get("decision_id")
-    live = page.locator('#live-decisions tr[data-via="live"]')
-    if decision_id:
-        live = page.locator(f'#live-decisions tr[data-via="live"][data-decision-id="{decision_id}"]')
-    expect(live.first).to_be_visible(timeout=WAIT_MS)
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # the same page, never reloaded
-    assert int(page.locator("#snapshot-loads").inner_text()) >= loads
+    decision_id = reply["data"]["decision_id"]
+    live = page.locator(f'#live-decisions tr[data-via="live"][data-decision-id="{decision_id}"]')
+    expect(live).to_be_visible(timeout=WAIT_MS)
+    assert page.evaluate("window.sameDocument") is True
 
 
 def test_halting_a_symbol_from_the_cockpit_reaches_the_gate(page: Any, browser_stack: Any) -> None:
@@ -72,7 +81,7 @@ def test_halting_a_symbol_from_the_cockpit_reaches_the_gate(page: Any, browser_s
         assert orjson.loads(client.get(f"gate:heartbeat:{GATE_ID}"))["policy_version"] == version
     finally:
         client.close()
-    screenshot(page, "cockpit")  # a decision in the chart, a symbol halted
+    shot(page, "cockpit", browser_stack)  # a decision in the chart, a symbol halted
     row.locator("button.release").click()  # a symbol: one risk officer may release it
     expect(row.locator("td.state")).to_have_text("active", timeout=WAIT_MS)
 
@@ -89,7 +98,9 @@ def test_releasing_the_global_state_from_the_cockpit_takes_a_second_officer(page
     expect(glob.locator("td.state")).to_have_text("halted")  # one officer's release changes nothing yet
 
 
-def test_a_cut_socket_shows_the_banner_and_the_page_recovers_with_a_snapshot(page: Any, web: Any) -> None:
+def test_a_cut_socket_shows_the_banner_and_the_page_recovers_with_a_snapshot(
+    page: Any, web: Any, browser_stack: Any
+) -> None:
     expect(page.locator("#live-state")).to_have_text("connected", timeout=WAIT_MS)
     loads = int(page.locator("#snapshot-loads").inner_text())
     web.stop()  # the server goes: every socket it held is closed
@@ -97,7 +108,7 @@ def test_a_cut_socket_shows_the_banner_and_the_page_recovers_with_a_snapshot(pag
     expect(banner).to_be_visible(timeout=WAIT_MS)
     expect(banner).to_contain_text("Live updates are down")
     expect(page.locator("#panel-trading tr").first).to_be_visible()  # the last figures stay, never a blank page
-    screenshot(page, "cockpit-disconnected")
+    shot(page, "cockpit-disconnected", browser_stack)
     web.start()
     expect(banner).to_be_hidden(timeout=WAIT_MS)
     expect(page.locator("#snapshot-note")).to_contain_text("reconnected", timeout=WAIT_MS)
@@ -146,4 +157,4 @@ def test_a_backend_away_degrades_its_panels_alone(page: Any, browser_stack: Any)
     expect(page.locator("#backend-banner")).to_contain_text("Redis (gate heartbeats)")
     expect(page.locator("#panel-trading .panel-error")).to_be_hidden()  # the database is still there
     expect(page.locator('#panel-trading tr[data-scope="global"]')).to_be_visible()
-    screenshot(page, "cockpit-degraded")
+    shot(page, "cockpit-degraded", browser_stack)

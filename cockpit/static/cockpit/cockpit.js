@@ -35,6 +35,7 @@
       el("tbody", {}, ...rows));
   }
   const usd = (v) => (v === null || v === undefined ? "—" : "$" + Math.round(v).toLocaleString("en-US"));
+  const when = (ts) => (ts ? ts.replace("T", " ").replace(/\.\d+Z$/, "Z") : "—");  // to the second, UTC
   const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(2) + "%");
   function secondsSince(ts) {
     if (!ts || !current.now) return null;
@@ -121,21 +122,21 @@
     alerts(data, body) {
       body.appendChild(el("h3", {}, "Alerts not acknowledged"));
       body.appendChild(data.alerts.length ? table(["time", "severity", "source", "title", ""], data.alerts.map((a) =>
-        el("tr", { "data-alert": a.alert_id, class: "sev-" + a.severity }, el("td", {}, a.ts), el("td", {}, a.severity), el("td", {}, a.source), el("td", {}, a.title),
+        el("tr", { "data-alert": a.alert_id, class: "sev-" + a.severity }, el("td", {}, when(a.ts)), el("td", {}, a.severity), el("td", {}, a.source), el("td", {}, a.title),
           el("td", {}, cfg.can_acknowledge ? el("button", { type: "button", onclick: () => acknowledge(a.alert_id) }, "Acknowledge") : ""))))
         : el("p", {}, "None."));
       body.appendChild(el("h3", {}, "Recent incidents"));
       body.appendChild(data.incidents.length ? table(["time", "kind", "title"], data.incidents.map((i) =>
-        el("tr", {}, el("td", {}, i.ts), el("td", {}, i.kind), el("td", {}, i.title)))) : el("p", {}, "None."));
+        el("tr", {}, el("td", {}, when(i.ts)), el("td", {}, i.kind), el("td", {}, i.title)))) : el("p", {}, "None."));
     },
     strategist(data, body) {
       const c = data.latest;
-      body.appendChild(c ? el("div", {}, el("p", {}, "Latest thought " + c.started_at + " (" + c.trigger + ", " + c.brain + "): " + c.outcome +
+      body.appendChild(c ? el("div", {}, el("p", {}, "Latest thought " + when(c.started_at) + " (" + c.trigger + ", " + c.brain + "): " + c.outcome +
         (c.proposal ? ", proposed v" + c.proposal : "")), el("blockquote", {}, c.rationale || "(no rationale)")) : el("p", {}, "No cycle yet."));
       body.appendChild(el("h3", {}, "Waiting for review"));
       body.appendChild(data.proposals.length ? table(["version", "by", "at", "rationale"], data.proposals.map((p) =>
         el("tr", {}, el("td", {}, el("a", { href: cfg.admin_url + "policies/policyversion/?version=" + p.version }, "v" + p.version)),
-          el("td", {}, p.by || p.proposer_kind), el("td", {}, p.at), el("td", {}, p.rationale)))) : el("p", {}, "Nothing waiting."));
+          el("td", {}, p.by || p.proposer_kind), el("td", {}, when(p.at)), el("td", {}, p.rationale)))) : el("p", {}, "Nothing waiting."));
     },
   };
 
@@ -171,7 +172,7 @@
     if (socketOpen) { banner.hidden = true; return; }
     banner.hidden = false;
     banner.textContent = "Live updates are down (the websocket is " + (closedAt ? "closed" : "connecting") +
-      "): the figures below are from " + (current.now || "?") + " and age as shown; reconnecting…";
+      "): the figures below are from " + when(current.now) + " and age as shown; reconnecting…";
   }
 
   // -- the chart: stacked bars, one per second -----------------------------------------------------------------
@@ -201,9 +202,10 @@
 
   function addDecision(d, via) {
     const live = $("live-decisions");
-    if (live.querySelector('[data-decision-id="' + CSS.escape(d.decision_id) + '"]')) return;
+    const shown = live.querySelector('[data-decision-id="' + CSS.escape(d.decision_id) + '"]');
+    if (shown) { if (via === "live") shown.dataset.via = via; return; }  // the feed announced it: say so
     live.insertBefore(el("tr", { "data-decision-id": d.decision_id, "data-via": via, class: "d-" + d.decision },
-      el("td", {}, d.ts), el("td", {}, d.decision), el("td", {}, d.strategy_id || "—"), el("td", {}, d.symbol || "—"),
+      el("td", {}, when(d.ts)), el("td", {}, d.decision), el("td", {}, d.strategy_id || "—"), el("td", {}, d.symbol || "—"),
       el("td", {}, (d.reason_codes || []).join(", ") || "—"), el("td", {}, d.latency_us + " µs")), live.firstChild);
     while (live.children.length > 50) live.removeChild(live.lastChild);
   }
