@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from alerting import escalation
 from alerting import selectors as alert_selectors
 from brakes.login import admin_login
+from cockpit.access import may_view
 from cockpit.panels import snapshot
 from core import roles
 from core.envelope import http_status, trace_id_of
@@ -36,7 +38,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 def _staff(request: HttpRequest) -> bool:
-    return bool(request.user.is_authenticated and request.user.is_staff and request.user.is_active)
+    return may_view(request.user)
 
 
 def _refused() -> JsonResponse:
@@ -46,6 +48,8 @@ def _refused() -> JsonResponse:
 @require_GET
 @staff_member_required
 def landing(request: HttpRequest) -> HttpResponse:
+    if not _staff(request):
+        raise PermissionDenied("the cockpit is for the control plane's roles")
     context = {
         **admin.site.each_context(request),  # the admin's header, navigation and links around the cockpit
         "title": "Cockpit",

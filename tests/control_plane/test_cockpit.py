@@ -118,6 +118,12 @@ def test_the_cockpit_and_its_snapshot_are_for_signed_in_staff_only(client: Any, 
     )
 
 
+def test_staff_without_a_role_may_not_look(browser: Any) -> None:
+    nobody = browser("nobody")  # staff, in no group
+    assert nobody.get("/").status_code == 403
+    assert nobody.get("/cockpit/snapshot").status_code == 403
+
+
 def test_a_login_without_a_destination_lands_on_the_cockpit(client: Any, users: Any) -> None:
     form = client.get("/admin/login/")
     assert b'name="next" value="/"' in form.content

@@ -13,7 +13,7 @@
   let closedAt = null;
   let loads = 0;
   let reloading = null;
-  let reloadAgain = false;
+  let reloadAgain = null;
 
   // -- small DOM helpers: text only, never markup from data --------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -212,12 +212,12 @@
 
   // -- reloads and the socket --------------------------------------------------------------------------------------
   function reload(why) {
-    if (reloading) { reloadAgain = true; return reloading; }
+    if (reloading) { reloadAgain = why; return reloading; }  // once more when this one is done, for the latest reason
     reloading = fetch(cfg.snapshot_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then((snap) => { render(snap); loads += 1; $("snapshot-loads").textContent = loads; $("snapshot-note").textContent = "(last: " + why + ")"; })
       .catch((e) => { $("snapshot-note").textContent = "(snapshot reload failed: " + e.message + ")"; })
-      .finally(() => { reloading = null; if (reloadAgain) { reloadAgain = false; reload(why); } });
+      .finally(() => { reloading = null; if (reloadAgain) { const next = reloadAgain; reloadAgain = null; reload(next); } });
     return reloading;
   }
 
