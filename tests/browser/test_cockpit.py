@@ -84,6 +84,11 @@ def test_halting_a_symbol_from_the_cockpit_reaches_the_gate(page: Any, browser_s
     shot(page, "cockpit", browser_stack)  # a decision in the chart, a symbol halted
     row.locator("button.release").click()  # a symbol: one risk officer may release it
     expect(row.locator("td.state")).to_have_text("active", timeout=WAIT_MS)
+    page.select_option("#other-scope", "symbol")  # a scope the policy did not name: halted, and listed from now on
+    page.fill("#other-key", "SOLUSDT")
+    page.click("#other-halt")
+    added = page.locator('#panel-trading tr[data-scope="symbol"][data-key="SOLUSDT"] td.state')
+    expect(added).to_have_text("halted", timeout=WAIT_MS)
 
 
 def test_releasing_the_global_state_from_the_cockpit_takes_a_second_officer(page: Any) -> None:

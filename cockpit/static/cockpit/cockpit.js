@@ -272,6 +272,7 @@
     });
   }
 
+  if ($("other-halt")) $("other-halt").addEventListener("click", () => act({ scope: $("other-scope").value, key: $("other-key").value.trim() }, "halt"));
   render(current);
   setInterval(tick, 1000);
   setInterval(pollWhileDown, Math.max(2, cfg.push_s * 2) * 1000);
