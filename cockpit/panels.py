@@ -42,10 +42,11 @@ def _panel(source: str, read: Callable[[], tuple[Any, datetime | None]], now: da
     try:
         data, data_ts = read()
     except Exception as exc:  # each panel fails alone, saying why; the rest of the page stands
-        log.warning("cockpit: %s unavailable: %r", source, exc)
+        error = redact_text(f"{source} is unavailable: {type(exc).__name__}: {str(exc)[:300]}")  # no credentials
+        log.warning("cockpit: %s", error)
         return {
             "ok": False,
-            "error": redact_text(f"{source} is unavailable: {type(exc).__name__}: {str(exc)[:300]}"),
+            "error": error,
             "source": source,
             "data_ts": None,
             "data": None,
@@ -59,7 +60,7 @@ def _state_of(value: TradingState | None) -> str:
 
 
 def trading_states(spec: PolicySpec) -> list[dict[str, str]]:
-    """Every scope the policy names, global first: its state (unset is active) and whether it is listed."""
+    """Every scope the policy names, global first, each with its state (unset is active)."""
     rows = [{"scope": "global", "key": "", "state": spec.global_rules.trading_state.value}]
     rows += [{"scope": "strategy", "key": k, "state": _state_of(r.trading_state)} for k, r in spec.strategies.items()]
     rows += [{"scope": "symbol", "key": k, "state": _state_of(r.trading_state)} for k, r in spec.symbols.items()]
