@@ -21,6 +21,7 @@ from audit.store.decisions import MAX_PAGE, DecisionQuery
 from cio_kernel.policy.spec import PolicySpec, TradingState
 from cio_kernel.redaction import redact_text
 from core.redis_clients import sync_redis
+from outages import selectors as incident_selectors
 from policies.live import read_gate_heartbeats
 from policies.models import PolicyVersion, Status
 from policies.selectors import active_version, release_requests, risk_latch_state
@@ -231,34 +232,41 @@ def _decisions(now: datetime) -> Callable[[], tuple[Any, datetime | None]]:
 
 # -- alerts and incidents ----------------------------------------------------------------------------------------
 def open_alerts(limit: int = 50) -> list[dict[str, Any]]:
-    """Alerts nobody acknowledged, newest first. The one place the cockpit asks what is open: switch to
-    `alerting.selectors.open_alerts()` when it exists."""
-    views = alert_selectors.recent(limit=limit)
+    """Warning and critical alerts nobody acknowledged among the newest `limit` (`alerting.selectors.open_alerts`)."""
     return [
-        {k: _iso(v) if isinstance(v, datetime) else v for k, v in view.as_dict().items() if k != "detail"}
-        for view in views
-        if view.acknowledged_by is None
+        {
+            "alert_id": a.alert_id,
+            "ts": _iso(a.received_at),
+            "severity": a.severity,
+            "source": a.source,
+            "title": a.title,
+            "repeats": a.repeats,
+            "escalations": a.escalations,
+        }
+        for a in alert_selectors.open_alerts(limit)
     ]
 
 
-def open_incidents(limit: int = 10) -> list[dict[str, Any]]:
-    """The latest incidents (no status yet: every recent one is listed). Switch to `open_incidents()` when it
-    exists."""
+def open_incidents(limit: int = 20) -> list[dict[str, Any]]:
+    """Incident cases not resolved, open or acknowledged, with their owner (`outages.selectors.open_incidents`)."""
     return [
         {
             "incident_id": i.incident_id,
-            "ts": _iso(i.ts),
+            "ts": _iso(i.detected_at),
+            "since": _iso(i.since),
             "kind": i.kind,
+            "gate_id": i.gate_id,
+            "severity": i.severity,
             "title": i.title,
-            "strategy_id": i.strategy_id,
-            "symbol": i.symbol,
+            "status": i.status,
+            "owner": i.owner,
         }
-        for i in get_store().recent_incidents(limit=limit)
+        for i in incident_selectors.open_incidents(limit)
     ]
 
 
 def _alerts() -> tuple[Any, datetime | None]:
-    return {"alerts": open_alerts(), "incidents": open_incidents()}, None
+    return {"alerts": open_alerts(), "incidents": open_incidents()}, None  # read now
 
 
 # -- the Strategist --------------------------------------------------------------------------------------------
@@ -300,7 +308,7 @@ def snapshot(now: datetime | None = None) -> dict[str, Any]:
             "gates": _panel("Redis (gate heartbeats)", _gates(now), now),
             "book": _panel("Redis (portfolio snapshot, latches)", lambda: _book(now), now),
             "decisions": _panel("the audit store", _decisions(now), now),
-            "alerts": _panel("the audit store (alerts, incidents)", _alerts, now),
+            "alerts": _panel("the audit store (alerts) and the incident cases", _alerts, now),
             "strategist": _panel("the Strategist's database", _strategist, now),
         },
     }

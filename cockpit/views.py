@@ -1,7 +1,8 @@
 """The cockpit over HTTP: the landing page (what a risk officer sees first after signing in), the same data as JSON
 (the page reloads it when it may have missed a push), and the two acts it offers, each through the service every
 other surface uses: halt / release a scope (`policies.services.set_trading_state`: a release is a loosening and
-takes its four eyes there) and acknowledge an alert (`alerting.escalation.acknowledge`)."""
+takes its four eyes there), acknowledge an alert (`alerting.escalation.acknowledge`) or an incident case
+(`outages.services.acknowledge`)."""
 
 from typing import Any
 
@@ -22,6 +23,7 @@ from cockpit.panels import snapshot
 from core import roles
 from core.envelope import http_status, trace_id_of
 from core.errors import DomainError
+from outages import services as incidents
 from policies import services
 from policies.outcomes import trading_state_outcome
 
@@ -93,6 +95,18 @@ def trading_state(request: HttpRequest) -> JsonResponse:
     except DomainError as exc:
         return _answer(False, str(exc), exc.code, http_status(exc))
     return _answer(True, trading_state_outcome(policy, created), version=policy.version, status_=policy.status)
+
+
+@require_POST
+def acknowledge_incident(request: HttpRequest, incident_id: str) -> JsonResponse:
+    """Open → acknowledged: the officer owns the case (and its alert stops escalating): `outages.services`."""
+    if not _staff(request):
+        return _refused()
+    try:
+        case = incidents.acknowledge(incident_id, request.user, request.POST.get("note", "")[:500])
+    except DomainError as exc:
+        return _answer(False, str(exc), exc.code, http_status(exc))
+    return _answer(True, f"incident acknowledged: {case.owner} owns it")
 
 
 @require_POST

@@ -24,7 +24,7 @@ from audit.records import AlertRecord
 from audit.store import alert_log
 from deploy.servers import ServerProcess, free_port, nats_server, redis_server, wait_for_port
 from tests.audit.ingest_helpers import ROOT, database_url, wait_for
-from tests.browser.harness import ALERT_ID, FAST_HASHES, GATE_ID, PASSWORD, launch
+from tests.browser.harness import ALERT_ID, FAST_HASHES, GATE_ID, INCIDENT_ID, PASSWORD, launch
 from tests.control_plane.web import web_argv
 from tests.factories import TEST_AUDIT_PUBLIC_KEY, TEST_PUBLIC_KEY, TEST_SIGNER, make_snapshot, write_audit_signing_key
 
@@ -88,6 +88,7 @@ def officers(browser_stack: Stack, django_db_setup: None, django_db_blocker: Any
     from django.contrib.auth.models import Group, Permission, User
 
     from core import roles
+    from outages.models import IncidentCase
     from policies import services
     from strategist.inputs import store_portfolio
     from tests.factories import make_spec
@@ -130,6 +131,15 @@ def officers(browser_stack: Stack, django_db_setup: None, django_db_blocker: Any
         now = datetime.now(UTC)
         alert = AlertRecord(ALERT_ID, now, "critical", "gate", "drawdown latch tripped", {}, None, now)
         alert_log().insert_alert(alert)
+        IncidentCase.objects.create(
+            incident_id=INCIDENT_ID,
+            kind="gate_silent",
+            gate_id="gate-gone",
+            severity="critical",
+            title="gate gate-gone silent",
+            since=now,
+            detected_at=now,
+        )
         yield users
         call_command("flush", interactive=False, verbosity=0)
 

@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "cockpit-password-123"
 GATE_ID = "cockpit-gate"
 ALERT_ID = "cockpit-alert-1"
+INCIDENT_ID = "cockpit-incident-1"
 FAST_HASHES = [
     "django.contrib.auth.hashers.MD5PasswordHasher"
 ]  # the web runs tests.control_plane.fast_hashing_settings

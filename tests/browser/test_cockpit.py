@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audit.live_feed import GROUP
-from tests.browser.harness import ALERT_ID, GATE_ID, off_loop, screenshot, sign_in
+from tests.browser.harness import ALERT_ID, GATE_ID, INCIDENT_ID, off_loop, screenshot, sign_in
 from tests.control_plane.helpers import decide_buy
 
 # The database is the module's (tests/browser/conftest.py `officers`): nothing in a test touches it in this process,
@@ -51,12 +51,16 @@ def test_the_login_lands_on_the_cockpit_with_every_panel(page: Any, web: Any) ->
     expect(page.locator("#banner")).to_be_hidden()
 
 
-def test_an_officer_acknowledges_an_alert_from_the_cockpit(page: Any) -> None:
+def test_an_officer_acknowledges_an_alert_and_an_incident_from_the_cockpit(page: Any) -> None:
     alert = page.locator(f'#panel-alerts tr[data-alert="{ALERT_ID}"]')
     expect(alert).to_contain_text("drawdown latch tripped")
     alert.locator("button").click()
     expect(page.locator("#alerts-result")).to_contain_text("acknowledged", timeout=WAIT_MS)
     expect(alert).to_have_count(0, timeout=WAIT_MS)  # no longer open: escalation stops
+    incident = page.locator(f'#panel-alerts tr[data-incident="{INCIDENT_ID}"]')
+    expect(incident.locator("td.status")).to_have_text("open")
+    incident.locator("button").click()
+    expect(incident.locator("td.status")).to_have_text("acknowledged (officer1)", timeout=WAIT_MS)  # its owner now
 
 
 def test_a_decision_made_by_the_gate_shows_without_a_reload(page: Any, browser_stack: Any) -> None:

@@ -152,8 +152,10 @@ def test_only_those_who_may_act_can_halt_or_acknowledge(browser: Any) -> None:
     assert halt.status_code == 403 and orjson.loads(halt.content)["code"] == "PERMISSION_DENIED"
     ack = viewer.post("/cockpit/alerts/some-alert/acknowledge")
     assert ack.status_code == 403
+    assert viewer.post("/cockpit/incidents/some-incident/acknowledge").status_code == 403
     officer = browser("officer1")
     assert officer.post("/cockpit/alerts/no-such-alert/acknowledge").status_code == 404
+    assert officer.post("/cockpit/incidents/no-such-incident/acknowledge").status_code == 404
     no_reason = officer.post("/cockpit/trading-state", {"scope": "global", "action": "halt", "reason": " "})
     assert no_reason.status_code == 400 and "reason" in orjson.loads(no_reason.content)["message"]
     unknown = officer.post("/cockpit/trading-state", {"scope": "global", "action": "loosen", "reason": "x"})

@@ -123,11 +123,14 @@
       body.appendChild(el("h3", {}, "Alerts not acknowledged"));
       body.appendChild(data.alerts.length ? table(["time", "severity", "source", "title", ""], data.alerts.map((a) =>
         el("tr", { "data-alert": a.alert_id, class: "sev-" + a.severity }, el("td", {}, when(a.ts)), el("td", {}, a.severity), el("td", {}, a.source), el("td", {}, a.title),
-          el("td", {}, cfg.can_acknowledge ? el("button", { type: "button", onclick: () => acknowledge(a.alert_id) }, "Acknowledge") : ""))))
+          el("td", {}, cfg.can_acknowledge ? el("button", { type: "button", onclick: () => acknowledge(cfg.ack_url.replace("ALERT_ID", encodeURIComponent(a.alert_id))) }, "Acknowledge") : ""))))
         : el("p", {}, "None."));
-      body.appendChild(el("h3", {}, "Recent incidents"));
-      body.appendChild(data.incidents.length ? table(["time", "kind", "title"], data.incidents.map((i) =>
-        el("tr", {}, el("td", {}, when(i.ts)), el("td", {}, i.kind), el("td", {}, i.title)))) : el("p", {}, "None."));
+      body.appendChild(el("h3", {}, "Open incidents"));
+      body.appendChild(data.incidents.length ? table(["detected", "gate", "title", "status", ""], data.incidents.map((i) =>
+        el("tr", { "data-incident": i.incident_id, class: "sev-" + i.severity }, el("td", {}, when(i.ts)), el("td", {}, i.gate_id), el("td", {}, i.title),
+          el("td", { class: "status" }, i.status + (i.owner ? " (" + i.owner + ")" : "")),
+          el("td", {}, cfg.can_acknowledge && i.status === "open" ? el("button", { type: "button", onclick: () => acknowledge(cfg.incident_ack_url.replace("INCIDENT_ID", encodeURIComponent(i.incident_id))) }, "Acknowledge") : ""))))
+        : el("p", {}, "None."));
     },
     strategist(data, body) {
       const c = data.latest;
@@ -263,9 +266,9 @@
       reload(action);
     });
   }
-  function acknowledge(alertId) {
+  function acknowledge(url) {
     const out = $("alerts-result");
-    post(cfg.ack_url.replace("ALERT_ID", encodeURIComponent(alertId)), {}).then((a) => {
+    post(url, {}).then((a) => {
       out.className = "result " + (a.ok ? "ok" : "error");
       out.textContent = a.ok ? a.message : (a.code || "ERROR") + ": " + a.message;
       reload("acknowledged");
