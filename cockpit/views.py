@@ -22,7 +22,7 @@ from cockpit.access import may_view
 from cockpit.panels import snapshot
 from core import roles
 from core.envelope import http_status, trace_id_of
-from core.errors import DomainError
+from core.errors import DomainError, PermissionDeniedError, SpecInvalidError
 from outages import services as incidents
 from policies import services
 from policies.outcomes import trading_state_outcome
@@ -39,18 +39,14 @@ def login(request: HttpRequest) -> HttpResponse:
     return admin_login(request)
 
 
-def _staff(request: HttpRequest) -> bool:
-    return may_view(request.user)
-
-
 def _refused() -> JsonResponse:
-    return JsonResponse({"ok": False, "code": "PERMISSION_DENIED", "message": "staff only: sign in"}, status=403)
+    return _answer(False, "sign in as staff of the control plane", PermissionDeniedError.code, 403)
 
 
 @require_GET
 @staff_member_required
 def landing(request: HttpRequest) -> HttpResponse:
-    if not _staff(request):
+    if not may_view(request.user):
         raise PermissionDenied("the cockpit is for the control plane's roles")
     context = {
         **admin.site.each_context(request),  # the admin's header, navigation and links around the cockpit
@@ -66,7 +62,7 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def snapshot_json(request: HttpRequest) -> JsonResponse:
-    if not _staff(request):
+    if not may_view(request.user):
         return _refused()
     return JsonResponse(snapshot())
 
@@ -78,11 +74,11 @@ def _answer(ok: bool, message: str, code: str = "", status: int = 200, **extra: 
 @require_POST
 def trading_state(request: HttpRequest) -> JsonResponse:
     """`scope`, `key`, `action` (halt | release), `reason`: one row's button."""
-    if not _staff(request):
+    if not may_view(request.user):
         return _refused()
     action = request.POST.get("action", "")
     if action not in _STATES:
-        return _answer(False, "action must be halt or release", "SPEC_INVALID", 400)
+        return _answer(False, "action must be halt or release", SpecInvalidError.code, 400)
     try:
         policy, created = services.set_trading_state(
             scope=request.POST.get("scope", ""),
@@ -94,13 +90,13 @@ def trading_state(request: HttpRequest) -> JsonResponse:
         )
     except DomainError as exc:
         return _answer(False, str(exc), exc.code, http_status(exc))
-    return _answer(True, trading_state_outcome(policy, created), version=policy.version, status_=policy.status)
+    return _answer(True, trading_state_outcome(policy, created), version=policy.version, policy_status=policy.status)
 
 
 @require_POST
 def acknowledge_incident(request: HttpRequest, incident_id: str) -> JsonResponse:
     """Open → acknowledged: the officer owns the case (and its alert stops escalating): `outages.services`."""
-    if not _staff(request):
+    if not may_view(request.user):
         return _refused()
     try:
         case = incidents.acknowledge(incident_id, request.user, request.POST.get("note", "")[:500])
@@ -111,7 +107,7 @@ def acknowledge_incident(request: HttpRequest, incident_id: str) -> JsonResponse
 
 @require_POST
 def acknowledge(request: HttpRequest, alert_id: str) -> JsonResponse:
-    if not _staff(request):
+    if not may_view(request.user):
         return _refused()
     if not request.user.has_perm(roles.perm(roles.APPROVE)):
         return _answer(False, "only a risk officer acknowledges alerts", "PERMISSION_DENIED", 403)
