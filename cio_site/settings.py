@@ -94,6 +94,7 @@ CHANNEL_LAYERS = {
     }
 }
 
+CIO_COCKPIT_PUSH_S = float(os.environ.get("CIO_COCKPIT_PUSH_S", "2"))  # the cockpit's panels, per open page
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
 # `/metrics` (cio_site/metrics.py, docs/metrics.md): a bearer token Prometheus must send (empty: open, and then
 # cluster-internal only), and how long one rendering is served to every scrape.
@@ -220,6 +221,7 @@ INSTALLED_APPS = [
     "tradeconfig",
     "lineage",
     "outages",
+    "cockpit",
 ]
 
 MIDDLEWARE = [

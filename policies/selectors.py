@@ -9,7 +9,7 @@ from cio_kernel.contracts.latch import LatchRecord
 from cio_kernel.heartbeats import GateBeats
 from core.errors import NotFoundError
 from policies.live import read_gate_heartbeats, read_risk_latches
-from policies.models import PolicyVersion, ProposerKind, Status
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,13 @@ def active_version(for_update: bool = False) -> PolicyVersion | None:
     if for_update:
         query = query.select_for_update()
     return query.order_by("-version").first()
+
+
+def release_requests() -> QuerySet[PolicyVersion]:
+    """Global releases one officer asked for, waiting for a second (`policies.services._global_release`)."""
+    return PolicyVersion.objects.filter(
+        status=Status.PROPOSED, events__kind=PolicyEvent.Kind.PROPOSED, events__detail__has_key="release_request"
+    ).select_related("proposed_by")
 
 
 def policy_version(number: int) -> PolicyVersion:
