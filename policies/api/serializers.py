@@ -53,7 +53,7 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, required=False, default="", max_length=10_000)
 
 
-class ApproveSerializer(ReasonSerializer):
+class PolicyApproveSerializer(ReasonSerializer):
     checksum = serializers.CharField(
         allow_blank=True,
         required=False,

@@ -13,11 +13,11 @@ from core.numbers import whole_number
 from core.schema import errors as documented
 from policies import services
 from policies.api.serializers import (
-    ApproveSerializer,
     GateStatusSerializer,
     LatchListSerializer,
     LatchReleaseSerializer,
     LatchSerializer,
+    PolicyApproveSerializer,
     PolicyDiffSerializer,
     PolicyEventSerializer,
     PolicyVersionSerializer,
@@ -122,12 +122,12 @@ class ProposeView(ApiView):
 
 class ApproveView(ApiView):
     @extend_schema(
-        request=ApproveSerializer,
+        request=PolicyApproveSerializer,
         responses={200: PolicyVersionSerializer, **documented(409)},
         summary="Approve a proposed version (a risk officer other than the proposer)",
     )
     def post(self, request: Request, version: int) -> Response:
-        data = self.validated(ApproveSerializer, request)
+        data = self.validated(PolicyApproveSerializer, request)
         policy = services.approve(
             policy_version(version),
             by=request.user,
