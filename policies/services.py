@@ -18,6 +18,7 @@ from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import policy_checksum
 from cio_kernel.policy.spec import PolicySpec, TradingState
+from cio_kernel.redaction import process_scrubber
 from core import roles, tracing
 from core.errors import (
     ActivationFailedError,
@@ -268,7 +269,9 @@ def amend(
         last = row.events.filter(kind=PolicyEvent.Kind.AMENDED).order_by("-at", "-id").first()
         since = last.at if last is not None else row.proposed_at
         previous = {
-            "spec": row.spec,
+            # Scrubbed as every record is: a free-text `description` an officer wrote may hold anything, and the
+            # history must not copy a secret further. `checksum` is the unscrubbed spec's, so it still names it.
+            "spec": process_scrubber().value(row.spec),
             "checksum": row.checksum,
             "rationale": row.rationale,
             "thought_id": row.thought_id,
