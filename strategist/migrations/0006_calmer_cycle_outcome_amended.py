@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('strategist', '0005_cycle_requests_and_anomalies'),
+        ("strategist", "0005_cycle_requests_and_anomalies"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='cycle',
-            name='outcome',
-            field=models.CharField(choices=[('proposed', 'Proposed a version'), ('auto_approved', 'Proposed; approved as a pure tightening'), ('amended', 'Amended its proposal still awaiting review'), ('no_change', 'No change needed'), ('duplicate', 'Same as a pending proposal'), ('outside_envelope', 'Refused: outside the envelope'), ('invalid', 'Refused: not a valid policy'), ('no_policy', 'No active policy to reason about')], max_length=20),
+            model_name="cycle",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("proposed", "Proposed a version"),
+                    ("auto_approved", "Proposed; approved as a pure tightening"),
+                    ("amended", "Amended its proposal still awaiting review"),
+                    ("no_change", "No change needed"),
+                    ("duplicate", "Same as a pending proposal"),
+                    ("outside_envelope", "Refused: outside the envelope"),
+                    ("invalid", "Refused: not a valid policy"),
+                    ("no_policy", "No active policy to reason about"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
