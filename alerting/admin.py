@@ -17,7 +17,9 @@ class AlertAdmin(ReadOnlyRecords):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
-            path("", view(self.list_view), name="alerting_alert_changelist"),
+            # The name the admin's index and sidebar link a model's list by (`<app>_<model>_changelist`): the
+            # model is audit's, so under any other name "Alerts" is listed there without a link.
+            path("", view(self.list_view), name="audit_alert_changelist"),
             path("<str:alert_id>/", view(self.detail_view), name="alerting_alert_detail"),
         ]
 

@@ -1,6 +1,7 @@
 """Alerts as people read them: each with what became of it on every channel, its repeats and who acknowledged."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from audit.records import ACKNOWLEDGED, DELIVERY, ESCALATED, AlertEvent, AlertRecord
@@ -61,3 +62,36 @@ def one(alert_id: str) -> AlertView | None:
     if alert is None:
         return None
     return AlertView(alert, store.alert_events([alert_id]))
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An alert nobody has acknowledged yet, as a landing page lists it."""
+
+    alert_id: str
+    received_at: datetime
+    severity: str  # warning | critical
+    source: str
+    title: str
+    repeats: int  # later alerts with the same source and title inside the deduplication window
+    escalations: int  # rounds sent again so far (critical only)
+    channels: dict[str, str]  # the latest outcome per channel
+
+
+def open_alerts(limit: int = 100) -> list[OpenAlert]:
+    """Warning and critical alerts among the newest `limit` originals that nobody acknowledged, newest first (info
+    alerts tell, they ask nothing of anyone). An outage that ended has its alert acknowledged by the watch."""
+    return [
+        OpenAlert(
+            v.alert.alert_id,
+            v.alert.received_at,
+            v.alert.severity,
+            v.alert.source,
+            v.alert.title,
+            v.repeats,
+            v.escalations,
+            v.channels,
+        )
+        for v in recent(limit)
+        if v.alert.severity != "info" and v.acknowledged_by is None
+    ]

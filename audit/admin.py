@@ -13,6 +13,7 @@ from django.urls import URLPattern, path
 from audit import incidents, selectors, shadow_report
 from audit.models import Decision, Incident
 from audit.records import DecisionRecord
+from audit.records import Incident as IncidentRecord
 from audit.store import get_store
 from core import errors, roles
 from core.admin import ReadOnlyRecords
@@ -132,8 +133,14 @@ class DecisionAdmin(ReadOnlyRecords):
 
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyRecords):
+    list_template = "admin/audit/incident_list.html"
+
     def get_urls(self) -> list[URLPattern]:
         return [path("", self.admin_site.admin_view(self.list_view), name="audit_incident_changelist")]
+
+    def row_extra(self, listed: list[IncidentRecord]) -> dict[str, Any]:
+        """What an app above adds to each listed incident, by incident id (`outages`: its case, status and owner)."""
+        return {}
 
     def list_view(self, request: HttpRequest) -> HttpResponse:
         self._guard(request)
@@ -146,10 +153,12 @@ class IncidentAdmin(ReadOnlyRecords):
                 rows = [(i, None) for i in get_store().recent_incidents(100)]
         except incidents.UnknownIncidentError as exc:
             error = str(exc)
+        extra = self.row_extra([incident for incident, _ in rows])
+        listed = [(incident, score, extra.get(incident.incident_id)) for incident, score in rows]
         return TemplateResponse(
             request,
-            "admin/audit/incident_list.html",
-            self._context(request, "Incidents", rows=rows, error=error, similar_to=similar_to, text=text),
+            self.list_template,
+            self._context(request, "Incidents", rows=listed, error=error, similar_to=similar_to, text=text),
         )
 
 

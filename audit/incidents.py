@@ -3,7 +3,8 @@
 
 Recorded today: bursts of rejections for one strategy (seen by the ingest), limit breaches (a gate tripping a
 drawdown or daily-loss latch, from `cio.risk.latch`), trading-state changes (the kill switch and its
-relatives), policy rollbacks and latch releases (from the control plane's policy events). Incident ids are
+relatives), policy rollbacks and latch releases (from the control plane's policy events), gates gone silent or not
+running the active policy (the control plane's watch, outages/watch.py). Incident ids are
 derived from what happened, so the same incident recorded twice (two ingest processes, a redelivery) is one."""
 
 import logging
@@ -25,6 +26,9 @@ LIMIT_BREACH = "limit_breach"
 TRADING_STATE = "trading_state"
 ROLLBACK = "rollback"
 LATCH_RELEASE = "latch_release"
+# The control plane's watch over the gates (outages/watch.py): each also opens a case officers work through.
+GATE_SILENT = "gate_silent"
+POLICY_UNCONFIRMED = "policy_unconfirmed"
 
 
 class UnknownIncidentError(LookupError):

@@ -50,7 +50,11 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m canary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--nats-url", default=_env("CIO_CANARY_NATS_URL", _env("NATS_URL", LOCAL_NATS_URL)))
-    p.add_argument("--inbox-prefix", default=_env("CIO_NATS_INBOX_PREFIX", "_INBOX"))
+    p.add_argument(
+        "--inbox-prefix",
+        default=None,
+        help="reply inbox; default CIO_CANARY_INBOX_PREFIX (the check) or CIO_NATS_INBOX_PREFIX (halt), else _INBOX",
+    )
     p.add_argument("--health-url", default=_env("CIO_CANARY_HEALTH_URL"), help="the control plane's /api/health")
     p.add_argument("--max-heartbeat-age", type=float, default=float(_env("CIO_CANARY_MAX_HEARTBEAT_AGE_S", "5")))
     p.add_argument(
@@ -146,8 +150,16 @@ def check_once(args: argparse.Namespace, alarm: Alarm) -> int:
     return UNHEALTHY
 
 
+def inbox_prefix(command: str | None) -> str:
+    """The reply inbox of the identity the command connects with: the check's own (`CIO_CANARY_INBOX_PREFIX`,
+    beside `CIO_CANARY_NATS_USER`: canary/connection.py) or, for the break glass, the shared one."""
+    shared = _env("CIO_NATS_INBOX_PREFIX", "_INBOX")
+    return shared if command == "halt" else _env("CIO_CANARY_INBOX_PREFIX", shared)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.inbox_prefix = args.inbox_prefix or inbox_prefix(args.command)
     if args.command == "halt":
         if args.signing_key is None:
             print(

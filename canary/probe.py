@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
-from canary.connection import connect_once
+from canary.connection import canary_credentials, connect_once
 from cio_kernel import heartbeat_seal
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.policy.signing import PolicyVerifier
@@ -63,7 +63,7 @@ async def ping_gate(
     nats_url: str, inbox_prefix: str, timeout_s: float, verifier: PolicyVerifier | None = None
 ) -> tuple[GateHeartbeat | None, str | None]:
     try:
-        nc = await connect_once(nats_url, inbox_prefix, timeout_s, "cio-canary", _quiet)
+        nc = await connect_once(nats_url, inbox_prefix, timeout_s, "cio-canary", _quiet, canary_credentials())
     except Exception as exc:
         return None, f"NATS unreachable ({redact_text(repr(exc))})"
     try:

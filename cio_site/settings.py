@@ -176,6 +176,12 @@ CIO_ALERT_ESCALATE_AFTER_S = float(os.environ.get("CIO_ALERT_ESCALATE_AFTER_S", 
 CIO_ALERT_ESCALATIONS = int(os.environ.get("CIO_ALERT_ESCALATIONS", "3"))
 CIO_ALERT_DIRECT_EMAIL_AFTER_S = float(os.environ.get("CIO_ALERT_DIRECT_EMAIL_AFTER_S", "30"))
 CIO_ALERTING_REDIS_URL = os.environ.get("CIO_ALERTING_REDIS_URL", REDIS_URL)
+# The control plane's watch over the gates (outages/watch.py, each `reconcile_policies` pass): a gate is silent once
+# its newest verified heartbeat is older than this (a gate's key lives 5 s and a reader still takes a beat up to
+# its TTL plus 5 s of clock skew: 10 s is past anything a reader would call live), and unconfirmed once it has not
+# reported the active policy version for this long (a gate polls Redis every 2 s; a notice makes it immediate).
+CIO_GATE_SILENT_AFTER_S = float(os.environ.get("CIO_GATE_SILENT_AFTER_S", "10"))
+CIO_GATE_UNCONFIRMED_AFTER_S = float(os.environ.get("CIO_GATE_UNCONFIRMED_AFTER_S", "30"))
 
 # -- the trade engine's configuration API (docs/tradeconfig.md) ----------------------------------------------------
 CIO_TRADEENGINE_URL = os.environ.get("CIO_TRADEENGINE_URL", "")
@@ -207,6 +213,7 @@ INSTALLED_APPS = [
     "strategist",
     "tradeconfig",
     "lineage",
+    "outages",
 ]
 
 MIDDLEWARE = [

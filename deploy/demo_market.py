@@ -1,6 +1,7 @@
 """A market-data stand-in for `make up`: publishes `cio.market.regime` for a few symbols every few seconds, with
 volatilities that drift slowly through the Strategist's bands (calm, normal, volatile, extreme and back), so its
-triggers and proposals can be watched. Runs under the `marketdata` identity (it may publish only there)."""
+triggers and proposals can be watched, and BTC jumps into the extreme band during the demo schedule's
+`volatility_spike` (deploy/demo_schedule.py). Runs under the `marketdata` identity (it may publish only there)."""
 
 import argparse
 import asyncio
@@ -17,6 +18,7 @@ from cio_kernel.defaults import LOCAL_NATS_URL
 from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
 from cio_kernel.subjects import MARKET_REGIME
+from deploy import demo_schedule
 
 # symbol: (baseline volatility, swing, period in seconds, phase): ETH swings through every band every 8 minutes.
 PATHS = {
@@ -26,7 +28,13 @@ PATHS = {
 }
 
 
-def volatility(symbol: str, t: float) -> float:
+# The spike's volatility: the Strategist's extreme band starts at 10 % (strategist/bands.py).
+SPIKE = {"BTCUSDT": 0.14}
+
+
+def volatility(symbol: str, t: float, spike: bool = False) -> float:
+    if spike and symbol in SPIKE:
+        return SPIKE[symbol]
     base, swing, period, phase = PATHS[symbol]
     return round(max(0.0, base + swing * math.sin(2 * math.pi * t / period + phase)), 5)
 
@@ -44,12 +52,18 @@ async def run(nats_url: str, every_s: float, duration: float | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     started = loop.time()
+    schedule = demo_schedule.Clock.from_env()
+    spiking = False
     print(f"demo market: regime for {', '.join(PATHS)} on {MARKET_REGIME} every {every_s:g} s", flush=True)
     while not stop.is_set() and (duration is None or loop.time() - started < duration):
         t = loop.time() - started
+        spike = schedule.playing("volatility_spike")
+        if spike != spiking:
+            print(f"demo schedule: volatility_spike {'starts' if spike else 'ends'}", flush=True)
+            spiking = spike
         shown = []
         for symbol in PATHS:
-            value = volatility(symbol, t)
+            value = volatility(symbol, t, spike)
             trend = round(math.sin(2 * math.pi * t / 900.0), 3)
             update = RegimeUpdate(
                 ts=datetime.now(UTC), symbol=symbol, volatility=value, trend=trend, regime=label(value, trend)

@@ -1,7 +1,9 @@
-"""A small demo fleet for `make up`: publishes a mix of intents the example policy approves and rejects, and
-counts the promoted signals in the trade engine's place. The portfolio feed is no longer here: like the real
-engine, the stand-in (`deploy/fake_tradeengine.py`) serves its book on `GET /state`, and the snapshot bridge
-(`bridges/engine_state`) publishes `cio.portfolio.snapshot` from it."""
+"""A small demo fleet for `make up`: publishes a mix of intents the example policy approves and rejects (a
+well-behaved strategy, oversized orders, stale timestamps, an unknown strategy, ...), floods during the demo
+schedule's `flood` (deploy/demo_schedule.py), and counts the promoted signals in the trade engine's place. The
+portfolio feed is no longer here: like the real engine, the stand-in (`deploy/fake_tradeengine.py`) serves its
+book on `GET /state`, and the snapshot bridge (`bridges/engine_state`) publishes `cio.portfolio.snapshot` from
+it."""
 
 import argparse
 import asyncio
@@ -13,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -24,7 +26,7 @@ from cio_kernel.contracts.envelope import DecisionEnvelope
 from cio_kernel.defaults import LOCAL_NATS_URL
 from cio_kernel.log_format import configure_logging
 from cio_kernel.nats_credentials import nats_credentials
-from deploy import access
+from deploy import access, demo_schedule
 from deploy.fake_tradeengine_signals import SignalReceiver
 
 ENGINE_INBOX = access.NATS_ROLES["tradeengine"].inbox_prefix
@@ -53,6 +55,10 @@ def _intent(strategy_id: str, symbol: str, action: str, quantity: float, **extra
     }
     body.update(extra)
     return body
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
 
 
 def _ta_bot(symbol: str, action: str) -> dict[str, Any]:
@@ -90,6 +96,8 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
     ("STOP_LOSS_REQUIRED", lambda: _intent("mean-revert", "SOLUSDT", "buy", 5.0, stop_loss=None)),
     ("SYMBOL_DENIED", lambda: _intent("Iceberg Order Detector", "LUNAUSDT", "buy", 1_000.0)),
     ("HOLD_NOT_PROMOTED", lambda: _intent("momentum-1", "ETHUSDT", "hold", 0.0)),
+    # A producer whose clock (or queue) lags: ten minutes old, past the policy's max_intent_age_s.
+    ("INTENT_STALE", lambda: _intent("mean-revert", "SOLUSDT", "buy", 2.0, timestamp=_ago(600))),
     (
         "PRICE_COLLAR_BREACHED",
         lambda: _intent(
@@ -103,6 +111,53 @@ SCENARIOS: list[tuple[str, Callable[[], dict[str, Any] | bytes]]] = [
     ("IDENTITY_UNVERIFIED", lambda: _intent("Momentum Pulse", "SOLUSDT", "buy", 1.0)),
     ("VAL_ERR", lambda: b'{"symbol": "BTCUSDT", "action": "buy", "quantity": "lots"}'),
 ]
+
+
+FLOOD_STRATEGY = "llm_swing"  # the example policy holds it to 30 intents a minute
+FLOOD_RATE = 25.0
+# The gate promotes one intent per (strategy, symbol, action) per dedupe window: a flood of one kind of order
+# would meet DUPLICATE_WINDOW, never the throttle. Four kinds in turn pass the dedupe window often enough to
+# reach the strategy's rate limit within the phase.
+FLOOD_ORDERS = (("BTCUSDT", "buy"), ("ETHUSDT", "sell"), ("BTCUSDT", "sell"), ("ETHUSDT", "buy"))
+FLOOD_QUANTITY = {"BTCUSDT": 0.01, "ETHUSDT": 0.2}  # within llm_swing's order notional cap
+
+
+def flood_intent(n: int) -> dict[str, Any]:
+    """The n-th intent of a flood: the strategy's kinds of order in turn, each one it may send."""
+    symbol, action = FLOOD_ORDERS[n % len(FLOOD_ORDERS)]
+    return _intent(FLOOD_STRATEGY, symbol, action, FLOOD_QUANTITY[symbol], confidence=0.9)
+
+
+def outcome(envelope: DecisionEnvelope) -> str:
+    data = envelope.data
+    return data.decision if not data.reasons else f"{data.decision} {data.reasons[0].code}"
+
+
+async def flood(nc: nats.NATS, schedule: demo_schedule.Clock, stop: asyncio.Event) -> None:
+    """The `flood` phase: FLOOD_RATE intents a second from one strategy, reported as one line a second."""
+    sent = 0
+    counts: Counter[str] = Counter()
+    last_report = time.monotonic()
+    while not stop.is_set():
+        if not schedule.playing("flood"):
+            if counts:
+                print(f"flood over: {FLOOD_STRATEGY}: {dict(counts)}", flush=True)
+                counts.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            continue
+        try:
+            intent = flood_intent(sent)
+            reply = await nc.request(f"intent.trading.{intent['symbol']}", orjson.dumps(intent), timeout=2)
+            counts[outcome(DecisionEnvelope.model_validate_json(reply.data))] += 1
+        except Exception as exc:
+            counts[f"no reply ({type(exc).__name__})"] += 1
+        sent += 1
+        if time.monotonic() - last_report >= 1.0:
+            print(f"flood: {FLOOD_STRATEGY} at {FLOOD_RATE:g} intents/s so far: {dict(counts)}", flush=True)
+            last_report = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0 / FLOOD_RATE)
 
 
 def describe(payload: dict[str, Any] | bytes, envelope: DecisionEnvelope) -> str:
@@ -160,6 +215,12 @@ async def run(nats_url: str, engine_url: str, rate: float, duration: float | Non
 
     await engine.subscribe("signals.trading.*", queue=DEMO_ENGINE_QUEUE, cb=on_signal)
     await wait_for_gate(nc, stop)
+    schedule = demo_schedule.Clock.from_env()
+    if schedule.enabled:
+        print("demo schedule (each ten minutes, from make up's start):", flush=True)
+        for line in demo_schedule.timeline():
+            print(f"  {line}", flush=True)
+    flooding = asyncio.create_task(flood(nc, schedule, stop))
     started = time.monotonic()
     scenario = itertools.cycle(SCENARIOS)
     last_summary = 0.0
@@ -192,6 +253,8 @@ async def run(nats_url: str, engine_url: str, rate: float, duration: float | Non
     print(
         f"summary: {dict(counts)}; signals received by the trade-engine stand-in: {sum(promoted.values())}", flush=True
     )
+    stop.set()
+    await flooding
     await nc.drain()
     await engine.drain()
 

@@ -2,16 +2,20 @@
 
 Children: NATS (JetStream) and Valkey from pip wheels, the gate (`python -m gate`), the control plane (uvicorn),
 the trade-engine stand-in with the snapshot bridge reading its state API (`python -m bridges.engine_state`), and
-the demo fleet. First run: migrations, officer accounts and the example policy as v1. State
-lives under `.cio/` (override with --state-dir), readable only by its owner. Ports stay away from the standard
-ones (4222, 6379). NATS and Valkey run with the permissions of `deploy/access.py`: every child connects with
-its own identity (passwords generated on first run into the state folder, printed in the banner).
+the demo fleet playing its ten-minute schedule (deploy/demo_schedule.py), local stand-ins for the Grafana and
+OpenTelemetry alert channels (deploy/alert_receivers.py) and, with `CIO_DEV_LLM=1`, a local chat-completions
+server for the Strategist's LLM brain (deploy/dev_llm.py). First run: migrations, officer accounts and the
+example policy as v1. State lives under `.cio/` (override with --state-dir), readable only by its owner. Ports
+stay away from the standard ones (4222, 6379). NATS and Valkey run with the permissions of `deploy/access.py`:
+every child connects with its own identity (passwords generated on first run into the state folder, never
+printed). `.cio/env.sh` holds every connection setting for a shell (docs/devstack.md).
 """
 
 import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import time
@@ -21,7 +25,7 @@ from pathlib import Path
 from cio_kernel import audit_checkpoint
 from cio_kernel.log_format import configure_logging, message_of, relay_line, unstamped
 from cio_kernel.policy.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PolicySigner
-from deploy import access
+from deploy import access, demo_schedule
 from deploy.servers import die_with_parent, nats_server_binary, valkey_server_binary, wait_for_port
 from deploy.workloads import CELERY_WORKER
 
@@ -31,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT"
 # The Celery worker as deployed (deploy/workloads.py says why these options).
 WORKER_ARGS = list(CELERY_WORKER)
+ENV_FILE = "env.sh"  # every connection setting for a shell (docs/devstack.md, "From a shell")
+SHELL_IDENTITY = "audit"  # the shell's NATS identity: audit_verify reads the audit and checkpoint streams
+LLM_STANDIN_MODEL = "cio-dev-standin"
 
 
 @dataclass
@@ -111,25 +118,143 @@ def prepare_state_dir(path: str) -> Path:
     return state
 
 
+def nats_password_file(state: Path, role: str, passwords: dict[str, str]) -> Path:
+    """`<state>/credentials/nats-<role>`, readable only by its owner, holding that identity's NATS password."""
+    password_file = state / "credentials" / f"nats-{role}"
+    password_file.parent.mkdir(mode=0o700, exist_ok=True)
+    password_file.touch(mode=0o600)
+    password_file.chmod(0o600)  # before the password is in it
+    password_file.write_text(passwords[f"nats:{role}"] + "\n", encoding="utf-8")
+    return password_file
+
+
 def component_env(
     role: str, args: argparse.Namespace, passwords: dict[str, str], redis_role: str | None
 ) -> dict[str, str]:
     """This component's NATS user and password file beside a NATS_URL that holds no secret (a URL gets printed:
     docs/access.md), its REDIS_URL and its private reply inboxes."""
-    password_file = Path(args.state_dir).resolve() / "credentials" / f"nats-{role}"
-    password_file.parent.mkdir(mode=0o700, exist_ok=True)
-    password_file.touch(mode=0o600)
-    password_file.chmod(0o600)  # before the password is in it
-    password_file.write_text(passwords[f"nats:{role}"] + "\n", encoding="utf-8")
     env = {
         "NATS_URL": f"nats://127.0.0.1:{args.nats_port}",
         "CIO_NATS_USER": role,
-        "CIO_NATS_PASSWORD_FILE": str(password_file),
+        "CIO_NATS_PASSWORD_FILE": str(nats_password_file(Path(args.state_dir).resolve(), role, passwords)),
         "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES[role].inbox_prefix,
     }
     if redis_role is not None:
         env["REDIS_URL"] = access.redis_url(redis_role, args.redis_port, passwords)
     return env
+
+
+OTLP_SIGNALS = {"TRACES": "traces", "LOGS": "logs", "METRICS": "metrics"}
+
+
+def alert_channel_env(args: argparse.Namespace) -> dict[str, str]:
+    """Grafana and OpenTelemetry pointed at the local stand-ins, unless the environment names real ones. OTLP per
+    signal (`OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`), not the shared endpoint: that one also turns on tracing in
+    every process that has it (cio_kernel/tracing.py), which is not what an alert channel asks for."""
+    env: dict[str, str] = {}
+    if not os.environ.get("CIO_GRAFANA_URL"):
+        env["CIO_GRAFANA_URL"] = f"http://127.0.0.1:{args.grafana_port}"
+    if not any(name.startswith("OTEL_EXPORTER_OTLP_") and name.endswith("ENDPOINT") for name in os.environ):
+        for signal_name, path in OTLP_SIGNALS.items():
+            env[f"OTEL_EXPORTER_OTLP_{signal_name}_ENDPOINT"] = f"http://127.0.0.1:{args.otlp_port}/v1/{path}"
+    return env
+
+
+def llm_base_url() -> str:
+    """A real OpenAI-compatible server for the LLM brain, when one is named (`CIO_DEV_LLM_BASE_URL`, or the
+    deployment's own `CIO_LLM_BASE_URL`)."""
+    return os.environ.get("CIO_DEV_LLM_BASE_URL") or os.environ.get("CIO_LLM_BASE_URL") or ""
+
+
+def llm_env(args: argparse.Namespace) -> dict[str, str]:
+    """The Strategist's LLM settings: a named server, the local stand-in (`CIO_DEV_LLM=1`), or none (rules)."""
+    if url := llm_base_url():
+        return {"CIO_LLM_BASE_URL": url}  # CIO_LLM_MODEL and CIO_LLM_API_KEY come from the environment as they are
+    if args.llm:
+        return {"CIO_LLM_BASE_URL": f"http://127.0.0.1:{args.llm_port}/v1", "CIO_LLM_MODEL": LLM_STANDIN_MODEL}
+    return {}
+
+
+def shell_env(
+    args: argparse.Namespace,
+    state: Path,
+    passwords: dict[str, str],
+    control_env: dict[str, str],
+    alerts: dict[str, str],
+) -> dict[str, str]:
+    """What `manage.py` commands, `python -m canary` and the other tools read, for this stack: the control plane's
+    settings with the `audit` NATS identity (it reads the audit and checkpoint streams), and the canary's own."""
+    keep = (
+        "CIO_STATE_DIR",
+        "REDIS_URL",
+        "CIO_CHANNELS_REDIS_URL",
+        "CIO_CELERY_BROKER_URL",
+        "CIO_POLICY_SIGNING_KEY_FILE",
+        "CIO_AUDIT_PUBLIC_KEY_FILE",
+        "CIO_MCP_PUBLIC_URL",
+        "CIO_TRADEENGINE_URL",
+    )
+    web = f"http://127.0.0.1:{args.web_port}"
+    canary = component_env("canary", args, passwords, None)
+    return {
+        **{name: control_env[name] for name in keep},
+        **component_env(SHELL_IDENTITY, args, passwords, None),
+        # The stack's children inherit this environment: a database or audit store given to `make up` is theirs.
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{state / 'control-plane.sqlite3'}",
+        "CIO_AUDIT_STORE": os.environ.get("CIO_AUDIT_STORE") or "django",
+        **({"MONGODB_URI": os.environ["MONGODB_URI"]} if os.environ.get("MONGODB_URI") else {}),
+        "CIO_POLICY_PUBLIC_KEY_FILE": str(state / PUBLIC_KEY_FILE),
+        "CIO_STRATEGIST_REDIS_URL": access.redis_url("strategist", args.redis_port, passwords),
+        "CIO_ALERTING_REDIS_URL": access.redis_url("alerting", args.redis_port, passwords),
+        **alerts,
+        **llm_env(args),
+        "CIO_CANARY_NATS_USER": canary["CIO_NATS_USER"],
+        "CIO_CANARY_NATS_PASSWORD_FILE": canary["CIO_NATS_PASSWORD_FILE"],
+        "CIO_CANARY_INBOX_PREFIX": canary["CIO_NATS_INBOX_PREFIX"],
+        "CIO_CANARY_HEALTH_URL": f"{web}/api/health",
+        "CIO_CANARY_SMTP_HOST": "127.0.0.1",
+        "CIO_CANARY_SMTP_PORT": str(args.smtp_port),
+        "CIO_CANARY_MAIL_TO": alerts["CIO_ALERT_EMAIL_TO"],
+        "CIO_CANARY_STATE_FILE": str(state / "canary-shell-state.json"),  # not the running canary's
+    }
+
+
+def write_env_file(state: Path, env: dict[str, str], passwords: dict[str, str]) -> Path:
+    """`<state>/env.sh`, readable only by its owner (its Redis URLs hold passwords): `source` it and the commands
+    reach this stack. `cio_as <identity> <command>` runs one command under another component's NATS identity."""
+    roles = sorted(key.removeprefix("nats:") for key in passwords if key.startswith("nats:"))
+    roles = [role for role in roles if role in access.NATS_ROLES]
+    for role in roles:
+        nats_password_file(state, role, passwords)
+    cases = "\n".join(
+        f"    {shlex.quote(role)}) _cio_inbox={shlex.quote(access.NATS_ROLES[role].inbox_prefix)} ;;" for role in roles
+    )
+    text = "\n".join(
+        [
+            "# make up's connection settings for a shell (deploy/devstack.py, docs/devstack.md).",
+            "# Rewritten at each start. Holds Redis passwords: keep it to yourself (mode 0600).",
+            "unset CIO_NATS_PASSWORD  # the password comes from CIO_NATS_PASSWORD_FILE",
+            *(f"export {name}={shlex.quote(value)}" for name, value in env.items()),
+            "",
+            "# cio_as <identity> <command...>: one command under another component's NATS identity,",
+            "# e.g. cio_as control python manage.py reconcile_policies",
+            "cio_as() {",
+            '    case "$1" in',
+            cases,
+            '    *) echo "cio_as: no identity $1 (see deploy/access.py)" >&2; return 2 ;;',
+            "    esac",
+            '    _cio_role="$1"; shift',
+            '    CIO_NATS_USER="$_cio_role" CIO_NATS_PASSWORD_FILE="$CIO_STATE_DIR/credentials/nats-$_cio_role" \\',
+            '        CIO_NATS_INBOX_PREFIX="$_cio_inbox" "$@"',
+            "}",
+            "",
+        ]
+    )
+    path = state / ENV_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # before a password is in it
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 async def run(args: argparse.Namespace, state: Path) -> int:
@@ -160,13 +285,16 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         **broker,
         "CIO_STRATEGIST_REDIS_URL": access.redis_url("strategist", args.redis_port, passwords),
     }
-    # Alerts by email to the local mail catcher (Grafana and OpenTelemetry are not configured: recorded as skipped).
+    # Alerts on all three channels: email to the local mail catcher, Grafana and OpenTelemetry to their local
+    # stand-ins (unless the environment names real ones).
     mail = {
         "CIO_SMTP_HOST": "127.0.0.1",
         "CIO_SMTP_PORT": str(args.smtp_port),
         "CIO_ALERT_EMAIL_TO": os.environ.get("CIO_ALERT_EMAIL_TO", "oncall@localhost"),
+        **alert_channel_env(args),
     }
     strategist_env.update(mail)  # the worker delivers alerts too
+    strategist_env.update(llm_env(args))
     alerting_env = {
         **base,
         **component_env("alerting", args, passwords, None),
@@ -188,8 +316,11 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         "CIO_POLICY_PUBLIC_KEY_FILE": str(state / PUBLIC_KEY_FILE),
         "CIO_AUDIT_SIGNING_KEY_FILE": str(state / audit_checkpoint.PRIVATE_KEY_FILE),
     }
+    # One start for the demo schedule's phases, whichever process plays them (deploy/demo_schedule.py).
+    schedule = {demo_schedule.T0_ENV: os.environ.get(demo_schedule.T0_ENV) or f"{time.time():.3f}"}
     demo_env = {
         **base,
+        **schedule,
         **component_env("strategy", args, passwords, None),
         "CIO_DEMO_TRADEENGINE_NATS_URL": access.nats_url("tradeengine", args.nats_port, passwords),
     }
@@ -261,9 +392,25 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 "deploy.fake_tradeengine",
                 "--port",
                 str(args.tradeengine_port),
-                *(["--empty-book"] if args.no_demo else []),
+                *(["--empty-book"] if args.no_demo else ["--schedule"]),
             ],
+            env=schedule,
             port=args.tradeengine_port,
+        ),
+        Child(
+            "alrt",
+            [
+                sys.executable,
+                "-m",
+                "deploy.alert_receivers",
+                "--grafana-port",
+                str(args.grafana_port),
+                "--otlp-port",
+                str(args.otlp_port),
+                "--folder",
+                str(state / "alerts"),
+            ],
+            port=args.otlp_port,
         ),
         # The snapshot bridge reads the engine's (here the stand-in's) `GET /state` and publishes the book on
         # `cio.portfolio.snapshot` under its own identity (bridges/engine_state).
@@ -355,8 +502,14 @@ async def run(args: argparse.Namespace, state: Path) -> int:
         children.append(
             Child("demo", [sys.executable, "-m", "deploy.demo_strategy", "--rate", str(args.demo_rate)], env=demo_env)
         )
-        market_env = {**base, **component_env("marketdata", args, passwords, None)}
+        market_env = {**base, **schedule, **component_env("marketdata", args, passwords, None)}
         children.append(Child("mkt", [sys.executable, "-m", "deploy.demo_market"], env=market_env))
+
+    if args.llm and not llm_base_url():
+        llm = [sys.executable, "-m", "deploy.dev_llm", "--port", str(args.llm_port)]
+        worker = next(i for i, child in enumerate(children) if child.name == "work")
+        children.insert(worker, Child("llm", llm, port=args.llm_port))  # answering before the first cycle
+    env_file = write_env_file(state, shell_env(args, state, passwords, control_env, mail), passwords)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -377,12 +530,13 @@ async def run(args: argparse.Namespace, state: Path) -> int:
                 ]
             await child.start()
             started.append(child)
-        print(banner(args, nats_url, redis_url, state, accounts, passwords), flush=True)
+        print(banner(args, nats_url, redis_url, state, accounts, env_file), flush=True)
         exit_code = await supervise(started, stop, args.duration)
     finally:
         print(
-            "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker), ingest, reconciler, web, "
-            "gate (drains and flushes audit), snapshot bridge, trade-engine stand-in, mail, redis, nats",
+            "[stack] stopping: demo, canary, alerting, Strategist (listener, beat, worker, LLM stand-in), ingest, "
+            "reconciler, web, gate (drains and flushes audit), snapshot bridge, alert stand-ins, trade-engine "
+            "stand-in, mail, redis, nats",
             flush=True,
         )
         for child in reversed(started):
@@ -436,52 +590,56 @@ async def supervise(started: list[Child], stop: asyncio.Event, duration: float |
             task.cancel()
 
 
+def accounts_line(accounts: list[str]) -> str:
+    """`officer1 (risk_officer), ...` from bootstrap_local's `login <name> role <role> password ...` lines: the
+    names only, the passwords and tokens stay in the credentials file."""
+    found = []
+    for line in accounts:
+        words = line.split()
+        if len(words) >= 4 and words[2] == "role":
+            found.append(f"{words[1]} ({words[3]})")
+    return ", ".join(found) or "(none created)"
+
+
 def banner(
-    args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str], passwords: dict[str, str]
+    args: argparse.Namespace, nats_url: str, redis_url: str, state: Path, accounts: list[str], env_file: Path
 ) -> str:
+    """Short: where to look. Passwords and tokens are in the state folder's credentials files, never here."""
     web = f"http://127.0.0.1:{args.web_port}"
     interval = os.environ.get("CIO_STRATEGIST_INTERVAL_S", "60")
-    llm = os.environ.get("CIO_LLM_BASE_URL")
-    brain = f"LLM at {llm} (rules when it fails)" if llm else "rules (set CIO_LLM_BASE_URL for an LLM)"
-    logins = "\n".join(f"[stack]     {line}" for line in accounts) or "[stack]     (see .cio/local-credentials.json)"
-    services = "\n".join(
-        f"[stack]     {key.replace(':', ' user '):<24} password {value}" for key, value in sorted(passwords.items())
-    )
+    llm = llm_env(args).get("CIO_LLM_BASE_URL")
+    if llm and not llm_base_url():
+        brain = f"LLM, local stand-in [  llm] at {llm}"
+    elif llm:
+        brain = f"LLM at {llm} (rules when it fails)"
+    else:
+        brain = "rules (CIO_DEV_LLM=1: LLM on a local stand-in)"
+    alerts = alert_channel_env(args)
+    grafana = alerts.get("CIO_GRAFANA_URL", os.environ.get("CIO_GRAFANA_URL", ""))
+    otlp = f"http://127.0.0.1:{args.otlp_port}/v1/" if alerts.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") else "yours"
+    if args.no_demo:
+        demo = "off"
+    elif demo_schedule.Clock.from_env().enabled:
+        phases = ", ".join(f"{p.name.replace('_', ' ')} {demo_schedule.mmss(p.start_s)}" for p in demo_schedule.PHASES)
+        demo = f"{args.demo_rate:g} intents/s; then {phases} (CIO_DEMO_SCENARIOS=0: off)"
+    else:
+        demo = f"{args.demo_rate:g} intents/s, steady mix (schedule off)"
     return f"""
 [stack] ---------------------------------------------------------------------------------
-[stack] Petrosa CIO local stack is up (Ctrl-C stops everything cleanly)
-[stack]   NATS + JetStream  {nats_url}   monitoring http://127.0.0.1:{args.nats_monitor_port}/jsz
-[stack]   Redis (Valkey)    {redis_url}   active policy: GET policy:active
-[stack]   gate              local-gate-1: intent.trading.>, cio.intent.trading.>, cio.nurse.audit
-[stack]                     -> signals.trading.<strategy_id>; audit -> JetStream stream CIO_AUDIT
-[stack]   heartbeats        cio.gate.heartbeat (1 s), cio.heartbeat (10 s); ping: cio.gate.ping
-[stack]   probes, metrics   gate http://127.0.0.1:{args.gate_health_port}/healthz/ready  /healthz/live  /metrics
-[stack]                     web  {web}/api/health  {web}/api/live  {web}/metrics   (docs/metrics.md)
-[stack]   demo fleet        {"off" if args.no_demo else f"{args.demo_rate:g} intents/s, mixed approvals and rejections"}
-[stack]   state and logs    {state}
-[stack]   audit ingest      CIO_AUDIT -> audit store (Django database); decisions arrive live at
-[stack]                     {web}/admin/audit/decision/live/   browse {web}/admin/audit/decision/
-[stack]   admin             {web}/admin/   (risk officers approve, activate, kill switch)
-[stack]   Strategist        Celery worker + beat (a cycle every {interval} s on first run; schedule in admin),
-[stack]                     listener on cio.market.regime / cio.portfolio.snapshot / rejections / alerts;
-[stack]                     brain: {brain}
-[stack]                     cycles and thoughts {web}/admin/strategist/cycle/
-[stack]                     its proposals wait for an officer in {web}/admin/policies/policyversion/
-[stack]   alerting          cio.alert.> -> bridge -> Celery -> email to the mail catcher (127.0.0.1:{args.smtp_port},
-[stack]                     kept in {state / "mail"}); Grafana/OTel when configured; {web}/admin/audit/alert/
-[stack]   canary            [  oob] pings the gate and /api/health every {args.canary_every:g} s; alarms by direct SMTP
-[stack]   try it            kill $(cat {state / "gate.pid"})   -> the canary's alarm mail, the demo bot [  bot]
-[stack]                     goes conservative; the gate restarts {args.gate_restart_after:g} s later, the bot recovers
-[stack]   MCP               {web}/mcp   (streamable HTTP; header Authorization: Bearer <API token>; docs/mcp.md)
-[stack]   trade engine      stand-in on 127.0.0.1:{args.tradeengine_port}: configuration (/api/config, MCP config tools)
-[stack]                     and its book on GET /state, which the snapshot bridge [ snap] publishes on
-[stack]                     cio.portfolio.snapshot every few seconds (bridges/engine_state)
-[stack]   REST API          {web}/api/policy  {web}/api/audit  {web}/api/trace/<trace_id>
-[stack]                     schema {web}/api/schema   (header: Authorization: Token <token>)
-[stack]   accounts (first run creates them; officer1 proposes, officer2 approves: four eyes)
-{logins}
-[stack]   service identities (least privilege, deploy/access.py; kept in {state / access.CREDENTIALS_FILE})
-{services}
+[stack] Petrosa CIO local stack is up (Ctrl-C stops everything cleanly; docs/devstack.md)
+[stack]   admin         {web}/admin/   live decisions {web}/admin/audit/decision/live/
+[stack]   REST, MCP     {web}/api/ (schema /api/schema)   {web}/mcp
+[stack]   NATS, Redis   {nats_url} (monitoring http://127.0.0.1:{args.nats_monitor_port}/jsz)   {redis_url}
+[stack]   gate          local-gate-1, probes and metrics http://127.0.0.1:{args.gate_health_port}/healthz/ready /metrics
+[stack]   Strategist    a cycle every {interval} s; brain: {brain}
+[stack]   alerts        email [ mail] ({state / "mail"}), Grafana {grafana} and OTel {otlp} [ alrt]
+[stack]                 ({state / "alerts"}); all three per alert at {web}/admin/audit/alert/
+[stack]   demo fleet    {demo}
+[stack]   try it        kill $(cat {state / "gate.pid"})   -> canary alarm, bot conservative; the gate is
+[stack]                 started again {args.gate_restart_after:g} s later
+[stack]   accounts      {accounts_line(accounts)}; officer1 proposes, officer2 approves
+[stack]   credentials   {state / "local-credentials.json"} (logins, API tokens), {state / access.CREDENTIALS_FILE}
+[stack]   from a shell  source {env_file}   then e.g. python manage.py audit_verify --live-heads
 [stack] ---------------------------------------------------------------------------------"""
 
 
@@ -504,7 +662,18 @@ def main() -> None:
     )
     parser.add_argument("--canary-every", type=float, default=float(env("CIO_DEV_CANARY_EVERY_S", "10")))
     parser.add_argument("--demo-rate", type=float, default=float(env("CIO_DEMO_RATE", "2")))
-    parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--grafana-port", type=int, default=int(env("CIO_DEV_GRAFANA_PORT", "18300")))
+    parser.add_argument("--otlp-port", type=int, default=int(env("CIO_DEV_OTLP_PORT", "18318")))
+    parser.add_argument("--llm-port", type=int, default=int(env("CIO_DEV_LLM_PORT", "18400")))
+    parser.add_argument(
+        "--llm",
+        action="store_true",
+        default=env("CIO_DEV_LLM", "0") == "1",
+        help="the Strategist's LLM brain on a local chat-completions stand-in, or on CIO_DEV_LLM_BASE_URL",
+    )
+    parser.add_argument(
+        "--no-demo", action="store_true", default=env("CIO_DEMO", "1") == "0", help="no demo fleet (CIO_DEMO=0)"
+    )
     parser.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
     args = parser.parse_args()
     state = prepare_state_dir(args.state_dir)

@@ -40,6 +40,7 @@ class Step:
 @dataclass
 class FakeOpenAI:
     host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (the tests); `make up` names one (deploy/dev_llm.py)
     script: deque[Step] = field(default_factory=deque)
     default: Step = field(default_factory=lambda: Step(content=no_change()))
     requests: list[Recorded] = field(default_factory=list)
@@ -102,7 +103,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout under test)
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
         return self

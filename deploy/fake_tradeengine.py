@@ -14,6 +14,7 @@ Its NATS side, hearing promoted signals and continuing their trace, is `deploy/f
 import argparse
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from cio_kernel.log_format import configure_logging
+from deploy import demo_schedule
 
 DEFAULTS: dict[str, Any] = {
     "leverage": 10,
@@ -316,13 +318,48 @@ class FakeTradeEngine:
             self._server = None
 
 
+# The demo schedule's drawdown: a realised loss of this share of equity, past the example policy's 15% limit.
+DEMO_DRAWDOWN = 0.16
+ENGINE_PHASES = frozenset({"engine_hiccup", "drawdown"})
+
+
+def apply_phases(engine: FakeTradeEngine, playing: frozenset[str], calm_pnl: float) -> None:
+    """The book and state API as the demo schedule's phases want them now (the calm book when none plays)."""
+    with engine._lock:
+        engine.state_failure = "demo engine hiccup" if "engine_hiccup" in playing else None
+        lost = DEMO_DRAWDOWN * engine.book.total_portfolio_value
+        engine.book.daily_pnl = -lost if "drawdown" in playing else calm_pnl
+
+
+def play_schedule(engine: FakeTradeEngine, clock: demo_schedule.Clock, every_s: float = 1.0) -> None:
+    """The stand-in's part of the demo schedule (deploy/demo_schedule.py): its state API fails during
+    `engine_hiccup`, and its book carries a loss past the drawdown limit during `drawdown`. Runs forever."""
+    calm_pnl = engine.book.daily_pnl
+    playing: frozenset[str] = frozenset()
+    while True:
+        now = demo_schedule.active(clock.elapsed(), clock.enabled) & ENGINE_PHASES
+        if now != playing:
+            apply_phases(engine, now, calm_pnl)
+            for name in sorted(now - playing):
+                print(f"demo schedule: {name} starts", flush=True)
+            for name in sorted(playing - now):
+                print(f"demo schedule: {name} ends", flush=True)
+            playing = now
+        time.sleep(every_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--empty-book", action="store_true", help="serve a flat book instead of the demo's")
+    parser.add_argument(
+        "--schedule", action="store_true", help="play the demo schedule's engine hiccup and drawdown on the book"
+    )
     args = parser.parse_args()
     engine = FakeTradeEngine(port=args.port, book=EngineBook() if args.empty_book else demo_book()).start()
     print(f"trade-engine stand-in on {engine.url}: /api/v1/config/trading, /state?symbol=", flush=True)
+    if args.schedule:
+        play_schedule(engine, demo_schedule.Clock.from_env())
     threading.Event().wait()
 
 

@@ -5,6 +5,7 @@ goes through `policies.services`, so the admin enforces exactly what the API enf
 import json
 from typing import Any
 
+import orjson
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -21,9 +22,11 @@ from core.admin import RecordAdmin
 from core.envelope import trace_id_of
 from core.errors import DomainError
 from policies import extensions, services
-from policies.diff import diff_specs
-from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec, parse_spec
+from policies.admin_propose import propose_view
+from policies.diff import diff_specs, summarise
+from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec
 from policies.selectors import active_version, gate_heartbeats, risk_latch_state
+from policies.spec_form import parse_with_check
 
 _STATUS_COLOURS = {
     Status.ACTIVE: "#1b7f3a",
@@ -49,15 +52,25 @@ class ProposeForm(forms.ModelForm):
     proposer: Any = None  # set per request by `PolicyVersionAdmin.get_form`
 
     def clean_spec(self) -> dict[str, Any]:
+        raw = self.cleaned_data["spec"]
         try:
-            parsed = parse_spec(self.cleaned_data["spec"])
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise forms.ValidationError(f"not JSON: {exc}") from exc
+        if isinstance(document, str):
+            raise forms.ValidationError("the policy is a JSON object ({…}), not a string: is it quoted twice?")
+        if not isinstance(document, dict):
+            raise forms.ValidationError(f"the policy is a JSON object ({{…}}), not {type(document).__name__}")
+        try:  # the same validation as the per-field view; `services.propose` checks the same again
+            return compact_spec(parse_with_check(raw, self.proposer, active_version()))
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
-        if self.proposer is not None:  # shown on the form; `services.propose` checks the same again
-            found = extensions.proposal_breaches(self.proposer, parsed, active_version())
-            if found:
-                raise forms.ValidationError(f"OUTSIDE_ENVELOPE: {extensions.describe(found)}")
-        return compact_spec(parsed)
+
+    def _post_clean(self) -> None:
+        # The version is built, checked and saved by `services.propose`, never from this form's instance. Django's
+        # instance validation (the model's `clean`) ran on a spec never set whenever the spec field had failed,
+        # and added a spurious "spec: Input should be an object" above the form.
+        return None
 
 
 class TradingStateForm(forms.Form):
@@ -77,6 +90,12 @@ class LatchReleaseForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), required=False)
+
+
+def _reviewed(base: Any, policy: PolicyVersion) -> tuple[PolicyVersion, list[str], str]:
+    """A version as the confirmation page shows it: its diff against the active policy, and the counts."""
+    changes = diff_specs(base, policy.parsed_spec)
+    return policy, [str(c) for c in changes], summarise(changes)
 
 
 class PolicyEventInline(admin.TabularInline):
@@ -166,20 +185,19 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if not changes:
             return f"identical to the active v{active.version}"
         return format_html(
-            "<p>from active v{}:</p><pre>{}</pre>",
+            "<p>from active v{}: <b>{}</b></p><pre>{}</pre>",
             active.version,
+            summarise(changes),
             format_html_join("\n", "{}", ((str(c),) for c in changes)),
         )
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> Any:
+        return propose_view(self, request)  # per field, or JSON for experts (policies/admin_propose.py)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
         form.proposer = request.user  # a class made for this request: the envelope is checked for this user
         return form
-
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        active = active_version()
-        spec = active.spec if active else compact_spec(parse_spec({}))
-        return {"spec": json.dumps(spec, indent=2, sort_keys=True)}
 
     def has_change_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
         return obj is None and super().has_change_permission(request, obj)  # versions are never edited
@@ -232,7 +250,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                 "form": form,
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "diffs": [(p, [str(c) for c in diff_specs(base, p.parsed_spec)]) for p in queryset],
+                "diffs": [_reviewed(base, p) for p in queryset],
             }
             return TemplateResponse(request, "admin/policies/confirm_action.html", context)
         for policy in queryset.order_by("version"):

@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
 from cio_kernel.alerting import make_alert
-from cio_kernel.contracts.alert import Severity, alert_subject
+from cio_kernel.contracts.alert import Alert, Severity, alert_subject
 from cio_kernel.contracts.latch import LatchNotice, LatchRecord
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.heartbeats import GateBeats
@@ -37,6 +37,8 @@ from core.nats_connect import connect_once
 from core.redis_clients import async_redis
 
 __all__ = ["LiveUnavailableError", "NewerVersionActiveError", "NoticeNotSentError"]
+
+CONTROL_PLANE = "control-plane"  # the source of the alerts the control plane raises
 
 
 class LiveUnavailableError(Exception):
@@ -188,12 +190,16 @@ def send_trading_state_notice(notice: TradingStateNotice) -> None:
 def raise_alert(severity: Severity, title: str, detail: dict[str, object]) -> str:
     """Publish an alert on `cio.alert.<severity>` as the control plane; returns "sent" or why it was not (the
     caller records the act whatever happens to the alert)."""
+    return publish_alert(make_alert(severity, CONTROL_PLANE, title, detail))
+
+
+def publish_alert(alert: Alert) -> str:
+    """Publish an alert made beforehand (`make_alert`), so the caller keeps its id; "sent" or why it was not."""
 
     async def work() -> None:
         nc = await _nats()
         try:
-            alert = make_alert(severity, "control-plane", title, detail)
-            await nc.publish(alert_subject(severity), alert.model_dump_json().encode())
+            await nc.publish(alert_subject(alert.severity), alert.model_dump_json().encode())
             await flush_ordered(nc, _timeout())
         finally:
             await nc.close()
@@ -206,14 +212,15 @@ def raise_alert(severity: Severity, title: str, detail: dict[str, object]) -> st
 
 
 # -- heartbeats and latches -----------------------------------------------------------------------------------------
-def read_gate_heartbeats() -> GateBeats:
-    """The gates' heartbeats in Redis, judged (cio_kernel.heartbeats): verified live gates, and the rest."""
+def read_gate_heartbeats(now: float | None = None) -> GateBeats:
+    """The gates' heartbeats in Redis, judged (cio_kernel.heartbeats) as of `now` (unix seconds; the clock when
+    None): verified live gates, and the rest."""
     verifier = gate_verifier()
 
     async def work() -> GateBeats:
         redis = async_redis(settings.REDIS_URL, 1)
         try:
-            return await read_heartbeats(redis, verifier)
+            return await read_heartbeats(redis, verifier, now)
         finally:
             await redis.aclose()
 

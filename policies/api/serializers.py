@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from cio_kernel.policy.spec import TradingState
+from policies.diff import Direction
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion
 
 
@@ -67,6 +68,7 @@ class RequiredReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=10_000)
 
 
+DIRECTIONS = [d.value for d in Direction]
 TRADING_STATES = [s.value for s in TradingState]  # also the schema's TradingStateEnum (cio_site/settings.py)
 
 
@@ -99,10 +101,30 @@ class PolicyEventSerializer(serializers.ModelSerializer):
 
 # What the views without a model answer: response shapes for the published schema (core/schema.py wraps each in
 # the envelope). Nested records the gates and Redis define are objects here; their fields are theirs.
+class PolicyChangeSerializer(serializers.Serializer):
+    """One line of a diff (policies/diff.py `Change.as_dict`)."""
+
+    path = serializers.CharField(help_text="dotted: global.<field>, strategies.<key>.<field>, symbols.<SYM>.<field>")
+    kind = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    before = serializers.JSONField(allow_null=True, help_text="null when added")
+    after = serializers.JSONField(allow_null=True, help_text="null when removed")
+    direction = serializers.ChoiceField(
+        choices=DIRECTIONS, help_text="by the exact tightening check behind auto-approval (docs/policy.md)"
+    )
+
+
+class DirectionCountsSerializer(serializers.Serializer):
+    tightens = serializers.IntegerField(min_value=0)
+    loosens = serializers.IntegerField(min_value=0)
+    neutral = serializers.IntegerField(min_value=0)
+
+
 class PolicyDiffSerializer(serializers.Serializer):
     from_version = serializers.IntegerField(allow_null=True, help_text="null when nothing is active")
     to_version = serializers.IntegerField()
-    changes = serializers.ListField(child=serializers.DictField())
+    changes = PolicyChangeSerializer(many=True)
+    counts = DirectionCountsSerializer(help_text="how many changes tighten, loosen, neither")
+    summary = serializers.CharField(help_text='the counts in words, e.g. "3 tighten, 1 loosens"')
     text = serializers.ListField(child=serializers.CharField())
 
 

@@ -27,7 +27,7 @@ from policies.api.serializers import (
     TradingStateSerializer,
     TradingStatesSerializer,
 )
-from policies.diff import diff_specs
+from policies.diff import described, diff_specs
 from policies.models import PolicyEvent, Status
 from policies.selectors import active_version, gate_status, policy_version, policy_versions, risk_latch_state
 
@@ -66,7 +66,8 @@ class VersionDiffView(ApiView):
             OpenApiParameter("against", str, required=False, description="a version number, or 'active' (the default)")
         ],
         responses=PolicyDiffSerializer,
-        summary="Human-readable diff from another version (default: the active one) to this version",
+        summary="Human-readable diff from another version (default: the active one) to this version, each change "
+        "marked tightens / loosens / neutral",
     )
     def get(self, request: Request, version: int) -> Response:
         target = policy_version(version)
@@ -83,6 +84,7 @@ class VersionDiffView(ApiView):
                 "from_version": base.version if base else None,
                 "to_version": target.version,
                 "changes": [c.as_dict() for c in changes],
+                **described(changes),
                 "text": [str(c) for c in changes],
             }
         )

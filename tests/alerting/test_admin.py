@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from alerting import escalation, selectors
 from audit.records import DELIVERY, AlertEvent, AlertRecord
 from audit.store import get_store
 
@@ -54,3 +55,14 @@ def test_a_flood_of_repeats_does_not_push_the_original_off_the_list(browser, sto
     page = browser("viewer").get("/admin/audit/alert/").content.decode()
     assert "gate lost Redis" in page and "<td>1</td>" in page  # the original, still with its one repeat
     assert page.count("noise") == 1 and "<td>599</td>" in page  # the flood is one line with its count
+
+
+def test_open_alerts_are_the_unacknowledged_warnings_and_criticals(stored_alert):
+    now = datetime.now(UTC)
+    store = get_store()
+    store.insert_alert(AlertRecord("al-3", now, "info", "control-plane", "gate g1 is beating again", {}, None, now))
+    store.insert_alert(AlertRecord("al-4", now, "warning", "control-plane", "gate g2 is silent", {}, None, now))
+    assert [(a.alert_id, a.repeats) for a in selectors.open_alerts()] == [("al-4", 0), ("al-1", 1)]
+    escalation.acknowledge("al-4", "officer1")
+    [left] = selectors.open_alerts()
+    assert left.alert_id == "al-1" and left.severity == "critical" and left.channels["grafana"] == "dead_letter"

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import nats
 import orjson
 
+from cio_kernel.contracts.alert import Alert
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY, PolicyDocument
 from tests.factories import live_intent_body
 
@@ -72,3 +74,33 @@ def decide_buy(nats_url: str, **overrides: Any) -> dict:
             await client.close()
 
     return asyncio.run(ask())
+
+
+class AlertListener:
+    """The alerting bridge's view: `cio.alert.>` (as the identity `url` names, with its inbox prefix), on a thread
+    of its own, so a test that is not async hears what the code under test publishes."""
+
+    def __init__(self, url: str, inbox_prefix: str = "_INBOX") -> None:
+        self.alerts: list[Alert] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._nc = asyncio.run_coroutine_threadsafe(self._connect(url, inbox_prefix), self._loop).result(10)
+
+    async def _connect(self, url: str, inbox_prefix: str) -> Any:
+        client = await nats.connect(url, inbox_prefix=inbox_prefix)
+
+        async def on_alert(msg: Any) -> None:
+            self.alerts.append(Alert.model_validate_json(msg.data))
+
+        await client.subscribe("cio.alert.>", cb=on_alert)
+        await client.flush()
+        return client
+
+    def keys(self, source: str) -> set[str]:
+        return {a.detail.get("key") for a in list(self.alerts) if a.source == source and a.severity == "critical"}
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

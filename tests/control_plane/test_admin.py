@@ -36,17 +36,19 @@ def test_changelist_warns_when_no_gate_is_alive(browser, active_v1):
 
 def test_propose_in_admin_then_second_officer_approves_and_activates(browser, active_v1, redis_client):
     officer1 = browser("officer1")
-    form = officer1.get(f"{CHANGELIST}add/")
-    prefilled = json.loads(form.context["adminform"].form.initial["spec"])
+    form = officer1.get(f"{CHANGELIST}add/?view=json")
+    prefilled = json.loads(form.context["form"].initial["spec"])
     assert prefilled["global"]["min_confidence"] == 0.5  # starts from the active policy
     prefilled["global"]["min_confidence"] = 0.65
-    response = officer1.post(f"{CHANGELIST}add/", {"spec": json.dumps(prefilled), "rationale": "tighten"})
+    response = officer1.post(
+        f"{CHANGELIST}add/", {"view": "json", "spec": json.dumps(prefilled), "rationale": "tighten"}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     proposed = PolicyVersion.objects.get(version=2)
     assert proposed.status == Status.PROPOSED and proposed.proposed_by.username == "officer1"
 
     detail = browser("officer2").get(f"{CHANGELIST}{proposed.pk}/change/").content.decode()
-    assert "global.min_confidence: 0.5 → 0.65" in detail
+    assert "global.min_confidence: 0.5 → 0.65 (tightens)" in detail and "from active v1: <b>1 tightens</b>" in detail
 
     # Approve: the first POST shows the confirmation page with the diff, the second confirms.
     officer1_try = officer1.post(
@@ -55,7 +57,8 @@ def test_propose_in_admin_then_second_officer_approves_and_activates(browser, ac
     assert "FOUR_EYES_VIOLATION" in officer1_try.content.decode()
     officer2 = browser("officer2")
     confirm = officer2.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [proposed.pk]})
-    assert confirm.status_code == 200 and "global.min_confidence: 0.5 → 0.65" in confirm.content.decode()
+    assert confirm.status_code == 200 and "global.min_confidence: 0.5 → 0.65 (tightens)" in confirm.content.decode()
+    assert '<b class="risk-summary">1 tightens</b>' in confirm.content.decode()
     proposed.refresh_from_db()
     assert proposed.status == Status.PROPOSED  # nothing happens before confirmation
     officer2.post(CHANGELIST, {"action": "approve_selected", "_selected_action": [proposed.pk], "confirm": "yes"})
@@ -67,10 +70,12 @@ def test_propose_in_admin_then_second_officer_approves_and_activates(browser, ac
 
 def test_invalid_spec_in_admin_shows_the_problems(browser, active_v1):
     response = browser("officer1").post(
-        f"{CHANGELIST}add/", {"spec": '{"global": {"min_confidence": 7}}', "rationale": "oops"}
+        f"{CHANGELIST}add/", {"view": "json", "spec": '{"global": {"min_confidence": 7}}', "rationale": "oops"}
     )
     assert response.status_code == 200
-    assert "min_confidence" in response.content.decode()
+    assert response.context["form"].errors == {
+        "spec": ["global.min_confidence: Input should be less than or equal to 1"]
+    }
     assert PolicyVersion.objects.count() == 1
 
 

@@ -35,7 +35,9 @@ def test_full_workflow_over_rest(api, stack, redis_client):
     assert proposed["proposer_kind"] == "agent"
     diff = body(api["viewer"].get(f"/api/policy/version/{proposed['version']}/diff"))["data"]
     assert diff["from_version"] == version
-    assert diff["text"] == ["~ global.min_confidence: 0.6 → 0.7"]
+    assert diff["text"] == ["~ global.min_confidence: 0.6 → 0.7 (tightens)"]
+    assert [c["direction"] for c in diff["changes"]] == ["tightens"]
+    assert diff["counts"] == {"tightens": 1, "loosens": 0, "neutral": 0} and diff["summary"] == "1 tightens"
     listed = body(api["viewer"].get("/api/policy/version?status=proposed"))["data"]
     assert [v["version"] for v in listed] == [proposed["version"]]
     events = body(api["viewer"].get("/api/policy/event"))["data"]

@@ -72,7 +72,8 @@ def test_a_failing_reconcile_pass_costs_neither_the_other_passes_nor_the_policy_
 
 
 def test_every_app_that_owns_a_pass_registered_it() -> None:
+    from outages.watch import GateWatchPass
     from strategist.watchdog import WatchPass
     from tradeconfig.services import SettlePass
 
-    assert {WatchPass, SettlePass} <= set(extensions.RECONCILE_PASSES)
+    assert {WatchPass, SettlePass, GateWatchPass} <= set(extensions.RECONCILE_PASSES)

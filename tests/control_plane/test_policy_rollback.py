@@ -9,7 +9,6 @@ import base64
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +19,13 @@ import orjson
 import pytest
 import redis as sync_redis
 
-from cio_kernel.contracts.alert import Alert
 from cio_kernel.contracts.heartbeat import GateHeartbeat
 from cio_kernel.policy.document import ACTIVE_POLICY_KEY
 from cio_kernel.policy.signing import PolicyVerifier
 from deploy import access
 from policies import services
 from policies.models import PolicyEvent, PolicyVersion, Status
-from tests.control_plane.helpers import ROOT, _wait, redis_policy
+from tests.control_plane.helpers import ROOT, AlertListener, _wait, redis_policy
 from tests.factories import TEST_PUBLIC_KEY, TEST_SIGNER, live_intent_body, make_spec
 from tests.secured_stack import Secured
 
@@ -163,38 +161,9 @@ def decide_btc_buy(secured: Secured, signal_id: str) -> dict:
     return asyncio.run(ask())
 
 
-class AlertListener:
-    """The alerting bridge's view: `cio.alert.>` as the `alerting` identity, on a thread of its own."""
-
-    def __init__(self, secured: Secured) -> None:
-        self.alerts: list[Alert] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._nc = asyncio.run_coroutine_threadsafe(self._connect(secured.nats_url("alerting")), self._loop).result(10)
-
-    async def _connect(self, url: str) -> Any:
-        client = await nats.connect(url, inbox_prefix=access.NATS_ROLES["alerting"].inbox_prefix)
-
-        async def on_alert(msg: Any) -> None:
-            self.alerts.append(Alert.model_validate_json(msg.data))
-
-        await client.subscribe("cio.alert.>", cb=on_alert)
-        await client.flush()
-        return client
-
-    def keys(self, source: str) -> set[str]:
-        return {a.detail.get("key") for a in list(self.alerts) if a.source == source and a.severity == "critical"}
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
 @pytest.fixture
 def alerts(secured: Secured) -> Iterator[AlertListener]:
-    listener = AlertListener(secured)
+    listener = AlertListener(secured.nats_url("alerting"), access.NATS_ROLES["alerting"].inbox_prefix)
     yield listener
     listener.close()
 

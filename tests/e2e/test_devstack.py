@@ -1,8 +1,11 @@
-"""`make up`'s supervisor: the demo's intents are approved and rejected with reasons; Ctrl-C stops every child."""
+"""`make up`'s supervisor: the demo's intents are approved and rejected with reasons; every line is timestamped; the
+banner shows no password; `source .cio/env.sh` is all a shell needs to run the commands against the stack; Ctrl-C
+stops every child."""
 
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +21,7 @@ import pytest
 from deploy.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 pytestmark = pytest.mark.e2e
 
 
@@ -37,6 +41,8 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     ports["--smtp-port"] = free_port()
     ports["--tradeengine-port"] = free_port()
     ports["--gate-health-port"] = free_port()
+    ports["--grafana-port"] = free_port()
+    ports["--otlp-port"] = free_port()
     argv = [sys.executable, "-m", "deploy.devstack", "--state-dir", str(tmp_path / "state"), "--demo-rate", "10"]
     argv += ["--gate-restart-after", "3", "--canary-every", "1"]
     for flag, port in ports.items():
@@ -66,7 +72,9 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     web_metrics = _scrape(ports["--web-port"], "/metrics")
     gate_ready = _scrape(ports["--gate-health-port"], "/healthz/ready")
     probe = _respelling_probe(ports["--nats-port"], ports["--web-port"], tmp_path / "state")
-    verified = _audit_verify(ports["--nats-port"], tmp_path / "state")
+    env_file = tmp_path / "state" / "env.sh"
+    verified = _from_a_shell(env_file, "manage.py audit_verify --settle 20 --live-heads")
+    canary = _from_a_shell(env_file, "-m canary --timeout 5")
     # Stop the gate: the canary's alarm reaches the local mail catcher, the demo bot goes conservative; the
     # supervisor starts the gate again and both recover.
     os.kill(int((tmp_path / "state" / "gate.pid").read_text()), signal.SIGTERM)
@@ -91,7 +99,19 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "Petrosa CIO local stack is up" in output
     assert "seeded policy v1" in output
     assert f"http://127.0.0.1:{ports['--web-port']}/admin/" in output
-    assert "login officer1" in output and "login officer2" in output
+    assert "officer1 (risk_officer)" in output and "officer2 (risk_officer)" in output
+    # Passwords and tokens stay in the credentials files: not in the banner, not in any line.
+    services = json.loads((tmp_path / "state" / "service-credentials.json").read_text())
+    logins = json.loads((tmp_path / "state" / "local-credentials.json").read_text())
+    secrets = [*services.values(), *(v for entry in logins.values() for k, v in entry.items() if k != "role")]
+    assert secrets and not [secret for secret in secrets if secret in output]
+    # Every line carries a timestamp: the stack's own, each child's (stamped by the child or, for NATS and
+    # Valkey, by the supervisor's relay: cio_kernel/log_format.py).
+    unstamped = [line for line in output.splitlines() if line and not STAMP.match(line)]
+    assert not unstamped, unstamped[:20]
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    assert f"source {env_file}" in output
+    assert canary.returncode == 0 and "CANARY OK" in canary.stdout, canary.stdout + canary.stderr
     assert "[ demo] APPROVED" in output and "-> signals.trading." in output
     # Opening intents too: the seeded policy leaves out the daily loss limits today's engine cannot feed.
     assert any("[ demo] APPROVED" in line and " buy " in line for line in output.splitlines()), output[-4000:]
@@ -117,6 +137,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         "recon",
         "web",
         "gate",
+        "alrt",
         "mail",
         "redis",
         "nats",
@@ -145,24 +166,17 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert probe["halted by the kill switch under another spelling"][1] == ["TRADING_HALTED"]
     # The book reaches the CIO through the snapshot bridge, which reads the stand-in's GET /state.
     assert "[ snap]" in output and "first snapshot published: equity 250000.00 USD, 3 positions" in output
-    assert "service identities" in output and "nats user strategy" in output
+    assert f"Grafana http://127.0.0.1:{ports['--grafana-port']}" in output
+    assert "alert stand-ins: Grafana annotations on" in output
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
 
 
-def _audit_verify(nats_port: int, state: Path) -> subprocess.CompletedProcess[str]:
-    """`manage.py audit_verify` on the running stack as an operator runs it: with the ingest's NATS identity (it may
-    read the gates' checkpoints) and the gates' public key `make up` keeps in the state folder; the demo goes on."""
-    from deploy import access
-
-    passwords = access.load_or_create_credentials(state)
-    env = {
-        **os.environ,
-        "CIO_STATE_DIR": str(state),
-        "NATS_URL": access.nats_url("audit", nats_port, passwords),
-        "CIO_NATS_INBOX_PREFIX": access.NATS_ROLES["audit"].inbox_prefix,
-    }
-    argv = [sys.executable, "manage.py", "audit_verify", "--settle", "20"]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+def _from_a_shell(env_file: Path, python_args: str) -> subprocess.CompletedProcess[str]:
+    """`python <python_args>` on the running stack as an operator runs it: `source .cio/env.sh`, then the command,
+    nothing else (`manage.py audit_verify` with the `audit` identity, the gates' public key and the control plane's
+    Redis for the live heads; the canary with its own identity). The demo goes on meanwhile."""
+    argv = ["bash", "-c", f"source {env_file} && exec {sys.executable} {python_args}"]
+    return subprocess.run(argv, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120)
 
 
 def _mcp_tools(port: int, credentials: Path) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from canary.connection import connect_once
+from canary.connection import canary_credentials, connect_once
 from cio_kernel.nats_credentials import NatsCredentialsError, nats_credentials
 from deploy import access
 from tests.e2e.gate_process import ROOT, GateProcess
@@ -20,6 +20,18 @@ def _password_file(folder: Path, password: str) -> Path:
     path.write_text(password + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def test_the_canary_prefers_its_own_identity_to_the_shared_one(tmp_path):
+    """A shell that sourced `make up`'s env.sh holds the `audit` identity in the shared variables and the
+    canary's in CIO_CANARY_NATS_*: `python -m canary` takes its own (canary/connection.py)."""
+    shared = {"CIO_NATS_USER": "audit", "CIO_NATS_PASSWORD": "audit-password"}
+    assert canary_credentials(shared) == {"user": "audit", "password": "audit-password"}
+    path = _password_file(tmp_path, "canary-password")
+    own = {**shared, "CIO_CANARY_NATS_USER": "canary", "CIO_CANARY_NATS_PASSWORD_FILE": str(path)}
+    assert canary_credentials(own) == {"user": "canary", "password": "canary-password"}
+    with pytest.raises(NatsCredentialsError, match="CIO_NATS_PASSWORD_FILE or CIO_NATS_PASSWORD"):
+        canary_credentials({**shared, "CIO_CANARY_NATS_USER": "canary"})  # never the shared password
 
 
 def test_user_and_password_come_from_the_environment_or_a_file(tmp_path):

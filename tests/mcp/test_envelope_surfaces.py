@@ -51,17 +51,23 @@ CASES = {
 
 
 def _admin_propose(web: str, user: Any, spec: dict[str, Any]) -> str:
-    """The admin's "add policy version" form, over HTTP as a browser would post it; returns the page."""
+    """The admin's "add policy version" form (its JSON view), over HTTP as a browser would post it; returns the
+    page."""
     client = Client()
     client.force_login(user)
     cookies = {"sessionid": client.cookies["sessionid"].value}
-    url = f"{web}/admin/policies/policyversion/add/"
+    url = f"{web}/admin/policies/policyversion/add/?view=json"
     with httpx2.Client(cookies=cookies, timeout=30) as http:
         form = http.get(url)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
         page = http.post(
             url,
-            data={"csrfmiddlewaretoken": token, "spec": orjson.dumps(spec).decode(), "rationale": "room"},
+            data={
+                "csrfmiddlewaretoken": token,
+                "view": "json",
+                "spec": orjson.dumps(spec).decode(),
+                "rationale": "room",
+            },
             headers={"Referer": url},
         )
     return page.text

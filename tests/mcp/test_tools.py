@@ -85,7 +85,8 @@ async def test_an_agent_reads_and_proposes_but_cannot_approve_or_activate(connec
                 },
             )
         )
-        assert proposed["status"] == "proposed" and proposed["changes"] == ["~ global.min_confidence: 0.5 → 0.65"]
+        assert proposed["status"] == "proposed" and proposed["summary"] == "1 tightens"
+        assert proposed["changes"] == ["~ global.min_confidence: 0.5 → 0.65 (tightens)"]
         version = proposed["version"]
         assert proposed["created"] is True
         # The same policy again, as a whole spec this time: the agent's open proposal, not a second version.

@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core", "brakes"),
     ("audit",),
     ("alerting", "policies"),
-    ("lineage", "strategist", "tradeconfig"),
+    ("lineage", "outages", "strategist", "tradeconfig"),
     ("cio_site",),
     ("deploy",),
     ("bench", "tests"),

@@ -12,7 +12,7 @@ from core import errors
 from core.numbers import whole_number
 from policies import services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
-from policies.diff import diff_specs
+from policies.diff import described, diff_specs
 from policies.models import compact_spec
 from policies.selectors import active_version, gate_status, policy_version, policy_versions
 from strategist.changes import Change, InvalidChangeError, apply_changes
@@ -56,7 +56,10 @@ async def get_policy_version(version: Annotated[int, Field(ge=1)]) -> dict[str, 
     return await run_tool("get_policy_version", {"version": version}, work)
 
 
-@room.tool(description="What changes between two policy versions, one line per changed field.")
+@room.tool(
+    description="What changes between two policy versions, one line per changed field, each marked (tightens), "
+    "(loosens) or (neutral) by the exact tightening check behind auto-approval; `counts` and `summary` total them."
+)
 async def diff_policy_versions(
     version: Annotated[int, Field(ge=1, description="the version to compare")],
     against: Annotated[str, Field(description="'active' (the default) or another version number, as text")] = "active",
@@ -73,7 +76,7 @@ async def diff_policy_versions(
         else:
             raise errors.SpecInvalidError("against: 'active' or a version number")
         changes = diff_specs(base.parsed_spec, target.parsed_spec)
-        return {"from": base.version, "to": target.version, "changes": [str(c) for c in changes]}
+        return {"from": base.version, "to": target.version, "changes": [str(c) for c in changes], **described(changes)}
 
     return await run_tool("diff_policy_versions", {"version": version, "against": against}, work)
 
@@ -117,8 +120,13 @@ async def propose_policy_change(
             spec=proposed, by=user, rationale=rationale, idempotency_key=idempotency_key or "", trace_id=trace_id
         )
         diff = diff_specs(active.parsed_spec, version.parsed_spec) if active else []
-        changed = [str(c) for c in diff]
-        return {"version": version.version, "status": version.status, "created": created, "changes": changed}
+        return {
+            "version": version.version,
+            "status": version.status,
+            "created": created,
+            "changes": [str(c) for c in diff],
+            **described(diff),
+        }
 
     arguments = {
         "rationale": rationale,
