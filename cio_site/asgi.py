@@ -1,6 +1,6 @@
-"""ASGI entry point (uvicorn): Django admin and the REST API over HTTP (static files served in the embedded run),
-MCP at `/mcp` (cio_site/mcp), the live audit feed over websockets (Channels, the admin's session, the site's own
-origin only)."""
+"""ASGI entry point (uvicorn): Django admin, the cockpit and the REST API over HTTP (static files served in the
+embedded run), MCP at `/mcp` (cio_site/mcp), the live audit feed and the cockpit's pushes over websockets (Channels,
+the admin's session, the site's own origin only)."""
 
 import os
 
@@ -36,6 +36,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from audit.routing import websocket_urlpatterns  # noqa: E402
 from cio_site.mcp.app import McpApp  # noqa: E402
 from cio_site.origins import ExactOriginValidator  # noqa: E402
+from cockpit.routing import websocket_urlpatterns as cockpit_websockets  # noqa: E402
 
 mcp_application = McpApp()
 
@@ -54,6 +55,6 @@ application = ProtocolTypeRouter(
         "http": http_router,
         # The feed is opened with the admin's session cookie: only the site's own origin (scheme, host and port
         # exactly) and CIO_TRUSTED_ORIGINS may (cio_site/origins.py).
-        "websocket": ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + cockpit_websockets))),
     }
 )

@@ -94,6 +94,7 @@ CHANNEL_LAYERS = {
     }
 }
 
+CIO_COCKPIT_PUSH_S = float(os.environ.get("CIO_COCKPIT_PUSH_S", "2"))  # the cockpit's panels, per open page
 CIO_ACTIVATION_TIMEOUT_S = float(os.environ.get("CIO_ACTIVATION_TIMEOUT_S", "3"))
 # `/metrics` (cio_site/metrics.py, docs/metrics.md): a bearer token Prometheus must send (empty: open, and then
 # cluster-internal only), and how long one rendering is served to every scrape.
@@ -129,6 +130,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+
+# -- policy impact preview (docs/impact-preview.md) ----------------------------------------------------------------
+# The window of audited intents a preview replays unless asked for another (any window back to the first record).
+CIO_IMPACT_WINDOW_HOURS = float(os.environ.get("CIO_IMPACT_WINDOW_HOURS", "24"))
+# A window with at most this many decisions is replayed in the request (well under two seconds); more goes to Celery.
+CIO_IMPACT_INLINE_MAX = int(os.environ.get("CIO_IMPACT_INLINE_MAX", "500"))
 
 # -- the Strategist (docs/strategist.md) ---------------------------------------------------------------------------
 # Its Redis: the listener's inputs, the cycle lock, the LLM token budget, trigger debouncing (`strategist:*`), and
@@ -214,6 +221,7 @@ INSTALLED_APPS = [
     "tradeconfig",
     "lineage",
     "outages",
+    "cockpit",
 ]
 
 MIDDLEWARE = [

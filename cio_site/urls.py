@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
-from brakes.login import BrakedLoginForm, admin_login
+from brakes.login import BrakedLoginForm
 from cio_site import metrics
 from cio_site.health import HealthView
+from cockpit import views as cockpit_views
 
 admin.site.site_header = "Petrosa CIO — risk control plane"
 admin.site.site_title = "Petrosa CIO"
@@ -12,11 +12,11 @@ admin.site.index_title = "Policies, approvals and trading state"
 admin.site.login_form = BrakedLoginForm
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", include("cockpit.urls")),  # `/`: the risk officer's cockpit (docs/cockpit.md)
     path("api/health", HealthView.as_view(), name="health"),
     path("api/live", metrics.live, name="live"),
     path("metrics", metrics.metrics, name="metrics"),
-    path("admin/login/", admin_login),  # before the admin's own: the same view, plus the device cookie
+    path("admin/login/", cockpit_views.login),  # before the admin's own: the same view, plus the device cookie
     path("admin/", admin.site.urls),
     path("api/", include("policies.api.urls")),
     path("api/", include("audit.api.urls")),

@@ -24,8 +24,10 @@ from core.errors import DomainError
 from policies import extensions, services
 from policies.admin_propose import propose_view
 from policies.diff import diff_specs, summarise
+from policies.impact_admin import impact_view
 from policies.models import HISTORY_FIELDS, PolicyEvent, PolicyVersion, Status, compact_spec
-from policies.selectors import active_version, gate_heartbeats, risk_latch_state
+from policies.outcomes import trading_state_outcome
+from policies.selectors import active_version, gate_heartbeats, release_requests, risk_latch_state
 from policies.spec_form import parse_with_check
 
 _STATUS_COLOURS = {
@@ -324,6 +326,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         extra = [
             path("trading-state/", self.admin_site.admin_view(self.trading_state_view), name="policies_trading_state"),
             path("latches/", self.admin_site.admin_view(self.latches_view), name="policies_latches"),
+            path("<int:version>/impact/", self.admin_site.admin_view(impact_view), name="policies_impact"),
         ]
         return extra + super().get_urls()
 
@@ -343,20 +346,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{exc.code}: {exc}", messages.ERROR)
             else:
-                if policy.status == Status.PROPOSED:
-                    message = (
-                        f"release requested as v{policy.version}: releasing the global state takes a second risk "
-                        "officer, who confirms it here with the same release"
-                    )
-                elif not created:
-                    message = f"nothing to change: v{policy.version} already has that state"
-                elif policy.pending_state:
-                    message = (
-                        f"Redis is unreachable: v{policy.version} reached every gate as a signed NATS notice "
-                        "and will be written to Redis when it returns"
-                    )
-                else:
-                    message = f"trading state set; v{policy.version} is active"
+                message = trading_state_outcome(policy, created)
                 self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:policies_policyversion_changelist"))
         active = active_version()
@@ -367,11 +357,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "active_policy": active,
             "spec": active.parsed_spec if active else None,
             "second_officer": settings.CIO_GLOBAL_RELEASE_NEEDS_SECOND_OFFICER,
-            "release_requests": PolicyVersion.objects.filter(
-                status=Status.PROPOSED,
-                events__kind=PolicyEvent.Kind.PROPOSED,
-                events__detail__has_key="release_request",
-            ).select_related("proposed_by"),
+            "release_requests": release_requests(),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/policies/trading_state.html", context)

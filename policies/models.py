@@ -8,6 +8,7 @@ reviewed it: its next proposal amends it in place, the earlier content kept in a
 
 import hashlib
 import secrets
+import uuid
 from typing import Any
 
 import orjson
@@ -226,3 +227,36 @@ class ApiToken(models.Model):
         """A new token for `user`: the stored row and the key, which exists nowhere else afterwards."""
         key = secrets.token_hex(20)
         return cls.objects.create(user=user, key_hash=cls.digest(key), prefix=key[:8]), key
+
+
+class ImpactPreview(models.Model):
+    """One impact preview (docs/impact-preview.md): a candidate policy replayed against the active one over a window
+    of audited intents, its progress while it runs, and the difference it found. Kept so the page (and REST, MCP)
+    can poll it; the candidate is a saved version or, for an agent checking before it proposes, an unsaved spec."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    candidate = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    candidate_spec = models.JSONField(help_text="The spec replayed as the candidate (the version's, or unsaved)")
+    active_version = models.PositiveIntegerField(help_text="The active version it is compared with")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent of the window replayed")
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["candidate", "-created_at"], name="impact_candidate_created")]
+
+    def __str__(self) -> str:
+        return f"impact preview {self.id} ({self.state})"

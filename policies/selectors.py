@@ -21,6 +21,13 @@ def active_version(for_update: bool = False) -> PolicyVersion | None:
     return query.order_by("-version").first()
 
 
+def release_requests() -> QuerySet[PolicyVersion]:
+    """Global releases one officer asked for, waiting for a second (`policies.services._global_release`)."""
+    return PolicyVersion.objects.filter(
+        status=Status.PROPOSED, events__kind=PolicyEvent.Kind.PROPOSED, events__detail__has_key="release_request"
+    ).select_related("proposed_by")
+
+
 def policy_version(number: int) -> PolicyVersion:
     """One version with the people behind it; `NOT_FOUND` when there is none."""
     found = PolicyVersion.objects.select_related("proposed_by", "decided_by", "activated_by").filter(version=number)

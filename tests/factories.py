@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from cio_kernel import heartbeat_seal
+from cio_kernel.contracts.audit_event import encode_audit_event
+from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.intent import Intent
 from cio_kernel.contracts.portfolio import PortfolioSnapshot, Position, StrategyBook
 from cio_kernel.policy.document import PolicyDocument
@@ -53,6 +55,56 @@ def intent_body(**overrides: Any) -> dict[str, Any]:
 
 def make_intent(**overrides: Any) -> Intent:
     return Intent.model_validate(intent_body(**overrides))
+
+
+def audit_payload(
+    i: int,
+    ts: float = NOW,
+    snapshot_ts: float | None = None,
+    decision: str = "APPROVED",
+    reasons: tuple[str, ...] = (),
+    **overrides: Any,
+) -> bytes:
+    """The audit event a gate publishes for `intent_body(**overrides)` decided at `ts` (decision id `d-<i>`, the
+    intent as validated, stamped `ts` unless given), as the store keeps it (`DecisionRecord.payload`)."""
+    overrides.setdefault("timestamp", datetime.fromtimestamp(ts, UTC).isoformat())
+    overrides.setdefault("signal_id", f"sig-{i}")
+    intent = make_intent(**overrides)
+    dump = intent.model_dump(mode="json", exclude_none=True)
+    dump["timestamp"] = intent.timestamp.isoformat() if intent.timestamp else None
+    return encode_audit_event(
+        decision_id=f"d-{i:04d}",
+        ts=datetime.fromtimestamp(ts, UTC),
+        gate_id="gate-a",
+        subject=f"cio.intent.trading.{intent.strategy_key}",
+        strategy_id=intent.strategy_id,
+        strategy_key=intent.strategy_key,
+        symbol=intent.symbol,
+        action=intent.action,
+        intent_id=intent.intent_id,
+        decision=decision,  # type: ignore[arg-type]
+        reasons=[Reason(code=code, message=code.lower()) for code in reasons],
+        field_errors=None,
+        policy_version=1,
+        policy_checksum="sha256:" + "ab" * 32,
+        trace_id=f"{i + 1:032x}",
+        span_id=f"{i + 1:016x}",
+        traceparent=f"00-{i + 1:032x}-{i + 1:016x}-01",
+        latency_us=50,
+        signal_subject=None,
+        intent=dump,
+        raw_intent=None,
+        state=None
+        if snapshot_ts is None
+        else {"trading_state": "active", "snapshot_ts": datetime.fromtimestamp(snapshot_ts, UTC)},
+    )
+
+
+def audit_record(i: int, ts: float = NOW, audit_subject: str = "cio.audit.decision.approved", **fields: Any) -> Any:
+    """`audit_payload(i, ts, **fields)` as the audit ingest stores it (a `DecisionRecord`)."""
+    from audit.records import DecisionRecord
+
+    return DecisionRecord.from_message(audit_subject, audit_payload(i, ts, **fields), None)
 
 
 def live_intent_body(**overrides: Any) -> dict[str, Any]:
@@ -152,3 +204,14 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
+
+
+def policy_row(number: int, status: str, **global_rules: Any) -> Any:
+    """A policy version row as the services leave it, without Redis or NATS: for what reads the database alone."""
+    from policies.models import PolicyVersion
+
+    policy = PolicyVersion(version=number, spec=make_spec(**global_rules).model_dump(mode="json", by_alias=True))
+    policy.status = status
+    policy.full_clean(exclude=["version"])
+    policy.save()
+    return policy

@@ -123,6 +123,12 @@ class DecisionLog(Protocol):
         Shadow gates' decisions are left out: nothing acted on them, so they are not the fleet's decisions."""
         ...
 
+    def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
+        """The events (`DecisionRecord.payload`) serving gates decided from `since` up to `until` (excluded), oldest
+        first, ties by decision_id: the order they were decided in, streamed for a replay (policies/impact.py).
+        Shadow gates' decisions are left out, as from the statistics: they saw the same intents again."""
+        ...
+
     def chains(self) -> list[str]: ...
 
     def chain_records(self, chain: str, after_seq: int = 0) -> Iterator[DecisionRecord]:

@@ -161,6 +161,13 @@ class DjangoAuditStore:
             by_symbol=busiest(by_symbol, top),
         )
 
+    def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
+        rows = _shadow(models.Decision.objects.filter(ts__gte=since), False)
+        if until is not None:
+            rows = rows.filter(ts__lt=until)
+        for payload in rows.order_by("ts", "decision_id").values_list("payload", flat=True).iterator(chunk_size=2000):
+            yield payload.encode()
+
     def chains(self) -> list[str]:
         return list(
             models.Decision.objects.exclude(chain=None).values_list("chain", flat=True).distinct().order_by("chain")

@@ -248,6 +248,12 @@ class MongoAuditStore:
             by_symbol=busiest(counts("symbol", "decision"), top),
         )
 
+    def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
+        window: dict[str, Any] = {"$gte": since} if until is None else {"$gte": since, "$lt": until}
+        found = self._decisions.find({"$and": [{"ts": window}, _shadow(False)]}, {"payload": 1, "_id": 0})
+        for document in found.sort([("ts", 1), ("decision_id", 1)]).batch_size(2000):
+            yield document["payload"].encode()
+
     def chains(self) -> list[str]:
         return sorted(c for c in self._decisions.distinct("chain") if c is not None)
 

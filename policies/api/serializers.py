@@ -168,3 +168,27 @@ class LatchSerializer(serializers.Serializer):
 class LatchListSerializer(serializers.Serializer):
     latches = LatchSerializer(many=True)
     problems = serializers.DictField(child=serializers.CharField(), help_text="records not taken, with why")
+
+
+class ImpactRequestSerializer(serializers.Serializer):
+    window_hours = serializers.FloatField(
+        required=False,
+        min_value=0.001,
+        max_value=876_600,
+        help_text="the last N hours (default CIO_IMPACT_WINDOW_HOURS)",
+    )
+    since = serializers.DateTimeField(required=False, help_text="replay everything since (instead of window_hours)")
+
+
+class ImpactPreviewSerializer(serializers.Serializer):
+    """An impact preview (docs/impact-preview.md): `result` once `state` is `done`."""
+
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    candidate_version = serializers.IntegerField(allow_null=True, help_text="null for an unsaved spec")
+    active_version = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    error = serializers.CharField(allow_null=True)
+    result = serializers.DictField(allow_null=True, help_text="the difference, by strategy, symbol and reason code")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("policy/version", views.VersionListView.as_view(), name="policy-version-list"),
     path("policy/version/<int:version>", views.VersionDetailView.as_view(), name="policy-version"),
     path("policy/version/<int:version>/diff", views.VersionDiffView.as_view(), name="policy-version-diff"),
+    path("policy/version/<int:version>/impact", views.ImpactView.as_view(), name="policy-version-impact"),
     path("policy/version/<int:version>/approve", views.ApproveView.as_view(), name="policy-version-approve"),
     path("policy/version/<int:version>/reject", views.RejectView.as_view(), name="policy-version-reject"),
     path("policy/version/<int:version>/activate", views.ActivateView.as_view(), name="policy-version-activate"),

@@ -11,9 +11,11 @@ from core.api import ApiView
 from core.envelope import trace_id_of
 from core.numbers import whole_number
 from core.schema import errors as documented
-from policies import services
+from policies import impact, services
 from policies.api.serializers import (
     GateStatusSerializer,
+    ImpactPreviewSerializer,
+    ImpactRequestSerializer,
     LatchListSerializer,
     LatchReleaseSerializer,
     LatchSerializer,
@@ -269,3 +271,33 @@ class PolicyEventListView(ApiView):
     def get(self, request: Request) -> Response:
         events = PolicyEvent.objects.select_related("actor", "policy")[:200]
         return Response(PolicyEventSerializer(events, many=True).data)
+
+
+class ImpactView(ApiView):
+    @extend_schema(
+        request=ImpactRequestSerializer,
+        responses={201: ImpactPreviewSerializer, 202: ImpactPreviewSerializer, **documented(404, 503)},
+        summary="Preview this version's impact: replay the audited intents of a window (default the last 24 h) under "
+        "it and under the active policy, and show the decisions that change (docs/impact-preview.md). 201 with the "
+        "result when the window was small enough to replay at once; 202 while a worker replays it (poll GET).",
+    )
+    def post(self, request: Request, version: int) -> Response:
+        data = self.validated(ImpactRequestSerializer, request)
+        preview = impact.start(
+            by=request.user,
+            candidate=policy_version(version),
+            window_hours=data.get("window_hours"),
+            since=data.get("since"),
+        )
+        done = preview.state in ("done", "failed")
+        return Response(impact.summary(preview), status=201 if done else 202)
+
+    @extend_schema(
+        responses={200: ImpactPreviewSerializer, **documented(404)},
+        summary="This version's latest impact preview: its progress, then the difference",
+    )
+    def get(self, request: Request, version: int) -> Response:
+        preview = impact.latest_for(policy_version(version))
+        if preview is None:
+            raise errors.NotFoundError(f"no impact preview of version {version}: POST to start one")
+        return Response(impact.summary(preview))

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from audit.store import get_store
 from core import roles
 from deploy.fake_tradeengine import FakeTradeEngine
+from policies import impact
 from policies import services as policy_services
 from policies.models import ApiToken
 from tests.audit.records import chain_of
@@ -77,7 +78,8 @@ def api_schema(stack: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> An
 @pytest.fixture
 def existing(api_schema: Any, active_v1: Any, users: dict[str, User]) -> dict[str, list[Any]]:
     """Objects for path parameters, so operations answer from real rows and not only 404: the active version, a
-    proposed one and an approved one, a proposed configuration change, and decisions in the audit store."""
+    proposed one (with an impact preview) and an approved one, a proposed configuration change, and decisions in the
+    audit store."""
     spec = make_spec(min_confidence=0.7).model_dump(mode="json", by_alias=True)
     proposed = policy_services.propose(spec=spec, by=users["officer1"], rationale="contract")
     approved = policy_services.propose(spec=spec, by=users["officer1"], rationale="contract")
@@ -85,6 +87,7 @@ def existing(api_schema: Any, active_v1: Any, users: dict[str, User]) -> dict[st
     change = config_services.propose(by=users["officer1"], parameters={"leverage": 5}, rationale="contract")
     decisions = chain_of(2)
     get_store().insert_decisions(decisions)
+    impact.start(by=users["officer1"], candidate=proposed)  # a preview to read back
     return {
         "version": [active_v1.version, proposed.version, approved.version],
         "change_id": [change.pk],

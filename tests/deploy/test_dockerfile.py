@@ -86,6 +86,15 @@ def test_the_build_context_lets_in_the_packages_and_nothing_else():
     assert let_in == packages | {"manage.py", "pyproject.toml"}
 
 
+def test_every_top_level_package_but_tests_and_bench_is_installed():
+    # A new app missing from pyproject's list is missing from the wheel and the image: the control plane would not
+    # start in production while every test here (which imports from the source tree) passes.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert on_disk - packages == set()
+
+
 def test_hadolint_finds_nothing():
     binary = shutil.which("hadolint") or str(Path(sys.prefix, "bin", "hadolint"))
     if not Path(binary).exists():

@@ -17,6 +17,8 @@ EXPECTED_TOOLS = {
     "get_policy_version",
     "diff_policy_versions",
     "propose_policy_change",
+    "preview_policy_impact",
+    "get_policy_impact",
     "approve_policy_version",
     "activate_policy_version",
     "set_trading_state",
@@ -257,3 +259,31 @@ async def test_trading_config_round_trips_through_the_engine(connect, engine):
         listed = data(await officer.call_tool("list_trading_config_changes", {"status": "applied"}))["changes"]
         assert [c["id"] for c in listed] == [change["id"]]
     assert engine.overrides[("BTCUSDT", "LONG")] == {"leverage": 4}
+
+
+async def test_an_agent_checks_a_change_before_proposing_it(connect, active_v1):
+    """An unsaved patch (or spec) is replayed against the active policy over the audited intents: nothing is
+    proposed, the difference comes back, and a viewer may read the preview but not start one."""
+    import time
+
+    from tests.factories import audit_record
+
+    await sync_to_async(get_store().insert_decisions)([audit_record(0, time.time() - 5)])
+    patch = [{"scope": "global", "key": None, "field": "min_confidence", "value": 0.9}]
+    async with connect("agent") as agent, connect("viewer") as viewer:
+        checked = data(await agent.call_tool("preview_policy_impact", {"changes": patch, "window_hours": 1}))
+        assert (checked["state"], checked["candidate_version"], checked["active_version"]) == ("done", None, 1)
+        [cell] = checked["result"]["cells"]
+        assert (cell["direction"], cell["reason_code"], cell["samples"][0]["decision_id"]) == (
+            "approved_to_rejected",
+            "CONFIDENCE_TOO_LOW",
+            "d-0000",
+        )
+        polled = data(await viewer.call_tool("get_policy_impact", {"preview_id": checked["id"]}))
+        assert polled["result"] == checked["result"]
+        assert error(await viewer.call_tool("preview_policy_impact", {"changes": patch})).startswith(
+            "PERMISSION_DENIED"
+        )
+        both = await agent.call_tool("preview_policy_impact", {"version": 1, "changes": patch})
+        assert error(both).startswith("VAL_ERR")
+    assert await sync_to_async(PolicyVersion.objects.count)() == 1  # nothing was proposed

@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("audit",),
     ("alerting", "policies"),
     ("lineage", "outages", "strategist", "tradeconfig"),
+    ("cockpit",),
     ("cio_site",),
     ("deploy",),
     ("bench", "tests"),

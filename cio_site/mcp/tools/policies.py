@@ -10,7 +10,7 @@ from cio_site.mcp.calls import run_tool
 from cio_site.mcp.room import Room, plain, require_view
 from core import errors
 from core.numbers import whole_number
-from policies import services
+from policies import impact, services
 from policies.api.serializers import PolicyVersionSerializer, PolicyVersionSummarySerializer
 from policies.diff import described, diff_specs
 from policies.models import compact_spec
@@ -106,15 +106,7 @@ async def propose_policy_change(
         if (changes is None) == (spec is None):
             raise errors.SpecInvalidError("give either `changes` (a patch) or `spec` (a whole policy), not both")
         active = active_version()
-        if changes is not None:
-            if active is None:
-                raise errors.SpecInvalidError("there is no active policy to patch: propose a whole `spec`")
-            try:
-                proposed = compact_spec(apply_changes(active.parsed_spec, changes))
-            except InvalidChangeError as exc:
-                raise errors.SpecInvalidError("; ".join(exc.problems)) from exc
-        else:
-            proposed = spec
+        proposed = _patched_active(changes) if changes is not None else spec
         # The envelope binds anyone who may not approve: `services.propose` checks it, as for REST and admin.
         version, created = services.submit(
             spec=proposed, by=user, rationale=rationale, idempotency_key=idempotency_key or "", trace_id=trace_id
@@ -135,6 +127,54 @@ async def propose_policy_change(
         "idempotency_key": idempotency_key,
     }
     return await run_tool("propose_policy_change", arguments, work)
+
+
+@room.tool(
+    description="Check a policy before proposing or approving it: replays the audited intents of a window (default "
+    "the last 24 h) through the gate's own decision function under the candidate and under the active policy, "
+    "and reports the approvals that would become rejections and the reverse, by strategy, symbol and reason "
+    "code, with sample decision ids, and how many intents were replayed with approximations (the portfolio "
+    "snapshot's contents are not in the audit trail). The candidate is a saved `version`, a `changes` patch on "
+    "the active policy (as propose_policy_change takes it) or a whole unsaved `spec`. A small window answers at "
+    "once (`state: done`); a large one answers `state: queued` with an `id` to poll with get_policy_impact."
+)
+async def preview_policy_impact(
+    version: Annotated[int | None, Field(ge=1, description="a saved policy version")] = None,
+    changes: Annotated[list[Change] | None, Field(description="a patch on the active policy")] = None,
+    spec: Annotated[dict[str, Any] | None, Field(description="a whole unsaved policy document")] = None,
+    window_hours: Annotated[float | None, Field(gt=0, le=876_600, description="the last N hours")] = None,
+) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        if sum(given is not None for given in (version, changes, spec)) != 1:
+            raise errors.SpecInvalidError("give one of `version`, `changes` (a patch) or `spec` (a whole policy)")
+        if version is not None:
+            preview = impact.start(by=user, candidate=policy_version(version), window_hours=window_hours)
+        else:
+            candidate = spec if spec is not None else _patched_active(changes or [])
+            preview = impact.start(by=user, spec=candidate, window_hours=window_hours)
+        return impact.summary(preview)
+
+    arguments = {"version": version, "changes": plain(changes) if changes else None, "spec": spec}
+    return await run_tool("preview_policy_impact", {**arguments, "window_hours": window_hours}, work)
+
+
+@room.tool(description="An impact preview started by preview_policy_impact: its progress, then the difference.")
+async def get_policy_impact(preview_id: Annotated[str, Field(min_length=1, max_length=64)]) -> dict[str, Any]:
+    def work(user: Any, trace_id: str) -> Any:
+        require_view(user)
+        return impact.summary(impact.preview_of(preview_id))
+
+    return await run_tool("get_policy_impact", {"preview_id": preview_id}, work)
+
+
+def _patched_active(changes: list[Change]) -> dict[str, Any]:
+    active = active_version()
+    if active is None:
+        raise errors.SpecInvalidError("there is no active policy to patch: give a whole `spec`")
+    try:
+        return compact_spec(apply_changes(active.parsed_spec, changes))
+    except InvalidChangeError as exc:
+        raise errors.SpecInvalidError("; ".join(exc.problems)) from exc
 
 
 @room.tool(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("policies", "0008_strategist_role"),
+        ("policies", "0009_impact_preview"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
