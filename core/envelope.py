@@ -31,6 +31,7 @@ HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.FourEyesError: 403,
     errors.OutsideEnvelopeError: 403,
     errors.InvalidTransitionError: 409,
+    errors.IdempotencyKeyReusedError: 409,
     errors.SpecInvalidError: 400,
     errors.NotFoundError: 404,
     errors.ActivationFailedError: 503,

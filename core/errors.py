@@ -23,6 +23,12 @@ class InvalidTransitionError(DomainError):
     code = "INVALID_TRANSITION"
 
 
+class IdempotencyKeyReusedError(InvalidTransitionError):
+    """An idempotency key this account already used for another spec: a key names one proposal, never two."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 class SpecInvalidError(DomainError):
     code = "VAL_ERR"
 

@@ -19,7 +19,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "No credentials, or credentials that do not authenticate (`NOT_AUTHENTICATED`)",
     403: "The caller's role may not do this, or four-eyes forbids it (`PERMISSION_DENIED`, `FOUR_EYES_VIOLATION`…)",
     404: "Nothing there (`NOT_FOUND`)",
-    409: "Not allowed in the current state (`INVALID_TRANSITION`)",
+    409: "Not allowed in the current state (`INVALID_TRANSITION`), or an idempotency key already used for another "
+    "request (`IDEMPOTENCY_KEY_REUSED`)",
     413: "Request body over the size limit (`PAYLOAD_TOO_LARGE`)",
     415: "Request body not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
     429: "Too many requests from this client (`RATE_LIMITED`, with `Retry-After`)",

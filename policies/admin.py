@@ -121,7 +121,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         "proposed_at",
         "decided_by",
         "activated_at",
-        "short_rationale",
+        "full_rationale",
     ]
     list_filter = ["status", "proposer_kind"]
     search_fields = ["rationale", "thought_id", "proposed_by__username", "decided_by__username", "checksum"]
@@ -138,8 +138,13 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         return format_html('<b style="color:{}">{}</b>', colour, obj.get_status_display())
 
     @admin.display(description="rationale")
-    def short_rationale(self, obj: PolicyVersion) -> str:
-        return obj.rationale if len(obj.rationale) <= 90 else obj.rationale[:87] + "..."
+    def full_rationale(self, obj: PolicyVersion) -> str:
+        # In full: the reason for a proposal is what an officer reads first. Its own line breaks kept, long lines
+        # and long words wrapped inside the column.
+        return format_html(
+            '<div style="white-space: pre-line; overflow-wrap: anywhere; min-width: 24em; max-width: 60em">{}</div>',
+            obj.rationale,
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         active = active_version()
@@ -268,7 +273,10 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "Approve these versions?",
             "approve_selected",
             False,
-            lambda p, r: services.approve(p, by=request.user, reason=r, trace_id=trace),
+            # the checksum each version had on the confirmation page: an amended proposal is not approved unseen
+            lambda p, r: services.approve(
+                p, by=request.user, reason=r, trace_id=trace, checksum=request.POST.get(f"checksum_{p.pk}", "")
+            ),
         )
 
     @admin.action(description="Reject selected versions")

@@ -1,7 +1,9 @@
 """Policy versions and the control-plane events around them.
 
 A version's spec is validated by the gate's own `PolicySpec` (one schema, never forked) and is immutable once
-proposed: a change is a new version. Status moves only through `policies.services`.
+proposed: a change is a new version. The one exception is the Strategist's own open proposal while no one has
+reviewed it: its next proposal amends it in place, the earlier content kept in an `amended` event
+(`policies.services.amend`, docs/strategist.md). Status moves only through `policies.services`.
 """
 
 import hashlib
@@ -156,6 +158,7 @@ class PolicyEvent(models.Model):
         LATCH_RELEASED = "latch_released"
         RECONCILED = "reconciled"  # the database adopted what Redis holds (after a failure, or a restore)
         ANOMALY = "anomaly"  # Redis held a document this control plane did not sign (replaced), or a mismatch
+        AMENDED = "amended"  # the Strategist rewrote its unreviewed proposal; `detail["previous"]` holds what it was
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     policy = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
@@ -170,6 +173,24 @@ class PolicyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.policy.version if self.policy else '-'} by {self.actor or 'system'}"
+
+
+class ProposalKey(models.Model):
+    """An idempotency key a client sent with a proposal (REST `Idempotency-Key`, MCP `idempotency_key`): the same
+    key from the same account always answers with the version it first made, and with a different spec is
+    refused. Unique per account, so two requests racing with one key make one version."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=128)
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    checksum = models.CharField(max_length=80, help_text="the canonical checksum of the spec sent with the key")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="policies_proposal_key_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} key {self.key[:16]} → v{self.policy.version}"
 
 
 class ActivationLock(models.Model):

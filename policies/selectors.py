@@ -45,6 +45,17 @@ def policy_versions(status: str | None, limit: int) -> QuerySet[PolicyVersion]:
     return query[:limit]
 
 
+def awaiting_review(policy: PolicyVersion) -> bool:
+    """Whether no one has reviewed a proposal yet: it is still `proposed` (no approval or rejection, by a person
+    or a rule; approval is one step, so there is no four-eyes approval half given) and no event on it was made by
+    anyone but its proposer (an officer's act on it of any kind counts as a review). Its proposer's own amendments
+    do not. What lets the Strategist amend its open proposal in place (`services.amend`)."""
+    if policy.status != Status.PROPOSED:
+        return False
+    # `exclude` keeps events without an actor (a rule's or the system's), so they count as a review too.
+    return not PolicyEvent.objects.filter(policy=policy).exclude(actor_id=policy.proposed_by_id).exists()
+
+
 def baseline_version(active: PolicyVersion) -> PolicyVersion:
     """The officers' baseline: the last version made active at or before `active` that the Strategist did not
     propose (a person's, or an agent's a person approved). What the envelope is seeded from, what agents and the

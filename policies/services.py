@@ -2,6 +2,7 @@
 approve) are enforced in this layer, so admin, REST, MCP and the Strategist cannot differ."""
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -16,11 +17,13 @@ from cio_kernel.contracts.identity import IdentityError, scope_key, strategy_key
 from cio_kernel.contracts.latch import LatchRecord, parse_latch_id
 from cio_kernel.contracts.trading_state_notice import TradingStateNotice
 from cio_kernel.policy.document import policy_checksum
-from cio_kernel.policy.spec import TradingState
+from cio_kernel.policy.spec import PolicySpec, TradingState
+from cio_kernel.redaction import process_scrubber
 from core import roles, tracing
 from core.errors import (
     ActivationFailedError,
     FourEyesError,
+    IdempotencyKeyReusedError,
     InvalidTransitionError,
     NotFoundError,
     OutsideEnvelopeError,
@@ -28,8 +31,16 @@ from core.errors import (
     SpecInvalidError,
     StoreUnavailableError,
 )
-from policies import activation, extensions, live
-from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status, compact_spec, parse_spec
+from policies import activation, extensions, live, selectors
+from policies.models import (
+    PolicyEvent,
+    PolicyVersion,
+    ProposalKey,
+    ProposerKind,
+    Status,
+    compact_spec,
+    parse_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +123,13 @@ def _after_commit_point(work: Any, what: str, trace_id: str) -> Any:
         return activation.in_lock(lambda: activation.reconcile(state, trace_id))
 
 
+def _parsed(spec: Any) -> PolicySpec:
+    try:
+        return parse_spec(spec)
+    except ValidationError as exc:
+        raise SpecInvalidError("; ".join(exc.messages)) from exc
+
+
 def propose(
     *,
     spec: Any,
@@ -126,10 +144,7 @@ def propose(
     on every surface: outside it, `OutsideEnvelopeError` lists each breach, or with `record_refusal` (the
     Strategist, so officers see what it wanted) the version is recorded and rejected at once, unattended."""
     roles.require(by, roles.PROPOSE, "propose a policy")
-    try:
-        parsed = parse_spec(spec)
-    except ValidationError as exc:
-        raise SpecInvalidError("; ".join(exc.messages)) from exc
+    parsed = _parsed(spec)
     active = PolicyVersion.objects.filter(status=Status.ACTIVE).order_by("-version").first()
     breaches = extensions.proposal_breaches(by, parsed, active)
     if breaches and not record_refusal:
@@ -164,6 +179,120 @@ def propose(
     return policy
 
 
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: a UUID, a ULID, a client's own request id
+
+
+def submit(
+    *,
+    spec: Any,
+    by: AbstractBaseUser,
+    rationale: str = "",
+    thought_id: str = "",
+    idempotency_key: str = "",
+    trace_id: str = "",
+) -> tuple[PolicyVersion, bool]:
+    """A proposal from a client that may send it twice (REST, MCP): the version and whether it is new. The same
+    `idempotency_key` from the same account answers with the version it first made, and with another spec is
+    refused (`IdempotencyKeyReusedError`); an agent's spec identical (canonical checksum) to an open proposal of
+    its own on the same active version answers with that proposal. Anything else is `propose`."""
+    if idempotency_key and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise SpecInvalidError("idempotency key: 1 to 128 visible ASCII characters")
+    checksum = policy_checksum(_parsed(spec))
+    try:
+        return _submit_once(spec, by, rationale, thought_id, idempotency_key, trace_id, checksum)
+    except IntegrityError:  # the same key raced in (where the proposer's row lock is no lock: SQLite)
+        return _submit_once(spec, by, rationale, thought_id, idempotency_key, trace_id, checksum)
+
+
+def _submit_once(
+    spec: Any,
+    by: AbstractBaseUser,
+    rationale: str,
+    thought_id: str,
+    idempotency_key: str,
+    trace_id: str,
+    checksum: str,
+) -> tuple[PolicyVersion, bool]:
+    with transaction.atomic():
+        # One proposer's submissions one after the other: two identical ones racing cannot both find nothing.
+        type(by).objects.select_for_update().filter(pk=by.pk).exists()
+        if idempotency_key:
+            known = ProposalKey.objects.select_related("policy").filter(user_id=by.pk, key=idempotency_key).first()
+            if known is not None:
+                if known.checksum != checksum:
+                    raise IdempotencyKeyReusedError(
+                        f"idempotency key already used for v{known.policy.version}, with another spec: "
+                        "send a new key for a new proposal"
+                    )
+                return known.policy, False
+        same = None
+        if proposer_kind_of(by) == ProposerKind.AGENT:
+            same = (
+                PolicyVersion.objects.filter(
+                    status=Status.PROPOSED, proposed_by_id=by.pk, checksum=checksum, based_on=selectors.active_version()
+                )
+                .order_by("-version")
+                .first()
+            )
+        policy = same or propose(spec=spec, by=by, rationale=rationale, thought_id=thought_id, trace_id=trace_id)
+        if idempotency_key:
+            ProposalKey.objects.create(user_id=by.pk, key=idempotency_key, policy=policy, checksum=checksum)
+        return policy, same is None
+
+
+def amend(
+    policy: PolicyVersion, *, spec: Any, by: AbstractBaseUser, rationale: str, thought_id: str = "", trace_id: str = ""
+) -> PolicyVersion | None:
+    """The Strategist's newer proposal written over its own open one (docs/strategist.md, "One open proposal"):
+    the same version stays the one proposal under review, and what it held before is kept in an `amended` event
+    (spec, checksum, rationale, thought and since when). Only while `selectors.awaiting_review` holds and the
+    proposal is still on the active version; otherwise None, and the caller proposes a new version. The row is
+    locked as a decision locks it (`_record_decision`), so an approval or rejection and an amendment happen one
+    after the other: an amendment never rewrites a spec anyone approved or rejected. Checked against the envelope
+    as any proposal (`OutsideEnvelopeError`)."""
+    roles.require(by, roles.PROPOSE, "propose a policy")
+    parsed = _parsed(spec)
+    active = selectors.active_version()
+    breaches = extensions.proposal_breaches(by, parsed, active)
+    if breaches:
+        raise OutsideEnvelopeError(f"outside the envelope risk officers set: {extensions.describe(breaches)}")
+    with transaction.atomic():
+        row = PolicyVersion.objects.select_for_update().filter(pk=policy.pk).first()
+        if (
+            row is None
+            or row.proposer_kind != ProposerKind.STRATEGIST
+            or row.proposed_by_id != by.pk
+            or row.based_on_id != (active.pk if active else None)
+            or not selectors.awaiting_review(row)
+        ):
+            return None
+        last = row.events.filter(kind=PolicyEvent.Kind.AMENDED).order_by("-at", "-id").first()
+        since = last.at if last is not None else row.proposed_at
+        previous = {
+            # Scrubbed as every record is: a free-text `description` an officer wrote may hold anything, and the
+            # history must not copy a secret further. `checksum` is the unscrubbed spec's, so it still names it.
+            "spec": process_scrubber().value(row.spec),
+            "checksum": row.checksum,
+            "rationale": row.rationale,
+            "thought_id": row.thought_id,
+            "since": since.isoformat() if since is not None else None,
+        }
+        checksum = policy_checksum(parsed)
+        # An update, not `save()`: the model refuses any other change to a proposed spec.
+        PolicyVersion.objects.filter(pk=row.pk, status=Status.PROPOSED).update(
+            spec=compact_spec(parsed), checksum=checksum, rationale=rationale, thought_id=thought_id
+        )
+        PolicyEvent.objects.create(
+            kind=PolicyEvent.Kind.AMENDED,
+            policy=row,
+            actor=by,
+            reason=rationale,
+            trace_id=trace_id,
+            detail={"previous": previous, "checksum": checksum, "thought_id": thought_id},
+        )
+    return PolicyVersion.objects.get(pk=row.pk)
+
+
 def _record_decision(
     policy: PolicyVersion,
     *,
@@ -173,12 +302,17 @@ def _record_decision(
     reason: str,
     trace_id: str,
     detail: dict[str, Any] | None = None,
+    seen: str = "",
 ) -> PolicyVersion:
     with transaction.atomic():
         policy = PolicyVersion.objects.select_for_update().get(pk=policy.pk)
         if policy.status != Status.PROPOSED:
             raise InvalidTransitionError(
                 f"v{policy.version} is {policy.status}; only a proposed version can be decided"
+            )
+        if seen and seen != policy.checksum:  # the Strategist amended it after the officer read it
+            raise InvalidTransitionError(
+                f"v{policy.version} changed since it was shown (checksum {policy.checksum}): read it again"
             )
         if approve and decided_by is not None and policy.proposed_by_id == decided_by.pk:
             raise FourEyesError(
@@ -188,15 +322,20 @@ def _record_decision(
         policy.decided_by, policy.decided_at, policy.decision_reason = decided_by, timezone.now(), reason
         policy.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         kind = PolicyEvent.Kind.APPROVED if approve else PolicyEvent.Kind.REJECTED
+        detail = {**(detail or {}), "checksum": policy.checksum} if approve else detail or {}  # what was approved
         PolicyEvent.objects.create(
-            kind=kind, policy=policy, actor=actor, reason=reason, trace_id=trace_id, detail=detail or {}
+            kind=kind, policy=policy, actor=actor, reason=reason, trace_id=trace_id, detail=detail
         )
     return policy
 
 
-def _decide(policy: PolicyVersion, by: AbstractBaseUser, approve: bool, reason: str, trace_id: str) -> PolicyVersion:
+def _decide(
+    policy: PolicyVersion, by: AbstractBaseUser, approve: bool, reason: str, trace_id: str, seen: str = ""
+) -> PolicyVersion:
     roles.require(by, roles.APPROVE, "approve or reject policies")
-    return _record_decision(policy, approve=approve, decided_by=by, actor=by, reason=reason, trace_id=trace_id)
+    return _record_decision(
+        policy, approve=approve, decided_by=by, actor=by, reason=reason, trace_id=trace_id, seen=seen
+    )
 
 
 def decide_unattended(
@@ -232,8 +371,12 @@ def decide_unattended(
     )
 
 
-def approve(policy: PolicyVersion, *, by: AbstractBaseUser, reason: str = "", trace_id: str = "") -> PolicyVersion:
-    return _decide(policy, by, True, reason, trace_id)
+def approve(
+    policy: PolicyVersion, *, by: AbstractBaseUser, reason: str = "", trace_id: str = "", checksum: str = ""
+) -> PolicyVersion:
+    """`checksum`, when given, is the spec's checksum as the officer saw it: a Strategist proposal can be amended
+    until someone reviews it, so an approval names what it approves and is refused if that changed."""
+    return _decide(policy, by, True, reason, trace_id, checksum)
 
 
 def reject(policy: PolicyVersion, *, by: AbstractBaseUser, reason: str, trace_id: str = "") -> PolicyVersion:
@@ -285,10 +428,7 @@ def seed_first_policy(*, spec: Any, by: AbstractBaseUser, rationale: str, trace_
     so it is recorded as proposed, approved and activated by `by` at once: meant for management commands run by
     whoever installs the stack, never exposed to users. Does nothing (returns None) once any history exists,
     including a policy Redis already runs (adopted by the reconciliation first)."""
-    try:
-        parsed = parse_spec(spec)
-    except ValidationError as exc:
-        raise SpecInvalidError("; ".join(exc.messages)) from exc
+    parsed = _parsed(spec)
 
     def work() -> PolicyVersion | None:
         state = _read_live_or_fail("seeding the first policy")

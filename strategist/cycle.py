@@ -1,12 +1,13 @@
 """One reasoning cycle, start to finish (docs/strategist.md, "A cycle"):
 
 lock → context (allow-listed, scrubbed) → the LLM brain if one is configured, else or on its failure the rule
-brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → a `proposed` version
-by the Strategist's own account through `services.propose` (refused at once when outside the envelope; approved
-by the auto-approval rule when it provably only tightens, stays inside the narrower auto-approval envelope, an
-officer enabled the rule, and the cycle is verified: its trigger re-derived from a record the broker
-cannot write and none of its inputs refused) → the cycle row and its thought, in one transaction → the thought
-into the audit store (retried by `flush_thoughts` if the store is away).
+brain → the patch applied and validated by `PolicySpec` → the envelope → duplicate check → its open proposal no
+officer has reviewed yet amended in place (`services.amend`: one proposal under review, not one per cycle), or a
+`proposed` version by the Strategist's own account through `services.propose` (refused at once when outside the
+envelope; approved by the auto-approval rule when it provably only tightens, stays inside the narrower
+auto-approval envelope, an officer enabled the rule, and the cycle is verified: its trigger re-derived from a
+record the broker cannot write and none of its inputs refused) → the cycle row and its thought, in one
+transaction → the thought into the audit store (retried by `flush_thoughts` if the store is away).
 
 The Strategist never activates and never approves on its own account; an automatic approval names its rule, not
 a person."""
@@ -35,7 +36,7 @@ from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.policy.tightening import loosenings
 from cio_kernel.redaction import SecretScrubber, process_scrubber
 from core import roles, tracing
-from core.errors import PermissionDeniedError
+from core.errors import OutsideEnvelopeError, PermissionDeniedError
 from core.redis_clients import sync_redis
 from policies import selectors, services
 from policies.models import PolicyVersion, ProposerKind, Status, compact_spec
@@ -303,10 +304,13 @@ def _propose(
     ).first()
     if pending is not None and outcome == Outcome.PROPOSED:
         return pending, Outcome.DUPLICATE
-    proposal = services.propose(
+    user = strategist_user()
+    text = f"{rationale}\n\n(Strategist cycle {cycle_id}: {run.trigger.kind}, {brain} brain)"
+    amended = _amend_open(user, verdict.spec, text, cycle_id, trace_id) if outcome == Outcome.PROPOSED else None
+    proposal = amended or services.propose(
         spec=compact_spec(verdict.spec),
-        by=strategist_user(),
-        rationale=f"{rationale}\n\n(Strategist cycle {cycle_id}: {run.trigger.kind}, {brain} brain)",
+        by=user,
+        rationale=text,
         thought_id=cycle_id,
         kind=ProposerKind.STRATEGIST,
         trace_id=trace_id,
@@ -314,7 +318,8 @@ def _propose(
     )
     if proposal.status == Status.REJECTED:
         return proposal, Outcome.OUTSIDE_ENVELOPE
-    _supersede_older(proposal, trace_id)
+    if amended is None:
+        _supersede_older(proposal, trace_id)
     row = run.settings
     officer = row.auto_approve_authorised_by
     eligible = verdict.validation.get("only_tightens") and verdict.validation.get("auto_approval") == "eligible"
@@ -333,7 +338,25 @@ def _propose(
             return approved, Outcome.AUTO_APPROVED
         except PermissionDeniedError:
             log.warning("auto-approval skipped: %s may no longer approve policies", officer)
-    return proposal, Outcome.PROPOSED
+    return proposal, Outcome.AMENDED if amended is not None else Outcome.PROPOSED
+
+
+def _amend_open(user: User, spec: PolicySpec, rationale: str, cycle_id: str, trace_id: str) -> PolicyVersion | None:
+    """The Strategist's open proposal amended with this cycle's, while no officer has reviewed it (None: there is
+    none, or it was reviewed; a new version then). Officers see one proposal, not one per cycle."""
+    open_one = (
+        PolicyVersion.objects.filter(status=Status.PROPOSED, proposer_kind=ProposerKind.STRATEGIST, proposed_by=user)
+        .order_by("-version")
+        .first()
+    )
+    if open_one is None:
+        return None
+    try:
+        return services.amend(
+            open_one, spec=compact_spec(spec), by=user, rationale=rationale, thought_id=cycle_id, trace_id=trace_id
+        )
+    except OutsideEnvelopeError:  # the envelope changed since `judge`: proposed anew, recorded and refused
+        return None
 
 
 def _withheld(run: _Run, verdict: Verdict | None) -> list[str]:

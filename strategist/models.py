@@ -173,6 +173,7 @@ class SettingsChange(models.Model):
 class Outcome(models.TextChoices):
     PROPOSED = "proposed", "Proposed a version"
     AUTO_APPROVED = "auto_approved", "Proposed; approved as a pure tightening"
+    AMENDED = "amended", "Amended its proposal still awaiting review"
     NO_CHANGE = "no_change", "No change needed"
     DUPLICATE = "duplicate", "Same as a pending proposal"
     OUTSIDE_ENVELOPE = "outside_envelope", "Refused: outside the envelope"

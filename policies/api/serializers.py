@@ -54,6 +54,16 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, required=False, default="", max_length=10_000)
 
 
+class PolicyApproveSerializer(ReasonSerializer):
+    checksum = serializers.CharField(
+        allow_blank=True,
+        required=False,
+        default="",
+        max_length=80,
+        help_text="the version's checksum as you reviewed it: refused (409) if the version changed since",
+    )
+
+
 class RequiredReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=10_000)
 

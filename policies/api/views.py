@@ -19,12 +19,12 @@ from policies.api.serializers import (
     LatchListSerializer,
     LatchReleaseSerializer,
     LatchSerializer,
+    PolicyApproveSerializer,
     PolicyDiffSerializer,
     PolicyEventSerializer,
     PolicyVersionSerializer,
     PolicyVersionSummarySerializer,
     ProposeSerializer,
-    ReasonSerializer,
     RequiredReasonSerializer,
     TradingStateSerializer,
     TradingStatesSerializer,
@@ -95,31 +95,49 @@ class VersionDiffView(ApiView):
 class ProposeView(ApiView):
     @extend_schema(
         request=ProposeSerializer,
-        responses={201: PolicyVersionSerializer},
-        summary="Propose a new policy version (risk officers and agents)",
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                pattern=r"^[\x21-\x7e]{1,128}$",
+                description="Any 1-128 visible ASCII characters naming this proposal: sent again with the same spec, "
+                "the answer is the version it first made (200); with another spec, 409 IDEMPOTENCY_KEY_REUSED",
+            )
+        ],
+        responses={201: PolicyVersionSerializer, 200: PolicyVersionSerializer, **documented(409)},
+        summary="Propose a new policy version (risk officers and agents). 201 with the new version; 200 with the "
+        "existing one when this request was already answered (the same `Idempotency-Key`), or when an agent's spec "
+        "is identical to an open proposal of its own on the same active version",
     )
     def post(self, request: Request) -> Response:
         data = self.validated(ProposeSerializer, request)
-        policy = services.propose(
+        policy, created = services.submit(
             spec=data["spec"],
             by=request.user,
             rationale=data["rationale"],
             thought_id=data["thought_id"],
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
             trace_id=trace_id_of(request),
         )
-        return Response(PolicyVersionSerializer(policy).data, status=201)
+        return Response(PolicyVersionSerializer(policy).data, status=201 if created else 200)
 
 
 class ApproveView(ApiView):
     @extend_schema(
-        request=ReasonSerializer,
+        request=PolicyApproveSerializer,
         responses={200: PolicyVersionSerializer, **documented(409)},
         summary="Approve a proposed version (a risk officer other than the proposer)",
     )
     def post(self, request: Request, version: int) -> Response:
-        data = self.validated(ReasonSerializer, request)
+        data = self.validated(PolicyApproveSerializer, request)
         policy = services.approve(
-            policy_version(version), by=request.user, reason=data["reason"], trace_id=trace_id_of(request)
+            policy_version(version),
+            by=request.user,
+            reason=data["reason"],
+            trace_id=trace_id_of(request),
+            checksum=data["checksum"],
         )
         return Response(PolicyVersionSerializer(policy).data)
 

@@ -1,8 +1,10 @@
 """The risk officer's cockpit in chromium (docs/cockpit.md): it is where a login lands, a decision made by a real gate
-shows without a reload, a scope is halted from it (and the gate hears), and when its websocket is cut the page says
-so, then recovers with a snapshot reload."""
+shows without a reload, a policy change goes from one officer's proposal and impact preview to a second officer's
+approval and activation (and the gate switches), a scope is halted from it (and the gate hears), and when its
+websocket is cut the page says so, then recovers with a snapshot reload."""
 
 import asyncio
+import re
 from typing import Any
 
 import orjson
@@ -15,9 +17,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audit.live_feed import GROUP
 from tests.browser.harness import ALERT_ID, GATE_ID, INCIDENT_ID, off_loop, screenshot, sign_in
+from tests.browser.traffic import decide_stored
 from tests.control_plane.helpers import decide_buy
 
-# The database is the module's (tests/browser/conftest.py `officers`): nothing in a test touches it in this process,
+# The database is the module's (tests/browser/conftest.py `officers`): no test writes to it in this process,
 # and the flush after each transactional test is limited to an app without tables, so the module's data stays.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, available_apps=["cockpit"])]
 WAIT_MS = 20_000  # bounds a failing wait only; nothing here asserts a speed
@@ -70,6 +73,138 @@ def test_a_decision_made_by_the_gate_shows_without_a_reload(page: Any, browser_s
     live = page.locator(f'#live-decisions tr[data-via="live"][data-decision-id="{decision_id}"]')
     expect(live).to_be_visible(timeout=WAIT_MS)
     assert page.evaluate("window.sameDocument") is True
+
+
+# -- a policy change as two risk officers make it ---------------------------------------------------------------
+# The first proposes on the per-field form, reads each change marked on the version page and runs the impact preview
+# over what the gate approved; the second approves the reviewed version (its checksum carried by the confirmation
+# page) and activates it; the gate switches, and its next decision names the new version on its trace page.
+# On this module's stack rather than one of their own (starting one is most of the folder's time): the cockpit's
+# tests after them read the policy's version from the page, never assume it.
+
+DECIDED_BEFORE = 3  # intents the gate approves under v1 (a $500 BTCUSDT buy each), replayed by the preview
+VERSIONS = "/admin/policies/policyversion/"
+PROPOSE = VERSIONS + "add/"
+TIGHTER_NOTIONAL = "250"  # BTCUSDT's max order notional: the candidate rejects those $500 orders
+
+
+@pytest.fixture(scope="module")
+def decided(browser_stack: Any, ingest: Any) -> list[dict[str, Any]]:
+    return decide_stored(browser_stack.nats_url, *(f"flow-{i}" for i in range(DECIDED_BEFORE)))
+
+
+@pytest.fixture(scope="module")
+def flow() -> dict[str, Any]:
+    """What one step leaves the next: the proposed version's number, primary key and checksum."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def officer_a(web: Any, chromium: Any) -> Any:
+    page = sign_in(chromium, web.url, "officer1", f"/admin/login/?next={PROPOSE}")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def officer_b(web: Any, chromium: Any) -> Any:
+    page = sign_in(chromium, web.url, "officer2", f"/admin/login/?next={VERSIONS}")
+    yield page
+    page.context.close()
+
+
+def test_an_officer_proposes_on_the_form_and_the_version_page_marks_each_change(
+    officer_a: Any, web: Any, decided: list[dict[str, Any]], flow: dict[str, Any]
+) -> None:
+    assert [d["decision"] for d in decided] == ["APPROVED"] * DECIDED_BEFORE, orjson.dumps(decided).decode()
+    page = officer_a  # not the module's cockpit page: that one stays on the cockpit
+    assert page.url == web.url + PROPOSE  # where the login led: the per-field form (the default view)
+    expect(page.locator("#id_global-max_daily_loss_usd")).to_have_value("5000.0")  # pre-filled with the active v1
+    expect(page.locator("#id_symbol-0-key")).to_have_value("BTCUSDT")
+    page.fill("#id_symbol-0-max_order_notional_usd", TIGHTER_NOTIONAL)
+    page.fill("#id_global-max_daily_loss_usd", "8000")
+    page.fill("#id_rationale", "cap BTCUSDT orders at $250; more room for the daily loss")
+    page.click("input[type=submit][value=Propose]")
+    page.wait_for_load_state()
+    expect(page.locator(".messagelist")).to_contain_text("(1 tightens, 1 loosens)")  # the version page
+    flow["version"] = int(page.locator(".field-version .readonly").inner_text())
+    flow["pk"] = int(page.url.rstrip("/").split("/")[-2])
+    flow["checksum"] = page.locator(".field-checksum .readonly").inner_text().strip()
+    diff = page.locator(".field-diff_to_active")
+    expect(diff).to_contain_text("from active v1: 1 tightens, 1 loosens")
+    expect(diff).to_contain_text(f"+ symbols.BTCUSDT.max_order_notional_usd: {TIGHTER_NOTIONAL}.0 (tightens)")
+    expect(diff).to_contain_text("~ global.max_daily_loss_usd: 5000.0 → 8000.0 (loosens)")
+
+
+def test_the_impact_preview_shows_the_approvals_the_change_would_reject(
+    officer_a: Any, web: Any, browser_stack: Any, decided: list[dict[str, Any]], flow: dict[str, Any]
+) -> None:
+    page = officer_a  # not the module's cockpit page: that one stays on the cockpit
+    panel = page.locator("#impact-preview")
+    expect(panel.locator("#impact-status")).to_be_empty()  # no preview of this version yet
+    page.click("#impact-start")  # a small window: replayed in the request, and the page reloads with the result
+    expect(panel).to_contain_text(f"{DECIDED_BEFORE} approvals become rejections", timeout=WAIT_MS)
+    expect(panel.locator("#impact-status")).to_have_text("done")
+    expect(panel).to_contain_text(f"v{flow['version']} against active v1")
+    rejected = panel.locator("table").first  # "Approvals that become rejections"
+    expect(rejected.locator("tr").nth(1)).to_contain_text("ORDER_NOTIONAL_EXCEEDED")
+    expect(rejected.locator("tr").nth(1).locator("td").nth(3)).to_have_text(str(DECIDED_BEFORE))
+    shot(page, "policy-review", browser_stack)  # the README's: the review page with its preview
+    sample = rejected.locator("a").first  # a sample decision: its page, as the gate decided it under v1
+    sample.click()
+    page.wait_for_load_state()
+    assert page.url.rstrip("/").split("/")[-1] in {d["decision_id"] for d in decided}
+    expect(page.locator("#content h2").first).to_have_text("APPROVED")
+    expect(page.locator("#content")).to_contain_text("v1 (active)")  # the policy it was decided under
+
+
+def _run_action(page: Any, web: Any, pk: int, action: str) -> Any:
+    """Select version `pk` on the list and run `action`: returns the confirmation page's form."""
+    if page.url != web.url + VERSIONS:  # where the login and each action land
+        page.goto(web.url + VERSIONS)
+    page.check(f"input.action-select[value='{pk}']")
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
+    page.wait_for_load_state()
+    return page.locator("#content form")
+
+
+def test_a_second_officer_approves_the_reviewed_version_and_activates_it(
+    officer_b: Any, page: Any, web: Any, browser_stack: Any, flow: dict[str, Any]
+) -> None:
+    pk, version = flow["pk"], flow["version"]
+    done = re.compile(rf"v{version}: done", re.IGNORECASE)  # the admin's messages start with a capital
+    confirm = _run_action(officer_b, web, pk, "approve_selected")
+    expect(officer_b.locator(".risk-summary")).to_have_text("1 tightens, 1 loosens")
+    expect(confirm.locator(f"input[name=checksum_{pk}]")).to_have_value(flow["checksum"])  # the one reviewed
+    confirm.locator("input[name=confirm]").click()
+    officer_b.wait_for_load_state()
+    expect(officer_b.locator(".messagelist")).to_contain_text(done)
+    _run_action(officer_b, web, pk, "activate_selected").locator("input[name=confirm]").click()
+    officer_b.wait_for_load_state()
+    expect(officer_b.locator(".messagelist")).to_contain_text(done)
+    expect(officer_b.locator(".messagelist")).not_to_contain_text("ERR")
+    # the cockpit open since the login: the gate runs the new version (it heard the activation's notice)
+    expect(page.locator(f'#panel-gates tr[data-gate="{GATE_ID}"]')).to_contain_text(f"v{version}", timeout=WAIT_MS)
+    client = redis.Redis.from_url(browser_stack.redis_url)
+    try:
+        assert orjson.loads(client.get(f"gate:heartbeat:{GATE_ID}"))["policy_version"] == version
+    finally:
+        client.close()
+
+
+def test_the_gate_enforces_the_new_version_and_its_decision_traces_to_it(
+    officer_b: Any, web: Any, browser_stack: Any, flow: dict[str, Any]
+) -> None:
+    (decision,) = decide_stored(browser_stack.nats_url, "flow-after")
+    assert decision["decision"] == "REJECTED"
+    officer_b.goto(f"{web.url}/admin/audit/decision/{decision['decision_id']}/")
+    expect(officer_b.locator("#content h2").first).to_have_text("REJECTED: ORDER_NOTIONAL_EXCEEDED")
+    policy = officer_b.locator("#content table").nth(2)  # the policy behind the decision (lineage)
+    expect(policy).to_contain_text(f"v{flow['version']} (active)")
+    expect(policy).to_contain_text("cap BTCUSDT orders at $250")
+    expect(policy).to_contain_text("officer2")  # approved and activated by the second officer
+    shot(officer_b, "decision-trace", browser_stack)  # the README's: a decision traced to the policy behind it
 
 
 def test_halting_a_symbol_from_the_cockpit_reaches_the_gate(page: Any, browser_stack: Any) -> None:

@@ -162,3 +162,13 @@ def test_a_nul_character_in_an_admin_address_is_refused_with_a_message_never_a_5
     # A form a view reads itself (an alert's acknowledgement note), and the page still works without the NUL.
     assert officer.post("/admin/alerting/alert/a1/", {"note": "seen\x00"}).status_code == 400
     assert officer.get(f"{CHANGELIST}?q=tighten").status_code == 200
+
+
+def test_the_list_shows_each_rationale_in_full(browser, active_v1, users):
+    from policies import services
+
+    long = "Volatility on BTCUSDT doubled overnight.\n" + " ".join(f"reason-{i}" for i in range(120)) + " END"
+    services.propose(spec=active_v1.spec | {"global": {"min_confidence": 0.6}}, by=users["officer1"], rationale=long)
+    html = browser("viewer").get(CHANGELIST).content.decode()
+    assert long in html and "reason-119 END" in html  # not cut
+    assert "white-space: pre-line" in html  # its own line breaks kept, long lines wrapped

@@ -217,3 +217,28 @@ def test_every_domain_error_has_an_http_status_and_a_code():
         assert cls.code != errors.DomainError.code
         assert 400 <= http_status(cls("x")) < 600
     assert http_status(errors.DomainError("unmapped")) == 500
+
+
+def test_proposing_twice_over_rest_makes_one_version(api, active_v1):
+    request = {"spec": spec(min_confidence=0.7), "rationale": "calmer"}
+    first = api["agent"].post("/api/policy/propose", request, format="json")
+    again = api["agent"].post("/api/policy/propose", {**request, "rationale": "said twice"}, format="json")
+    assert first.status_code == 201 and again.status_code == 200
+    assert body(again)["data"] == body(first)["data"]  # the same version, the first rationale
+    other = api["agent"].post("/api/policy/propose", {"spec": spec(min_confidence=0.8)}, format="json")
+    assert other.status_code == 201 and body(other)["data"]["version"] != body(first)["data"]["version"]
+
+    # An idempotency key names one proposal, whoever sends it.
+    def propose(key, **rules):
+        return api["officer1"].post(
+            "/api/policy/propose", {"spec": spec(**rules)}, format="json", headers={"Idempotency-Key": key}
+        )
+
+    keyed = propose("req-7f3a", min_confidence=0.7)
+    same_key = propose("req-7f3a", min_confidence=0.7)  # an officer's same spec without the key is a new version
+    assert keyed.status_code == 201 and same_key.status_code == 200 and body(same_key)["data"] == body(keyed)["data"]
+    reused = propose("req-7f3a", min_confidence=0.8)
+    assert reused.status_code == 409 and body(reused)["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert f"v{body(keyed)['data']['version']}" in body(reused)["error"]["message"]
+    assert propose("req 7f3a", min_confidence=0.8).status_code == 400  # a space: not a key
+    assert propose("req-other", min_confidence=0.7).status_code == 201

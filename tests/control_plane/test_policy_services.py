@@ -3,12 +3,12 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from cio_kernel.policy.document import policy_checksum
 from core import errors
 from policies import live, services
-from policies.models import PolicyEvent, PolicyVersion, Status
+from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
 from tests.control_plane.helpers import redis_policy
 from tests.factories import make_spec
 
@@ -302,3 +302,35 @@ def test_seeding_refuses_an_invalid_spec(stack, users):
             spec={"schema_version": 1, "global": {"limits": {"min_confidence": 7}}}, by=users["officer1"], rationale="x"
         )
     assert not PolicyVersion.objects.exists()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_amendment_waits_for_a_decision_holding_the_row_then_leaves_the_decided_spec_alone(active_v1, users):
+    from strategist.cycle import strategist_user
+
+    strategist = strategist_user()
+    proposal = services.propose(spec=_spec(min_confidence=0.6), by=strategist, kind=ProposerKind.STRATEGIST)
+    locked, answers = threading.Event(), {}
+
+    def amend() -> None:
+        locked.wait(30)
+        try:
+            answers["amended"] = services.amend(proposal, spec=_spec(min_confidence=0.7), by=strategist, rationale="2")
+        except Exception as exc:  # any other answer fails the test
+            answers["amended"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=amend)
+    thread.start()
+    with transaction.atomic():  # an officer's decision, holding the version's row lock while the amendment comes
+        PolicyVersion.objects.select_for_update().get(pk=proposal.pk)
+        locked.set()
+        thread.join(0.5)  # (only gives the amendment time to reach the lock; nothing is asserted about time)
+        services.approve(proposal, by=users["officer1"], reason="as read")
+    thread.join(30)
+    assert answers == {"amended": None}  # it found the version decided: not amendable, a new version instead
+    approved = PolicyVersion.objects.get(pk=proposal.pk)
+    assert approved.status == Status.APPROVED and approved.checksum == proposal.checksum
+    assert not PolicyEvent.objects.filter(kind=PolicyEvent.Kind.AMENDED).exists()

@@ -90,6 +90,22 @@ async def test_an_agent_reads_and_proposes_but_cannot_approve_or_activate(connec
         assert proposed["status"] == "proposed" and proposed["summary"] == "1 tightens"
         assert proposed["changes"] == ["~ global.min_confidence: 0.5 → 0.65 (tightens)"]
         version = proposed["version"]
+        assert proposed["created"] is True
+        # The same policy again, as a whole spec this time: the agent's open proposal, not a second version.
+        spec = (await sync_to_async(PolicyVersion.objects.get)(version=version)).spec
+        again = data(await agent.call_tool("propose_policy_change", {"rationale": "once more", "spec": spec}))
+        assert again == {**proposed, "created": False}
+        keyed = {
+            "rationale": "keyed",
+            "idempotency_key": "mcp-1",
+            "changes": [{"scope": "global", "field": "min_confidence", "value": 0.7}],
+        }
+        first_keyed = data(await agent.call_tool("propose_policy_change", keyed))
+        assert first_keyed["created"] is True and first_keyed["version"] != version
+        assert data(await agent.call_tool("propose_policy_change", keyed)) == {**first_keyed, "created": False}
+        keyed["changes"][0]["value"] = 0.75
+        reused = error(await agent.call_tool("propose_policy_change", keyed))
+        assert reused.startswith("IDEMPOTENCY_KEY_REUSED:")
         refused = error(await agent.call_tool("activate_policy_version", {"version": version}))
         assert refused.startswith("PERMISSION_DENIED: agent may not activate policies")
         assert error(await agent.call_tool("approve_policy_version", {"version": version})).startswith(

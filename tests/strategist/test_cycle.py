@@ -4,11 +4,14 @@ and what it leaves behind (the cycle row, the thought in the audit store, the ve
 import pytest
 
 from audit.store import get_store
+from core.errors import InvalidTransitionError
+from policies import services
 from policies.models import PolicyEvent, PolicyVersion, ProposerKind, Status
 from strategist import cycle as cycles
 from strategist.models import Cycle, Outcome, StrategistSettings
 from strategist.triggers import MANUAL, SCHEDULE, Trigger
-from tests.strategist.helpers import portfolio, regime
+from tests.factories import make_spec
+from tests.strategist.helpers import BASE_SPEC, portfolio, regime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,19 +63,71 @@ def test_quiet_conditions_are_no_change(active_policy, redis_client):
     assert get_store().get_thought(cycle.cycle_id).proposed_version is None
 
 
-def test_a_newer_proposal_supersedes_the_strategists_pending_one(active_policy, redis_client):
+def test_a_newer_proposal_amends_the_open_one_no_officer_reviewed(active_policy, redis_client, users):
     regime(redis_client, "BTCUSDT", 0.07)
     first = run(redis_client)
+    before = PolicyVersion.objects.get(pk=first.proposal_id)
     regime(redis_client, "BTCUSDT", 0.2)  # extreme: a different proposal
     second = run(redis_client)
+
+    assert second.outcome == Outcome.AMENDED and second.proposal_id == first.proposal_id
+    assert PolicyVersion.objects.filter(proposer_kind=ProposerKind.STRATEGIST).count() == 1  # one under review
+    amended = second.proposal
+    assert amended.status == Status.PROPOSED and amended.thought_id == second.cycle_id
+    assert amended.proposed_at == before.proposed_at  # waiting since the first: reminders are not postponed
+    spec = amended.parsed_spec.symbols["BTCUSDT"]
+    assert spec.max_order_notional_usd == 5_000 and spec.trading_state == "reducing"
+    assert get_store().get_thought(second.cycle_id).proposed_version == amended.version
+
+    (event,) = PolicyEvent.objects.filter(policy=amended, kind=PolicyEvent.Kind.AMENDED)
+    previous = event.detail["previous"]
+    assert previous["spec"] == before.spec and previous["checksum"] == before.checksum != amended.checksum
+    assert previous["rationale"] == before.rationale and previous["thought_id"] == first.cycle_id
+    assert previous["since"] == before.proposed_at.isoformat() and event.detail["thought_id"] == second.cycle_id
+    assert event.actor.username == "strategist" and event.reason == amended.rationale
+
+    # An officer who read the first content cannot approve the amended one unseen.
+    with pytest.raises(InvalidTransitionError, match="changed since it was shown"):
+        services.approve(amended, by=users["officer1"], checksum=before.checksum)
+    assert services.approve(amended, by=users["officer1"], checksum=amended.checksum).status == Status.APPROVED
+
+
+def test_after_an_officers_review_the_next_proposal_is_a_new_version(active_policy, redis_client, users):
+    regime(redis_client, "BTCUSDT", 0.07)
+    first = run(redis_client)
+    services.reject(first.proposal, by=users["officer1"], reason="not now")
+    regime(redis_client, "BTCUSDT", 0.2)
+    second = run(redis_client)
+    assert second.outcome == Outcome.PROPOSED and second.proposal_id != first.proposal_id
+    approved = services.approve(second.proposal, by=users["officer1"], reason="fine")
+    regime(redis_client, "BTCUSDT", 0.07)
+    third = run(redis_client)
+    assert third.outcome == Outcome.PROPOSED and third.proposal_id not in (first.proposal_id, second.proposal_id)
+
+    # Neither reviewed version was rewritten, nor decided again.
+    rejected, kept = PolicyVersion.objects.get(pk=first.proposal_id), PolicyVersion.objects.get(pk=second.proposal_id)
+    assert (rejected.status, rejected.spec, rejected.decision_reason) == (
+        Status.REJECTED,
+        first.proposal.spec,
+        "not now",
+    )
+    assert (kept.status, kept.spec, kept.checksum) == (Status.APPROVED, approved.spec, approved.checksum)
+    assert not PolicyEvent.objects.filter(kind=PolicyEvent.Kind.AMENDED).exists()
+
+
+def test_a_proposal_on_an_older_active_version_is_superseded_not_amended(active_policy, redis_client, users):
+    regime(redis_client, "BTCUSDT", 0.07)
+    first = run(redis_client)
+    spec = make_spec(**{**BASE_SPEC, "min_confidence": 0.6}).model_dump(mode="json", by_alias=True)
+    newer = services.propose(spec=spec, by=users["officer1"])
+    services.activate(services.approve(newer, by=users["officer2"]), by=users["officer2"])
+    regime(redis_client, "BTCUSDT", 0.2)
+    second = run(redis_client)
+
     first.proposal.refresh_from_db()
-    assert second.outcome == Outcome.PROPOSED
+    assert second.outcome == Outcome.PROPOSED and second.proposal.based_on_id == newer.pk
     assert first.proposal.status == Status.REJECTED
     assert f"superseded by the Strategist's newer proposal v{second.proposal.version}" in first.proposal.decision_reason
-    spec = second.proposal.parsed_spec
-    assert (
-        spec.symbols["BTCUSDT"].max_order_notional_usd == 5_000 and spec.symbols["BTCUSDT"].trading_state == "reducing"
-    )
 
 
 def test_auto_approval_only_for_pure_tightenings_under_an_officers_authority(active_policy, redis_client, users):

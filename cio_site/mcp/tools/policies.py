@@ -85,12 +85,22 @@ async def diff_policy_versions(
     description="Propose a policy change, as a full spec or as a patch on the active policy. A patch is a list "
     "of {scope: 'global'|'strategy'|'symbol', key: strategy id or SYMBOL (null for global), field, value (null "
     "removes the scope's own setting)}. The result is validated by the policy schema and, for agents, by the "
-    "envelope risk officers set; on failure the error lists each problem. A risk officer must approve it."
+    "envelope risk officers set; on failure the error lists each problem. A risk officer must approve it. "
+    "Proposing again what you already proposed (the same resulting policy, still awaiting review on the same active "
+    "version) answers with that version (`created` false); an `idempotency_key` names one proposal: the same key "
+    "answers with the same version, and with another policy fails with IDEMPOTENCY_KEY_REUSED."
 )
 async def propose_policy_change(
     rationale: Annotated[str, Field(min_length=1, max_length=10_000, description="why: shown to the approver")],
     changes: Annotated[list[Change] | None, Field(description="a patch on the active policy")] = None,
     spec: Annotated[dict[str, Any] | None, Field(description="a whole policy document instead of a patch")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[\x21-\x7e]{1,128}$",
+            description="optional: 1-128 visible ASCII characters naming this proposal, to send it safely again",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     def work(user: Any, trace_id: str) -> Any:
         if (changes is None) == (spec is None):
@@ -98,16 +108,24 @@ async def propose_policy_change(
         active = active_version()
         proposed = _patched_active(changes) if changes is not None else spec
         # The envelope binds anyone who may not approve: `services.propose` checks it, as for REST and admin.
-        version = services.propose(spec=proposed, by=user, rationale=rationale, trace_id=trace_id)
+        version, created = services.submit(
+            spec=proposed, by=user, rationale=rationale, idempotency_key=idempotency_key or "", trace_id=trace_id
+        )
         diff = diff_specs(active.parsed_spec, version.parsed_spec) if active else []
         return {
             "version": version.version,
             "status": version.status,
+            "created": created,
             "changes": [str(c) for c in diff],
             **described(diff),
         }
 
-    arguments = {"rationale": rationale, "changes": plain(changes) if changes else None, "spec": spec}
+    arguments = {
+        "rationale": rationale,
+        "changes": plain(changes) if changes else None,
+        "spec": spec,
+        "idempotency_key": idempotency_key,
+    }
     return await run_tool("propose_policy_change", arguments, work)
 
 
@@ -159,15 +177,24 @@ def _patched_active(changes: list[Change]) -> dict[str, Any]:
         raise errors.SpecInvalidError("; ".join(exc.problems)) from exc
 
 
-@room.tool(description="Approve a proposed policy version (risk officers only; never your own proposal).")
+@room.tool(
+    description="Approve a proposed policy version (risk officers only; never your own proposal). Give the "
+    "`checksum` you reviewed: the Strategist amends its proposal until someone reviews it, and a changed version is "
+    "then refused (INVALID_TRANSITION)."
+)
 async def approve_policy_version(
-    version: Annotated[int, Field(ge=1)], reason: Annotated[str, Field(max_length=10_000)] = ""
+    version: Annotated[int, Field(ge=1)],
+    reason: Annotated[str, Field(max_length=10_000)] = "",
+    checksum: Annotated[str, Field(max_length=80, description="the version's checksum as you reviewed it")] = "",
 ) -> dict[str, Any]:
     def work(user: Any, trace_id: str) -> Any:
-        approved = services.approve(policy_version(version), by=user, reason=reason, trace_id=trace_id)
+        approved = services.approve(
+            policy_version(version), by=user, reason=reason, trace_id=trace_id, checksum=checksum
+        )
         return {"version": approved.version, "status": approved.status}
 
-    return await run_tool("approve_policy_version", {"version": version, "reason": reason}, work)
+    arguments = {"version": version, "reason": reason, "checksum": checksum}
+    return await run_tool("approve_policy_version", arguments, work)
 
 
 @room.tool(description="Activate an approved policy version: the gates switch to it (risk officers only).")
