@@ -202,7 +202,7 @@ CIO_TRADEENGINE_SETTLE_S = float(os.environ.get("CIO_TRADEENGINE_SETTLE_S", "60"
 CIO_MCP_PUBLIC_URL = os.environ.get("CIO_MCP_PUBLIC_URL", "http://127.0.0.1:18000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cio_site.apps.CioAdminConfig",  # django.contrib.admin with the floor plan (cio_site/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,9 +6,6 @@ from cio_site import metrics
 from cio_site.health import HealthView
 from cockpit import views as cockpit_views
 
-admin.site.site_header = "Petrosa CIO — risk control plane"
-admin.site.site_title = "Petrosa CIO"
-admin.site.index_title = "Policies, approvals and trading state"
 admin.site.login_form = BrakedLoginForm
 
 urlpatterns = [

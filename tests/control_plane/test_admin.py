@@ -1,6 +1,7 @@
 """Django admin for risk officers: propose, review the diff, approve/activate with confirmation, kill switch."""
 
 import json
+import re
 
 import orjson
 
@@ -172,3 +173,23 @@ def test_the_list_shows_each_rationale_in_full(browser, active_v1, users):
     html = browser("viewer").get(CHANGELIST).content.decode()
     assert long in html and "reason-119 END" in html  # not cut
     assert "white-space: pre-line" in html  # its own line breaks kept, long lines wrapped
+
+
+def test_the_floor_plan_puts_the_risk_sections_before_the_plumbing(browser, users):
+    """Django's alphabetical order put the scheduler's "Periodic tasks" above "Risk policies" on the index and in
+    the sidebar; an officer now meets the risk sections first and the plumbing last."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="officer1")
+    user.is_superuser = True  # sees every app, the scheduler's tables and accounts included
+    user.save()
+
+    def sections(url: str) -> list[str]:
+        page = browser("officer1").get(url).content.decode()
+        return re.findall(r'<a href="/admin/(\w+)/" class="section"', page)
+
+    expected = ["policies", "audit", "strategist", "tradeconfig", "authtoken", "auth", "django_celery_beat"]
+    index = sections("/admin/")
+    assert [label for label in index if label in expected] == [label for label in expected if label in index]
+    assert index[0] == "policies" and index[-1] == "django_celery_beat", index
+    assert sections("/admin/audit/alert/") == index  # the sidebar on every admin page: the same plan
