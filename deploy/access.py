@@ -268,10 +268,11 @@ REDIS_ROLES: dict[str, RedisRole] = {
         ),
         # The control plane writes the policy through the check-and-set script, reads heartbeats (PTTL: a key kept
         # without expiry is no gate's; STRLEN: a huge one is never fetched), releases latches (signed with the policy
-        # key: docs/policy.md, latches). SET (the script's write) only on the policy, as for the gate.
+        # key: docs/policy.md, latches). SET (the script's write) only on the policy, as for the gate. It reads the
+        # Strategist's sealed portfolio summary (never writes it) for the cockpit's book panel (docs/cockpit.md).
         RedisRole(
             "control",
-            f"resetkeys ~policy:active %R~gate:heartbeat:* ~risk:latches resetchannels -@all "
+            f"resetkeys ~policy:active %R~gate:heartbeat:* %R~strategist:portfolio ~risk:latches resetchannels -@all "
             f"+get +eval +evalsha +scan +mget +strlen +pttl +hget +hgetall +hlen +hset {_TRANSACTIONS} {_CONNECTION} "
             f"(~policy:active +set)",
         ),

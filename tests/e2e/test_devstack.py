@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,7 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         if approved and rejected and strategist and any("VAL_ERR" in entry for entry in lines):
             break
     gates = _gates_via_rest(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
+    cockpit = _cockpit_after_login(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     mcp_tools = _mcp_tools(ports["--web-port"], tmp_path / "state" / "local-credentials.json")
     anonymous = _anonymous_nats_refused(ports["--nats-port"])
     gate_metrics = _scrape(ports["--gate-health-port"], "/metrics")
@@ -97,6 +99,10 @@ def test_stack_runs_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     output = "".join(lines) + rest
     assert proc.returncode == 0, output
     assert "Petrosa CIO local stack is up" in output
+    # What an officer lands on after signing in: every panel reads, the gate beats, the demo's decisions show.
+    assert {name: panel["error"] for name, panel in cockpit["panels"].items() if not panel["ok"]} == {}
+    assert [g["policy_version"] for g in cockpit["panels"]["gates"]["data"]["gates"]] == [1]
+    assert cockpit["panels"]["trading"]["data"] and cockpit["panels"]["decisions"]["data"]
     assert "seeded policy v1" in output
     assert f"http://127.0.0.1:{ports['--web-port']}/admin/" in output
     assert "officer1 (risk_officer)" in output and "officer2 (risk_officer)" in output
@@ -288,6 +294,22 @@ def _anonymous_nats_refused(port: int) -> bool:
         return False
 
     return asyncio.run(attempt())
+
+
+def _cockpit_after_login(port: int, credentials: Path) -> dict:
+    """The cockpit's snapshot as officer1 gets it after signing in through the admin's login form."""
+    import http.cookiejar
+
+    login = json.loads(credentials.read_text())["officer1"]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{port}"
+    with opener.open(f"{base}/admin/login/", timeout=10) as response:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode()).group(1)
+    form = {"csrfmiddlewaretoken": token, "username": "officer1", "password": login["password"]}
+    with opener.open(f"{base}/admin/login/", urllib.parse.urlencode(form).encode(), timeout=10) as response:
+        assert urllib.parse.urlparse(response.url).path == "/", response.url  # signing in lands on the cockpit
+    with opener.open(f"{base}/cockpit/snapshot", timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _gates_via_rest(port: int, credentials: Path, ready: Callable[[list[dict]], bool] = lambda gs: True) -> list[dict]:
