@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from audit.live_feed import GROUP, MAX_IDS
 from audit.presentation import decision_summary
 from audit.store import get_store
+from core import roles
 
 log = logging.getLogger(__name__)
 _REJOIN_S = 3600.0
@@ -39,9 +40,9 @@ _LAYER_EVENTS = frozenset({"decisions"})
 
 
 class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
-    """Streams decisions as the ingest stores them, to signed-in staff only (the admin's own session). The group
-    message only names decision ids; what the page shows is read from the audit store here, so a message planted
-    in the channel layer shows nothing the store does not hold."""
+    """Streams decisions as the ingest stores them, to signed-in staff with the viewer permission (the admin's own
+    session and rule). The group message only names decision ids; what the page shows is read from the audit store
+    here, so a message planted in the channel layer shows nothing the store does not hold."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def from_client() -> _FromClient:
@@ -58,8 +59,7 @@ class DecisionFeedConsumer(AsyncJsonWebsocketConsumer):
             await super().dispatch(message)
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if not await database_sync_to_async(roles.may_look)(self.scope.get("user")):  # what the admin's pages ask
             await self.close(code=4403)
             return
         await self.channel_layer.group_add(GROUP, self.channel_name)

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_GET, require_POST
 from alerting import escalation
 from alerting import selectors as alert_selectors
 from brakes.login import admin_login
-from cockpit.access import may_view
 from cockpit.panels import snapshot
 from core import roles
 from core.envelope import http_status, trace_id_of
@@ -46,7 +45,7 @@ def _refused() -> JsonResponse:
 @require_GET
 @staff_member_required
 def landing(request: HttpRequest) -> HttpResponse:
-    if not may_view(request.user):
+    if not roles.may_look(request.user):
         raise PermissionDenied("the cockpit is for the control plane's roles")
     context = {
         **admin.site.each_context(request),  # the admin's header, navigation and links around the cockpit
@@ -62,7 +61,7 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def snapshot_json(request: HttpRequest) -> JsonResponse:
-    if not may_view(request.user):
+    if not roles.may_look(request.user):
         return _refused()
     return JsonResponse(snapshot())
 
@@ -74,7 +73,7 @@ def _answer(ok: bool, message: str, code: str = "", status: int = 200, **extra: 
 @require_POST
 def trading_state(request: HttpRequest) -> JsonResponse:
     """`scope`, `key`, `action` (halt | release), `reason`: one row's button."""
-    if not may_view(request.user):
+    if not roles.may_look(request.user):
         return _refused()
     action = request.POST.get("action", "")
     if action not in _STATES:
@@ -96,7 +95,7 @@ def trading_state(request: HttpRequest) -> JsonResponse:
 @require_POST
 def acknowledge_incident(request: HttpRequest, incident_id: str) -> JsonResponse:
     """Open → acknowledged: the officer owns the case (and its alert stops escalating): `outages.services`."""
-    if not may_view(request.user):
+    if not roles.may_look(request.user):
         return _refused()
     try:
         case = incidents.acknowledge(incident_id, request.user, request.POST.get("note", "")[:500])
@@ -107,7 +106,7 @@ def acknowledge_incident(request: HttpRequest, incident_id: str) -> JsonResponse
 
 @require_POST
 def acknowledge(request: HttpRequest, alert_id: str) -> JsonResponse:
-    if not may_view(request.user):
+    if not roles.may_look(request.user):
         return _refused()
     if not request.user.has_perm(roles.perm(roles.APPROVE)):
         return _answer(False, "only a risk officer acknowledges alerts", "PERMISSION_DENIED", 403)

@@ -36,6 +36,14 @@ def perm(codename: str) -> str:
     return f"policies.{codename}"
 
 
+def may_look(user: Any) -> bool:
+    """Signed-in, active staff who may view policies (every role has it): what the admin's own pages ask, and so
+    what every page outside the admin (the cockpit) and every websocket asks too."""
+    return bool(
+        user is not None and user.is_authenticated and user.is_staff and user.is_active and user.has_perm(perm(VIEW))
+    )
+
+
 def require(user: Any, codename: str, action: str) -> None:
     """The one permission check of every service: `PERMISSION_DENIED: <user> may not <action>` otherwise."""
     from core.errors import PermissionDeniedError

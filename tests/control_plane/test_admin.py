@@ -193,3 +193,13 @@ def test_the_floor_plan_puts_the_risk_sections_before_the_plumbing(browser, user
     assert [label for label in index if label in expected] == [label for label in expected if label in index]
     assert index[0] == "policies" and index[-1] == "django_celery_beat", index
     assert sections("/admin/audit/alert/") == index  # the sidebar on every admin page: the same plan
+
+
+def test_each_audit_page_says_its_title_once(browser, users):
+    """The admin's base template already heads a page with its title; the audit, alert and incident pages added a
+    second `<h1>` of their own (seen on a decision's page)."""
+    officer = browser("officer1")
+    for url in ("/admin/audit/alert/", "/admin/audit/decision/", "/admin/audit/incident/"):
+        page = officer.get(url)
+        assert page.status_code == 200, url
+        assert page.content.decode().count("<h1>") == 1, url
