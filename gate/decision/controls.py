@@ -316,12 +316,12 @@ def price_collar(ctx: DecisionContext) -> list[Reason]:
 
 
 def freshness(ctx: DecisionContext) -> list[Reason]:
-    rules, ts = ctx.global_rules, ctx.intent.timestamp
+    rules, ts = ctx.global_rules, ctx.intent.timestamp_s
     if ts is None:
         if rules.require_timestamp:
             return _reject(C.TIMESTAMP_MISSING, "the intent carries no timestamp and the policy requires one")
         return NONE
-    age, max_age, skew = ctx.now - ts.timestamp(), rules.max_intent_age_s, rules.max_clock_skew_s
+    age, max_age, skew = ctx.now - ts, rules.max_intent_age_s, rules.max_clock_skew_s
     if max_age is not None and age > max_age and exceeds(age, max_age, TIME_TOL_S):
         shown, bound = figures(age, max_age, "f", 3)
         return _reject(

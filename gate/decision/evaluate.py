@@ -1,6 +1,6 @@
 """The decision function: pure and synchronous, (intent, policy, state, now) → verdict with every reason."""
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.intent import Intent
@@ -16,8 +16,7 @@ from gate.policy.compiled import CompiledPolicy
 from gate.policy.resolve import EffectiveLimits
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):  # not a frozen dataclass, for the reason `DecisionContext` gives
     promote: bool
     reasons: tuple[Reason, ...]
     limits: EffectiveLimits
