@@ -59,12 +59,12 @@ def evaluate(
     if halted is not None:
         return Verdict(False, (halted,), limits, None)
 
-    book = state.book
-    position_qty = known_position(intent.symbol, book, policy.global_rules.max_snapshot_age_s, now)
+    book, rules = state.book, policy.global_rules
+    position_qty = known_position(intent.symbol, book, rules.max_snapshot_age_s, now)
     ctx = DecisionContext(
         intent=intent,
         limits=limits,
-        global_rules=policy.global_rules,
+        global_rules=rules,
         state=state,
         book=book,
         now=now,
