@@ -25,7 +25,7 @@ saw all of them, in the store's (time, decision id) order.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -67,9 +67,9 @@ TO_REJECTED = "approved_to_rejected"
 TO_APPROVED = "rejected_to_approved"
 
 
-@dataclass(frozen=True, slots=True)
-class AuditedIntent:
-    """What the replay needs of one audit record (`audit.records.DecisionRecord.payload`)."""
+class AuditedIntent(NamedTuple):
+    """What the replay needs of one audit record (`audit.records.DecisionRecord.payload`). A named tuple, read-only
+    and built several times faster than a frozen dataclass: one is built per record read."""
 
     decision_id: str
     trace_id: str
@@ -89,17 +89,16 @@ class AuditedIntent:
             event = _Event.model_validate_json(payload)
         except ValidationError:
             return cls._leniently(payload)
-        state = event.state
-        snapshot = state.snapshot_ts if state is not None else None
+        state, reasons = event.state, event.reasons
         return cls(
-            decision_id=event.decision_id,
-            trace_id=event.trace_id,
-            ts=event.ts.timestamp(),
-            subject=event.subject,
-            decision=event.decision,
-            reason_codes=tuple(dict.fromkeys(r.code for r in event.reasons)),
-            intent=event.intent,
-            snapshot_ts=snapshot.timestamp() if snapshot is not None else None,
+            event.decision_id,
+            event.trace_id,
+            event.ts.timestamp(),
+            event.subject,
+            event.decision,
+            tuple(dict.fromkeys(r.code for r in reasons)) if reasons else (),
+            event.intent,
+            _snapshot_unix(state.snapshot_ts) if state is not None else None,
         )
 
     @classmethod
@@ -357,6 +356,19 @@ def _approximations(
     if not LATCH_CODES.isdisjoint(record.reason_codes):
         kinds += ("latch",)
     return kinds
+
+
+def _snapshot_unix(snapshot_ts: datetime | None, _seen: dict[datetime, float] = {}) -> float | None:  # noqa: B006
+    """`snapshot_ts` as Unix seconds, memoised: consecutive records name the same few snapshots (one every few
+    seconds), so most conversions are a dict look-up. The memo is cleared when it grows, so it stays small."""
+    if snapshot_ts is None:
+        return None
+    unix = _seen.get(snapshot_ts)
+    if unix is None:
+        if len(_seen) >= 64:
+            _seen.clear()
+        unix = _seen[snapshot_ts] = snapshot_ts.timestamp()
+    return unix
 
 
 def _unix(value: str | float) -> float:

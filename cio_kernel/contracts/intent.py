@@ -170,25 +170,27 @@ class Intent(BaseModel):
             raise ValueError("intent_id must be a string of 1 to 200 characters (or null)")
         return self
 
-    @property
+    # The derived values below are cached like `strategy_key`: the controls read them many times per decision, and
+    # the impact preview judges each intent under two policies (the model is frozen and never copied).
+    @cached_property
     def intent_id(self) -> str | None:
         """The producer's identifier for this intent, if it sent one (`INTENT_ID_FIELDS`, first found)."""
         extra = self.__pydantic_extra__
         return self.signal_id or (extra.get(_FLEET_ID) if extra else None) or self.id or self.client_order_id
 
-    @property
+    @cached_property
     def effective_order_type(self) -> str:
         return self.order_type or "market"
 
-    @property
+    @cached_property
     def effective_strategy_mode(self) -> str:
         return self.strategy_mode or "deterministic"
 
-    @property
+    @cached_property
     def is_priced_order(self) -> bool:
         return self.effective_order_type in PRICED_ORDER_TYPES
 
-    @property
+    @cached_property
     def requested_leverage(self) -> int | None:
         """The leverage the order asks for: the higher of the two fields the fleet uses, if either is set."""
         if self.leverage is None:
@@ -197,12 +199,17 @@ class Intent(BaseModel):
             return self.leverage
         return max(self.leverage, self.recommended_leverage)
 
-    @property
+    @cached_property
     def opens_or_adds(self) -> bool:
         """`buy` or `sell`: the actions that carry a size and can add risk (`close` only shrinks it)."""
         return self.action in OPENING_ACTIONS
 
-    @property
+    @cached_property
     def entry_price(self) -> float:
         """The price the order would trade at: its own price when priced, else the market reference."""
         return self.price if self.is_priced_order else self.current_price
+
+    @cached_property
+    def timestamp_s(self) -> float | None:
+        """`timestamp` as Unix seconds (what the freshness control compares), None when the intent carries none."""
+        return self.timestamp.timestamp() if self.timestamp is not None else None

@@ -1,6 +1,6 @@
 """The decision function: pure and synchronous, (intent, policy, state, now) → verdict with every reason."""
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.intent import Intent
@@ -16,8 +16,7 @@ from gate.policy.compiled import CompiledPolicy
 from gate.policy.resolve import EffectiveLimits
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):  # not a frozen dataclass, for the reason `DecisionContext` gives
     promote: bool
     reasons: tuple[Reason, ...]
     limits: EffectiveLimits
@@ -60,12 +59,12 @@ def evaluate(
     if halted is not None:
         return Verdict(False, (halted,), limits, None)
 
-    book = state.book
-    position_qty = known_position(intent.symbol, book, policy.global_rules.max_snapshot_age_s, now)
+    book, rules = state.book, policy.global_rules
+    position_qty = known_position(intent.symbol, book, rules.max_snapshot_age_s, now)
     ctx = DecisionContext(
         intent=intent,
         limits=limits,
-        global_rules=policy.global_rules,
+        global_rules=rules,
         state=state,
         book=book,
         now=now,

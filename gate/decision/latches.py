@@ -86,17 +86,18 @@ def drawdown_breach(book: Book, rules: GlobalRules) -> Breach | None:
 
 def global_daily_loss_breach(book: Book, rules: GlobalRules, now: float) -> Breach | None:
     """The book's loss today against `max_daily_loss_usd` and `max_daily_loss_pct` (of the day's start equity)."""
-    snapshot = book.snapshot
+    snapshot, usd, pct = book.snapshot, rules.max_daily_loss_usd, rules.max_daily_loss_pct
+    if usd is None and pct is None:
+        return None  # checked first: the PnL window is worth reading only against a limit
     if snapshot.daily_pnl_usd is None or not daily_pnl_window_matches(book, rules, now):
         return None
     loss = -snapshot.daily_pnl_usd
     day = trading_day(now, rules.trading_day_start_utc)
-    usd = rules.max_daily_loss_usd
     if usd is not None and reaches(loss, usd):
         shown, bound = figures(loss, usd, ",f", 2)
         why = f"the book lost {shown} USD today; the limit is {bound} USD"
         return Breach("daily_loss", "global", GLOBAL_KEY, day, loss, usd, why)
-    pct, start_equity = rules.max_daily_loss_pct, snapshot.day_start_equity_usd
+    start_equity = snapshot.day_start_equity_usd
     if pct is not None and start_equity and reaches(share := loss / start_equity, pct):
         shown, bound = figures(share, pct, "%", 2)
         return Breach(
@@ -151,6 +152,9 @@ class LatchBook:
 
     def get(self, latch: str) -> LatchRecord | None:
         return self._records.get(latch)
+
+    def holds_any(self) -> bool:
+        return bool(self._records)
 
     def active(self) -> list[LatchRecord]:
         return [record for record in self._records.values() if record.active]

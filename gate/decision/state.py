@@ -4,6 +4,7 @@
 State is per gate process: see docs/policy.md, "Stateful controls with several gates".
 """
 
+from bisect import bisect_right
 from collections import OrderedDict, deque
 from typing import Protocol
 
@@ -37,6 +38,9 @@ class StateView(Protocol):
     def promoted_count(self, scope: str, key: str, window_s: float, now: float) -> int: ...
 
     def latch(self, latch_id: str) -> LatchRecord | None: ...
+
+    @property
+    def holds_latches(self) -> bool: ...
 
     def state_override(self, strategy_key: str, symbol: str) -> tuple[TradingState, str] | None: ...
 
@@ -85,16 +89,17 @@ class GateState:
         window = self._rate_windows.get((scope, key))
         if not window:
             return 0
-        cutoff = now - window_s
-        count = 0
-        for ts in reversed(window):  # newest first; stops at the first entry outside the window
-            if ts <= cutoff:
-                break
-            count += 1
-        return count
+        # `record` keeps each window sorted, so the promotions inside it are those after the first entry past the
+        # cutoff: found by bisection, not by walking a busy scope's whole last second (hundreds of entries).
+        return len(window) - bisect_right(window, now - window_s)
 
     def latch(self, latch_id: str) -> LatchRecord | None:
         return self.latches.get(latch_id)
+
+    @property
+    def holds_latches(self) -> bool:
+        """Whether any latch record is held (active or released): when none is, no id needs looking up."""
+        return self.latches.holds_any()
 
     def state_override(self, strategy_key: str, symbol: str) -> tuple[TradingState, str] | None:
         """The most severe override that applies to this strategy and symbol (by keys), with its scope."""

@@ -23,6 +23,8 @@ from gate.decision.latches import (
 from gate.decision.state import StateView
 from gate.policy.resolve import EffectiveLimits
 
+_DRAWDOWN_ID = latch_id("drawdown", "global")
+
 
 def halt_reason(intent: Intent, limits: EffectiveLimits, state: StateView) -> Reason | None:
     if intent.action == "close":
@@ -80,23 +82,25 @@ def reducing_reasons(ctx: DecisionContext) -> list[Reason]:
                 observed=intent.action,
             )
         )
-    book = ctx.book
+    # A latch is looked up by its id only when the gate holds any latch record or the snapshot breaches the limit:
+    # nearly always neither, and then no id (a string per scope and day) is built.
+    state, book, held = ctx.state, ctx.book, ctx.state.holds_latches
     snapshot_ts = book.ts if book is not None else 0.0
-    drawdown_id = latch_id("drawdown", "global")
     live = drawdown_breach(book, rules) if book is not None else None
-    if (found := _latched(ctx.state, drawdown_id, live, snapshot_ts)) is not None:
-        reasons.append(_latch_reason(C.DRAWDOWN_REDUCING, "drawdown", drawdown_id, found))
-    day = trading_day(ctx.now, rules.trading_day_start_utc)
-    global_id = latch_id("daily_loss", "global", GLOBAL_KEY, day)
+    if (live is not None or held) and (found := _latched(state, _DRAWDOWN_ID, live, snapshot_ts)) is not None:
+        reasons.append(_latch_reason(C.DRAWDOWN_REDUCING, "drawdown", _DRAWDOWN_ID, found))
     live = global_daily_loss_breach(book, rules, ctx.now) if book is not None else None
-    if (found := _latched(ctx.state, global_id, live, snapshot_ts)) is not None:
-        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
+    if live is not None or held:
+        global_id = latch_id("daily_loss", "global", GLOBAL_KEY, trading_day(ctx.now, rules.trading_day_start_utc))
+        if (found := _latched(state, global_id, live, snapshot_ts)) is not None:
+            reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, "daily loss", global_id, found))
     key = intent.strategy_key
     strategy_limit = limits.strategy_max_daily_loss_usd
-    strategy_latch = latch_id("daily_loss", "strategy", key, day)
     live = None
     if book is not None and strategy_limit is not None:
         live = strategy_daily_loss_breach(book, key, strategy_limit, rules, ctx.now)
-    if (found := _latched(ctx.state, strategy_latch, live, snapshot_ts)) is not None:
-        reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{key}'s daily loss", strategy_latch, found))
+    if live is not None or held:
+        strategy_latch = latch_id("daily_loss", "strategy", key, trading_day(ctx.now, rules.trading_day_start_utc))
+        if (found := _latched(state, strategy_latch, live, snapshot_ts)) is not None:
+            reasons.append(_latch_reason(C.DAILY_LOSS_REDUCING, f"{key}'s daily loss", strategy_latch, found))
     return reasons

@@ -8,10 +8,12 @@ _MAX_CACHED_PAIRS = 50_000
 
 
 class CompiledPolicy:
-    __slots__ = ("_cache", "document", "listed_shared_keys", "own_identity_keys")
+    __slots__ = ("_cache", "document", "global_rules", "listed_shared_keys", "own_identity_keys")
 
     def __init__(self, document: PolicyDocument) -> None:
         self.document = document
+        # Read on every decision, and the document is frozen: held here rather than looked up through it each time.
+        self.global_rules: GlobalRules = document.spec.global_rules
         self._cache: dict[tuple[str, str], EffectiveLimits] = {}
         # Strategies whose own subject proves who sent an intent: their share of the gate is kept apart from what
         # the shared identity can reach (gate/runtime/fair_share.py).
@@ -27,10 +29,6 @@ class CompiledPolicy:
     @property
     def checksum(self) -> str:
         return self.document.checksum
-
-    @property
-    def global_rules(self) -> GlobalRules:
-        return self.document.spec.global_rules
 
     def limits_for(self, strategy_key: str, symbol: str) -> EffectiveLimits:
         """By keys (`Intent.strategy_key`, `Intent.symbol`): one cache entry, one answer per identity."""

@@ -6,6 +6,7 @@ from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.decision.evaluate import Verdict, evaluate
 from gate.decision.state import GateState
+from gate.policy.resolve import RateRule
 from tests.factories import NOW, compile_spec, make_intent, make_snapshot, make_spec
 
 
@@ -403,6 +404,20 @@ def test_global_rate_limit():
     spec = make_spec(max_intent_age_s=None, max_intents_per_second=2)
     outcomes = [_promote(state, make_intent(strategy_id=f"s{i}"), spec, NOW + 0.01 * i).promote for i in range(3)]
     assert outcomes == [True, True, False]
+
+
+def test_a_rate_window_counts_the_promotions_younger_than_it():
+    """Ties all count; a peer's older timestamp counts as the newest (the window stays sorted, which the count's
+    bisection relies on); one exactly a window old has left it."""
+    state, rule = GateState(), (RateRule("global", "*", None, 100),)
+    for ts in (NOW, NOW, NOW + 10, NOW + 5, NOW + 30):  # NOW + 5: a peer's, older than the newest
+        state.record("s", "BTCUSDT", "buy", None, rule, None, ts)
+    assert state.promoted_count("global", "*", 60.0, NOW + 30) == 5
+    assert state.promoted_count("global", "*", 30.0, NOW + 30) == 3  # the two at NOW are exactly 30 s old
+    assert state.promoted_count("global", "*", 25.0, NOW + 30) == 3  # the peer's counts as NOW + 10
+    assert state.promoted_count("global", "*", 1.0, NOW + 30) == 1
+    assert state.promoted_count("global", "*", 1.0, NOW + 31) == 0
+    assert state.promoted_count("strategy", "s", 60.0, NOW + 30) == 0  # no rule of that scope recorded it
 
 
 # -- exposure ----------
