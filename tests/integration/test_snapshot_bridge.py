@@ -45,7 +45,9 @@ async def make_bridge(nats_url: str) -> AsyncIterator:
             "nats_url": nats_url,
             "engine_state_url": url,
             "snapshot_symbols": SYMBOLS,
-            "engine_timeout_s": 2.0,
+            # Generous: the engine stand-in answers from a thread of this process, which a loaded machine can hold
+            # back past 2 s (seen: a malformed answer reported as a timeout). The timeout path sets its own.
+            "engine_timeout_s": 10.0,
             "snapshot_alert_every_s": 10.0,
             "snapshot_critical_after_s": 30.0,
         }

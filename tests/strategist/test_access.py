@@ -48,7 +48,11 @@ async def test_the_listener_hears_its_inputs_and_nothing_else(secured):
         try:
             await wait_until(lambda: listener.counters["regime"], 20.0, "the listener hearing the regime update")
         except AssertionError as exc:  # a callback that raised shows up here, not as a silent miss
-            raise AssertionError(f"{exc}; the listener's errors: {secured.errors.get('strategist')}") from None
+            stored = await client.hget(REGIME_KEY, "BTCUSDT")
+            raise AssertionError(
+                f"{exc}; the listener's errors: {secured.errors.get('strategist')}; its counters: "
+                f"{dict(listener.counters)}; triggers: {requested}; regime stored: {stored is not None}"
+            ) from None
         assert listener.counters["regime"] == 1 and [t.kind for t in requested] == ["regime_shift"]
         assert await client.hget(REGIME_KEY, "BTCUSDT") is not None
         await listener_nc.publish("signals.trading.x", b"{}")  # it may publish nothing at all
