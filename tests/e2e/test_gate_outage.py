@@ -4,43 +4,48 @@ tests/control_plane/test_outages.py covers the lifecycle with heartbeats written
 time; this is the same path with a gate that really beats and really dies (issue 21: "killing a gate shows an
 incident and an alert in the admin within seconds")."""
 
-import os
+import asyncio
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 
 from outages import selectors, watch
 from outages.models import GateWatch, IncidentCase
 from tests.control_plane.helpers import AlertListener, _wait
-from tests.factories import TEST_PUBLIC_KEY, write_audit_signing_key
+from tests.e2e.gate_process import GateProcess
+from tests.factories import write_audit_signing_key
 
-ROOT = Path(__file__).resolve().parents[2]
 GATE = "gate-killed"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+async def _started(gate: GateProcess, nats_url: str) -> None:
+    """Started, and heard beating once (its own wait, over NATS); the test itself is synchronous like the watch."""
+    nc = await nats.connect(nats_url)
+    try:
+        await gate.start(nc)
+    finally:
+        await nc.close()
+
+
 def test_a_killed_gate_is_an_incident_and_an_alert_within_seconds(stack: Any, redis_url: str, tmp_path: Path) -> None:
     stack.CIO_GATE_SILENT_AFTER_S = 1.0
     alerts = AlertListener(stack.NATS_URL)
-    env = {
-        **os.environ,
-        "NATS_URL": stack.NATS_URL,
-        "REDIS_URL": redis_url,
-        "CIO_GATE_ID": GATE,
-        "CIO_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
-        "CIO_AUDIT_SIGNING_KEY_FILE": str(write_audit_signing_key(tmp_path)),  # its heartbeats verify
-        "CIO_HEARTBEAT_INTERVAL_S": "0.2",
-        "CIO_POLICY_PUBLIC_KEY": TEST_PUBLIC_KEY,
-        "CIO_POLICY_FLOOR_WAIT_S": "0",
-    }
-    with (tmp_path / "gate.log").open("wb") as log:
-        gate = subprocess.Popen([sys.executable, "-m", "gate"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # The gate as the other e2e tests run it, signing its heartbeats so the control plane's reader verifies them.
+    gate = GateProcess(
+        GATE,
+        stack.NATS_URL,
+        redis_url,
+        tmp_path / "spool",
+        tmp_path / "gate.log",
+        CIO_AUDIT_SIGNING_KEY_FILE=str(write_audit_signing_key(tmp_path)),
+    )
+    asyncio.run(_started(gate, stack.NATS_URL))
     try:
 
         def heard_alive() -> bool:
@@ -50,8 +55,9 @@ def test_a_killed_gate_is_an_incident_and_an_alert_within_seconds(stack: Any, re
         _wait(heard_alive, 30)  # the watch has heard the gate beat: it is one the control plane knows
         assert watch.run_pass() == [] and not IncidentCase.objects.exists()
 
-        gate.send_signal(signal.SIGKILL)  # no goodbye: its heartbeat key simply stops being renewed
-        gate.wait(10)
+        assert gate.proc is not None
+        gate.proc.send_signal(signal.SIGKILL)  # no goodbye: its heartbeat key simply stops being renewed
+        gate.proc.wait(10)
         killed = time.monotonic()
 
         def opened() -> bool:
@@ -61,9 +67,7 @@ def test_a_killed_gate_is_an_incident_and_an_alert_within_seconds(stack: Any, re
         _wait(opened, 30)
         detected_after_s = time.monotonic() - killed
     finally:
-        if gate.poll() is None:
-            gate.kill()
-            gate.wait(10)
+        gate.kill()
 
     case = IncidentCase.objects.get()
     assert (case.kind, case.gate_id, case.status) == ("gate_silent", GATE, "open")
