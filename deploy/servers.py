@@ -7,6 +7,7 @@ touch whatever the host machine runs on the standard ports.
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,17 +27,39 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# Below Linux's ephemeral range (32768-60999 by default): a port taken from that range can be grabbed, between
+# being chosen and being listened on, as the local end of any outgoing connection -- a three-node NATS cluster's
+# own route connections did exactly that in CI. Ports are handed out at random from here, never twice per process.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now and that this process has not handed out before."""
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE} after 1000 tries")
+
+
+class ServerExited(RuntimeError):
+    """The server process ended before it listened; the message carries the end of its log when there is one."""
 
 
 def wait_for_port(port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with code {proc.returncode} before opening port {port}")
+            raise ServerExited(f"process exited with code {proc.returncode} before opening port {port}")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(0.2)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -79,8 +102,17 @@ class ServerProcess:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        wait_for_port(self.port, timeout_s, self.proc)
+        try:
+            wait_for_port(self.port, timeout_s, self.proc)
+        except ServerExited as exc:
+            raise ServerExited(f"{self.name}: {exc}{self._log_tail()}") from None
         return self
+
+    def _log_tail(self, lines: int = 15) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return "; its log ends:\n" + "\n".join(tail)
 
     def stop(self, grace_s: float = 5.0) -> int | None:
         proc = self.proc
