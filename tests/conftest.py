@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.plugins.mongo",
     "tests.plugins.secured",
     "tests.plugins.otlp",
+    "tests.plugins.database_pass",
 ]
 
 
