@@ -286,7 +286,16 @@ class IntakeConsumer:
         self._busy.clear()
         self._in_hand = len(chunk)
         try:
-            claims = await asyncio.gather(*(self._claimed(m.subject, m.data, meta.stored_at) for m, meta in chunk))
+            # Most of a batch are requests this gate answered itself: settled from its own claims without a task
+            # each; only the rest are looked up in the claims stream, together.
+            claims: list[bool | None] = [self._own_claim(m.subject, m.data, meta.stored_at) for m, meta in chunk]
+            unknown = [i for i, claimed in enumerate(claims) if not claimed]
+            if unknown:
+                looked_up = await asyncio.gather(
+                    *(self._claimed(chunk[i][0].subject, chunk[i][0].data, chunk[i][1].stored_at) for i in unknown)
+                )
+                for i, claimed in zip(unknown, looked_up, strict=True):
+                    claims[i] = claimed
             turn = time.monotonic()
             for (msg, meta), claimed in zip(chunk, claims, strict=True):
                 try:
@@ -352,13 +361,15 @@ class IntakeConsumer:
                 break
             claims.popitem(last=False)
 
+    def _own_claim(self, subject: str, data: bytes, stored_at: float) -> bool:
+        """Whether this gate itself claimed this subject and payload no earlier than `hold` before it was stored."""
+        own = self._own_claims.get(fingerprint(subject, data))
+        return own is not None and own >= stored_at - self._hold_s
+
     async def _claimed(self, subject: str, data: bytes, stored_at: float) -> bool | None:
         """Whether a gate claimed this subject and payload (a request it answered) no earlier than `hold` before
-        the stream stored it; None when the claims stream could not be asked."""
+        the stream stored it, asked of the claims stream; None when it could not be asked."""
         fp = fingerprint(subject, data)
-        own = self._own_claims.get(fp)
-        if own is not None and own >= stored_at - self._hold_s:
-            return True
         self.lookups += 1
         try:
             reply = await self._nc.request(f"{self._claim_prefix}.{fp}", b"", _API_TIMEOUT_S)
