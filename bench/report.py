@@ -160,9 +160,11 @@ def render_strategist(r: dict[str, Any]) -> list[str]:
     ]
     for name, label in (
         ("bare_propose", "bare `services.propose` (baseline)"),
+        ("stats", "decision statistics alone"),
         ("context", "context build alone"),
         ("rule_cycle", "cycle, rule brain"),
         ("llm_cycle", "cycle, LLM brain"),
+        ("stats_large", "decision statistics alone, large window"),
         ("context_large", "context build, large window"),
         ("rule_cycle_large", "cycle, rule brain, large window"),
     ):
@@ -176,7 +178,8 @@ def render_strategist(r: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"- Large window: {large_n:,} decisions in the statistics window (preloaded straight into the decisions "
-            f"and their per-minute rollups in {preload.get('seconds', '?')} s) ÷ {small_n:,}: context build "
+            f"and their per-minute rollups in {preload.get('seconds', '?')} s) ÷ {small_n:,}: decision statistics "
+            f"**{large.get('stats_p50')}×** wall ({large.get('stats_cpu')}× CPU), context build "
             f"**{large.get('context_p50')}×** wall ({large.get('context_cpu')}× CPU), rule-brain cycle "
             f"**{large['rule_cycle_p50']}×** wall ({large['rule_cycle_cpu']}× CPU) (target ≤ 1.2×).",
         ]

@@ -280,6 +280,8 @@ def stored_decisions(path: str) -> int:
 
 
 def measure(run: Run, cycles: int, large_window: int = 0, seeded: int = 0) -> None:
+    from audit.store import get_store
+    from audit.store.rollups import minute_of
     from cio_kernel.contracts.regime import RegimeUpdate
     from cio_kernel.redaction import process_scrubber
     from deploy.fake_openai import FakeOpenAI, Step, answer
@@ -314,6 +316,10 @@ def measure(run: Run, cycles: int, large_window: int = 0, seeded: int = 0) -> No
             scrubber=process_scrubber(),
         )
 
+    def stats() -> Any:  # the statistics read alone, as a cycle reads them (the window from a minute)
+        return get_store().decision_stats(minute_of(datetime.now(UTC) - timedelta(seconds=3600)))
+
+    run.step("stats", lambda: timed(lambda i: stats(), cycles * 10))
     run.step("context", lambda: timed(lambda i: context(), cycles))
     spec = active.parsed_spec
     variants = [compact_spec(spec.model_copy(update={"description": f"bench {i}"})) for i in range(2)]
@@ -382,10 +388,11 @@ def measure(run: Run, cycles: int, large_window: int = 0, seeded: int = 0) -> No
             row["cpu_vs_propose"] = round(row["cpu_ms"] / base["cpu_ms"], 2)
     if large_window > seeded and run.step("preload_window", lambda: preload_window(large_window - seeded)):
         # The same context and cycle with the statistics window holding `large_window` decisions (goal: ≤ 1.2×).
+        run.step("stats_large", lambda: timed(lambda i: stats(), cycles * 10))
         run.step("context_large", lambda: timed(lambda i: context(), cycles))
         run.step("rule_cycle_large", lambda: timed(lambda i: rule_cycle(cycles + i), cycles))
         ratios = {"decisions": [seeded, r["preload_window"]["stored"]]}
-        for name in ("context", "rule_cycle"):
+        for name in ("stats", "context", "rule_cycle"):
             small, large = r.get(name), r.get(f"{name}_large")
             if small and large:
                 ratios[f"{name}_p50"] = round(large["p50_ms"] / small["p50_ms"], 2)
@@ -431,10 +438,12 @@ def main() -> None:
 def summary(r: dict[str, Any]) -> None:
     print("\nStrategist cycle (wall p50 / p99, CPU per cycle):", flush=True)
     for name, label in (
+        ("stats", "decision statistics alone"),
         ("context", "context build"),
         ("bare_propose", "bare propose (baseline)"),
         ("rule_cycle", "cycle, rule brain"),
         ("llm_cycle", "cycle, LLM brain (instant local server)"),
+        ("stats_large", "decision statistics alone, large window"),
         ("context_large", "context build, large window"),
         ("rule_cycle_large", "cycle, rule brain, large window"),
     ):
@@ -456,7 +465,8 @@ def summary(r: dict[str, Any]) -> None:
     if large and "rule_cycle_p50" in large:
         small_n, large_n = large["decisions"]
         print(
-            f"  {large_n:,} vs {small_n:,} decisions in the window: context {large.get('context_p50')}× wall "
+            f"  {large_n:,} vs {small_n:,} decisions in the window: statistics {large.get('stats_p50')}× wall, "
+            f"context {large.get('context_p50')}× wall "
             f"({large.get('context_cpu')}× CPU), rule cycle {large['rule_cycle_p50']}× wall "
             f"({large['rule_cycle_cpu']}× CPU) (goal ≤ 1.2×)"
         )

@@ -2,6 +2,7 @@
 say exactly what a count of the stored decisions says, whatever the window's edges, redeliveries, concurrent
 ingest, retention and a rebuild."""
 
+import importlib
 import threading
 from datetime import datetime, timedelta
 
@@ -137,3 +138,18 @@ def _forget_rollups(store) -> None:
 
         models.DecisionMinute.objects.all().delete()
         models.ReasonMinute.objects.all().delete()
+
+
+def test_the_migration_counts_the_decisions_a_database_already_holds(transactional_db):
+    from django.apps import apps
+    from django.db import connection
+
+    from audit.store.django_db import DjangoAuditStore
+
+    store = DjangoAuditStore()
+    store.insert_decisions(chain_of(60, every=EVERY) + chain_of(10, gate_id="gate-s", shadow=True, every=EVERY))
+    kept = rollup_rows(store)
+    _forget_rollups(store)  # as stored before migration 0009
+    with connection.schema_editor(atomic=True) as editor:
+        importlib.import_module("audit.migrations.0009_minute_rollups").count_stored(apps, editor)
+    assert rollup_rows(store) == kept
