@@ -113,35 +113,21 @@ class DecisionReason(_AppendOnly):
 
 
 class DecisionMinute(models.Model):
-    """How many serving-gate decisions one minute holds per strategy key, symbol and decision: the statistics'
-    rollup (audit/store/rollups.py), kept by the ingest in the transaction that inserts the decisions. Not an
-    audit record and not append-only: its count is raised by each ingest batch (an upsert), lowered by retention
-    and recomputed by `audit_rollups_rebuild`, so it has no immutability guard; the decisions are the evidence."""
+    """How many serving-gate decisions one minute holds per strategy key, per symbol and per reason code, each by
+    decision: the statistics' rollup (audit/store/rollups.py), kept by the ingest in the transaction that inserts
+    the decisions. Not an audit record and not append-only: its count is raised by each ingest batch (an
+    upsert), lowered by retention and recomputed by `audit_rollups_rebuild`, so it has no immutability guard;
+    the decisions are the evidence."""
 
     minute = models.DateTimeField()
-    strategy_key = models.CharField(max_length=200)  # "" for none (unique keys ignore NULLs)
-    symbol = models.CharField(max_length=64)  # "" for none
+    kind = models.CharField(max_length=8)  # strategy, symbol or reason
+    key = models.CharField(max_length=200)  # the strategy key, symbol or reason code; "" for none
     decision = models.CharField(max_length=16)
     n = models.BigIntegerField()
 
     class Meta:
         db_table = "audit_decision_minutes"
-        constraints = [
-            models.UniqueConstraint(fields=["minute", "strategy_key", "symbol", "decision"], name="audit_minute_once")
-        ]
-
-
-class ReasonMinute(models.Model):
-    """How many serving-gate decisions of one minute carry a reason code (each code once per decision): the
-    reasons' rollup beside `DecisionMinute`, kept, changed and recomputed the same way."""
-
-    minute = models.DateTimeField()
-    code = models.CharField(max_length=64)
-    n = models.BigIntegerField()
-
-    class Meta:
-        db_table = "audit_reason_minutes"
-        constraints = [models.UniqueConstraint(fields=["minute", "code"], name="audit_reason_minute_once")]
+        constraints = [models.UniqueConstraint(fields=["minute", "kind", "key", "decision"], name="audit_minute_once")]
 
 
 class QuarantinedAuditEvent(_AppendOnly):

@@ -22,31 +22,16 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("minute", models.DateTimeField()),
-                ("strategy_key", models.CharField(max_length=200)),
-                ("symbol", models.CharField(max_length=64)),
+                ("kind", models.CharField(max_length=8)),
+                ("key", models.CharField(max_length=200)),
                 ("decision", models.CharField(max_length=16)),
                 ("n", models.BigIntegerField()),
             ],
             options={
                 "db_table": "audit_decision_minutes",
                 "constraints": [
-                    models.UniqueConstraint(
-                        fields=("minute", "strategy_key", "symbol", "decision"), name="audit_minute_once"
-                    )
+                    models.UniqueConstraint(fields=("minute", "kind", "key", "decision"), name="audit_minute_once")
                 ],
-            },
-        ),
-        migrations.CreateModel(
-            name="ReasonMinute",
-            fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("minute", models.DateTimeField()),
-                ("code", models.CharField(max_length=64)),
-                ("n", models.BigIntegerField()),
-            ],
-            options={
-                "db_table": "audit_reason_minutes",
-                "constraints": [models.UniqueConstraint(fields=("minute", "code"), name="audit_reason_minute_once")],
             },
         ),
         migrations.RunPython(count_stored, migrations.RunPython.noop),

@@ -70,26 +70,26 @@ def most_frequent(counts: dict[str, int], top: int) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
 
 
-def stats_of(
-    since: datetime, groups: Mapping[tuple[str, str, str], int], codes: Mapping[str, int], top: int
-) -> DecisionStats:
-    """The statistics from counts by (strategy key, symbol, decision) and by reason code, however obtained
-    (audit/store/rollups.py)."""
+def stats_of(since: datetime, totals: Mapping[tuple[str, str, str], int], top: int) -> DecisionStats:
+    """The statistics from counts by (kind, key, decision), kind `strategy`, `symbol` or `reason`, however
+    obtained (audit/store/rollups.py)."""
+    views: dict[str, dict[tuple[str | None, str], int]] = {"strategy": {}, "symbol": {}, "reason": {}}
+    for (kind, key, decision), n in totals.items():
+        if n and kind in views:
+            views[kind][key, decision] = views[kind].get((key, decision), 0) + n
     by_decision: dict[str, int] = {}
-    by_strategy: dict[tuple[str | None, str], int] = {}
-    by_symbol: dict[tuple[str | None, str], int] = {}
-    for (strategy, symbol, decision), n in groups.items():
-        if n:
-            by_decision[decision] = by_decision.get(decision, 0) + n
-            by_strategy[strategy, decision] = by_strategy.get((strategy, decision), 0) + n
-            by_symbol[symbol, decision] = by_symbol.get((symbol, decision), 0) + n
+    for (_, decision), n in views["strategy"].items():
+        by_decision[decision] = by_decision.get(decision, 0) + n
+    by_reason: dict[str, int] = {}
+    for (code, _), n in views["reason"].items():
+        by_reason[code or ""] = by_reason.get(code or "", 0) + n
     return DecisionStats(
         since=since,
         total=sum(by_decision.values()),
         by_decision=by_decision,
-        by_reason=most_frequent({code: n for code, n in codes.items() if n}, top),
-        by_strategy=busiest(by_strategy, top),
-        by_symbol=busiest(by_symbol, top),
+        by_reason=most_frequent(by_reason, top),
+        by_strategy=busiest(views["strategy"], top),
+        by_symbol=busiest(views["symbol"], top),
     )
 
 

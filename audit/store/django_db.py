@@ -155,16 +155,11 @@ class DjangoAuditStore:
             "ts", "strategy_key", "symbol", "decision", "reason_codes"
         ):
             head.add(ts, strategy, symbol, decision, codes.split())
-        groups, reasons = head.groups(), head.codes()
+        totals = head.totals()
         minutes = models.DecisionMinute.objects.filter(minute__gte=edge)
-        for strategy, symbol, decision, n in (
-            minutes.values_list("strategy_key", "symbol", "decision").annotate(Sum("n")).order_by()
-        ):
-            groups[strategy, symbol, decision] += n
-        codes = models.ReasonMinute.objects.filter(minute__gte=edge).values_list("code").annotate(Sum("n"))
-        for code, n in codes.order_by():
-            reasons[code] += n
-        return stats_of(since, groups, reasons, top)
+        for kind, key, decision, n in minutes.values_list("kind", "key", "decision").annotate(Sum("n")).order_by():
+            totals[kind, key, decision] += n
+        return stats_of(since, totals, top)
 
     def rebuild_rollups(self, start: datetime | None, end: datetime) -> int:
         decisions = models.Decision.objects.aggregate(low=Min("ts"), high=Max("ts"))

@@ -51,36 +51,29 @@ def reason_rows(r: DecisionRecord, row: tuple[object, ...]) -> list[tuple[object
 
 
 # -- the per-minute rollups (audit/store/rollups.py) ------------------------------------------------------------
-def add_minutes_sql(placeholder: str) -> tuple[str, str]:
-    """Upserts that add a batch's counts (negative ones: retention's) to `audit_decision_minutes` and
-    `audit_reason_minutes`: two writers adding to one minute at once both count (the row lock on PostgreSQL, the
-    database lock on SQLite), and the addition commits or rolls back with the decisions it counts."""
-    values, three = ", ".join([placeholder] * 5), ", ".join([placeholder] * 3)
+def add_minutes_sql(placeholder: str) -> str:
+    """The upsert that adds a batch's counts (negative ones: retention's) to `audit_decision_minutes`: two
+    writers adding to one minute at once both count (the row lock on PostgreSQL, the database lock on SQLite),
+    and the addition commits or rolls back with the decisions it counts."""
+    values = ", ".join([placeholder] * 5)
     return (
-        f"INSERT INTO audit_decision_minutes (minute, strategy_key, symbol, decision, n) VALUES ({values}) "  # noqa: S608
-        "ON CONFLICT (minute, strategy_key, symbol, decision) DO UPDATE SET n = audit_decision_minutes.n + excluded.n",
-        f"INSERT INTO audit_reason_minutes (minute, code, n) VALUES ({three}) "  # noqa: S608
-        "ON CONFLICT (minute, code) DO UPDATE SET n = audit_reason_minutes.n + excluded.n",
+        f"INSERT INTO audit_decision_minutes (minute, kind, key, decision, n) VALUES ({values}) "  # noqa: S608
+        "ON CONFLICT (minute, kind, key, decision) DO UPDATE SET n = audit_decision_minutes.n + excluded.n"
     )
 
 
 def add_minutes(cursor: Any, counts: MinuteCounts, adapt: Callable[[datetime], object], placeholder: str) -> None:
-    decisions, reasons = add_minutes_sql(placeholder)
-    rows = counts.decision_rows()
+    rows = counts.rows()
     if rows:
-        cursor.executemany(decisions, [(adapt(m), s, y, d, n) for m, s, y, d, n in rows])
-    codes = counts.reason_rows()
-    if codes:
-        cursor.executemany(reasons, [(adapt(m), c, n) for m, c, n in codes])
-    if any(n < 0 for *_, n in rows) or any(n < 0 for *_, n in codes):
+        cursor.executemany(add_minutes_sql(placeholder), [(adapt(m), kind, key, d, n) for m, kind, key, d, n in rows])
+    emptied = [row[0] for row in rows if row[-1] < 0]
+    if emptied:
         # Counts taken away to zero leave no row behind (retention): only within the minutes touched.
-        minutes = [r[0] for r in rows] + [r[0] for r in codes]
-        low, high = adapt(min(minutes)), adapt(max(minutes))
-        for table in ("audit_decision_minutes", "audit_reason_minutes"):
-            cursor.execute(
-                f"DELETE FROM {table} WHERE minute >= {placeholder} AND minute <= {placeholder} AND n <= 0",  # noqa: S608
-                [low, high],
-            )
+        cursor.execute(
+            f"DELETE FROM audit_decision_minutes WHERE minute >= {placeholder} AND minute <= {placeholder} "  # noqa: S608
+            "AND n <= 0",
+            [adapt(min(emptied)), adapt(max(emptied))],
+        )
 
 
 _COUNTED = "SELECT ts, strategy_key, symbol, decision, reason_codes, audit_subject FROM audit_logs WHERE "
@@ -100,18 +93,17 @@ def rebuild_minutes(
     cursor: Any, vendor: str, adapt: Callable[[datetime], object], placeholder: str, start: datetime, end: datetime
 ) -> int:
     """Recount the minutes in [`start`, `end`) (both on a minute) from `audit_logs`, inside the caller's
-    transaction. Ingest cannot add to them meanwhile: on PostgreSQL the rollup tables are locked first (an ingest
+    transaction. Ingest cannot add to them meanwhile: on PostgreSQL the rollup table is locked first (an ingest
     transaction that already counted is waited for, one that has not counts after this commits, from decisions
     this read did not see); on SQLite the first write takes the database's lock. Returns decisions counted."""
     p = placeholder
     if vendor == "postgresql":
-        cursor.execute("LOCK TABLE audit_decision_minutes, audit_reason_minutes IN EXCLUSIVE MODE")
+        cursor.execute("LOCK TABLE audit_decision_minutes IN EXCLUSIVE MODE")
     bounds = [adapt(start), adapt(end)]
-    for table in ("audit_decision_minutes", "audit_reason_minutes"):
-        cursor.execute(f"DELETE FROM {table} WHERE minute >= {p} AND minute < {p}", bounds)  # noqa: S608
+    cursor.execute(f"DELETE FROM audit_decision_minutes WHERE minute >= {p} AND minute < {p}", bounds)  # noqa: S608
     counts = count_stored(cursor, f"ts >= {p} AND ts < {p}", bounds)
     add_minutes(cursor, counts, adapt, placeholder)
-    return sum(counts.decisions.values())
+    return counts.decided()
 
 
 def rebuild_all(cursor: Any, vendor: str, adapt: Callable[[datetime], object], placeholder: str) -> int:

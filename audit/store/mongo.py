@@ -8,6 +8,7 @@ supports it: `insert_decisions` returns only once the batch is durable.
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -70,7 +71,6 @@ class MongoAuditStore:
         self._quarantine = db["audit_quarantine"]
         self._checkpoints = db["audit_checkpoints"]
         self._decision_minutes = db["audit_decision_minutes"]
-        self._reason_minutes = db["audit_reason_minutes"]
         # Counts of inserted decisions not yet added to the rollups (the addition failed): added before the next
         # batch's, so a failure between the two writes loses nothing unless this process dies meanwhile.
         self._uncounted = MinuteCounts()
@@ -97,9 +97,8 @@ class MongoAuditStore:
             self._decisions.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
             self._checkpoints.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
             self._decision_minutes.create_index(
-                [("minute", 1), ("strategy_key", 1), ("symbol", 1), ("decision", 1)], unique=True, name="minute_once"
+                [("minute", 1), ("kind", 1), ("key", 1), ("decision", 1)], unique=True, name="minute_once"
             )
-            self._reason_minutes.create_index([("minute", 1), ("code", 1)], unique=True, name="minute_once")
             self._thoughts.create_index("thought_id", unique=True, name="thought_id_unique")
             self._alerts.create_index([("received_at", -1), ("_id", -1)], name="received")
             self._alerts.create_index([("severity", 1), ("received_at", -1)], name="severity_received")
@@ -178,7 +177,7 @@ class MongoAuditStore:
         if not counts:
             return
         try:
-            _add_minutes(self._decision_minutes, self._reason_minutes, counts)
+            _add_minutes(self._decision_minutes, counts)
         except _Uncounted as exc:
             self._uncounted = exc.left
             raise
@@ -258,14 +257,13 @@ class MongoAuditStore:
             {"ts": 1, "strategy_key": 1, "symbol": 1, "decision": 1, "reason_codes": 1, "_id": 0},
         ):
             head.add(d["ts"], d.get("strategy_key"), d.get("symbol"), d["decision"], d.get("reason_codes") or ())
-        groups, reasons = head.groups(), head.codes()
-        match = {"$match": {"minute": {"$gte": edge}}}
-        keys = {k: f"${k}" for k in ("strategy_key", "symbol", "decision")}
-        for g in self._decision_minutes.aggregate([match, {"$group": {"_id": keys, "n": {"$sum": "$n"}}}]):
-            groups[g["_id"]["strategy_key"], g["_id"]["symbol"], g["_id"]["decision"]] += g["n"]
-        for g in self._reason_minutes.aggregate([match, {"$group": {"_id": "$code", "n": {"$sum": "$n"}}}]):
-            reasons[g["_id"]] += g["n"]
-        return stats_of(since, groups, reasons, top)
+        totals = head.totals()
+        keys = {"kind": "$kind", "key": "$key", "decision": "$decision"}
+        for g in self._decision_minutes.aggregate(
+            [{"$match": {"minute": {"$gte": edge}}}, {"$group": {"_id": keys, "n": {"$sum": "$n"}}}]
+        ):
+            totals[g["_id"]["kind"], g["_id"]["key"], g["_id"]["decision"]] += g["n"]
+        return stats_of(since, totals, top)
 
     def rebuild_rollups(self, start: datetime | None, end: datetime) -> int:
         """Without transactions here, an ingest adding to these minutes while they are recounted can be counted
@@ -283,10 +281,9 @@ class MongoAuditStore:
                 return 0
             for low, high in rollup_chunks(*span):
                 self._decision_minutes.delete_many({"minute": {"$gte": low, "$lt": high}})
-                self._reason_minutes.delete_many({"minute": {"$gte": low, "$lt": high}})
                 counts = _stored_counts(self._decisions.find({"ts": {"$gte": low, "$lt": high}}, _COUNTED))
-                _add_minutes(self._decision_minutes, self._reason_minutes, counts)
-                counted += sum(counts.decisions.values())
+                _add_minutes(self._decision_minutes, counts)
+                counted += counts.decided()
         return counted
 
     def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
@@ -333,7 +330,7 @@ class MongoAuditStore:
             counts = _stored_counts(self._decisions.find(going, _COUNTED))
             removed = self._decisions.delete_many(going).deleted_count
             self._checkpoints.delete_many({"chain": chain, "seq": {"$lt": through_seq}})
-            _add_minutes(self._decision_minutes, self._reason_minutes, counts.negated())
+            _add_minutes(self._decision_minutes, counts.negated())
         return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
@@ -548,47 +545,28 @@ class _Uncounted(StoreUnavailableError):
         self.left = left
 
 
-def _add_minutes(decision_minutes: Any, reason_minutes: Any, counts: MinuteCounts) -> None:
-    """`$inc` upserts, one unordered bulk write per collection; counts taken down to zero leave no document.
-    Raises `_Uncounted` with the counts MongoDB refused, or all it may not have applied (a lost connection)."""
-    left = MinuteCounts(counts.decisions.copy(), counts.reasons.copy())
-    decision_rows, reason_rows = counts.decision_rows(), counts.reason_rows()
-    writes: list[tuple[Any, list[UpdateOne], list[Any], Any]] = [
-        (
-            decision_minutes,
-            [
-                UpdateOne({"minute": m, "strategy_key": k, "symbol": s, "decision": d}, {"$inc": {"n": n}}, upsert=True)
-                for m, k, s, d, n in decision_rows
-            ],
-            [row[:4] for row in decision_rows],
-            left.decisions,
-        ),
-        (
-            reason_minutes,
-            [UpdateOne({"minute": m, "code": c}, {"$inc": {"n": n}}, upsert=True) for m, c, n in reason_rows],
-            [row[:2] for row in reason_rows],
-            left.reasons,
-        ),
+def _add_minutes(decision_minutes: Any, counts: MinuteCounts) -> None:
+    """`$inc` upserts in one unordered bulk write; counts taken down to zero leave no document. Raises
+    `_Uncounted` with the counts MongoDB refused, or all of them when it may not have applied any (a lost
+    connection)."""
+    rows = counts.rows()
+    if not rows:
+        return
+    updates = [
+        UpdateOne({"minute": m, "kind": kind, "key": key, "decision": d}, {"$inc": {"n": n}}, upsert=True)
+        for m, kind, key, d, n in rows
     ]
-    for collection, updates, keys, held in writes:
-        if not updates:
-            continue
-        try:
-            collection.bulk_write(updates, ordered=False)
-        except BulkWriteError as exc:
-            refused = {e["index"] for e in exc.details.get("writeErrors", [])}
-            for i, key in enumerate(keys):
-                if i not in refused:
-                    del held[key]
-            raise _Uncounted(left, exc) from exc
-        except PyMongoError as exc:
-            raise _Uncounted(left, exc) from exc
-        held.clear()
-    minutes = [row[0] for row in decision_rows + reason_rows if row[-1] < 0]
-    if minutes:
-        emptied = {"minute": {"$gte": min(minutes), "$lte": max(minutes)}, "n": {"$lte": 0}}
-        decision_minutes.delete_many(emptied)
-        reason_minutes.delete_many(emptied)
+    try:
+        decision_minutes.bulk_write(updates, ordered=False)
+    except BulkWriteError as exc:
+        refused = {e["index"] for e in exc.details.get("writeErrors", [])}
+        left = MinuteCounts(Counter({tuple(row[:4]): row[4] for i, row in enumerate(rows) if i in refused}))
+        raise _Uncounted(left, exc) from exc
+    except PyMongoError as exc:
+        raise _Uncounted(counts, exc) from exc
+    emptied = [row[0] for row in rows if row[-1] < 0]
+    if emptied:
+        decision_minutes.delete_many({"minute": {"$gte": min(emptied), "$lte": max(emptied)}, "n": {"$lte": 0}})
 
 
 def _shadow(shadow: bool) -> dict[str, Any]:

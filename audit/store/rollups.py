@@ -1,7 +1,10 @@
 """Per-minute rollups of the serving gates' decisions, kept as decisions are ingested, so that the statistics
-(`DecisionLog.decision_stats`) cost the same whatever the window holds: a count per (minute, strategy key, symbol,
-decision) and one per (minute, reason code). Shadow gates' decisions are never counted (the statistics leave them
-out). Both backends count with this module, so ingest, rebuild, retention and the statistics' raw edge agree.
+(`DecisionLog.decision_stats`) cost the same whatever the window holds. One count per (minute, kind, key,
+decision): kind `strategy` (key: the strategy key), `symbol` (the symbol) and `reason` (a reason code, once per
+decision). Strategies and symbols are counted apart because the statistics never need them together: a minute
+holds at most (strategies + symbols + codes) × 3 rows, never strategies × symbols, which at a large fleet's rate
+would approach a row per decision. Shadow gates' decisions are never counted (the statistics leave them out).
+Both backends count with this module, so ingest, rebuild, retention and the statistics' raw edge agree.
 
 The invariant every writer keeps: the rollups are the counts of the serving decisions stored, minute by minute
 (ingest adds what it newly inserted, retention takes away what it removed, `audit_rollups_rebuild` recomputes a
@@ -19,8 +22,9 @@ from cio_kernel.shadow import is_shadow_subject
 MINUTE = timedelta(minutes=1)
 NONE = ""
 
-DecisionKey = tuple[datetime, str, str, str]  # minute, strategy key, symbol, decision
-ReasonKey = tuple[datetime, str]  # minute, reason code
+STRATEGY, SYMBOL, REASON = "strategy", "symbol", "reason"
+
+MinuteKey = tuple[datetime, str, str, str]  # minute, kind, key, decision
 
 
 def minute_of(ts: datetime) -> datetime:
@@ -61,8 +65,7 @@ def stored_span(
 
 @dataclass
 class MinuteCounts:
-    decisions: Counter[DecisionKey] = field(default_factory=Counter)
-    reasons: Counter[ReasonKey] = field(default_factory=Counter)
+    counts: Counter[MinuteKey] = field(default_factory=Counter)
 
     def add(
         self,
@@ -78,9 +81,10 @@ class MinuteCounts:
         if audit_subject is not None and is_shadow_subject(audit_subject):
             return
         minute = minute_of(ts)
-        self.decisions[minute, strategy_key or NONE, symbol or NONE, decision] += 1
+        self.counts[minute, STRATEGY, strategy_key or NONE, decision] += 1
+        self.counts[minute, SYMBOL, symbol or NONE, decision] += 1
         for code in dict.fromkeys(reason_codes):
-            self.reasons[minute, code] += 1
+            self.counts[minute, REASON, code, decision] += 1
 
     def add_records(self, records: Iterable[DecisionRecord]) -> "MinuteCounts":
         for r in records:
@@ -88,30 +92,22 @@ class MinuteCounts:
         return self
 
     def negated(self) -> "MinuteCounts":
-        return MinuteCounts(
-            Counter({k: -n for k, n in self.decisions.items()}), Counter({k: -n for k, n in self.reasons.items()})
-        )
+        return MinuteCounts(Counter({k: -n for k, n in self.counts.items()}))
 
     def __bool__(self) -> bool:
-        return bool(self.decisions or self.reasons)
+        return bool(self.counts)
 
-    def groups(self) -> Counter[tuple[str, str, str]]:
-        """(strategy key, symbol, decision) over every minute held."""
+    def totals(self) -> Counter[tuple[str, str, str]]:
+        """(kind, key, decision) over every minute held."""
         out: Counter[tuple[str, str, str]] = Counter()
-        for (_, strategy, symbol, decision), n in self.decisions.items():
-            out[strategy, symbol, decision] += n
+        for (_, kind, key, decision), n in self.counts.items():
+            out[kind, key, decision] += n
         return out
 
-    def codes(self) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for (_, code), n in self.reasons.items():
-            out[code] += n
-        return out
+    def decided(self) -> int:
+        return sum(n for (_, kind, _, _), n in self.counts.items() if kind == STRATEGY)
 
-    def decision_rows(self) -> list[tuple[datetime, str, str, str, int]]:
+    def rows(self) -> list[tuple[datetime, str, str, str, int]]:
         """Sorted by key: two writers upserting the same keys take their row locks in the same order (no
         deadlock on PostgreSQL)."""
-        return [(*key, n) for key, n in sorted(self.decisions.items()) if n]
-
-    def reason_rows(self) -> list[tuple[datetime, str, int]]:
-        return [(*key, n) for key, n in sorted(self.reasons.items()) if n]
+        return [(*key, n) for key, n in sorted(self.counts.items()) if n]
