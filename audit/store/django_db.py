@@ -149,13 +149,9 @@ class DjangoAuditStore:
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
         edge = first_whole_minute(since)
-        head = MinuteCounts()
-        before_edge = _shadow(models.Decision.objects.filter(ts__gte=since, ts__lt=edge), False)
-        for ts, strategy, symbol, decision, codes in before_edge.values_list(
-            "ts", "strategy_key", "symbol", "decision", "reason_codes"
-        ):
-            head.add(ts, strategy, symbol, decision, codes.split())
-        totals = head.totals()
+        # Before the first whole minute (at most a minute of decisions), from the decisions themselves.
+        with connection.cursor() as cursor:
+            totals = count_stored(cursor, "ts >= %s AND ts < %s", [_adapt()(since), _adapt()(edge)]).totals()
         minutes = models.DecisionMinute.objects.filter(minute__gte=edge)
         for kind, key, decision, n in minutes.values_list("kind", "key", "decision").annotate(Sum("n")).order_by():
             totals[kind, key, decision] += n

@@ -251,13 +251,8 @@ class MongoAuditStore:
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
         edge = first_whole_minute(since)
-        head = MinuteCounts()
-        for d in self._decisions.find(
-            {"$and": [{"ts": {"$gte": since, "$lt": edge}}, _shadow(False)]},
-            {"ts": 1, "strategy_key": 1, "symbol": 1, "decision": 1, "reason_codes": 1, "_id": 0},
-        ):
-            head.add(d["ts"], d.get("strategy_key"), d.get("symbol"), d["decision"], d.get("reason_codes") or ())
-        totals = head.totals()
+        # Before the first whole minute (at most a minute of decisions), from the decisions themselves.
+        totals = _stored_counts(self._decisions.find({"ts": {"$gte": since, "$lt": edge}}, _COUNTED)).totals()
         keys = {"kind": "$kind", "key": "$key", "decision": "$decision"}
         for g in self._decision_minutes.aggregate(
             [{"$match": {"minute": {"$gte": edge}}}, {"$group": {"_id": keys, "n": {"$sum": "$n"}}}]
