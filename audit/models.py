@@ -112,6 +112,24 @@ class DecisionReason(_AppendOnly):
         indexes = [models.Index(fields=["code", "-ts", "-decision_id"], name="audit_reason_ts")]
 
 
+class DecisionMinute(models.Model):
+    """How many serving-gate decisions one minute holds per strategy key, per symbol and per reason code, each by
+    decision: the statistics' rollup (audit/store/rollups.py), kept by the ingest in the transaction that inserts
+    the decisions. Not an audit record and not append-only: its count is raised by each ingest batch (an
+    upsert), lowered by retention and recomputed by `audit_rollups_rebuild`, so it has no immutability guard;
+    the decisions are the evidence."""
+
+    minute = models.DateTimeField()
+    kind = models.CharField(max_length=8)  # strategy, symbol or reason
+    key = models.CharField(max_length=200)  # the strategy key, symbol or reason code; "" for none
+    decision = models.CharField(max_length=16)
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "audit_decision_minutes"
+        constraints = [models.UniqueConstraint(fields=["minute", "kind", "key", "decision"], name="audit_minute_once")]
+
+
 class QuarantinedAuditEvent(_AppendOnly):
     """A message on the audit stream that was not an audit event: kept as it arrived, for a human to look at."""
 

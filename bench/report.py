@@ -160,14 +160,29 @@ def render_strategist(r: dict[str, Any]) -> list[str]:
     ]
     for name, label in (
         ("bare_propose", "bare `services.propose` (baseline)"),
+        ("stats", "decision statistics alone"),
         ("context", "context build alone"),
         ("rule_cycle", "cycle, rule brain"),
         ("llm_cycle", "cycle, LLM brain"),
+        ("stats_large", "decision statistics alone, large window"),
+        ("context_large", "context build, large window"),
+        ("rule_cycle_large", "cycle, rule brain, large window"),
     ):
         row = r.get(name)
         if row:
             ratio = f"{row['p50_vs_propose']}× / {row['cpu_vs_propose']}×" if "p50_vs_propose" in row else "-"
             lines.append(f"| {label} | {row['p50_ms']} / {row['p99_ms']} ms | {row['cpu_ms']} ms | {ratio} |")
+    large, preload = r.get("large_window") or {}, r.get("preload_window") or {}
+    if "rule_cycle_p50" in large:
+        small_n, large_n = large["decisions"]
+        lines += [
+            "",
+            f"- Large window: {large_n:,} decisions in the statistics window (preloaded straight into the decisions "
+            f"and their per-minute rollups in {preload.get('seconds', '?')} s) ÷ {small_n:,}: decision statistics "
+            f"**{large.get('stats_p50')}×** wall ({large.get('stats_cpu')}× CPU), context build "
+            f"**{large.get('context_p50')}×** wall ({large.get('context_cpu')}× CPU), rule-brain cycle "
+            f"**{large['rule_cycle_p50']}×** wall ({large['rule_cycle_cpu']}× CPU) (target ≤ 1.2×).",
+        ]
     tokens = r.get("tokens")
     if tokens:
         lines += [

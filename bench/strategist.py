@@ -10,8 +10,11 @@ at once (deploy/fake_openai.py): its figure is the Strategist's own cost around 
 Baseline measured in the same run: a bare `services.propose` of a policy (the one write a proposing cycle cannot
 avoid). Reported: wall time p50/p99 and CPU per cycle, each ÷ the baseline; and what a cycle would cost in tokens:
 the prompt's size (characters, and tokens at about four characters each: no tokenizer is downloaded) and the
-answer's. A step that fails is reported and the benchmark goes on. Figures are merged into
-`.cio/bench/results.json` under `strategist`.
+answer's. Then, unless `--large-window 0`, the window is filled to `--large-window` decisions (1M; written
+straight into the tables, decisions and per-minute rollups) and the context and rule cycle are measured again:
+their ratio to the first figures is the statistics' growth with the window (issue 22: goal ≤ 1.2×). A step that
+fails is reported and the benchmark goes on. Figures are merged into `.cio/bench/results.json` under
+`strategist`.
 """
 
 import argparse
@@ -192,7 +195,93 @@ def seed(decisions: int) -> dict[str, Any]:
     return {"decisions": decisions, "symbols": len(SYMBOLS), "incidents": 200}
 
 
-def measure(run: Run, cycles: int) -> None:
+def preload_window(decisions: int) -> dict[str, Any]:
+    """`decisions` more decisions in the last hour, written straight into the tables the store writes (the
+    decisions, their reasons and the per-minute rollups; audit/store/django_rows.py) with `executemany` in large
+    transactions, as bench/audit_store's preload does: a million through `insert_decisions` would take minutes.
+    Their payload is a short stand-in (no cycle reads it), so the file stays a few hundred MB."""
+    import sqlite3
+
+    from django.db import connection, connections
+
+    from audit.store.django_rows import DECISION_COLUMNS, add_minutes, insert_decision_sql, insert_reason_sql
+    from audit.store.rollups import MinuteCounts
+    from cio_kernel.contracts.identity import strategy_key
+
+    path, adapt = connection.settings_dict["NAME"], connection.ops.adapt_datetimefield_value
+    connections.close_all()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-500000")
+    rng, now, started = random.Random(20261206), datetime.now(UTC), time.perf_counter()
+    keys = {s: strategy_key(s) for s in STRATEGIES}
+    first = now - timedelta(seconds=3500)
+    template = dict.fromkeys(DECISION_COLUMNS)
+    template.update(
+        gate_id="bench-gate", subject="cio.intent.trading.x", action="buy", policy_version=1, latency_us=50,
+        policy_checksum="sha256:" + "ab" * 32, audit_subject="cio.audit.decision.x", payload='{"bench": true}',
+        ingested_at=adapt(now),
+    )  # fmt: skip
+    insert, insert_reason = insert_decision_sql("?"), insert_reason_sql("?")
+    done = 0
+    try:
+        while done < decisions:
+            rows, reasons, counts = [], [], MinuteCounts()
+            for i in range(done, min(done + 50_000, decisions)):
+                ts = first + timedelta(seconds=3500 * i / decisions)
+                stored_ts = adapt(ts)
+                strategy, symbol = rng.choice(STRATEGIES), rng.choice(SYMBOLS)
+                decision = rng.choice(("APPROVED", "APPROVED", "REJECTED", "REJECTED", "RETRY_SAFE"))
+                codes = (rng.choice(REASONS),) if decision == "REJECTED" else ()
+                decision_id = f"{int(ts.timestamp() * 1e6):016x}{i:08x}"  # time-ordered: the index appends
+                row = template | {
+                    "decision_id": decision_id, "ts": stored_ts, "strategy_id": strategy,
+                    "strategy_key": keys[strategy], "symbol": symbol, "intent_id": f"sig-{i}", "signal_id": f"sig-{i}",
+                    "decision": decision, "reason_codes": " ".join(codes), "trace_id": decision_id,
+                    "span_id": decision_id[:16],
+                }  # fmt: skip
+                rows.append(tuple(row.values()))
+                reasons += [(decision_id, code, stored_ts) for code in codes]
+                counts.add(ts, keys[strategy], symbol, decision, codes)
+            con.execute("BEGIN")
+            con.executemany(insert, rows)
+            con.executemany(insert_reason, reasons)
+            add_minutes(con, counts, adapt, "?")
+            con.execute("COMMIT")
+            done += len(rows)
+            if done % 200_000 < 50_000 or done == decisions:
+                print(f"    {done:>9,} preloaded ({time.perf_counter() - started:6.1f} s)", flush=True)
+    finally:
+        con.close()
+    loaded = time.perf_counter()
+    # Written without fsync: flush it now, or the first cycle's commit (its fsync) would wait for the whole
+    # preload's writeback; ingested over an hour, those decisions would have been on disk long before.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    stored, synced_s = stored_decisions(path), round(time.perf_counter() - loaded, 1)
+    print(
+        f"  {decisions:,} more decisions in the last hour in {loaded - started:.1f} s (then {synced_s} s to disk)",
+        flush=True,
+    )
+    return {"added": decisions, "stored": stored, "seconds": round(loaded - started, 1), "fsync_s": synced_s}
+
+
+def stored_decisions(path: str) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        return int(con.execute("SELECT count(*) FROM audit_logs").fetchone()[0])
+    finally:
+        con.close()
+
+
+def measure(run: Run, cycles: int, large_window: int = 0, seeded: int = 0) -> None:
+    from audit.store import get_store
+    from audit.store.rollups import minute_of
     from cio_kernel.contracts.regime import RegimeUpdate
     from cio_kernel.redaction import process_scrubber
     from deploy.fake_openai import FakeOpenAI, Step, answer
@@ -227,6 +316,10 @@ def measure(run: Run, cycles: int) -> None:
             scrubber=process_scrubber(),
         )
 
+    def stats() -> Any:  # the statistics read alone, as a cycle reads them (the window from a minute)
+        return get_store().decision_stats(minute_of(datetime.now(UTC) - timedelta(seconds=3600)))
+
+    run.step("stats", lambda: timed(lambda i: stats(), cycles * 10))
     run.step("context", lambda: timed(lambda i: context(), cycles))
     spec = active.parsed_spec
     variants = [compact_spec(spec.model_copy(update={"description": f"bench {i}"})) for i in range(2)]
@@ -293,12 +386,30 @@ def measure(run: Run, cycles: int) -> None:
         if row and base:
             row["p50_vs_propose"] = round(row["p50_ms"] / base["p50_ms"], 2)
             row["cpu_vs_propose"] = round(row["cpu_ms"] / base["cpu_ms"], 2)
+    if large_window > seeded and run.step("preload_window", lambda: preload_window(large_window - seeded)):
+        # The same context and cycle with the statistics window holding `large_window` decisions (goal: ≤ 1.2×).
+        run.step("stats_large", lambda: timed(lambda i: stats(), cycles * 10))
+        run.step("context_large", lambda: timed(lambda i: context(), cycles))
+        run.step("rule_cycle_large", lambda: timed(lambda i: rule_cycle(cycles + i), cycles))
+        ratios = {"decisions": [seeded, r["preload_window"]["stored"]]}
+        for name in ("stats", "context", "rule_cycle"):
+            small, large = r.get(name), r.get(f"{name}_large")
+            if small and large:
+                ratios[f"{name}_p50"] = round(large["p50_ms"] / small["p50_ms"], 2)
+                ratios[f"{name}_cpu"] = round(large["cpu_ms"] / small["cpu_ms"], 2)
+        r["large_window"] = ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--decisions", type=int, default=20_000, help="audited decisions in the statistics window")
+    parser.add_argument(
+        "--large-window",
+        type=int,
+        default=1_000_000,
+        help="then the context and rule cycle again with this many decisions in the window (0: not measured)",
+    )
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
     args = parser.parse_args()
     run = Run(args)
@@ -310,7 +421,7 @@ def main() -> None:
         if stack is not None:
             run.step("seed", lambda: seed(args.decisions))
             try:
-                measure(run, args.cycles)
+                measure(run, args.cycles, args.large_window, args.decisions)
             except Exception as exc:
                 run.results["failed_steps"]["measure"] = repr(exc)
                 print(f"  FAILED: {exc!r}", flush=True)
@@ -327,10 +438,14 @@ def main() -> None:
 def summary(r: dict[str, Any]) -> None:
     print("\nStrategist cycle (wall p50 / p99, CPU per cycle):", flush=True)
     for name, label in (
+        ("stats", "decision statistics alone"),
         ("context", "context build"),
         ("bare_propose", "bare propose (baseline)"),
         ("rule_cycle", "cycle, rule brain"),
         ("llm_cycle", "cycle, LLM brain (instant local server)"),
+        ("stats_large", "decision statistics alone, large window"),
+        ("context_large", "context build, large window"),
+        ("rule_cycle_large", "cycle, rule brain, large window"),
     ):
         row = r.get(name)
         if row:
@@ -345,6 +460,15 @@ def summary(r: dict[str, Any]) -> None:
         print(
             f"  prompt: {tokens['system_chars'] + tokens['context_chars']:,} characters ≈ "
             f"{tokens['prompt_tokens_est']:,} tokens; answer ≈ {tokens['completion_tokens_est']} tokens"
+        )
+    large = r.get("large_window")
+    if large and "rule_cycle_p50" in large:
+        small_n, large_n = large["decisions"]
+        print(
+            f"  {large_n:,} vs {small_n:,} decisions in the window: statistics {large.get('stats_p50')}× wall, "
+            f"context {large.get('context_p50')}× wall "
+            f"({large.get('context_cpu')}× CPU), rule cycle {large['rule_cycle_p50']}× wall "
+            f"({large['rule_cycle_cpu']}× CPU) (goal ≤ 1.2×)"
         )
     if r["failed_steps"]:
         print(f"  failed steps: {r['failed_steps']}")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from audit.embedding import embed, features
 from audit.store import get_store
+from audit.store.rollups import minute_of
 from cio_kernel.policy.envelope import StrategistEnvelope
 from cio_kernel.policy.spec import PolicySpec
 from cio_kernel.redaction import SecretScrubber
@@ -90,8 +91,10 @@ def policy_view(version: PolicyVersion, scrubber: SecretScrubber) -> PolicyView:
 
 
 def decision_view(window_s: int, now: datetime, top: int = 10) -> DecisionView | None:
+    """The serving gates' decisions from the start of the minute `window_s` ago: on a minute, the statistics are
+    the per-minute rollups alone (audit/store/rollups.py), so a cycle costs the same at any rate of decisions."""
     try:
-        stats = get_store().decision_stats(now - timedelta(seconds=window_s), top)
+        stats = get_store().decision_stats(minute_of(now - timedelta(seconds=window_s)), top)
     except Exception:  # the audit store is away: reason without the statistics, and say so in the thought
         return None
     return DecisionView(

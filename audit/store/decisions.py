@@ -3,7 +3,7 @@ by id, by filters a page at a time (newest first, with a cursor), as statistics,
 order for verification; what the ingest could not read is kept in quarantine beside it."""
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -70,6 +70,29 @@ def most_frequent(counts: dict[str, int], top: int) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
 
 
+def stats_of(since: datetime, totals: Mapping[tuple[str, str, str], int], top: int) -> DecisionStats:
+    """The statistics from counts by (kind, key, decision), kind `strategy`, `symbol` or `reason`, however
+    obtained (audit/store/rollups.py)."""
+    views: dict[str, dict[tuple[str | None, str], int]] = {"strategy": {}, "symbol": {}, "reason": {}}
+    for (kind, key, decision), n in totals.items():
+        if n and kind in views:
+            views[kind][key, decision] = views[kind].get((key, decision), 0) + n
+    by_decision: dict[str, int] = {}
+    for (_, decision), n in views["strategy"].items():
+        by_decision[decision] = by_decision.get(decision, 0) + n
+    by_reason: dict[str, int] = {}
+    for (code, _), n in views["reason"].items():
+        by_reason[code or ""] = by_reason.get(code or "", 0) + n
+    return DecisionStats(
+        since=since,
+        total=sum(by_decision.values()),
+        by_decision=by_decision,
+        by_reason=most_frequent(by_reason, top),
+        by_strategy=busiest(views["strategy"], top),
+        by_symbol=busiest(views["symbol"], top),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionPage:
     records: list[DecisionRecord]
@@ -120,7 +143,16 @@ class DecisionLog(Protocol):
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
         """What the serving gates decided since `since` (the Strategist's view of how the policy is working).
-        Shadow gates' decisions are left out: nothing acted on them, so they are not the fleet's decisions."""
+        Shadow gates' decisions are left out: nothing acted on them, so they are not the fleet's decisions.
+        Exact, from the per-minute rollups (audit/store/rollups.py) for whole minutes and from the decisions
+        themselves before the first whole minute: the cost does not grow with the window's decisions, beyond
+        at most one minute of them when `since` is not on a minute."""
+        ...
+
+    def rebuild_rollups(self, start: datetime | None, end: datetime) -> int:
+        """Recount the rollups of the minutes from `start`'s (None: the oldest stored decision's) through the one
+        `end` falls in, from the stored decisions (idempotent; `manage.py audit_rollups_rebuild`). Returns how
+        many decisions were counted."""
         ...
 
     def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:

@@ -1,13 +1,13 @@
 """The audit store on the Django database (SQLite embedded, PostgreSQL in production without MongoDB)."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Left
 
 from audit import models, triggers
@@ -29,18 +29,21 @@ from audit.records import (
     ToolCall,
     thought_from,
 )
-from audit.store.base import insert_once, unavailable_on
-from audit.store.decisions import (
-    MAX_PAGE,
-    DecisionPage,
-    DecisionQuery,
-    DecisionStats,
-    busiest,
-    most_frequent,
-    page_of,
+from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
+from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
+from audit.store.django_rows import (
+    add_minutes,
+    count_stored,
+    insert_decision_sql,
+    insert_reason_sql,
+    reason_rows,
+    rebuild_minutes,
+    row_values,
 )
-from audit.store.django_rows import insert_decision_sql, insert_reason_sql, reason_rows, row_values
+from audit.store.rollups import MinuteCounts, first_whole_minute, rollup_chunks, stored_span
 from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
+
+_RACES = 3  # reads of a batch that another writer kept storing meanwhile, before the ingest is asked to retry
 
 # Filters that match one column exactly (the rest: time range, cursor, reason code).
 _EXACT_FILTERS = (
@@ -69,12 +72,23 @@ class DjangoAuditStore:
         if not records:
             return 0
         ids = [r.decision_id for r in records]
-        with _unavailable("the audit database did not take the batch"), transaction.atomic():
-            known = set(models.Decision.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True))
-            fresh = {r.decision_id: r for r in records if r.decision_id not in known}  # a batch may repeat one
-            if fresh:
-                _insert_rows(fresh.values())
-        return len(fresh)
+        for _ in range(_RACES):
+            with _unavailable("the audit database did not take the batch"), transaction.atomic():
+                known = set(models.Decision.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True))
+                # A batch may repeat one. In key order: two writers storing the same decisions wait for each
+                # other in one order instead of deadlocking (PostgreSQL).
+                fresh = {r.decision_id: r for r in sorted(records, key=_key) if r.decision_id not in known}
+                if not fresh:
+                    return 0
+                if _insert_rows(fresh.values()) == len(fresh):
+                    # Counted in the same transaction, only what this one inserted: exactly once.
+                    with connection.cursor() as cursor:
+                        add_minutes(cursor, MinuteCounts().add_records(fresh.values()), _adapt(), "%s")
+                    return len(fresh)
+                # Another ingest process committed some of these after our read: roll back and read again, or
+                # they would be counted twice.
+                transaction.set_rollback(True)
+        raise StoreUnavailableError("the audit database did not take the batch: other writers kept storing it")
 
     def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
         with _unavailable("the audit database did not take the quarantine"):
@@ -134,32 +148,30 @@ class DjangoAuditStore:
         return models.Decision.objects.count()
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
-        # One pass over the window, grouped by all three columns; the three views are summed from it here.
-        window = _shadow(models.Decision.objects.filter(ts__gte=since), False)
-        groups = window.values_list("strategy_key", "symbol", "decision").annotate(n=Count("id")).order_by()
-        by_decision: dict[str, int] = {}
-        by_strategy: dict[tuple[str | None, str], int] = {}
-        by_symbol: dict[tuple[str | None, str], int] = {}
-        for strategy_id, symbol, decision, n in groups:
-            by_decision[decision] = by_decision.get(decision, 0) + n
-            by_strategy[strategy_id, decision] = by_strategy.get((strategy_id, decision), 0) + n
-            by_symbol[symbol, decision] = by_symbol.get((symbol, decision), 0) + n
-        # The reasons table holds no subject: the shadow gates' decisions in the window are left out by id.
-        shadowed = _shadow(models.Decision.objects.filter(ts__gte=since), True).values("decision_id")
-        reasons = (
-            models.DecisionReason.objects.filter(ts__gte=since)
-            .exclude(decision_id__in=shadowed)
-            .values_list("code")
-            .annotate(n=Count("id"))
-        )
-        return DecisionStats(
-            since=since,
-            total=sum(by_decision.values()),
-            by_decision=by_decision,
-            by_reason=most_frequent(dict(reasons.order_by()), top),
-            by_strategy=busiest(by_strategy, top),
-            by_symbol=busiest(by_symbol, top),
-        )
+        edge = first_whole_minute(since)
+        # Before the first whole minute (at most a minute of decisions), from the decisions themselves.
+        with connection.cursor() as cursor:
+            totals = count_stored(cursor, "ts >= %s AND ts < %s", [_adapt()(since), _adapt()(edge)]).totals()
+        minutes = models.DecisionMinute.objects.filter(minute__gte=edge)
+        for kind, key, decision, n in minutes.values_list("kind", "key", "decision").annotate(Sum("n")).order_by():
+            totals[kind, key, decision] += n
+        return stats_of(since, totals, top)
+
+    def rebuild_rollups(self, start: datetime | None, end: datetime) -> int:
+        decisions = models.Decision.objects.aggregate(low=Min("ts"), high=Max("ts"))
+        minutes = models.DecisionMinute.objects.aggregate(low=Min("minute"), high=Max("minute"))
+        span = stored_span(start, end, [*decisions.values(), *minutes.values()])
+        if span is None:
+            return 0
+        counted = 0
+        for low, high in rollup_chunks(*span):
+            with (
+                _unavailable("the audit database did not take the rollups"),
+                transaction.atomic(),
+                connection.cursor() as cursor,
+            ):
+                counted += rebuild_minutes(cursor, connection.vendor, _adapt(), "%s", low, high)
+        return counted
 
     def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
         rows = _shadow(models.Decision.objects.filter(ts__gte=since), False)
@@ -219,6 +231,9 @@ class DjangoAuditStore:
             connection.cursor() as cursor,
             triggers.lifted(cursor.execute, connection.vendor, tables),
         ):
+            # The rollups lose what goes, in the same transaction: they stay the counts of what is stored.
+            removed_counts = count_stored(cursor, "chain = %s AND seq <= %s", [chain, through_seq])
+            add_minutes(cursor, removed_counts.negated(), _adapt(), "%s")
             cursor.execute(
                 "DELETE FROM audit_log_reasons WHERE decision_id IN "
                 "(SELECT decision_id FROM audit_logs WHERE chain = %s AND seq <= %s)",
@@ -368,10 +383,19 @@ def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
 _INSERT_DECISION, _INSERT_REASON = insert_decision_sql("%s"), insert_reason_sql("%s")
 
 
-def _insert_rows(records: Iterable[DecisionRecord]) -> None:
+def _key(record: DecisionRecord) -> str:
+    return record.decision_id
+
+
+def _adapt() -> Callable[[datetime], object]:
+    return connection.ops.adapt_datetimefield_value
+
+
+def _insert_rows(records: Iterable[DecisionRecord]) -> int:
     """One `executemany` per table instead of `bulk_create`: the ORM's per-row model work was three quarters of
-    the ingest's cost (bench/audit_store)."""
-    adapt = connection.ops.adapt_datetimefield_value
+    the ingest's cost (bench/audit_store). Returns how many decisions were inserted (a row another writer
+    committed meanwhile is skipped by ON CONFLICT, and not counted here)."""
+    adapt = _adapt()
     now = adapt(datetime.now(UTC))
     rows, reasons = [], []
     for r in records:
@@ -380,8 +404,10 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> None:
         reasons += reason_rows(r, row)
     with connection.cursor() as cursor:
         cursor.executemany(_INSERT_DECISION, rows)
+        inserted = cursor.rowcount
         if reasons:
             cursor.executemany(_INSERT_REASON, reasons)
+    return inserted
 
 
 def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, str] | None, limit: int) -> QuerySet:

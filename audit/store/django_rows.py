@@ -1,11 +1,14 @@
 """The Django backend's rows: what `insert_decisions` writes into `audit_logs` and `audit_log_reasons` for a
-record. Without Django, so that the benchmark's preload (bench/audit_store) writes exactly these rows, also from
-a second process; the database's own datetime conversion is passed in (`adapt`)."""
+record, and how the per-minute rollups beside them are added to and recounted. Without Django, so that the
+benchmarks' preloads (bench/audit_store, bench/strategist) write exactly these rows, also from a second process;
+the database's own datetime conversion is passed in (`adapt`)."""
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from audit.records import DecisionRecord
+from audit.store.rollups import MinuteCounts, rollup_chunks
 
 DECISION_COLUMNS = (
     "decision_id", "ts", "gate_id", "subject", "strategy_id", "strategy_key", "symbol", "action", "intent_id",
@@ -45,3 +48,78 @@ def row_values(r: DecisionRecord, ingested_at: object, adapt: Callable[[datetime
 def reason_rows(r: DecisionRecord, row: tuple[object, ...]) -> list[tuple[object, object, object]]:
     """The `audit_log_reasons` rows of a record whose `audit_logs` row is `row` (they share its stored `ts`)."""
     return [(r.decision_id, code, row[1]) for code in r.reason_codes]
+
+
+# -- the per-minute rollups (audit/store/rollups.py) ------------------------------------------------------------
+def add_minutes_sql(placeholder: str) -> str:
+    """The upsert that adds a batch's counts (negative ones: retention's) to `audit_decision_minutes`: two
+    writers adding to one minute at once both count (the row lock on PostgreSQL, the database lock on SQLite),
+    and the addition commits or rolls back with the decisions it counts."""
+    values = ", ".join([placeholder] * 5)
+    return (
+        f"INSERT INTO audit_decision_minutes (minute, kind, key, decision, n) VALUES ({values}) "  # noqa: S608
+        "ON CONFLICT (minute, kind, key, decision) DO UPDATE SET n = audit_decision_minutes.n + excluded.n"
+    )
+
+
+def add_minutes(cursor: Any, counts: MinuteCounts, adapt: Callable[[datetime], object], placeholder: str) -> None:
+    rows = counts.rows()
+    if rows:
+        cursor.executemany(add_minutes_sql(placeholder), [(adapt(m), kind, key, d, n) for m, kind, key, d, n in rows])
+    emptied = [row[0] for row in rows if row[-1] < 0]
+    if emptied:
+        # Counts taken away to zero leave no row behind (retention): only within the minutes touched.
+        cursor.execute(
+            f"DELETE FROM audit_decision_minutes WHERE minute >= {placeholder} AND minute <= {placeholder} "  # noqa: S608
+            "AND n <= 0",
+            [adapt(min(emptied)), adapt(max(emptied))],
+        )
+
+
+_COUNTED = "SELECT ts, strategy_key, symbol, decision, reason_codes, audit_subject FROM audit_logs WHERE "
+
+
+def count_stored(cursor: Any, where: str, params: Sequence[object]) -> MinuteCounts:
+    """The serving decisions stored that match `where` (SQL over `audit_logs`, from constants only), counted."""
+    counts = MinuteCounts()
+    cursor.execute(_COUNTED + where, params)
+    while batch := cursor.fetchmany(5000):
+        for ts, strategy, symbol, decision, codes, subject in batch:
+            counts.add(_utc(ts), strategy, symbol, decision, codes.split() if codes else (), subject)
+    return counts
+
+
+def rebuild_minutes(
+    cursor: Any, vendor: str, adapt: Callable[[datetime], object], placeholder: str, start: datetime, end: datetime
+) -> int:
+    """Recount the minutes in [`start`, `end`) (both on a minute) from `audit_logs`, inside the caller's
+    transaction. Ingest cannot add to them meanwhile: on PostgreSQL the rollup table is locked first (an ingest
+    transaction that already counted is waited for, one that has not counts after this commits, from decisions
+    this read did not see); on SQLite the first write takes the database's lock. Returns decisions counted."""
+    p = placeholder
+    if vendor == "postgresql":
+        cursor.execute("LOCK TABLE audit_decision_minutes IN EXCLUSIVE MODE")
+    bounds = [adapt(start), adapt(end)]
+    cursor.execute(f"DELETE FROM audit_decision_minutes WHERE minute >= {p} AND minute < {p}", bounds)  # noqa: S608
+    counts = count_stored(cursor, f"ts >= {p} AND ts < {p}", bounds)
+    add_minutes(cursor, counts, adapt, placeholder)
+    return counts.decided()
+
+
+def rebuild_all(cursor: Any, vendor: str, adapt: Callable[[datetime], object], placeholder: str) -> int:
+    """Recount every minute that holds a stored decision (migration 0009 for an existing database)."""
+    cursor.execute("SELECT min(ts), max(ts) FROM audit_logs")
+    low, high = cursor.fetchone()
+    if low is None:
+        return 0
+    return sum(
+        rebuild_minutes(cursor, vendor, adapt, placeholder, start, end)
+        for start, end in rollup_chunks(_utc(low), _utc(high))
+    )
+
+
+def _utc(ts: object) -> datetime:
+    """A stored `ts` as read by a raw cursor: an aware datetime (PostgreSQL) or SQLite's naive UTC text."""
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(ts)).replace(tzinfo=UTC)

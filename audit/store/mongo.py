@@ -7,14 +7,16 @@ supports it: `insert_decisions` returns only once the batch is durable.
 """
 
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
-from pymongo.operations import SearchIndexModel
+from pymongo.operations import SearchIndexModel, UpdateOne
 from pymongo.write_concern import WriteConcern
 
 from audit.embedding import DIMENSIONS, cosine
@@ -36,15 +38,8 @@ from audit.records import (
     thought_from,
 )
 from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
-from audit.store.decisions import (
-    MAX_PAGE,
-    DecisionPage,
-    DecisionQuery,
-    DecisionStats,
-    busiest,
-    most_frequent,
-    page_of,
-)
+from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
+from audit.store.rollups import MinuteCounts, first_whole_minute, rollup_chunks, stored_span
 from cio_kernel.contracts.identity import IdentityError, strategy_key
 from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 
@@ -75,6 +70,11 @@ class MongoAuditStore:
         self._incidents = db["incidents"]
         self._quarantine = db["audit_quarantine"]
         self._checkpoints = db["audit_checkpoints"]
+        self._decision_minutes = db["audit_decision_minutes"]
+        # Counts of inserted decisions not yet added to the rollups (the addition failed): added before the next
+        # batch's, so a failure between the two writes loses nothing unless this process dies meanwhile.
+        self._uncounted = MinuteCounts()
+        self._counting = threading.Lock()
 
     @classmethod
     def from_uri(cls, uri: str, timeout_s: float = 5.0) -> "MongoAuditStore":
@@ -96,6 +96,9 @@ class MongoAuditStore:
             self._decisions.create_index("signal_id", name="signal_id")
             self._decisions.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
             self._checkpoints.create_index([("chain", 1), ("seq", 1)], name="chain_seq")
+            self._decision_minutes.create_index(
+                [("minute", 1), ("kind", 1), ("key", 1), ("decision", 1)], unique=True, name="minute_once"
+            )
             self._thoughts.create_index("thought_id", unique=True, name="thought_id_unique")
             self._alerts.create_index([("received_at", -1), ("_id", -1)], name="received")
             self._alerts.create_index([("severity", 1), ("received_at", -1)], name="severity_received")
@@ -158,8 +161,26 @@ class MongoAuditStore:
     def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
         if not records:
             return 0
-        documents = list({r.decision_id: _document(r) for r in records}.values())
-        return _insert_new(self._decisions, documents, "the batch")
+        unique = list({r.decision_id: r for r in records}.values())
+        inserted = _insert_new(self._decisions, [_document(r) for r in unique], "the batch")
+        with self._counting:
+            # Only what this insert stored: a redelivered decision was a duplicate above and is not counted again.
+            self._uncounted.add_records(unique[i] for i in inserted)
+            self._add_uncounted()
+        return len(inserted)
+
+    def _add_uncounted(self) -> None:
+        """Add the held counts to the rollups (`$inc` upserts). What MongoDB refused stays held, and the batch is
+        reported unavailable, so the ingest retries it: the retry inserts nothing new and adds what is held.
+        A process that dies while holding counts loses them (`audit_rollups_rebuild` recounts; docs/audit.md)."""
+        counts, self._uncounted = self._uncounted, MinuteCounts()
+        if not counts:
+            return
+        try:
+            _add_minutes(self._decision_minutes, counts)
+        except _Uncounted as exc:
+            self._uncounted = exc.left
+            raise
 
     def quarantine(self, events: Sequence[QuarantinedEvent]) -> None:
         documents = [
@@ -229,24 +250,36 @@ class MongoAuditStore:
         return self._decisions.count_documents({})
 
     def decision_stats(self, since: datetime, top: int = 10) -> DecisionStats:
-        match = {"$match": {"$and": [{"ts": {"$gte": since}}, _shadow(False)]}}
+        edge = first_whole_minute(since)
+        # Before the first whole minute (at most a minute of decisions), from the decisions themselves.
+        totals = _stored_counts(self._decisions.find({"ts": {"$gte": since, "$lt": edge}}, _COUNTED)).totals()
+        keys = {"kind": "$kind", "key": "$key", "decision": "$decision"}
+        for g in self._decision_minutes.aggregate(
+            [{"$match": {"minute": {"$gte": edge}}}, {"$group": {"_id": keys, "n": {"$sum": "$n"}}}]
+        ):
+            totals[g["_id"]["kind"], g["_id"]["key"], g["_id"]["decision"]] += g["n"]
+        return stats_of(since, totals, top)
 
-        def counts(*keys: str) -> dict[Any, int]:
-            group = {"$group": {"_id": {k: f"${k}" for k in keys}, "n": {"$sum": 1}}}
-            return {tuple(d["_id"].get(k) for k in keys): d["n"] for d in self._decisions.aggregate([match, group])}
-
-        by_decision = {key[0]: n for key, n in counts("decision").items()}
-        reasons = self._decisions.aggregate(
-            [match, {"$unwind": "$reason_codes"}, {"$group": {"_id": "$reason_codes", "n": {"$sum": 1}}}]
-        )
-        return DecisionStats(
-            since=since,
-            total=sum(by_decision.values()),
-            by_decision=by_decision,
-            by_reason=most_frequent({d["_id"]: d["n"] for d in reasons}, top),
-            by_strategy=busiest(counts("strategy_key", "decision"), top),
-            by_symbol=busiest(counts("symbol", "decision"), top),
-        )
+    def rebuild_rollups(self, start: datetime | None, end: datetime) -> int:
+        """Without transactions here, an ingest adding to these minutes while they are recounted can be counted
+        twice or lost: run it with the ingest stopped, or for minutes the ingest no longer adds to."""
+        counted = 0
+        with unavailable_on(PyMongoError, "MongoDB did not take the rollups"):
+            bounds = [
+                (found or {}).get(field)
+                for collection, field in ((self._decisions, "ts"), (self._decision_minutes, "minute"))
+                for order in (1, -1)
+                for found in [collection.find_one({}, {field: 1}, sort=[(field, order)])]
+            ]
+            span = stored_span(start, end, bounds)
+            if span is None:
+                return 0
+            for low, high in rollup_chunks(*span):
+                self._decision_minutes.delete_many({"minute": {"$gte": low, "$lt": high}})
+                counts = _stored_counts(self._decisions.find({"ts": {"$gte": low, "$lt": high}}, _COUNTED))
+                _add_minutes(self._decision_minutes, counts)
+                counted += counts.decided()
+        return counted
 
     def decision_payloads(self, since: datetime, until: datetime | None = None) -> Iterator[bytes]:
         window: dict[str, Any] = {"$gte": since} if until is None else {"$gte": since, "$lt": until}
@@ -273,7 +306,7 @@ class MongoAuditStore:
             {"_id": f"{c.chain}:{c.seq}", "chain": c.chain, "seq": c.seq, "payload": c.payload.decode()}
             for c in {(c.chain, c.seq): c for c in checkpoints}.values()
         ]
-        return _insert_new(self._checkpoints, documents, "the checkpoints")
+        return len(_insert_new(self._checkpoints, documents, "the checkpoints"))
 
     def checkpoints(self, chain: str) -> list[StoredCheckpoint]:
         found = self._checkpoints.find({"chain": chain}).sort("seq", 1)
@@ -285,9 +318,14 @@ class MongoAuditStore:
     def prune_chain(self, chain: str, through_seq: int) -> int:
         # MongoDB has no triggers: a deployment refuses deletes to the ingest's own user by its role (find and
         # insert only, docs/audit.md); retention runs as a user that may delete.
+        # The rollups lose what goes, after it went: a failure between the two leaves those old minutes counting
+        # too much, until `audit_rollups_rebuild` recounts them (docs/audit.md).
+        going = {"chain": chain, "seq": {"$lte": through_seq}}
         with unavailable_on(PyMongoError, "MongoDB did not take the removal"):
-            removed = self._decisions.delete_many({"chain": chain, "seq": {"$lte": through_seq}}).deleted_count
+            counts = _stored_counts(self._decisions.find(going, _COUNTED))
+            removed = self._decisions.delete_many(going).deleted_count
             self._checkpoints.delete_many({"chain": chain, "seq": {"$lt": through_seq}})
+            _add_minutes(self._decision_minutes, counts.negated())
         return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------
@@ -461,18 +499,69 @@ def _insert_once(collection: Any, key: str, document: dict[str, Any], what: str)
     )
 
 
-def _insert_new(collection: Any, documents: list[dict[str, Any]], what: str) -> int:
-    """Insert what is not there yet (by `_id`): a redelivered document is a duplicate, not an error. Returns how
-    many were new; anything else MongoDB refuses is `StoreUnavailableError` (the ingest retries the batch)."""
+def _insert_new(collection: Any, documents: list[dict[str, Any]], what: str) -> list[int]:
+    """Insert what is not there yet (by `_id`): a redelivered document is a duplicate, not an error. Returns the
+    positions of the documents that were new; anything else MongoDB refuses is `StoreUnavailableError` (the ingest
+    retries the batch)."""
     with unavailable_on(PyMongoError, f"MongoDB did not take {what}"):
         try:
-            result = collection.insert_many(documents, ordered=False)
+            collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get("writeConcernErrors"):
                 raise StoreUnavailableError(f"MongoDB refused part of {what}: {errors[:3]}") from exc
-            return int(exc.details.get("nInserted", 0))
-    return len(result.inserted_ids)
+            duplicates = {e["index"] for e in errors}
+            return [i for i in range(len(documents)) if i not in duplicates]
+    return list(range(len(documents)))
+
+
+_COUNTED = {"ts": 1, "strategy_key": 1, "symbol": 1, "decision": 1, "reason_codes": 1, "audit_subject": 1, "_id": 0}
+
+
+def _stored_counts(documents: Iterable[dict[str, Any]]) -> MinuteCounts:
+    counts = MinuteCounts()
+    for d in documents:
+        counts.add(
+            d["ts"],
+            d.get("strategy_key"),
+            d.get("symbol"),
+            d["decision"],
+            d.get("reason_codes") or (),
+            d["audit_subject"],
+        )
+    return counts
+
+
+class _Uncounted(StoreUnavailableError):
+    """MongoDB did not take all of an addition to the rollups; `left` holds what it may not have taken."""
+
+    def __init__(self, left: MinuteCounts, why: Exception) -> None:
+        super().__init__(f"MongoDB did not take the rollups: {why!r}")
+        self.left = left
+
+
+def _add_minutes(decision_minutes: Any, counts: MinuteCounts) -> None:
+    """`$inc` upserts in one unordered bulk write; counts taken down to zero leave no document. Raises
+    `_Uncounted` with the counts MongoDB refused, or all of them when it may not have applied any (a lost
+    connection)."""
+    rows = counts.rows()
+    if not rows:
+        return
+    updates = [
+        UpdateOne({"minute": m, "kind": kind, "key": key, "decision": d}, {"$inc": {"n": n}}, upsert=True)
+        for m, kind, key, d, n in rows
+    ]
+    try:
+        decision_minutes.bulk_write(updates, ordered=False)
+    except BulkWriteError as exc:
+        refused = {e["index"] for e in exc.details.get("writeErrors", [])}
+        left = MinuteCounts(Counter({tuple(row[:4]): row[4] for i, row in enumerate(rows) if i in refused}))
+        raise _Uncounted(left, exc) from exc
+    except PyMongoError as exc:
+        raise _Uncounted(counts, exc) from exc
+    emptied = [row[0] for row in rows if row[-1] < 0]
+    if emptied:
+        decision_minutes.delete_many({"minute": {"$gte": min(emptied), "$lte": max(emptied)}, "n": {"$lte": 0}})
 
 
 def _shadow(shadow: bool) -> dict[str, Any]:

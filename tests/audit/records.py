@@ -64,14 +64,20 @@ def event(i: int, gate_id: str = "gate-a", **overrides: object) -> AuditEvent:
 
 
 def chain_of(
-    count: int, gate_id: str = "gate-a", start: int = 0, chain: str | None = None, shadow: bool = False
+    count: int,
+    gate_id: str = "gate-a",
+    start: int = 0,
+    chain: str | None = None,
+    shadow: bool = False,
+    every: timedelta | None = None,
 ) -> list[DecisionRecord]:
     """`count` records of one gate's chain, linked exactly as the gate's outbox links them; a shadow gate's
-    (`shadow`) are marked and audited on its subjects, as `CIO_GATE_SHADOW` gates do."""
+    (`shadow`) are marked and audited on its subjects, as `CIO_GATE_SHADOW` gates do. `every`: decided that far
+    apart from T0 on (instead of a quarter second)."""
     chain = chain or f"{gate_id}.1"
     records, prev = [], GENESIS
     for seq, i in enumerate(range(start, start + count), start=1):
-        e = event(i, gate_id, shadow=shadow)
+        e = event(i, gate_id, shadow=shadow, **({"ts": T0 + every * i + timedelta(microseconds=123)} if every else {}))
         payload = e.model_dump_json().encode()
         subject = f"{SHADOW_AUDIT_PREFIX if shadow else 'cio.audit.decision.'}{KINDS[e.decision]}"
         link = ChainLink.first_after(chain, seq - 1, prev, subject, payload)
