@@ -16,6 +16,7 @@ import uuid
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from cio_kernel.contracts.identity import STRATEGY_SUBJECT_PREFIX, is_strategy_key
+from cio_kernel.ids import COUNTER_BITS, uuid7_int
 from cio_kernel.subjects import INTENT_SUBJECTS
 
 INTAKE_STREAM = "CIO_INTAKE"
@@ -29,6 +30,7 @@ DEFAULT_MAX_AGE_S = 300.0
 DEFAULT_MAX_BYTES = 1024**3
 # uuid5 namespace of stream-path decision ids (any fixed value; changing it would change every replayed id).
 _DECISION_NAMESPACE = uuid.UUID("6f1d2c1e-3b7a-5c52-9a41-5e0c1d7b9a10")
+_COUNTER_MASK = (1 << COUNTER_BITS) - 1
 
 
 def intake_stream_config(
@@ -76,8 +78,10 @@ def stream_decision_id(stream: str, sequence: int, stored_us: int) -> str:
     """The decision id of the intent stored at `sequence` at `stored_us` (the stream's timestamp, microseconds):
     the same on every delivery of that message, so a redelivery after a crash re-creates the id the first attempt
     audited (and JetStream and the store drop the second event). The timestamp tells a recreated stream's reused
-    sequence numbers apart, and every gate reads it from the message itself."""
-    return uuid.uuid5(_DECISION_NAMESPACE, f"{stream}:{sequence}:{stored_us}").hex
+    sequence numbers apart, and every gate reads it from the message itself. Time-ordered like the gate's own ids
+    (cio_kernel.ids): a UUIDv7 of the stored millisecond whose 74 other bits are the uuid5 hash of the three."""
+    digest = uuid.uuid5(_DECISION_NAMESPACE, f"{stream}:{sequence}:{stored_us}").int
+    return f"{uuid7_int(stored_us // 1000, digest & _COUNTER_MASK):032x}"
 
 
 def decision_token(subject: str, body_key: str | None) -> str:

@@ -9,8 +9,6 @@ publishes what these return, so everything here is exercised by tests without ti
 """
 
 import logging
-import os
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, get_args
@@ -25,6 +23,7 @@ from cio_kernel.contracts.identity import IdentityError, is_canonical_symbol, st
 from cio_kernel.contracts.intent import INTENT_ID_FIELDS, Action, Intent
 from cio_kernel.contracts.promotion import encode_promotion_notice
 from cio_kernel.contracts.signal import build_signal_payload, cio_stamp_json
+from cio_kernel.ids import new_decision_id
 from cio_kernel.intake_stream import decision_token
 from cio_kernel.reason_codes import ReasonCode
 from cio_kernel.redaction import may_hold_secrets, redact, redact_text
@@ -46,8 +45,6 @@ _CLAIMED_LEN = len(CLAIMED)
 _RAW_AUDIT_STRING = 1024  # an invalid intent's strings are cut to this before redaction (the record keeps 4 KB)
 _SUBJECT_LIMIT = 300  # an intake subject is the strategy's to choose; the audit record keeps a bounded prefix
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
-# Decision ids need uniqueness, not secrecy: a per-process generator seeded from the OS avoids a syscall per intent.
-_ids = random.Random(os.urandom(32))
 _SUBJECT_FOR: dict[DecisionKind, str] = {
     "APPROVED": "approved",
     "REJECTED": "rejected",
@@ -207,7 +204,7 @@ class DecisionPipeline:
                 decision, verdict = "RETRY_SAFE", None
 
             if decision_id is None:
-                decision_id = f"{_ids.getrandbits(128):032x}"
+                decision_id = new_decision_id()
             intent_dump = intent.model_dump(mode="json", exclude_none=True) if intent is not None else None
             if intent is not None and intent.timestamp is not None and intent_dump is not None:
                 intent_dump["timestamp"] = intent.timestamp.isoformat()  # "+00:00", readable by any fromisoformat
@@ -367,7 +364,7 @@ class DecisionPipeline:
         self._counters.retry_safe += 1
         trace = self._tracer.start(traceparent_without_parsing(headers, data))
         if decision_id is None:
-            decision_id = f"{_ids.getrandbits(128):032x}"
+            decision_id = new_decision_id()
         reasons = (reason,) if final is None else (final, reason)
         envelope = encode_decision_envelope(
             decision="RETRY_SAFE",

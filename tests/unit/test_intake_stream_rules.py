@@ -6,6 +6,7 @@ import pytest
 
 from cio_kernel.contracts.envelope import DecisionEnvelope, Reason
 from cio_kernel.contracts.heartbeat import GateCounters
+from cio_kernel.ids import is_uuid7, uuid7_ms
 from cio_kernel.intake_stream import decision_token, fingerprint, stream_decision_id
 from cio_kernel.reason_codes import ReasonCode as C
 from gate.config import GateSettings
@@ -33,6 +34,16 @@ def test_stream_decision_ids_are_deterministic_and_distinct():
     assert len(first) == 32 and int(first, 16) >= 0
     assert first != stream_decision_id("CIO_INTAKE", 8, 1_700_000_000_000_000)
     assert first != stream_decision_id("CIO_INTAKE", 7, 1_700_000_000_000_001)  # a recreated stream's seq 7
+
+
+def test_stream_decision_ids_are_uuid7_of_the_stored_millisecond():
+    ids = [
+        stream_decision_id("CIO_INTAKE", seq, us)
+        for seq, us in ((9, 1_700_000_000_000_999), (3, 1_700_000_000_001_000))
+    ]
+    assert all(is_uuid7(i) for i in ids)
+    assert [uuid7_ms(i) for i in ids] == [1_700_000_000_000, 1_700_000_000_001]
+    assert ids == sorted(ids)  # stored later sorts later, whatever the sequence
 
 
 def test_fingerprints_tell_subject_and_payload_apart():
@@ -103,3 +114,11 @@ def test_the_envelope_is_built_for_every_decision_and_is_the_reply():
     shed = _pipeline().shed("cio.intent.trading.momentum_pulse", b"{}", None, None, 1.0)
     assert shed.reply is None and _envelope(shed).data.decision == "RETRY_SAFE"
     assert shed.decision_subject == "cio.decision.momentum_pulse"
+
+
+def test_the_pipeline_makes_time_ordered_uuid7_decision_ids():
+    decided = [_pipeline().process("intent.trading.BTCUSDT", orjson.dumps(intent_body()), None, None) for _ in range(3)]
+    shed = _pipeline().shed("cio.intent.trading.momentum_pulse", b"{}", None, None, 1.0)
+    ids = [o.decision_id for o in decided] + [shed.decision_id]
+    assert all(is_uuid7(i) for i in ids) and ids == sorted(ids)
+    assert _envelope(shed).data.decision_id == shed.decision_id
