@@ -68,14 +68,16 @@ class Decision(_AppendOnly):
     class Meta:
         db_table = "audit_logs"
         ordering = ["-ts", "-decision_id"]
+        # Ascending (read backwards for newest first): new entries land at the right-hand end, where SQLite leaves
+        # full pages full (migration 0009).
         indexes = [
-            models.Index(fields=["-ts", "-decision_id"], name="audit_ts"),
-            models.Index(fields=["strategy_key", "-ts", "-decision_id"], name="audit_strategy_key_ts"),
-            models.Index(fields=["strategy_key", "symbol", "-ts", "-decision_id"], name="audit_strategy_key_symbol_ts"),
-            models.Index(fields=["symbol", "-ts", "-decision_id"], name="audit_symbol_ts"),
-            models.Index(fields=["decision", "-ts", "-decision_id"], name="audit_decision_ts"),
-            models.Index(fields=["policy_version", "-ts", "-decision_id"], name="audit_version_ts"),
-            models.Index(fields=["gate_id", "-ts", "-decision_id"], name="audit_gate_ts"),
+            models.Index(fields=["ts", "decision_id"], name="audit_ts"),
+            models.Index(fields=["strategy_key", "ts", "decision_id"], name="audit_strategy_key_ts"),
+            models.Index(fields=["strategy_key", "symbol", "ts", "decision_id"], name="audit_strategy_key_symbol_ts"),
+            models.Index(fields=["symbol", "ts", "decision_id"], name="audit_symbol_ts"),
+            models.Index(fields=["decision", "ts", "decision_id"], name="audit_decision_ts"),
+            models.Index(fields=["policy_version", "ts", "decision_id"], name="audit_version_ts"),
+            models.Index(fields=["gate_id", "ts", "decision_id"], name="audit_gate_ts"),
             models.Index(fields=["trace_id"], name="audit_trace"),
             models.Index(fields=["signal_id"], name="audit_signal"),
             models.Index(fields=["chain", "seq"], name="audit_chain_seq"),
@@ -109,7 +111,7 @@ class DecisionReason(_AppendOnly):
     class Meta:
         db_table = "audit_log_reasons"
         constraints = [models.UniqueConstraint(fields=["decision_id", "code"], name="audit_reason_once")]
-        indexes = [models.Index(fields=["code", "-ts", "-decision_id"], name="audit_reason_ts")]
+        indexes = [models.Index(fields=["code", "ts", "decision_id"], name="audit_reason_ts")]
 
 
 class DecisionMinute(models.Model):

@@ -2,7 +2,7 @@
 
 Starts its own NATS (JetStream) from the pip wheel and works on fresh SQLite files in a temporary folder, migrated
 the way `manage.py migrate` does. The audit events are built the way a gate builds them (`encode_audit_event`,
-random 128-bit decision ids, one hash chain per gate, the gate's headers: `Nats-Msg-Id` and the chain link) and
+UUIDv7 decision ids, one hash chain per gate, the gate's headers: `Nats-Msg-Id` and the chain link) and
 published to `CIO_AUDIT`; the real `AuditIngest` (durable pull consumer, one store write per batch, ack after the
 write, rejection bursts to incidents as `manage.py audit_ingest` runs it; not the live feed, which needs Redis)
 drains them into `DjangoAuditStore`. Every target is a ratio to a baseline measured in this run:
@@ -15,7 +15,8 @@ drains them into `DjangoAuditStore`. Every target is a ratio to a baseline measu
    the preload between the two writes realistic rows (both tables, as `insert_decisions` writes them, checked
    against it) with raw `executemany` in large transactions;
 4. the decisions list at that size: p50/p99 of `find_decisions` over varied filters and cursor pages (target p99
-   < 50 ms), with SQLite's `EXPLAIN QUERY PLAN` of every query shape that missed.
+   < 50 ms), with SQLite's `EXPLAIN QUERY PLAN` of every query shape that missed;
+5. storage per decision at that size, every audit table and index counted, ÷ the mean event's size (target <= 2).
 
 A step that fails is reported and the benchmark goes on. Figures are merged into `.cio/bench/results.json` under
 `audit` (beside what the gate benchmark put there).
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.audit_store import baselines
-from bench.audit_store.databases import Databases, setup
+from bench.audit_store.databases import Databases, setup, storage
 from bench.audit_store.fleet import Fleet, rows_check
 from bench.audit_store.gate import GATE_TARGET, ingest_vs_gate
 from bench.audit_store.ingest import ingest_at, ingest_empty
@@ -40,6 +41,7 @@ from bench.audit_store.run import Run, machine
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE_TARGET = 0.8
+STORAGE_TARGET = 2.0
 
 
 def main() -> None:
@@ -57,11 +59,6 @@ def main() -> None:
         default=[],
         metavar="PRAGMA",
         help="what-if: run e.g. 'journal_mode=WAL' on every Django connection (repeatable; not the default)",
-    )
-    parser.add_argument(
-        "--time-ordered-ids",
-        action="store_true",
-        help="what-if: decision ids that start with the decision's time (the gate's are random 128-bit today)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the SQLite files (printed) for a closer look")
     parser.add_argument("--out", default=str(ROOT / ".cio" / "bench" / "results.json"))
@@ -105,7 +102,6 @@ def main() -> None:
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["machine"] = info
     results["sqlite_pragmas"] = args.sqlite_pragma
-    results["time_ordered_ids"] = args.time_ordered_ids
     summary(results, args)
     write(Path(args.out), results)
 
@@ -115,17 +111,15 @@ def _measure(run: Run, dbs: Databases, nats_proc: Any, started_wall: float) -> N
 
     args, results = run.args, run.results
     batch = args.batch_size or AuditIngest.__dataclass_fields__["batch_size"].default
-    fleet = Fleet(args.seed, args.time_ordered_ids)
+    fleet = Fleet(args.seed)
     nats_url = f"nats://127.0.0.1:{nats_proc.port}" if nats_proc else None
     nats_pid = nats_proc.proc.pid if nats_proc else 0
 
-    run.step("rows_check", lambda: rows_check(args.seed + 1, args.time_ordered_ids))
+    sample = run.step("rows_check", lambda: rows_check(args.seed + 1))
     events = fleet.take(args.events)
     ingest = run.step("ingest_empty", lambda: ingest_empty(dbs, nats_url, nats_pid, events, batch))
     base = run.step("bare_bulk_create", lambda: baselines.bulk_create_step(dbs, events, batch))
     run.step("bare_executemany", lambda: baselines.executemany_step(dbs, events, batch))
-    if args.time_ordered_ids:
-        print("WHAT-IF: decision ids start with the decision's time (not what the gate does today)", flush=True)
     if ingest and base:
         results["ingest_vs_bare"] = round(ingest["rate"] / base["rate"], 2)
         print(f"  ingest / bare bulk_create: {results['ingest_vs_bare']:.2f}", flush=True)
@@ -133,7 +127,7 @@ def _measure(run: Run, dbs: Databases, nats_proc: Any, started_wall: float) -> N
 
     # -- scale: the same ingest at 10k and at 1M stored ---------------------------------------------------------
     scale_path = dbs.fresh("scale")
-    scale = Fleet(args.seed + 2, args.time_ordered_ids)
+    scale = Fleet(args.seed + 2)
     small, large = args.small_records, max(args.audit_records, args.small_records + args.events)
     run.step("preload_small", lambda: preload_small(scale_path, scale, small))
     at_small = run.step("ingest_at_small", lambda: ingest_at(dbs, nats_url, nats_pid, scale, args.events, batch))
@@ -160,6 +154,8 @@ def _measure(run: Run, dbs: Databases, nats_proc: Any, started_wall: float) -> N
         )
     if loaded:
         run.step("query", lambda: query_step(dbs, scale_path, scale, args.queries, args.seed + 3))
+        event_bytes = (sample or {}).get("mean_payload_bytes", 0)
+        run.step("storage", lambda: storage(scale_path, event_bytes))
 
 
 def summary(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -191,6 +187,13 @@ def summary(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(
             f"  decisions list at {q.get('stored', 0):,}: p99 {q['p99_ms']} ms ({'ok' if ok else 'MISSED'}; target "
             f"< {QUERY_TARGET_MS:.0f} ms)"
+        )
+    st = results.get("storage") or {}
+    if st.get("ratio") is not None:
+        ok = st["ratio"] <= STORAGE_TARGET
+        print(
+            f"  storage per decision at {st['decisions']:,}: {st['bytes_per_decision']:,} bytes, "
+            f"{st['ratio']:.2f}x the event ({'ok' if ok else 'MISSED'}; target <= {STORAGE_TARGET})"
         )
     pre = results.get("preload_large")
     if pre:

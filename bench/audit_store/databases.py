@@ -85,3 +85,44 @@ def stored_counts(path: Path) -> tuple[int, int]:
         )
     finally:
         con.close()
+
+
+def storage(path: Path, event_bytes: float) -> dict[str, Any]:
+    """Step `storage`: bytes on disk per stored decision, every table and index of the audit tables counted (SQLite's
+    `dbstat`: the pages each one holds, free space in them included), against the mean event's size."""
+    con = sqlite3.connect(path)
+    try:
+        decisions = con.execute("SELECT count(*) FROM audit_logs").fetchone()[0]
+        names = dict(
+            con.execute(
+                "SELECT name, tbl_name FROM sqlite_schema WHERE tbl_name IN ('audit_logs', 'audit_log_reasons')"
+            ).fetchall()
+        )
+        sizes = {
+            name: size
+            for name, size in con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+            if name in names
+        }
+        file_bytes = con.execute("PRAGMA page_count").fetchone()[0] * con.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        con.close()
+    total = sum(sizes.values())
+    per = total / max(decisions, 1)
+    out = {
+        "decisions": decisions,
+        "bytes_per_decision": round(per),
+        "file_bytes_per_decision": round(file_bytes / max(decisions, 1)),
+        "event_bytes": round(event_bytes),
+        "ratio": round(per / event_bytes, 2) if event_bytes else None,
+        "by_object": {
+            name: round(size / max(decisions, 1)) for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])
+        },
+    }
+    print(
+        f"  {decisions:,} decisions: {per:,.0f} bytes each with their indexes and reasons "
+        f"({out['file_bytes_per_decision']:,} of the whole file), the event {event_bytes:,.0f} bytes: "
+        f"{out['ratio']}x (target <= 2)",
+        flush=True,
+    )
+    print("  per decision: " + ", ".join(f"{n} {b:,}" for n, b in out["by_object"].items()), flush=True)
+    return out

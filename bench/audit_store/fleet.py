@@ -1,4 +1,4 @@
-"""Realistic audit events, built the way a gate builds them (`encode_audit_event`, random 128-bit decision ids,
+"""Realistic audit events, built the way a gate builds them (`encode_audit_event`, UUIDv7 decision ids,
 one hash chain per gate, the gate's headers), each with the rows the Django store writes for it: made by the
 store's own row mapping (audit/store/django_rows.py) and checked against what `insert_decisions` writes for the
 event as published (step `rows_check`)."""
@@ -15,6 +15,7 @@ from cio_kernel.audit_chain import CHAIN_HEADER, GENESIS, HASH_HEADER, PREV_HEAD
 from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import Reason
 from cio_kernel.contracts.identity import strategy_key
+from cio_kernel.ids import COUNTER_BITS, uuid7_int
 
 # -- realistic audit events ------------------------------------------------------------------------------------
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -132,9 +133,8 @@ class Event:
 class Fleet:
     """A few gates deciding for a fleet of strategies: audit events in time order, each gate's chain linked."""
 
-    def __init__(self, seed: int = 20260302, time_ordered_ids: bool = False) -> None:
+    def __init__(self, seed: int = 20260302) -> None:
         self.rng = random.Random(seed)
-        self.time_ordered_ids = time_ordered_ids
         self.k = 0
         self.chains = {gate: [chain_id(gate, 1_772_400_000 + n), 0, GENESIS] for n, (gate, _) in enumerate(GATES)}
         self.gates = [g for g, _ in GATES]
@@ -167,10 +167,8 @@ class Fleet:
         action = "buy" if rng.random() < 0.52 else "sell"
         roll = rng.random()
         decision = "APPROVED" if roll < 0.55 else "REJECTED" if roll < 0.93 else "RETRY_SAFE"
-        if self.time_ordered_ids:  # what-if: microseconds since the epoch, then 72 random bits (still 32 hex)
-            decision_id = f"{int(ts.timestamp() * 1_000_000):014x}{rng.getrandbits(72):018x}"
-        else:  # as the gate does today (gate/runtime/pipeline.py)
-            decision_id = f"{rng.getrandbits(128):032x}"
+        # As the gate makes them (cio_kernel/ids.py): UUIDv7 of the decision's millisecond, from this seed.
+        decision_id = f"{uuid7_int(int(ts.timestamp() * 1000), rng.getrandbits(COUNTER_BITS - 1)):032x}"
         trace_id, span_id = f"{rng.getrandbits(128):032x}", f"{rng.getrandbits(64):016x}"
         traceparent = f"00-{trace_id}-{span_id}-01"
         latency_us = int(rng.lognormvariate(4.6, 0.6))
@@ -286,8 +284,8 @@ def check_rows_like_insert_decisions(events: list[Event]) -> None:
             raise RuntimeError(f"preload reasons differ from insert_decisions for {ev.decision_id}")
 
 
-def rows_check(seed: int, time_ordered_ids: bool) -> dict[str, Any]:
-    sample = Fleet(seed, time_ordered_ids).take(2000)
+def rows_check(seed: int) -> dict[str, Any]:
+    sample = Fleet(seed).take(2000)
     check_rows_like_insert_decisions(sample)
     size = statistics.fmean(len(e.payload) for e in sample)
     reasons = sum(len(e.reasons) for e in sample) / len(sample)
