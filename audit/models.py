@@ -63,6 +63,8 @@ class Decision(_AppendOnly):
     seq = models.BigIntegerField(null=True)
     prev_hash = models.CharField(max_length=64, null=True)
     hash = models.CharField(max_length=64, null=True)
+    trace_key = models.BigIntegerField(null=True)  # lookup_key(trace_id): indexed instead of the id (django_rows)
+    signal_key = models.BigIntegerField(null=True)  # lookup_key(signal_id)
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -78,8 +80,8 @@ class Decision(_AppendOnly):
             models.Index(fields=["decision", "ts", "decision_id"], name="audit_decision_ts"),
             models.Index(fields=["policy_version", "ts", "decision_id"], name="audit_version_ts"),
             models.Index(fields=["gate_id", "ts", "decision_id"], name="audit_gate_ts"),
-            models.Index(fields=["trace_id"], name="audit_trace"),
-            models.Index(fields=["signal_id"], name="audit_signal"),
+            models.Index(fields=["trace_key"], name="audit_trace_key"),
+            models.Index(fields=["signal_key"], name="audit_signal_key"),
             models.Index(fields=["chain", "seq"], name="audit_chain_seq"),
         ]
 

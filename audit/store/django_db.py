@@ -36,6 +36,7 @@ from audit.store.django_rows import (
     count_stored,
     insert_decision_sql,
     insert_reason_sql,
+    lookup_key,
     reason_rows,
     rebuild_minutes,
     row_values,
@@ -129,6 +130,10 @@ class DjangoAuditStore:
             value = getattr(query, field)
             if value is not None:
                 rows = rows.filter(**{field: value})
+        for field, key in (("trace_id", "trace_key"), ("signal_id", "signal_key")):
+            value = getattr(query, field)
+            if value is not None:  # the index holds the id's key, not the id (django_rows.lookup_key)
+                rows = rows.filter(**{key: lookup_key(value)})
         if query.since is not None:
             rows = rows.filter(ts__gte=query.since)
         if query.until is not None:
