@@ -133,6 +133,14 @@ def render_audit_store(store: dict[str, Any]) -> list[str]:
             f"- Preload of {pre['records']:,} records (raw `executemany`): {pre['seconds']:.0f} s; the database then "
             f"held {pre['stored']:,} decisions and {pre['reasons']:,} reason rows in {pre['db_mb']:,.0f} MB."
         )
+    storage = store.get("storage")
+    if storage and storage.get("ratio") is not None:
+        biggest = ", ".join(f"{name} {size:,}" for name, size in list(storage["by_object"].items())[:4])
+        lines.append(
+            f"- Storage at {storage['decisions']:,} decisions: {storage['bytes_per_decision']:,} bytes a decision, "
+            f"every table and index counted, for an event of {storage['event_bytes']:,} bytes: "
+            f"**{storage['ratio']:.2f}×** (target ≤ 2); largest: {biggest} bytes."
+        )
     query = store.get("query")
     if query:
         lines.append(

@@ -68,11 +68,11 @@ class Uuid7:
         else:  # the same millisecond, or the clock stepped back: count on from the last id
             value = self._value + 1
             if not value & _RAND_B_MASK:  # rand_b wrapped into the variant bits: carry into rand_a by hand
-                value = self._carry(value)
+                value = self._carry()
         self._value = value
         return f"{value:032x}"
 
-    def _carry(self, value: int) -> int:
+    def _carry(self) -> int:
         counter = (((self._value >> 64) & 0xFFF) << _RAND_B_BITS | (self._value & _RAND_B_MASK)) + 1
         if counter >> COUNTER_BITS:  # 2**73 ids in one millisecond: borrow the next one
             self._last_ms += 1

@@ -68,6 +68,21 @@ def query_mix(fleet: Fleet, rng: random.Random, versions: int) -> list[tuple[str
     def symbol_reason() -> Any:
         return DecisionQuery(symbol=symbol(), reason_code=rng.choice(fleet.reject[:4]))
 
+    def stored_ids() -> tuple[str, str | None]:
+        """A stored decision's trace and signal id, read by row number (outside the timing)."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT trace_id, signal_id FROM audit_logs WHERE id = %s", [rng.randint(1, fleet.k)])
+            found = cursor.fetchone()
+        return found if found else ("0" * 32, None)
+
+    def trace() -> Any:
+        return DecisionQuery(trace_id=stored_ids()[0])
+
+    def signal() -> Any:
+        return DecisionQuery(signal_id=stored_ids()[1] or "sig-none")
+
     return [
         ("newest (no filter)", newest),
         ("strategy + decision", strategy_decision),
@@ -77,6 +92,8 @@ def query_mix(fleet: Fleet, rng: random.Random, versions: int) -> list[tuple[str
         ("policy_version", policy_version),
         ("strategy + symbol + decision", strategy_symbol_decision),
         ("symbol + reason_code", symbol_reason),
+        ("trace id (trace to thought)", trace),
+        ("signal id (admin search)", signal),
     ]
 
 
