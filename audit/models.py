@@ -71,7 +71,7 @@ class Decision(_AppendOnly):
         db_table = "audit_logs"
         ordering = ["-ts", "-decision_id"]
         # Ascending (read backwards for newest first): new entries land at the right-hand end, where SQLite leaves
-        # full pages full (migration 0009).
+        # full pages full (migration 0010).
         indexes = [
             models.Index(fields=["ts", "decision_id"], name="audit_ts"),
             models.Index(fields=["strategy_key", "ts", "decision_id"], name="audit_strategy_key_ts"),

@@ -204,7 +204,13 @@ def preload_window(decisions: int) -> dict[str, Any]:
 
     from django.db import connection, connections
 
-    from audit.store.django_rows import DECISION_COLUMNS, add_minutes, insert_decision_sql, insert_reason_sql
+    from audit.store.django_rows import (
+        DECISION_COLUMNS,
+        add_minutes,
+        insert_decision_sql,
+        insert_reason_sql,
+        lookup_key,
+    )
     from audit.store.rollups import MinuteCounts
     from cio_kernel.contracts.identity import strategy_key
 
@@ -238,7 +244,8 @@ def preload_window(decisions: int) -> dict[str, Any]:
                     "decision_id": decision_id, "ts": stored_ts, "strategy_id": strategy,
                     "strategy_key": keys[strategy], "symbol": symbol, "intent_id": f"sig-{i}", "signal_id": f"sig-{i}",
                     "decision": decision, "reason_codes": " ".join(codes), "trace_id": decision_id,
-                    "span_id": decision_id[:16],
+                    "span_id": decision_id[:16], "trace_key": lookup_key(decision_id),
+                    "signal_key": lookup_key(f"sig-{i}"),
                 }  # fmt: skip
                 rows.append(tuple(row.values()))
                 reasons += [(decision_id, code, stored_ts) for code in codes]

@@ -1,5 +1,5 @@
 """The Django backend indexes trace and signal ids through a 64-bit key (audit/store/django_rows.lookup_key, migration
-0010): lookups match the key and then the id, and decisions stored before the keys get theirs from the migration."""
+0011): lookups match the key and then the id, and decisions stored before the keys get theirs from the migration."""
 
 import importlib
 
@@ -14,7 +14,7 @@ from audit.store.django_rows import lookup_key
 from tests.audit.records import chain_of
 from tests.audit.tampering import Tamper
 
-migration = importlib.import_module("audit.migrations.0010_trace_and_signal_keys")
+migration = importlib.import_module("audit.migrations.0011_trace_and_signal_keys")
 
 
 def _found(store: DjangoAuditStore, **filters: str) -> list[str]:
@@ -37,7 +37,7 @@ def test_the_migration_gives_stored_decisions_their_keys_and_keeps_the_guard(tra
     records = chain_of(5)
     store.insert_decisions(records)
     tamper = Tamper(store, None)
-    for r in records:  # as stored before migration 0010
+    for r in records:  # as stored before migration 0011
         tamper.set(r.decision_id, trace_key=None, signal_key=None)
     assert set(Decision.objects.values_list("trace_key", flat=True)) == {None}
     with connection.schema_editor(atomic=True) as editor:

@@ -34,7 +34,7 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0009_ascending_indexes")]
+    dependencies = [("audit", "0010_ascending_indexes")]
 
     operations = [
         migrations.AddField(model_name="decision", name="trace_key", field=models.BigIntegerField(null=True)),

@@ -26,7 +26,7 @@ def _rebuilt(model_name: str, name: str, fields: list[str]) -> list[migrations.o
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0008_strategy_key")]
+    dependencies = [("audit", "0009_minute_rollups")]
 
     operations = [
         *[op for name, head in _DECISION_INDEXES.items() for op in _rebuilt("decision", name, [*head, *_TS])],
