@@ -138,8 +138,8 @@ def render_audit_store(store: dict[str, Any]) -> list[str]:
         biggest = ", ".join(f"{name} {size:,}" for name, size in list(storage["by_object"].items())[:4])
         lines.append(
             f"- Storage at {storage['decisions']:,} decisions: {storage['bytes_per_decision']:,} bytes a decision, "
-            f"every table and index counted, for an event of {storage['event_bytes']:,} bytes: "
-            f"**{storage['ratio']:.2f}×** (target ≤ 2); largest: {biggest} bytes."
+            f"the decisions and their reasons with every index counted, for an event of "
+            f"{storage['event_bytes']:,} bytes: **{storage['ratio']:.2f}×** (target ≤ 2); largest: {biggest} bytes."
         )
     query = store.get("query")
     if query:
