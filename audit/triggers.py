@@ -1,10 +1,12 @@
 """The database-level guard: triggers that refuse to change or remove an audit row (created by the migrations).
 
 UPDATE and DELETE are refused on every backend (SQLite: a trigger for each; PostgreSQL: one row trigger for both),
-and TRUNCATE on PostgreSQL too (a statement trigger: TRUNCATE fires no row trigger). Only someone who may drop a
-trigger (the tables' owner) can lift the guard: `lifted` does it inside one transaction, for retention
-(`audit_prune`) and for the test suite's flush between tests. Someone with those rights can do the same, which is
-what the gates' signed checkpoints and `audit_verify` are for (docs/audit.md)."""
+and TRUNCATE on PostgreSQL too (a statement trigger: TRUNCATE fires no row trigger). On a partitioned table
+(PostgreSQL's `audit_logs`, audit/store/partitions.py) the row trigger is the parent's, which PostgreSQL clones onto
+every partition, present and future; the TRUNCATE trigger is not cloned, so each partition gets its own.
+Only someone who may drop a trigger (the tables' owner) can lift the guard: `lifted` does it inside one
+transaction, for retention (`audit_prune`) and for the test suite's flush between tests. Someone with those rights
+can do the same, which is what the gates' signed checkpoints and `audit_verify` are for (docs/audit.md)."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +35,29 @@ _SQLITE_REFUSE = "BEGIN SELECT RAISE(ABORT, 'audit records are immutable'); END"
 Execute = Callable[..., Any]
 
 
+def _each_partition(table: str, *statements: str) -> str:
+    """A DO block running `statements` (SQL text with `@PART` for the quoted partition name and `@TRIG` for its
+    TRUNCATE trigger's) for each partition of `table`; none when it is not partitioned. No '%' (see above)."""
+    part, trig = "' || quote_ident(p) || '", "' || quote_ident(p || '_no_truncate') || '"
+    body = " ".join(f"EXECUTE '{s.replace('@PART', part).replace('@TRIG', trig)}';" for s in statements)
+    loop = "DO $$ DECLARE p text; BEGIN FOR p IN SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+    return f"{loop} ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass('{table}') LOOP {body} END LOOP; END $$"
+
+
+def _truncate_sql(table: str, trigger: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {trigger} ON {table}",
+        f"CREATE TRIGGER {trigger} BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
+    ]
+
+
+def guard_truncate(execute: Execute, table: str) -> None:
+    """PostgreSQL: refuse TRUNCATE of `table` (a new partition; its row trigger comes from its parent)."""
+    for sql in _truncate_sql(table, f"{table}_no_truncate"):
+        execute(sql)
+
+
 def create(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES) -> None:
     if vendor == "postgresql":
         execute(_PG_FUNCTION)
@@ -46,11 +71,8 @@ def create(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES) -> N
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()"
             )
-            execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-            execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"
-            )
+            guard_truncate(execute, table)
+            execute(_each_partition(table, *_truncate_sql("@PART", "@TRIG")))
 
 
 def drop(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES, drop_function: bool = False) -> None:
@@ -59,8 +81,9 @@ def drop(execute: Execute, vendor: str, tables: tuple[str, ...] = TABLES, drop_f
             execute(f"DROP TRIGGER IF EXISTS {table}_append_only")
             execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         elif vendor == "postgresql":
-            execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")  # and its clones on partitions
             execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            execute(_each_partition(table, "DROP TRIGGER IF EXISTS @TRIG ON @PART"))
     if vendor == "postgresql" and drop_function:  # only when no table's trigger needs it any more
         execute("DROP FUNCTION IF EXISTS audit_refuse_change()")
 

@@ -1,9 +1,11 @@
 """The audit store on the Django database (SQLite embedded, PostgreSQL in production without MongoDB)."""
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -29,6 +31,7 @@ from audit.records import (
     ToolCall,
     thought_from,
 )
+from audit.store import partitions
 from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
 from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
 from audit.store.django_rows import (
@@ -44,6 +47,8 @@ from audit.store.django_rows import (
 from audit.store.rollups import MinuteCounts, first_whole_minute, rollup_chunks, stored_span
 from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
 
+_log = logging.getLogger(__name__)
+_PARTITIONS_EVERY_S = 3600.0  # partitions are made a week ahead (partitions.DAYS_AHEAD): hourly is plenty
 _RACES = 3  # reads of a batch that another writer kept storing meanwhile, before the ingest is asked to retry
 
 # Filters that match one column exactly (the rest: time range, cursor, reason code).
@@ -61,9 +66,27 @@ _EXACT_FILTERS = (
 
 class DjangoAuditStore:
     name = "django"
+    left_to_default: list[date] = []  # days whose rows sit in DEFAULT, so they have no partition (partitions.py)
+    _partitions_due = 0.0  # when insert_decisions makes the coming days' partitions next (monotonic)
 
     def ensure_schema(self) -> None:
-        """Migrations own the schema here; nothing to create at start-up."""
+        """Migrations own the schema here; on PostgreSQL the coming days' partitions of `audit_logs` are made
+        (audit/store/partitions.py): at the ingest's start, by `prepare_release`, and hourly by `insert_decisions`."""
+        if connection.vendor == "postgresql":
+            with (
+                _unavailable("the audit database did not take the partitions"),
+                transaction.atomic(),
+                connection.cursor() as cursor,
+            ):
+                if partitions.is_partitioned(cursor):
+                    self.left_to_default = partitions.ensure_partitions(cursor)
+            if self.left_to_default:
+                _log.warning(
+                    "audit_logs: no partition for %s: their rows are in %s (docs/audit.md)",
+                    ", ".join(map(str, self.left_to_default)),
+                    partitions.DEFAULT,
+                )
+        self._partitions_due = time.monotonic() + _PARTITIONS_EVERY_S
 
     def ensure_search_index(self) -> str:
         return "none needed (similar incidents are ranked in Python)"
@@ -72,6 +95,8 @@ class DjangoAuditStore:
     def insert_decisions(self, records: Sequence[DecisionRecord]) -> int:
         if not records:
             return 0
+        if time.monotonic() >= self._partitions_due:
+            self.ensure_schema()
         ids = [r.decision_id for r in records]
         for _ in range(_RACES):
             with _unavailable("the audit database did not take the batch"), transaction.atomic():
@@ -385,7 +410,7 @@ def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
     )
 
 
-_INSERT_DECISION, _INSERT_REASON = insert_decision_sql("%s"), insert_reason_sql("%s")
+_INSERT_REASON = insert_reason_sql("%s")
 
 
 def _key(record: DecisionRecord) -> str:
@@ -408,7 +433,7 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> int:
         rows.append(row)
         reasons += reason_rows(r, row)
     with connection.cursor() as cursor:
-        cursor.executemany(_INSERT_DECISION, rows)
+        cursor.executemany(insert_decision_sql("%s", connection.vendor), rows)
         inserted = cursor.rowcount
         if reasons:
             cursor.executemany(_INSERT_REASON, reasons)

@@ -19,13 +19,16 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 
 
-def insert_decision_sql(placeholder: str) -> str:
+def insert_decision_sql(placeholder: str, vendor: str = "sqlite") -> str:
     """ON CONFLICT DO NOTHING: another ingest process may commit the same decision between our read and this write
-    (SQLite and PostgreSQL both speak it). Built from the constant column names above only."""
+    (SQLite and PostgreSQL both speak it). On PostgreSQL `audit_logs` is partitioned by day, so its unique key is
+    (decision_id, ts) (migration 0012): a redelivered event has the same `ts`, and a repeated id with another `ts`
+    is refused by the ingest's own read before this write. Built from the constant column names above only."""
     values = ", ".join([placeholder] * len(DECISION_COLUMNS))
+    target = "decision_id, ts" if vendor == "postgresql" else "decision_id"
     return (
         f"INSERT INTO audit_logs ({', '.join(DECISION_COLUMNS)}) VALUES ({values}) "  # noqa: S608
-        "ON CONFLICT (decision_id) DO NOTHING"
+        f"ON CONFLICT ({target}) DO NOTHING"
     )
 
 
