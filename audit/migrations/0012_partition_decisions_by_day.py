@@ -54,4 +54,4 @@ def partition(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("audit", "0011_trace_and_signal_keys")]
 
-    operations = [migrations.RunPython(partition, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(partition)]  # irreversible: see above
