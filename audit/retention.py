@@ -45,7 +45,15 @@ def prune(store: AuditTrail, keys: PolicyVerifier, retained_from: datetime, dry_
             outcome.refused.append(
                 Finding(chain, check.last_seq, None, "tail", f"the records up to {anchor.seq} are not all stored")
             )
-        if not outcome.refused:
-            outcome.removed = check.records if dry_run else store.prune_chain(chain, anchor.seq)
+        if not outcome.refused and dry_run:
+            outcome.removed = check.records
         outcomes.append(outcome)
+    if dry_run:
+        return outcomes
+    # Every chain verified first, so that whole days whose records all may go are removed at once (PostgreSQL's
+    # daily partitions); the rest record by record.
+    ready = {o.chain: o for o in outcomes if not o.refused and o.through is not None}
+    dropped = store.drop_covered({chain: o.through.seq for chain, o in ready.items()}, retained_from.date())
+    for chain, o in ready.items():
+        o.removed = dropped.get(chain, 0) + store.prune_chain(chain, o.through.seq)
     return outcomes

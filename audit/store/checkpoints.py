@@ -1,7 +1,8 @@
 """The checkpoint log: the gates' signed chain heads, kept once per (chain, seq) exactly as published, and the
 trail they vouch for (the decision log with them), which is what verification and retention work on."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Protocol, runtime_checkable
 
 from audit.records import StoredCheckpoint
@@ -30,4 +31,10 @@ class AuditTrail(DecisionLog, CheckpointLog, Protocol):
         """Retention: remove the chain's records up to `through_seq` and its checkpoints before it (the one at
         `through_seq` stays: verification starts from it). Returns how many records went. Only `audit.retention`
         calls this, after verifying what goes."""
+        ...
+
+    def drop_covered(self, through: Mapping[str, int], before: date) -> dict[str, int]:
+        """Retention's shortcut where decisions are stored by day (PostgreSQL's partitions): remove each whole day
+        before `before` whose every record is covered by `through` (chain: the sequence number it may go up to),
+        before `prune_chain` removes the rest record by record. Returns how many records went, per chain."""
         ...

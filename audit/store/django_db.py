@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -272,6 +272,31 @@ class DjangoAuditStore:
             cursor.execute("DELETE FROM audit_logs WHERE chain = %s AND seq <= %s", [chain, through_seq])
             removed = cursor.rowcount
             cursor.execute("DELETE FROM audit_checkpoints WHERE chain = %s AND seq < %s", [chain, through_seq])
+        return removed
+
+    def drop_covered(self, through: Mapping[str, int], before: date) -> dict[str, int]:
+        """PostgreSQL's daily partitions of `audit_logs` (audit/store/partitions.py) that retention may remove
+        whole: DROP TABLE instead of deleting their rows one by one (no dead rows, no index pages to clean up)."""
+        removed: dict[str, int] = {}
+        if connection.vendor != "postgresql" or not through:
+            return removed
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not partitions.is_partitioned(cursor):
+                return removed
+            with triggers.lifted(cursor.execute, connection.vendor, ("audit_log_reasons",)):
+                for day, name in partitions.day_partitions(cursor):
+                    counted = partitions.covered_counts(cursor, name, through) if day < before else None
+                    if counted is None:
+                        continue
+                    # As in prune_chain: the rollups and the reasons lose what goes, in the same transaction.
+                    where = f"tableoid = '{name}'::regclass"
+                    add_minutes(cursor, count_stored(cursor, where, []).negated(), _adapt(), "%s")
+                    cursor.execute(
+                        f"DELETE FROM audit_log_reasons WHERE decision_id IN (SELECT decision_id FROM {name})"  # noqa: S608
+                    )
+                    cursor.execute(f"DROP TABLE {name}")  # a DROP fires no row or TRUNCATE trigger
+                    for chain, n in counted.items():
+                        removed[chain] = removed.get(chain, 0) + n
         return removed
 
     # -- thoughts and incidents ----------------------------------------------------------------------------

@@ -9,9 +9,9 @@ supports it: `insert_decisions` returns only once the batch is durable.
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pymongo
@@ -314,6 +314,9 @@ class MongoAuditStore:
 
     def checkpoint_chains(self) -> list[str]:
         return sorted(c for c in self._checkpoints.distinct("chain") if c is not None)
+
+    def drop_covered(self, through: Mapping[str, int], before: date) -> dict[str, int]:
+        return {}  # not stored by day: `prune_chain` removes record by record
 
     def prune_chain(self, chain: str, through_seq: int) -> int:
         # MongoDB has no triggers: a deployment refuses deletes to the ingest's own user by its role (find and

@@ -5,6 +5,7 @@ at start and hourly), because rows already in the DEFAULT partition for a day bl
 (PostgreSQL refuses: the default would hold rows outside its new bounds); such a day stays in DEFAULT, readable
 and guarded like any other, and is reported. Everything here takes a DB-API cursor, so migrations use it too."""
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -59,3 +60,20 @@ def day_partitions(cursor: Any) -> list[tuple[date, str]]:
         [DEFAULT],
     )
     return [(datetime.strptime(name[-8:], "%Y%m%d").date(), name) for (name,) in cursor.fetchall()]
+
+
+def covered_counts(cursor: Any, name: str, through: Mapping[str, int]) -> dict[str, int] | None:
+    """How many records of each chain the partition `name` holds, when every one of them is covered by `through`
+    (chain: the sequence number retention may remove up to); None when any is not (or belongs to no chain)."""
+    chains = list(through)
+    cursor.execute(
+        f"SELECT p.chain, count(*), bool_and(v.seq IS NOT NULL AND p.seq <= v.seq) FROM {name} p "  # noqa: S608
+        "LEFT JOIN unnest(%s::text[], %s::bigint[]) AS v(chain, seq) ON v.chain = p.chain GROUP BY p.chain",
+        [chains, [through[c] for c in chains]],
+    )
+    counts = {}
+    for chain, n, covered in cursor.fetchall():
+        if not covered:
+            return None
+        counts[chain] = n
+    return counts

@@ -1,6 +1,7 @@
 """PostgreSQL's `audit_logs` is partitioned by day (migration 0012, audit/store/partitions.py): each day's decisions
 land in that day's partition, a day without one in DEFAULT (stored and readable all the same), a decision is stored
-once however often it arrives, and the append-only guard holds on every partition."""
+once however often it arrives, the append-only guard holds on every partition, and retention drops a day whose
+records may all go."""
 
 import os
 from dataclasses import replace
@@ -9,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from audit.models import DecisionMinute
+from audit.retention import prune
 from audit.store import partitions
 from audit.store.django_db import DjangoAuditStore
-from tests.audit.records import T0, chain_of
+from tests.audit.records import T0, TRUST, chain_of, signed, stored
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
@@ -72,3 +75,30 @@ def test_the_guard_holds_on_each_partition(transactional_db, statement):
         with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as c:
             c.execute(statement.format(table))
     assert store.count_decisions() == 2
+
+
+def test_retention_drops_a_day_only_when_every_record_of_it_may_go(transactional_db):
+    store = DjangoAuditStore()
+    day = partitions.name_of(T0.date())
+    with connection.cursor() as c:
+        assert partitions.create_day(c, T0.date())
+    try:
+        a, b = chain_of(6), chain_of(4, gate_id="gate-b")
+        assert store.insert_decisions(a + b) == 10
+        assert _where(a[0].decision_id) == day
+        store.insert_checkpoints([stored(signed(a[-1], ts=a[-1].ts)), stored(signed(b[1], ts=b[1].ts))])
+        # gate-b's last two are not covered yet: the day stays, what may go goes record by record.
+        outcome = prune(store, TRUST, T0 + timedelta(days=1))
+        assert sorted((o.chain, o.removed) for o in outcome) == [("gate-a.1", 6), ("gate-b.1", 2)]
+        assert [r.seq for r in store.chain_records("gate-b.1")] == [3, 4]
+        store.insert_checkpoints([stored(signed(b[-1], ts=b[-1].ts))])
+        (outcome,) = prune(store, TRUST, T0 + timedelta(days=1))
+        assert (outcome.chain, outcome.removed) == ("gate-b.1", 2)
+        with connection.cursor() as c:
+            c.execute("SELECT to_regclass(%s)", [day])
+            assert c.fetchone()[0] is None  # dropped whole
+        assert store.count_decisions() == 0
+        assert not DecisionMinute.objects.exists()  # the rollups lost what went
+    finally:
+        with connection.cursor() as c:
+            c.execute(f"DROP TABLE IF EXISTS {day}")  # the other tests' T0 decisions go to DEFAULT
