@@ -12,6 +12,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Left
 
+import audit.store.partitions as partitions
 from audit import models, triggers
 from audit.embedding import cosine
 from audit.records import (
@@ -31,7 +32,6 @@ from audit.records import (
     ToolCall,
     thought_from,
 )
-from audit.store import partitions
 from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
 from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
 from audit.store.django_rows import (
