@@ -288,12 +288,13 @@ class IntakeConsumer:
         try:
             # Most of a batch are requests this gate answered itself: settled from its own claims without a task
             # each; only the rest are looked up in the claims stream, together.
-            claims: list[bool | None] = [self._own_claim(m.subject, m.data, meta.stored_at) for m, meta in chunk]
+            fps = [fingerprint(m.subject, m.data) for m, _ in chunk]
+            claims: list[bool | None] = [
+                self._own_claim(fp, meta.stored_at) for fp, (_, meta) in zip(fps, chunk, strict=True)
+            ]
             unknown = [i for i, claimed in enumerate(claims) if not claimed]
             if unknown:
-                looked_up = await asyncio.gather(
-                    *(self._claimed(chunk[i][0].subject, chunk[i][0].data, chunk[i][1].stored_at) for i in unknown)
-                )
+                looked_up = await asyncio.gather(*(self._claimed(fps[i], chunk[i][1].stored_at) for i in unknown))
                 for i, claimed in zip(unknown, looked_up, strict=True):
                     claims[i] = claimed
             turn = time.monotonic()
@@ -361,15 +362,15 @@ class IntakeConsumer:
                 break
             claims.popitem(last=False)
 
-    def _own_claim(self, subject: str, data: bytes, stored_at: float) -> bool:
-        """Whether this gate itself claimed this subject and payload no earlier than `hold` before it was stored."""
-        own = self._own_claims.get(fingerprint(subject, data))
+    def _own_claim(self, fp: str, stored_at: float) -> bool:
+        """Whether this gate itself claimed the intent fingerprinted `fp` no earlier than `hold` before it was
+        stored."""
+        own = self._own_claims.get(fp)
         return own is not None and own >= stored_at - self._hold_s
 
-    async def _claimed(self, subject: str, data: bytes, stored_at: float) -> bool | None:
-        """Whether a gate claimed this subject and payload (a request it answered) no earlier than `hold` before
-        the stream stored it, asked of the claims stream; None when it could not be asked."""
-        fp = fingerprint(subject, data)
+    async def _claimed(self, fp: str, stored_at: float) -> bool | None:
+        """Whether a gate claimed the intent fingerprinted `fp` (a request it answered) no earlier than `hold`
+        before the stream stored it, asked of the claims stream; None when it could not be asked."""
         self.lookups += 1
         try:
             reply = await self._nc.request(f"{self._claim_prefix}.{fp}", b"", _API_TIMEOUT_S)
