@@ -289,8 +289,8 @@ class DjangoAuditStore:
                     if counted is None:
                         continue
                     # As in prune_chain: the rollups and the reasons lose what goes, in the same transaction.
-                    where = f"tableoid = '{name}'::regclass"
-                    add_minutes(cursor, count_stored(cursor, where, []).negated(), _adapt(), "%s")
+                    # Read from the partition itself: a `tableoid` filter on the parent prunes no partition.
+                    add_minutes(cursor, count_stored(cursor, "TRUE", [], table=name).negated(), _adapt(), "%s")
                     cursor.execute(
                         f"DELETE FROM audit_log_reasons WHERE decision_id IN (SELECT decision_id FROM {name})"  # noqa: S608
                     )

@@ -91,13 +91,14 @@ def add_minutes(cursor: Any, counts: MinuteCounts, adapt: Callable[[datetime], o
         )
 
 
-_COUNTED = "SELECT ts, strategy_key, symbol, decision, reason_codes, audit_subject FROM audit_logs WHERE "
+_COUNTED = "SELECT ts, strategy_key, symbol, decision, reason_codes, audit_subject FROM "
 
 
-def count_stored(cursor: Any, where: str, params: Sequence[object]) -> MinuteCounts:
-    """The serving decisions stored that match `where` (SQL over `audit_logs`, from constants only), counted."""
+def count_stored(cursor: Any, where: str, params: Sequence[object], table: str = "audit_logs") -> MinuteCounts:
+    """The serving decisions stored in `table` (`audit_logs`, or one of its daily partitions on PostgreSQL) that
+    match `where` (SQL from constants only), counted."""
     counts = MinuteCounts()
-    cursor.execute(_COUNTED + where, params)
+    cursor.execute(f"{_COUNTED}{table} WHERE {where}", params)
     while batch := cursor.fetchmany(5000):
         for ts, strategy, symbol, decision, codes, subject in batch:
             counts.add(_utc(ts), strategy, symbol, decision, codes.split() if codes else (), subject)
