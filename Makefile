@@ -16,7 +16,7 @@ PIP_FLAGS ?= --disable-pip-version-check --quiet
 help:
 	@echo "make up     run the whole local stack (NATS, Redis, gate, control plane, demo fleet) in the foreground"
 	@echo "make test   install dev dependencies, run ruff and the full test suite"
-	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store and the Strategist"
+	@echo "make bench  benchmark the gate (against an echo baseline over real NATS), the audit store (SQLite, PostgreSQL) and the Strategist"
 	@echo "make tools  the tools venv (.venv-tools: checkov) that make test creates before the tests"
 	@echo "make clean  remove .venv, .venv-tools and local state (.cio/)"
 	@echo "make image  build the production image (deploy/image/Dockerfile) with docker, podman or buildah (docs/image.md)"
@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.intake_cost
 	$(PY) -m bench.intake_stream
 	$(PY) -m bench.audit_store
+	$(PY) -m bench.audit_store --backend postgresql
 	$(PY) -m bench.strategist
 	$(PY) -m bench.metrics_cost
 	$(PY) -m bench.replay_throughput

@@ -83,9 +83,10 @@ def render(results: dict[str, Any]) -> str:
             f"decide, envelope, signal, audit event) {cost['pipeline_us']} µs, {cost['pipeline_traced_us']} µs with "
             f"a recorded span (what exporting every trace adds); shedding an intent {cost['shed_us']} µs."
         )
-    store = (audit or {}).get("store")
-    if store:
-        lines += ["", *render_audit_store(store)]
+    for key, backend in (("store", "SQLite"), ("store_postgresql", "PostgreSQL")):
+        store = (audit or {}).get(key)
+        if store:
+            lines += ["", *render_audit_store(store, backend)]
     strategist = results.get("strategist")
     if strategist:
         lines += ["", *render_strategist(strategist)]
@@ -99,12 +100,12 @@ def _ratio(value: float | None, target: str) -> str:
     return "n/a" if value is None else f"**{value:.2f}** (target {target})"
 
 
-def render_audit_store(store: dict[str, Any]) -> list[str]:
-    """`bench.audit_store`: the Django backend on SQLite, fed by the real AuditIngest over JetStream."""
+def render_audit_store(store: dict[str, Any], backend: str = "SQLite") -> list[str]:
+    """`bench.audit_store`: the Django backend on SQLite or PostgreSQL, fed by the real AuditIngest over JetStream."""
     empty, bare = store.get("ingest_empty") or {}, store.get("bare_bulk_create") or {}
     small, large = store.get("ingest_at_small") or {}, store.get("ingest_at_large") or {}
     lines = [
-        "Audit store (Django backend on SQLite, `AuditIngest` draining `CIO_AUDIT`, batches of "
+        f"Audit store (Django backend on {backend}, `AuditIngest` draining `CIO_AUDIT`, batches of "
         f"{empty.get('batch_size', small.get('batch_size', '?'))}):",
         "",
         "| measurement | events/s | CPU per event |",
@@ -130,7 +131,8 @@ def render_audit_store(store: dict[str, Any]) -> list[str]:
     pre = store.get("preload_large")
     if pre:
         lines.append(
-            f"- Preload of {pre['records']:,} records (raw `executemany`): {pre['seconds']:.0f} s; the database then "
+            f"- Preload of {pre['records']:,} records ({'`COPY`' if backend == 'PostgreSQL' else 'raw `executemany`'}):"
+            f" {pre['seconds']:.0f} s; the database then "
             f"held {pre['stored']:,} decisions and {pre['reasons']:,} reason rows in {pre['db_mb']:,.0f} MB."
         )
     storage = store.get("storage")

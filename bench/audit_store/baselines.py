@@ -1,13 +1,12 @@
 """Steps `bare_bulk_create` and `bare_executemany`: the same rows without the ingest (no NATS, no parsing, no
-dedupe), one transaction per batch: what the store costs alone, and the floor of SQLite itself."""
+dedupe), one transaction per batch: what the store costs alone, and the floor of the database itself (raw
+`executemany` of the store's statements: sqlite3 or psycopg)."""
 
-import sqlite3
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from audit.store.django_rows import DECISION_COLUMNS, insert_decision_sql, insert_reason_sql, row_values
+from audit.store.django_rows import DECISION_COLUMNS, row_values
 from bench.audit_store.databases import Databases
 from bench.audit_store.fleet import Event
 
@@ -54,25 +53,15 @@ def bare_bulk_create(events: list[Event], batch_size: int) -> dict[str, Any]:
     return _figures(len(events), elapsed, cpu)
 
 
-def bare_executemany(path: Path, events: list[Event], batch_size: int) -> dict[str, Any]:
+def bare_executemany(dbs: Databases, handle: Any, events: list[Event], batch_size: int) -> dict[str, Any]:
     """The same rows as raw `executemany`, one transaction per batch, with the database's own settings: the
-    floor of SQLite itself at this durability."""
-    from django.db import connections
-
-    connections.close_all()
-    con = sqlite3.connect(path, isolation_level=None)
-    insert, reasons = insert_decision_sql("?"), insert_reason_sql("?")
-    try:
+    floor of the database itself at this durability."""
+    with dbs.writer(handle, bulk=False) as write:
         cpu, started = time.process_time(), time.perf_counter()
         for i in range(0, len(events), batch_size):
             batch = events[i : i + batch_size]
-            con.execute("BEGIN IMMEDIATE")
-            con.executemany(insert, [e.row for e in batch])
-            con.executemany(reasons, [r for e in batch for r in e.reasons])
-            con.execute("COMMIT")
+            write([e.row for e in batch], [r for e in batch for r in e.reasons])
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    finally:
-        con.close()
     return _figures(len(events), elapsed, cpu)
 
 
@@ -99,4 +88,7 @@ def bulk_create_step(dbs: Databases, events: list[Event], batch_size: int) -> di
 
 
 def executemany_step(dbs: Databases, events: list[Event], batch_size: int) -> dict[str, Any]:
-    return _reported("raw sqlite3 executemany", bare_executemany(dbs.fresh("bare-executemany"), events, batch_size))
+    driver = "psycopg" if dbs.vendor == "postgresql" else "sqlite3"
+    return _reported(
+        f"raw {driver} executemany", bare_executemany(dbs, dbs.fresh("bare-executemany"), events, batch_size)
+    )

@@ -1,16 +1,19 @@
 """Realistic audit events, built the way a gate builds them (`encode_audit_event`, UUIDv7 decision ids,
 one hash chain per gate, the gate's headers), each with the rows the Django store writes for it: made by the
-store's own row mapping (audit/store/django_rows.py) and checked against what `insert_decisions` writes for the
-event as published (step `rows_check`)."""
+store's own row mapping (audit/store/django_rows.py), with datetimes as the backend stores them (`Databases.ts`),
+and checked against what `insert_decisions` writes for the event as published and what it stored, read back
+(step `rows_check`)."""
 
 import random
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.records import DecisionRecord
 from audit.store.django_rows import DECISION_COLUMNS, reason_rows, row_values
+from bench.audit_store.databases import Databases, sqlite_ts
 from cio_kernel.audit_chain import CHAIN_HEADER, GENESIS, HASH_HEADER, PREV_HEADER, SEQ_HEADER, chain_id, link_hash
 from cio_kernel.contracts.audit_event import encode_audit_event
 from cio_kernel.contracts.envelope import Reason
@@ -115,11 +118,6 @@ def _cum(weighted: list[tuple[str, int]] | list[int]) -> list[int]:
     return out
 
 
-def _db_ts(value: datetime) -> str:
-    """How Django's SQLite backend stores an aware datetime with USE_TZ (naive UTC, `str()`)."""
-    return str(value.astimezone(UTC).replace(tzinfo=None))
-
-
 @dataclass(slots=True)
 class Event:
     audit_subject: str
@@ -133,7 +131,8 @@ class Event:
 class Fleet:
     """A few gates deciding for a fleet of strategies: audit events in time order, each gate's chain linked."""
 
-    def __init__(self, seed: int = 20260302) -> None:
+    def __init__(self, seed: int = 20260302, ts: Callable[[datetime], Any] = sqlite_ts) -> None:
+        self.ts = ts  # the rows' datetimes as the backend's `insert_decisions` writes them (Databases.ts)
         self.rng = random.Random(seed)
         self.k = 0
         self.chains = {gate: [chain_id(gate, 1_772_400_000 + n), 0, GENESIS] for n, (gate, _) in enumerate(GATES)}
@@ -261,7 +260,7 @@ class Fleet:
             prev_hash=prev,
             hash=digest,
         )
-        row = row_values(record, _db_ts(ts + timedelta(milliseconds=150 + rng.randint(0, 900))), _db_ts)
+        row = row_values(record, self.ts(ts + timedelta(milliseconds=150 + rng.randint(0, 900))), self.ts)
         return Event(audit_subject, decision_id, payload, headers, row, reason_rows(record, row))
 
     def take(self, count: int) -> list[Event]:
@@ -284,14 +283,38 @@ def check_rows_like_insert_decisions(events: list[Event]) -> None:
             raise RuntimeError(f"preload reasons differ from insert_decisions for {ev.decision_id}")
 
 
-def rows_check(seed: int) -> dict[str, Any]:
-    sample = Fleet(seed).take(2000)
+def check_rows_as_stored(dbs: Databases, events: list[Event]) -> None:
+    """The same events stored by `insert_decisions` into a fresh database and read back as stored (no Django
+    conversions): every column but `ingested_at` (the store's own clock) equals the preload's row."""
+    from audit.store.django_db import DjangoAuditStore
+
+    handle = dbs.fresh("rows-check")
+    DjangoAuditStore().insert_decisions(
+        [DecisionRecord.from_message(e.audit_subject, e.payload, e.headers) for e in events]
+    )
+    dbs.close()
+    columns = ", ".join(DECISION_COLUMNS[:-1])
+    stored = {row[0]: row for row in dbs.rows(handle, f"SELECT {columns} FROM audit_logs")}
+    reasons = sorted(dbs.rows(handle, "SELECT decision_id, code, ts FROM audit_log_reasons"))
+    if len(stored) != len(events):
+        raise RuntimeError(f"insert_decisions stored {len(stored)} of {len(events)}")
+    for ev in events:
+        for column, value, wanted in zip(DECISION_COLUMNS, ev.row, stored[ev.decision_id], strict=False):
+            if value != wanted:
+                raise RuntimeError(f"preload row differs from the stored one in {column}: {value!r} != {wanted!r}")
+    if sorted(tuple(r) for e in events for r in e.reasons) != [tuple(r) for r in reasons]:
+        raise RuntimeError("preload reasons differ from the stored ones")
+
+
+def rows_check(dbs: Databases, seed: int) -> dict[str, Any]:
+    sample = Fleet(seed, dbs.ts).take(2000)
     check_rows_like_insert_decisions(sample)
+    check_rows_as_stored(dbs, sample)
     size = statistics.fmean(len(e.payload) for e in sample)
     reasons = sum(len(e.reasons) for e in sample) / len(sample)
     print(
-        f"  2,000 generated rows equal insert_decisions' own; event {size:,.0f} bytes, {reasons:.2f} reasons "
-        "per decision on average",
+        f"  2,000 generated rows equal insert_decisions' own, and what it stored ({dbs.vendor}); event "
+        f"{size:,.0f} bytes, {reasons:.2f} reasons per decision on average",
         flush=True,
     )
     return {"mean_payload_bytes": round(size), "reasons_per_decision": round(reasons, 2)}

@@ -84,7 +84,13 @@ async def publish_checkpoints(nc: Any, events: list[Event]) -> int:
     return len(chosen)
 
 
-async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: int) -> dict[str, Any]:
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the server's processes spent in between (one that started meanwhile counts from zero; one that
+    ended meanwhile is missed)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+async def drain(dbs: Databases, nats_url: str, nats_pid: int, events: list[Event], batch_size: int) -> dict[str, Any]:
     """Publish `events` (and the gates' signed checkpoints of them), then time a real `AuditIngest` storing all of
     them in the current database, copying the checkpoints beside them as `manage.py audit_ingest` does."""
     import nats
@@ -110,6 +116,7 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
         try:
             before = await ingest._call(store.count_decisions)  # opens the store thread's connection first
             batch_s: list[float] = []
+            db_cpu = dbs.server_cpu()
             cpu, nats_cpu, started = time.process_time(), cpu_seconds(nats_pid), time.perf_counter()
             if hasattr(ingest, "_checkpoint_loop"):  # beside the events, in its own task, as `run` does
                 copying = asyncio.create_task(ingest._checkpoint_loop(stop))
@@ -126,6 +133,7 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
                     raise RuntimeError(f"the ingest stalled at {ingest.counters.received} of {len(events)}")
             elapsed = time.perf_counter() - started
             cpu, nats_cpu = time.process_time() - cpu, cpu_seconds(nats_pid) - nats_cpu
+            db_cpu_s = _cpu_delta(db_cpu, dbs.server_cpu())
             if copying is not None:  # (not timed) the few checkpoints still on their way
                 stop.set()
                 copying.cancel()
@@ -156,6 +164,7 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
         "batch_p99_ms": round(pct(batch_s, 99) * 1000, 2),
         "cpu_us_per_event": round(cpu / len(events) * 1e6, 1),
         "nats_cpu_us_per_event": round(nats_cpu / len(events) * 1e6, 1),
+        "db_server_cpu_us_per_event": round(db_cpu_s / len(events) * 1e6, 1) if dbs.vendor != "sqlite" else None,
         "publish_s": round(publish_s, 2),
         "duplicates": c.duplicates,
         "quarantined": c.quarantined,
@@ -166,10 +175,12 @@ async def drain(nats_url: str, nats_pid: int, events: list[Event], batch_size: i
 
 
 def ingest_line(r: dict[str, Any]) -> str:
+    server = r.get("db_server_cpu_us_per_event")
     return (
         f"{r['rate']:>7,} events/s ({r['events']:,} in {r['seconds']:.2f} s, batches of {r['batch_size']}: "
         f"p50 {r['batch_p50_ms']} ms, p99 {r['batch_p99_ms']} ms); CPU {r['cpu_us_per_event']} us/event in this "
         f"process + {r['nats_cpu_us_per_event']} us in nats-server"
+        + (f" + {server} us in the PostgreSQL server" if server is not None else "")
     )
 
 
@@ -179,7 +190,7 @@ def ingest_empty(
     if nats_url is None:
         raise RuntimeError("no NATS")
     dbs.fresh("ingest-empty")
-    out = asyncio.run(drain(nats_url, nats_pid, events, batch))
+    out = asyncio.run(drain(dbs, nats_url, nats_pid, events, batch))
     print(f"  AuditIngest into an empty database: {ingest_line(out)}", flush=True)
     return out
 
@@ -191,6 +202,6 @@ def ingest_at(
     if nats_url is None:
         raise RuntimeError("no NATS")
     dbs.close()
-    out = asyncio.run(drain(nats_url, nats_pid, fleet.take(count), batch))
+    out = asyncio.run(drain(dbs, nats_url, nats_pid, fleet.take(count), batch))
     print(f"  AuditIngest with {out['stored_before']:,} stored: {ingest_line(out)}", flush=True)
     return out

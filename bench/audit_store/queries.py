@@ -1,12 +1,12 @@
 """Step `query`: the decisions list at the large size, p50/p99 of `find_decisions` over varied filters and cursor
-pages, with SQLite's `EXPLAIN QUERY PLAN` of every query shape that missed the target."""
+pages, with the plan of every query shape that missed the target (SQLite's `EXPLAIN QUERY PLAN`, PostgreSQL's
+`EXPLAIN`)."""
 
 import random
 import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bench.audit_store.databases import Databases, stored_counts
@@ -97,7 +97,7 @@ def query_mix(fleet: Fleet, rng: random.Random, versions: int) -> list[tuple[str
     ]
 
 
-def run_queries(fleet: Fleet, count: int, seed: int) -> dict[str, Any]:
+def run_queries(dbs: Databases, fleet: Fleet, count: int, seed: int) -> dict[str, Any]:
     from dataclasses import replace
 
     from django.db import connection
@@ -163,17 +163,16 @@ def run_queries(fleet: Fleet, count: int, seed: int) -> dict[str, Any]:
     for name, sql in examples.items():
         if shapes_out[name]["max_ms"] >= QUERY_TARGET_MS:
             with connection.cursor() as cursor:
-                cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
-                plan = [row[3] for row in cursor.fetchall()]
+                plan = dbs.plan(cursor, sql)
             out["plans"][name] = {"sql": sql, "plan": plan}
     connection.close()
     return out
 
 
-def query_step(dbs: Databases, path: Path, fleet: Fleet, count: int, seed: int) -> dict[str, Any]:
+def query_step(dbs: Databases, handle: Any, fleet: Fleet, count: int, seed: int) -> dict[str, Any]:
     dbs.close()
-    out = run_queries(fleet, count, seed)
-    stored = stored_counts(path)[0]
+    out = run_queries(dbs, fleet, count, seed)
+    stored = stored_counts(dbs, handle)[0]
     out["stored"] = stored
     print(
         f"  {out['queries']} find_decisions at {stored:,} stored: p50 {out['p50_ms']} ms, p99 {out['p99_ms']} "
@@ -187,7 +186,7 @@ def query_step(dbs: Databases, path: Path, fleet: Fleet, count: int, seed: int) 
             flush=True,
         )
     for name, p in out["plans"].items():
-        print(f"    EXPLAIN QUERY PLAN, {name}:", flush=True)
+        print(f"    plan, {name}:", flush=True)
         for line in p["plan"]:
             print(f"      {line}", flush=True)
     return out
