@@ -43,7 +43,7 @@ from typing import Any
 
 from bench.audit_store import baselines
 from bench.audit_store.databases import Databases, setup, storage
-from bench.audit_store.fleet import SPACING_S, Fleet, rows_check
+from bench.audit_store.fleet import SPACING_S, T0, Fleet, rows_check
 from bench.audit_store.gate import GATE_TARGET, ingest_vs_gate
 from bench.audit_store.ingest import ingest_at, ingest_empty
 from bench.audit_store.preload import preload_large, preload_small
@@ -94,7 +94,7 @@ def main() -> None:
             from deploy.embedded_pg import start
 
             pg_server, url = start(work / "pg")
-        dbs = run.step("setup", lambda: setup(work, args.backend, url, args.sqlite_pragma, _days(args)))
+        dbs = run.step("setup", lambda: setup(work, args.backend, url, args.sqlite_pragma, T0.date(), _days(args)))
         if isinstance(dbs, dict):
             dbs = dbs.pop("databases")
         try:

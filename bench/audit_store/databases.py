@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ class PostgresDatabases(Databases):
     ts = staticmethod(postgresql_ts)
     TEMPLATE = "bench_template"
 
-    def __init__(self, work: Path, url: str, days: int) -> None:
+    def __init__(self, work: Path, url: str, first_day: date, days: int) -> None:
         from urllib.parse import urlsplit, urlunsplit
 
         self.server_url = url
@@ -171,10 +171,9 @@ class PostgresDatabases(Databases):
         from django.db import connection
 
         from audit.store import partitions
-        from bench.audit_store.fleet import T0
 
         with connection.cursor() as cursor:
-            left = partitions.ensure_partitions(cursor, days_ahead=days, today=T0.date())
+            left = partitions.ensure_partitions(cursor, days_ahead=days, today=first_day)
         if left:
             raise RuntimeError(f"no partition could be made for {left}")
         self.close()
@@ -335,11 +334,11 @@ def check_columns() -> None:
         raise RuntimeError(f"audit_logs columns changed: model {model}, the store's rows {DECISION_COLUMNS}")
 
 
-def setup(work: Path, backend: str, url: str | None, pragmas: list[str], days: int) -> dict[str, Any]:
+def setup(work: Path, backend: str, url: str | None, pragmas: list[str], first_day: date, days: int) -> dict[str, Any]:
     if backend == "postgresql":
         if url is None:
             raise RuntimeError("no PostgreSQL server")
-        dbs: Databases = PostgresDatabases(work, url, days)
+        dbs: Databases = PostgresDatabases(work, url, first_day, days)
         where = f"PostgreSQL (embedded, data in {work / 'pg'}), partitions for {days + 1} days from the fleet's first"
     else:
         dbs = Databases(work, f"sqlite:///{work / 'template.sqlite3'}", pragmas)
