@@ -43,6 +43,7 @@ from audit.store.django_rows import (
     reason_rows,
     rebuild_minutes,
     row_values,
+    write_rows,
 )
 from audit.store.rollups import MinuteCounts, first_whole_minute, rollup_chunks, stored_span
 from cio_kernel.shadow import SHADOW_AUDIT_PREFIX
@@ -109,7 +110,8 @@ class DjangoAuditStore:
                 if _insert_rows(fresh.values()) == len(fresh):
                     # Counted in the same transaction, only what this one inserted: exactly once.
                     with connection.cursor() as cursor:
-                        add_minutes(cursor, MinuteCounts().add_records(fresh.values()), _adapt(), "%s")
+                        counts = MinuteCounts().add_records(fresh.values())
+                        add_minutes(cursor, counts, _adapt(), "%s", _rows_per_statement())
                     return len(fresh)
                 # Another ingest process committed some of these after our read: roll back and read again, or
                 # they would be counted twice.
@@ -435,9 +437,6 @@ def _insert_once(model: Any, values: dict[str, Any], what: str) -> bool:
     )
 
 
-_INSERT_REASON = insert_reason_sql("%s")
-
-
 def _key(record: DecisionRecord) -> str:
     return record.decision_id
 
@@ -457,12 +456,18 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> int:
         row = row_values(r, now, adapt)
         rows.append(row)
         reasons += reason_rows(r, row)
+    per, vendor = _rows_per_statement(), connection.vendor
     with connection.cursor() as cursor:
-        cursor.executemany(insert_decision_sql("%s", connection.vendor), rows)
-        inserted = cursor.rowcount
+        inserted = write_rows(cursor, lambda n: insert_decision_sql("%s", vendor, n), rows, per)
         if reasons:
-            cursor.executemany(_INSERT_REASON, reasons)
+            write_rows(cursor, lambda n: insert_reason_sql("%s", n), reasons, per)
     return inserted
+
+
+def _rows_per_statement() -> int:
+    """PostgreSQL: 100 rows a statement (2,800 parameters of its 65,535), so a batch of 500 is five statements to
+    parse and plan instead of 500 (django_rows.write_rows). SQLite: one prepared statement for them all."""
+    return 100 if connection.vendor == "postgresql" else 1
 
 
 def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, str] | None, limit: int) -> QuerySet:
