@@ -3,7 +3,7 @@
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ from audit.records import (
 from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
 from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
 from audit.store.django_rows import (
+    DECISION_COLUMNS,
     add_minutes,
     count_stored,
     insert_decision_sql,
@@ -111,7 +112,9 @@ class DjangoAuditStore:
                     # Counted in the same transaction, only what this one inserted: exactly once.
                     with connection.cursor() as cursor:
                         counts = MinuteCounts().add_records(fresh.values())
-                        add_minutes(cursor, counts, _adapt(), "%s", _rows_per_statement())
+                        minute_columns = ("minute", "kind", "key", "decision", "n")
+                        types = _column_types(models.DecisionMinute, minute_columns)
+                        add_minutes(cursor, counts, _adapt(), "%s", types)
                     return len(fresh)
                 # Another ingest process committed some of these after our read: roll back and read again, or
                 # they would be counted twice.
@@ -456,18 +459,39 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> int:
         row = row_values(r, now, adapt)
         rows.append(row)
         reasons += reason_rows(r, row)
-    per, vendor = _rows_per_statement(), connection.vendor
-    with connection.cursor() as cursor:
-        inserted = write_rows(cursor, lambda n: insert_decision_sql("%s", vendor, n), rows, per)
-        if reasons:
-            write_rows(cursor, lambda n: insert_reason_sql("%s", n), reasons, per)
+    vendor = connection.vendor
+    with _batch_cursor() as cursor:
+        decisions = _column_types(models.Decision, DECISION_COLUMNS)
+        inserted = write_rows(cursor, lambda t: insert_decision_sql("%s", vendor, t), rows, decisions)
+        reason_types = _column_types(models.DecisionReason, ("decision_id", "code", "ts"))
+        write_rows(cursor, lambda t: insert_reason_sql("%s", t), reasons, reason_types)
     return inserted
 
 
-def _rows_per_statement() -> int:
-    """PostgreSQL: 100 rows a statement (2,800 parameters of its 65,535), so a batch of 500 is five statements to
-    parse and plan instead of 500 (django_rows.write_rows). SQLite: one prepared statement for them all."""
-    return 100 if connection.vendor == "postgresql" else 1
+@contextmanager
+def _batch_cursor() -> Iterator[Any]:
+    """The cursor a batch's rows are written with. On PostgreSQL one that binds on the server: Django's psycopg
+    cursor binds on the client, quoting every value of the batch's arrays into the statement's text in Python;
+    this one sends them as parameters (bench/audit_store). It works in Django's connection and transaction, with
+    its errors mapped to Django's as every other query's are."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def _column_types(model: Any, columns: Sequence[str]) -> list[str] | None:
+    """PostgreSQL: the columns' SQL types, for a batch written as one array a column (django_rows.write_rows).
+    SQLite: None, a row at a time through one prepared statement."""
+    if connection.vendor != "postgresql":
+        return None
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    return [fields[c].db_type(connection) for c in columns]
 
 
 def _with_reason(rows: QuerySet, query: DecisionQuery, after: tuple[datetime, str] | None, limit: int) -> QuerySet:

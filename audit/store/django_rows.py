@@ -19,27 +19,27 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 
 
-def _values(placeholder: str, columns: int, rows: int) -> str:
-    one = f"({', '.join([placeholder] * columns)})"
-    return ", ".join([one] * rows)
+def _source(placeholder: str, columns: int, types: Sequence[str] | None) -> str:
+    """Where an INSERT's rows come from: one row of parameters, or (`types`: the columns' SQL types, PostgreSQL)
+    one array parameter a column, unnested into all the rows at once (`write_rows`)."""
+    if types is None:
+        return f"VALUES ({', '.join([placeholder] * columns)})"
+    return f"SELECT * FROM unnest({', '.join(f'{placeholder}::{t}[]' for t in types)})"  # noqa: S608 (the model's types)
 
 
-def insert_decision_sql(placeholder: str, vendor: str = "sqlite", rows: int = 1) -> str:
+def insert_decision_sql(placeholder: str, vendor: str = "sqlite", types: Sequence[str] | None = None) -> str:
     """ON CONFLICT DO NOTHING: another ingest process may commit the same decision between our read and this write
     (SQLite and PostgreSQL both speak it). On PostgreSQL `audit_logs` is partitioned by day, so its unique key is
     (decision_id, ts) (migration 0012): a redelivered event has the same `ts`, and a repeated id with another `ts`
     is refused by the ingest's own read before this write. Built from the constant column names above only."""
     target = "decision_id, ts" if vendor == "postgresql" else "decision_id"
-    values = _values(placeholder, len(DECISION_COLUMNS), rows)
-    return (
-        f"INSERT INTO audit_logs ({', '.join(DECISION_COLUMNS)}) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT ({target}) DO NOTHING"
-    )
+    source = _source(placeholder, len(DECISION_COLUMNS), types)
+    return f"INSERT INTO audit_logs ({', '.join(DECISION_COLUMNS)}) {source} ON CONFLICT ({target}) DO NOTHING"
 
 
-def insert_reason_sql(placeholder: str, rows: int = 1) -> str:
+def insert_reason_sql(placeholder: str, types: Sequence[str] | None = None) -> str:
     return (
-        f"INSERT INTO audit_log_reasons (decision_id, code, ts) VALUES {_values(placeholder, 3, rows)} "  # noqa: S608
+        f"INSERT INTO audit_log_reasons (decision_id, code, ts) {_source(placeholder, 3, types)} "
         "ON CONFLICT (decision_id, code) DO NOTHING"
     )
 
@@ -70,40 +70,48 @@ def reason_rows(r: DecisionRecord, row: tuple[object, ...]) -> list[tuple[object
 
 
 # -- the per-minute rollups (audit/store/rollups.py) ------------------------------------------------------------
-def add_minutes_sql(placeholder: str, rows: int = 1) -> str:
+def add_minutes_sql(placeholder: str, types: Sequence[str] | None = None) -> str:
     """The upsert that adds a batch's counts (negative ones: retention's) to `audit_decision_minutes`: two
     writers adding to one minute at once both count (the row lock on PostgreSQL, the database lock on SQLite),
     and the addition commits or rolls back with the decisions it counts. A batch's counts hold each key once, so
     one statement never updates a row twice."""
     return (
-        f"INSERT INTO audit_decision_minutes (minute, kind, key, decision, n) VALUES {_values(placeholder, 5, rows)} "  # noqa: S608
+        f"INSERT INTO audit_decision_minutes (minute, kind, key, decision, n) {_source(placeholder, 5, types)} "
         "ON CONFLICT (minute, kind, key, decision) DO UPDATE SET n = audit_decision_minutes.n + excluded.n"
     )
 
 
-def write_rows(cursor: Any, sql: Callable[[int], str], rows: Sequence[Sequence[object]], per_statement: int) -> int:
-    """`rows` written `per_statement` to a statement, or with one `executemany` when that is 1, and how many the
-    database reports written. PostgreSQL parses and plans every statement it is sent (Django's psycopg cursor binds
-    on the client, so no plan is reused): a row a statement made the server spend more per decision than the
-    ingest itself (bench/audit_store). SQLite's `executemany` reuses its one prepared statement."""
-    if per_statement <= 1:
-        cursor.executemany(sql(1), rows)
-        return cursor.rowcount
-    written = 0
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        cursor.execute(sql(len(chunk)), [value for row in chunk for value in row])
-        written += cursor.rowcount
-    return written
+def write_rows(
+    cursor: Any,
+    sql: Callable[[Sequence[str] | None], str],
+    rows: Sequence[Sequence[object]],
+    types: Sequence[str] | None,
+) -> int:
+    """`rows` written with one `executemany` of a row's statement, or (`types` given: PostgreSQL) with one
+    statement that takes a column's values as one array each, and how many rows the database reports written.
+    PostgreSQL sets up each INSERT into the partitioned `audit_logs` anew, and a statement a row cost its server
+    more per decision than the ingest process spent (bench/audit_store); SQLite's `executemany` reuses its one
+    prepared statement. A batch's rows are unique in the conflict key, so one statement never meets a row twice."""
+    if not rows:
+        return 0
+    if types is None:
+        cursor.executemany(sql(None), rows)
+    else:
+        cursor.execute(sql(types), [list(column) for column in zip(*rows, strict=True)])
+    return cursor.rowcount
 
 
 def add_minutes(
-    cursor: Any, counts: MinuteCounts, adapt: Callable[[datetime], object], placeholder: str, per_statement: int = 1
+    cursor: Any,
+    counts: MinuteCounts,
+    adapt: Callable[[datetime], object],
+    placeholder: str,
+    types: Sequence[str] | None = None,
 ) -> None:
     rows = counts.rows()
     if rows:
         values = [(adapt(m), kind, key, d, n) for m, kind, key, d, n in rows]
-        write_rows(cursor, lambda n: add_minutes_sql(placeholder, n), values, per_statement)
+        write_rows(cursor, lambda t: add_minutes_sql(placeholder, t), values, types)
     emptied = [row[0] for row in rows if row[-1] < 0]
     if emptied:
         # Counts taken away to zero leave no row behind (retention): only within the minutes touched.
