@@ -253,7 +253,7 @@ def preload_window(decisions: int) -> dict[str, Any]:
             con.execute("BEGIN")
             con.executemany(insert, rows)
             con.executemany(insert_reason, reasons)
-            add_minutes(con, counts, adapt, "?")
+            add_minutes(con.cursor(), counts, adapt, "?")
             con.execute("COMMIT")
             done += len(rows)
             if done % 200_000 < 50_000 or done == decisions:
