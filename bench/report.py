@@ -126,7 +126,7 @@ def render_audit_store(store: dict[str, Any], backend: str = "SQLite") -> list[s
         f"- Ingest ÷ bare insert {store.get('ingest_vs_bare', 'n/a')}; ingest ÷ the gate's maximum sustained rate "
         f"{_ratio(store.get('ingest_vs_gate'), '≥ 1.0')} ({store.get('ingest_at_large_vs_gate', 'n/a')} with the "
         f"large store); ingest with the large store ÷ with the small one "
-        f"{_ratio(store.get('scale_ratio'), '≥ 0.8')}."
+        f"{_ratio(store.get('scale_ratio'), '≥ 0.8')}, in CPU per event {store.get('scale_cpu_ratio', 'n/a')}."
     )
     pre = store.get("preload_large")
     if pre:
