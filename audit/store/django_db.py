@@ -36,6 +36,8 @@ from audit.store.base import StoreUnavailableError, insert_once, unavailable_on
 from audit.store.decisions import MAX_PAGE, DecisionPage, DecisionQuery, DecisionStats, page_of, stats_of
 from audit.store.django_rows import (
     DECISION_COLUMNS,
+    MINUTE_COLUMNS,
+    REASON_COLUMNS,
     add_minutes,
     count_stored,
     insert_decision_sql,
@@ -110,10 +112,9 @@ class DjangoAuditStore:
                     return 0
                 if _insert_rows(fresh.values()) == len(fresh):
                     # Counted in the same transaction, only what this one inserted: exactly once.
-                    with connection.cursor() as cursor:
-                        counts = MinuteCounts().add_records(fresh.values())
-                        minute_columns = ("minute", "kind", "key", "decision", "n")
-                        types = _column_types(models.DecisionMinute, minute_columns)
+                    counts = MinuteCounts().add_records(fresh.values())
+                    with _batch_cursor() as cursor:
+                        types = _column_types(models.DecisionMinute, MINUTE_COLUMNS)
                         add_minutes(cursor, counts, _adapt(), "%s", types)
                     return len(fresh)
                 # Another ingest process committed some of these after our read: roll back and read again, or
@@ -463,7 +464,7 @@ def _insert_rows(records: Iterable[DecisionRecord]) -> int:
     with _batch_cursor() as cursor:
         decisions = _column_types(models.Decision, DECISION_COLUMNS)
         inserted = write_rows(cursor, lambda t: insert_decision_sql("%s", vendor, t), rows, decisions)
-        reason_types = _column_types(models.DecisionReason, ("decision_id", "code", "ts"))
+        reason_types = _column_types(models.DecisionReason, REASON_COLUMNS)
         write_rows(cursor, lambda t: insert_reason_sql("%s", t), reasons, reason_types)
     return inserted
 

@@ -19,6 +19,10 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 
 
+REASON_COLUMNS = ("decision_id", "code", "ts")
+MINUTE_COLUMNS = ("minute", "kind", "key", "decision", "n")
+
+
 def _source(placeholder: str, columns: int, types: Sequence[str] | None) -> str:
     """Where an INSERT's rows come from: one row of parameters, or (`types`: the columns' SQL types, PostgreSQL
     through psycopg) one array parameter a column, unnested into all the rows at once (`write_rows`)."""
@@ -41,7 +45,8 @@ def insert_decision_sql(placeholder: str, vendor: str = "sqlite", types: Sequenc
 
 def insert_reason_sql(placeholder: str, types: Sequence[str] | None = None) -> str:
     return (
-        f"INSERT INTO audit_log_reasons (decision_id, code, ts) {_source(placeholder, 3, types)} "
+        f"INSERT INTO audit_log_reasons ({', '.join(REASON_COLUMNS)}) "
+        f"{_source(placeholder, len(REASON_COLUMNS), types)} "
         "ON CONFLICT (decision_id, code) DO NOTHING"
     )
 
@@ -78,7 +83,8 @@ def add_minutes_sql(placeholder: str, types: Sequence[str] | None = None) -> str
     and the addition commits or rolls back with the decisions it counts. A batch's counts hold each key once, so
     one statement never updates a row twice."""
     return (
-        f"INSERT INTO audit_decision_minutes (minute, kind, key, decision, n) {_source(placeholder, 5, types)} "
+        f"INSERT INTO audit_decision_minutes ({', '.join(MINUTE_COLUMNS)}) "
+        f"{_source(placeholder, len(MINUTE_COLUMNS), types)} "
         "ON CONFLICT (minute, kind, key, decision) DO UPDATE SET n = audit_decision_minutes.n + excluded.n"
     )
 
@@ -93,7 +99,7 @@ def write_rows(
     statement that takes a column's values as one array each, and how many rows the database reports written.
     PostgreSQL sets up each INSERT into the partitioned `audit_logs` anew, and a statement a row cost its server
     more per decision than the ingest process spent (bench/audit_store); SQLite's `executemany` reuses its one
-    prepared statement. A batch's rows are unique in the conflict key, so one statement never meets a row twice."""
+    prepared statement."""
     if not rows:
         return 0
     if types is None:

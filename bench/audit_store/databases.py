@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from audit.store.django_rows import DECISION_COLUMNS, insert_decision_sql, insert_reason_sql
+from audit.store.django_rows import DECISION_COLUMNS, REASON_COLUMNS, insert_decision_sql, insert_reason_sql
 
 AUDIT_TABLES = ("audit_logs", "audit_log_reasons")
 Writer = Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], None]  # one transaction: decisions, reasons
@@ -211,7 +211,7 @@ class PostgresDatabases(Databases):
             if bulk:
                 con.execute("SET synchronous_commit = off")
                 decisions = f"COPY audit_logs ({', '.join(DECISION_COLUMNS)}) FROM STDIN"
-                reasons = "COPY audit_log_reasons (decision_id, code, ts) FROM STDIN"
+                reasons = f"COPY audit_log_reasons ({', '.join(REASON_COLUMNS)}) FROM STDIN"
 
                 def write(rows: list[tuple[Any, ...]], reason_rows: list[tuple[Any, ...]]) -> None:
                     with con.transaction(), con.cursor() as cursor:

@@ -84,11 +84,7 @@ def test_statistics_from_rollups_equal_a_count_of_the_stored_decisions(audit_sto
 
 
 def test_two_ingest_processes_storing_the_same_events_count_each_once(audit_store):
-    # On the Django backends 250: more than one statement's rows on PostgreSQL (100 a statement,
-    # django_rows.write_rows). The MongoDB-wire test server drops connections under four such writers at once
-    # (pymongo: "operation cancelled"), so it is given the 100 it has always taken.
-    first, second = (60, 40) if audit_store.name == "mongodb" else (150, 100)
-    records = chain_of(first, every=EVERY) + chain_of(second, gate_id="gate-b", start=first, every=EVERY)
+    records = chain_of(60, every=EVERY) + chain_of(40, gate_id="gate-b", start=60, every=EVERY)
     failures: list[BaseException] = []
 
     def ingest(batch: list[DecisionRecord]) -> None:
@@ -101,8 +97,7 @@ def test_two_ingest_processes_storing_the_same_events_count_each_once(audit_stor
 
     # Overlapping batches in both orders, at once: every decision reaches both writers.
     threads = [
-        threading.Thread(target=ingest, args=(batch,))
-        for batch in (records, records[::-1], records[30:], records[: first + 20])
+        threading.Thread(target=ingest, args=(batch,)) for batch in (records, records[::-1], records[30:], records[:70])
     ]
     for t in threads:
         t.start()
